@@ -1,0 +1,83 @@
+/**
+ * Crash-safe file writes: a file is either the old version or the new one,
+ * never half-written. Appends to JSONL files recover from a torn last line.
+ * @module
+ */
+
+import { dirname } from "node:path";
+
+/** Writes `data` to `path` through a temporary file in the same directory and a rename. */
+export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
+  await Deno.mkdir(dirname(path), { recursive: true });
+  const tmp = `${path}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
+  try {
+    if (typeof data === "string") await Deno.writeTextFile(tmp, data);
+    else await Deno.writeFile(tmp, data);
+    await Deno.rename(tmp, path);
+  } catch (error) {
+    await Deno.remove(tmp).catch(() => {});
+    throw error;
+  }
+}
+
+/**
+ * Appends JSON lines to `path`. If the file ends in a torn line (a crash
+ * mid-append), the torn bytes are cut off first so the file stays valid JSONL.
+ */
+export async function appendJsonLines(path: string, records: readonly unknown[]): Promise<void> {
+  if (records.length === 0) return;
+  await Deno.mkdir(dirname(path), { recursive: true });
+  await truncateTornLine(path);
+  const text = records.map((r) => JSON.stringify(r)).join("\n") + "\n";
+  const file = await Deno.open(path, { append: true, create: true });
+  try {
+    const bytes = new TextEncoder().encode(text);
+    let written = 0;
+    while (written < bytes.length) written += await file.write(bytes.subarray(written));
+    await file.sync();
+  } finally {
+    file.close();
+  }
+}
+
+/** Reads a JSONL file, skipping a torn (unterminated, unparsable) last line. Missing file → []. */
+export async function readJsonLines<T = unknown>(path: string): Promise<T[]> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return [];
+    throw error;
+  }
+  const lines = text.split("\n");
+  const out: T[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i];
+    if (line.trim() === "") continue;
+    try {
+      out.push(JSON.parse(line) as T);
+    } catch (error) {
+      const isLast = i === lines.length - 1;
+      if (isLast) break; // torn final line from a killed writer
+      throw new SyntaxError(
+        `${path}:${i + 1}: Expected a JSON line but found invalid JSON (${
+          (error as Error).message
+        })`,
+      );
+    }
+  }
+  return out;
+}
+
+async function truncateTornLine(path: string): Promise<void> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return;
+    throw error;
+  }
+  if (bytes.length === 0 || bytes[bytes.length - 1] === 0x0a) return;
+  const lastNewline = bytes.lastIndexOf(0x0a);
+  await Deno.truncate(path, lastNewline + 1);
+}
