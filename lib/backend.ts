@@ -1,0 +1,216 @@
+/**
+ * Tensor backend selection. `HALO_BACKEND` overrides; otherwise the order is
+ * tensorflow (tfjs-node-gpu / tfjs-node, when installed in `./node_modules`) >
+ * webgpu on a real GPU > the fastest CPU route. The CPU ranking defaults to the
+ * measurements in DESIGN §6 (wasm 2.65 > webgpu-on-lavapipe 2.2 > cpu 0.85
+ * GFLOP/s for a transformer Adam step) and can be replaced by the ranking that
+ * `deno task bench` measured on this machine (`out/bench/backend.json`).
+ * @module
+ */
+
+import * as tf from "@tensorflow/tfjs";
+import "@tensorflow/tfjs-backend-wasm";
+import "@tensorflow/tfjs-backend-webgpu";
+import { join, resolve } from "node:path";
+import { fail } from "./_errors.ts";
+
+/** Names of the backends the kit knows. */
+export type BackendName = "tensorflow" | "webgpu" | "wasm" | "cpu";
+
+/** The list of backend names, in the order of preference on a GPU machine. */
+export const BACKEND_NAMES: readonly BackendName[] = ["tensorflow", "webgpu", "wasm", "cpu"];
+
+/** What {@linkcode initBackend} chose, and why. */
+export interface BackendChoice {
+  /** The tfjs backend now active. */
+  name: BackendName;
+  /** A one-line human explanation of the choice. */
+  reason: string;
+  /** For webgpu: the adapter description (e.g. "llvmpipe (LLVM 15…)" or a GPU name). */
+  adapter?: string;
+}
+
+/** Options for {@linkcode initBackend}. */
+export interface InitBackendOptions {
+  /** Force a backend; beats `HALO_BACKEND`. */
+  backend?: BackendName;
+  /** CPU-route ranking, fastest first. Default: the bench file if present, else wasm, webgpu, cpu. */
+  cpuRanking?: readonly BackendName[];
+  /** Where `deno task bench` stores its measured ranking. Default `out/bench/backend.json`. */
+  benchFile?: string;
+}
+
+/** Describes the WebGPU adapter, if any: whether it is a real GPU or a CPU fallback (lavapipe). */
+export async function probeWebGpu(): Promise<
+  { available: boolean; fallback: boolean; description: string }
+> {
+  const gpu = (globalThis.navigator as { gpu?: { requestAdapter(): Promise<unknown> } } | undefined)
+    ?.gpu;
+  if (!gpu) return { available: false, fallback: false, description: "navigator.gpu is missing" };
+  ensureRuntimeDir();
+  try {
+    const adapter = await gpu.requestAdapter() as
+      | {
+        info?: { description?: string; vendor?: string; isFallbackAdapter?: boolean };
+        isFallbackAdapter?: boolean;
+      }
+      | null;
+    if (!adapter) return { available: false, fallback: false, description: "no WebGPU adapter" };
+    const info = adapter.info ?? {};
+    const description = info.description || info.vendor || "unknown adapter";
+    const fallback = Boolean(info.isFallbackAdapter ?? adapter.isFallbackAdapter) ||
+      /llvmpipe|lavapipe|swiftshader/i.test(description);
+    return { available: true, fallback, description };
+  } catch (error) {
+    return {
+      available: false,
+      fallback: false,
+      description: `requestAdapter failed: ${(error as Error).message}`,
+    };
+  }
+}
+
+let current: BackendChoice | undefined;
+
+/**
+ * Chooses and activates the tfjs backend, once per process; later calls return the first choice
+ * unless a different backend is forced.
+ *
+ * @example Pick the CPU route explicitly
+ * ```ts
+ * import { initBackend } from "@halo/kit";
+ * const choice = await initBackend({ backend: "cpu" });
+ * console.log(choice.name, choice.reason);
+ * ```
+ */
+export async function initBackend(options: InitBackendOptions = {}): Promise<BackendChoice> {
+  const forced = options.backend ?? envBackend();
+  if (current && (!forced || forced === current.name)) return current;
+  if (forced) {
+    current = await activate(
+      forced,
+      options.backend ? "forced by option" : "forced by HALO_BACKEND",
+    );
+    return current;
+  }
+  const tensorflow = await loadTensorflow();
+  if (tensorflow) {
+    current = await activate("tensorflow", `${tensorflow} is installed in ./node_modules`);
+    return current;
+  }
+  const webgpu = await probeWebGpu();
+  if (webgpu.available && !webgpu.fallback) {
+    current = await activate("webgpu", `real GPU adapter: ${webgpu.description}`);
+    return current;
+  }
+  const ranking = options.cpuRanking ?? await benchRanking(options.benchFile) ??
+    ["wasm", "webgpu", "cpu"];
+  for (const name of ranking) {
+    if (name === "webgpu" && !webgpu.available) continue;
+    if (name === "tensorflow") continue;
+    try {
+      current = await activate(
+        name,
+        `fastest CPU route (${options.cpuRanking ? "given ranking" : "ranking"} ${
+          ranking.join(" > ")
+        })`,
+      );
+      return current;
+    } catch {
+      // try the next one
+    }
+  }
+  current = await activate("cpu", "every faster route failed to start");
+  return current;
+}
+
+/** The backend chosen so far, or undefined before {@linkcode initBackend}. */
+export function currentBackend(): BackendChoice | undefined {
+  return current;
+}
+
+function envBackend(): BackendName | undefined {
+  const value = Deno.env.get("HALO_BACKEND");
+  if (!value) return undefined;
+  if (!(BACKEND_NAMES as readonly string[]).includes(value)) {
+    fail("HALO_BACKEND", `one of ${BACKEND_NAMES.join(", ")}`, value);
+  }
+  return value as BackendName;
+}
+
+async function activate(name: BackendName, reason: string): Promise<BackendChoice> {
+  let adapter: string | undefined;
+  if (name === "webgpu") {
+    const probe = await probeWebGpu();
+    if (!probe.available) {
+      throw new Error(
+        `initBackend: Expected a WebGPU adapter but found none (${probe.description})`,
+      );
+    }
+    adapter = probe.description;
+  }
+  if (name === "tensorflow" && !tf.findBackend("tensorflow")) {
+    const found = await loadTensorflow();
+    if (!found) {
+      throw new Error(
+        "initBackend: Expected @tensorflow/tfjs-node-gpu or @tensorflow/tfjs-node in ./node_modules but found neither",
+      );
+    }
+  }
+  const ok = await tf.setBackend(name);
+  await tf.ready();
+  if (!ok || tf.getBackend() !== name) {
+    throw new Error(
+      `initBackend: Expected backend "${name}" to start but tfjs is on "${tf.getBackend()}"`,
+    );
+  }
+  return adapter ? { name, reason, adapter } : { name, reason };
+}
+
+async function loadTensorflow(): Promise<string | undefined> {
+  for (const pkg of ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"]) {
+    const dir = resolve(join("node_modules", pkg));
+    try {
+      await Deno.stat(join(dir, "package.json"));
+    } catch {
+      continue;
+    }
+    try {
+      const manifest = JSON.parse(await Deno.readTextFile(join(dir, "package.json")));
+      await import(join(dir, manifest.main ?? "index.js"));
+      if (tf.findBackend("tensorflow")) return pkg;
+    } catch {
+      // present but broken (e.g. libtensorflow missing): not usable
+    }
+  }
+  return undefined;
+}
+
+async function benchRanking(file = "out/bench/backend.json"): Promise<BackendName[] | undefined> {
+  try {
+    const data = JSON.parse(await Deno.readTextFile(file));
+    const ranking = data?.cpuRanking;
+    if (
+      Array.isArray(ranking) &&
+      ranking.every((n) => (BACKEND_NAMES as readonly string[]).includes(n))
+    ) {
+      return ranking as BackendName[];
+    }
+  } catch {
+    // no bench result yet
+  }
+  return undefined;
+}
+
+function ensureRuntimeDir(): void {
+  // Mesa's Vulkan loader refuses to start without XDG_RUNTIME_DIR.
+  try {
+    if (!Deno.env.get("XDG_RUNTIME_DIR")) {
+      const dir = join(Deno.env.get("TMPDIR") ?? "/tmp", `halo-xdg-${Deno.uid?.() ?? 0}`);
+      Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+      Deno.env.set("XDG_RUNTIME_DIR", dir);
+    }
+  } catch {
+    // without env permission the adapter may still work
+  }
+}

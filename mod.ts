@@ -1,0 +1,16 @@
+/**
+ * HALO kit: post-training text-to-video diffusion with patch-level reward
+ * models and Gran-DPO, reproduced step by step (arXiv 2502.06812).
+ *
+ * @example
+ * ```ts
+ * import { parseGrid, patchIds } from "@halo/kit";
+ * console.log(patchIds(parseGrid("2x2x4"), 8)); // ["s0r0c0", …, "s1r1c1"]
+ * ```
+ * @module
+ */
+export * from "./lib/backend.ts";
+export * from "./lib/cli.ts";
+export * from "./lib/patch.ts";
+export * from "./lib/png.ts";
+export * from "./lib/video.ts";
