@@ -14,3 +14,4 @@ export * from "./lib/cli.ts";
 export * from "./lib/patch.ts";
 export * from "./lib/png.ts";
 export * from "./lib/video.ts";
+export * from "./lib/world.ts";
