@@ -197,17 +197,21 @@ export function parsePrompt(text: string): ShapesPrompt {
 }
 
 /**
- * Draws a uniformly random prompt of the grammar.
+ * Draws a uniformly random prompt of the grammar from a seeded generator (or a
+ * seed, for a one-off draw).
  *
  * @example
  * ```ts
- * import { createRng, samplePrompt, parsePrompt } from "@halo/kit";
+ * import { samplePrompt, parsePrompt } from "@halo/kit";
  * import assert from "node:assert/strict";
- * const p = samplePrompt(createRng(1));
+ * const p = samplePrompt(1);
  * assert.deepEqual(parsePrompt(p.text), p);
  * ```
  */
-export function samplePrompt(rng: Rng): ShapesPrompt {
+export function samplePrompt(rng: Rng | number): ShapesPrompt {
+  if (typeof rng === "number") {
+    rng = createRng(checkInt("samplePrompt", "seed", rng, 0, 0xffffffff));
+  }
   if (!rng || typeof rng.next !== "function") fail("samplePrompt", "an Rng (createRng)", rng);
   const fields = {
     count: (rng.int(3) + 1) as 1 | 2 | 3,
