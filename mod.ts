@@ -15,3 +15,4 @@ export * from "./lib/patch.ts";
 export * from "./lib/png.ts";
 export * from "./lib/video.ts";
 export * from "./lib/world.ts";
+export * from "./lib/reproduce.ts";

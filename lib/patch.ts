@@ -7,6 +7,9 @@
 
 import * as tf from "@tensorflow/tfjs";
 import { checkInt, fail } from "./_errors.ts";
+import { drawText } from "./_font.ts";
+import { encodePng, type RgbImage } from "./png.ts";
+import type { Video } from "./video.ts";
 
 /**
  * A spatio-temporal patch grid: each frame is cut into `rows × cols` cells and
@@ -360,4 +363,118 @@ export function patchMeans(
   }
   const count = grid.framesPerPatch * ph * pw * c;
   return Float32Array.from(sums, (v) => v / count);
+}
+
+/** Options for {@linkcode gridImage}. */
+export interface GridImageOptions {
+  /** Frame indices to show. Default: the middle frame of every segment. */
+  frames?: readonly number[];
+  /** Integer upscaling (nearest neighbour). Default: enough to make frames at least 256 px tall. */
+  scale?: number;
+  /** Grid line colour, RGB 0–255. Default magenta, which ShapesWorld backgrounds never use. */
+  lineColor?: readonly [number, number, number];
+  /** Write `r{row}c{col}` into every cell and `s{segment} f{frame}` above each frame. Default true. */
+  labels?: boolean;
+}
+
+/**
+ * Draws sub-sampled frames side by side with the patch grid and patch ids on
+ * them, as RGB pixels. {@linkcode gridImage} returns the same as PNG bytes.
+ */
+export function gridImageRgb(
+  video: Video,
+  grid: PatchGrid,
+  options: GridImageOptions = {},
+): RgbImage {
+  checkGrid(grid, video);
+  const segments = numSegments(grid, video.numFrames);
+  const frames = options.frames ??
+    Array.from(
+      { length: segments },
+      (_, s) => s * grid.framesPerPatch + Math.floor(grid.framesPerPatch / 2),
+    );
+  for (const f of frames) {
+    if (!Number.isInteger(f) || f < 0 || f >= video.numFrames) {
+      fail("gridImage", `frame indices in [0, ${video.numFrames})`, f);
+    }
+  }
+  const scale = options.scale ?? Math.max(1, Math.ceil(256 / video.height));
+  checkInt("gridImage", "scale", scale, 1, 64);
+  const labels = options.labels ?? true;
+  const line = options.lineColor ?? [255, 0, 255];
+  const fh = video.height * scale;
+  const fw = video.width * scale;
+  const font = Math.max(1, Math.floor(Math.min(fh / grid.rows, fw / grid.cols) / 24));
+  const header = labels ? 8 * font : 0;
+  const gap = 4;
+  const width = frames.length * fw + (frames.length - 1) * gap;
+  const height = fh + header;
+  const rgb = new Uint8Array(width * height * 3).fill(255);
+  frames.forEach((f, k) => {
+    const ox = k * (fw + gap);
+    for (let y = 0; y < fh; y++) {
+      const sy = Math.floor(y / scale);
+      for (let x = 0; x < fw; x++) {
+        const src = ((f * video.height + sy) * video.width + Math.floor(x / scale)) * 3;
+        const dst = ((y + header) * width + ox + x) * 3;
+        for (let c = 0; c < 3; c++) rgb[dst + c] = Math.round(video.frames[src + c] * 255);
+      }
+    }
+    const thick = Math.max(1, Math.round(scale / 4), font);
+    for (let r = 0; r <= grid.rows; r++) {
+      const y0 = Math.min(
+        fh - thick,
+        Math.round((r * fh) / grid.rows) - (r > 0 ? Math.floor(thick / 2) : 0),
+      );
+      for (let y = y0; y < y0 + thick; y++) {
+        for (let x = 0; x < fw; x++) rgb.set(line, ((y + header) * width + ox + x) * 3);
+      }
+    }
+    for (let c = 0; c <= grid.cols; c++) {
+      const x0 = Math.min(
+        fw - thick,
+        Math.round((c * fw) / grid.cols) - (c > 0 ? Math.floor(thick / 2) : 0),
+      );
+      for (let y = 0; y < fh; y++) {
+        for (let x = x0; x < x0 + thick; x++) rgb.set(line, ((y + header) * width + ox + x) * 3);
+      }
+    }
+    if (!labels) return;
+    drawText(
+      rgb,
+      width,
+      { x: ox + font, y: font, scale: font, color: [255, 255, 255] },
+      `s${Math.floor(f / grid.framesPerPatch)} f${f}`,
+    );
+    for (let r = 0; r < grid.rows; r++) {
+      for (let c = 0; c < grid.cols; c++) {
+        const x = ox + Math.round((c * fw) / grid.cols) + thick + font;
+        const y = header + Math.round((r * fh) / grid.rows) + thick + font;
+        drawText(rgb, width, { x, y, scale: font, color: [255, 255, 0] }, `r${r}c${c}`);
+      }
+    }
+  });
+  return { width, height, rgb };
+}
+
+/**
+ * Draws sub-sampled frames side by side with the patch grid and patch ids
+ * (`r{row}c{col}` in each cell, `s{segment} f{frame}` above each frame) and
+ * returns PNG bytes: the picture the labeller sends to the VLM.
+ *
+ * @example
+ * ```ts
+ * import { createVideo, gridImage } from "@halo/kit";
+ * const video = createVideo({ frames: new Float32Array(8 * 32 * 32 * 3).fill(0.2), numFrames: 8, height: 32, width: 32 });
+ * const png = gridImage(video, { rows: 4, cols: 4, framesPerPatch: 4 });
+ * console.log(png.length > 0);
+ * ```
+ */
+export function gridImage(
+  video: Video,
+  grid: PatchGrid,
+  options: GridImageOptions = {},
+): Uint8Array {
+  const image = gridImageRgb(video, grid, options);
+  return encodePng(image.rgb, image.width, image.height);
 }

@@ -1,0 +1,18 @@
+/**
+ * Entry point of the kit's tasks (`deno task reproduce`, `pretrain`, `label`,
+ * `judge`, …): maps each sub-command to the stage function that does the work.
+ * It carries no logic of its own.
+ * @module
+ */
+
+import { type CliCommand, runCli } from "./cli.ts";
+import { reproduceCommand } from "./reproduce.ts";
+
+/** The kit's sub-commands, by name. */
+export const COMMANDS: Record<string, CliCommand> = {
+  reproduce: reproduceCommand,
+};
+
+if (import.meta.main) {
+  Deno.exit(await runCli(Deno.args, COMMANDS));
+}

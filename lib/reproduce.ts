@@ -1,0 +1,266 @@
+/**
+ * `deno task reproduce`: runs the HALO reproduction stage by stage, in the
+ * same order as the notebooks, calling the same stage functions. Each stage
+ * writes `out/reproduce/<stage>/result.json` atomically when it finishes, so
+ * a killed run resumes at the first unfinished stage. Stages whose issue has
+ * not landed yet are listed as "not built yet" instead of being faked.
+ * @module
+ */
+
+import { basename, join } from "node:path";
+import { writeFileAtomic } from "./_atomic.ts";
+import { fail } from "./_errors.ts";
+import { type CliCommand, intOption } from "./cli.ts";
+import { initBackend } from "./backend.ts";
+import { checkGrid, gridImage, parseGrid, patchify, unpatchify } from "./patch.ts";
+import { loadVideo, type Video, videoToTensor } from "./video.ts";
+import * as tf from "@tensorflow/tfjs";
+
+/** What every stage receives. */
+export interface StageContext {
+  /** Output directory of this stage. */
+  dir: string;
+  /** Directory of real videos with a `prompts.json` manifest. */
+  videosDir: string;
+  /** Seed for everything random. */
+  seed: number;
+  /** Print a line of progress. */
+  log: (line: string) => void;
+}
+
+/** One step of the reproduction. */
+export interface Stage {
+  /** Short name, also the output folder. */
+  name: string;
+  /** What the stage does, in a line. */
+  summary: string;
+  /** Runs the stage and returns a JSON-able summary; absent while the stage is not built yet. */
+  run?: (context: StageContext) => Promise<Record<string, unknown>>;
+}
+
+/** One entry of a prompts manifest (the format of `shared/videos/prompts.json`). */
+export interface ManifestEntry {
+  /** File name relative to the manifest's folder. */
+  file: string;
+  /** The text prompt the video was generated from. */
+  prompt: string;
+}
+
+/**
+ * Reads `DIR/prompts.json` (`{"videos": [{"file", "prompt"}, …]}`), checking every entry and that
+ * every file exists.
+ */
+export async function readManifest(dir: string): Promise<ManifestEntry[]> {
+  const path = join(dir, "prompts.json");
+  let data: unknown;
+  try {
+    data = JSON.parse(await Deno.readTextFile(path));
+  } catch (error) {
+    throw new Error(
+      `readManifest(${JSON.stringify(path)}): Expected a JSON prompts manifest but found ${
+        error instanceof Deno.errors.NotFound ? "no file" : (error as Error).message
+      }`,
+    );
+  }
+  const videos = (data as { videos?: unknown })?.videos;
+  if (!Array.isArray(videos)) {
+    fail(`readManifest(${JSON.stringify(path)})`, 'an object with a "videos" array', data);
+  }
+  const entries = videos.map((entry, i) => {
+    const { file, prompt } = (entry ?? {}) as Record<string, unknown>;
+    if (typeof file !== "string" || typeof prompt !== "string" || file === "" || prompt === "") {
+      fail(
+        `readManifest(${JSON.stringify(path)}) videos[${i}]`,
+        'an entry {"file": string, "prompt": string}',
+        entry,
+      );
+    }
+    return { file, prompt };
+  });
+  for (const { file } of entries) {
+    try {
+      await Deno.stat(join(dir, file));
+    } catch {
+      throw new Error(
+        `readManifest(${JSON.stringify(path)}): Expected the video ${
+          JSON.stringify(file)
+        } listed in the manifest but found no such file`,
+      );
+    }
+  }
+  return entries;
+}
+
+/** Stage "videos": loads the real videos, draws their patch grids, and checks patchify round-trips. */
+export async function videosStage(context: StageContext): Promise<Record<string, unknown>> {
+  const grid = parseGrid("4x4x4");
+  const entries = await readManifest(context.videosDir);
+  const videos: Record<string, unknown>[] = [];
+  for (const entry of entries) {
+    const path = join(context.videosDir, entry.file);
+    const video: Video = await loadVideo(path, { frames: 16 });
+    checkGrid(grid, video);
+    const png = join(context.dir, `${basename(entry.file).replace(/\.[^.]+$/, "")}_grid.png`);
+    await writeFileAtomic(png, gridImage(video, grid));
+    const exact = tf.tidy(() => {
+      const x = videoToTensor(video);
+      const back = unpatchify(patchify(x, grid), grid, { ...video, channels: 3 });
+      return x.equal(back).all().dataSync()[0] === 1;
+    });
+    if (!exact) {
+      throw new Error(
+        `videos stage: Expected patchify→unpatchify to be exact but ${entry.file} changed`,
+      );
+    }
+    context.log(
+      `  ${entry.file}: ${video.numFrames} frames ${video.width}×${video.height} @ ${video.fps} fps → ${png}`,
+    );
+    videos.push({
+      file: entry.file,
+      prompt: entry.prompt,
+      frames: video.numFrames,
+      width: video.width,
+      height: video.height,
+      fps: video.fps,
+      gridImage: png,
+      patchifyExact: exact,
+    });
+  }
+  return { grid: "4x4x4", videos };
+}
+
+/** The reproduction, in order. Stages without `run` are not built yet. */
+export const STAGES: readonly Stage[] = [
+  {
+    name: "videos",
+    summary: "load real text-to-video outputs, draw patch grids, patchify round-trip",
+    run: videosStage,
+  },
+  {
+    name: "world",
+    summary: "ShapesWorld prompts and renders (issue: ShapesWorld and the generator)",
+  },
+  {
+    name: "generator",
+    summary: "the pretrained video DiT and its samples (issue: ShapesWorld and the generator)",
+  },
+  {
+    name: "labels",
+    summary: "distil patch labels through the OpenAI-compatible judge server (issue: labels)",
+  },
+  { name: "reward", summary: "VRM, then continual training into the PRM (issue: reward models)" },
+  { name: "dpo", summary: "Diffusion-DPO and Gran-DPO post-training (not filed yet)" },
+  { name: "eval", summary: "ShapesBench, evaluator RM and patch-defect analysis (not filed yet)" },
+];
+
+/** Options for {@linkcode reproduce}. */
+export interface ReproduceOptions {
+  /** Output root. Default `out/reproduce`. */
+  outDir?: string;
+  /** Real videos with a manifest. Default `../shared/videos`. */
+  videosDir?: string;
+  /** Seed. Default 0. */
+  seed?: number;
+  /** Re-run stages that already finished. Default false. */
+  force?: boolean;
+  /** Run only these stages. Default: all. */
+  only?: readonly string[];
+  /** Line printer. Default `console.log`. */
+  log?: (line: string) => void;
+}
+
+/** Status of one stage after {@linkcode reproduce}. */
+export interface StageOutcome {
+  /** Stage name. */
+  name: string;
+  /** What happened. */
+  status: "done" | "cached" | "not built yet";
+  /** Seconds it ran (0 when cached or not built). */
+  seconds: number;
+}
+
+/** Runs the reproduction stages in order, resuming past stages that already finished. */
+export async function reproduce(options: ReproduceOptions = {}): Promise<StageOutcome[]> {
+  const outDir = options.outDir ?? "out/reproduce";
+  const log = options.log ?? ((line: string) => console.log(line));
+  const backend = await initBackend();
+  log(`backend: ${backend.name} (${backend.reason})`);
+  for (const name of options.only ?? []) {
+    if (!STAGES.some((s) => s.name === name)) {
+      fail(
+        "reproduce",
+        `a stage among ${STAGES.map((s) => s.name).join(", ")}`,
+        name,
+      );
+    }
+  }
+  const outcomes: StageOutcome[] = [];
+  for (const stage of STAGES) {
+    if (options.only && !options.only.includes(stage.name)) continue;
+    const dir = join(outDir, stage.name);
+    const resultPath = join(dir, "result.json");
+    if (!stage.run) {
+      log(`[${stage.name}] not built yet — ${stage.summary}`);
+      outcomes.push({ name: stage.name, status: "not built yet", seconds: 0 });
+      continue;
+    }
+    if (!options.force) {
+      try {
+        await Deno.stat(resultPath);
+        log(`[${stage.name}] already done (${resultPath}); --force re-runs it`);
+        outcomes.push({ name: stage.name, status: "cached", seconds: 0 });
+        continue;
+      } catch {
+        // not done yet
+      }
+    }
+    log(`[${stage.name}] ${stage.summary}`);
+    await Deno.mkdir(dir, { recursive: true });
+    const start = performance.now();
+    const result = await stage.run({
+      dir,
+      videosDir: options.videosDir ?? "../shared/videos",
+      seed: options.seed ?? 0,
+      log,
+    });
+    const seconds = (performance.now() - start) / 1000;
+    await writeFileAtomic(
+      resultPath,
+      JSON.stringify({ stage: stage.name, seconds, ...result }, null, 2) + "\n",
+    );
+    log(`[${stage.name}] done in ${seconds.toFixed(1)} s → ${resultPath}`);
+    outcomes.push({ name: stage.name, status: "done", seconds });
+  }
+  const missing = outcomes.filter((o) => o.status === "not built yet").map((o) => o.name);
+  if (missing.length) {
+    log(`Not built yet: ${missing.join(", ")}. Those stages land with their issues.`);
+  }
+  return outcomes;
+}
+
+/** The `reproduce` command of `lib/main.ts`. */
+export const reproduceCommand: CliCommand = {
+  summary: "run the HALO reproduction, stage by stage (resumable)",
+  spec: {
+    out: { type: "string", default: "out/reproduce", description: "output directory" },
+    videos: {
+      type: "string",
+      default: "../shared/videos",
+      description: "folder of real videos with prompts.json",
+    },
+    seed: { type: "string", default: "0", description: "random seed" },
+    force: { type: "boolean", default: false, description: "re-run stages that already finished" },
+    only: { type: "string", description: "comma-separated stage names to run" },
+  },
+  async run(values) {
+    await reproduce({
+      outDir: values.out as string,
+      videosDir: values.videos as string,
+      seed: intOption(values, "seed"),
+      force: values.force as boolean,
+      only: typeof values.only === "string"
+        ? values.only.split(",").map((s) => s.trim())
+        : undefined,
+    });
+  },
+};
