@@ -24,7 +24,7 @@ export class Progress {
   #total: number;
   #done = 0;
   #start = performance.now();
-  #lastPrint = 0;
+  #lastPrint = -Infinity;
   #options: Required<Omit<ProgressOptions, "write">> & { write: (text: string) => void };
   #tty: boolean;
 

@@ -14,6 +14,9 @@ import "@tensorflow/tfjs-backend-webgpu";
 import { join, resolve } from "node:path";
 import { fail } from "./_errors.ts";
 
+// Silences tfjs' "install tfjs-node" banner on the cpu backend; the kit reports its own choice.
+tf.env().set("PROD", true);
+
 /** Names of the backends the kit knows. */
 export type BackendName = "tensorflow" | "webgpu" | "wasm" | "cpu";
 

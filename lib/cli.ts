@@ -55,7 +55,7 @@ export function parseCli(args: readonly string[], spec: CliSpec): CliValues {
       strict: true,
       allowPositionals: false,
     });
-    return values as CliValues;
+    return { ...values } as CliValues;
   } catch (error) {
     throw new TypeError(`${(error as Error).message}\n\n${cliHelp(spec)}`);
   }

@@ -122,7 +122,9 @@ export function videoFromTensor(tensor: tf.Tensor, options: VideoFromTensorOptio
       `shape [${tensor.shape.join(", ")}]`,
     );
   }
-  const data = tf.tidy(() => tensor.toFloat().clipByValue(0, 1)).dataSync() as Float32Array;
+  const clipped = tf.tidy(() => tensor.toFloat().clipByValue(0, 1));
+  const data = clipped.dataSync() as Float32Array;
+  clipped.dispose();
   const [numFrames, height, width] = tensor.shape;
   return createVideo({
     frames: Float32Array.from(data),
@@ -268,7 +270,13 @@ export async function loadVideo(path: string, options: LoadVideoOptions = {}): P
   } catch {
     throw new Error(`${where}: Expected a video file but found no file at that path`);
   }
-  if (!info.isFile) throw new Error(`${where}: Expected a video file but found a directory`);
+  if (!info.isFile) {
+    throw new Error(
+      `${where}: Expected a video file but found ${
+        info.isDirectory ? "a directory" : "a special file (pipe, socket or device)"
+      }`,
+    );
+  }
   if (info.size === 0) throw new Error(`${where}: Expected a video file but found an empty file`);
   const size = options.size === undefined
     ? undefined
@@ -300,6 +308,9 @@ export async function loadVideo(path: string, options: LoadVideoOptions = {}): P
   if (filters.length) args.push("-vf", filters.join(","));
   args.push("-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1");
   const result = await runFfmpeg(args, undefined, options.timeoutMs ?? 120_000);
+  if (/matches no streams/.test(result.stderr)) {
+    throw new Error(`${where}: Expected a video stream but found none (0 video frames)`);
+  }
   if (result.code !== 0) {
     throw new Error(
       `${where}: Expected a decodable video but ffmpeg failed (exit ${result.code}): ${

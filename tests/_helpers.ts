@@ -1,0 +1,39 @@
+/** Shared test fixtures: paths and small random videos. */
+import { createRng } from "../lib/_rng.ts";
+import { createVideo, type Video } from "../lib/video.ts";
+
+/** The real text-to-video outputs beside the repository. */
+export const SHARED_VIDEOS: string = new URL("../../shared/videos/", import.meta.url).pathname;
+
+/** A deterministic random video. */
+export function randomVideo(numFrames: number, height: number, width: number, seed = 1): Video {
+  const rng = createRng(seed);
+  const frames = Float32Array.from({ length: numFrames * height * width * 3 }, () => rng.next());
+  return createVideo({ frames, numFrames, height, width, fps: 8, source: `random:${seed}` });
+}
+
+/** A smooth moving-gradient video (compresses well, so lossy codecs keep it close). */
+export function smoothVideo(numFrames: number, height: number, width: number): Video {
+  const frames = new Float32Array(numFrames * height * width * 3);
+  for (let t = 0; t < numFrames; t++) {
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        const i = ((t * height + y) * width + x) * 3;
+        frames[i] = 0.2 + 0.6 * (x / width);
+        frames[i + 1] = 0.2 + 0.6 * (y / height);
+        frames[i + 2] = 0.2 + 0.6 * ((t + x) % numFrames) / numFrames;
+      }
+    }
+  }
+  return createVideo({ frames, numFrames, height, width, fps: 8, source: "smooth" });
+}
+
+/** Runs `fn` with a fresh temporary directory that is removed afterwards. */
+export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await Deno.makeTempDir({ prefix: "halo-test-" });
+  try {
+    return await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}

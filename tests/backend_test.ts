@@ -1,0 +1,118 @@
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs";
+import { type BackendName, initBackend, probeWebGpu } from "../lib/backend.ts";
+import { createRng } from "../lib/_rng.ts";
+
+/** A matmul + softmax forward and backward pass on the active backend (async reads: WebGPU has no sync read-back in Deno). */
+async function forwardBackward(
+  x: Float32Array,
+  w: Float32Array,
+  target: Float32Array,
+): Promise<Float32Array[]> {
+  const outputs = tf.tidy(() => {
+    const xt = tf.tensor2d(x, [16, 32]);
+    const wt = tf.tensor2d(w, [32, 24]);
+    const tt = tf.tensor2d(target, [16, 24]);
+    const loss = (a: tf.Tensor, b: tf.Tensor) =>
+      tf.softmax(tf.matMul(a, b)).mul(tt).sum().neg() as tf.Scalar;
+    const { value, grads } = tf.valueAndGrads(loss)([xt, wt]);
+    const out = tf.softmax(tf.matMul(xt, wt));
+    return [value, out, grads[0], grads[1]];
+  });
+  const data = await Promise.all(outputs.map((t) => t.data() as Promise<Float32Array>));
+  tf.dispose(outputs);
+  return data;
+}
+
+function relativeError(a: Float32Array, b: Float32Array): number {
+  let num = 0, den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i] - b[i]) ** 2;
+    den += b[i] ** 2;
+  }
+  return Math.sqrt(num / Math.max(den, 1e-30));
+}
+
+Deno.test("matmul + softmax forward/backward agree across cpu, wasm and webgpu (relative error < 1e-4)", async () => {
+  const rng = createRng(11);
+  const x = Float32Array.from({ length: 16 * 32 }, () => rng.normal());
+  const w = Float32Array.from({ length: 32 * 24 }, () => rng.normal() * 0.3);
+  const target = Float32Array.from({ length: 16 * 24 }, () => rng.next());
+  await initBackend({ backend: "cpu" });
+  const reference = await forwardBackward(x, w, target);
+  const backends: BackendName[] = ["wasm"];
+  const webgpu = await probeWebGpu();
+  if (webgpu.available) backends.push("webgpu");
+  else if (Deno.env.get("CI")) {
+    assert.fail(`CI installs lavapipe, so a WebGPU adapter must exist: ${webgpu.description}`);
+  }
+  for (const name of backends) {
+    const choice = await initBackend({ backend: name });
+    assert.equal(choice.name, name);
+    assert.equal(tf.getBackend(), name);
+    const result = await forwardBackward(x, w, target);
+    ["loss", "softmax", "dL/dx", "dL/dw"].forEach((label, i) => {
+      const err = relativeError(result[i], reference[i]);
+      assert.ok(err < 1e-4, `${name} ${label}: relative error ${err}`);
+    });
+  }
+  await initBackend({ backend: "wasm" });
+});
+
+Deno.test("HALO_BACKEND overrides the automatic choice and rejects unknown names", async () => {
+  const saved = Deno.env.get("HALO_BACKEND");
+  try {
+    Deno.env.set("HALO_BACKEND", "cpu");
+    const choice = await initBackend();
+    assert.deepEqual([choice.name, choice.reason], ["cpu", "forced by HALO_BACKEND"]);
+    Deno.env.set("HALO_BACKEND", "tpu");
+    await assert.rejects(
+      () => initBackend(),
+      /HALO_BACKEND: Expected one of tensorflow, webgpu, wasm, cpu but found "tpu"/,
+    );
+  } finally {
+    if (saved === undefined) Deno.env.delete("HALO_BACKEND");
+    else Deno.env.set("HALO_BACKEND", saved);
+  }
+  await initBackend({ backend: "wasm" });
+});
+
+Deno.test("the automatic choice follows a given CPU ranking and explains itself", async () => {
+  const saved = Deno.env.get("HALO_BACKEND");
+  Deno.env.delete("HALO_BACKEND");
+  try {
+    // a forced backend first, so the automatic path is taken afresh below
+    await initBackend({ backend: "cpu" });
+    const probe = await probeWebGpu();
+    if (probe.available && !probe.fallback) return; // a real GPU wins over any CPU ranking
+    const script = `
+      import { initBackend } from "${new URL("../lib/backend.ts", import.meta.url).href}";
+      const choice = await initBackend({ cpuRanking: ["cpu", "wasm"] });
+      console.log(JSON.stringify(choice));`;
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", "--quiet", script],
+      env: { HALO_BACKEND: "" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout).trim().split("\n").pop() ?? "";
+    const choice = JSON.parse(text);
+    assert.equal(choice.name, "cpu");
+    assert.match(choice.reason, /fastest CPU route.*cpu > wasm/);
+    await assert.rejects(
+      () => initBackend({ backend: "tensorflow" }),
+      /tfjs-node-gpu or @tensorflow\/tfjs-node in \.\/node_modules/,
+    );
+  } finally {
+    if (saved !== undefined) Deno.env.set("HALO_BACKEND", saved);
+    await initBackend({ backend: "wasm" });
+  }
+});
+
+Deno.test("probeWebGpu tells a CPU fallback adapter from a GPU", async () => {
+  const probe = await probeWebGpu();
+  assert.equal(typeof probe.description, "string");
+  if (probe.available && /llvmpipe|lavapipe/i.test(probe.description)) {
+    assert.equal(probe.fallback, true);
+  }
+});

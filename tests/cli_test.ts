@@ -1,0 +1,44 @@
+import assert from "node:assert/strict";
+import { cliHelp, intOption, numberOption, parseCli, runCli } from "../lib/cli.ts";
+
+const SPEC = {
+  port: { type: "string" as const, default: "0", description: "port" },
+  batch: { type: "boolean" as const, description: "use the Batch API" },
+};
+
+Deno.test("parseCli parses values and names unknown options", () => {
+  assert.deepEqual(parseCli(["--port", "80", "--batch"], SPEC), { port: "80", batch: true });
+  assert.equal(parseCli([], SPEC).port, "0");
+  assert.throws(() => parseCli(["--nope"], SPEC), /--nope/);
+  assert.equal(intOption({ n: "12" }, "n"), 12);
+  assert.throws(() => intOption({ n: "1.5" }, "n"), /--n: Expected an integer but found "1.5"/);
+  assert.equal(numberOption({ x: "0.25" }, "x"), 0.25);
+  assert.throws(() => numberOption({ x: "abc" }, "x"), /--x: Expected a number/);
+  assert.match(cliHelp(SPEC), /--port VALUE\s+port \(default: 0\)/);
+});
+
+Deno.test("runCli dispatches, prints help, and maps failures to exit codes", async () => {
+  const seen: unknown[] = [];
+  const commands = {
+    go: {
+      summary: "go somewhere",
+      spec: SPEC,
+      run: (v: Record<string, unknown>) => Promise.resolve(void seen.push(v)),
+    },
+    boom: { summary: "fails", spec: {}, run: () => Promise.reject(new Error("it broke")) },
+  };
+  const errors: string[] = [];
+  const original = console.error;
+  console.error = (...args: unknown[]) => errors.push(args.join(" "));
+  try {
+    assert.equal(await runCli(["go", "--port", "9"], commands), 0);
+    assert.equal((seen[0] as { port: string }).port, "9");
+    assert.equal(await runCli(["nope"], commands), 2);
+    assert.equal(await runCli(["go", "--bad"], commands), 2);
+    assert.equal(await runCli(["boom"], commands), 1);
+    assert.ok(errors.some((e) => e.includes("boom: it broke")));
+    assert.ok(errors.some((e) => e.includes('Unknown command "nope"')));
+  } finally {
+    console.error = original;
+  }
+});

@@ -1,0 +1,62 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { readManifest, reproduce, STAGES } from "../lib/reproduce.ts";
+import { SHARED_VIDEOS, withTempDir } from "./_helpers.ts";
+
+Deno.test("readManifest reads the shared manifest and names bad entries", async () => {
+  const entries = await readManifest(SHARED_VIDEOS);
+  assert.equal(entries.length, 4);
+  assert.ok(entries.every((e) => e.file.endsWith(".gif") && e.prompt.length > 10));
+  await withTempDir(async (dir) => {
+    await assert.rejects(
+      () => readManifest(dir),
+      /prompts\.json.*Expected a JSON prompts manifest but found no file/,
+    );
+    await Deno.writeTextFile(
+      join(dir, "prompts.json"),
+      JSON.stringify({ videos: [{ file: "a.gif" }] }),
+    );
+    await assert.rejects(() => readManifest(dir), /videos\[0\]: Expected an entry/);
+    await Deno.writeTextFile(
+      join(dir, "prompts.json"),
+      JSON.stringify({ videos: [{ file: "a.gif", prompt: "p" }] }),
+    );
+    await assert.rejects(
+      () => readManifest(dir),
+      /Expected the video "a\.gif" listed in the manifest but found no such file/,
+    );
+  });
+});
+
+Deno.test("reproduce runs the built stages, resumes past finished ones and says what is not built", async () => {
+  await withTempDir(async (dir) => {
+    const lines: string[] = [];
+    const first = await reproduce({
+      outDir: dir,
+      videosDir: SHARED_VIDEOS,
+      only: ["videos"],
+      log: (l) => lines.push(l),
+    });
+    assert.deepEqual(first.map((o) => [o.name, o.status]), [["videos", "done"]]);
+    const result = JSON.parse(await Deno.readTextFile(join(dir, "videos", "result.json")));
+    assert.equal(result.videos.length, 4);
+    assert.ok(result.videos.every((v: { patchifyExact: boolean }) => v.patchifyExact));
+    await Deno.stat(join(dir, "videos", "duck_grid.png"));
+    const second = await reproduce({
+      outDir: dir,
+      videosDir: SHARED_VIDEOS,
+      log: (l) => lines.push(l),
+    });
+    assert.equal(second.find((o) => o.name === "videos")?.status, "cached");
+    const unbuilt = STAGES.filter((s) => !s.run).map((s) => s.name);
+    assert.deepEqual(
+      second.filter((o) => o.status === "not built yet").map((o) => o.name),
+      unbuilt,
+    );
+    if (unbuilt.length) assert.ok(lines.some((l) => l.startsWith("Not built yet:")));
+    await assert.rejects(
+      () => reproduce({ outDir: dir, only: ["nope"], log: () => {} }),
+      /Expected a stage among/,
+    );
+  });
+});
