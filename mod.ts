@@ -16,3 +16,6 @@ export * from "./lib/png.ts";
 export * from "./lib/video.ts";
 export * from "./lib/world.ts";
 export * from "./lib/reproduce.ts";
+export * from "./lib/judge.ts";
+export * from "./lib/defects.ts";
+export * from "./lib/label_protocol.ts";

@@ -1,0 +1,511 @@
+/**
+ * The patch-labelling wire protocol: how a video, its prompt and a
+ * {@linkcode PatchGrid} become one OpenAI Chat Completions request (frames as
+ * PNG `image_url` parts, patch ids, aspects, scale, a strict `json_schema`
+ * answer format), and how an answer is validated into typed labels. Shared by
+ * the labeller, the Batch API path and the judge server, so all three agree on
+ * every byte.
+ *
+ * Reconstruction: the paper does not publish its GPT-4o prompt, its aspects or
+ * its scale. The wording, the three aspects (borrowed from VideoScore's
+ * visual quality / temporal consistency / text alignment) and the 1–4 scale
+ * are our choices; bump {@linkcode PROTOCOL_VERSION} whenever any of them
+ * changes so cached labels are not reused across protocols.
+ * @module
+ */
+
+import { fail } from "./_errors.ts";
+import { encodePng } from "./png.ts";
+import { checkGrid, formatGrid, numSegments, type PatchGrid, patchId } from "./patch.ts";
+import type { Video } from "./video.ts";
+
+/** Version of the request wording and answer schema; part of every cache key. */
+export const PROTOCOL_VERSION = "halo-patch-label-v1";
+
+/** The aspects every patch and video is scored on. */
+export type Aspect = "visual_quality" | "temporal_consistency" | "text_alignment";
+
+/** Every aspect, in a fixed order. */
+export const ASPECTS: readonly Aspect[] = Object.freeze([
+  "visual_quality",
+  "temporal_consistency",
+  "text_alignment",
+]);
+
+/** Lowest score on the scale (clearly defective). */
+export const SCORE_MIN = 1;
+/** Highest score on the scale (no visible problem). */
+export const SCORE_MAX = 4;
+
+/** One score per aspect, integers in `[SCORE_MIN, SCORE_MAX]`. */
+export type AspectScores = Record<Aspect, number>;
+
+/** The label of one patch. */
+export interface PatchLabel {
+  /** Patch id such as `"s0r1c2"`. */
+  id: string;
+  /** Flat patch index (`(segment·rows + row)·cols + col`). */
+  index: number;
+  /** Scores per aspect. */
+  scores: AspectScores;
+  /** Short defect reason; empty when the patch looks fine. */
+  reason: string;
+}
+
+/** Validated labels of one video. */
+export interface VideoLabels {
+  /** Whole-video scores. */
+  video: AspectScores;
+  /** One label per patch, in patch-index order. */
+  patches: PatchLabel[];
+}
+
+/** Options for {@linkcode buildLabelRequest}. */
+export interface LabelRequestOptions {
+  /** Model name sent in the request. Default `"gpt-4o"`. */
+  model?: string;
+  /** Sampling temperature. Default 0. */
+  temperature?: number;
+  /** Frames shown per segment (evenly spaced within it). Default 4. */
+  framesPerSegment?: number;
+  /**
+   * Target size in pixels of a frame's longer side in the images: small frames are
+   * upscaled by an integer factor up to it, large ones downscaled (box filter) to it.
+   * Default 128.
+   */
+  frameSide?: number;
+  /** Maximum completion tokens. Default 8192. */
+  maxTokens?: number;
+}
+
+/** A Chat Completions request body (the subset the labeller sends). */
+export interface LabelRequestBody {
+  /** Model name. */
+  model: string;
+  /** Sampling temperature. */
+  temperature: number;
+  /** Completion token limit. */
+  max_tokens: number;
+  /** System and user messages. */
+  messages: Array<{ role: "system" | "user"; content: string | ContentPart[] }>;
+  /** Strict JSON schema answer format. */
+  response_format: {
+    type: "json_schema";
+    json_schema: { name: string; strict: true; schema: Record<string, unknown> };
+  };
+}
+
+/** One part of a multimodal user message. */
+export type ContentPart =
+  | { type: "text"; text: string }
+  | { type: "image_url"; image_url: { url: string; detail: "low" | "high" } };
+
+/** Aspect descriptions sent to the labeller (reconstruction, see the module doc). */
+export const ASPECT_GUIDE: Readonly<Record<Aspect, string>> = Object.freeze({
+  visual_quality: "sharpness and cleanliness of what is drawn: blur, smears, colour bleed, " +
+    "noise or colours that belong to nothing in the scene lower it",
+  temporal_consistency: "stability across the frames of the segment: flicker, frozen regions " +
+    "while the rest moves, objects jumping, appearing or vanishing lower it",
+  text_alignment: "agreement with the prompt: right colours, shapes, number of objects and " +
+    "motion; a missing or an extra object, or a wrong colour or shape lowers it",
+});
+
+const SYSTEM_TEXT = [
+  "You are a meticulous video quality annotator for text-to-video models.",
+  "You score small spatio-temporal patches of a generated video, and the video as a whole.",
+  `Use integers from ${SCORE_MIN} to ${SCORE_MAX}: 1 = clearly defective, 2 = noticeable defect, ` +
+  "3 = minor issue, 4 = no visible problem.",
+  "Aspects:",
+  ...ASPECTS.map((a) => `- ${a}: ${ASPECT_GUIDE[a]}.`),
+  "Answer with JSON only, following the schema. List every patch id exactly once. " +
+  "For a patch that scores below 3 on any aspect give a short reason (a few words), " +
+  "otherwise an empty reason.",
+].join("\n");
+
+/** Where each shown frame sits in the images of a request; what a server needs to decode them. */
+export interface StripLayout {
+  /** Segment index. */
+  segment: number;
+  /** Source frame indices shown left to right. */
+  frames: number[];
+  /** Width of each frame cell in the image, pixels. */
+  cellWidth: number;
+  /** Height of each frame cell in the image, pixels. */
+  cellHeight: number;
+  /** Source frame width. */
+  sourceWidth: number;
+  /** Source frame height. */
+  sourceHeight: number;
+  /** Separator columns between cells. */
+  gap: number;
+}
+
+const GAP = 2;
+
+/**
+ * Builds the Chat Completions request that asks for patch labels of `video`:
+ * one text part with the prompt, the grid and the id scheme, then per segment
+ * an image strip of its frames and one image of the first frame with the grid
+ * drawn. Each strip is announced by a machine-readable `[strip …]` tag (which
+ * also tells a human reader exactly what is shown).
+ *
+ * @example
+ * ```ts
+ * import { buildLabelRequest, createVideo } from "@halo/kit";
+ * import assert from "node:assert/strict";
+ * const video = createVideo({ frames: new Float32Array(8 * 16 * 16 * 3), numFrames: 8, height: 16, width: 16 });
+ * const body = buildLabelRequest(video, "one red circle moving left slowly on a black background", { rows: 2, cols: 2, framesPerPatch: 4 });
+ * assert.equal(body.response_format.json_schema.strict, true);
+ * assert.equal(body.model, "gpt-4o");
+ * ```
+ */
+export function buildLabelRequest(
+  video: Video,
+  prompt: string,
+  grid: PatchGrid,
+  options: LabelRequestOptions & { framesPerSegment?: number } = {},
+): LabelRequestBody {
+  const where = "buildLabelRequest";
+  if (typeof prompt !== "string" || prompt.trim() === "") fail(where, "a non-empty prompt", prompt);
+  checkGrid(grid, video);
+  const model = options.model ?? "gpt-4o";
+  const perSegment = Math.min(options.framesPerSegment ?? 4, grid.framesPerPatch);
+  const side = options.frameSide ?? 128;
+  if (!(perSegment >= 1)) fail(where, "framesPerSegment ≥ 1", options.framesPerSegment);
+  if (!(side >= 8)) fail(where, "frameSide ≥ 8", options.frameSide);
+  const segments = numSegments(grid, video.numFrames);
+  const ids = Array.from({ length: segments * grid.rows * grid.cols }, (_, i) => patchId(grid, i));
+  const longer = Math.max(video.width, video.height);
+  let cellWidth: number, cellHeight: number;
+  if (longer <= side) {
+    const up = Math.max(1, Math.floor(side / longer));
+    cellWidth = video.width * up;
+    cellHeight = video.height * up;
+  } else {
+    const down = Math.ceil(longer / side);
+    cellWidth = Math.max(1, Math.floor(video.width / down));
+    cellHeight = Math.max(1, Math.floor(video.height / down));
+  }
+  const header = [
+    `Prompt: ${JSON.stringify(prompt)}`,
+    `The video has ${video.numFrames} frames of ${video.width}x${video.height} pixels at ${video.fps} fps.`,
+    `[grid rows=${grid.rows} cols=${grid.cols} framesPerPatch=${grid.framesPerPatch} ` +
+    `segments=${segments} frames=${video.numFrames}]`,
+    `Each frame is cut into ${grid.rows} rows x ${grid.cols} columns of cells and time into ` +
+    `${segments} segments of ${grid.framesPerPatch} frames. A patch is one cell over one segment; ` +
+    `its id is s<segment>r<row>c<col> (rows top to bottom, columns left to right, from 0), ` +
+    `e.g. ${ids[0]} … ${ids[ids.length - 1]}: ${ids.length} patches in all.`,
+    `Score every patch on ${ASPECTS.join(", ")} and the whole video on the same aspects.`,
+  ].join("\n");
+  const content: ContentPart[] = [{ type: "text", text: header }];
+  for (let s = 0; s < segments; s++) {
+    const frames = sampleFrames(s * grid.framesPerPatch, grid.framesPerPatch, perSegment);
+    const layout: StripLayout = {
+      segment: s,
+      frames,
+      cellWidth,
+      cellHeight,
+      sourceWidth: video.width,
+      sourceHeight: video.height,
+      gap: GAP,
+    };
+    content.push({
+      type: "text",
+      text: `Segment s${s}, frames ${frames.join(", ")} left to right: ${formatStripTag(layout)}`,
+    });
+    content.push(imagePart(renderStrip(video, layout, null)));
+    content.push({
+      type: "text",
+      text:
+        `Segment s${s}, frame ${frames[0]} with the ${grid.rows}x${grid.cols} cell grid drawn ` +
+        `(cell r<row>c<col>; rows top to bottom, columns left to right):`,
+    });
+    content.push(imagePart(renderStrip(video, { ...layout, frames: [frames[0]] }, grid)));
+  }
+  return {
+    model,
+    temperature: options.temperature ?? 0,
+    max_tokens: options.maxTokens ?? 8192,
+    messages: [{ role: "system", content: SYSTEM_TEXT }, { role: "user", content }],
+    response_format: {
+      type: "json_schema",
+      json_schema: { name: "patch_labels", strict: true, schema: labelSchema(ids) },
+    },
+  };
+}
+
+/** The strict JSON schema of an answer for the given patch ids. */
+export function labelSchema(ids: readonly string[]): Record<string, unknown> {
+  const score = { type: "integer", enum: range(SCORE_MIN, SCORE_MAX) };
+  const aspects = Object.fromEntries(ASPECTS.map((a) => [a, score]));
+  return {
+    type: "object",
+    additionalProperties: false,
+    required: ["video", "patches"],
+    properties: {
+      video: {
+        type: "object",
+        additionalProperties: false,
+        required: [...ASPECTS],
+        properties: aspects,
+      },
+      patches: {
+        type: "array",
+        items: {
+          type: "object",
+          additionalProperties: false,
+          required: ["id", ...ASPECTS, "reason"],
+          properties: {
+            id: { type: "string", enum: [...ids] },
+            ...aspects,
+            reason: { type: "string" },
+          },
+        },
+      },
+    },
+  };
+}
+
+/** Formats the machine-readable tag that announces an image strip. */
+export function formatStripTag(layout: StripLayout): string {
+  return `[strip segment=${layout.segment} frames=${layout.frames.join(",")} ` +
+    `cell=${layout.cellWidth}x${layout.cellHeight} source=${layout.sourceWidth}x${layout.sourceHeight} ` +
+    `gap=${layout.gap}]`;
+}
+
+/** Parses a `[strip …]` tag found anywhere in `text`; null when there is none. */
+export function parseStripTag(text: string): StripLayout | null {
+  const m = /\[strip segment=(\d+) frames=([\d,]+) cell=(\d+)x(\d+) source=(\d+)x(\d+) gap=(\d+)\]/
+    .exec(text);
+  if (!m) return null;
+  return {
+    segment: Number(m[1]),
+    frames: m[2].split(",").map(Number),
+    cellWidth: Number(m[3]),
+    cellHeight: Number(m[4]),
+    sourceWidth: Number(m[5]),
+    sourceHeight: Number(m[6]),
+    gap: Number(m[7]),
+  };
+}
+
+/** Parses the `[grid …]` tag of a request header; null when there is none. */
+export function parseGridTag(
+  text: string,
+): { grid: PatchGrid; segments: number; frames: number } | null {
+  const m = /\[grid rows=(\d+) cols=(\d+) framesPerPatch=(\d+) segments=(\d+) frames=(\d+)\]/
+    .exec(text);
+  if (!m) return null;
+  return {
+    grid: { rows: Number(m[1]), cols: Number(m[2]), framesPerPatch: Number(m[3]) },
+    segments: Number(m[4]),
+    frames: Number(m[5]),
+  };
+}
+
+/** Parses the `Prompt: "…"` line of a request header; null when there is none. */
+export function parsePromptLine(text: string): string | null {
+  const m = /^Prompt: (".*")$/m.exec(text);
+  if (!m) return null;
+  try {
+    const value = JSON.parse(m[1]);
+    return typeof value === "string" ? value : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Validates an answer (the JSON text of the assistant message) against the
+ * grid: valid JSON, the schema's fields, every patch id exactly once, integer
+ * scores in range. Throws a {@linkcode LabelValidationError} that names the
+ * offending field or id.
+ *
+ * @example
+ * ```ts
+ * import { parseLabelAnswer } from "@halo/kit";
+ * import assert from "node:assert/strict";
+ * const grid = { rows: 1, cols: 2, framesPerPatch: 4 };
+ * const s = { visual_quality: 4, temporal_consistency: 4, text_alignment: 3 };
+ * const text = JSON.stringify({ video: s, patches: [{ id: "s0r0c1", ...s, reason: "" }, { id: "s0r0c0", ...s, reason: "" }] });
+ * const labels = parseLabelAnswer(text, grid, 4);
+ * assert.equal(labels.patches[1].id, "s0r0c1");
+ * assert.throws(() => parseLabelAnswer("{", grid, 4), /invalid JSON/);
+ * ```
+ */
+export function parseLabelAnswer(text: string, grid: PatchGrid, numFrames: number): VideoLabels {
+  const where = "label answer";
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new LabelValidationError(
+      `${where}: Expected a JSON object but found invalid JSON (${describeText(text)})`,
+    );
+  }
+  if (!isObject(value)) invalid(where, "a JSON object", value);
+  const video = checkScores(`${where}.video`, value.video);
+  if (!Array.isArray(value.patches)) invalid(`${where}.patches`, "an array", value.patches);
+  const n = numSegments(grid, numFrames) * grid.rows * grid.cols;
+  const byIndex = new Array<PatchLabel | undefined>(n);
+  const idToIndex = new Map<string, number>();
+  for (let i = 0; i < n; i++) idToIndex.set(patchId(grid, i), i);
+  value.patches.forEach((item: unknown, k: number) => {
+    const at = `${where}.patches[${k}]`;
+    if (!isObject(item)) invalid(at, "an object", item);
+    const index = idToIndex.get(item.id as string);
+    if (index === undefined) invalid(`${at}.id`, `a patch id of grid ${formatGrid(grid)}`, item.id);
+    if (byIndex[index]) invalid(`${at}.id`, "each patch id once", `${item.id} twice`);
+    const reason = item.reason ?? "";
+    if (typeof reason !== "string") invalid(`${at}.reason`, "a string", reason);
+    byIndex[index] = {
+      id: item.id as string,
+      index,
+      scores: checkScores(at, item),
+      reason: reason.slice(0, 200),
+    };
+  });
+  const missing = [];
+  for (let i = 0; i < n; i++) if (!byIndex[i]) missing.push(patchId(grid, i));
+  if (missing.length > 0) {
+    invalid(
+      `${where}.patches`,
+      `all ${n} patch ids`,
+      `${missing.length} missing (${missing.slice(0, 5).join(", ")}${
+        missing.length > 5 ? ", …" : ""
+      })`,
+    );
+  }
+  return { video, patches: byIndex as PatchLabel[] };
+}
+
+/** An answer that does not match the protocol (retryable: the model may do better next time). */
+export class LabelValidationError extends Error {
+  /** Creates the error with its message. */
+  constructor(message: string) {
+    super(message);
+    this.name = "LabelValidationError";
+  }
+}
+
+function checkScores(where: string, value: unknown): AspectScores {
+  if (!isObject(value)) invalid(where, "an object with aspect scores", value);
+  const out = {} as AspectScores;
+  for (const a of ASPECTS) {
+    const v = value[a];
+    if (typeof v !== "number" || !Number.isInteger(v) || v < SCORE_MIN || v > SCORE_MAX) {
+      invalid(`${where}.${a}`, `an integer in [${SCORE_MIN}, ${SCORE_MAX}]`, v);
+    }
+    out[a] = v;
+  }
+  return out;
+}
+
+function invalid(where: string, expected: string, found: unknown): never {
+  try {
+    fail(where, expected, found);
+  } catch (error) {
+    throw new LabelValidationError((error as Error).message);
+  }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
+}
+
+function describeText(text: string): string {
+  const t = String(text);
+  return JSON.stringify(t.length > 40 ? t.slice(0, 37) + "..." : t);
+}
+
+function range(lo: number, hi: number): number[] {
+  return Array.from({ length: hi - lo + 1 }, (_, i) => lo + i);
+}
+
+/** `count` frame indices evenly spread over `[start, start + length)`. */
+function sampleFrames(start: number, length: number, count: number): number[] {
+  if (count >= length) return Array.from({ length }, (_, i) => start + i);
+  return Array.from(
+    { length: count },
+    (_, i) => start + Math.round(i * (length - 1) / Math.max(1, count - 1)),
+  );
+}
+
+function imagePart(png: Uint8Array): ContentPart {
+  return {
+    type: "image_url",
+    image_url: { url: `data:image/png;base64,${toBase64(png)}`, detail: "high" },
+  };
+}
+
+/** Base64 of bytes without building a giant intermediate string of char codes. */
+export function toBase64(bytes: Uint8Array): string {
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(binary);
+}
+
+/** Decodes base64 (the payload of a `data:` URL). */
+export function fromBase64(text: string): Uint8Array {
+  const binary = atob(text);
+  const out = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
+  return out;
+}
+
+/**
+ * Renders the frames of `layout` side by side as PNG bytes, resampled to the
+ * cell size (nearest for upscaling, so a decoder recovers the exact pixels; box
+ * average for downscaling). With a grid, cell borders are drawn in white.
+ */
+export function renderStrip(video: Video, layout: StripLayout, grid: PatchGrid | null): Uint8Array {
+  const { cellWidth: cw, cellHeight: ch, gap } = layout;
+  const n = layout.frames.length;
+  const width = n * cw + (n - 1) * gap;
+  const rgb = new Uint8Array(width * ch * 3).fill(255);
+  const W = video.width, H = video.height;
+  const fx = W / cw, fy = H / ch;
+  for (let k = 0; k < n; k++) {
+    const t = layout.frames[k];
+    const x0 = k * (cw + gap);
+    for (let y = 0; y < ch; y++) {
+      const sy0 = Math.floor(y * fy), sy1 = Math.max(sy0 + 1, Math.floor((y + 1) * fy));
+      for (let x = 0; x < cw; x++) {
+        const sx0 = Math.floor(x * fx), sx1 = Math.max(sx0 + 1, Math.floor((x + 1) * fx));
+        let r = 0, g = 0, b = 0, c = 0;
+        for (let sy = sy0; sy < sy1; sy++) {
+          for (let sx = sx0; sx < sx1; sx++) {
+            const p = ((t * H + sy) * W + sx) * 3;
+            r += video.frames[p];
+            g += video.frames[p + 1];
+            b += video.frames[p + 2];
+            c++;
+          }
+        }
+        const o = (y * width + x0 + x) * 3;
+        rgb[o] = toByte(r / c);
+        rgb[o + 1] = toByte(g / c);
+        rgb[o + 2] = toByte(b / c);
+      }
+    }
+    if (grid) {
+      for (let i = 1; i < grid.cols; i++) {
+        const x = Math.round(i * cw / grid.cols);
+        for (let y = 0; y < ch; y++) {
+          rgb.fill(255, (y * width + x0 + x) * 3, (y * width + x0 + x) * 3 + 3);
+        }
+      }
+      for (let j = 1; j < grid.rows; j++) {
+        const y = Math.round(j * ch / grid.rows);
+        rgb.fill(255, (y * width + x0) * 3, (y * width + x0 + cw) * 3);
+      }
+    }
+  }
+  return encodePng(rgb, width, ch);
+}
+
+function toByte(v: number): number {
+  return Math.max(0, Math.min(255, Math.round(v * 255)));
+}
