@@ -1,0 +1,84 @@
+/**
+ * Executes every notebook through the real Deno Jupyter kernel
+ * (`jupyter nbconvert --execute`) and fails on any error output. A failing
+ * Deno cell has been seen marked as successful, so outputs are scanned too.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { withTempDir } from "./_helpers.ts";
+
+const NOTEBOOKS = new URL("../notebooks/", import.meta.url).pathname;
+
+async function hasJupyter(): Promise<boolean> {
+  try {
+    const out = await new Deno.Command("jupyter", {
+      args: ["nbconvert", "--version"],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    return out.success;
+  } catch {
+    return false;
+  }
+}
+
+const notebooks = [...Deno.readDirSync(NOTEBOOKS)].map((e) => e.name).filter((n) =>
+  n.endsWith(".ipynb")
+).sort();
+const available = await hasJupyter();
+
+interface Output {
+  output_type: string;
+  name?: string;
+  text?: string | string[];
+  ename?: string;
+  evalue?: string;
+}
+
+for (const name of notebooks) {
+  Deno.test({
+    name: `notebook ${name} executes on the Deno kernel without errors`,
+    // CI installs Jupyter, so there the test never skips.
+    ignore: !available && !Deno.env.get("CI"),
+    async fn() {
+      await withTempDir(async (dir) => {
+        const run = await new Deno.Command("jupyter", {
+          args: [
+            "nbconvert",
+            "--to",
+            "notebook",
+            "--execute",
+            "--output-dir",
+            dir,
+            "--ExecutePreprocessor.timeout=1200",
+            join(NOTEBOOKS, name),
+          ],
+          cwd: NOTEBOOKS,
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        const stderr = new TextDecoder().decode(run.stderr);
+        assert.ok(run.success, `nbconvert failed for ${name}:\n${stderr.slice(-3000)}`);
+        const executed = JSON.parse(await Deno.readTextFile(join(dir, name)));
+        const problems: string[] = [];
+        for (const [i, cell] of executed.cells.entries()) {
+          if (cell.cell_type !== "code") continue;
+          if (cell.execution_count == null) problems.push(`cell ${i} did not run`);
+          for (const output of cell.outputs as Output[]) {
+            const text = Array.isArray(output.text) ? output.text.join("") : output.text ?? "";
+            if (output.output_type === "error") {
+              problems.push(`cell ${i}: ${output.ename}: ${output.evalue}`);
+            } else if (output.name === "stderr" && /error|uncaught|exception/i.test(text)) {
+              problems.push(`cell ${i} stderr: ${text.slice(0, 500)}`);
+            }
+          }
+        }
+        assert.deepEqual(problems, [], `${name} has error outputs`);
+        const secret = Deno.env.get("OPENAI_API_KEY");
+        if (secret) {
+          assert.ok(!JSON.stringify(executed).includes(secret), `${name} leaks OPENAI_API_KEY`);
+        }
+      });
+    },
+  });
+}
