@@ -19,3 +19,8 @@ export * from "./lib/reproduce.ts";
 export * from "./lib/judge.ts";
 export * from "./lib/defects.ts";
 export * from "./lib/label_protocol.ts";
+export * from "./lib/_nn.ts";
+export * from "./lib/prompt.ts";
+export * from "./lib/generator.ts";
+export * from "./lib/checkpoint.ts";
+export * from "./lib/pretrain.ts";

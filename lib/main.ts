@@ -7,10 +7,13 @@
 
 import { type CliCommand, runCli } from "./cli.ts";
 import { reproduceCommand } from "./reproduce.ts";
+import { pretrainCommand, samplesCommand } from "./pretrain.ts";
 
 /** The kit's sub-commands, by name. */
 export const COMMANDS: Record<string, CliCommand> = {
   reproduce: reproduceCommand,
+  pretrain: pretrainCommand,
+  samples: samplesCommand,
 };
 
 if (import.meta.main) {

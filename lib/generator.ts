@@ -1,0 +1,775 @@
+/**
+ * A tiny text-to-video diffusion transformer (video DiT) for ShapesWorld:
+ * patch tokens cut by a {@linkcode PatchGrid}, factorised spatial + temporal
+ * attention, timestep and prompt conditioning through adaLN-zero,
+ * ε-prediction under a cosine noise schedule, a DDPM training step with Adam,
+ * a seeded DDIM sampler with classifier-free guidance, and the per-patch loss
+ * maps that Diffusion-DPO and Gran-DPO are built on. Everything is made of
+ * matmuls (DESIGN §6). It stands in for the pretrained video generator that
+ * HALO post-trains (the paper's base models are far larger latent video
+ * diffusion models; this is a reconstruction at toy scale).
+ * @module
+ */
+
+import * as tf from "@tensorflow/tfjs";
+import { checkInt, checkNumber, fail } from "./_errors.ts";
+import { createRng, type Rng } from "./_rng.ts";
+import {
+  type Adam,
+  addParam,
+  cloneParams,
+  countParams,
+  createParams,
+  disposeParams,
+  getParam,
+  initLinear,
+  initTransformerBlock,
+  layerNorm,
+  linear,
+  paramGrads,
+  type Params,
+  transformerBlock,
+} from "./_nn.ts";
+import {
+  checkGrid,
+  DEFAULT_GRID,
+  type PatchGrid,
+  patchify,
+  reducePatches,
+  unpatchify,
+} from "./patch.ts";
+import { encodePrompt, initPromptEncoder, PROMPT_LENGTH, tokenizeBatch, VOCAB } from "./prompt.ts";
+import { renderClip, type ShapesPrompt } from "./world.ts";
+import type { Video } from "./video.ts";
+import {
+  type CheckpointManifest,
+  loadCheckpoint,
+  readCheckpointManifest,
+  saveCheckpoint,
+} from "./checkpoint.ts";
+
+/** Architecture and diffusion settings of a generator; saved with every checkpoint. */
+export interface GeneratorConfig {
+  /** Frames per clip. */
+  frames: number;
+  /** Frame height and width. */
+  size: number;
+  /** The DiT's own token geometry (not the reward grid): tubes of `size/rows × size/cols × framesPerPatch`. */
+  tokenGrid: PatchGrid;
+  /** Token width. */
+  dim: number;
+  /** Layers; each is a spatial block followed by a temporal block. */
+  depth: number;
+  /** Attention heads. */
+  heads: number;
+  /** MLP hidden width as a multiple of `dim`. */
+  mlpRatio: number;
+  /** Transformer blocks of the prompt encoder. */
+  promptLayers: number;
+  /** Diffusion steps of the training schedule. */
+  timesteps: number;
+  /** Noise schedule. */
+  schedule: "cosine" | "linear";
+  /** Vocabulary size the prompt embedding was built for (guards against grammar changes). */
+  vocabSize: number;
+}
+
+/**
+ * The default config: 16 frames of 32×32, DiT tokens of 8×8 pixels × 4 frames
+ * (4 segments × 4×4 positions = 64 tokens of 768 values), d=96, 2 layers of
+ * spatial + temporal blocks (~0.77M weights). Sized so pretraining fits in
+ * about 20 minutes on the wasm backend on two shared cores (see
+ * data/generator/README.md); finer tokens (4×4 px, 256 tokens) cost 3× more per step.
+ */
+export const DEFAULT_GENERATOR_CONFIG: Readonly<GeneratorConfig> = Object.freeze({
+  frames: 16,
+  size: 32,
+  tokenGrid: Object.freeze({ rows: 4, cols: 4, framesPerPatch: 4 }),
+  dim: 96,
+  depth: 2,
+  heads: 4,
+  mlpRatio: 2,
+  promptLayers: 1,
+  timesteps: 1000,
+  schedule: "cosine",
+  vocabSize: VOCAB.length,
+});
+
+/** A generator: its config and named parameters. */
+export interface Generator {
+  /** Architecture and schedule. */
+  readonly config: GeneratorConfig;
+  /** Weights by name. */
+  readonly params: Params;
+}
+
+/** Validates a (partial) config and fills in defaults. */
+export function resolveGeneratorConfig(config: Partial<GeneratorConfig> = {}): GeneratorConfig {
+  const where = "generator config";
+  const c: GeneratorConfig = {
+    ...DEFAULT_GENERATOR_CONFIG,
+    ...config,
+    tokenGrid: { ...(config.tokenGrid ?? DEFAULT_GENERATOR_CONFIG.tokenGrid) },
+  };
+  checkInt(where, "frames", c.frames, 1, 256);
+  checkInt(where, "size", c.size, 8, 256);
+  checkGrid(c.tokenGrid, { numFrames: c.frames, height: c.size, width: c.size });
+  checkInt(where, "dim", c.dim, 4, 4096);
+  checkInt(where, "depth", c.depth, 1, 64);
+  checkInt(where, "heads", c.heads, 1, c.dim);
+  if (c.dim % c.heads !== 0) fail(where, `dim divisible by heads ${c.heads}`, c.dim);
+  checkNumber(where, "mlpRatio", c.mlpRatio, 0.25, 16);
+  checkInt(where, "promptLayers", c.promptLayers, 0, 16);
+  checkInt(where, "timesteps", c.timesteps, 2, 100000);
+  if (c.schedule !== "cosine" && c.schedule !== "linear") {
+    fail(where, 'schedule "cosine" or "linear"', c.schedule);
+  }
+  if (c.vocabSize !== VOCAB.length) {
+    fail(where, `vocabSize ${VOCAB.length} (the ShapesWorld grammar)`, c.vocabSize);
+  }
+  return c;
+}
+
+/** Derived sizes of a config. */
+export function generatorShape(config: GeneratorConfig): {
+  segments: number;
+  positions: number;
+  tokens: number;
+  tokenValues: number;
+} {
+  const g = config.tokenGrid;
+  const segments = config.frames / g.framesPerPatch;
+  const positions = g.rows * g.cols;
+  const tokenValues = g.framesPerPatch * (config.size / g.rows) * (config.size / g.cols) * 3;
+  return { segments, positions, tokens: segments * positions, tokenValues };
+}
+
+/** Options for {@linkcode createGenerator}. */
+export interface CreateGeneratorOptions {
+  /** Seed of the initial weights. Default 0. */
+  seed?: number;
+}
+
+/**
+ * Creates a freshly initialised generator.
+ *
+ * @example
+ * ```ts
+ * import { createGenerator, disposeGenerator, countParams } from "@halo/kit";
+ * const gen = createGenerator({ dim: 16, depth: 1, heads: 2 }, { seed: 1 });
+ * console.log(countParams(gen.params));
+ * disposeGenerator(gen);
+ * ```
+ */
+export function createGenerator(
+  config: Partial<GeneratorConfig> = {},
+  options: CreateGeneratorOptions = {},
+): Generator {
+  const c = resolveGeneratorConfig(config);
+  const seed = checkInt("createGenerator", "seed", options.seed ?? 0, 0, 0xffffffff);
+  const rng = createRng(seed);
+  const { segments, positions, tokenValues } = generatorShape(c);
+  const params = createParams();
+  const d = c.dim;
+  initLinear(params, "embed", { in: tokenValues, out: d }, { seed: rng });
+  addParam(params, "pos.space", [positions, d], { init: "normal", std: 0.02, seed: rng });
+  addParam(params, "pos.time", [segments, d], { init: "normal", std: 0.02, seed: rng });
+  initLinear(params, "time.fc1", { in: d, out: d }, { seed: rng });
+  initLinear(params, "time.fc2", { in: d, out: d }, { seed: rng });
+  initPromptEncoder(params, "prompt", {
+    dim: d,
+    layers: c.promptLayers,
+    heads: c.heads,
+    seed: rng.seed(),
+  });
+  const hidden = Math.max(1, Math.round(c.mlpRatio * d));
+  for (let i = 0; i < c.depth; i++) {
+    initTransformerBlock(params, `layer${i}.space`, { dim: d, hidden, condDim: d, seed: rng });
+    initTransformerBlock(params, `layer${i}.time`, { dim: d, hidden, condDim: d, seed: rng });
+  }
+  initLinear(params, "final.ada", { in: d, out: 2 * d }, { init: "zeros" });
+  initLinear(params, "final.out", { in: d, out: tokenValues }, { init: "zeros" });
+  return { config: c, params };
+}
+
+/** Frees a generator's weights. */
+export function disposeGenerator(gen: Generator): void {
+  disposeParams(gen.params);
+}
+
+/**
+ * A frozen copy of a generator (the reference model of DPO): same config,
+ * copied weights that no optimiser updates.
+ */
+export function freezeGenerator(gen: Generator): Generator {
+  return {
+    config: { ...gen.config, tokenGrid: { ...gen.config.tokenGrid } },
+    params: cloneParams(gen.params),
+  };
+}
+
+/** Number of weights. */
+export function generatorParamCount(gen: Generator): number {
+  return countParams(gen.params);
+}
+
+/** Sinusoidal features of integer timesteps `[B]` → `[B, dim]`. */
+function timestepFeatures(t: tf.Tensor1D, dim: number, timesteps: number): tf.Tensor2D {
+  return tf.tidy(() => {
+    const half = Math.floor(dim / 2);
+    const freqs = tf.tensor1d(
+      Array.from({ length: half }, (_, i) => Math.exp(-Math.log(10000) * i / half)),
+    );
+    // Scale t to [0, 1000) whatever the schedule length, so features do not depend on it.
+    const args = t.toFloat().mul(1000 / timesteps).reshape([-1, 1]).mul(freqs.reshape([1, half]));
+    let f = tf.concat([tf.sin(args), tf.cos(args)], 1);
+    if (2 * half < dim) f = tf.pad(f, [[0, 0], [0, dim - 2 * half]]);
+    return f as tf.Tensor2D;
+  });
+}
+
+function silu(x: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => x.mul(tf.sigmoid(x)));
+}
+
+/** Options for {@linkcode predictNoise}. */
+export interface PredictNoiseOptions {
+  /** Per-item 1 = use the prompt, 0 = the null prompt (CFG). Default all ones. */
+  keep?: tf.Tensor1D;
+}
+
+/**
+ * Predicts the noise ε in `xt` `[B, T, H, W, 3]` (pixels scaled to [-1, 1]) at
+ * integer timesteps `t` `[B]` for prompt tokens `[B, L]`.
+ */
+export function predictNoise(
+  gen: Generator,
+  inputs: { xt: tf.Tensor; t: tf.Tensor1D; tokens: tf.Tensor2D },
+  options: PredictNoiseOptions = {},
+): tf.Tensor {
+  const c = gen.config;
+  const p = gen.params;
+  const { xt, t, tokens } = inputs;
+  const b = xt.shape[0];
+  if (
+    xt.rank !== 5 || xt.shape[1] !== c.frames || xt.shape[2] !== c.size || xt.shape[3] !== c.size ||
+    xt.shape[4] !== 3
+  ) {
+    fail(
+      "predictNoise",
+      `xt of shape [B, ${c.frames}, ${c.size}, ${c.size}, 3]`,
+      `[${xt.shape.join(", ")}]`,
+    );
+  }
+  if (t.shape[0] !== b || tokens.shape[0] !== b) {
+    fail("predictNoise", `t and tokens with ${b} rows`, `${t.shape[0]} and ${tokens.shape[0]}`);
+  }
+  const { segments: s, positions: n, tokens: nTok } = generatorShape(c);
+  const d = c.dim;
+  return tf.tidy(() => {
+    const temb = linear(
+      p,
+      "time.fc2",
+      silu(linear(p, "time.fc1", timestepFeatures(t, d, c.timesteps))),
+    );
+    const pemb = encodePrompt(p, "prompt", tokens, {
+      layers: c.promptLayers,
+      heads: c.heads,
+      keep: options.keep,
+    });
+    const cond = temb.add(pemb) as tf.Tensor2D;
+    const patches = patchify(xt, c.tokenGrid); // [B, S·P, D]
+    let h = linear(p, "embed", patches).reshape([b, s, n, d])
+      .add(getParam(p, "pos.time").reshape([1, s, 1, d]))
+      .add(getParam(p, "pos.space").reshape([1, 1, n, d]));
+    for (let i = 0; i < c.depth; i++) {
+      // spatial: attention among the P positions of each segment
+      h = transformerBlock(p, `layer${i}.space`, h.reshape([b * s, n, d]) as tf.Tensor3D, {
+        heads: c.heads,
+        cond,
+      })
+        .reshape([b, s, n, d]);
+      // temporal: attention among the S segments at each position
+      const ht = h.transpose([0, 2, 1, 3]).reshape([b * n, s, d]) as tf.Tensor3D;
+      h = transformerBlock(p, `layer${i}.time`, ht, { heads: c.heads, cond })
+        .reshape([b, n, s, d]).transpose([0, 2, 1, 3]);
+    }
+    const mod = linear(p, "final.ada", silu(cond)).reshape([b, 1, 2, d]);
+    const [shift, scale] = tf.unstack(mod, 2);
+    const out = layerNorm(h.reshape([b, nTok, d])).mul(scale.add(1)).add(shift);
+    const tokensOut = linear(p, "final.out", out);
+    return unpatchify(tokensOut, c.tokenGrid, {
+      numFrames: c.frames,
+      height: c.size,
+      width: c.size,
+      channels: 3,
+    });
+  });
+}
+
+/**
+ * ᾱ(t) for t = 0..T-1 of a schedule. Cosine is Nichol & Dhariwal's (s = 0.008,
+ * ᾱ clipped to keep the last step finite); linear is DDPM's β from 1e-4 to 0.02.
+ *
+ * @example
+ * ```ts
+ * import { alphaBars } from "@halo/kit";
+ * const ab = alphaBars(1000, "cosine");
+ * console.log(ab[0] > 0.99, ab[999] < 0.01);
+ * ```
+ */
+export function alphaBars(timesteps: number, schedule: "cosine" | "linear"): Float64Array {
+  checkInt("alphaBars", "timesteps", timesteps, 2);
+  const out = new Float64Array(timesteps);
+  if (schedule === "linear") {
+    let prod = 1;
+    for (let i = 0; i < timesteps; i++) {
+      prod *= 1 - (1e-4 + (0.02 - 1e-4) * i / (timesteps - 1));
+      out[i] = prod;
+    }
+    return out;
+  }
+  if (schedule !== "cosine") fail("alphaBars", 'schedule "cosine" or "linear"', schedule);
+  const f = (u: number) => Math.cos(((u + 0.008) / 1.008) * Math.PI / 2) ** 2;
+  for (let i = 0; i < timesteps; i++) {
+    out[i] = Math.min(0.9999, Math.max(1e-4, f((i + 1) / timesteps) / f(0)));
+  }
+  return out;
+}
+
+/** Scales video pixels from [0, 1] to the model's [-1, 1]. */
+export function toModelSpace(frames: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => frames.mul(2).sub(1));
+}
+
+/** A training batch: clean clips in model space `[B, T, H, W, 3]` and their prompt tokens `[B, L]`. */
+export interface DiffusionBatch {
+  /** Clean videos, pixels in [-1, 1]. */
+  x0: tf.Tensor;
+  /** Prompt token ids. */
+  tokens: tf.Tensor2D;
+}
+
+/** Noises clean clips: x_t = √ᾱ_t x0 + √(1-ᾱ_t) ε. */
+export function addNoise(
+  config: GeneratorConfig,
+  x0: tf.Tensor,
+  t: tf.Tensor1D,
+  noise: tf.Tensor,
+): tf.Tensor {
+  const ab = alphaBarTensor(config);
+  return tf.tidy(() => {
+    const a = tf.gather(ab, t.toInt());
+    const shape = [-1, 1, 1, 1, 1];
+    return x0.mul(a.sqrt().reshape(shape)).add(noise.mul(tf.sub(1, a).sqrt().reshape(shape)));
+  });
+}
+
+const alphaBarCache = new Map<string, tf.Tensor1D>();
+function alphaBarTensor(config: GeneratorConfig): tf.Tensor1D {
+  const key = `${config.schedule}:${config.timesteps}:${tf.getBackend()}`;
+  let t = alphaBarCache.get(key);
+  if (!t || t.isDisposed) {
+    t = tf.keep(tf.tensor1d(Float32Array.from(alphaBars(config.timesteps, config.schedule))));
+    alphaBarCache.set(key, t);
+  }
+  return t;
+}
+
+/** Per-pixel and per-patch diffusion errors of a policy and its frozen reference. */
+export interface PatchLossMaps {
+  /** ‖ε − ε_θ(x_t, t)‖² averaged over channels, `[B, T, H, W]`. */
+  policyPixels: tf.Tensor4D;
+  /** The same for the reference model (no gradient), `[B, T, H, W]`. */
+  referencePixels: tf.Tensor4D;
+  /** Per-patch means of `policyPixels`, `[B, segments, rows, cols]`. */
+  policyPatches: tf.Tensor4D;
+  /** Per-patch means of `referencePixels`, `[B, segments, rows, cols]`. */
+  referencePatches: tf.Tensor4D;
+}
+
+/** Options for {@linkcode patchLossMap}. */
+export interface PatchLossMapOptions {
+  /** Integer timesteps `[B]`, shared by policy and reference. */
+  t: tf.Tensor1D;
+  /** Noise ε `[B, T, H, W, 3]`, shared by policy and reference. */
+  noise: tf.Tensor;
+  /** The reward/label patch grid the means are taken over. Default 4x4x4. */
+  grid?: PatchGrid;
+}
+
+/**
+ * The per-pixel squared ε-prediction error and its per-patch means, for a
+ * policy and a frozen reference, on the same x_t (same t and ε). Diffusion-DPO
+ * uses the video means of `policy − reference`, Gran-DPO the patch means
+ * (DESIGN §2). Differentiable with respect to the policy's weights; the
+ * reference branch is computed without gradient. The caller disposes the four
+ * tensors (or calls it inside `tf.tidy`).
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { createGenerator, freezeGenerator, disposeGenerator, patchLossMap, tokenizeBatch } from "@halo/kit";
+ * const policy = createGenerator({ dim: 16, depth: 1, heads: 2, frames: 4, size: 16, tokenGrid: { rows: 4, cols: 4, framesPerPatch: 2 } });
+ * const reference = freezeGenerator(policy);
+ * const tokens = tokenizeBatch(["one red circle moving up slowly on a black background"]);
+ * const x0 = tf.zeros([1, 4, 16, 16, 3]);
+ * const maps = patchLossMap(policy, reference, { x0, tokens }, {
+ *   t: tf.tensor1d([500], "int32"), noise: tf.randomNormal([1, 4, 16, 16, 3], 0, 1, "float32", 1),
+ *   grid: { rows: 2, cols: 2, framesPerPatch: 2 },
+ * });
+ * console.log(maps.policyPatches.shape); // [1, 2, 2, 2]
+ * disposeGenerator(policy);
+ * disposeGenerator(reference);
+ * ```
+ */
+export function patchLossMap(
+  policy: Generator,
+  reference: Generator,
+  batch: DiffusionBatch,
+  options: PatchLossMapOptions,
+): PatchLossMaps {
+  const grid = options.grid ?? DEFAULT_GRID;
+  const c = policy.config;
+  if (!sameConfig(c, reference.config)) {
+    fail("patchLossMap", "policy and reference with the same config", "different configs");
+  }
+  checkGrid(grid, { numFrames: c.frames, height: c.size, width: c.size });
+  return tf.tidy(() => {
+    const xt = addNoise(c, batch.x0, options.t, options.noise);
+    const inputs = { xt, t: options.t, tokens: batch.tokens };
+    const err = (eps: tf.Tensor) => eps.sub(options.noise).square().mean(-1) as tf.Tensor4D;
+    const policyPixels = err(predictNoise(policy, inputs));
+    // The reference's weights are frozen variables outside the policy's gradient
+    // list, so no gradient flows through this branch.
+    const referencePixels = err(predictNoise(reference, inputs));
+    return {
+      policyPixels,
+      referencePixels,
+      policyPatches: reducePatches(policyPixels, grid),
+      referencePatches: reducePatches(referencePixels, grid),
+    };
+  });
+}
+
+function sameConfig(a: GeneratorConfig, b: GeneratorConfig): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** Options for {@linkcode trainStep}. */
+export interface TrainStepOptions {
+  /** Source of t, ε and prompt dropout for this step. */
+  rng: Rng;
+  /** Probability of replacing the prompt with the null prompt (for CFG). Default 0.1. */
+  promptDropout?: number;
+}
+
+/**
+ * One DDPM training step: sample t and ε, predict ε from x_t, take the MSE and
+ * one Adam update. Returns the loss (a number, so nothing leaks).
+ */
+export function trainStep(
+  gen: Generator,
+  adam: Adam,
+  batch: DiffusionBatch,
+  options: TrainStepOptions,
+): number {
+  const c = gen.config;
+  const b = batch.x0.shape[0];
+  const drop = checkNumber("trainStep", "promptDropout", options.promptDropout ?? 0.1, 0, 1);
+  const rng = options.rng;
+  const tVals = Int32Array.from({ length: b }, () => rng.int(c.timesteps));
+  const keepVals = Float32Array.from({ length: b }, () => (rng.next() < drop ? 0 : 1));
+  const noiseVals = normalArray(rng, batch.x0.size);
+  const loss = tf.tidy(() => {
+    const t = tf.tensor1d(tVals, "int32");
+    const keep = tf.tensor1d(keepVals);
+    const noise = tf.tensor(noiseVals, batch.x0.shape);
+    const xt = addNoise(c, batch.x0, t, noise);
+    const { value, grads } = paramGrads(
+      gen.params,
+      () =>
+        predictNoise(gen, { xt, t, tokens: batch.tokens }, { keep }).sub(noise).square()
+          .mean() as tf.Scalar,
+    );
+    adam.apply(grads);
+    return value;
+  });
+  const value = loss.dataSync()[0];
+  loss.dispose();
+  return value;
+}
+
+/** `n` standard normal draws from `rng` (deterministic on every backend, unlike tf.randomNormal). */
+export function normalArray(rng: Rng, n: number): Float32Array {
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i += 2) {
+    const u = 1 - rng.next();
+    const v = rng.next();
+    const r = Math.sqrt(-2 * Math.log(u));
+    out[i] = r * Math.cos(2 * Math.PI * v);
+    if (i + 1 < n) out[i + 1] = r * Math.sin(2 * Math.PI * v);
+  }
+  return out;
+}
+
+/** Options for {@linkcode makeBatch}. */
+export interface MakeBatchOptions {
+  /** Seed of object positions, one per prompt or a base seed (default: index). */
+  seeds?: readonly number[];
+}
+
+/** Renders prompts to a training batch (`x0` in [-1, 1] and tokens). The caller disposes it. */
+export function makeBatch(
+  config: GeneratorConfig,
+  prompts: readonly ShapesPrompt[],
+  options: MakeBatchOptions = {},
+): DiffusionBatch {
+  const n = config.frames * config.size * config.size * 3;
+  const data = new Float32Array(prompts.length * n);
+  prompts.forEach((p, i) => {
+    const { video } = renderClip(p, {
+      frames: config.frames,
+      size: config.size,
+      seed: options.seeds?.[i] ?? i,
+    });
+    for (let j = 0; j < n; j++) data[i * n + j] = video.frames[j] * 2 - 1;
+  });
+  return {
+    x0: tf.tensor(data, [prompts.length, config.frames, config.size, config.size, 3]),
+    tokens: tokenizeBatch(prompts),
+  };
+}
+
+/** Options for {@linkcode sampleVideos}. */
+export interface SampleOptions {
+  /** DDIM steps. Default 25. */
+  steps?: number;
+  /** Seed of the initial noise (and of η>0 noise). Default 0. */
+  seed?: number;
+  /** Classifier-free guidance scale w: ε = ε_u + w(ε_c − ε_u); 1 = off. Default 2. */
+  guidance?: number;
+  /** DDIM η (0 = deterministic). Default 0. */
+  eta?: number;
+  /** Prompts per forward pass. Default 8. */
+  batchSize?: number;
+}
+
+/**
+ * Samples one clip per prompt with DDIM. The same seed gives the same videos
+ * (the noise comes from the kit's own seeded generator, not tfjs' global RNG).
+ * Returns tensors `[B, T, H, W, 3]` in [0, 1]; the caller disposes it.
+ *
+ * @example
+ * ```ts
+ * import { createGenerator, disposeGenerator, sampleVideos } from "@halo/kit";
+ * const gen = createGenerator({ dim: 16, depth: 1, heads: 2, frames: 4, size: 16, tokenGrid: { rows: 4, cols: 4, framesPerPatch: 2 } });
+ * const x = sampleVideos(gen, ["one red circle moving up slowly on a black background"], { steps: 2, seed: 3 });
+ * console.log(x.shape); // [1, 4, 16, 16, 3]
+ * x.dispose();
+ * disposeGenerator(gen);
+ * ```
+ */
+export function sampleVideos(
+  gen: Generator,
+  prompts: ReadonlyArray<string | ShapesPrompt>,
+  options: SampleOptions = {},
+): tf.Tensor {
+  const where = "sampleVideos";
+  const c = gen.config;
+  const steps = checkInt(where, "steps", options.steps ?? 25, 1, c.timesteps);
+  const seed = checkInt(where, "seed", options.seed ?? 0, 0, 0xffffffff);
+  const w = checkNumber(where, "guidance", options.guidance ?? 2, 0, 100);
+  const eta = checkNumber(where, "eta", options.eta ?? 0, 0, 1);
+  const batchSize = checkInt(where, "batchSize", options.batchSize ?? 8, 1);
+  const tokensAll = tokenizeBatch(prompts); // validates prompts before any work
+  const rng = createRng(seed);
+  const ab = alphaBars(c.timesteps, c.schedule);
+  // Evenly spaced timesteps from T-1 down to 0.
+  const ts = Array.from(
+    { length: steps },
+    (_, i) => Math.round((c.timesteps - 1) * (1 - i / steps)),
+  );
+  const perVideo = c.frames * c.size * c.size * 3;
+  const shape = [c.frames, c.size, c.size, 3];
+  const chunks: tf.Tensor[] = [];
+  try {
+    for (let start = 0; start < prompts.length; start += batchSize) {
+      const b = Math.min(batchSize, prompts.length - start);
+      const tokens = tokensAll.slice([start, 0], [b, PROMPT_LENGTH]);
+      let x = tf.tensor(normalArray(rng, b * perVideo), [b, ...shape]);
+      for (let i = 0; i < steps; i++) {
+        const t = ts[i];
+        const aT = ab[t];
+        const aPrev = i + 1 < steps ? ab[ts[i + 1]] : 1;
+        const extra = eta > 0 ? normalArray(rng, b * perVideo) : undefined;
+        const next = tf.tidy(() => {
+          const tt = tf.fill([b], t, "int32") as tf.Tensor1D;
+          let eps: tf.Tensor;
+          if (w === 1) eps = predictNoise(gen, { xt: x, t: tt, tokens });
+          else {
+            const both = predictNoise(gen, {
+              xt: tf.concat([x, x]),
+              t: tf.concat([tt, tt]) as tf.Tensor1D,
+              tokens: tf.concat([tokens, tokens]) as tf.Tensor2D,
+            }, { keep: tf.concat([tf.ones([b]), tf.zeros([b])]) as tf.Tensor1D });
+            const [cond, uncond] = tf.split(both, 2);
+            eps = uncond.add(cond.sub(uncond).mul(w));
+          }
+          // x0 estimate, clipped to the data range (standard for pixel-space DDIM).
+          const x0 = x.sub(eps.mul(Math.sqrt(1 - aT))).div(Math.sqrt(aT)).clipByValue(-1, 1);
+          const epsHat = x.sub(x0.mul(Math.sqrt(aT))).div(Math.sqrt(1 - aT));
+          const sigma = eta * Math.sqrt((1 - aPrev) / (1 - aT) * (1 - aT / aPrev));
+          let out = x0.mul(Math.sqrt(aPrev)).add(
+            epsHat.mul(Math.sqrt(Math.max(0, 1 - aPrev - sigma * sigma))),
+          );
+          if (extra && sigma > 0) out = out.add(tf.tensor(extra, x.shape).mul(sigma));
+          return out;
+        });
+        x.dispose();
+        x = next;
+      }
+      chunks.push(tf.tidy(() => x.add(1).div(2).clipByValue(0, 1)));
+      x.dispose();
+      tokens.dispose();
+    }
+    return chunks.length === 1 ? chunks[0] : tf.tidy(() => tf.concat(chunks));
+  } finally {
+    tokensAll.dispose();
+    if (chunks.length > 1) tf.dispose(chunks);
+  }
+}
+
+/**
+ * Samples clips and returns them as {@linkcode Video} values (data copied off
+ * the backend; nothing to dispose).
+ */
+export function sampleClips(
+  gen: Generator,
+  prompts: ReadonlyArray<string | ShapesPrompt>,
+  options: SampleOptions = {},
+): Video[] {
+  const x = sampleVideos(gen, prompts, options);
+  const data = x.dataSync() as Float32Array;
+  x.dispose();
+  const c = gen.config;
+  const n = c.frames * c.size * c.size * 3;
+  return prompts.map((p, i) => ({
+    frames: data.slice(i * n, (i + 1) * n),
+    numFrames: c.frames,
+    height: c.size,
+    width: c.size,
+    fps: 8,
+    source: `generator:${typeof p === "string" ? p : p.text}:seed=${options.seed ?? 0}#${i}`,
+  }));
+}
+
+/**
+ * Analytic FLOP count (multiply-adds × 2) of one forward pass over `batch`
+ * clips: every matmul (token embedding, qkv/out projections, attention scores
+ * and mixing, MLPs, adaLN, output, timestep and prompt encoders). A training
+ * step costs about 3× this (forward + backward).
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_GENERATOR_CONFIG, generatorFlops } from "@halo/kit";
+ * console.log((generatorFlops(DEFAULT_GENERATOR_CONFIG, 1) / 1e6).toFixed(1), "MFLOP per clip");
+ * ```
+ */
+export function generatorFlops(config: GeneratorConfig, batch: number): number {
+  const c = resolveGeneratorConfig(config);
+  checkInt("generatorFlops", "batch", batch, 1);
+  const { segments: s, positions: n, tokens: N, tokenValues: D } = generatorShape(c);
+  const d = c.dim;
+  const hidden = Math.max(1, Math.round(c.mlpRatio * d));
+  const block = (seqLen: number, seqs: number, mlpHidden: number, ada: boolean) => {
+    const tok = seqLen * seqs;
+    let macs = tok * (3 * d * d + d * d + 2 * d * mlpHidden); // projections + MLP
+    macs += seqs * 2 * seqLen * seqLen * d; // scores + mixing
+    if (ada) macs += d * 6 * d; // adaLN, once per batch item
+    return macs;
+  };
+  let macs = N * D * d; // embed
+  for (let i = 0; i < c.depth; i++) macs += block(n, s, hidden, true) + block(s, n, hidden, true);
+  macs += 2 * d * d + N * d * D; // final adaLN + output
+  macs += 2 * d * d; // timestep MLP
+  const L = PROMPT_LENGTH;
+  for (let i = 0; i < c.promptLayers; i++) macs += block(L, 1, 2 * d, false);
+  macs += d * d; // prompt projection
+  return 2 * macs * batch;
+}
+
+/** Options for {@linkcode saveGenerator}. */
+export interface SaveGeneratorOptions {
+  /** Training steps done. */
+  step?: number;
+  /** Optimiser to save along (for resumption). */
+  optimizer?: Adam;
+  /** Metadata (seed, wall time...). */
+  meta?: Record<string, unknown>;
+}
+
+/** Saves a generator checkpoint (atomic; see {@linkcode saveCheckpoint}). */
+export async function saveGenerator(
+  dir: string,
+  gen: Generator,
+  options: SaveGeneratorOptions = {},
+): Promise<void> {
+  await saveCheckpoint(dir, {
+    kind: "generator",
+    config: gen.config,
+    params: gen.params,
+    ...options,
+  });
+}
+
+/** Options for {@linkcode loadGenerator}. */
+export interface LoadGeneratorOptions {
+  /** Expected config; a checkpoint of another config is an error naming the differing fields. */
+  config?: Partial<GeneratorConfig>;
+}
+
+/**
+ * Loads a generator checkpoint (e.g. the shipped `data/generator`), building
+ * the model from the stored config.
+ *
+ * @example
+ * ```ts
+ * import { createGenerator, disposeGenerator, loadGenerator, saveGenerator } from "@halo/kit";
+ * const dir = await Deno.makeTempDir();
+ * const gen = createGenerator({ dim: 16, depth: 1, heads: 2 });
+ * await saveGenerator(`${dir}/g`, gen, { step: 3 });
+ * const { generator, step } = await loadGenerator(`${dir}/g`);
+ * console.log(step, generator.config.dim); // 3 16
+ * disposeGenerator(gen);
+ * disposeGenerator(generator);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function loadGenerator(
+  dir: string,
+  options: LoadGeneratorOptions = {},
+): Promise<{ generator: Generator; step: number; manifest: CheckpointManifest }> {
+  const manifest = await readCheckpointManifest(dir);
+  const file = `${dir}/config.json`;
+  if (manifest.kind !== "generator") fail(file, 'a "generator" checkpoint', manifest.kind);
+  const expected = options.config ? resolveGeneratorConfig(options.config) : undefined;
+  let stored: GeneratorConfig;
+  try {
+    stored = resolveGeneratorConfig(manifest.config as Partial<GeneratorConfig>);
+  } catch (error) {
+    fail(file, "a valid generator config", (error as Error).message);
+  }
+  const generator = createGenerator(stored);
+  try {
+    const loaded = await loadCheckpoint(dir, {
+      kind: "generator",
+      config: expected ?? stored,
+      params: generator.params,
+    });
+    return { generator, step: loaded.step, manifest };
+  } catch (error) {
+    disposeGenerator(generator);
+    throw error;
+  }
+}
