@@ -24,3 +24,6 @@ export * from "./lib/prompt.ts";
 export * from "./lib/generator.ts";
 export * from "./lib/checkpoint.ts";
 export * from "./lib/pretrain.ts";
+export * from "./lib/label_cache.ts";
+export * from "./lib/label.ts";
+export * from "./lib/judge_server.ts";

@@ -16,7 +16,7 @@
 
 import { fail } from "./_errors.ts";
 import { encodePng } from "./png.ts";
-import { checkGrid, formatGrid, numSegments, type PatchGrid, patchId } from "./patch.ts";
+import { checkGrid, formatGrid, gridImage, numSegments, type PatchGrid, patchId } from "./patch.ts";
 import type { Video } from "./video.ts";
 
 /** Version of the request wording and answer schema; part of every cache key. */
@@ -144,9 +144,9 @@ const GAP = 2;
 
 /**
  * Builds the Chat Completions request that asks for patch labels of `video`:
- * one text part with the prompt, the grid and the id scheme, then per segment
- * an image strip of its frames and one image of the first frame with the grid
- * drawn. Each strip is announced by a machine-readable `[strip …]` tag (which
+ * one text part with the prompt, the grid and the id scheme, a reference sheet
+ * with the grid and cell ids drawn ({@linkcode gridImage}), then per segment an
+ * image strip of its raw frames. Each strip is announced by a machine-readable `[strip …]` tag (which
  * also tells a human reader exactly what is shown).
  *
  * @example
@@ -163,7 +163,7 @@ export function buildLabelRequest(
   video: Video,
   prompt: string,
   grid: PatchGrid,
-  options: LabelRequestOptions & { framesPerSegment?: number } = {},
+  options: LabelRequestOptions = {},
 ): LabelRequestBody {
   const where = "buildLabelRequest";
   if (typeof prompt !== "string" || prompt.trim() === "") fail(where, "a non-empty prompt", prompt);
@@ -197,7 +197,16 @@ export function buildLabelRequest(
     `e.g. ${ids[0]} … ${ids[ids.length - 1]}: ${ids.length} patches in all.`,
     `Score every patch on ${ASPECTS.join(", ")} and the whole video on the same aspects.`,
   ].join("\n");
-  const content: ContentPart[] = [{ type: "text", text: header }];
+  const content: ContentPart[] = [
+    { type: "text", text: header },
+    {
+      type: "text",
+      text:
+        `Reference sheet: the middle frame of every segment with the ${grid.rows}x${grid.cols} ` +
+        "cell grid and cell ids r<row>c<col> drawn:",
+    },
+    imagePart(gridImage(video, grid)),
+  ];
   for (let s = 0; s < segments; s++) {
     const frames = sampleFrames(s * grid.framesPerPatch, grid.framesPerPatch, perSegment);
     const layout: StripLayout = {
@@ -213,14 +222,7 @@ export function buildLabelRequest(
       type: "text",
       text: `Segment s${s}, frames ${frames.join(", ")} left to right: ${formatStripTag(layout)}`,
     });
-    content.push(imagePart(renderStrip(video, layout, null)));
-    content.push({
-      type: "text",
-      text:
-        `Segment s${s}, frame ${frames[0]} with the ${grid.rows}x${grid.cols} cell grid drawn ` +
-        `(cell r<row>c<col>; rows top to bottom, columns left to right):`,
-    });
-    content.push(imagePart(renderStrip(video, { ...layout, frames: [frames[0]] }, grid)));
+    content.push(imagePart(renderStrip(video, layout)));
   }
   return {
     model,
@@ -458,9 +460,9 @@ export function fromBase64(text: string): Uint8Array {
 /**
  * Renders the frames of `layout` side by side as PNG bytes, resampled to the
  * cell size (nearest for upscaling, so a decoder recovers the exact pixels; box
- * average for downscaling). With a grid, cell borders are drawn in white.
+ * average for downscaling), separated by white gap columns.
  */
-export function renderStrip(video: Video, layout: StripLayout, grid: PatchGrid | null): Uint8Array {
+export function renderStrip(video: Video, layout: StripLayout): Uint8Array {
   const { cellWidth: cw, cellHeight: ch, gap } = layout;
   const n = layout.frames.length;
   const width = n * cw + (n - 1) * gap;
@@ -488,18 +490,6 @@ export function renderStrip(video: Video, layout: StripLayout, grid: PatchGrid |
         rgb[o] = toByte(r / c);
         rgb[o + 1] = toByte(g / c);
         rgb[o + 2] = toByte(b / c);
-      }
-    }
-    if (grid) {
-      for (let i = 1; i < grid.cols; i++) {
-        const x = Math.round(i * cw / grid.cols);
-        for (let y = 0; y < ch; y++) {
-          rgb.fill(255, (y * width + x0 + x) * 3, (y * width + x0 + x) * 3 + 3);
-        }
-      }
-      for (let j = 1; j < grid.rows; j++) {
-        const y = Math.round(j * ch / grid.rows);
-        rgb.fill(255, (y * width + x0) * 3, (y * width + x0 + cw) * 3);
       }
     }
   }
