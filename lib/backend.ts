@@ -10,7 +10,6 @@
 
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
-import "@tensorflow/tfjs-backend-webgpu";
 import { join, resolve } from "node:path";
 import { fail } from "./_errors.ts";
 
@@ -76,8 +75,8 @@ export async function probeWebGpu(): Promise<
 let current: BackendChoice | undefined;
 
 /**
- * Chooses and activates the tfjs backend, once per process; later calls return the first choice
- * unless a different backend is forced.
+ * Chooses and activates the tfjs backend. The kit calls it once when it is imported; later calls
+ * return that choice unless a backend is forced or a ranking is given.
  *
  * @example Pick the CPU route explicitly
  * ```ts
@@ -88,7 +87,8 @@ let current: BackendChoice | undefined;
  */
 export async function initBackend(options: InitBackendOptions = {}): Promise<BackendChoice> {
   const forced = options.backend ?? envBackend();
-  if (current && (!forced || forced === current.name)) return current;
+  const fresh = options.cpuRanking !== undefined || options.benchFile !== undefined;
+  if (current && !fresh && (!forced || forced === current.name)) return current;
   if (forced) {
     current = await activate(
       forced,
@@ -160,6 +160,11 @@ async function activate(name: BackendName, reason: string): Promise<BackendChoic
       );
     }
   }
+  if (name === "webgpu" && !tf.findBackendFactory("webgpu")) {
+    // Loaded on demand: once registered, webgpu outranks every other backend in tfjs' default
+    // choice, which would silently put code that never called initBackend on lavapipe.
+    await import("@tensorflow/tfjs-backend-webgpu");
+  }
   const ok = await tf.setBackend(name);
   await tf.ready();
   if (!ok || tf.getBackend() !== name) {
@@ -217,3 +222,7 @@ function ensureRuntimeDir(): void {
     // without env permission the adapter may still work
   }
 }
+
+// Choose at start-up, so that every module that imports the kit finds a ready backend
+// (tfjs' wasm backend must be awaited before first use). initBackend({ backend }) still switches.
+await initBackend();

@@ -238,9 +238,10 @@ export function patchify(x: tf.Tensor, grid: PatchGrid): tf.Tensor {
   const s = t / grid.framesPerPatch;
   const ph = h / grid.rows;
   const pw = w / grid.cols;
+  // Ranks stay ≤ 6: the webgpu backend has no transpose above rank 6.
   return tf.tidy(() => {
-    const y = x.reshape([b, s, grid.framesPerPatch, grid.rows, ph, grid.cols, pw, c])
-      .transpose([0, 1, 3, 5, 2, 4, 6, 7])
+    const y = x.reshape([b * s, grid.framesPerPatch, grid.rows, ph, grid.cols, pw * c])
+      .transpose([0, 2, 4, 1, 3, 5])
       .reshape([b, s * grid.rows * grid.cols, grid.framesPerPatch * ph * pw * c]);
     return batched ? y : y.squeeze([0]);
   });
@@ -272,8 +273,8 @@ export function unpatchify(tokens: tf.Tensor, grid: PatchGrid, shape: Unpatchify
     );
   }
   return tf.tidy(() => {
-    const y = tokens.reshape([b, s, grid.rows, grid.cols, grid.framesPerPatch, ph, pw, c])
-      .transpose([0, 1, 4, 2, 5, 3, 6, 7])
+    const y = tokens.reshape([b * s, grid.rows, grid.cols, grid.framesPerPatch, ph, pw * c])
+      .transpose([0, 3, 1, 4, 2, 5])
       .reshape([b, t, h, w, c]);
     return batched ? y : y.squeeze([0]);
   });
@@ -302,15 +303,15 @@ export function reducePatches(map: tf.Tensor, grid: PatchGrid): tf.Tensor4D {
   return tf.tidy(() => {
     const m = map.rank === 5 ? map.mean(-1) : map;
     return m.reshape([
-      b,
-      s,
+      b * s,
       grid.framesPerPatch,
       grid.rows,
       h / grid.rows,
       grid.cols,
       w / grid.cols,
     ])
-      .mean([2, 4, 6]) as tf.Tensor4D;
+      .mean([1, 3, 5])
+      .reshape([b, s, grid.rows, grid.cols]) as tf.Tensor4D;
   });
 }
 

@@ -19,6 +19,7 @@ import {
   unpatchify,
 } from "../lib/patch.ts";
 import { decodePng } from "../lib/png.ts";
+import { type BackendName, initBackend, probeWebGpu } from "../lib/backend.ts";
 import { createRng } from "../lib/_rng.ts";
 import { randomVideo } from "./_helpers.ts";
 
@@ -194,4 +195,31 @@ Deno.test("gridImage draws the grid over the chosen frames as a decodable PNG", 
   });
   assert.deepEqual([plain.width, plain.height], [3 * 64 + 2 * 4, 64]);
   assert.throws(() => gridImage(video, grid, { frames: [8] }), /frame indices in \[0, 8\)/);
+});
+
+Deno.test("patchify, unpatchify and reducePatches run on cpu, wasm and webgpu (whose transpose stops at rank 6)", async () => {
+  const backends = ["cpu", "wasm"] as BackendName[];
+  if ((await probeWebGpu()).available) backends.push("webgpu");
+  const grid = parseGrid("4x4x4");
+  const video = randomVideo(8, 16, 16, 5);
+  const expected = patchMeans(video.frames, { ...video, channels: 3 }, grid);
+  try {
+    for (const backend of backends) {
+      await initBackend({ backend });
+      const x = tf.tensor5d(video.frames, [1, 8, 16, 16, 3]);
+      const back = unpatchify(patchify(x, grid), grid, {
+        numFrames: 8,
+        height: 16,
+        width: 16,
+        channels: 3,
+      });
+      assert.deepEqual(await back.data(), video.frames, backend);
+      const means = reducePatches(x, grid);
+      const got = await means.data();
+      expected.forEach((v, i) => assert.ok(Math.abs(v - got[i]) < 1e-5, `${backend} patch ${i}`));
+      tf.dispose([x, back, means]);
+    }
+  } finally {
+    await initBackend({ backend: "wasm" });
+  }
 });

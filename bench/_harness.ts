@@ -1,0 +1,188 @@
+/**
+ * The benchmark harness behind `deno task bench`: warm-up, repeated timed runs,
+ * median and spread, items/s, achieved GFLOP/s from an analytic FLOP count,
+ * tensor count and process RSS, per tfjs backend.
+ * @module
+ */
+
+import * as tf from "@tensorflow/tfjs";
+
+/** One prepared benchmark: `run` is timed; `dispose` frees what `setup` made. */
+export interface BenchCase {
+  /** Runs one timed iteration (await every tensor read inside). */
+  run(): Promise<void>;
+  /** Items processed per run (samples, videos, …). */
+  items: number;
+  /** Floating-point operations per run, from an analytic count; 0 when not meaningful. */
+  flops: number;
+  /** Frees tensors and other resources. */
+  dispose(): void;
+}
+
+/** A benchmark definition. */
+export interface Bench {
+  /** Name shown in the table. */
+  name: string;
+  /** Unit of `items`. */
+  unit: string;
+  /** `true`: runs once per tfjs backend; `false`: backend-independent. */
+  perBackend: boolean;
+  /** Builds the case on the active backend. */
+  setup(): Promise<BenchCase>;
+}
+
+/** A measured row of the table. */
+export interface BenchResult {
+  /** Benchmark name. */
+  name: string;
+  /** Backend it ran on, or "-" for backend-independent work. */
+  backend: string;
+  /** Timed repetitions. */
+  runs: number;
+  /** Median milliseconds per run. */
+  medianMs: number;
+  /** Fastest run. */
+  minMs: number;
+  /** Slowest run. */
+  maxMs: number;
+  /** Inter-quartile range as a fraction of the median. */
+  iqrFraction: number;
+  /** Items per second at the median. */
+  itemsPerSecond: number;
+  /** Unit of the items. */
+  unit: string;
+  /** Achieved GFLOP/s at the median (0 when no FLOP count). */
+  gflops: number;
+  /** Live tfjs tensors before and after the timed runs. */
+  tensorsBefore: number;
+  /** Live tfjs tensors after the timed runs. */
+  tensorsAfter: number;
+  /** Process resident set size after the runs, MiB. */
+  rssMiB: number;
+  /** Set when the case failed to run. */
+  error?: string;
+}
+
+/** Median of a non-empty list. */
+export function median(values: readonly number[]): number {
+  return quantile(values, 0.5);
+}
+
+/** Linear-interpolated quantile of a non-empty list. */
+export function quantile(values: readonly number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const pos = (sorted.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
+}
+
+/** Options for {@linkcode measure}. */
+export interface MeasureOptions {
+  /** Untimed warm-up runs. Default 2. */
+  warmup?: number;
+  /** Minimum timed runs. Default 5. */
+  minRuns?: number;
+  /** Stop adding runs after this many seconds (once minRuns are done). Default 4. */
+  seconds?: number;
+}
+
+/** Measures one benchmark on the active backend. */
+export async function measure(bench: Bench, options: MeasureOptions = {}): Promise<BenchResult> {
+  const backend = bench.perBackend ? tf.getBackend() : "-";
+  const base = { name: bench.name, backend, unit: bench.unit };
+  let bc: BenchCase | undefined;
+  try {
+    bc = await bench.setup();
+    for (let i = 0; i < (options.warmup ?? 2); i++) await bc.run();
+    const tensorsBefore = tf.memory().numTensors;
+    const times: number[] = [];
+    const start = performance.now();
+    while (
+      times.length < (options.minRuns ?? 5) ||
+      (performance.now() - start) / 1000 < (options.seconds ?? 4)
+    ) {
+      const t0 = performance.now();
+      await bc.run();
+      times.push(performance.now() - t0);
+      if (times.length >= 200) break;
+    }
+    const medianMs = median(times);
+    return {
+      ...base,
+      runs: times.length,
+      medianMs,
+      minMs: Math.min(...times),
+      maxMs: Math.max(...times),
+      iqrFraction: (quantile(times, 0.75) - quantile(times, 0.25)) / medianMs,
+      itemsPerSecond: bc.items / (medianMs / 1000),
+      gflops: bc.flops / (medianMs / 1000) / 1e9,
+      tensorsBefore,
+      tensorsAfter: tf.memory().numTensors,
+      rssMiB: Deno.memoryUsage().rss / 2 ** 20,
+    };
+  } catch (error) {
+    return {
+      ...base,
+      runs: 0,
+      medianMs: NaN,
+      minMs: NaN,
+      maxMs: NaN,
+      iqrFraction: NaN,
+      itemsPerSecond: NaN,
+      gflops: NaN,
+      tensorsBefore: 0,
+      tensorsAfter: 0,
+      rssMiB: Deno.memoryUsage().rss / 2 ** 20,
+      error: (error as Error).message.split("\n")[0],
+    };
+  } finally {
+    bc?.dispose();
+  }
+}
+
+/** Formats results as a fixed-width table. */
+export function formatTable(results: readonly BenchResult[]): string {
+  const header = [
+    "benchmark",
+    "backend",
+    "runs",
+    "median ms",
+    "min–max ms",
+    "IQR",
+    "items/s",
+    "GFLOP/s",
+    "tensors",
+    "RSS MiB",
+  ];
+  const rows = results.map((r) =>
+    r.error
+      ? [
+        r.name,
+        r.backend,
+        "0",
+        "failed: " + r.error.slice(0, 60),
+        "",
+        "",
+        "",
+        "",
+        "",
+        r.rssMiB.toFixed(0),
+      ]
+      : [
+        r.name,
+        r.backend,
+        String(r.runs),
+        r.medianMs.toFixed(2),
+        `${r.minMs.toFixed(1)}–${r.maxMs.toFixed(1)}`,
+        `${(r.iqrFraction * 100).toFixed(0)}%`,
+        `${r.itemsPerSecond.toFixed(2)} ${r.unit}`,
+        r.gflops ? r.gflops.toFixed(2) : "-",
+        `${r.tensorsBefore}→${r.tensorsAfter}`,
+        r.rssMiB.toFixed(0),
+      ]
+  );
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd();
+  return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
+}
