@@ -27,3 +27,5 @@ export * from "./lib/pretrain.ts";
 export * from "./lib/label_cache.ts";
 export * from "./lib/label.ts";
 export * from "./lib/judge_server.ts";
+export * from "./lib/label_batch.ts";
+export * from "./lib/label_cli.ts";

@@ -8,12 +8,16 @@
 import { type CliCommand, runCli } from "./cli.ts";
 import { reproduceCommand } from "./reproduce.ts";
 import { pretrainCommand, samplesCommand } from "./pretrain.ts";
+import { judgeCommand } from "./judge_server.ts";
+import { labelCommand } from "./label_cli.ts";
 
 /** The kit's sub-commands, by name. */
 export const COMMANDS: Record<string, CliCommand> = {
   reproduce: reproduceCommand,
   pretrain: pretrainCommand,
   samples: samplesCommand,
+  judge: judgeCommand,
+  label: labelCommand,
 };
 
 if (import.meta.main) {

@@ -1,0 +1,275 @@
+/**
+ * Labelling from the command line (`deno task label`) and the labeller
+ * benchmark: label every video of a folder with a `prompts.json` manifest
+ * (the format of `../shared/videos/prompts.json`) into a JSONL label file that
+ * doubles as the cache, through GPT-4o, any OpenAI-compatible server, or an
+ * in-process judge server.
+ * @module
+ */
+
+import { join, resolve } from "node:path";
+import { fail } from "./_errors.ts";
+import { createRng } from "./_rng.ts";
+import { type CliCommand, type CliValues, intOption } from "./cli.ts";
+import { startJudgeServer } from "./judge_server.ts";
+import { type LabellerOptions, type LabelRunReport, labelVideos } from "./label.ts";
+import { labelBatch } from "./label_batch.ts";
+import { DEFAULT_GRID, formatGrid, parseGrid, type PatchGrid } from "./patch.ts";
+import { createVideo, loadVideo, type Video } from "./video.ts";
+import { renderClip, samplePrompt } from "./world.ts";
+
+/** One entry of a `prompts.json` manifest. */
+export interface PromptManifestEntry {
+  /** Video file name, relative to the folder. */
+  file: string;
+  /** Its prompt. */
+  prompt: string;
+}
+
+/**
+ * Reads `DIR/prompts.json` (`{"videos": [{"file", "prompt"}, …]}`); errors name
+ * the file and the field.
+ *
+ * @example
+ * ```ts
+ * import { readPromptManifest } from "@halo/kit";
+ * import assert from "node:assert/strict";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/prompts.json`, JSON.stringify({ videos: [{ file: "a.gif", prompt: "a cat" }] }));
+ * assert.deepEqual(await readPromptManifest(dir), [{ file: "a.gif", prompt: "a cat" }]);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function readPromptManifest(dir: string): Promise<PromptManifestEntry[]> {
+  const path = join(dir, "prompts.json");
+  let value: unknown;
+  try {
+    value = JSON.parse(await Deno.readTextFile(path));
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      fail(path, 'a prompts manifest {"videos": [{"file", "prompt"}]}', "no such file");
+    }
+    fail(path, "valid JSON", (error as Error).message);
+  }
+  const videos = (value as { videos?: unknown })?.videos;
+  if (!Array.isArray(videos)) fail(`${path}: videos`, "an array", videos);
+  return videos.map((entry: unknown, i: number) => {
+    const e = entry as Record<string, unknown>;
+    if (typeof e?.file !== "string" || e.file === "") {
+      fail(`${path}: videos[${i}].file`, "a file name", e?.file);
+    }
+    if (typeof e.prompt !== "string" || e.prompt.trim() === "") {
+      fail(`${path}: videos[${i}].prompt`, "a non-empty prompt", e.prompt);
+    }
+    return { file: e.file, prompt: e.prompt };
+  });
+}
+
+/**
+ * Trims a video to the largest size the grid divides: trailing frames, bottom
+ * rows and right columns that do not fill a whole patch are dropped.
+ */
+export function fitToGrid(video: Video, grid: PatchGrid): Video {
+  const T = video.numFrames - (video.numFrames % grid.framesPerPatch);
+  const H = video.height - (video.height % grid.rows);
+  const W = video.width - (video.width % grid.cols);
+  if (T === 0 || H === 0 || W === 0) {
+    fail(
+      `fitToGrid(${video.source})`,
+      `a video with at least ${grid.framesPerPatch} frames of ${grid.cols}x${grid.rows} pixels`,
+      `${video.numFrames} frames of ${video.width}x${video.height}`,
+    );
+  }
+  if (T === video.numFrames && H === video.height && W === video.width) return video;
+  const frames = new Float32Array(T * H * W * 3);
+  for (let t = 0; t < T; t++) {
+    for (let y = 0; y < H; y++) {
+      const src = ((t * video.height + y) * video.width) * 3;
+      frames.set(video.frames.subarray(src, src + W * 3), ((t * H + y) * W) * 3);
+    }
+  }
+  return createVideo({
+    frames,
+    numFrames: T,
+    height: H,
+    width: W,
+    fps: video.fps,
+    source: video.source,
+  });
+}
+
+/** Options of {@linkcode labelFolder}. */
+export interface LabelFolderOptions extends LabellerOptions {
+  /** Label file (JSONL; also the cache). */
+  out: string;
+  /** Use the Batch API. Default false. */
+  batch?: boolean;
+  /** Load this many frames per video (evenly spaced). Default: all. */
+  frames?: number;
+  /** Batch poll interval, ms. Default 5000. */
+  pollMs?: number;
+}
+
+/**
+ * Labels every video listed in `DIR/prompts.json` into `options.out`.
+ *
+ * @example
+ * ```ts
+ * import { labelFolder, parsePrompt, renderClip, saveVideo, startJudgeServer } from "@halo/kit";
+ * import assert from "node:assert/strict";
+ * const dir = await Deno.makeTempDir();
+ * const text = "one red circle moving left slowly on a black background";
+ * await saveVideo(renderClip(parsePrompt(text), { seed: 1 }).video, `${dir}/a.gif`);
+ * await Deno.writeTextFile(`${dir}/prompts.json`, JSON.stringify({ videos: [{ file: "a.gif", prompt: text }] }));
+ * const server = startJudgeServer({ port: 0 });
+ * const report = await labelFolder(dir, { out: `${dir}/labels.jsonl`, baseURL: server.url, quiet: true });
+ * assert.equal(report.failed, 0);
+ * await server.close();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function labelFolder(
+  dir: string,
+  options: LabelFolderOptions,
+): Promise<LabelRunReport> {
+  const grid = options.grid ?? DEFAULT_GRID;
+  const entries = await readPromptManifest(dir);
+  const items = [];
+  for (const entry of entries) {
+    const path = resolve(dir, entry.file);
+    const video = await loadVideo(path, options.frames ? { frames: options.frames } : {});
+    items.push({ video: fitToGrid(video, grid), prompt: entry.prompt });
+  }
+  return options.batch
+    ? await labelBatch(items, { ...options, cache: options.out })
+    : await labelVideos(items, { ...options, cache: options.out });
+}
+
+/** `deno task label`. */
+export const labelCommand: CliCommand = {
+  summary:
+    "label the videos of a folder (prompts.json) with patch labels from GPT-4o or a judge server",
+  spec: {
+    videos: { type: "string", description: "folder with videos and prompts.json" },
+    out: { type: "string", description: "label file (JSONL, also the cache)" },
+    "base-url": { type: "string", description: "OpenAI-compatible base URL (default: OpenAI)" },
+    model: { type: "string", default: "gpt-4o", description: "model name" },
+    grid: {
+      type: "string",
+      default: formatGrid(DEFAULT_GRID),
+      description: "patch grid ROWSxCOLSxFRAMES",
+    },
+    batch: { type: "boolean", default: false, description: "use the Batch API (half price, slow)" },
+    concurrency: { type: "string", default: "4", description: "requests in flight" },
+    frames: { type: "string", description: "frames to load per video (default: all)" },
+    judge: {
+      type: "boolean",
+      default: false,
+      description: "start an in-process judge server and label with it",
+    },
+    quiet: { type: "boolean", default: false, description: "no progress bar" },
+  },
+  run: async (values: CliValues): Promise<void> => {
+    if (typeof values.videos !== "string") fail("label", "--videos DIR", "nothing");
+    if (typeof values.out !== "string") fail("label", "--out FILE", "nothing");
+    const server = values.judge ? startJudgeServer({ port: 0 }) : null;
+    try {
+      const baseURL = server?.url ?? (values["base-url"] as string | undefined);
+      const report = await labelFolder(values.videos, {
+        out: values.out,
+        baseURL,
+        model: String(values.model),
+        grid: parseGrid(String(values.grid)),
+        batch: Boolean(values.batch),
+        concurrency: intOption(values, "concurrency"),
+        frames: values.frames === undefined ? undefined : intOption(values, "frames"),
+        quiet: Boolean(values.quiet),
+      });
+      for (const r of report.results) if (r.error) console.error(`${r.source}: ${r.error}`);
+      console.log(
+        `labelled ${report.labelled}, cached ${report.cached}, failed ${report.failed} → ${values.out}; ` +
+          `${report.usage.promptTokens} input + ${report.usage.completionTokens} output tokens, ` +
+          `estimated cost $${report.costUsd.toFixed(4)} (${report.calls} API calls)`,
+      );
+      if (report.failed > 0) {
+        throw new Error(
+          `${report.failed} of ${report.results.length} videos failed; rerun to retry them`,
+        );
+      }
+    } finally {
+      await server?.close();
+    }
+  },
+};
+
+/** Options of {@linkcode benchLabeller}. */
+export interface BenchLabellerOptions {
+  /** Concurrency levels. Default [1, 4, 16]. */
+  concurrencies?: readonly number[];
+  /** Simulated latency of every judge answer, ms. Default 200. */
+  latencyMs?: number;
+  /** Videos labelled per level. Default 32. */
+  videos?: number;
+  /** Grid. Default 4×4×4. */
+  grid?: PatchGrid;
+}
+
+/** Throughput of the labeller at one concurrency. */
+export interface BenchLabellerResult {
+  /** Requests in flight. */
+  concurrency: number;
+  /** Videos labelled. */
+  videos: number;
+  /** Wall-clock seconds. */
+  seconds: number;
+  /** Labelled videos per second. */
+  videosPerSecond: number;
+}
+
+/**
+ * Labelled videos per second against an in-process judge server with a fixed
+ * simulated latency, at each concurrency (ShapesWorld clips, no cache).
+ *
+ * @example
+ * ```ts
+ * import { benchLabeller } from "@halo/kit";
+ * import assert from "node:assert/strict";
+ * const rows = await benchLabeller({ concurrencies: [1, 2], videos: 2, latencyMs: 10 });
+ * assert.equal(rows.length, 2);
+ * assert.ok(rows[1].videosPerSecond > 0);
+ * ```
+ */
+export async function benchLabeller(
+  options: BenchLabellerOptions = {},
+): Promise<BenchLabellerResult[]> {
+  const concurrencies = options.concurrencies ?? [1, 4, 16];
+  const n = options.videos ?? 32;
+  const rng = createRng(1234);
+  const items = Array.from({ length: n }, (_, i) => {
+    const prompt = samplePrompt(rng);
+    return { video: renderClip(prompt, { seed: i }).video, prompt: prompt.text };
+  });
+  const server = startJudgeServer({ port: 0, latencyMs: options.latencyMs ?? 200 });
+  const out: BenchLabellerResult[] = [];
+  try {
+    for (const concurrency of concurrencies) {
+      const report = await labelVideos(items, {
+        baseURL: server.url,
+        apiKey: "sk-bench",
+        concurrency,
+        grid: options.grid,
+        quiet: true,
+      });
+      if (report.failed > 0) throw new Error(`benchLabeller: ${report.failed} items failed`);
+      out.push({
+        concurrency,
+        videos: n,
+        seconds: report.seconds,
+        videosPerSecond: n / report.seconds,
+      });
+    }
+  } finally {
+    await server.close();
+  }
+  return out;
+}
