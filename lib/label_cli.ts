@@ -161,6 +161,11 @@ export const labelCommand: CliCommand = {
     },
     batch: { type: "boolean", default: false, description: "use the Batch API (half price, slow)" },
     concurrency: { type: "string", default: "4", description: "requests in flight" },
+    "max-attempts": {
+      type: "string",
+      default: "5",
+      description: "attempts per video (retries + 1)",
+    },
     frames: { type: "string", description: "frames to load per video (default: all)" },
     judge: {
       type: "boolean",
@@ -182,6 +187,7 @@ export const labelCommand: CliCommand = {
         grid: parseGrid(String(values.grid)),
         batch: Boolean(values.batch),
         concurrency: intOption(values, "concurrency"),
+        retry: { maxAttempts: intOption(values, "max-attempts") },
         frames: values.frames === undefined ? undefined : intOption(values, "frames"),
         quiet: Boolean(values.quiet),
       });
