@@ -189,6 +189,7 @@ export function createGenerator(
   }
   initLinear(params, "final.ada", { in: d, out: 2 * d }, { init: "zeros" });
   initLinear(params, "final.out", { in: d, out: tokenValues }, { init: "zeros" });
+  initLinear(params, "skip", { in: d, out: 3 }, { init: "zeros" });
   return { config: c, params };
 }
 
@@ -298,12 +299,21 @@ export function predictNoise(
     const [shift, scale] = tf.unstack(mod, 2);
     const out = layerNorm(h.reshape([b, nTok, d])).mul(scale.add(1)).add(shift);
     const tokensOut = linear(p, "final.out", out);
-    return unpatchify(tokensOut, c.tokenGrid, {
+    const f = unpatchify(tokensOut, c.tokenGrid, {
       numFrames: c.frames,
       height: c.size,
       width: c.size,
       channels: 3,
     });
+    // Input skip (EDM-style c_skip): ε is nearly x_t at high noise and carries
+    // full-rank noise at every t, which the d-wide per-token output layer
+    // cannot reproduce from tokens of more than d values. A per-channel skip
+    // c(t)·x_t, initialised to √(1−ᾱ_t) (the optimal scale for unit-variance
+    // data) and corrected from the timestep embedding, carries it instead.
+    const a = tf.gather(alphaBarTensor(c), t.toInt());
+    const skip = tf.sub(1, a).sqrt().reshape([b, 1]).add(linear(p, "skip", temb))
+      .reshape([b, 1, 1, 1, 3]);
+    return f.add(xt.mul(skip));
   });
 }
 
