@@ -111,7 +111,7 @@ export function injectDefect(video: Video, options: InjectDefectOptions): Inject
     } else if (kind === "color_bleed") {
       // The object's colour smears outwards and shifts hue: a halo of a colour that
       // belongs to nothing in the scene.
-      const tint = [objectColor[2], objectColor[0], objectColor[1]];
+      const tint = foreignTint(bg[box.frameStart], objectColor);
       for (let f = box.frameStart; f < box.frameEnd; f++) {
         const objectness = new Float32Array(H * W * 3);
         for (let i = 0; i < H * W; i++) {
@@ -200,6 +200,30 @@ export function injectDefect(video: Video, options: InjectDefectOptions): Inject
     kind,
     affected,
   };
+}
+
+/** The candidate colour farthest from the segment between background and object colour. */
+function foreignTint(bg: readonly number[], fg: readonly number[]): number[] {
+  const candidates = [[1, 0, 1], [0, 1, 0], [0, 0.6, 1], [1, 0.6, 0], [1, 1, 0], [0, 1, 1]];
+  const d = [fg[0] - bg[0], fg[1] - bg[1], fg[2] - bg[2]];
+  const dd = d[0] ** 2 + d[1] ** 2 + d[2] ** 2 || 1;
+  let best = candidates[0], bestDist = -1;
+  for (const c of candidates) {
+    const a = Math.min(
+      1,
+      Math.max(0, ((c[0] - bg[0]) * d[0] + (c[1] - bg[1]) * d[1] + (c[2] - bg[2]) * d[2]) / dd),
+    );
+    const dist = Math.hypot(
+      c[0] - bg[0] - a * d[0],
+      c[1] - bg[1] - a * d[1],
+      c[2] - bg[2] - a * d[2],
+    );
+    if (dist > bestDist) {
+      bestDist = dist;
+      best = c;
+    }
+  }
+  return best;
 }
 
 function clamp01(v: number): number {

@@ -386,10 +386,12 @@ function judgeShapes(
   const excess = new Float64Array(P);
   const changes = new Float64Array(P);
   const expectedChanges = new Float64Array(P);
+  const mass = new Float64Array(P);
   const pixelsPer = new Float64Array(P);
   forPatchPixels(L, (patch, f, y, x) => {
     const i = (f * H + y) * W + x;
     pixelsPer[patch]++;
+    mass[patch] += seen[i];
     if (res[i] >= tol) off[patch]++;
     if (soft[i]) softCount[patch]++;
     const e = Math.min(1, expected[i]);
@@ -420,14 +422,15 @@ function judgeShapes(
     const exc = excess[p] / frames / objectArea;
     // Frozen: the tracks say this cell should change, yet its pixels stand still.
     const frozen = moving && frames > 1 && expectedChanges[p] / (frames - 1) >= 1 &&
+      mass[p] / frames >= 2 &&
       changes[p] / ((frames - 1) * area) < 0.004;
     const findings: Array<[Aspect, number, string]> = [
       ["visual_quality", grade(softFrac, [0.04, 0.1, 0.18]), "blurred edges"],
       ["visual_quality", grade(offFrac, [0.03, 0.1, 0.25]), "off-palette colour"],
       ["temporal_consistency", grade(flicker[p], [0.06, 0.15, 0.3]), "flicker"],
       ["temporal_consistency", frozen ? 2 : 4, "frozen while the scene moves"],
-      ["text_alignment", grade(def - 0.5 * exc, [0.15, 0.3, 0.5]), "object missing"],
-      ["text_alignment", grade(exc - 0.5 * def, [0.15, 0.3, 0.5]), "unexpected object"],
+      ["text_alignment", grade(def - 0.5 * exc, [0.08, 0.18, 0.4]), "object missing"],
+      ["text_alignment", grade(exc - 0.5 * def, [0.08, 0.18, 0.4]), "unexpected object"],
     ];
     const scores = {
       visual_quality: 4,
