@@ -418,7 +418,9 @@ export function startJudgeServer(options: JudgeServerOptions = {}): JudgeServer 
       const f = files.get(m[1]);
       if (!f) return errorReply(404, `No such file: ${m[1]}`, "invalid_request_error");
       if (m[2]) {
-        return new Response(f.bytes.slice().buffer, { headers: { "content-type": "application/octet-stream" } });
+        return new Response(f.bytes.slice().buffer, {
+          headers: { "content-type": "application/octet-stream" },
+        });
       }
       return { status: 200, body: fileObject(f) };
     }
