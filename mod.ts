@@ -29,3 +29,4 @@ export * from "./lib/label.ts";
 export * from "./lib/judge_server.ts";
 export * from "./lib/label_batch.ts";
 export * from "./lib/label_cli.ts";
+export * from "./lib/generator_eval.ts";

@@ -188,8 +188,7 @@ export function createGenerator(
     initTransformerBlock(params, `layer${i}.time`, { dim: d, hidden, condDim: d, seed: rng });
   }
   initLinear(params, "final.ada", { in: d, out: 2 * d }, { init: "zeros" });
-  initLinear(params, "final.out", { in: d, out: tokenValues }, { init: "zeros" });
-  initLinear(params, "skip", { in: d, out: 3 }, { init: "zeros" });
+  initLinear(params, "final.out", { in: d, out: 2 * tokenValues }, { init: "zeros" });
   return { config: c, params };
 }
 
@@ -298,22 +297,18 @@ export function predictNoise(
     const mod = linear(p, "final.ada", silu(cond)).reshape([b, 1, 2, d]);
     const [shift, scale] = tf.unstack(mod, 2);
     const out = layerNorm(h.reshape([b, nTok, d])).mul(scale.add(1)).add(shift);
-    const tokensOut = linear(p, "final.out", out);
-    const f = unpatchify(tokensOut, c.tokenGrid, {
-      numFrames: c.frames,
-      height: c.size,
-      width: c.size,
-      channels: 3,
-    });
-    // Input skip (EDM-style c_skip): ε is nearly x_t at high noise and carries
-    // full-rank noise at every t, which the d-wide per-token output layer
-    // cannot reproduce from tokens of more than d values. A per-channel skip
-    // c(t)·x_t, initialised to √(1−ᾱ_t) (the optimal scale for unit-variance
-    // data) and corrected from the timestep embedding, carries it instead.
-    const a = tf.gather(alphaBarTensor(c), t.toInt());
-    const skip = tf.sub(1, a).sqrt().reshape([b, 1]).add(linear(p, "skip", temb))
-      .reshape([b, 1, 1, 1, 3]);
-    return f.add(xt.mul(skip));
+    // Per-pixel affine output: ε̂ = ((1−ᾱ)·x_t + A ⊙ x_t + B) / √(1−ᾱ), with the
+    // gain A and offset B predicted per pixel. The full-rank noise comes from
+    // x_t itself; the network only has to predict smooth fields (A ≈ ᾱ and
+    // B ≈ −√ᾱ·x0 where it is sure of the clean pixel x0), which a d-wide
+    // token can carry even when the token holds many more than d values.
+    // At A = B = 0 it is the optimal linear denoiser of unit-variance data.
+    const shape = { numFrames: c.frames, height: c.size, width: c.size, channels: 3 };
+    const [gain, offset] = tf.split(linear(p, "final.out", out), 2, -1)
+      .map((part) => unpatchify(part, c.tokenGrid, shape));
+    const a = tf.gather(alphaBarTensor(c), t.toInt()).reshape([b, 1, 1, 1, 1]);
+    const oneMinus = tf.sub(1, a);
+    return xt.mul(oneMinus.add(gain)).add(offset).div(oneMinus.sqrt());
   });
 }
 
@@ -701,7 +696,7 @@ export function generatorFlops(config: GeneratorConfig, batch: number): number {
   };
   let macs = N * D * d; // embed
   for (let i = 0; i < c.depth; i++) macs += block(n, s, hidden, true) + block(s, n, hidden, true);
-  macs += 2 * d * d + N * d * D; // final adaLN + output
+  macs += 2 * d * d + N * d * 2 * D; // final adaLN + output (gain and offset)
   macs += 2 * d * d; // timestep MLP
   const L = PROMPT_LENGTH;
   for (let i = 0; i < c.promptLayers; i++) macs += block(L, 1, 2 * d, false);

@@ -7,7 +7,7 @@
 
 import { type CliCommand, runCli } from "./cli.ts";
 import { reproduceCommand } from "./reproduce.ts";
-import { pretrainCommand, samplesCommand } from "./pretrain.ts";
+import { evalGeneratorCommand, pretrainCommand, samplesCommand } from "./pretrain.ts";
 import { judgeCommand } from "./judge_server.ts";
 import { labelCommand } from "./label_cli.ts";
 
@@ -16,6 +16,7 @@ export const COMMANDS: Record<string, CliCommand> = {
   reproduce: reproduceCommand,
   pretrain: pretrainCommand,
   samples: samplesCommand,
+  "eval-generator": evalGeneratorCommand,
   judge: judgeCommand,
   label: labelCommand,
 };

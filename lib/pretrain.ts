@@ -32,6 +32,7 @@ import { parseGrid } from "./patch.ts";
 import { encodePng } from "./png.ts";
 import { promptSplits, renderClip, type ShapesPrompt } from "./world.ts";
 import { writeFileAtomic } from "./_atomic.ts";
+import { evaluateGenerator } from "./generator_eval.ts";
 
 /** Options for {@linkcode pretrain}. */
 export interface PretrainOptions {
@@ -403,3 +404,32 @@ export function pickTestPrompts(n: number, seed: number): ShapesPrompt[] {
     return rng.pick(test.filter((p) => `${p.color}/${p.shape}` === combo));
   });
 }
+
+/** `lib/main.ts eval-generator`: recognisability of a checkpoint's samples on held-out test prompts. */
+export const evalGeneratorCommand: CliCommand = {
+  summary: "measure object colour (and judge) accuracy of generator samples on test prompts",
+  spec: {
+    checkpoint: { type: "string", default: "data/generator", description: "generator checkpoint" },
+    prompts: { type: "string", default: "64", description: "number of held-out test prompts" },
+    seed: { type: "string", default: "0", description: "sampling seed (also picks the prompts)" },
+    steps: { type: "string", default: "25", description: "DDIM steps" },
+    guidance: { type: "string", default: "2", description: "classifier-free guidance scale" },
+  },
+  async run(values) {
+    await initBackend();
+    const { generator } = await loadGenerator(String(values.checkpoint));
+    try {
+      const t0 = performance.now();
+      const result = evaluateGenerator(generator, {
+        count: intOption(values, "prompts"),
+        seed: intOption(values, "seed"),
+        steps: intOption(values, "steps"),
+        guidance: numberOption(values, "guidance"),
+      });
+      const seconds = Math.round((performance.now() - t0) / 100) / 10;
+      console.log(JSON.stringify({ checkpoint: values.checkpoint, ...result, seconds }, null, 2));
+    } finally {
+      disposeGenerator(generator);
+    }
+  },
+};

@@ -1,0 +1,90 @@
+import assert from "node:assert/strict";
+import { initBackend } from "../lib/backend.ts";
+import { disposeGenerator, loadGenerator } from "../lib/generator.ts";
+import {
+  benchGenerator,
+  evaluateGenerator,
+  objectColors,
+  testPromptSample,
+} from "../lib/generator_eval.ts";
+import { pickTestPrompts, sampleGrid } from "../lib/pretrain.ts";
+import { decodePng } from "../lib/png.ts";
+import { PALETTE, parsePrompt, promptSplits, renderClip } from "../lib/world.ts";
+
+await initBackend();
+
+const TINY = {
+  frames: 4,
+  size: 16,
+  dim: 16,
+  depth: 1,
+  heads: 2,
+  tokenGrid: { rows: 2, cols: 2, framesPerPatch: 2 },
+};
+
+Deno.test("objectColors finds every rendered object and its colour, and notices a wrong one", () => {
+  for (
+    const text of [
+      "three cyan triangles moving up slowly on a navy background",
+      "one orange square moving right quickly on a black background",
+      "two white circles moving down slowly on a gray background",
+    ]
+  ) {
+    const prompt = parsePrompt(text);
+    const { video } = renderClip(prompt, { seed: 3 });
+    const r = objectColors(video, prompt);
+    assert.equal(r.objects, prompt.count * 16, text);
+    assert.equal(r.correct, r.objects, text);
+    const wrong = objectColors(video, {
+      ...prompt,
+      color: prompt.color === "red" ? "blue" : "red",
+    });
+    assert.equal(wrong.correct, 0);
+  }
+  // a clip painted in another palette colour is wrong
+  const prompt = parsePrompt("one green circle moving up slowly on a black background");
+  const { video } = renderClip({ ...prompt, color: "yellow" }, { seed: 1 });
+  assert.equal(objectColors(video, prompt).correct, 0);
+  assert.ok(PALETTE.green);
+});
+
+Deno.test("test prompts come from the held-out split", () => {
+  const test = new Set(promptSplits().test.map((p) => p.text));
+  for (const p of testPromptSample(20, 1)) assert.ok(test.has(p.text));
+  const grid = pickTestPrompts(8, 0);
+  assert.equal(new Set(grid.map((p) => `${p.color}/${p.shape}`)).size, 4);
+  assert.ok(grid.every((p) => test.has(p.text)));
+});
+
+Deno.test("evaluateGenerator, sampleGrid and benchGenerator run on a tiny model", async () => {
+  const { createGenerator } = await import("../lib/generator.ts");
+  const gen = createGenerator(TINY);
+  const e = evaluateGenerator(gen, { count: 2, steps: 2 });
+  assert.equal(e.prompts, 2);
+  for (const v of [e.objectColorAccuracy, e.judgeColorAccuracy, e.judgeShapeAccuracy]) {
+    assert.ok(v >= 0 && v <= 1);
+  }
+  const png = decodePng(sampleGrid(gen, pickTestPrompts(2, 0), { frames: 3, steps: 2, scale: 1 }));
+  assert.equal(png.width, 3 * 16 + 2 * 2);
+  assert.equal(png.height, 2 * 16 + 2);
+  disposeGenerator(gen);
+  const b = benchGenerator(TINY, { batchSize: 2, trainSteps: 1, sampleSteps: 1 });
+  assert.ok(b.trainSamplesPerSec > 0 && b.sampleVideosPerSec > 0 && b.trainGflops > 0);
+});
+
+Deno.test({
+  name: "the shipped generator draws the right colour for most objects on held-out prompts",
+  ignore: !(await Deno.stat(new URL("../data/generator/config.json", import.meta.url)).then(
+    () => true,
+    () => false,
+  )),
+  fn: async () => {
+    const { generator } = await loadGenerator(
+      new URL("../data/generator", import.meta.url).pathname,
+    );
+    const e = evaluateGenerator(generator, { count: 12, steps: 20, seed: 1 });
+    disposeGenerator(generator);
+    assert.ok(e.objectColorAccuracy > 0.5, JSON.stringify(e));
+    assert.ok(e.judgeColorAccuracy > 0.5, JSON.stringify(e));
+  },
+});

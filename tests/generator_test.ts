@@ -1,0 +1,188 @@
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs";
+import { initBackend } from "../lib/backend.ts";
+import { createAdam, paramGrads } from "../lib/_nn.ts";
+import { createRng } from "../lib/_rng.ts";
+import {
+  alphaBars,
+  createGenerator,
+  DEFAULT_GENERATOR_CONFIG,
+  disposeGenerator,
+  freezeGenerator,
+  type GeneratorConfig,
+  generatorFlops,
+  generatorParamCount,
+  makeBatch,
+  patchLossMap,
+  predictNoise,
+  resolveGeneratorConfig,
+  sampleVideos,
+  trainStep,
+} from "../lib/generator.ts";
+import { parsePrompt } from "../lib/world.ts";
+
+await initBackend();
+
+const TINY: Partial<GeneratorConfig> = {
+  frames: 4,
+  size: 16,
+  dim: 32,
+  depth: 1,
+  heads: 2,
+  tokenGrid: { rows: 2, cols: 2, framesPerPatch: 2 },
+};
+const PROMPTS = [
+  "one red circle moving up slowly on a black background",
+  "two blue squares moving left quickly on a gray background",
+  "three yellow triangles moving down slowly on a navy background",
+  "one white square moving right quickly on a black background",
+].map(parsePrompt);
+
+Deno.test("default config is small and its FLOP count scales with the batch", () => {
+  const gen = createGenerator();
+  const n = generatorParamCount(gen);
+  assert.ok(n > 100_000 && n < 1_000_000, `params ${n}`);
+  disposeGenerator(gen);
+  const one = generatorFlops(DEFAULT_GENERATOR_CONFIG, 1);
+  assert.equal(generatorFlops(DEFAULT_GENERATOR_CONFIG, 4), 4 * one);
+  // at least the embedding and output projections: 2 · 2 · tokens · D · d
+  assert.ok(one > 2 * 2 * 64 * 768 * 96);
+  assert.ok(one < 1e9, `flops ${one}`);
+});
+
+Deno.test("config validation names the bad field", () => {
+  assert.throws(() => resolveGeneratorConfig({ dim: 30, heads: 4 }), /dim divisible by heads 4/);
+  assert.throws(
+    () => resolveGeneratorConfig({ tokenGrid: { rows: 5, cols: 4, framesPerPatch: 4 } }),
+    /5/,
+  );
+  assert.throws(() => resolveGeneratorConfig({ schedule: "sqrt" as "cosine" }), /schedule/);
+});
+
+Deno.test("noise schedules decrease from ~1 to ~0", () => {
+  for (const s of ["cosine", "linear"] as const) {
+    const ab = alphaBars(1000, s);
+    assert.ok(ab[0] > 0.99 && ab[999] < 0.01, s);
+    for (let i = 1; i < 1000; i++) assert.ok(ab[i] <= ab[i - 1]);
+  }
+});
+
+Deno.test("the training loss goes down", () => {
+  const gen = createGenerator(TINY, { seed: 1 });
+  const reference = freezeGenerator(gen);
+  const adam = createAdam(gen.params, { learningRate: 3e-3 });
+  const batch = makeBatch(gen.config, PROMPTS, { seeds: [1, 2, 3, 4] });
+  // a fixed evaluation: the same t and ε before and after training
+  const t = tf.tensor1d([50, 300, 600, 900], "int32");
+  const noise = tf.randomNormal(batch.x0.shape, 0, 1, "float32", 3);
+  const evalLoss = () =>
+    tf.tidy(() => {
+      const m = patchLossMap(gen, reference, batch, { t, noise, grid: TINY.tokenGrid });
+      return m.policyPixels.mean().dataSync()[0];
+    });
+  const before = evalLoss();
+  const rng = createRng(2);
+  for (let i = 0; i < 60; i++) trainStep(gen, adam, batch, { rng });
+  const after = evalLoss();
+  assert.ok(after < 0.7 * before, `loss ${before.toFixed(3)} → ${after.toFixed(3)}`);
+  tf.dispose([batch.x0, batch.tokens, t, noise]);
+  adam.dispose();
+  disposeGenerator(gen);
+  disposeGenerator(reference);
+});
+
+Deno.test("no tensors leak: the count after 20 training steps equals the count after 10", () => {
+  const gen = createGenerator(TINY, { seed: 1 });
+  const adam = createAdam(gen.params);
+  const rng = createRng(3);
+  const step = () => {
+    const batch = makeBatch(gen.config, PROMPTS.slice(0, 2));
+    trainStep(gen, adam, batch, { rng });
+    tf.dispose([batch.x0, batch.tokens]);
+  };
+  for (let i = 0; i < 10; i++) step();
+  const after10 = tf.memory().numTensors;
+  for (let i = 0; i < 10; i++) step();
+  assert.equal(tf.memory().numTensors, after10);
+  const x = sampleVideos(gen, PROMPTS.slice(0, 1), { steps: 2 });
+  x.dispose();
+  assert.equal(tf.memory().numTensors, after10);
+  adam.dispose();
+  disposeGenerator(gen);
+});
+
+Deno.test("DDIM with the same seed is deterministic; another seed differs", () => {
+  const gen = createGenerator(TINY, { seed: 4 });
+  // perturb the zero-initialised output layer so the model is not trivially zero
+  gen.params.get("final.out.w")!.assign(tf.randomNormal([32, 768], 0, 0.05, "float32", 9));
+  const prompts = PROMPTS.slice(0, 3);
+  const a = sampleVideos(gen, prompts, { steps: 4, seed: 11, batchSize: 2 });
+  const b = sampleVideos(gen, prompts, { steps: 4, seed: 11 });
+  const c = sampleVideos(gen, prompts, { steps: 4, seed: 12 });
+  assert.deepEqual(a.shape, [3, 4, 16, 16, 3]);
+  assert.deepEqual(a.dataSync(), b.dataSync());
+  assert.notDeepEqual(a.dataSync(), c.dataSync());
+  const values = a.dataSync();
+  assert.ok(values.every((v) => v >= 0 && v <= 1));
+  tf.dispose([a, b, c]);
+  assert.throws(
+    () => sampleVideos(gen, ["one purple circle moving up slowly on a black background"]),
+    /"purple"/,
+  );
+  assert.throws(() => sampleVideos(gen, prompts, { steps: 0 }), /Expected steps/);
+  disposeGenerator(gen);
+});
+
+Deno.test("patchLossMap: shared t and ε, patch means of the pixel map, gradient only to the policy", () => {
+  const policy = createGenerator(TINY, { seed: 6 });
+  policy.params.get("final.out.w")!.assign(tf.randomNormal([32, 768], 0, 0.05, "float32", 1));
+  const reference = freezeGenerator(policy);
+  const batch = makeBatch(policy.config, PROMPTS.slice(0, 2));
+  const t = tf.tensor1d([100, 700], "int32");
+  const noise = tf.randomNormal([2, 4, 16, 16, 3], 0, 1, "float32", 5);
+  const grid = { rows: 2, cols: 2, framesPerPatch: 2 };
+  const maps = patchLossMap(policy, reference, batch, { t, noise, grid });
+  assert.deepEqual(maps.policyPixels.shape, [2, 4, 16, 16]);
+  assert.deepEqual(maps.policyPatches.shape, [2, 2, 2, 2]);
+  // identical weights → identical maps
+  assert.deepEqual(maps.policyPixels.dataSync(), maps.referencePixels.dataSync());
+  // patch means average to the pixel mean (equal-sized patches)
+  const pm = maps.policyPatches.mean().dataSync()[0];
+  const px = maps.policyPixels.mean().dataSync()[0];
+  assert.ok(Math.abs(pm - px) < 1e-5);
+  // the pixel error is the squared ε-error the training loss uses
+  const manual = tf.tidy(() => {
+    const ab = tf.tensor1d([alphaBars(1000, "cosine")[100], alphaBars(1000, "cosine")[700]]);
+    const xt = batch.x0.mul(ab.sqrt().reshape([-1, 1, 1, 1, 1]))
+      .add(noise.mul(tf.sub(1, ab).sqrt().reshape([-1, 1, 1, 1, 1])));
+    return predictNoise(policy, { xt, t, tokens: batch.tokens }).sub(noise).square().mean();
+  });
+  assert.ok(Math.abs(manual.dataSync()[0] - px) < 1e-4);
+  const { value, grads } = paramGrads(policy.params, () =>
+    tf.tidy(() => {
+      const m = patchLossMap(policy, reference, batch, { t, noise, grid });
+      return m.policyPatches.sub(m.referencePatches).sum() as tf.Scalar;
+    }));
+  assert.ok(grads["final.out.w"].abs().sum().dataSync()[0] > 0);
+  assert.ok([...reference.params.values()].every((v) => !v.trainable));
+  const mismatched = createGenerator({ ...TINY, depth: 2 });
+  assert.throws(
+    () => patchLossMap(policy, mismatched, batch, { t, noise, grid }),
+    /same config/,
+  );
+  tf.dispose([t, noise, batch.x0, batch.tokens, manual, value, ...Object.values(grads)]);
+  tf.dispose(Object.values(maps));
+  [policy, reference, mismatched].forEach(disposeGenerator);
+});
+
+Deno.test("predictNoise rejects a wrongly shaped input", () => {
+  const gen = createGenerator(TINY);
+  const tokens = makeBatch(gen.config, PROMPTS.slice(0, 1)).tokens;
+  assert.throws(
+    () =>
+      predictNoise(gen, { xt: tf.zeros([1, 4, 8, 8, 3]), t: tf.tensor1d([1], "int32"), tokens }),
+    /xt of shape \[B, 4, 16, 16, 3\]/,
+  );
+  tokens.dispose();
+  disposeGenerator(gen);
+});

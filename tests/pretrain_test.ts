@@ -1,0 +1,135 @@
+import assert from "node:assert/strict";
+import { initBackend } from "../lib/backend.ts";
+import { readJsonLines } from "../lib/_atomic.ts";
+import { readCheckpointManifest } from "../lib/checkpoint.ts";
+import { disposeGenerator, loadGenerator } from "../lib/generator.ts";
+import { learningRateAt, pretrain } from "../lib/pretrain.ts";
+
+await initBackend();
+
+const TINY = {
+  frames: 4,
+  size: 16,
+  dim: 16,
+  depth: 1,
+  heads: 2,
+  tokenGrid: { rows: 2, cols: 2, framesPerPatch: 2 },
+};
+const MAIN = new URL("../lib/main.ts", import.meta.url).pathname;
+
+function pretrainProcess(out: string, steps: number): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-read",
+      "--allow-write",
+      "--allow-env",
+      "--allow-sys",
+      MAIN,
+      "pretrain",
+      "--out",
+      out,
+      "--steps",
+      String(steps),
+      "--batch-size",
+      "2",
+      "--checkpoint-every",
+      "10",
+      "--config",
+      JSON.stringify(TINY),
+      "--quiet",
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+}
+
+async function stepOf(out: string): Promise<number> {
+  try {
+    return (await readCheckpointManifest(out)).step;
+  } catch {
+    return -1;
+  }
+}
+
+Deno.test("pretraining killed half-way resumes and ends at the same step with the same weights", async () => {
+  const dir = await Deno.makeTempDir();
+  const steps = 300;
+  const child = pretrainProcess(`${dir}/killed`, steps);
+  const deadline = Date.now() + 40_000;
+  while ((await stepOf(`${dir}/killed`)) < 10 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  child.kill("SIGKILL");
+  await child.output();
+  const killedAt = await stepOf(`${dir}/killed`);
+  assert.ok(killedAt >= 10 && killedAt < steps, `killed at step ${killedAt}`);
+
+  const rerun = await pretrainProcess(`${dir}/killed`, steps).output();
+  assert.equal(rerun.code, 0, new TextDecoder().decode(rerun.stderr));
+  const result = JSON.parse(new TextDecoder().decode(rerun.stdout));
+  assert.equal(result.step, steps);
+  assert.equal(result.resumed, true);
+  assert.equal(await stepOf(`${dir}/killed`), steps);
+  // every step is logged exactly once, across the kill
+  const log = await readJsonLines<{ step: number }>(`${dir}/killed.log.jsonl`);
+  assert.deepEqual(log.map((r) => r.step), Array.from({ length: steps }, (_, i) => i + 1));
+
+  // the resumed run equals an uninterrupted one bit for bit
+  await pretrain({
+    out: `${dir}/straight`,
+    steps,
+    batchSize: 2,
+    checkpointEvery: 1000,
+    config: TINY,
+    quiet: true,
+  });
+  const a = await loadGenerator(`${dir}/killed`);
+  const b = await loadGenerator(`${dir}/straight`);
+  for (const [name, v] of a.generator.params) {
+    assert.deepEqual(v.dataSync(), b.generator.params.get(name)!.dataSync(), name);
+  }
+  disposeGenerator(a.generator);
+  disposeGenerator(b.generator);
+
+  // a finished checkpoint is not trained further
+  const again = await pretrain({
+    out: `${dir}/killed`,
+    steps,
+    batchSize: 2,
+    config: TINY,
+    quiet: true,
+  });
+  assert.equal(again.step, steps);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("resuming with another config or seed is a clear error and leaves the checkpoint alone", async () => {
+  const dir = await Deno.makeTempDir();
+  await pretrain({ out: `${dir}/g`, steps: 2, batchSize: 1, config: TINY, quiet: true });
+  const before = await Deno.readFile(`${dir}/g/weights.bin`);
+  await assert.rejects(
+    () =>
+      pretrain({
+        out: `${dir}/g`,
+        steps: 4,
+        batchSize: 1,
+        config: { ...TINY, dim: 32 },
+        quiet: true,
+      }),
+    /Expected a checkpoint of the same config but found .*dim: expected 32 but found 16/,
+  );
+  await assert.rejects(
+    () => pretrain({ out: `${dir}/g`, steps: 4, batchSize: 1, config: TINY, seed: 9, quiet: true }),
+    /Expected a run with seed 9 but found "seed 0"/,
+  );
+  assert.deepEqual(await Deno.readFile(`${dir}/g/weights.bin`), before);
+  await assert.rejects(() => pretrain({ steps: 0 }), /Expected steps to be an integer/);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("learning-rate schedule: warm-up, peak, decay to 10%", () => {
+  assert.ok(learningRateAt(0, 1000, 1) < 0.05);
+  assert.ok(Math.abs(learningRateAt(50, 1000, 1) - 1) < 1e-3);
+  assert.ok(Math.abs(learningRateAt(1000, 1000, 1) - 0.1) < 1e-9);
+});
