@@ -376,6 +376,8 @@ export interface GridImageOptions {
   lineColor?: readonly [number, number, number];
   /** Write `r{row}c{col}` into every cell and `s{segment} f{frame}` above each frame. Default true. */
   labels?: boolean;
+  /** Flat patch indices to outline in red on the frames of their segment (e.g. defective patches). */
+  highlight?: readonly number[];
 }
 
 /**
@@ -438,6 +440,25 @@ export function gridImageRgb(
       );
       for (let y = 0; y < fh; y++) {
         for (let x = x0; x < x0 + thick; x++) rgb.set(line, ((y + header) * width + ox + x) * 3);
+      }
+    }
+    const segment = Math.floor(f / grid.framesPerPatch);
+    for (const index of options.highlight ?? []) {
+      const box = patchBox(grid, video, index);
+      if (box.frameStart !== segment * grid.framesPerPatch) continue;
+      const [x0, x1, y0, y1] = [
+        box.left * scale,
+        box.right * scale,
+        box.top * scale,
+        box.bottom * scale,
+      ];
+      const edge = 2 * thick;
+      for (let y = y0; y < y1; y++) {
+        for (let x = x0; x < x1; x++) {
+          if (y - y0 < edge || y1 - 1 - y < edge || x - x0 < edge || x1 - 1 - x < edge) {
+            rgb.set([255, 32, 32], ((y + header) * width + ox + x) * 3);
+          }
+        }
       }
     }
     if (!labels) return;

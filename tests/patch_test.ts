@@ -195,6 +195,16 @@ Deno.test("gridImage draws the grid over the chosen frames as a decodable PNG", 
   });
   assert.deepEqual([plain.width, plain.height], [3 * 64 + 2 * 4, 64]);
   assert.throws(() => gridImage(video, grid, { frames: [8] }), /frame indices in \[0, 8\)/);
+  // a highlighted patch gets a red outline on its own segment's frame only
+  const lit = gridImageRgb(video, grid, { labels: false, scale: 8, highlight: [16 + 5] });
+  const red = (x: number, y: number) =>
+    Array.from(lit.rgb.subarray((y * lit.width + x) * 3, (y * lit.width + x) * 3 + 3));
+  assert.deepEqual(
+    red(256 + 4 + 8 * 8 + 2, 8 * 8 + 20),
+    [255, 32, 32],
+    "segment 1, row 1, col 1: left edge",
+  );
+  assert.notDeepEqual(red(8 * 8 + 2, 8 * 8 + 20), [255, 32, 32], "not on segment 0");
 });
 
 Deno.test("patchify, unpatchify and reducePatches run on cpu, wasm and webgpu (whose transpose stops at rank 6)", async () => {
