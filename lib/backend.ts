@@ -10,6 +10,8 @@
 
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
+// Faster wasm Transpose/BatchMatMul kernels (bench/NOTES.md); HALO_WASM_KERNELS=stock opts out.
+export { fastWasmKernelsEnabled, setFastWasmKernels } from "./_wasm_kernels.ts";
 import { join, resolve } from "node:path";
 import { fail } from "./_errors.ts";
 

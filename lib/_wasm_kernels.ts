@@ -1,0 +1,206 @@
+/**
+ * Faster kernels for tfjs' wasm backend, registered over the stock ones
+ * (see bench/NOTES.md for the profile behind them). The stock wasm
+ * `BatchMatMul` only takes XNNPACK's fast path when neither operand is
+ * transposed; with `transposeA`/`transposeB` — every weight and input
+ * gradient of a linear layer — it falls back to a scalar loop about 10×
+ * slower. The stock `Transpose` walks ranks ≥ 3 with per-element index
+ * arithmetic at about 50 ns per value. Here transposed matmuls first
+ * materialise the transposed operand and then call the stock kernel
+ * untransposed, and transposes are a strided copy in JavaScript over the
+ * wasm heap after merging axes that stay adjacent. Results are the same
+ * values (transposes are exact copies; matmuls differ from the stock kernel
+ * only in summation order, ~1e-7 relative). Installed on import; set
+ * `HALO_WASM_KERNELS=stock` to keep tfjs' own kernels, or call
+ * {@linkcode setFastWasmKernels}.
+ * @module
+ */
+
+import * as tf from "@tensorflow/tfjs";
+import "@tensorflow/tfjs-backend-wasm";
+
+/** The part of tfjs-backend-wasm's `BackendWasm` these kernels use. */
+interface WasmBackendLike {
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  typedArrayFromHeap(info: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
+  disposeData(dataId: tf.DataId): boolean;
+}
+
+type KernelArgs = {
+  inputs: Record<string, tf.TensorInfo>;
+  backend: WasmBackendLike;
+  attrs: Record<string, unknown>;
+};
+type KernelImpl = (args: KernelArgs) => tf.TensorInfo;
+
+let enabled = readEnv();
+const stock = new Map<string, KernelImpl>();
+
+function readEnv(): boolean {
+  try {
+    return Deno.env.get("HALO_WASM_KERNELS") !== "stock";
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * Switches between the kit's wasm kernels (`true`, the default) and tfjs'
+ * stock ones (`false`); returns the previous setting. Only the wasm backend
+ * is affected.
+ *
+ * @example
+ * ```ts
+ * import { setFastWasmKernels } from "@halo/kit";
+ * const before = setFastWasmKernels(false); // stock tfjs kernels from here on
+ * setFastWasmKernels(before);
+ * ```
+ */
+export function setFastWasmKernels(on: boolean): boolean {
+  const before = enabled;
+  enabled = on;
+  return before;
+}
+
+/** Whether the kit's wasm kernels are active (see {@linkcode setFastWasmKernels}). */
+export function fastWasmKernelsEnabled(): boolean {
+  return enabled;
+}
+
+/**
+ * Shape and permutation with size-1 axes dropped and runs of input axes that
+ * stay adjacent and in order in the output merged into one axis.
+ */
+export function simplifyTranspose(
+  shape: readonly number[],
+  perm: readonly number[],
+): { shape: number[]; perm: number[] } {
+  const keep = shape.map((d) => d !== 1);
+  const remap: number[] = [];
+  let k = 0;
+  for (let i = 0; i < shape.length; i++) remap.push(keep[i] ? k++ : -1);
+  let s = shape.filter((d) => d !== 1);
+  let p = perm.filter((a) => keep[a]).map((a) => remap[a]);
+  // merge input axes a, a+1 that appear as consecutive output axes
+  for (let changed = true; changed;) {
+    changed = false;
+    for (let j = 0; j + 1 < p.length; j++) {
+      if (p[j + 1] === p[j] + 1) {
+        const a = p[j];
+        s = [...s.slice(0, a), s[a] * s[a + 1], ...s.slice(a + 2)];
+        p = [...p.slice(0, j + 1), ...p.slice(j + 2)].map((x) => (x > a ? x - 1 : x));
+        changed = true;
+        break;
+      }
+    }
+  }
+  return { shape: s, perm: p };
+}
+
+/** Writes the transpose of `src` (of `shape`) by `perm` into `dst`, in output order. */
+export function transposeArray(
+  src: ArrayLike<number>,
+  dst: { [i: number]: number; length: number },
+  shape: readonly number[],
+  perm: readonly number[],
+): void {
+  const simple = simplifyTranspose(shape, perm);
+  const rank = simple.shape.length;
+  if (rank <= 1) {
+    for (let i = 0; i < dst.length; i++) dst[i] = src[i];
+    return;
+  }
+  const inStrides = new Array<number>(rank);
+  inStrides[rank - 1] = 1;
+  for (let i = rank - 2; i >= 0; i--) inStrides[i] = inStrides[i + 1] * simple.shape[i + 1];
+  const outShape = simple.perm.map((a) => simple.shape[a]);
+  const st = simple.perm.map((a) => inStrides[a]);
+  const n = outShape[rank - 1];
+  const s = st[rank - 1];
+  const total = dst.length;
+  const idx = new Array<number>(rank - 1).fill(0);
+  let base = 0;
+  let o = 0;
+  while (o < total) {
+    if (s === 1) {
+      for (let j = 0; j < n; j++) dst[o++] = src[base + j];
+    } else {
+      for (let j = 0, q = base; j < n; j++, q += s) dst[o++] = src[q];
+    }
+    for (let d = rank - 2; d >= 0; d--) {
+      idx[d]++;
+      base += st[d];
+      if (idx[d] < outShape[d]) break;
+      base -= st[d] * outShape[d];
+      idx[d] = 0;
+    }
+  }
+}
+
+function transposeInfo(
+  backend: WasmBackendLike,
+  x: tf.TensorInfo,
+  perm: readonly number[],
+): tf.TensorInfo {
+  const outShape = perm.map((a) => x.shape[a]);
+  const out = backend.makeOutput(outShape, x.dtype);
+  // makeOutput may grow the heap, so views are taken after it
+  transposeArray(backend.typedArrayFromHeap(x), backend.typedArrayFromHeap(out), x.shape, perm);
+  return out;
+}
+
+const JS_DTYPES = new Set(["float32", "int32", "bool"]);
+
+function transposeKernel(args: KernelArgs): tf.TensorInfo {
+  const x = args.inputs.x;
+  const perm = args.attrs.perm as number[];
+  if (!enabled || !JS_DTYPES.has(x.dtype) || simplifyTranspose(x.shape, perm).shape.length < 3) {
+    // identity and 2-D transposes are fast in the stock kernel
+    return stock.get("Transpose")!(args);
+  }
+  return transposeInfo(args.backend, x, perm);
+}
+
+function lastTwoSwapped(rank: number): number[] {
+  const perm = Array.from({ length: rank }, (_, i) => i);
+  perm[rank - 2] = rank - 1;
+  perm[rank - 1] = rank - 2;
+  return perm;
+}
+
+function batchMatMulKernel(args: KernelArgs): tf.TensorInfo {
+  const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean };
+  const run = stock.get("BatchMatMul")!;
+  if (!enabled || (!transposeA && !transposeB)) return run(args);
+  const { a, b } = args.inputs;
+  const backend = args.backend;
+  const temps: tf.TensorInfo[] = [];
+  const flip = (x: tf.TensorInfo) => {
+    const t = transposeInfo(backend, x, lastTwoSwapped(x.shape.length));
+    temps.push(t);
+    return t;
+  };
+  try {
+    return run({
+      inputs: { a: transposeA ? flip(a) : a, b: transposeB ? flip(b) : b },
+      backend,
+      attrs: { ...args.attrs, transposeA: false, transposeB: false },
+    });
+  } finally {
+    for (const t of temps) backend.disposeData(t.dataId);
+  }
+}
+
+function install(name: string, impl: KernelImpl): void {
+  const config = tf.getKernel(name, "wasm");
+  if (!config || stock.has(name)) return;
+  stock.set(name, config.kernelFunc as unknown as KernelImpl);
+  tf.unregisterKernel(name, "wasm");
+  tf.registerKernel({
+    ...config,
+    kernelFunc: impl as unknown as tf.KernelFunc,
+  });
+}
+
+install("Transpose", transposeKernel);
+install("BatchMatMul", batchMatMulKernel);
