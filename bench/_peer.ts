@@ -1,0 +1,244 @@
+/**
+ * The kit's side of the PyTorch peer (bench/peer/generator_peer.py): finds a
+ * Python with torch, exports a generator's weights and one batch (x0, t, ε,
+ * prompt tokens, prompt-dropout mask) as raw float32 + JSON together with the
+ * kit's loss and its loss after one Adam step on those inputs, runs the peer,
+ * and reads back its losses and training-step timings.
+ * @module
+ */
+
+import * as tf from "@tensorflow/tfjs";
+import { join } from "node:path";
+import { createAdam, paramGrads, readParams } from "../lib/_nn.ts";
+import { createRng } from "../lib/_rng.ts";
+import {
+  addNoise,
+  alphaBars,
+  createGenerator,
+  type DiffusionBatch,
+  type Generator,
+  loadGenerator,
+  normalArray,
+  predictNoise,
+} from "../lib/generator.ts";
+
+/** Debian's Python, which carries `python3-torch`; `python3` on PATH may be another one. */
+export const PEER_PYTHON = "/usr/bin/python3";
+
+/** The peer script. */
+export const PEER_SCRIPT: string = new URL("./peer/generator_peer.py", import.meta.url).pathname;
+
+/** The shipped generator checkpoint (used for parity when present). */
+export const SHIPPED_GENERATOR: string = new URL("../data/generator/", import.meta.url).pathname;
+
+/** Whether the peer can run here, and if not, why. */
+export async function peerAvailable(): Promise<{ ok: boolean; reason: string }> {
+  try {
+    const out = await new Deno.Command(PEER_PYTHON, {
+      args: ["-c", "import torch; print(torch.__version__)"],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    if (!out.success) {
+      return {
+        ok: false,
+        reason: `${PEER_PYTHON} has no torch (apt-get install python3-torch): ${
+          new TextDecoder().decode(out.stderr).trim().split("\n").pop()
+        }`,
+      };
+    }
+    return { ok: true, reason: `torch ${new TextDecoder().decode(out.stdout).trim()}` };
+  } catch (error) {
+    return { ok: false, reason: `${PEER_PYTHON} cannot run: ${(error as Error).message}` };
+  }
+}
+
+/**
+ * A generator whose every weight matters: the shipped checkpoint when present,
+ * otherwise a fresh default generator whose zero-initialised layers (adaLN,
+ * output, skip) are given seeded random values, so that parity covers every path.
+ */
+export async function parityGenerator(): Promise<{ gen: Generator; source: string }> {
+  try {
+    await Deno.stat(join(SHIPPED_GENERATOR, "config.json"));
+    const { generator } = await loadGenerator(SHIPPED_GENERATOR);
+    return { gen: generator, source: "data/generator" };
+  } catch {
+    const gen = createGenerator({}, { seed: 0 });
+    const rng = createRng(17);
+    for (const [name, v] of gen.params) {
+      if (/(\.ada\.|final\.|skip\.)/.test(name)) {
+        v.assign(tf.tensor(normalArray(rng, v.size).map((x) => x * 0.05), v.shape));
+      }
+    }
+    return { gen, source: "fresh default generator, zero-initialised layers randomised" };
+  }
+}
+
+/** What {@linkcode exportForPeer} wrote besides the files. */
+export interface PeerExport {
+  /** The kit's loss on the exported inputs. */
+  loss: number;
+  /** The kit's loss on the same inputs after one Adam step. */
+  lossAfterStep: number;
+}
+
+/** Options for {@linkcode exportForPeer}. */
+export interface ExportOptions {
+  /** Seed of t, ε and the dropout mask. Default 1. */
+  seed?: number;
+  /** Adam learning rate of the parity step. Default 1e-3. */
+  learningRate?: number;
+}
+
+function f32Bytes(values: Float32Array): Uint8Array {
+  return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+}
+
+/**
+ * Writes `gen`'s weights and `batch` with seeded t, ε and dropout mask to
+ * `dir`, computes the kit's loss there, takes one Adam step (this changes
+ * `gen`'s weights) and computes the loss again on the same inputs.
+ */
+export async function exportForPeer(
+  gen: Generator,
+  batch: DiffusionBatch,
+  dir: string,
+  options: ExportOptions = {},
+): Promise<PeerExport> {
+  const c = gen.config;
+  const b = batch.x0.shape[0];
+  const rng = createRng(options.seed ?? 1);
+  const tVals = Int32Array.from({ length: b }, () => rng.int(c.timesteps));
+  const keepVals = Float32Array.from({ length: b }, (_, i) => (i % 4 === 3 ? 0 : 1));
+  const noiseVals = normalArray(rng, batch.x0.size);
+  await Deno.mkdir(dir, { recursive: true });
+  const saved = readParams(gen.params);
+  let offset = 0;
+  const entries = saved.map((p) => {
+    const e = { name: p.name, shape: p.shape, offset };
+    offset += p.values.length;
+    return e;
+  });
+  const flat = new Float32Array(offset);
+  saved.forEach((p, i) => flat.set(p.values, entries[i].offset));
+  await Deno.writeFile(join(dir, "params.f32"), f32Bytes(flat));
+  await Deno.writeTextFile(join(dir, "params.json"), JSON.stringify(entries));
+  await Deno.writeTextFile(
+    join(dir, "config.json"),
+    JSON.stringify({ ...c, alphaBars: Array.from(alphaBars(c.timesteps, c.schedule)) }),
+  );
+  await Deno.writeFile(join(dir, "x0.f32"), f32Bytes(batch.x0.dataSync() as Float32Array));
+  await Deno.writeFile(join(dir, "noise.f32"), f32Bytes(noiseVals));
+  const tokens = Array.from(batch.tokens.arraySync() as number[][]);
+  await Deno.writeTextFile(
+    join(dir, "batch.json"),
+    JSON.stringify({
+      shape: batch.x0.shape,
+      t: Array.from(tVals),
+      keep: Array.from(keepVals),
+      tokens,
+    }),
+  );
+  const t = tf.tensor1d(tVals, "int32");
+  const keep = tf.tensor1d(keepVals);
+  const noise = tf.tensor(noiseVals, batch.x0.shape);
+  const lossFn = () =>
+    tf.tidy(() => {
+      const xt = addNoise(c, batch.x0, t, noise);
+      return predictNoise(gen, { xt, t, tokens: batch.tokens }, { keep }).sub(noise).square()
+        .mean() as tf.Scalar;
+    });
+  const learningRate = options.learningRate ?? 1e-3;
+  const adam = createAdam(gen.params, { learningRate });
+  let loss: number;
+  try {
+    const { value, grads } = paramGrads(gen.params, lossFn);
+    loss = value.dataSync()[0];
+    adam.apply(grads);
+    tf.dispose([value, ...Object.values(grads)]);
+  } finally {
+    adam.dispose();
+  }
+  const after = lossFn();
+  const lossAfterStep = after.dataSync()[0];
+  tf.dispose([after, t, keep, noise]);
+  await Deno.writeTextFile(
+    join(dir, "expected.json"),
+    JSON.stringify({ loss, lossAfterStep, learningRate, clipNorm: adam.options.clipNorm }),
+  );
+  return { loss, lossAfterStep };
+}
+
+/** What the peer reports. */
+export interface PeerReport {
+  /** torch version. */
+  torch: string;
+  /** torch intra-op threads used. */
+  threads: number;
+  /** The peer's loss on the kit's inputs. */
+  loss: number;
+  /** The kit's loss. */
+  kitLoss: number;
+  /** |peer − kit| / kit. */
+  lossRelDiff: number;
+  /** The peer's loss after one Adam step. */
+  lossAfterStep: number;
+  /** The kit's loss after one Adam step. */
+  kitLossAfterStep: number;
+  /** |peer − kit| / kit after the step. */
+  lossAfterStepRelDiff: number;
+  /** Weights the peer loaded. */
+  params: number;
+  /** Timed training steps, milliseconds. */
+  timesMs: number[];
+  /** Peak RSS of the peer process, MiB. */
+  rssMiB: number;
+}
+
+/** Options for {@linkcode runPeer}. */
+export interface RunPeerOptions {
+  /** Seconds of timed steps. Default 3. */
+  seconds?: number;
+  /** Minimum timed steps. Default 5. */
+  minRuns?: number;
+  /** Untimed warm-up steps. Default 2. */
+  warmup?: number;
+  /** torch threads (0: torch's default). Default 0. */
+  threads?: number;
+}
+
+/** Runs the peer on a directory written by {@linkcode exportForPeer}. */
+export async function runPeer(dir: string, options: RunPeerOptions = {}): Promise<PeerReport> {
+  const out = await new Deno.Command(PEER_PYTHON, {
+    args: [
+      PEER_SCRIPT,
+      dir,
+      "--seconds",
+      String(options.seconds ?? 3),
+      "--min-runs",
+      String(options.minRuns ?? 5),
+      "--warmup",
+      String(options.warmup ?? 2),
+      "--threads",
+      String(options.threads ?? 0),
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stdout = new TextDecoder().decode(out.stdout).trim();
+  if (!out.success) {
+    throw new Error(
+      `runPeer: Expected the peer to exit 0 but found exit ${out.code}: ${
+        new TextDecoder().decode(out.stderr).trim().split("\n").slice(-3).join(" | ")
+      }`,
+    );
+  }
+  try {
+    return JSON.parse(stdout.split("\n").pop()!) as PeerReport;
+  } catch {
+    throw new Error(
+      `runPeer: Expected one JSON line from the peer but found ${stdout.slice(0, 200)}`,
+    );
+  }
+}

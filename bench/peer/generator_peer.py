@@ -1,0 +1,288 @@
+#!/usr/bin/python3
+"""PyTorch peer of the HALO kit's video DiT generator (lib/generator.ts).
+
+The same architecture, ε-prediction loss and Adam step (the kit's own Adam:
+global-norm clipping, bias-corrected step size, ε outside the square root),
+written in PyTorch to measure the kit against (`deno task bench`) and to check
+that both compute the same loss on identical weights and inputs.
+
+Input: a directory written by bench/_peer.ts (`exportForPeer`):
+  config.json   generator config + promptLength + alphaBars (float64 list)
+  params.json   [{name, shape, offset}] into params.f32 (raw little-endian float32)
+  batch.json    {shape, t, keep, tokens, steps?} + x0.f32, noise.f32
+  expected.json {loss, lossAfterStep, learningRate, clipNorm} from the kit
+
+Output (stdout, one JSON object): the peer's loss and loss after one Adam
+step on the same inputs, their relative differences to the kit's, and the
+timed training steps (milliseconds) on the exported batch.
+
+Usage: /usr/bin/python3 bench/peer/generator_peer.py DIR [--seconds 4]
+       [--warmup 2] [--min-runs 5] [--threads N]
+Needs Debian's python3-torch (1.13); the kit itself never depends on it.
+"""
+
+import argparse
+import json
+import math
+import os
+import resource
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+
+def load_f32(path, count=None):
+    t = torch.from_file(path, shared=False, size=os.path.getsize(path) // 4, dtype=torch.float32)
+    return t if count is None else t[:count]
+
+
+class Peer:
+    """The generator, with weights by the kit's parameter names."""
+
+    def __init__(self, config, params):
+        self.c = config
+        self.p = params
+        g = config["tokenGrid"]
+        self.fpp, self.rows, self.cols = g["framesPerPatch"], g["rows"], g["cols"]
+        self.s = config["frames"] // self.fpp
+        self.n = self.rows * self.cols
+        self.d = config["dim"]
+        self.token_values = self.fpp * (config["size"] // self.rows) * (config["size"] // self.cols) * 3
+        self.heads = config["heads"]
+        self.ab = torch.tensor(config["alphaBars"], dtype=torch.float64).to(torch.float32)
+        half = self.d // 2
+        self.freqs = torch.tensor(
+            [math.exp(-math.log(10000) * i / half) for i in range(half)], dtype=torch.float32
+        )
+
+    def lin(self, name, x):
+        w = self.p[name + ".w"]
+        b = self.p.get(name + ".b")
+        return torch.addmm(b, x.reshape(-1, w.shape[0]), w).reshape(*x.shape[:-1], w.shape[1]) \
+            if b is not None else x @ w
+
+    @staticmethod
+    def ln(x, g=None, b=None):
+        mean = x.mean(-1, keepdim=True)
+        c = x - mean
+        y = c * torch.rsqrt(c.square().mean(-1, keepdim=True) + 1e-5)
+        return y if g is None else y * g + b
+
+    def attention(self, name, x):
+        b, n, d = x.shape
+        h, dh = self.heads, d // self.heads
+        qkv = self.lin(name + ".qkv", x).reshape(b, n, 3, h, dh).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        scores = (q @ k.transpose(-1, -2)) * (1 / math.sqrt(dh))
+        mixed = scores.softmax(-1) @ v  # [b, h, n, dh]
+        return self.lin(name + ".out", mixed.transpose(1, 2).reshape(b, n, d))
+
+    def mlp(self, name, x):
+        return self.lin(name + ".fc2", F.gelu(self.lin(name + ".fc1", x), approximate="tanh"))
+
+    def plain_block(self, name, x):
+        p = self.p
+        h = x + self.attention(name + ".attn", self.ln(x, p[name + ".ln1.g"], p[name + ".ln1.b"]))
+        return h + self.mlp(name + ".mlp", self.ln(h, p[name + ".ln2.g"], p[name + ".ln2.b"]))
+
+    def ada_block(self, name, x, cond):
+        """x [B·G, N, d]; cond [B, d]; row r of x uses cond[r // G]."""
+        rows, n, d = x.shape
+        bsz = cond.shape[0]
+        groups = rows // bsz
+        mod = self.lin(name + ".ada", F.silu(cond)).reshape(bsz, 1, 6, 1, d)
+        shift1, scale1, gate1, shift2, scale2, gate2 = mod.unbind(2)  # [B, 1, 1, d]
+
+        def grouped(t):
+            return t.reshape(bsz, groups, n, d)
+
+        a = (grouped(self.ln(x)) * (scale1 + 1) + shift1).reshape(rows, n, d)
+        h = grouped(x) + grouped(self.attention(name + ".attn", a)) * gate1
+        m = (self.ln(h) * (scale2 + 1) + shift2).reshape(rows, n, d)
+        return (h + grouped(self.mlp(name + ".mlp", m)) * gate2).reshape(rows, n, d)
+
+    def encode_prompt(self, tokens, keep):
+        p = self.p
+        b, length = tokens.shape
+        x = p["prompt.embed"][tokens] + p["prompt.pos"][:length]
+        for i in range(self.c["promptLayers"]):
+            x = self.plain_block(f"prompt.block{i}", x)
+        v = self.lin("prompt.proj", self.ln(x, p["prompt.ln.g"], p["prompt.ln.b"]).mean(1))
+        if keep is not None:
+            k = keep.reshape(b, 1)
+            v = v * k + p["prompt.null"].reshape(1, -1) * (1 - k)
+        return v
+
+    def patchify(self, x):
+        b, t, hh, ww, ch = x.shape
+        ph, pw = hh // self.rows, ww // self.cols
+        return x.reshape(b * self.s, self.fpp, self.rows, ph, self.cols, pw * ch) \
+            .permute(0, 2, 4, 1, 3, 5).reshape(b, self.s * self.n, self.fpp * ph * pw * ch)
+
+    def unpatchify(self, tok, shape):
+        b, t, hh, ww, ch = shape
+        ph, pw = hh // self.rows, ww // self.cols
+        return tok.reshape(b * self.s, self.rows, self.cols, self.fpp, ph, pw * ch) \
+            .permute(0, 3, 1, 4, 2, 5).reshape(b, t, hh, ww, ch)
+
+    def predict_noise(self, xt, t, tokens, keep=None):
+        p, s, n, d = self.p, self.s, self.n, self.d
+        b = xt.shape[0]
+        args = (t.to(torch.float32) * (1000 / self.c["timesteps"])).reshape(-1, 1) \
+            * self.freqs.reshape(1, -1)
+        feats = torch.cat([args.sin(), args.cos()], 1)
+        if feats.shape[1] < d:
+            feats = F.pad(feats, (0, d - feats.shape[1]))
+        temb = self.lin("time.fc2", F.silu(self.lin("time.fc1", feats)))
+        cond = temb + self.encode_prompt(tokens, keep)
+        h = self.lin("embed", self.patchify(xt)).reshape(b, s, n, d) \
+            + p["pos.time"].reshape(1, s, 1, d) + p["pos.space"].reshape(1, 1, n, d)
+        for i in range(self.c["depth"]):
+            h = self.ada_block(f"layer{i}.space", h.reshape(b * s, n, d), cond).reshape(b, s, n, d)
+            ht = h.transpose(1, 2).reshape(b * n, s, d)
+            h = self.ada_block(f"layer{i}.time", ht, cond).reshape(b, n, s, d).transpose(1, 2)
+        mod = self.lin("final.ada", F.silu(cond)).reshape(b, 1, 2, d)
+        shift, scale = mod[:, :, 0], mod[:, :, 1]
+        out = self.ln(h.reshape(b, s * n, d)) * (scale + 1) + shift
+        tok = self.lin("final.out", out)
+        a = self.ab[t].reshape(b, 1, 1, 1, 1)
+        if tok.shape[-1] == 2 * self.token_values:
+            # per-pixel affine ε output: ((1−ᾱ)·x_t + A ⊙ x_t + B) / √(1−ᾱ)
+            gain = self.unpatchify(tok[..., :self.token_values], xt.shape)
+            offset = self.unpatchify(tok[..., self.token_values:], xt.shape)
+            one_minus = 1 - a
+            return (xt * (one_minus + gain) + offset) / one_minus.sqrt()
+        f = self.unpatchify(tok, xt.shape)
+        if "skip.w" in p:  # the earlier input-skip variant
+            skip = ((1 - a).sqrt().reshape(b, 1) + self.lin("skip", temb)).reshape(b, 1, 1, 1, 3)
+            f = f + xt * skip
+        return f
+
+    def add_noise(self, x0, t, noise):
+        a = self.ab[t].reshape(-1, 1, 1, 1, 1)
+        return x0 * a.sqrt() + noise * (1 - a).sqrt()
+
+    def loss(self, x0, t, noise, tokens, keep):
+        xt = self.add_noise(x0, t, noise)
+        return (self.predict_noise(xt, t, tokens, keep) - noise).square().mean()
+
+
+class KitAdam:
+    """The kit's Adam (lib/_nn.ts createAdam), with PyTorch's multi-tensor ops."""
+
+    def __init__(self, params, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, clip_norm=1.0):
+        self.params = params
+        self.m = [torch.zeros_like(p) for p in params]
+        self.v = [torch.zeros_like(p) for p in params]
+        self.lr, self.b1, self.b2, self.eps, self.clip = lr, beta1, beta2, eps, clip_norm
+        self.step = 0
+
+    @torch.no_grad()
+    def apply(self):
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
+        self.step += 1
+        norm = torch.stack([g.square().sum() for g in grads]).sum().sqrt().item()
+        if self.clip > 0 and norm > self.clip:
+            torch._foreach_mul_(grads, self.clip / norm)
+        lr = self.lr * math.sqrt(1 - self.b2 ** self.step) / (1 - self.b1 ** self.step)
+        torch._foreach_mul_(self.m, self.b1)
+        torch._foreach_add_(self.m, grads, alpha=1 - self.b1)
+        torch._foreach_mul_(self.v, self.b2)
+        torch._foreach_addcmul_(self.v, grads, grads, value=1 - self.b2)
+        denom = torch._foreach_sqrt(self.v)
+        torch._foreach_add_(denom, self.eps)
+        torch._foreach_addcdiv_(self.params, self.m, denom, value=-lr)
+        for p in self.params:
+            p.grad = None
+        return norm
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("dir")
+    ap.add_argument("--seconds", type=float, default=4)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--min-runs", type=int, default=5)
+    ap.add_argument("--max-runs", type=int, default=200)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    args = ap.parse_args()
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    d = args.dir
+    config = json.load(open(os.path.join(d, "config.json")))
+    entries = json.load(open(os.path.join(d, "params.json")))
+    flat = load_f32(os.path.join(d, "params.f32"))
+    params = {}
+    for e in entries:
+        size = math.prod(e["shape"])
+        params[e["name"]] = flat[e["offset"]:e["offset"] + size].clone().reshape(e["shape"])
+        params[e["name"]].requires_grad_(True)
+    batch = json.load(open(os.path.join(d, "batch.json")))
+    shape = batch["shape"]
+    size = math.prod(shape)
+    x0 = load_f32(os.path.join(d, "x0.f32"), size).clone().reshape(shape)
+    noise = load_f32(os.path.join(d, "noise.f32"), size).clone().reshape(shape)
+    t = torch.tensor(batch["t"], dtype=torch.int64)
+    keep = torch.tensor(batch["keep"], dtype=torch.float32)
+    tokens = torch.tensor(batch["tokens"], dtype=torch.int64)
+    expected = json.load(open(os.path.join(d, "expected.json")))
+
+    model = Peer(config, params)
+    names = [e["name"] for e in entries]
+    plist = [params[n] for n in names]
+    adam = KitAdam(plist, lr=expected["learningRate"], clip_norm=expected["clipNorm"])
+
+    # parity: loss, one Adam step, loss again — all on the kit's inputs
+    loss = model.loss(x0, t, noise, tokens, keep)
+    loss.backward()
+    adam.apply()
+    with torch.no_grad():
+        loss_after = model.loss(x0, t, noise, tokens, keep).item()
+    loss = loss.item()
+
+    def rel(a, b):
+        return abs(a - b) / max(abs(b), 1e-12)
+
+    # timing: training steps on the same clips, fresh t / ε / prompt dropout each step
+    gen = torch.Generator().manual_seed(1)
+    timesteps = config["timesteps"]
+    b = shape[0]
+
+    def train_step():
+        tt = torch.randint(0, timesteps, (b,), generator=gen)
+        kk = (torch.rand(b, generator=gen) >= 0.1).to(torch.float32)
+        nn = torch.randn(shape, generator=gen)
+        value = model.loss(x0, tt, nn, tokens, kk)
+        value.backward()
+        adam.apply()
+        return value.item()
+
+    for _ in range(args.warmup):
+        train_step()
+    times = []
+    start = time.perf_counter()
+    while len(times) < args.min_runs or (time.perf_counter() - start) < args.seconds:
+        t0 = time.perf_counter()
+        train_step()
+        times.append((time.perf_counter() - t0) * 1000)
+        if len(times) >= args.max_runs:
+            break
+    print(json.dumps({
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "loss": loss,
+        "kitLoss": expected["loss"],
+        "lossRelDiff": rel(loss, expected["loss"]),
+        "lossAfterStep": loss_after,
+        "kitLossAfterStep": expected["lossAfterStep"],
+        "lossAfterStepRelDiff": rel(loss_after, expected["lossAfterStep"]),
+        "params": sum(p.numel() for p in plist),
+        "timesMs": times,
+        "rssMiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
