@@ -30,3 +30,7 @@ export * from "./lib/judge_server.ts";
 export * from "./lib/label_batch.ts";
 export * from "./lib/label_cli.ts";
 export * from "./lib/generator_eval.ts";
+export * from "./lib/agreement.ts";
+export * from "./lib/reward.ts";
+export * from "./lib/reward_data.ts";
+export * from "./lib/reward_train.ts";

@@ -10,6 +10,7 @@ import { reproduceCommand } from "./reproduce.ts";
 import { evalGeneratorCommand, pretrainCommand, samplesCommand } from "./pretrain.ts";
 import { judgeCommand } from "./judge_server.ts";
 import { labelCommand } from "./label_cli.ts";
+import { trainRmCommand } from "./reward_train.ts";
 
 /** The kit's sub-commands, by name. */
 export const COMMANDS: Record<string, CliCommand> = {
@@ -19,6 +20,7 @@ export const COMMANDS: Record<string, CliCommand> = {
   "eval-generator": evalGeneratorCommand,
   judge: judgeCommand,
   label: labelCommand,
+  "train-rm": trainRmCommand,
 };
 
 if (import.meta.main) {
