@@ -304,7 +304,7 @@ export interface AgreementOptions extends BootstrapOptions {
 /**
  * Agreement of several methods with a reference, at patch level (every patch
  * of every video pooled, per aspect) and video level, each metric averaged over
- * aspects, with cluster-bootstrap intervals that resample videos (the same
+ * the aspects where it is defined, with cluster-bootstrap intervals that resample videos (the same
  * resamples for every method, so their intervals are comparable).
  *
  * @example
@@ -351,10 +351,15 @@ export function agreementReport(
         }
         return out;
       };
+      // Mean over the aspects where the statistic is defined (an aspect whose reference is
+      // constant on these videos has no ranking to agree with); NaN only if none is.
       const meanOver = (fn: (x: number[], y: number[]) => number) => (idx: Int32Array) => {
-        let s = 0;
-        for (let a = 0; a < na; a++) s += fn(gather(idx, a, m), gather(idx, a, reference));
-        return s / na;
+        let s = 0, k = 0;
+        for (let a = 0; a < na; a++) {
+          const v = fn(gather(idx, a, m), gather(idx, a, reference));
+          if (Number.isFinite(v)) (s += v), k++;
+        }
+        return k ? s / k : NaN;
       };
       const all = Int32Array.from({ length: nv }, (_, i) => i);
       const row = { method: name, level } as AgreementRow;

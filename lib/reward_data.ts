@@ -69,9 +69,9 @@ export interface RewardDataset {
 
 /** Options for {@linkcode buildRewardDataset}. */
 export interface RewardDatasetOptions {
-  /** Training clips. Default 320. */
+  /** Training clips. Default 400. */
   train?: number;
-  /** Held-out clips. Default 64. */
+  /** Held-out clips. Default 96. */
   heldOut?: number;
   /** Share of rendered clips that get 1–3 injected local defects. Default 0.6. */
   defectRate?: number;
@@ -246,8 +246,8 @@ export async function buildRewardDataset(
   options: RewardDatasetOptions = {},
 ): Promise<RewardDataset> {
   const where = "buildRewardDataset";
-  const nTrain = checkInt(where, "train", options.train ?? 320, 0);
-  const nHeld = checkInt(where, "heldOut", options.heldOut ?? 64, 0);
+  const nTrain = checkInt(where, "train", options.train ?? 400, 0);
+  const nHeld = checkInt(where, "heldOut", options.heldOut ?? 96, 0);
   const defectRate = checkNumber(where, "defectRate", options.defectRate ?? 0.6, 0, 1);
   const mismatchRate = checkNumber(where, "mismatchRate", options.mismatchRate ?? 0.15, 0, 1);
   if (defectRate + mismatchRate > 1) {

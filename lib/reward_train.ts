@@ -323,7 +323,7 @@ async function quickAgreement(
   heldOut: readonly RewardExample[],
 ): Promise<{ patchRho: number; videoRho: number }> {
   const scores = await scoreRewards(model, heldOut, { note: () => {} });
-  let patchRho = 0, videoRho = 0;
+  let patchRho = 0, videoRho = 0, pn = 0, vn = 0;
   ASPECTS.forEach((a, k) => {
     const px: number[] = [], py: number[] = [], vx: number[] = [], vy: number[] = [];
     scores.forEach((s, i) => {
@@ -335,10 +335,11 @@ async function quickAgreement(
         py.push(ref.patches[j].scores[a]);
       });
     });
-    patchRho += spearman(px, py) / ASPECTS.length;
-    videoRho += spearman(vx, vy) / ASPECTS.length;
+    const pr = spearman(px, py), vr = spearman(vx, vy);
+    if (Number.isFinite(pr)) (patchRho += pr), pn++;
+    if (Number.isFinite(vr)) (videoRho += vr), vn++;
   });
-  return { patchRho, videoRho };
+  return { patchRho: pn ? patchRho / pn : NaN, videoRho: vn ? videoRho / vn : NaN };
 }
 
 /**
@@ -510,7 +511,7 @@ export interface TrainRewardModelsOptions extends RewardLossWeights {
   config?: Partial<RewardConfig>;
   /** Stage-1 steps. Default 600. */
   videoSteps?: number;
-  /** Stage-2 steps. Default 600. */
+  /** Stage-2 steps. Default 800. */
   patchSteps?: number;
   /** Clips per step. Default 16. */
   batchSize?: number;
@@ -624,7 +625,7 @@ export async function trainRewardModels(
     models.vrm = vrm.model;
     curves.vrm = vrm.curve;
     seconds.vrm = vrm.seconds;
-    const patchSteps = options.patchSteps ?? 600;
+    const patchSteps = options.patchSteps ?? 800;
     if (!options.fromScratch) {
       const prm = await trainRewardStage(data.train, {
         ...common,
@@ -885,12 +886,12 @@ export const trainRmCommand: CliCommand = {
   spec: {
     out: { type: "string", default: "out/reward", description: "output directory" },
     "video-steps": { type: "string", default: "600", description: "stage-1 (VRM) steps" },
-    "patch-steps": { type: "string", default: "600", description: "stage-2 (PRM) steps" },
+    "patch-steps": { type: "string", default: "800", description: "stage-2 (PRM) steps" },
     "batch-size": { type: "string", default: "16", description: "clips per step" },
     lr: { type: "string", default: "0.002", description: "peak learning rate" },
     seed: { type: "string", default: "0", description: "seed of data, weights and batches" },
-    train: { type: "string", default: "320", description: "training clips" },
-    "held-out": { type: "string", default: "64", description: "held-out clips" },
+    train: { type: "string", default: "400", description: "training clips" },
+    "held-out": { type: "string", default: "96", description: "held-out clips" },
     noise: { type: "string", default: "0.6", description: "label noise of the judge server" },
     "base-url": { type: "string", description: "label through this API instead of a local judge" },
     "from-scratch": { type: "boolean", default: false, description: "stage 2 from fresh weights" },
