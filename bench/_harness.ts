@@ -29,6 +29,10 @@ export interface Bench {
   perBackend: boolean;
   /** Builds the case on the active backend. */
   setup(): Promise<BenchCase>;
+  /** Untimed warm-up runs for this benchmark (overrides the run-wide default). */
+  warmup?: number;
+  /** Minimum timed runs for this benchmark (overrides the run-wide default). */
+  minRuns?: number;
 }
 
 /** A measured row of the table. */
@@ -57,8 +61,12 @@ export interface BenchResult {
   tensorsBefore: number;
   /** Live tfjs tensors after the timed runs. */
   tensorsAfter: number;
+  /** Process resident set size before the timed runs (after warm-up), MiB. */
+  rssBeforeMiB?: number;
   /** Process resident set size after the runs, MiB. */
   rssMiB: number;
+  /** Speed relative to the PyTorch peer on the same work: peer median / this median (> 1: faster). */
+  peerRatio?: number;
   /** Set when the case failed to run. */
   error?: string;
 }
@@ -94,12 +102,13 @@ export async function measure(bench: Bench, options: MeasureOptions = {}): Promi
   let bc: BenchCase | undefined;
   try {
     bc = await bench.setup();
-    for (let i = 0; i < (options.warmup ?? 2); i++) await bc.run();
+    for (let i = 0; i < (bench.warmup ?? options.warmup ?? 2); i++) await bc.run();
     const tensorsBefore = tf.memory().numTensors;
+    const rssBeforeMiB = Deno.memoryUsage().rss / 2 ** 20;
     const times: number[] = [];
     const start = performance.now();
     while (
-      times.length < (options.minRuns ?? 5) ||
+      times.length < (bench.minRuns ?? options.minRuns ?? 5) ||
       (performance.now() - start) / 1000 < (options.seconds ?? 4)
     ) {
       const t0 = performance.now();
@@ -119,6 +128,7 @@ export async function measure(bench: Bench, options: MeasureOptions = {}): Promi
       gflops: bc.flops / (medianMs / 1000) / 1e9,
       tensorsBefore,
       tensorsAfter: tf.memory().numTensors,
+      rssBeforeMiB,
       rssMiB: Deno.memoryUsage().rss / 2 ** 20,
     };
   } catch (error) {
@@ -154,6 +164,7 @@ export function formatTable(results: readonly BenchResult[]): string {
     "GFLOP/s",
     "tensors",
     "RSS MiB",
+    "×peer",
   ];
   const rows = results.map((r) =>
     r.error
@@ -168,18 +179,22 @@ export function formatTable(results: readonly BenchResult[]): string {
         "",
         "",
         r.rssMiB.toFixed(0),
+        "",
       ]
       : [
         r.name,
         r.backend,
         String(r.runs),
         r.medianMs.toFixed(2),
-        `${r.minMs.toFixed(1)}–${r.maxMs.toFixed(1)}`,
-        `${(r.iqrFraction * 100).toFixed(0)}%`,
+        Number.isNaN(r.minMs) ? "-" : `${r.minMs.toFixed(1)}–${r.maxMs.toFixed(1)}`,
+        Number.isNaN(r.iqrFraction) ? "-" : `${(r.iqrFraction * 100).toFixed(0)}%`,
         `${r.itemsPerSecond.toFixed(2)} ${r.unit}`,
         r.gflops ? r.gflops.toFixed(2) : "-",
         `${r.tensorsBefore}→${r.tensorsAfter}`,
-        r.rssMiB.toFixed(0),
+        r.rssBeforeMiB === undefined
+          ? r.rssMiB.toFixed(0)
+          : `${r.rssBeforeMiB.toFixed(0)}→${r.rssMiB.toFixed(0)}`,
+        r.peerRatio === undefined ? "" : `${r.peerRatio.toFixed(2)}×`,
       ]
   );
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));

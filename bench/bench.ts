@@ -1,20 +1,53 @@
 /**
  * `deno task bench`: times the kit's hot paths on every available tfjs
- * backend and writes `out/bench/results.json`, plus `out/bench/backend.json`
- * with the measured CPU-route ranking that `initBackend()` then follows.
+ * backend — a raw matmul, patchify, ffmpeg decoding, and for the default
+ * generator the Adam training step, the policy/reference patch loss maps
+ * (forward, and forward + backward) and DDIM sampling — next to a PyTorch
+ * peer of the same training step on the same batch (bench/peer/), checks the
+ * peer's loss against the kit's, runs a 200-step memory check, and writes
+ * `out/bench/results.json` plus `out/bench/backend.json` with the CPU-route
+ * ranking by the training step, which `initBackend()` then follows.
  *
- * Usage: deno task bench [--backends cpu,wasm,webgpu] [--seconds 4] [--only NAME]
+ * Usage: deno task bench [--backends cpu,wasm,webgpu,wasm-stock] [--seconds 2]
+ *   [--only NAME] [--no-peer] [--memory-steps 200] [--peer-threads 0]
  * @module
  */
 
 import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../lib/_atomic.ts";
-import { type BackendName, initBackend, probeWebGpu } from "../lib/backend.ts";
+import { type BackendName, initBackend, probeWebGpu, setFastWasmKernels } from "../lib/backend.ts";
 import { parseCli } from "../lib/cli.ts";
 import { parseGrid, patchify, unpatchify } from "../lib/patch.ts";
 import { loadVideo } from "../lib/video.ts";
-import { type Bench, type BenchResult, formatTable, measure } from "./_harness.ts";
+import {
+  type Bench,
+  type BenchResult,
+  formatTable,
+  measure,
+  median,
+  quantile,
+} from "./_harness.ts";
+import {
+  benchBatch,
+  countedForwardFlops,
+  ddimBench,
+  lossMapBench,
+  lossMapGradBench,
+  memoryCheck,
+  memoryRow,
+  TRAIN_BATCH,
+  TRAIN_STEP_BENCH,
+  trainStepBench,
+} from "./_generator_benches.ts";
+import {
+  exportForPeer,
+  parityGenerator,
+  peerAvailable,
+  type PeerReport,
+  runPeer,
+} from "./_peer.ts";
+import { DEFAULT_GENERATOR_CONFIG, disposeGenerator, generatorFlops } from "../lib/generator.ts";
 
 const SHARED_VIDEOS = new URL("../../shared/videos/", import.meta.url).pathname;
 
@@ -80,48 +113,216 @@ const decodeBench: Bench = {
   },
 };
 
-/** Every benchmark, in table order. The training-step benchmark decides the CPU ranking. */
-export const BENCHES: Bench[] = [matmulBench, patchifyBench, decodeBench];
+/** Every benchmark, in table order. The training-step benchmark ranks the CPU backends. */
+export const BENCHES: Bench[] = [
+  matmulBench,
+  patchifyBench,
+  decodeBench,
+  trainStepBench,
+  lossMapBench,
+  lossMapGradBench,
+  ddimBench,
+];
 
-/** The benchmark whose speed ranks the CPU backends (the first per-backend one that ran everywhere). */
-const RANKING_BENCH = "matmul 256×512·512×512";
+/** The benchmark whose speed ranks the CPU backends. */
+const RANKING_BENCH = TRAIN_STEP_BENCH;
 
-async function availableBackends(): Promise<BackendName[]> {
-  const names: BackendName[] = ["cpu", "wasm"];
+/** Pseudo-backend: wasm with tfjs' stock kernels (lib/_wasm_kernels.ts off), training step only. */
+const WASM_STOCK = "wasm-stock";
+
+async function availableBackends(): Promise<string[]> {
+  const names: string[] = ["cpu", "wasm", WASM_STOCK];
   if ((await probeWebGpu()).available) names.push("webgpu");
   return names;
 }
 
+function loadAverage(): string {
+  try {
+    return Deno.loadavg().map((x) => x.toFixed(2)).join(" ");
+  } catch {
+    return "unknown";
+  }
+}
+
+/** Runs the peer on the benchmark batch with weights whose every layer matters; returns its row. */
+async function peerRow(
+  seconds: number,
+  threads: number,
+): Promise<{ row: BenchResult; report: PeerReport; backend: string; weights: string }> {
+  const { gen, source } = await parityGenerator();
+  const batch = benchBatch();
+  const dir = await Deno.makeTempDir({ prefix: "halo-peer-" });
+  try {
+    await exportForPeer(gen, batch, dir);
+    const report = await runPeer(dir, { seconds, threads });
+    const times = report.timesMs;
+    const medianMs = median(times);
+    const row: BenchResult = {
+      name: TRAIN_STEP_BENCH,
+      backend: `torch ${report.torch} ${report.threads}thr`,
+      runs: times.length,
+      medianMs,
+      minMs: Math.min(...times),
+      maxMs: Math.max(...times),
+      iqrFraction: (quantile(times, 0.75) - quantile(times, 0.25)) / medianMs,
+      itemsPerSecond: TRAIN_BATCH / (medianMs / 1000),
+      unit: "clips",
+      gflops: 3 * generatorFlops(DEFAULT_GENERATOR_CONFIG, TRAIN_BATCH) / (medianMs / 1000) / 1e9,
+      tensorsBefore: 0,
+      tensorsAfter: 0,
+      rssMiB: report.rssMiB,
+      peerRatio: 1,
+    };
+    return { row, report, backend: tf.getBackend(), weights: source };
+  } finally {
+    tf.dispose([batch.x0, batch.tokens]);
+    disposeGenerator(gen);
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
 if (import.meta.main) {
   const values = parseCli(Deno.args, {
-    backends: { type: "string", description: "comma-separated backends (default: all available)" },
-    seconds: { type: "string", default: "4", description: "seconds of timed runs per case" },
+    backends: {
+      type: "string",
+      description:
+        `comma-separated backends (default: all available; ${WASM_STOCK} = wasm, stock kernels)`,
+    },
+    seconds: { type: "string", default: "2", description: "seconds of timed runs per case" },
     only: { type: "string", description: "run only benchmarks whose name contains this" },
     out: { type: "string", default: "out/bench", description: "output directory" },
+    "no-peer": { type: "boolean", description: "skip the PyTorch peer" },
+    "peer-threads": { type: "string", default: "0", description: "torch threads (0: default)" },
+    "memory-steps": {
+      type: "string",
+      default: "200",
+      description: "training steps of the memory check (0: skip)",
+    },
   });
+  const started = performance.now();
+  const loadBefore = loadAverage();
   const backends = typeof values.backends === "string"
-    ? values.backends.split(",") as BackendName[]
+    ? values.backends.split(",")
     : await availableBackends();
   const seconds = Number(values.seconds);
   const selected = BENCHES.filter((b) => !values.only || b.name.includes(values.only as string));
   const results: BenchResult[] = [];
-  await initBackend({ backend: backends[0] });
+  const real = backends.filter((b) => b !== WASM_STOCK) as BackendName[];
+  await initBackend({ backend: real[0] ?? "wasm" });
   for (const bench of selected.filter((b) => !b.perBackend)) {
     console.error(`… ${bench.name}`);
     results.push(await measure(bench, { seconds }));
   }
   for (const backend of backends) {
-    const choice = await initBackend({ backend });
-    for (const bench of selected.filter((b) => b.perBackend)) {
-      console.error(
-        `… ${bench.name} on ${choice.name}${choice.adapter ? ` (${choice.adapter})` : ""}`,
-      );
-      results.push(await measure(bench, { seconds }));
+    const stock = backend === WASM_STOCK;
+    const choice = await initBackend({ backend: stock ? "wasm" : backend as BackendName });
+    setFastWasmKernels(!stock);
+    try {
+      for (const bench of selected.filter((b) => b.perBackend)) {
+        if (stock && bench.name !== RANKING_BENCH) continue;
+        console.error(
+          `… ${bench.name} on ${backend}${choice.adapter ? ` (${choice.adapter})` : ""}`,
+        );
+        const result = await measure(bench, { seconds });
+        results.push(stock ? { ...result, backend: WASM_STOCK } : result);
+      }
+    } finally {
+      setFastWasmKernels(true);
     }
   }
-  console.log(formatTable(results));
-  const outDir = values.out as string;
   const webgpu = await probeWebGpu();
+  const ranked = results
+    .filter((r) =>
+      r.name === RANKING_BENCH && !r.error && (real as string[]).includes(r.backend) &&
+      r.backend !== "tensorflow" && !(r.backend === "webgpu" && !webgpu.fallback)
+    )
+    .sort((a, b) => a.medianMs - b.medianMs)
+    .map((r) => r.backend as BackendName);
+  const fastest = ranked[0] ?? "wasm";
+
+  let peer: Awaited<ReturnType<typeof peerRow>> | undefined;
+  let peerSkipped: string | undefined;
+  if (values["no-peer"]) peerSkipped = "--no-peer";
+  else if (!selected.some((b) => b.name === RANKING_BENCH)) {
+    peerSkipped = "training step not selected";
+  } else {
+    const available = await peerAvailable();
+    if (!available.ok) peerSkipped = available.reason;
+    else {
+      await initBackend({ backend: fastest });
+      console.error(`… ${RANKING_BENCH} on the PyTorch peer (${available.reason})`);
+      try {
+        peer = await peerRow(seconds, Number(values["peer-threads"]));
+        for (const r of results) {
+          if (r.name === RANKING_BENCH && !r.error) r.peerRatio = peer.row.medianMs / r.medianMs;
+        }
+        results.push(peer.row);
+      } catch (error) {
+        peerSkipped = (error as Error).message;
+      }
+    }
+  }
+
+  let memory: ReturnType<typeof memoryCheck> | undefined;
+  const memorySteps = Number(values["memory-steps"]);
+  if (memorySteps > 0 && selected.some((b) => b.name === RANKING_BENCH)) {
+    await initBackend({ backend: fastest });
+    console.error(`… memory: ${memorySteps} training steps on ${fastest}`);
+    memory = memoryCheck(memorySteps);
+    results.push(memoryRow(fastest, memory));
+  }
+
+  let flopCheck: { analytic: number; counted: number; batch: number } | undefined;
+  if (selected.some((b) => b.name === RANKING_BENCH)) {
+    await initBackend({ backend: "wasm" });
+    const batch = 2;
+    flopCheck = {
+      batch,
+      analytic: generatorFlops(DEFAULT_GENERATOR_CONFIG, batch),
+      counted: await countedForwardFlops(batch),
+    };
+  }
+
+  console.log(formatTable(results));
+  const loadAfter = loadAverage();
+  if (peer) {
+    const p = peer.report;
+    console.log(
+      `peer parity (${peer.weights}, kit on ${peer.backend}): loss kit ${
+        p.kitLoss.toPrecision(7)
+      } ` +
+        `vs torch ${p.loss.toPrecision(7)} (rel. ${p.lossRelDiff.toExponential(1)}); after one ` +
+        `Adam step ${p.kitLossAfterStep.toPrecision(7)} vs ${p.lossAfterStep.toPrecision(7)} ` +
+        `(rel. ${p.lossAfterStepRelDiff.toExponential(1)}) → ${
+          p.lossRelDiff < 1e-3 && p.lossAfterStepRelDiff < 1e-3 ? "ok" : "MISMATCH"
+        } (bound 1e-3)`,
+    );
+  } else console.log(`peer: skipped (${peerSkipped})`);
+  if (memory) {
+    const pct = (x: number) => `${x >= 0 ? "+" : ""}${(100 * x).toFixed(1)}%`;
+    console.log(
+      `memory over ${memory.steps} training steps on ${fastest}: tensors ${memory.tensorsBefore}→` +
+        `${memory.tensorsAfter} (${pct(memory.tensorGrowth)}), RSS ${
+          memory.rssBeforeMiB.toFixed(0)
+        }→${memory.rssAfterMiB.toFixed(0)} MiB (${pct(memory.rssGrowth)}) → ${
+          memory.ok ? "ok" : "GROWS"
+        } (bound +5%)`,
+    );
+  }
+  if (flopCheck) {
+    console.log(
+      `FLOPs of one forward pass (B=${flopCheck.batch}): generatorFlops ${
+        (flopCheck.analytic / 1e6).toFixed(1)
+      } M, counted from the matmul kernels ${(flopCheck.counted / 1e6).toFixed(1)} M (ratio ${
+        (flopCheck.analytic / flopCheck.counted).toFixed(3)
+      })`,
+    );
+  }
+  console.log(
+    `load average ${loadBefore} before, ${loadAfter} after, on ${navigator.hardwareConcurrency} ` +
+      `cores; ${((performance.now() - started) / 1000).toFixed(0)} s in all`,
+  );
+  const outDir = values.out as string;
   await writeFileAtomic(
     join(outDir, "results.json"),
     JSON.stringify(
@@ -129,20 +330,19 @@ if (import.meta.main) {
         date: new Date().toISOString(),
         deno: Deno.version.deno,
         cores: navigator.hardwareConcurrency,
+        loadAverage: { before: loadBefore, after: loadAfter },
         webgpu,
         results,
+        peer: peer
+          ? { ...peer.report, kitBackend: peer.backend, weights: peer.weights }
+          : { skipped: peerSkipped },
+        memory,
+        flopCheck,
       },
       null,
       2,
     ) + "\n",
   );
-  const ranked = results
-    .filter((r) =>
-      r.name === RANKING_BENCH && !r.error && r.backend !== "tensorflow" &&
-      !(r.backend === "webgpu" && !webgpu.fallback)
-    )
-    .sort((a, b) => a.medianMs - b.medianMs)
-    .map((r) => r.backend);
   if (ranked.length > 1) {
     await writeFileAtomic(
       join(outDir, "backend.json"),

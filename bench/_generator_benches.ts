@@ -1,0 +1,308 @@
+/**
+ * Benchmarks of the default generator (lib/generator.ts): the training step
+ * with Adam, the per-patch loss maps of a policy and its frozen reference
+ * (forward, and forward + backward as in every DPO step), DDIM sampling with
+ * classifier-free guidance, a 200-step memory check, and an independent FLOP
+ * count of the forward pass from the matmul kernels tfjs actually runs.
+ * @module
+ */
+
+import * as tf from "@tensorflow/tfjs";
+import { type Adam, createAdam, paramGrads } from "../lib/_nn.ts";
+import { createRng } from "../lib/_rng.ts";
+import {
+  addNoise,
+  createGenerator,
+  DEFAULT_GENERATOR_CONFIG,
+  type DiffusionBatch,
+  disposeGenerator,
+  freezeGenerator,
+  type Generator,
+  generatorFlops,
+  makeBatch,
+  normalArray,
+  patchLossMap,
+  predictNoise,
+  sampleVideos,
+  trainStep,
+} from "../lib/generator.ts";
+import { samplePrompt, type ShapesPrompt } from "../lib/world.ts";
+import type { Bench, BenchResult } from "./_harness.ts";
+
+/** Clips per training batch in the generator benchmarks (pretrain's default). */
+export const TRAIN_BATCH = 8;
+/** Prompts per DDIM benchmark run (CFG doubles the forward batch). */
+export const SAMPLE_BATCH = 4;
+/** DDIM steps per sampling benchmark run. */
+export const SAMPLE_STEPS = 10;
+
+/** Name of the training-step benchmark (it ranks the CPU backends). */
+export const TRAIN_STEP_BENCH = `generator train step (Adam) B=${TRAIN_BATCH}`;
+
+/** The prompts of the benchmark batch: fixed, so every backend and the peer see the same clips. */
+export function benchPrompts(n: number): ShapesPrompt[] {
+  return Array.from({ length: n }, (_, i) => samplePrompt(createRng(1000 + i)));
+}
+
+/** The benchmark batch of the default generator config. */
+export function benchBatch(n = TRAIN_BATCH): DiffusionBatch {
+  return makeBatch(DEFAULT_GENERATOR_CONFIG, benchPrompts(n), {
+    seeds: Array.from({ length: n }, (_, i) => i),
+  });
+}
+
+function disposeBatch(batch: DiffusionBatch): void {
+  tf.dispose([batch.x0, batch.tokens]);
+}
+
+/** One Adam training step of the default generator: ≈ 3 forward passes of FLOPs. */
+export const trainStepBench: Bench = {
+  name: TRAIN_STEP_BENCH,
+  unit: "clips",
+  perBackend: true,
+  setup() {
+    const gen = createGenerator({}, { seed: 0 });
+    const adam = createAdam(gen.params);
+    const batch = benchBatch();
+    const rng = createRng(1);
+    return Promise.resolve({
+      run() {
+        trainStep(gen, adam, batch, { rng });
+        return Promise.resolve();
+      },
+      items: TRAIN_BATCH,
+      flops: 3 * generatorFlops(gen.config, TRAIN_BATCH),
+      dispose() {
+        adam.dispose();
+        disposeBatch(batch);
+        disposeGenerator(gen);
+      },
+    });
+  },
+};
+
+interface PolicyPair {
+  policy: Generator;
+  reference: Generator;
+  batch: DiffusionBatch;
+  t: tf.Tensor1D;
+  noise: tf.Tensor;
+  dispose(): void;
+}
+
+function policyPair(): PolicyPair {
+  const policy = createGenerator({}, { seed: 0 });
+  const reference = freezeGenerator(policy);
+  const batch = benchBatch();
+  const rng = createRng(2);
+  const t = tf.tensor1d(Int32Array.from({ length: TRAIN_BATCH }, () => rng.int(1000)), "int32");
+  const noise = tf.tensor(normalArray(rng, batch.x0.size), batch.x0.shape);
+  return {
+    policy,
+    reference,
+    batch,
+    t,
+    noise,
+    dispose() {
+      tf.dispose([t, noise]);
+      disposeBatch(batch);
+      disposeGenerator(policy);
+      disposeGenerator(reference);
+    },
+  };
+}
+
+/** Loss maps of the policy and the frozen reference, forward only: 2 forward passes. */
+export const lossMapBench: Bench = {
+  name: `patch loss maps π+ref fwd B=${TRAIN_BATCH}`,
+  unit: "clips",
+  perBackend: true,
+  setup() {
+    const p = policyPair();
+    return Promise.resolve({
+      async run() {
+        const maps = patchLossMap(p.policy, p.reference, p.batch, { t: p.t, noise: p.noise });
+        await maps.policyPatches.data();
+        tf.dispose(Object.values(maps));
+      },
+      items: TRAIN_BATCH,
+      flops: 2 * generatorFlops(p.policy.config, TRAIN_BATCH),
+      dispose: () => p.dispose(),
+    });
+  },
+};
+
+/**
+ * Loss maps with the policy's gradient (the core of a Diffusion-/Gran-DPO
+ * step, without the optimiser): policy forward + backward, reference
+ * forward, ≈ 4 forward passes.
+ */
+export const lossMapGradBench: Bench = {
+  name: `patch loss maps π+ref fwd+bwd B=${TRAIN_BATCH}`,
+  unit: "clips",
+  perBackend: true,
+  setup() {
+    const p = policyPair();
+    return Promise.resolve({
+      async run() {
+        const { value, grads } = paramGrads(p.policy.params, () =>
+          tf.tidy(() => {
+            const m = patchLossMap(p.policy, p.reference, p.batch, { t: p.t, noise: p.noise });
+            return m.policyPatches.sub(m.referencePatches).mean() as tf.Scalar;
+          }));
+        await value.data();
+        tf.dispose([value, ...Object.values(grads)]);
+      },
+      items: TRAIN_BATCH,
+      flops: 4 * generatorFlops(p.policy.config, TRAIN_BATCH),
+      dispose: () => p.dispose(),
+    });
+  },
+};
+
+/** DDIM sampling with classifier-free guidance (two forward passes per step). */
+export const ddimBench: Bench = {
+  name: `DDIM ${SAMPLE_STEPS} steps CFG B=${SAMPLE_BATCH}`,
+  unit: "clips",
+  perBackend: true,
+  warmup: 1,
+  minRuns: 3,
+  setup() {
+    const gen = createGenerator({}, { seed: 0 });
+    const prompts = benchPrompts(SAMPLE_BATCH);
+    return Promise.resolve({
+      async run() {
+        const x = sampleVideos(gen, prompts, { steps: SAMPLE_STEPS, seed: 3 });
+        await x.data();
+        x.dispose();
+      },
+      items: SAMPLE_BATCH,
+      flops: SAMPLE_STEPS * generatorFlops(gen.config, 2 * SAMPLE_BATCH),
+      dispose: () => disposeGenerator(gen),
+    });
+  },
+};
+
+/** What {@linkcode memoryCheck} measured. */
+export interface MemoryCheck {
+  /** Training steps between the two readings. */
+  steps: number;
+  /** Live tensors before and after. */
+  tensorsBefore: number;
+  /** Live tensors after the steps. */
+  tensorsAfter: number;
+  /** RSS before the steps, MiB. */
+  rssBeforeMiB: number;
+  /** RSS after the steps, MiB. */
+  rssAfterMiB: number;
+  /** Relative growth of the tensor count. */
+  tensorGrowth: number;
+  /** Relative growth of RSS. */
+  rssGrowth: number;
+  /** Median milliseconds per step. */
+  medianStepMs: number;
+  /** Both growths ≤ 5%. */
+  ok: boolean;
+}
+
+/**
+ * Runs `steps` training steps of the default generator (after `warmup`
+ * steps) on the active backend and reports the growth of the live tensor
+ * count and of the process RSS (the issue's bound: ≤ 5% each).
+ */
+export function memoryCheck(steps = 200, warmup = 10): MemoryCheck {
+  const gen = createGenerator({}, { seed: 0 });
+  const adam: Adam = createAdam(gen.params);
+  const batch = benchBatch();
+  const rng = createRng(5);
+  const times: number[] = [];
+  try {
+    for (let i = 0; i < warmup; i++) trainStep(gen, adam, batch, { rng });
+    const tensorsBefore = tf.memory().numTensors;
+    const rssBeforeMiB = Deno.memoryUsage().rss / 2 ** 20;
+    for (let i = 0; i < steps; i++) {
+      const t0 = performance.now();
+      trainStep(gen, adam, batch, { rng });
+      times.push(performance.now() - t0);
+    }
+    const tensorsAfter = tf.memory().numTensors;
+    const rssAfterMiB = Deno.memoryUsage().rss / 2 ** 20;
+    const tensorGrowth = (tensorsAfter - tensorsBefore) / tensorsBefore;
+    const rssGrowth = (rssAfterMiB - rssBeforeMiB) / rssBeforeMiB;
+    times.sort((a, b) => a - b);
+    return {
+      steps,
+      tensorsBefore,
+      tensorsAfter,
+      rssBeforeMiB,
+      rssAfterMiB,
+      tensorGrowth,
+      rssGrowth,
+      medianStepMs: times[Math.floor(times.length / 2)],
+      ok: tensorGrowth <= 0.05 && rssGrowth <= 0.05,
+    };
+  } finally {
+    adam.dispose();
+    disposeBatch(batch);
+    disposeGenerator(gen);
+  }
+}
+
+/** A {@linkcode MemoryCheck} as a table row. */
+export function memoryRow(backend: string, m: MemoryCheck): BenchResult {
+  return {
+    name: `memory: ${m.steps} train steps`,
+    backend,
+    runs: m.steps,
+    medianMs: m.medianStepMs,
+    minMs: NaN,
+    maxMs: NaN,
+    iqrFraction: NaN,
+    itemsPerSecond: TRAIN_BATCH / (m.medianStepMs / 1000),
+    unit: "clips",
+    gflops: 3 * generatorFlops(DEFAULT_GENERATOR_CONFIG, TRAIN_BATCH) / (m.medianStepMs / 1000) /
+      1e9,
+    tensorsBefore: m.tensorsBefore,
+    tensorsAfter: m.tensorsAfter,
+    rssBeforeMiB: m.rssBeforeMiB,
+    rssMiB: m.rssAfterMiB,
+  };
+}
+
+/**
+ * FLOPs of one forward pass of the default generator over `batch` clips,
+ * counted from the BatchMatMul kernels tfjs runs (2·batch·M·K·N each), to
+ * check the analytic {@linkcode generatorFlops}. Needs a backend whose
+ * profile reports kernel input shapes (cpu, wasm).
+ */
+export async function countedForwardFlops(batch = 2): Promise<number> {
+  const gen = createGenerator({}, { seed: 0 });
+  const data = benchBatch(batch);
+  const rng = createRng(7);
+  const t = tf.tensor1d(Int32Array.from({ length: batch }, () => rng.int(1000)), "int32");
+  const noise = tf.tensor(normalArray(rng, data.x0.size), data.x0.shape);
+  try {
+    const info = await tf.profile(() =>
+      tf.tidy(() =>
+        predictNoise(gen, { xt: addNoise(gen.config, data.x0, t, noise), t, tokens: data.tokens })
+      )
+    );
+    let flops = 0;
+    for (const k of info.kernels) {
+      if (k.name !== "BatchMatMul" && k.name !== "_FusedMatMul") continue;
+      const [a, b] = k.inputShapes as number[][];
+      // shapes are as stored; the forward pass only transposes b (scores q·kᵀ):
+      // N is b's axis that is not the contraction axis K
+      const [m, kk] = a.slice(-2);
+      const bb = b.slice(-2);
+      const n = bb[0] === kk ? bb[1] : bb[0];
+      const batchDims = Math.max(a.slice(0, -2).reduce((x, y) => x * y, 1), 1);
+      flops += 2 * batchDims * m * kk * n;
+    }
+    return flops;
+  } finally {
+    tf.dispose([t, noise]);
+    disposeBatch(data);
+    disposeGenerator(gen);
+  }
+}
