@@ -380,19 +380,13 @@ export function checkVideoLabels(labels: VideoLabels, options: CheckLabelsOption
   const ids = patchIds(grid, numFrames);
   const known = new Set(ids);
   const seen = new Set<string>();
-  for (const [k, p] of labels.patches.entries()) {
+  for (const p of labels.patches) {
     const id = p?.id;
     if (!known.has(id)) {
       fail(where, `the ${ids.length} patches of grid ${formatGrid(grid)}`, `an extra patch ${id}`);
     }
     if (seen.has(id)) fail(where, `each patch once`, `patch ${id} twice`);
     seen.add(id);
-    if (p.index !== ids.indexOf(id) || k !== p.index) {
-      fail(`${where} patch ${id}`, `index ${ids.indexOf(id)} at position ${ids.indexOf(id)}`, {
-        index: p.index,
-        position: k,
-      });
-    }
     checkScores(`${where} patch ${id}`, p.scores);
   }
   const missing = ids.filter((id) => !seen.has(id));
@@ -403,6 +397,14 @@ export function checkVideoLabels(labels: VideoLabels, options: CheckLabelsOption
       `missing patch ${missing.slice(0, 4).join(", ")}${missing.length > 4 ? ", …" : ""}`,
     );
   }
+  labels.patches.forEach((p, k) => {
+    if (p.id !== ids[k] || p.index !== k) {
+      fail(`${where} patch ${p.id}`, `index ${ids.indexOf(p.id)} in patch-index order`, {
+        index: p.index,
+        position: k,
+      });
+    }
+  });
 }
 
 function checkScores(where: string, scores: unknown): void {
