@@ -5,10 +5,12 @@
  * transposed; with `transposeA`/`transposeB` — every weight and input
  * gradient of a linear layer — it falls back to a scalar loop about 10×
  * slower. The stock `Transpose` walks ranks ≥ 3 with per-element index
- * arithmetic at about 50 ns per value. Here transposed matmuls first
+ * arithmetic at about 50 ns per value; `Tile` is as slow, and `Sum` over
+ * leading axes (every bias gradient) transposes first. Here transposed matmuls first
  * materialise the transposed operand and then call the stock kernel
  * untransposed, and transposes are a strided copy in JavaScript over the
- * wasm heap after merging axes that stay adjacent. Results are the same
+ * wasm heap after merging axes that stay adjacent; tiles are row copies and
+ * leading-axis sums one pass over the rows. Results are the same
  * values (transposes are exact copies; matmuls differ from the stock kernel
  * only in summation order, ~1e-7 relative). Installed on import; set
  * `HALO_WASM_KERNELS=stock` to keep tfjs' own kernels, or call
@@ -18,6 +20,7 @@
 
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
+import { fail } from "./_errors.ts";
 
 /** The part of tfjs-backend-wasm's `BackendWasm` these kernels use. */
 interface WasmBackendLike {
@@ -33,7 +36,15 @@ type KernelArgs = {
 };
 type KernelImpl = (args: KernelArgs) => tf.TensorInfo;
 
-let enabled = readEnv();
+/** Names of the kernels this module replaces. */
+export const FAST_WASM_KERNELS: readonly string[] = Object.freeze([
+  "Transpose",
+  "BatchMatMul",
+  "Tile",
+  "Sum",
+]);
+
+let active = new Set<string>(readEnv() ? FAST_WASM_KERNELS : []);
 const stock = new Map<string, KernelImpl>();
 
 function readEnv(): boolean {
@@ -46,8 +57,8 @@ function readEnv(): boolean {
 
 /**
  * Switches between the kit's wasm kernels (`true`, the default) and tfjs'
- * stock ones (`false`); returns the previous setting. Only the wasm backend
- * is affected.
+ * stock ones (`false`), or enables only the named ones (for A/B timing);
+ * returns the previous setting. Only the wasm backend is affected.
  *
  * @example
  * ```ts
@@ -56,15 +67,26 @@ function readEnv(): boolean {
  * setFastWasmKernels(before);
  * ```
  */
-export function setFastWasmKernels(on: boolean): boolean {
-  const before = enabled;
-  enabled = on;
+export function setFastWasmKernels(on: boolean | readonly string[]): boolean | string[] {
+  const before = active.size === FAST_WASM_KERNELS.length
+    ? true
+    : active.size
+    ? [...active]
+    : false;
+  if (Array.isArray(on)) {
+    for (const name of on) {
+      if (!FAST_WASM_KERNELS.includes(name)) {
+        fail("setFastWasmKernels", `kernel names among ${FAST_WASM_KERNELS.join(", ")}`, name);
+      }
+    }
+  }
+  active = new Set(on === true ? FAST_WASM_KERNELS : on === false ? [] : on as readonly string[]);
   return before;
 }
 
 /** Whether the kit's wasm kernels are active (see {@linkcode setFastWasmKernels}). */
 export function fastWasmKernelsEnabled(): boolean {
-  return enabled;
+  return active.size > 0;
 }
 
 /**
@@ -154,7 +176,10 @@ const JS_DTYPES = new Set(["float32", "int32", "bool"]);
 function transposeKernel(args: KernelArgs): tf.TensorInfo {
   const x = args.inputs.x;
   const perm = args.attrs.perm as number[];
-  if (!enabled || !JS_DTYPES.has(x.dtype) || simplifyTranspose(x.shape, perm).shape.length < 3) {
+  if (
+    !active.has("Transpose") || !JS_DTYPES.has(x.dtype) ||
+    simplifyTranspose(x.shape, perm).shape.length < 3
+  ) {
     // identity and 2-D transposes are fast in the stock kernel
     return stock.get("Transpose")!(args);
   }
@@ -171,7 +196,7 @@ function lastTwoSwapped(rank: number): number[] {
 function batchMatMulKernel(args: KernelArgs): tf.TensorInfo {
   const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean };
   const run = stock.get("BatchMatMul")!;
-  if (!enabled || (!transposeA && !transposeB)) return run(args);
+  if (!active.has("BatchMatMul") || (!transposeA && !transposeB)) return run(args);
   const { a, b } = args.inputs;
   const backend = args.backend;
   const temps: tf.TensorInfo[] = [];
@@ -202,5 +227,90 @@ function install(name: string, impl: KernelImpl): void {
   });
 }
 
+/** Writes `src` (of `shape`) tiled `reps` times along each axis into `dst`. */
+export function tileArray(
+  src: ArrayLike<number>,
+  dst: { [i: number]: number; length: number },
+  shape: readonly number[],
+  reps: readonly number[],
+): void {
+  const rank = shape.length;
+  if (rank === 0) {
+    for (let i = 0; i < dst.length; i++) dst[i] = src[0];
+    return;
+  }
+  const inStrides = new Array<number>(rank);
+  inStrides[rank - 1] = 1;
+  for (let i = rank - 2; i >= 0; i--) inStrides[i] = inStrides[i + 1] * shape[i + 1];
+  const outShape = shape.map((d, i) => d * reps[i]);
+  const n = shape[rank - 1];
+  const rowReps = reps[rank - 1];
+  const idx = new Array<number>(rank - 1).fill(0);
+  let base = 0;
+  let o = 0;
+  while (o < dst.length) {
+    for (let r = 0; r < rowReps; r++) {
+      for (let j = 0; j < n; j++) dst[o++] = src[base + j];
+    }
+    for (let d = rank - 2; d >= 0; d--) {
+      idx[d]++;
+      base += inStrides[d];
+      if (idx[d] % shape[d] === 0) base -= inStrides[d] * shape[d];
+      if (idx[d] < outShape[d]) break;
+      idx[d] = 0;
+    }
+  }
+}
+
+function tileKernel(args: KernelArgs): tf.TensorInfo {
+  const x = args.inputs.x;
+  const reps = args.attrs.reps as number[];
+  if (!active.has("Tile") || !JS_DTYPES.has(x.dtype) || reps.length !== x.shape.length) {
+    return stock.get("Tile")!(args);
+  }
+  const out = args.backend.makeOutput(x.shape.map((d, i) => d * reps[i]), x.dtype);
+  const backend = args.backend;
+  tileArray(backend.typedArrayFromHeap(x), backend.typedArrayFromHeap(out), x.shape, reps);
+  return out;
+}
+
+/**
+ * Sums `src` viewed as `[outer, inner]` over its first axis into `dst`
+ * (length `inner`), in float32 like the stock kernel.
+ */
+export function sumLeadingArray(
+  src: ArrayLike<number>,
+  dst: { [i: number]: number; length: number },
+  outer: number,
+  inner: number,
+): void {
+  for (let j = 0; j < inner; j++) dst[j] = 0;
+  for (let i = 0, q = 0; i < outer; i++) {
+    for (let j = 0; j < inner; j++, q++) dst[j] += src[q];
+  }
+}
+
+function sumKernel(args: KernelArgs): tf.TensorInfo {
+  const x = args.inputs.x;
+  const rank = x.shape.length;
+  const raw = args.attrs.axis as number | number[];
+  const axes = [...new Set((Array.isArray(raw) ? raw : [raw]).map((a) => (a < 0 ? a + rank : a)))]
+    .sort((a, b) => a - b);
+  // only reductions over leading axes (bias gradients: [rows, features] → [features]);
+  // the stock kernel transposes those to the end first, which is the slow part
+  const leading = axes.length > 0 && axes.length < rank && axes.every((a, i) => a === i);
+  if (!active.has("Sum") || x.dtype !== "float32" || !leading) return stock.get("Sum")!(args);
+  const outer = x.shape.slice(0, axes.length).reduce((a, b) => a * b, 1);
+  const kept = x.shape.slice(axes.length);
+  const shape = args.attrs.keepDims ? [...axes.map(() => 1), ...kept] : kept;
+  const backend = args.backend;
+  const out = backend.makeOutput(shape, "float32");
+  const inner = kept.reduce((a, b) => a * b, 1);
+  sumLeadingArray(backend.typedArrayFromHeap(x), backend.typedArrayFromHeap(out), outer, inner);
+  return out;
+}
+
 install("Transpose", transposeKernel);
 install("BatchMatMul", batchMatMulKernel);
+install("Tile", tileKernel);
+install("Sum", sumKernel);

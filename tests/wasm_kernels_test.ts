@@ -102,6 +102,41 @@ Deno.test("wasm: transposes are exact and transposed matmuls match the stock ker
   tf.dispose([x, a, b, c, d]);
 });
 
+Deno.test("wasm: tiles are exact and leading-axis sums match the stock kernels", () => {
+  const x = tf.randomNormal([3, 1, 4, 5], 0, 1, "float32", 6);
+  for (const reps of [[1, 16, 1, 1], [2, 3, 1, 2], [1, 1, 1, 1], [4, 2, 3, 1]]) {
+    const fast = withKernels(true, () => tf.tile(x, reps).dataSync());
+    const stock = withKernels(false, () => tf.tile(x, reps).dataSync());
+    assert.deepEqual(fast, stock, `reps ${reps}`);
+  }
+  const ints = tf.tensor2d([1, 2, 3, 4], [2, 2], "int32");
+  assert.deepEqual(
+    withKernels(true, () => tf.tile(ints, [2, 1]).dataSync()),
+    Int32Array.from([1, 2, 3, 4, 1, 2, 3, 4]),
+  );
+  const y = tf.randomNormal([37, 6, 11], 0, 1, "float32", 7);
+  const sums: Array<[number | number[], boolean]> = [
+    [0, false],
+    [[0, 1], false],
+    [[1, 0], true],
+    [-1, false],
+    [[0, 2], false],
+    [[0, 1, 2], false],
+  ];
+  for (const [axis, keepDims] of sums) {
+    const fast = withKernels(true, () => y.sum(axis, keepDims));
+    const stock = withKernels(false, () => y.sum(axis, keepDims));
+    assert.deepEqual(fast.shape, stock.shape, `axis ${axis}`);
+    const f = fast.dataSync();
+    const s = stock.dataSync();
+    for (let j = 0; j < f.length; j++) {
+      assert.ok(Math.abs(f[j] - s[j]) < 1e-5 * (1 + Math.abs(s[j])), `axis ${axis}`);
+    }
+    tf.dispose([fast, stock]);
+  }
+  tf.dispose([x, ints, y]);
+});
+
 function lossAndGradNorm(gen: Generator, seed: number): [number, number] {
   const rng = createRng(seed);
   const prompts = Array.from({ length: 4 }, () => samplePrompt(rng));
