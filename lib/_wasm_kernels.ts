@@ -10,7 +10,8 @@
  * materialise the transposed operand and then call the stock kernel
  * untransposed, and transposes are a strided copy in JavaScript over the
  * wasm heap after merging axes that stay adjacent; tiles are row copies and
- * leading-axis sums one pass over the rows. Results are the same
+ * leading-axis sums one pass over the rows; integer powers (GELU's x³) are
+ * products instead of `powf` calls. Results are the same
  * values (transposes are exact copies; matmuls differ from the stock kernel
  * only in summation order, ~1e-7 relative). Installed on import; set
  * `HALO_WASM_KERNELS=stock` to keep tfjs' own kernels, or call
@@ -42,6 +43,7 @@ export const FAST_WASM_KERNELS: readonly string[] = Object.freeze([
   "BatchMatMul",
   "Tile",
   "Sum",
+  "Pow",
 ]);
 
 let active = new Set<string>(readEnv() ? FAST_WASM_KERNELS : []);
@@ -310,7 +312,29 @@ function sumKernel(args: KernelArgs): tf.TensorInfo {
   return out;
 }
 
+function powKernel(args: KernelArgs): tf.TensorInfo {
+  const { a, b } = args.inputs;
+  const backend = args.backend;
+  const scalar = b.shape.reduce((x, y) => x * y, 1) === 1 && b.shape.length <= a.shape.length;
+  const e = scalar && b.dtype === "float32" ? backend.typedArrayFromHeap(b)[0] : NaN;
+  // integer powers (GELU's x³ and its gradient's x²): the stock kernel calls powf per value
+  if (
+    !active.has("Pow") || a.dtype !== "float32" || !Number.isInteger(e) || Math.abs(e) > 4
+  ) {
+    return stock.get("Pow")!(args);
+  }
+  const out = backend.makeOutput([...a.shape], "float32");
+  const src = backend.typedArrayFromHeap(a);
+  const dst = backend.typedArrayFromHeap(out);
+  const n = dst.length;
+  if (e === 2) { for (let i = 0; i < n; i++) dst[i] = src[i] * src[i]; }
+  else if (e === 3) { for (let i = 0; i < n; i++) dst[i] = src[i] * src[i] * src[i]; }
+  else for (let i = 0; i < n; i++) dst[i] = Math.pow(src[i], e);
+  return out;
+}
+
 install("Transpose", transposeKernel);
 install("BatchMatMul", batchMatMulKernel);
 install("Tile", tileKernel);
 install("Sum", sumKernel);
+install("Pow", powKernel);

@@ -137,6 +137,19 @@ Deno.test("wasm: tiles are exact and leading-axis sums match the stock kernels",
   tf.dispose([x, ints, y]);
 });
 
+Deno.test("wasm: integer powers match the stock kernel to rounding", () => {
+  const x = tf.randomNormal([7, 33], 0, 3, "float32", 8);
+  for (const e of [2, 3, -1, 0, 4, 2.5]) {
+    const base = e === 2.5 ? x.abs() : x;
+    const fast = withKernels(true, () => base.pow(e).dataSync());
+    const stock = withKernels(false, () => base.pow(e).dataSync());
+    for (let j = 0; j < fast.length; j++) {
+      assert.ok(Math.abs(fast[j] - stock[j]) <= 2e-7 * Math.abs(stock[j]), `x^${e}`);
+    }
+  }
+  x.dispose();
+});
+
 function lossAndGradNorm(gen: Generator, seed: number): [number, number] {
   const rng = createRng(seed);
   const prompts = Array.from({ length: 4 }, () => samplePrompt(rng));
