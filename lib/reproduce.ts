@@ -14,6 +14,7 @@ import { type CliCommand, intOption } from "./cli.ts";
 import { initBackend } from "./backend.ts";
 import { checkGrid, gridImage, parseGrid, patchify, unpatchify } from "./patch.ts";
 import { loadVideo, type Video, videoToTensor } from "./video.ts";
+import { readPromptManifest } from "./label_cli.ts";
 import * as tf from "@tensorflow/tfjs";
 
 /** What every stage receives. */
@@ -38,63 +39,10 @@ export interface Stage {
   run?: (context: StageContext) => Promise<Record<string, unknown>>;
 }
 
-/** One entry of a prompts manifest (the format of `shared/videos/prompts.json`). */
-export interface ManifestEntry {
-  /** File name relative to the manifest's folder. */
-  file: string;
-  /** The text prompt the video was generated from. */
-  prompt: string;
-}
-
-/**
- * Reads `DIR/prompts.json` (`{"videos": [{"file", "prompt"}, …]}`), checking every entry and that
- * every file exists.
- */
-export async function readManifest(dir: string): Promise<ManifestEntry[]> {
-  const path = join(dir, "prompts.json");
-  let data: unknown;
-  try {
-    data = JSON.parse(await Deno.readTextFile(path));
-  } catch (error) {
-    throw new Error(
-      `readManifest(${JSON.stringify(path)}): Expected a JSON prompts manifest but found ${
-        error instanceof Deno.errors.NotFound ? "no file" : (error as Error).message
-      }`,
-    );
-  }
-  const videos = (data as { videos?: unknown })?.videos;
-  if (!Array.isArray(videos)) {
-    fail(`readManifest(${JSON.stringify(path)})`, 'an object with a "videos" array', data);
-  }
-  const entries = videos.map((entry, i) => {
-    const { file, prompt } = (entry ?? {}) as Record<string, unknown>;
-    if (typeof file !== "string" || typeof prompt !== "string" || file === "" || prompt === "") {
-      fail(
-        `readManifest(${JSON.stringify(path)}) videos[${i}]`,
-        'an entry {"file": string, "prompt": string}',
-        entry,
-      );
-    }
-    return { file, prompt };
-  });
-  for (const { file } of entries) {
-    try {
-      await Deno.stat(join(dir, file));
-    } catch {
-      throw new Error(
-        `readManifest(${JSON.stringify(path)}): Expected the video ${
-          JSON.stringify(file)
-        } listed in the manifest but found no such file`,
-      );
-    }
-  }
-  return entries;
-}
-
 /** Stage "videos": loads the real videos, draws their patch grids, and checks patchify round-trips. */
 export async function videosStage(context: StageContext): Promise<Record<string, unknown>> {
   const grid = parseGrid("4x4x4");
-  const entries = await readManifest(context.videosDir);
+  const entries = await readPromptManifest(context.videosDir);
   const videos: Record<string, unknown>[] = [];
   for (const entry of entries) {
     const path = join(context.videosDir, entry.file);

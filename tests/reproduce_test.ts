@@ -1,32 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { readManifest, reproduce, STAGES } from "../lib/reproduce.ts";
+import { reproduce, STAGES } from "../lib/reproduce.ts";
 import { SHARED_VIDEOS, withTempDir } from "./_helpers.ts";
-
-Deno.test("readManifest reads the shared manifest and names bad entries", async () => {
-  const entries = await readManifest(SHARED_VIDEOS);
-  assert.equal(entries.length, 4);
-  assert.ok(entries.every((e) => e.file.endsWith(".gif") && e.prompt.length > 10));
-  await withTempDir(async (dir) => {
-    await assert.rejects(
-      () => readManifest(dir),
-      /prompts\.json.*Expected a JSON prompts manifest but found no file/,
-    );
-    await Deno.writeTextFile(
-      join(dir, "prompts.json"),
-      JSON.stringify({ videos: [{ file: "a.gif" }] }),
-    );
-    await assert.rejects(() => readManifest(dir), /videos\[0\]: Expected an entry/);
-    await Deno.writeTextFile(
-      join(dir, "prompts.json"),
-      JSON.stringify({ videos: [{ file: "a.gif", prompt: "p" }] }),
-    );
-    await assert.rejects(
-      () => readManifest(dir),
-      /Expected the video "a\.gif" listed in the manifest but found no such file/,
-    );
-  });
-});
 
 Deno.test("reproduce runs the built stages, resumes past finished ones and says what is not built", async () => {
   await withTempDir(async (dir) => {
