@@ -297,18 +297,20 @@ export function predictNoise(
     const mod = linear(p, "final.ada", silu(cond)).reshape([b, 1, 2, d]);
     const [shift, scale] = tf.unstack(mod, 2);
     const out = layerNorm(h.reshape([b, nTok, d])).mul(scale.add(1)).add(shift);
-    // Per-pixel affine output: ε̂ = ((1−ᾱ)·x_t + A ⊙ x_t + B) / √(1−ᾱ), with the
-    // gain A and offset B predicted per pixel. The full-rank noise comes from
-    // x_t itself; the network only has to predict smooth fields (A ≈ ᾱ and
-    // B ≈ −√ᾱ·x0 where it is sure of the clean pixel x0), which a d-wide
-    // token can carry even when the token holds many more than d values.
-    // At A = B = 0 it is the optimal linear denoiser of unit-variance data.
+    // Gated output (EDM-style c_skip, per pixel): the clean estimate is
+    // x̂0 = g ⊙ x_t/√ᾱ + (1−g) ⊙ X with a predicted clean image X and a gate
+    // g = σ(logit ᾱ + G). Full-rank noise is carried by x_t itself, so a d-wide
+    // token may hold many more than d values: the network only predicts
+    // smooth fields X and G (G ≪ 0 where it is sure of the clean pixel).
+    // Then ε̂ = (x_t − √ᾱ·x̂0)/√(1−ᾱ) = σ(−ℓ) ⊙ (x_t − √ᾱ·X)/√(1−ᾱ).
+    // At G = X = 0 it is the optimal linear denoiser of unit-variance data.
     const shape = { numFrames: c.frames, height: c.size, width: c.size, channels: 3 };
-    const [gain, offset] = tf.split(linear(p, "final.out", out), 2, -1)
+    const [gate, clean] = tf.split(linear(p, "final.out", out), 2, -1)
       .map((part) => unpatchify(part, c.tokenGrid, shape));
     const a = tf.gather(alphaBarTensor(c), t.toInt()).reshape([b, 1, 1, 1, 1]);
-    const oneMinus = tf.sub(1, a);
-    return xt.mul(oneMinus.add(gain)).add(offset).div(oneMinus.sqrt());
+    const logit = a.div(tf.sub(1, a)).log();
+    const keepNoise = tf.sigmoid(logit.add(gate).neg());
+    return keepNoise.mul(xt.sub(clean.mul(a.sqrt()))).div(tf.sub(1, a).sqrt());
   });
 }
 
