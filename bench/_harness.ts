@@ -6,6 +6,7 @@
  */
 
 import * as tf from "@tensorflow/tfjs";
+import process from "node:process";
 
 /** One prepared benchmark: `run` is timed; `dispose` frees what `setup` made. */
 export interface BenchCase {
@@ -45,6 +46,11 @@ export interface BenchResult {
   runs: number;
   /** Median milliseconds per run. */
   medianMs: number;
+  /**
+   * Median CPU milliseconds (user + system, all threads of the process) per
+   * run: less sensitive than wall time to other processes on the same cores.
+   */
+  cpuMedianMs?: number;
   /** Fastest run. */
   minMs: number;
   /** Slowest run. */
@@ -67,6 +73,8 @@ export interface BenchResult {
   rssMiB: number;
   /** Speed relative to the PyTorch peer on the same work: peer median / this median (> 1: faster). */
   peerRatio?: number;
+  /** The same ratio in CPU time (peer CPU median / this CPU median). */
+  peerCpuRatio?: number;
   /** Set when the case failed to run. */
   error?: string;
 }
@@ -106,14 +114,18 @@ export async function measure(bench: Bench, options: MeasureOptions = {}): Promi
     const tensorsBefore = tf.memory().numTensors;
     const rssBeforeMiB = Deno.memoryUsage().rss / 2 ** 20;
     const times: number[] = [];
+    const cpuTimes: number[] = [];
     const start = performance.now();
     while (
       times.length < (bench.minRuns ?? options.minRuns ?? 5) ||
       (performance.now() - start) / 1000 < (options.seconds ?? 4)
     ) {
       const t0 = performance.now();
+      const c0 = process.cpuUsage();
       await bc.run();
+      const c = process.cpuUsage(c0);
       times.push(performance.now() - t0);
+      cpuTimes.push((c.user + c.system) / 1000);
       if (times.length >= 200) break;
     }
     const medianMs = median(times);
@@ -121,6 +133,7 @@ export async function measure(bench: Bench, options: MeasureOptions = {}): Promi
       ...base,
       runs: times.length,
       medianMs,
+      cpuMedianMs: median(cpuTimes),
       minMs: Math.min(...times),
       maxMs: Math.max(...times),
       iqrFraction: (quantile(times, 0.75) - quantile(times, 0.25)) / medianMs,
@@ -159,12 +172,13 @@ export function formatTable(results: readonly BenchResult[]): string {
     "runs",
     "median ms",
     "min–max ms",
+    "cpu ms",
     "IQR",
     "items/s",
     "GFLOP/s",
     "tensors",
     "RSS MiB",
-    "×peer",
+    "×peer wall/cpu",
   ];
   const rows = results.map((r) =>
     r.error
@@ -173,6 +187,7 @@ export function formatTable(results: readonly BenchResult[]): string {
         r.backend,
         "0",
         "failed: " + r.error.slice(0, 60),
+        "",
         "",
         "",
         "",
@@ -187,6 +202,7 @@ export function formatTable(results: readonly BenchResult[]): string {
         String(r.runs),
         r.medianMs.toFixed(2),
         Number.isNaN(r.minMs) ? "-" : `${r.minMs.toFixed(1)}–${r.maxMs.toFixed(1)}`,
+        r.cpuMedianMs === undefined ? "-" : r.cpuMedianMs.toFixed(1),
         Number.isNaN(r.iqrFraction) ? "-" : `${(r.iqrFraction * 100).toFixed(0)}%`,
         `${r.itemsPerSecond.toFixed(2)} ${r.unit}`,
         r.gflops ? r.gflops.toFixed(2) : "-",
@@ -194,7 +210,9 @@ export function formatTable(results: readonly BenchResult[]): string {
         r.rssBeforeMiB === undefined
           ? r.rssMiB.toFixed(0)
           : `${r.rssBeforeMiB.toFixed(0)}→${r.rssMiB.toFixed(0)}`,
-        r.peerRatio === undefined ? "" : `${r.peerRatio.toFixed(2)}×`,
+        r.peerRatio === undefined
+          ? ""
+          : `${r.peerRatio.toFixed(2)}×/${r.peerCpuRatio?.toFixed(2) ?? "-"}×`,
       ]
   );
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));

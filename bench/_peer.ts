@@ -192,6 +192,8 @@ export interface PeerReport {
   params: number;
   /** Timed training steps, milliseconds. */
   timesMs: number[];
+  /** CPU time of the same steps (user + system, all threads), milliseconds. */
+  cpuTimesMs: number[];
   /** Peak RSS of the peer process, MiB. */
   rssMiB: number;
 }

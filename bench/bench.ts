@@ -162,6 +162,7 @@ async function peerRow(
       backend: `torch ${report.torch} ${report.threads}thr`,
       runs: times.length,
       medianMs,
+      cpuMedianMs: median(report.cpuTimesMs),
       minMs: Math.min(...times),
       maxMs: Math.max(...times),
       iqrFraction: (quantile(times, 0.75) - quantile(times, 0.25)) / medianMs,
@@ -172,6 +173,7 @@ async function peerRow(
       tensorsAfter: 0,
       rssMiB: report.rssMiB,
       peerRatio: 1,
+      peerCpuRatio: 1,
     };
     return { row, report, backend: tf.getBackend(), weights: source };
   } finally {
@@ -254,7 +256,11 @@ if (import.meta.main) {
       try {
         peer = await peerRow(seconds, Number(values["peer-threads"]));
         for (const r of results) {
-          if (r.name === RANKING_BENCH && !r.error) r.peerRatio = peer.row.medianMs / r.medianMs;
+          if (r.name !== RANKING_BENCH || r.error) continue;
+          r.peerRatio = peer.row.medianMs / r.medianMs;
+          if (r.cpuMedianMs && peer.row.cpuMedianMs) {
+            r.peerCpuRatio = peer.row.cpuMedianMs / r.cpuMedianMs;
+          }
         }
         results.push(peer.row);
       } catch (error) {

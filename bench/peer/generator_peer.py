@@ -147,18 +147,14 @@ class Peer:
         shift, scale = mod[:, :, 0], mod[:, :, 1]
         out = self.ln(h.reshape(b, s * n, d)) * (scale + 1) + shift
         tok = self.lin("final.out", out)
+        # gated output (EDM-style c_skip per pixel), as in lib/generator.ts predictNoise:
+        # ε̂ = σ(−(logit ᾱ + G)) ⊙ (x_t − √ᾱ·X) / √(1−ᾱ)
+        gate = self.unpatchify(tok[..., :self.token_values], xt.shape)
+        clean = self.unpatchify(tok[..., self.token_values:], xt.shape)
         a = self.ab[t].reshape(b, 1, 1, 1, 1)
-        if tok.shape[-1] == 2 * self.token_values:
-            # per-pixel affine ε output: ((1−ᾱ)·x_t + A ⊙ x_t + B) / √(1−ᾱ)
-            gain = self.unpatchify(tok[..., :self.token_values], xt.shape)
-            offset = self.unpatchify(tok[..., self.token_values:], xt.shape)
-            one_minus = 1 - a
-            return (xt * (one_minus + gain) + offset) / one_minus.sqrt()
-        f = self.unpatchify(tok, xt.shape)
-        if "skip.w" in p:  # the earlier input-skip variant
-            skip = ((1 - a).sqrt().reshape(b, 1) + self.lin("skip", temb)).reshape(b, 1, 1, 1, 3)
-            f = f + xt * skip
-        return f
+        logit = (a / (1 - a)).log()
+        keep_noise = torch.sigmoid(-(logit + gate))
+        return keep_noise * (xt - clean * a.sqrt()) / (1 - a).sqrt()
 
     def add_noise(self, x0, t, noise):
         a = self.ab[t].reshape(-1, 1, 1, 1, 1)
@@ -262,11 +258,14 @@ def main():
     for _ in range(args.warmup):
         train_step()
     times = []
+    cpu_times = []
     start = time.perf_counter()
     while len(times) < args.min_runs or (time.perf_counter() - start) < args.seconds:
         t0 = time.perf_counter()
+        c0 = time.process_time()
         train_step()
         times.append((time.perf_counter() - t0) * 1000)
+        cpu_times.append((time.process_time() - c0) * 1000)
         if len(times) >= args.max_runs:
             break
     print(json.dumps({
@@ -280,6 +279,7 @@ def main():
         "lossAfterStepRelDiff": rel(loss_after, expected["lossAfterStep"]),
         "params": sum(p.numel() for p in plist),
         "timesMs": times,
+        "cpuTimesMs": cpu_times,
         "rssMiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }))
 
