@@ -2,7 +2,8 @@
  * `deno task bench`: times the kit's hot paths on every available tfjs
  * backend — a raw matmul, patchify, ffmpeg decoding, and for the default
  * generator the Adam training step, the policy/reference patch loss maps
- * (forward, and forward + backward) and DDIM sampling — next to a PyTorch
+ * (forward, and forward + backward), DDIM sampling, reward-model scoring and
+ * its training step — next to a PyTorch
  * peer of the same training step on the same batch (bench/peer/), checks the
  * peer's loss against the kit's, runs a 200-step memory check, and writes
  * `out/bench/results.json` plus `out/bench/backend.json` with the CPU-route
@@ -48,6 +49,7 @@ import {
   runPeer,
 } from "./_peer.ts";
 import { DEFAULT_GENERATOR_CONFIG, disposeGenerator, generatorFlops } from "../lib/generator.ts";
+import { rewardBenches } from "../lib/reward_train.ts";
 
 const SHARED_VIDEOS = new URL("../../shared/videos/", import.meta.url).pathname;
 
@@ -122,6 +124,9 @@ export const BENCHES: Bench[] = [
   lossMapBench,
   lossMapGradBench,
   ddimBench,
+  // reward-model scoring and training step (lib/reward_train.ts); Diffusion-DPO and Gran-DPO
+  // steps join here once the DPO trainer exists (bench/NOTES.md, "Not done")
+  ...rewardBenches(),
 ];
 
 /** The benchmark whose speed ranks the CPU backends. */

@@ -137,6 +137,33 @@ Deno.test("wasm: tiles are exact and leading-axis sums match the stock kernels",
   tf.dispose([x, ints, y]);
 });
 
+Deno.test("wasm: rank-5 slices and concatenations are exact", () => {
+  const x = tf.randomNormal([3, 4, 5, 6, 4], 0, 1, "float32", 9);
+  const boxes: Array<[number[], number[]]> = [
+    [[0, 0, 0, 0, 1], [3, 4, 5, 6, 1]],
+    [[1, 1, 2, 0, 0], [2, 3, 3, 6, 4]],
+    [[0, 2, 0, 3, 1], [-1, 2, -1, 3, 3]],
+    [[2, 3, 4, 5, 3], [1, 1, 1, 1, 1]],
+  ];
+  for (const [begin, size] of boxes) {
+    const fast = withKernels(true, () => x.slice(begin, size));
+    const stock = withKernels(false, () => x.slice(begin, size));
+    assert.deepEqual(fast.shape, stock.shape);
+    assert.deepEqual(fast.dataSync(), stock.dataSync(), `slice ${begin} ${size}`);
+    tf.dispose([fast, stock]);
+  }
+  const parts = [x, x.slice([0, 0, 0, 0, 0], [3, 4, 5, 6, 1]), x.mul(2)];
+  for (const axis of [0, 2, 4, -1]) {
+    const others = axis === 4 || axis === -1 ? parts : [x, x.mul(2)];
+    const fast = withKernels(true, () => tf.concat(others, axis));
+    const stock = withKernels(false, () => tf.concat(others, axis));
+    assert.deepEqual(fast.shape, stock.shape);
+    assert.deepEqual(fast.dataSync(), stock.dataSync(), `concat axis ${axis}`);
+    tf.dispose([fast, stock]);
+  }
+  tf.dispose([x, ...parts.slice(1)]);
+});
+
 Deno.test("wasm: integer powers match the stock kernel to rounding", () => {
   const x = tf.randomNormal([7, 33], 0, 3, "float32", 8);
   for (const e of [2, 3, -1, 0, 4, 2.5]) {
