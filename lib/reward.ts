@@ -7,7 +7,8 @@
  * model (PRM); see `lib/reward_train.ts`.
  *
  * Architecture (our reconstruction; the paper builds on a large VLM): each
- * `framesPerPatch × (H/rows) × (W/cols)` tube is flattened and linearly
+ * `framesPerPatch × (H/rows) × (W/cols)` tube (RGB plus luminance-difference
+ * magnitudes, see {@linkcode RewardConfig.features}) is flattened and linearly
  * embedded, a learned position embedding is added, the prompt (encoded by the
  * kit's prompt encoder) is prepended as one extra token, and `depth`
  * pre-norm transformer blocks mix everything. Scores are `1 + 3·σ(z)` so they
@@ -57,6 +58,15 @@ export interface RewardConfig {
   promptLayers: number;
   /** MLP hidden width as a multiple of `dim`. Default 2. */
   mlpRatio: number;
+  /**
+   * Input channels per pixel: `"rgb"`, or `"rgb+grad"` which appends the
+   * magnitudes of the horizontal, vertical and temporal luminance differences.
+   * Default `"rgb+grad"`: blur, flicker and frozen patches are changes in
+   * those magnitudes, which a linear patch embedding of raw pixels cannot
+   * express (it is linear in the pixels), and a tiny model learns them far
+   * faster when it sees them.
+   */
+  features: "rgb" | "rgb+grad";
 }
 
 /** The default reward model: about 120k parameters. */
@@ -69,6 +79,7 @@ export const DEFAULT_REWARD_CONFIG: Readonly<RewardConfig> = Object.freeze({
   heads: 4,
   promptLayers: 1,
   mlpRatio: 2,
+  features: "rgb+grad",
 });
 
 /** A reward model: its config and weights. */
@@ -99,6 +110,9 @@ export function resolveRewardConfig(config: Partial<RewardConfig> = {}): RewardC
   checkInt(where, "promptLayers", c.promptLayers, 0, 16);
   if (c.dim % c.heads !== 0) fail(where, `dim divisible by heads ${c.heads}`, c.dim);
   if (!(c.mlpRatio > 0)) fail(where, "mlpRatio > 0", c.mlpRatio);
+  if (c.features !== "rgb" && c.features !== "rgb+grad") {
+    fail(where, 'features "rgb" or "rgb+grad"', c.features);
+  }
   const grid = parseGrid(c.grid);
   checkGrid(grid, { numFrames: c.frames, height: c.size, width: c.size });
   return { ...c, grid: formatGrid(grid) };
@@ -109,11 +123,35 @@ export function rewardGrid(config: RewardConfig): PatchGrid {
   return parseGrid(config.grid);
 }
 
+function channels(c: RewardConfig): number {
+  return c.features === "rgb+grad" ? 6 : 3;
+}
+
+/** `[B, T, H, W, 3]` in [0, 1] → the model's input channels, centred. */
+function inputFeatures(x: tf.Tensor, c: RewardConfig): tf.Tensor {
+  const centred = x.mul(2).sub(1);
+  if (c.features === "rgb") return centred;
+  const [b, t, h, w] = x.shape;
+  const lum = x.mean(4, true); // [B, T, H, W, 1]
+  const dx = lum.slice([0, 0, 0, 1, 0], [b, t, h, w - 1, 1])
+    .sub(lum.slice([0, 0, 0, 0, 0], [b, t, h, w - 1, 1])).abs();
+  const dy = lum.slice([0, 0, 1, 0, 0], [b, t, h - 1, w, 1])
+    .sub(lum.slice([0, 0, 0, 0, 0], [b, t, h - 1, w, 1])).abs();
+  const dt = lum.slice([0, 1, 0, 0, 0], [b, t - 1, h, w, 1])
+    .sub(lum.slice([0, 0, 0, 0, 0], [b, t - 1, h, w, 1])).abs();
+  // zero-pad back to full size; ×4 puts typical edge magnitudes near the pixel range
+  const gx = tf.concat([dx, tf.zeros([b, t, h, 1, 1])], 3);
+  const gy = tf.concat([dy, tf.zeros([b, t, 1, w, 1])], 2);
+  const gt = tf.concat([tf.zeros([b, 1, h, w, 1]), dt], 1);
+  return tf.concat([centred, gx.mul(4), gy.mul(4), gt.mul(4)], 4);
+}
+
 /** Tokens (patches) per clip and values per token of a config. */
 function geometry(c: RewardConfig): { grid: PatchGrid; tokens: number; tokenValues: number } {
   const grid = rewardGrid(c);
   const tokens = numSegments(grid, c.frames) * grid.rows * grid.cols;
-  const tokenValues = grid.framesPerPatch * (c.size / grid.rows) * (c.size / grid.cols) * 3;
+  const tokenValues = grid.framesPerPatch * (c.size / grid.rows) * (c.size / grid.cols) *
+    channels(c);
   return { grid, tokens, tokenValues };
 }
 
@@ -223,10 +261,11 @@ export function rewardForward(
     // patchify inline (rank ≤ 6, like lib/patch.ts) so the op stays differentiable end to end
     const s = c.frames / grid.framesPerPatch;
     const ph = c.size / grid.rows, pw = c.size / grid.cols;
-    const patches = x.mul(2).sub(1)
-      .reshape([b * s, grid.framesPerPatch, grid.rows, ph, grid.cols, pw * 3])
+    const ch = channels(c);
+    const patches = inputFeatures(x, c)
+      .reshape([b * s, grid.framesPerPatch, grid.rows, ph, grid.cols, pw * ch])
       .transpose([0, 2, 4, 1, 3, 5])
-      .reshape([b, n, grid.framesPerPatch * ph * pw * 3]);
+      .reshape([b, n, grid.framesPerPatch * ph * pw * ch]);
     const h = linear(p, "embed", patches).add(getParam(p, "pos"));
     const promptVec = encodePrompt(p, "prompt", tokens, {
       layers: c.promptLayers,
@@ -269,7 +308,7 @@ export function rewardFlops(config: Partial<RewardConfig>, batch: number): numbe
   const hidden = Math.max(1, Math.round(c.mlpRatio * d));
   const block = (len: number, mlpHidden: number) =>
     len * (4 * d * d + 2 * d * mlpHidden) + 2 * len * len * d;
-  let macs = n * D * d; // embed
+  let macs = n * D * d; // embed (feature maps: a few elementwise ops, not counted)
   for (let i = 0; i < c.depth; i++) macs += block(n + 1, hidden);
   const L = PROMPT_LENGTH;
   macs += L * VOCAB.length * d; // one-hot embedding matmul
