@@ -529,6 +529,14 @@ export interface TrainRewardModelsOptions extends RewardLossWeights {
   resamples?: number;
   /** Silence progress. Default false. */
   quiet?: boolean;
+  /**
+   * Also write weights-only copies of the trained models (`vrm/`, `prm/`) and
+   * the report here, with the command, seed and wall time in their metadata
+   * (how `data/reward/` is made). Default: none.
+   */
+  ship?: string;
+  /** The command line recorded in shipped checkpoints. Default: this process's. */
+  command?: string;
 }
 
 /** Mean and standard deviation. */
@@ -723,9 +731,40 @@ export async function trainRewardModels(
     };
     await writeFileAtomic(join(out, "report.json"), JSON.stringify(report, null, 2) + "\n");
     await writeFileAtomic(join(out, "report.md"), formatRewardReport(report));
+    if (options.ship) {
+      const command = options.command ?? commandLine();
+      for (const name of ["vrm", "prm"]) {
+        if (!models[name]) continue;
+        await saveRewardModel(join(options.ship, name), models[name], {
+          step: name === "vrm" ? report.facts.videoSteps as number : patchSteps,
+          meta: {
+            stage: name === "vrm" ? "video" : "patch",
+            seed,
+            command,
+            wallSeconds: seconds[name] + (name === "prm" ? seconds.vrm : 0),
+            backend: tf.getBackend(),
+            note: name === "prm"
+              ? "PRM: stage 2 continued from the VRM; wallSeconds covers both stages"
+              : "VRM: stage 1",
+          },
+        });
+      }
+      await writeFileAtomic(
+        join(options.ship, "report.json"),
+        JSON.stringify({ command, ...report }, null, 2) + "\n",
+      );
+    }
     return report;
   } finally {
     for (const m of Object.values(models)) disposeRewardModel(m);
+  }
+}
+
+function commandLine(): string {
+  try {
+    return ["deno task train-rm", ...Deno.args.slice(1)].join(" ");
+  } catch {
+    return "trainRewardModels()";
   }
 }
 
@@ -898,6 +937,7 @@ export const trainRmCommand: CliCommand = {
     ablation: { type: "boolean", default: false, description: "also train the from-scratch PRM" },
     "eval-every": { type: "string", default: "50", description: "steps between curve points" },
     resamples: { type: "string", default: "1000", description: "bootstrap resamples" },
+    ship: { type: "string", description: "also write weights-only vrm/ and prm/ + report here" },
     quiet: { type: "boolean", default: false, description: "no progress bar" },
   },
   async run(values) {
@@ -916,6 +956,7 @@ export const trainRmCommand: CliCommand = {
       evalEvery: intOption(values, "eval-every"),
       resamples: intOption(values, "resamples"),
       quiet,
+      ship: values.ship ? String(values.ship) : undefined,
       data: {
         train: intOption(values, "train"),
         heldOut: intOption(values, "held-out"),
