@@ -553,7 +553,10 @@ export interface RewardReport {
   agreement: AgreementRow[];
   /** Score distributions on held-out videos: `[model][video|patch]`. */
   distributions: Record<string, { video: MeanStd; patch: MeanStd; poolGap: number }>;
-  /** Steps to reach each patch-agreement threshold, continual vs scratch (null = never). */
+  /**
+   * Steps to reach each patch-agreement threshold (50, 75, 90 and 100% of the
+   * continual PRM's final held-out patch ρ), continual vs scratch (null = never).
+   */
   stepsToThreshold: Array<{ threshold: number; continual: number | null; scratch: number | null }>;
   /** Curves of every stage. */
   curves: Record<string, CurvePoint[]>;
@@ -701,8 +704,11 @@ export async function trainRewardModels(
         poolGap: gaps.reduce((a, b) => a + b, 0) / gaps.length,
       };
     }
-    const stepsToThreshold = curves.prm && curves.prm_scratch
-      ? [0.2, 0.3, 0.4, 0.5, 0.6, 0.7].map((threshold) => ({
+    // Thresholds relative to what the continual PRM ends at, so the table is informative
+    // whatever the absolute level: half, three quarters, 90% and all of its final agreement.
+    const final = curves.prm?.at(-1)?.patchRho ?? NaN;
+    const stepsToThreshold = curves.prm && curves.prm_scratch && final > 0
+      ? [0.5, 0.75, 0.9, 1].map((f) => Math.floor(f * final * 1000) / 1000).map((threshold) => ({
         threshold,
         continual: firstStep(curves.prm, threshold),
         scratch: firstStep(curves.prm_scratch, threshold),
