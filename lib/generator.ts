@@ -66,6 +66,10 @@ export interface GeneratorConfig {
   mlpRatio: number;
   /** Transformer blocks of the prompt encoder. */
   promptLayers: number;
+  /** Context values per pixel that each token hands to the per-pixel decoder. */
+  pixelContext: number;
+  /** Hidden width of the per-pixel decoder MLP. */
+  pixelHidden: number;
   /** Diffusion steps of the training schedule. */
   timesteps: number;
   /** Noise schedule. */
@@ -90,10 +94,15 @@ export const DEFAULT_GENERATOR_CONFIG: Readonly<GeneratorConfig> = Object.freeze
   heads: 4,
   mlpRatio: 2,
   promptLayers: 1,
+  pixelContext: 8,
+  pixelHidden: 32,
   timesteps: 1000,
   schedule: "cosine",
   vocabSize: VOCAB.length,
 });
+
+/** Standard deviation of the data assumed by the output preconditioning (EDM's 0.5). */
+const SIGMA_DATA = 0.5;
 
 /** A generator: its config and named parameters. */
 export interface Generator {
@@ -120,6 +129,8 @@ export function resolveGeneratorConfig(config: Partial<GeneratorConfig> = {}): G
   if (c.dim % c.heads !== 0) fail(where, `dim divisible by heads ${c.heads}`, c.dim);
   checkNumber(where, "mlpRatio", c.mlpRatio, 0.25, 16);
   checkInt(where, "promptLayers", c.promptLayers, 0, 16);
+  checkInt(where, "pixelContext", c.pixelContext, 1, 256);
+  checkInt(where, "pixelHidden", c.pixelHidden, 1, 1024);
   checkInt(where, "timesteps", c.timesteps, 2, 100000);
   if (c.schedule !== "cosine" && c.schedule !== "linear") {
     fail(where, 'schedule "cosine" or "linear"', c.schedule);
@@ -188,7 +199,12 @@ export function createGenerator(
     initTransformerBlock(params, `layer${i}.time`, { dim: d, hidden, condDim: d, seed: rng });
   }
   initLinear(params, "final.ada", { in: d, out: 2 * d }, { init: "zeros" });
-  initLinear(params, "final.out", { in: d, out: 2 * tokenValues }, { init: "zeros" });
+  const pixels = tokenValues / 3;
+  initLinear(params, "final.out", { in: d, out: pixels * c.pixelContext }, { seed: rng });
+  initLinear(params, "pixel.ctx", { in: c.pixelContext, out: c.pixelHidden }, { seed: rng });
+  initLinear(params, "pixel.x", { in: 3, out: c.pixelHidden }, { seed: rng, bias: false });
+  initLinear(params, "pixel.clean", { in: c.pixelHidden, out: 3 }, { init: "zeros" });
+  initLinear(params, "pixel.gate", { in: c.pixelHidden, out: 3 }, { init: "zeros" });
   return { config: c, params };
 }
 
@@ -297,17 +313,33 @@ export function predictNoise(
     const mod = linear(p, "final.ada", silu(cond)).reshape([b, 1, 2, d]);
     const [shift, scale] = tf.unstack(mod, 2);
     const out = layerNorm(h.reshape([b, nTok, d])).mul(scale.add(1)).add(shift);
-    // Gated output (EDM-style c_skip, per pixel): the clean estimate is
-    // x̂0 = g ⊙ x_t/√ᾱ + (1−g) ⊙ X with a predicted clean image X and a gate
-    // g = σ(logit ᾱ + G). Full-rank noise is carried by x_t itself, so a d-wide
-    // token may hold many more than d values: the network only predicts
-    // smooth fields X and G (G ≪ 0 where it is sure of the clean pixel).
-    // Then ε̂ = (x_t − √ᾱ·x̂0)/√(1−ᾱ) = σ(−ℓ) ⊙ (x_t − √ᾱ·X)/√(1−ᾱ).
-    // At G = X = 0 it is the optimal linear denoiser of unit-variance data.
-    const shape = { numFrames: c.frames, height: c.size, width: c.size, channels: 3 };
-    const [gate, clean] = tf.split(linear(p, "final.out", out), 2, -1)
-      .map((part) => unpatchify(part, c.tokenGrid, shape));
+    // Output: a per-pixel decoder and a gated skip (EDM-style c_skip, but
+    // learned per pixel). Each token hands `pixelContext` values to each of its
+    // pixels; a small MLP shared by all pixels (a 1×1 "convolution" written as
+    // a matmul) reads them with the pixel's own scaled x_t and predicts a clean
+    // value X and a gate logit G. The clean estimate is
+    // x̂0 = g ⊙ x_t/√ᾱ + (1−g) ⊙ X with g = σ(logit ᾱ + G), and
+    // ε̂ = (x_t − √ᾱ·x̂0)/√(1−ᾱ) = σ(−ℓ) ⊙ (x_t − √ᾱ·X)/√(1−ᾱ).
+    // Why: ε carries full-rank noise that a d-wide token cannot reproduce when
+    // it holds more than d values; x_t carries it instead. A token-linear X
+    // was blurry, so the model kept the gate open on objects and DDIM turned
+    // the leaked noise into speckle; a fixed gate leaked it everywhere. The
+    // per-pixel MLP sees the pixel's evidence and can snap it to a clean
+    // colour. At G = X = 0 it is the optimal linear denoiser of unit-variance data.
+    const shape = { numFrames: c.frames, height: c.size, width: c.size };
+    const ctx = unpatchify(linear(p, "final.out", out), c.tokenGrid, {
+      ...shape,
+      channels: c.pixelContext,
+    });
     const a = tf.gather(alphaBarTensor(c), t.toInt()).reshape([b, 1, 1, 1, 1]);
+    // x_t/√(ᾱσd² + 1 − ᾱ): unit-scale pixel evidence at every noise level (EDM's c_in).
+    const scaled = xt.div(a.mul(SIGMA_DATA ** 2).add(tf.sub(1, a)).sqrt());
+    // Two matmuls summed rather than one on a concat, and one head per output
+    // rather than a split: wasm's SplitV on the last axis (the gradient of a
+    // concat) is ~100× slower than the matmuls themselves.
+    const hidden = tf.relu(linear(p, "pixel.ctx", ctx).add(linear(p, "pixel.x", scaled)));
+    const clean = linear(p, "pixel.clean", hidden);
+    const gate = linear(p, "pixel.gate", hidden);
     const logit = a.div(tf.sub(1, a)).log();
     const keepNoise = tf.sigmoid(logit.add(gate).neg());
     return keepNoise.mul(xt.sub(clean.mul(a.sqrt()))).div(tf.sub(1, a).sqrt());
@@ -698,7 +730,9 @@ export function generatorFlops(config: GeneratorConfig, batch: number): number {
   };
   let macs = N * D * d; // embed
   for (let i = 0; i < c.depth; i++) macs += block(n, s, hidden, true) + block(s, n, hidden, true);
-  macs += 2 * d * d + N * d * 2 * D; // final adaLN + output (gain and offset)
+  macs += 2 * d * d + N * d * (D / 3) * c.pixelContext; // final adaLN + per-pixel context
+  const pixels = c.frames * c.size * c.size;
+  macs += pixels * ((c.pixelContext + 3) * c.pixelHidden + c.pixelHidden * 6); // pixel MLP
   macs += 2 * d * d; // timestep MLP
   const L = PROMPT_LENGTH;
   for (let i = 0; i < c.promptLayers; i++) macs += block(L, 1, 2 * d, false);
