@@ -186,7 +186,7 @@ export function formatTable(results: readonly BenchResult[]): string {
         r.name,
         r.backend,
         "0",
-        "failed: " + r.error.slice(0, 60),
+        "failed (below)",
         "",
         "",
         "",
@@ -217,5 +217,9 @@ export function formatTable(results: readonly BenchResult[]): string {
   );
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd();
-  return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
+  const failures = results.filter((r) => r.error).map((r) =>
+    `failed: ${r.name} on ${r.backend}: ${r.error}`
+  );
+  return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line), ...failures]
+    .join("\n");
 }

@@ -67,7 +67,7 @@ export async function parityGenerator(): Promise<{ gen: Generator; source: strin
     const gen = createGenerator({}, { seed: 0 });
     const rng = createRng(17);
     for (const [name, v] of gen.params) {
-      if (/(\.ada\.|final\.|skip\.)/.test(name)) {
+      if (/(\.ada\.|final\.|skip\.|pixel\.)/.test(name)) {
         v.assign(tf.tensor(normalArray(rng, v.size).map((x) => x * 0.05), v.shape));
       }
     }

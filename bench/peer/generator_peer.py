@@ -32,6 +32,8 @@ import time
 import torch
 import torch.nn.functional as F
 
+SIGMA_DATA = 0.5  # lib/generator.ts: data std assumed by the output preconditioning
+
 
 def load_f32(path, count=None):
     t = torch.from_file(path, shared=False, size=os.path.getsize(path) // 4, dtype=torch.float32)
@@ -60,8 +62,9 @@ class Peer:
     def lin(self, name, x):
         w = self.p[name + ".w"]
         b = self.p.get(name + ".b")
-        return torch.addmm(b, x.reshape(-1, w.shape[0]), w).reshape(*x.shape[:-1], w.shape[1]) \
-            if b is not None else x @ w
+        flat = x.reshape(-1, w.shape[0])
+        y = torch.addmm(b, flat, w) if b is not None else flat @ w
+        return y.reshape(*x.shape[:-1], w.shape[1])
 
     @staticmethod
     def ln(x, g=None, b=None):
@@ -146,12 +149,18 @@ class Peer:
         mod = self.lin("final.ada", F.silu(cond)).reshape(b, 1, 2, d)
         shift, scale = mod[:, :, 0], mod[:, :, 1]
         out = self.ln(h.reshape(b, s * n, d)) * (scale + 1) + shift
-        tok = self.lin("final.out", out)
-        # gated output (EDM-style c_skip per pixel), as in lib/generator.ts predictNoise:
+        # per-pixel decoder + gated skip, as in lib/generator.ts predictNoise: each token hands
+        # pixelContext values to each of its pixels; a pixel MLP reads them with the pixel's
+        # scaled x_t and predicts a clean value X and a gate logit G;
         # ε̂ = σ(−(logit ᾱ + G)) ⊙ (x_t − √ᾱ·X) / √(1−ᾱ)
-        gate = self.unpatchify(tok[..., :self.token_values], xt.shape)
-        clean = self.unpatchify(tok[..., self.token_values:], xt.shape)
+        pc = self.c["pixelContext"]
+        bt, tt, hh, ww, _ = xt.shape
+        ctx = self.unpatchify(self.lin("final.out", out), (bt, tt, hh, ww, pc))
         a = self.ab[t].reshape(b, 1, 1, 1, 1)
+        scaled = xt / (a * SIGMA_DATA ** 2 + (1 - a)).sqrt()
+        hidden = torch.relu(self.lin("pixel.ctx", ctx) + self.lin("pixel.x", scaled))
+        clean = self.lin("pixel.clean", hidden)
+        gate = self.lin("pixel.gate", hidden)
         logit = (a / (1 - a)).log()
         keep_noise = torch.sigmoid(-(logit + gate))
         return keep_noise * (xt - clean * a.sqrt()) / (1 - a).sqrt()
