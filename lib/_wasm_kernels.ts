@@ -13,7 +13,8 @@
  * leading-axis sums one pass over the rows; integer powers (GELU's x³) are
  * products instead of `powf` calls; slices of rank ≥ 5 (a per-value
  * TensorBuffer walk in the stock kernel, ~90 ms for one channel of 16 clips)
- * and concatenations are row copies. Results are the same
+ * concatenations and splits (the gradient of a concatenation) are row
+ * copies. Results are the same
  * values (transposes are exact copies; matmuls differ from the stock kernel
  * only in summation order, ~1e-7 relative). Installed on import; set
  * `HALO_WASM_KERNELS=stock` to keep tfjs' own kernels, or call
@@ -48,6 +49,7 @@ export const FAST_WASM_KERNELS: readonly string[] = Object.freeze([
   "Pow",
   "Slice",
   "Concat",
+  "SplitV",
 ]);
 
 let active = new Set<string>(readEnv() ? FAST_WASM_KERNELS : []);
@@ -420,6 +422,50 @@ function concatKernel(args: KernelArgs): tf.TensorInfo {
   return out;
 }
 
+function splitVKernel(args: KernelArgs): tf.TensorInfo[] {
+  const x = args.inputs.x;
+  const rank = x.shape.length;
+  const rawAxis = args.attrs.axis as number | number[];
+  const axis0 = Array.isArray(rawAxis) ? rawAxis[0] : rawAxis;
+  const axis = axis0 < 0 ? axis0 + rank : axis0;
+  const spec = args.attrs.numOrSizeSplits as number | number[];
+  const total = x.shape[axis];
+  let sizes: number[];
+  if (typeof spec === "number") sizes = new Array(spec).fill(total / spec);
+  else {
+    const known = spec.reduce((a, v) => (v === -1 ? a : a + v), 0);
+    sizes = spec.map((v) => (v === -1 ? total - known : v));
+  }
+  const run = stock.get("SplitV") as unknown as (a: KernelArgs) => tf.TensorInfo[];
+  if (
+    !active.has("SplitV") || !JS_DTYPES.has(x.dtype) || sizes.some((v) => !(v > 0)) ||
+    !Number.isInteger(sizes[0]) || sizes.reduce((a, v) => a + v, 0) !== total
+  ) {
+    return run(args);
+  }
+  // the stock kernel slices each part separately (last-axis parts: one tiny copy per row)
+  const backend = args.backend;
+  const outer = x.shape.slice(0, axis).reduce((a, b) => a * b, 1);
+  const inner = x.shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const outs = sizes.map((size) => {
+    const shape = [...x.shape];
+    shape[axis] = size;
+    return backend.makeOutput(shape, x.dtype);
+  });
+  const src = backend.typedArrayFromHeap(x);
+  let offset = 0;
+  outs.forEach((out, k) => {
+    const dst = backend.typedArrayFromHeap(out);
+    const n = sizes[k] * inner;
+    for (let r = 0, o = 0; r < outer; r++) {
+      const q = r * total * inner + offset;
+      for (let j = 0; j < n; j++) dst[o++] = src[q + j];
+    }
+    offset += n;
+  });
+  return outs;
+}
+
 install("Transpose", transposeKernel);
 install("BatchMatMul", batchMatMulKernel);
 install("Tile", tileKernel);
@@ -427,3 +473,4 @@ install("Sum", sumKernel);
 install("Pow", powKernel);
 install("Slice", sliceKernel);
 install("Concat", concatKernel);
+install("SplitV", splitVKernel as unknown as KernelImpl);

@@ -137,7 +137,7 @@ Deno.test("wasm: tiles are exact and leading-axis sums match the stock kernels",
   tf.dispose([x, ints, y]);
 });
 
-Deno.test("wasm: rank-5 slices and concatenations are exact", () => {
+Deno.test("wasm: rank-5 slices, concatenations and splits are exact", () => {
   const x = tf.randomNormal([3, 4, 5, 6, 4], 0, 1, "float32", 9);
   const boxes: Array<[number[], number[]]> = [
     [[0, 0, 0, 0, 1], [3, 4, 5, 6, 1]],
@@ -160,6 +160,16 @@ Deno.test("wasm: rank-5 slices and concatenations are exact", () => {
     assert.deepEqual(fast.shape, stock.shape);
     assert.deepEqual(fast.dataSync(), stock.dataSync(), `concat axis ${axis}`);
     tf.dispose([fast, stock]);
+  }
+  for (const [spec, axis] of [[2, -1], [[1, 3], -1], [[2, -1, 1], 1], [3, 0]] as const) {
+    const fast = withKernels(true, () => tf.split(x, spec as number | number[], axis));
+    const stock = withKernels(false, () => tf.split(x, spec as number | number[], axis));
+    assert.equal(fast.length, stock.length);
+    fast.forEach((f, i) => {
+      assert.deepEqual(f.shape, stock[i].shape);
+      assert.deepEqual(f.dataSync(), stock[i].dataSync(), `split ${spec} axis ${axis}`);
+    });
+    tf.dispose([...fast, ...stock]);
   }
   tf.dispose([x, ...parts.slice(1)]);
 });
