@@ -501,11 +501,22 @@ export interface TrainStepOptions {
   rng: Rng;
   /** Probability of replacing the prompt with the null prompt (for CFG). Default 0.1. */
   promptDropout?: number;
+  /**
+   * Cap of the per-clip loss weight min(1/ᾱ_t, maxWeight) that lifts the high-noise
+   * steps (1 = the plain ε-MSE of DDPM). Default 10. Why: under ε-MSE an error
+   * in the clean estimate counts SNR = ᾱ/(1−ᾱ) times, almost nothing at high
+   * noise, where this small model must learn the layout of the clip; weight
+   * 1/ᾱ makes it count SNR + 1 (the v-prediction weighting), capped so the
+   * last steps, whose error cannot be reduced, do not dominate.
+   */
+  maxWeight?: number;
 }
 
 /**
- * One DDPM training step: sample t and ε, predict ε from x_t, take the MSE and
- * one Adam update. Returns the loss (a number, so nothing leaks).
+ * One DDPM training step: sample t and ε, predict ε from x_t, take the
+ * (weighted, see {@linkcode TrainStepOptions.maxWeight}) MSE and one Adam
+ * update. Returns the plain, unweighted ε-MSE of the step (a number, so
+ * nothing leaks).
  */
 export function trainStep(
   gen: Generator,
@@ -520,19 +531,26 @@ export function trainStep(
   const tVals = Int32Array.from({ length: b }, () => rng.int(c.timesteps));
   const keepVals = Float32Array.from({ length: b }, () => (rng.next() < drop ? 0 : 1));
   const noiseVals = normalArray(rng, batch.x0.size);
+  const cap = checkNumber("trainStep", "maxWeight", options.maxWeight ?? 10, 1);
+  const ab = alphaBars(c.timesteps, c.schedule);
+  const weights = Float32Array.from(tVals, (t) => Math.min(1 / ab[t], cap));
+  const weightSum = weights.reduce((x, y) => x + y, 0);
   const loss = tf.tidy(() => {
     const t = tf.tensor1d(tVals, "int32");
     const keep = tf.tensor1d(keepVals);
     const noise = tf.tensor(noiseVals, batch.x0.shape);
+    const w = tf.tensor1d(weights.map((v) => v * b / weightSum));
     const xt = addNoise(c, batch.x0, t, noise);
-    const { value, grads } = paramGrads(
-      gen.params,
-      () =>
-        predictNoise(gen, { xt, t, tokens: batch.tokens }, { keep }).sub(noise).square()
-          .mean() as tf.Scalar,
-    );
+    let plain: tf.Scalar | undefined;
+    const { value, grads } = paramGrads(gen.params, () => {
+      const perClip = predictNoise(gen, { xt, t, tokens: batch.tokens }, { keep }).sub(noise)
+        .square().mean([1, 2, 3, 4]);
+      plain = tf.keep(perClip.mean() as tf.Scalar);
+      return perClip.mul(w).mean() as tf.Scalar;
+    });
     adam.apply(grads);
-    return value;
+    value.dispose();
+    return plain!;
   });
   const value = loss.dataSync()[0];
   loss.dispose();
