@@ -34,3 +34,4 @@ export * from "./lib/agreement.ts";
 export * from "./lib/reward.ts";
 export * from "./lib/reward_data.ts";
 export * from "./lib/reward_train.ts";
+export * from "./lib/defect_cases.ts";

@@ -27,7 +27,7 @@ Deno.test("clean renders score high everywhere (40 random prompts, 32 and 64 px)
 });
 
 Deno.test("injected defects are localised and explained", () => {
-  const cases = defectCases(6, 31);
+  const cases = defectCases(6, { seed: 31 });
   const hits = new Map<string, number[]>();
   const reasons: Record<string, RegExp> = {
     blur: /blurred/,
