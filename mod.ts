@@ -35,3 +35,4 @@ export * from "./lib/reward.ts";
 export * from "./lib/reward_data.ts";
 export * from "./lib/reward_train.ts";
 export * from "./lib/defect_cases.ts";
+export * from "./lib/plot.ts";

@@ -13,7 +13,17 @@ import { fail } from "./_errors.ts";
 import { type CliCommand, intOption } from "./cli.ts";
 import { initBackend } from "./backend.ts";
 import { checkGrid, gridImage, parseGrid, patchify, unpatchify } from "./patch.ts";
+import { videoSheet } from "./plot.ts";
 import { loadVideo, type Video, videoToTensor } from "./video.ts";
+import { defectCases, topKHit } from "./defect_cases.ts";
+import { disposeGenerator, loadGenerator } from "./generator.ts";
+import { evaluateGenerator } from "./generator_eval.ts";
+import { startJudgeServer } from "./judge_server.ts";
+import { labelVideos } from "./label.ts";
+import { labelFolder } from "./label_cli.ts";
+import { pickTestPrompts, sampleGrid } from "./pretrain.ts";
+import { formatRewardReport, trainRewardModels } from "./reward_train.ts";
+import { promptSplits, renderClip, type ShapesPrompt } from "./world.ts";
 import { readPromptManifest } from "./label_cli.ts";
 import * as tf from "@tensorflow/tfjs";
 
@@ -21,6 +31,10 @@ import * as tf from "@tensorflow/tfjs";
 export interface StageContext {
   /** Output directory of this stage. */
   dir: string;
+  /** Output root of the whole run (other stages' folders live here). */
+  root: string;
+  /** Generator checkpoint to post-train and evaluate. */
+  generatorDir: string;
   /** Directory of real videos with a `prompts.json` manifest. */
   videosDir: string;
   /** Seed for everything random. */
@@ -77,6 +91,132 @@ export async function videosStage(context: StageContext): Promise<Record<string,
   return { grid: "4x4x4", videos };
 }
 
+/** Stage "world": ShapesWorld's prompt splits and a picture of renders of held-out test prompts. */
+export async function worldStage(context: StageContext): Promise<Record<string, unknown>> {
+  const splits = promptSplits({ seed: 0 });
+  const prompts = pickTestPrompts(8, context.seed);
+  const clips = prompts.map((p, i) => renderClip(p, { seed: context.seed * 1000 + i }).video);
+  const png = join(context.dir, "test_prompts.png");
+  await writeFileAtomic(png, videoSheet(clips, { frames: 8, scale: 2 }));
+  context.log(
+    `  ${splits.train.length} train / ${splits.validation.length} validation / ${splits.test.length} test prompts → ${png}`,
+  );
+  const combos = (list: readonly ShapesPrompt[]) =>
+    [...new Set(list.map((p) => `${p.color} ${p.shape}`))].sort();
+  return {
+    splits: {
+      train: splits.train.length,
+      validation: splits.validation.length,
+      test: splits.test.length,
+    },
+    heldOutCombinations: combos(splits.test),
+    prompts: prompts.map((p) => p.text),
+    picture: png,
+  };
+}
+
+/** Stage "generator": the shipped pretrained DiT, its samples on held-out prompts, and how recognisable they are. */
+export async function generatorStage(context: StageContext): Promise<Record<string, unknown>> {
+  const { generator, step, manifest } = await loadGenerator(context.generatorDir);
+  try {
+    const prompts = pickTestPrompts(8, context.seed);
+    const png = join(context.dir, "samples.png");
+    await writeFileAtomic(
+      png,
+      sampleGrid(generator, prompts, { seed: context.seed, withReference: true }),
+    );
+    context.log(`  samples of 8 held-out prompts (sample above its render) → ${png}`);
+    const evaluation = evaluateGenerator(generator, { count: 32, seed: context.seed });
+    context.log(
+      `  object colour accuracy on 32 held-out prompts: ${
+        (evaluation.objectColorAccuracy * 100).toFixed(1)
+      }%`,
+    );
+    return {
+      checkpoint: context.generatorDir,
+      step,
+      config: manifest.config,
+      prompts: prompts.map((p) => p.text),
+      picture: png,
+      evaluation,
+    };
+  } finally {
+    disposeGenerator(generator);
+  }
+}
+
+/**
+ * Stage "labels": the patch labeller through the `openai` client against the judge server on
+ * loopback — how well its labels find injected defects, and the real videos labelled end to end.
+ */
+export async function labelsStage(context: StageContext): Promise<Record<string, unknown>> {
+  const server = startJudgeServer({ port: 0, noise: 0.6, seed: context.seed });
+  try {
+    const cases = defectCases(4, { seed: context.seed + 11 });
+    const report = await labelVideos(cases.map((c) => ({ video: c.video, prompt: c.prompt })), {
+      baseURL: server.url,
+      cache: join(context.dir, "defects.jsonl"),
+      progressLabel: "label defects",
+    });
+    const hits: Record<string, number[]> = {};
+    report.results.forEach((r, i) => {
+      if (r.labels) (hits[cases[i].kind] ??= []).push(topKHit(r.labels.patches, cases[i].affected));
+    });
+    const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+    const byKind = Object.fromEntries(Object.entries(hits).map(([k, v]) => [k, mean(v)]));
+    const overall = mean(Object.values(hits).flat());
+    context.log(
+      `  top-k hit rate of the distilled labels on ${cases.length} damaged clips: ${
+        overall.toFixed(3)
+      }`,
+    );
+    const real = await labelFolder(context.videosDir, {
+      out: join(context.dir, "real_videos.jsonl"),
+      baseURL: server.url,
+      frames: 16,
+      progressLabel: "label real videos",
+    });
+    context.log(`  real videos: ${real.labelled + real.cached} labelled, ${real.failed} failed`);
+    return {
+      judgeNoise: 0.6,
+      defects: {
+        clips: cases.length,
+        topKHitRate: overall,
+        byKind,
+        calls: report.calls,
+        failed: report.failed,
+      },
+      realVideos: { labelled: real.labelled + real.cached, failed: real.failed, calls: real.calls },
+      estimatedCostAtGpt4oUsd: report.costUsd + real.costUsd,
+    };
+  } finally {
+    await server.close();
+  }
+}
+
+/**
+ * Stage "reward": distils labels of ShapesWorld renders (with injected defects) and generator
+ * samples into the VRM, continues it into the PRM, trains the from-scratch ablation, and reports
+ * agreement with the reference judge on held-out clips.
+ */
+export async function rewardStage(context: StageContext): Promise<Record<string, unknown>> {
+  const report = await trainRewardModels({
+    out: context.dir,
+    seed: context.seed,
+    ablation: true,
+    data: { generatorDir: context.generatorDir, train: 1000, heldOut: 96 },
+  });
+  const text = formatRewardReport(report);
+  await writeFileAtomic(join(context.dir, "report.md"), text + "\n");
+  context.log(text.split("\n").map((l) => "  " + l).join("\n"));
+  return {
+    report: join(context.dir, "report.md"),
+    agreement: report.agreement,
+    distributions: report.distributions,
+    stepsToThreshold: report.stepsToThreshold,
+  };
+}
+
 /** The reproduction, in order. Stages without `run` are not built yet. */
 export const STAGES: readonly Stage[] = [
   {
@@ -86,17 +226,24 @@ export const STAGES: readonly Stage[] = [
   },
   {
     name: "world",
-    summary: "ShapesWorld prompts and renders (issue: ShapesWorld and the generator)",
+    summary: "ShapesWorld prompt splits and renders of held-out prompts",
+    run: worldStage,
   },
   {
     name: "generator",
-    summary: "the pretrained video DiT and its samples (issue: ShapesWorld and the generator)",
+    summary: "the pretrained video DiT: samples and recognisability on held-out prompts",
+    run: generatorStage,
   },
   {
     name: "labels",
-    summary: "distil patch labels through the OpenAI-compatible judge server (issue: labels)",
+    summary: "distil patch labels through the openai client and the judge server",
+    run: labelsStage,
   },
-  { name: "reward", summary: "VRM, then continual training into the PRM (issue: reward models)" },
+  {
+    name: "reward",
+    summary: "VRM, then continual training into the PRM, with the from-scratch ablation",
+    run: rewardStage,
+  },
   { name: "dpo", summary: "Diffusion-DPO and Gran-DPO post-training (not filed yet)" },
   { name: "eval", summary: "ShapesBench, evaluator RM and patch-defect analysis (not filed yet)" },
 ];
@@ -109,6 +256,8 @@ export interface ReproduceOptions {
   videosDir?: string;
   /** Seed. Default 0. */
   seed?: number;
+  /** Generator checkpoint. Default `data/generator` (the shipped one). */
+  generatorDir?: string;
   /** Re-run stages that already finished. Default false. */
   force?: boolean;
   /** Run only these stages. Default: all. */
@@ -167,6 +316,8 @@ export async function reproduce(options: ReproduceOptions = {}): Promise<StageOu
     const start = performance.now();
     const result = await stage.run({
       dir,
+      root: outDir,
+      generatorDir: options.generatorDir ?? "data/generator",
       videosDir: options.videosDir ?? "../shared/videos",
       seed: options.seed ?? 0,
       log,
@@ -204,6 +355,7 @@ export const reproduceCommand: CliCommand = {
     await reproduce({
       outDir: values.out as string,
       videosDir: values.videos as string,
+      generatorDir: values.generator as string,
       seed: intOption(values, "seed"),
       force: values.force as boolean,
       only: typeof values.only === "string"
