@@ -332,8 +332,12 @@ export function predictNoise(
       channels: c.pixelContext,
     });
     const a = tf.gather(alphaBarTensor(c), t.toInt()).reshape([b, 1, 1, 1, 1]);
-    // x_t/√(ᾱσd² + 1 − ᾱ): unit-scale pixel evidence at every noise level (EDM's c_in).
-    const scaled = xt.div(a.mul(SIGMA_DATA ** 2).add(tf.sub(1, a)).sqrt());
+    // The pixel's evidence is its Wiener estimate of the clean value,
+    // σd²/(σ²+σd²)·x_t/√ᾱ = σd²√ᾱ·x_t/(1 − ᾱ + ᾱσd²), divided by σd: it fades
+    // to 0 at high noise, so the decoder cannot turn pure noise into
+    // structure there (fed x_t at unit scale instead, samples drawn from noise
+    // were speckle), and tends to x_t/σd at low noise.
+    const scaled = xt.mul(a.sqrt().mul(SIGMA_DATA)).div(tf.sub(1, a).add(a.mul(SIGMA_DATA ** 2)));
     // Two matmuls summed rather than one on a concat, and one head per output
     // rather than a split: wasm's SplitV on the last axis (the gradient of a
     // concat) is ~100× slower than the matmuls themselves.
