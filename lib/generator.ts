@@ -263,6 +263,19 @@ export function predictNoise(
   inputs: { xt: tf.Tensor; t: tf.Tensor1D; tokens: tf.Tensor2D },
   options: PredictNoiseOptions = {},
 ): tf.Tensor {
+  return tf.tidy(() => predictNoiseAndClean(gen, inputs, options).eps);
+}
+
+/**
+ * Like {@linkcode predictNoise}, and also returns the network's clean image X
+ * (the ungated branch of the output, in [-1, 1] model space): the sampler
+ * steps on X so that noise the gate let through is not kept as signal.
+ */
+export function predictNoiseAndClean(
+  gen: Generator,
+  inputs: { xt: tf.Tensor; t: tf.Tensor1D; tokens: tf.Tensor2D },
+  options: PredictNoiseOptions = {},
+): { eps: tf.Tensor; clean: tf.Tensor } {
   const c = gen.config;
   const p = gen.params;
   const { xt, t, tokens } = inputs;
@@ -318,7 +331,7 @@ export function predictNoise(
     // pixels; a small MLP shared by all pixels (a 1×1 "convolution" written as
     // a matmul) reads them with the pixel's own scaled x_t and predicts a clean
     // value X and a gate logit G. The clean estimate is
-    // x̂0 = g ⊙ x_t/√ᾱ + (1−g) ⊙ X with g = σ(logit ᾱ + G), and
+    // x̂0 = g ⊙ x_t/√ᾱ + (1−g) ⊙ X with g = σ(logit ᾱ + G), G ≤ 0, and
     // ε̂ = (x_t − √ᾱ·x̂0)/√(1−ᾱ) = σ(−ℓ) ⊙ (x_t − √ᾱ·X)/√(1−ᾱ).
     // Why: ε carries full-rank noise that a d-wide token cannot reproduce when
     // it holds more than d values; x_t carries it instead. A token-linear X
@@ -344,9 +357,13 @@ export function predictNoise(
     const hidden = tf.relu(linear(p, "pixel.ctx", ctx).add(linear(p, "pixel.x", scaled)));
     const clean = linear(p, "pixel.clean", hidden);
     const gate = linear(p, "pixel.gate", hidden);
+    // The gate may only close below σ(logit ᾱ) = ᾱ (G = −softplus(raw) ≤ 0): an
+    // unbounded G learned at low noise opened it at high noise too, where the
+    // leak g·x_t/√ᾱ is noise amplified up to 100× (saturated speckle).
     const logit = a.div(tf.sub(1, a)).log();
-    const keepNoise = tf.sigmoid(logit.add(gate).neg());
-    return keepNoise.mul(xt.sub(clean.mul(a.sqrt()))).div(tf.sub(1, a).sqrt());
+    const keepNoise = tf.sigmoid(logit.sub(tf.softplus(gate)).neg());
+    const eps = keepNoise.mul(xt.sub(clean.mul(a.sqrt()))).div(tf.sub(1, a).sqrt());
+    return { eps, clean };
   });
 }
 
@@ -614,6 +631,13 @@ export interface SampleOptions {
   eta?: number;
   /** Prompts per forward pass. Default 8. */
   batchSize?: number;
+  /**
+   * Which clean estimate each DDIM step moves towards: "clean", the network's
+   * clean image X, or "gated", the estimate implied by ε̂ (standard DDIM).
+   * Default "clean": the gated one keeps the noise that the output gate lets
+   * through where X is unsure, and DDIM accumulates it into speckle.
+   */
+  estimate?: "clean" | "gated";
 }
 
 /**
@@ -643,6 +667,11 @@ export function sampleVideos(
   const w = checkNumber(where, "guidance", options.guidance ?? 2, 0, 100);
   const eta = checkNumber(where, "eta", options.eta ?? 0, 0, 1);
   const batchSize = checkInt(where, "batchSize", options.batchSize ?? 8, 1);
+  const estimate = options.estimate ?? "clean";
+  if (estimate !== "clean" && estimate !== "gated") {
+    fail(where, 'estimate "clean" or "gated"', estimate);
+  }
+  const useClean = estimate === "clean";
   const tokensAll = tokenizeBatch(prompts); // validates prompts before any work
   const rng = createRng(seed);
   const ab = alphaBars(c.timesteps, c.schedule);
@@ -666,19 +695,25 @@ export function sampleVideos(
         const extra = eta > 0 ? normalArray(rng, b * perVideo) : undefined;
         const next = tf.tidy(() => {
           const tt = tf.fill([b], t, "int32") as tf.Tensor1D;
-          let eps: tf.Tensor;
-          if (w === 1) eps = predictNoise(gen, { xt: x, t: tt, tokens });
+          let pred: { eps: tf.Tensor; clean: tf.Tensor };
+          if (w === 1) pred = predictNoiseAndClean(gen, { xt: x, t: tt, tokens });
           else {
-            const both = predictNoise(gen, {
+            const both = predictNoiseAndClean(gen, {
               xt: tf.concat([x, x]),
               t: tf.concat([tt, tt]) as tf.Tensor1D,
               tokens: tf.concat([tokens, tokens]) as tf.Tensor2D,
             }, { keep: tf.concat([tf.ones([b]), tf.zeros([b])]) as tf.Tensor1D });
-            const [cond, uncond] = tf.split(both, 2);
-            eps = uncond.add(cond.sub(uncond).mul(w));
+            const mix = (v: tf.Tensor) => {
+              const [cond, uncond] = tf.split(v, 2);
+              return uncond.add(cond.sub(uncond).mul(w));
+            };
+            pred = { eps: mix(both.eps), clean: mix(both.clean) };
           }
-          // x0 estimate, clipped to the data range (standard for pixel-space DDIM).
-          const x0 = x.sub(eps.mul(Math.sqrt(1 - aT))).div(Math.sqrt(aT)).clipByValue(-1, 1);
+          // x0 estimate, clipped to the data range (standard for pixel-space DDIM):
+          // the network's clean image, or the gated estimate implied by ε̂.
+          const x0 =
+            (useClean ? pred.clean : x.sub(pred.eps.mul(Math.sqrt(1 - aT))).div(Math.sqrt(aT)))
+              .clipByValue(-1, 1);
           const epsHat = x.sub(x0.mul(Math.sqrt(aT))).div(Math.sqrt(1 - aT));
           const sigma = eta * Math.sqrt((1 - aPrev) / (1 - aT) * (1 - aT / aPrev));
           let out = x0.mul(Math.sqrt(aPrev)).add(
