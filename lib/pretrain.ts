@@ -295,6 +295,8 @@ export interface SampleGridOptions {
   guidance?: number;
   /** Also draw the renderer's clip of the same prompt under each sample. Default false. */
   withReference?: boolean;
+  /** DDIM clean estimate, as in `sampleVideos`. Default "clean". */
+  estimate?: "clean" | "gated";
 }
 
 /**
@@ -315,6 +317,7 @@ export function sampleGrid(
     steps: options.steps,
     seed: options.seed,
     guidance: options.guidance,
+    estimate: options.estimate,
   });
   const data = x.dataSync() as Float32Array;
   x.dispose();
@@ -383,6 +386,7 @@ export const samplesCommand: CliCommand = {
         steps: intOption(values, "steps"),
         guidance: numberOption(values, "guidance"),
         withReference: Boolean(values.reference),
+        estimate: String(values.estimate) as "clean" | "gated",
       });
       await writeFileAtomic(String(values.out), png);
       console.log(
