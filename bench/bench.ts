@@ -50,6 +50,7 @@ import {
 } from "./_peer.ts";
 import { DEFAULT_GENERATOR_CONFIG, disposeGenerator, generatorFlops } from "../lib/generator.ts";
 import { rewardBenches } from "../lib/reward_train.ts";
+import { labelBenches } from "./_label_benches.ts";
 
 const SHARED_VIDEOS = new URL("../../shared/videos/", import.meta.url).pathname;
 
@@ -127,6 +128,8 @@ export const BENCHES: Bench[] = [
   // reward-model scoring and training step (lib/reward_train.ts); Diffusion-DPO and Gran-DPO
   // steps join here once the DPO trainer exists (bench/NOTES.md, "Not done")
   ...rewardBenches(),
+  // labelling throughput against the judge server (backend-independent)
+  ...labelBenches(),
 ];
 
 /** The benchmark whose speed ranks the CPU backends. */
