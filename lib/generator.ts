@@ -638,6 +638,10 @@ export interface SampleOptions {
    * through where X is unsure, and DDIM accumulates it into speckle.
    */
   estimate?: "clean" | "gated";
+  /** With estimate "clean": steps at t ≥ cleanBelow still use the gated estimate. Default: timesteps (all clean). */
+  cleanBelow?: number;
+  /** With estimate "clean": move this share of the way to the gated estimate (0..1). Default 0. */
+  leak?: number;
 }
 
 /**
@@ -671,7 +675,14 @@ export function sampleVideos(
   if (estimate !== "clean" && estimate !== "gated") {
     fail(where, 'estimate "clean" or "gated"', estimate);
   }
-  const useClean = estimate === "clean";
+  const cleanBelow = checkInt(
+    where,
+    "cleanBelow",
+    options.cleanBelow ?? c.timesteps,
+    0,
+    c.timesteps,
+  );
+  const leak = checkNumber(where, "leak", options.leak ?? 0, 0, 1);
   const tokensAll = tokenizeBatch(prompts); // validates prompts before any work
   const rng = createRng(seed);
   const ab = alphaBars(c.timesteps, c.schedule);
@@ -711,15 +722,18 @@ export function sampleVideos(
           }
           // x0 estimate, clipped to the data range (standard for pixel-space DDIM):
           // the network's clean image, or the gated estimate implied by ε̂.
-          const x0 =
-            (useClean ? pred.clean : x.sub(pred.eps.mul(Math.sqrt(1 - aT))).div(Math.sqrt(aT)))
-              .clipByValue(-1, 1);
+          const gated = x.sub(pred.eps.mul(Math.sqrt(1 - aT))).div(Math.sqrt(aT));
+          const x0 = (estimate === "clean" && t < cleanBelow
+            ? (leak > 0 ? pred.clean.add(gated.sub(pred.clean).mul(leak)) : pred.clean)
+            : gated).clipByValue(-1, 1);
           const epsHat = x.sub(x0.mul(Math.sqrt(aT))).div(Math.sqrt(1 - aT));
           const sigma = eta * Math.sqrt((1 - aPrev) / (1 - aT) * (1 - aT / aPrev));
           let out = x0.mul(Math.sqrt(aPrev)).add(
             epsHat.mul(Math.sqrt(Math.max(0, 1 - aPrev - sigma * sigma))),
           );
-          if (extra && sigma > 0) out = out.add(tf.tensor(extra, x.shape).mul(sigma));
+          if (extra && sigma > 0) {
+            out = out.add(tf.tensor(extra, x.shape).mul(sigma));
+          }
           return out;
         });
         x.dispose();

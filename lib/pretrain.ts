@@ -297,6 +297,10 @@ export interface SampleGridOptions {
   withReference?: boolean;
   /** DDIM clean estimate, as in `sampleVideos`. Default "clean". */
   estimate?: "clean" | "gated";
+  /** Steps at t ≥ this use the gated estimate (see `sampleVideos`). */
+  cleanBelow?: number;
+  /** Share of the gated estimate mixed in (see `sampleVideos`). */
+  leak?: number;
 }
 
 /**
@@ -318,6 +322,8 @@ export function sampleGrid(
     seed: options.seed,
     guidance: options.guidance,
     estimate: options.estimate,
+    cleanBelow: options.cleanBelow,
+    leak: options.leak,
   });
   const data = x.dataSync() as Float32Array;
   x.dispose();
