@@ -2,14 +2,15 @@
  * The kit's side of the PyTorch peer (bench/peer/generator_peer.py): finds a
  * Python with torch, exports a generator's weights and one batch (x0, t, ε,
  * prompt tokens, prompt-dropout mask) as raw float32 + JSON together with the
- * kit's loss and its loss after one Adam step on those inputs, runs the peer,
- * and reads back its losses and training-step timings.
+ * kit's plain and weighted ε-MSE on those inputs before and after one step of
+ * the kit's own `trainStep` (loss weight min(1/ᾱ_t, maxWeight), Adam), runs
+ * the peer, and reads back its losses and training-step timings.
  * @module
  */
 
 import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
-import { createAdam, paramGrads, readParams } from "../lib/_nn.ts";
+import { createAdam, readParams } from "../lib/_nn.ts";
 import { createRng } from "../lib/_rng.ts";
 import {
   addNoise,
@@ -20,6 +21,7 @@ import {
   loadGenerator,
   normalArray,
   predictNoise,
+  trainStep,
 } from "../lib/generator.ts";
 
 /** Debian's Python, which carries `python3-torch`; `python3` on PATH may be another one. */
@@ -77,18 +79,26 @@ export async function parityGenerator(): Promise<{ gen: Generator; source: strin
 
 /** What {@linkcode exportForPeer} wrote besides the files. */
 export interface PeerExport {
-  /** The kit's loss on the exported inputs. */
+  /** The kit's plain ε-MSE on the exported inputs (what `trainStep` reports). */
   loss: number;
-  /** The kit's loss on the same inputs after one Adam step. */
+  /** The kit's plain ε-MSE on the same inputs after one `trainStep`. */
   lossAfterStep: number;
+  /** The weighted ε-MSE that `trainStep` differentiates, on the exported inputs. */
+  weightedLoss: number;
+  /** The weighted ε-MSE after the step. */
+  weightedLossAfterStep: number;
 }
 
 /** Options for {@linkcode exportForPeer}. */
 export interface ExportOptions {
-  /** Seed of t, ε and the dropout mask. Default 1. */
+  /** Seed of t, ε and the dropout mask (drawn as `trainStep` draws them). Default 1. */
   seed?: number;
   /** Adam learning rate of the parity step. Default 1e-3. */
   learningRate?: number;
+  /** `trainStep`'s promptDropout for the parity step. Default 0.5, so the null prompt is covered. */
+  promptDropout?: number;
+  /** `trainStep`'s maxWeight (cap of the per-clip weight min(1/ᾱ_t, cap)). Default 10, as trainStep. */
+  maxWeight?: number;
 }
 
 function f32Bytes(values: Float32Array): Uint8Array {
@@ -96,9 +106,23 @@ function f32Bytes(values: Float32Array): Uint8Array {
 }
 
 /**
+ * The per-clip loss weights of `trainStep` (lib/generator.ts): min(1/ᾱ_t, cap)
+ * in float32, normalised to mean 1 over the batch. Written out here because
+ * trainStep does not export them; {@linkcode exportForPeer} checks the plain
+ * ε-MSE trainStep reports against its own, and the post-step losses check the
+ * weighted gradient.
+ */
+export function lossWeights(alphaBar: Float64Array, t: Int32Array, cap: number): Float32Array {
+  const weights = Float32Array.from(t, (v) => Math.min(1 / alphaBar[v], cap));
+  const sum = weights.reduce((x, y) => x + y, 0);
+  return weights.map((v) => v * t.length / sum);
+}
+
+/**
  * Writes `gen`'s weights and `batch` with seeded t, ε and dropout mask to
- * `dir`, computes the kit's loss there, takes one Adam step (this changes
- * `gen`'s weights) and computes the loss again on the same inputs.
+ * `dir`, computes the kit's plain and weighted ε-MSE there, takes one step of
+ * the kit's `trainStep` on exactly those draws (this changes `gen`'s weights)
+ * and computes both losses again on the same inputs.
  */
 export async function exportForPeer(
   gen: Generator,
@@ -108,10 +132,16 @@ export async function exportForPeer(
 ): Promise<PeerExport> {
   const c = gen.config;
   const b = batch.x0.shape[0];
-  const rng = createRng(options.seed ?? 1);
+  const seed = options.seed ?? 1;
+  const promptDropout = options.promptDropout ?? 0.5;
+  const maxWeight = options.maxWeight ?? 10;
+  // trainStep's draws, in trainStep's order, so that trainStep(rng = createRng(seed)) sees them
+  const rng = createRng(seed);
   const tVals = Int32Array.from({ length: b }, () => rng.int(c.timesteps));
-  const keepVals = Float32Array.from({ length: b }, (_, i) => (i % 4 === 3 ? 0 : 1));
+  const keepVals = Float32Array.from({ length: b }, () => (rng.next() < promptDropout ? 0 : 1));
   const noiseVals = normalArray(rng, batch.x0.size);
+  const alphaBar = alphaBars(c.timesteps, c.schedule);
+  const weights = lossWeights(alphaBar, tVals, maxWeight);
   await Deno.mkdir(dir, { recursive: true });
   const saved = readParams(gen.params);
   let offset = 0;
@@ -126,7 +156,7 @@ export async function exportForPeer(
   await Deno.writeTextFile(join(dir, "params.json"), JSON.stringify(entries));
   await Deno.writeTextFile(
     join(dir, "config.json"),
-    JSON.stringify({ ...c, alphaBars: Array.from(alphaBars(c.timesteps, c.schedule)) }),
+    JSON.stringify({ ...c, alphaBars: Array.from(alphaBar) }),
   );
   await Deno.writeFile(join(dir, "x0.f32"), f32Bytes(batch.x0.dataSync() as Float32Array));
   await Deno.writeFile(join(dir, "noise.f32"), f32Bytes(noiseVals));
@@ -143,31 +173,50 @@ export async function exportForPeer(
   const t = tf.tensor1d(tVals, "int32");
   const keep = tf.tensor1d(keepVals);
   const noise = tf.tensor(noiseVals, batch.x0.shape);
-  const lossFn = () =>
-    tf.tidy(() => {
+  const w = tf.tensor1d(weights);
+  const losses = (): [number, number] => {
+    const [plain, weighted] = tf.tidy(() => {
       const xt = addNoise(c, batch.x0, t, noise);
-      return predictNoise(gen, { xt, t, tokens: batch.tokens }, { keep }).sub(noise).square()
-        .mean() as tf.Scalar;
+      const perClip = predictNoise(gen, { xt, t, tokens: batch.tokens }, { keep }).sub(noise)
+        .square().mean([1, 2, 3, 4]);
+      return [perClip.mean(), perClip.mul(w).mean()];
     });
+    const out: [number, number] = [plain.dataSync()[0], weighted.dataSync()[0]];
+    tf.dispose([plain, weighted]);
+    return out;
+  };
   const learningRate = options.learningRate ?? 1e-3;
   const adam = createAdam(gen.params, { learningRate });
-  let loss: number;
+  let before: [number, number], after: [number, number];
   try {
-    const { value, grads } = paramGrads(gen.params, lossFn);
-    loss = value.dataSync()[0];
-    adam.apply(grads);
-    tf.dispose([value, ...Object.values(grads)]);
+    before = losses();
+    const stepLoss = trainStep(gen, adam, batch, {
+      rng: createRng(seed),
+      promptDropout,
+      maxWeight,
+    });
+    if (Math.abs(stepLoss - before[0]) > 1e-5 * Math.abs(before[0])) {
+      throw new Error(
+        `exportForPeer: Expected trainStep's loss to equal the exported batch's ${before[0]} ` +
+          `but found ${stepLoss}: trainStep draws t, ε or the dropout mask differently now`,
+      );
+    }
+    after = losses();
   } finally {
     adam.dispose();
+    tf.dispose([t, keep, noise, w]);
   }
-  const after = lossFn();
-  const lossAfterStep = after.dataSync()[0];
-  tf.dispose([after, t, keep, noise]);
+  const result: PeerExport = {
+    loss: before[0],
+    weightedLoss: before[1],
+    lossAfterStep: after[0],
+    weightedLossAfterStep: after[1],
+  };
   await Deno.writeTextFile(
     join(dir, "expected.json"),
-    JSON.stringify({ loss, lossAfterStep, learningRate, clipNorm: adam.options.clipNorm }),
+    JSON.stringify({ ...result, learningRate, clipNorm: adam.options.clipNorm, maxWeight }),
   );
-  return { loss, lossAfterStep };
+  return result;
 }
 
 /** What the peer reports. */
@@ -188,6 +237,18 @@ export interface PeerReport {
   kitLossAfterStep: number;
   /** |peer − kit| / kit after the step. */
   lossAfterStepRelDiff: number;
+  /** The peer's weighted ε-MSE (per-clip weight min(1/ᾱ_t, maxWeight), mean 1). */
+  weightedLoss: number;
+  /** The kit's weighted ε-MSE. */
+  kitWeightedLoss: number;
+  /** |peer − kit| / kit, weighted. */
+  weightedLossRelDiff: number;
+  /** The peer's weighted ε-MSE after one Adam step. */
+  weightedLossAfterStep: number;
+  /** The kit's weighted ε-MSE after one Adam step. */
+  kitWeightedLossAfterStep: number;
+  /** |peer − kit| / kit, weighted, after the step. */
+  weightedLossAfterStepRelDiff: number;
   /** Weights the peer loaded. */
   params: number;
   /** Timed training steps, milliseconds. */

@@ -1,20 +1,25 @@
 #!/usr/bin/python3
 """PyTorch peer of the HALO kit's video DiT generator (lib/generator.ts).
 
-The same architecture, ε-prediction loss and Adam step (the kit's own Adam:
-global-norm clipping, bias-corrected step size, ε outside the square root),
-written in PyTorch to measure the kit against (`deno task bench`) and to check
-that both compute the same loss on identical weights and inputs.
+The same architecture, the same training step — ε-MSE per clip weighted by
+min(1/ᾱ_t, maxWeight) normalised to mean 1 over the batch (lib/generator.ts
+trainStep), and the kit's own Adam (global-norm clipping, bias-corrected step
+size, ε outside the square root) — written in PyTorch to measure the kit
+against (`deno task bench`) and to check that both compute the same losses on
+identical weights and inputs.
 
 Input: a directory written by bench/_peer.ts (`exportForPeer`):
   config.json   generator config + promptLength + alphaBars (float64 list)
   params.json   [{name, shape, offset}] into params.f32 (raw little-endian float32)
   batch.json    {shape, t, keep, tokens, steps?} + x0.f32, noise.f32
-  expected.json {loss, lossAfterStep, learningRate, clipNorm} from the kit
+  expected.json {loss, weightedLoss, lossAfterStep, weightedLossAfterStep,
+                 learningRate, clipNorm, maxWeight} from the kit (the step is
+                 the kit's own trainStep on the exported draws)
 
-Output (stdout, one JSON object): the peer's loss and loss after one Adam
-step on the same inputs, their relative differences to the kit's, and the
-timed training steps (milliseconds) on the exported batch.
+Output (stdout, one JSON object): the peer's plain and weighted ε-MSE before
+and after one training step (gradient of the weighted loss, Adam) on the same
+inputs, their relative differences to the kit's, and the timed training steps
+(milliseconds) on the exported batch.
 
 Usage: /usr/bin/python3 bench/peer/generator_peer.py DIR [--seconds 4]
        [--warmup 2] [--min-runs 5] [--threads N]
@@ -53,7 +58,8 @@ class Peer:
         self.d = config["dim"]
         self.token_values = self.fpp * (config["size"] // self.rows) * (config["size"] // self.cols) * 3
         self.heads = config["heads"]
-        self.ab = torch.tensor(config["alphaBars"], dtype=torch.float64).to(torch.float32)
+        self.ab64 = torch.tensor(config["alphaBars"], dtype=torch.float64)
+        self.ab = self.ab64.to(torch.float32)
         half = self.d // 2
         self.freqs = torch.tensor(
             [math.exp(-math.log(10000) * i / half) for i in range(half)], dtype=torch.float32
@@ -149,29 +155,39 @@ class Peer:
         mod = self.lin("final.ada", F.silu(cond)).reshape(b, 1, 2, d)
         shift, scale = mod[:, :, 0], mod[:, :, 1]
         out = self.ln(h.reshape(b, s * n, d)) * (scale + 1) + shift
-        # per-pixel decoder + gated skip, as in lib/generator.ts predictNoise: each token hands
-        # pixelContext values to each of its pixels; a pixel MLP reads them with the pixel's
-        # scaled x_t and predicts a clean value X and a gate logit G;
+        # per-pixel decoder + gated skip, as in lib/generator.ts predictNoiseAndClean: each token
+        # hands pixelContext values to each of its pixels; a pixel MLP reads them with the pixel's
+        # Wiener estimate of its clean value over σd, σd·√ᾱ·x_t / (1 − ᾱ + ᾱσd²), and predicts a
+        # clean value X and a raw gate r; the gate only closes, G = −softplus(r) ≤ 0, and
         # ε̂ = σ(−(logit ᾱ + G)) ⊙ (x_t − √ᾱ·X) / √(1−ᾱ)
         pc = self.c["pixelContext"]
         bt, tt, hh, ww, _ = xt.shape
         ctx = self.unpatchify(self.lin("final.out", out), (bt, tt, hh, ww, pc))
         a = self.ab[t].reshape(b, 1, 1, 1, 1)
-        scaled = xt / (a * SIGMA_DATA ** 2 + (1 - a)).sqrt()
+        scaled = xt * (a.sqrt() * SIGMA_DATA) / ((1 - a) + a * SIGMA_DATA ** 2)
         hidden = torch.relu(self.lin("pixel.ctx", ctx) + self.lin("pixel.x", scaled))
         clean = self.lin("pixel.clean", hidden)
         gate = self.lin("pixel.gate", hidden)
         logit = (a / (1 - a)).log()
-        keep_noise = torch.sigmoid(-(logit + gate))
+        keep_noise = torch.sigmoid(-(logit - F.softplus(gate)))
         return keep_noise * (xt - clean * a.sqrt()) / (1 - a).sqrt()
 
     def add_noise(self, x0, t, noise):
         a = self.ab[t].reshape(-1, 1, 1, 1, 1)
         return x0 * a.sqrt() + noise * (1 - a).sqrt()
 
-    def loss(self, x0, t, noise, tokens, keep):
+    def weights(self, t, max_weight):
+        """trainStep's per-clip weights: min(1/ᾱ_t, max_weight) in float32, mean 1 over the batch
+        (the kit takes 1/ᾱ of its float64 schedule and sums the float32 weights in float64)."""
+        w = torch.minimum(1 / self.ab64[t], torch.tensor(float(max_weight), dtype=torch.float64))
+        w = w.to(torch.float32).to(torch.float64)
+        return (w * (t.shape[0] / w.sum())).to(torch.float32)
+
+    def losses(self, x0, t, noise, tokens, keep, weights):
+        """(plain ε-MSE, weighted ε-MSE): trainStep reports the first, differentiates the second."""
         xt = self.add_noise(x0, t, noise)
-        return (self.predict_noise(xt, t, tokens, keep) - noise).square().mean()
+        per_clip = (self.predict_noise(xt, t, tokens, keep) - noise).square().mean((1, 2, 3, 4))
+        return per_clip.mean(), (per_clip * weights).mean()
 
 
 class KitAdam:
@@ -239,13 +255,15 @@ def main():
     plist = [params[n] for n in names]
     adam = KitAdam(plist, lr=expected["learningRate"], clip_norm=expected["clipNorm"])
 
-    # parity: loss, one Adam step, loss again — all on the kit's inputs
-    loss = model.loss(x0, t, noise, tokens, keep)
-    loss.backward()
+    # parity: losses, one training step (weighted loss, Adam), losses again — on the kit's inputs
+    max_weight = expected.get("maxWeight", 10)
+    w = model.weights(t, max_weight)
+    loss, weighted = model.losses(x0, t, noise, tokens, keep, w)
+    weighted.backward()
     adam.apply()
     with torch.no_grad():
-        loss_after = model.loss(x0, t, noise, tokens, keep).item()
-    loss = loss.item()
+        loss_after, weighted_after = (v.item() for v in model.losses(x0, t, noise, tokens, keep, w))
+    loss, weighted = loss.item(), weighted.item()
 
     def rel(a, b):
         return abs(a - b) / max(abs(b), 1e-12)
@@ -259,8 +277,8 @@ def main():
         tt = torch.randint(0, timesteps, (b,), generator=gen)
         kk = (torch.rand(b, generator=gen) >= 0.1).to(torch.float32)
         nn = torch.randn(shape, generator=gen)
-        value = model.loss(x0, tt, nn, tokens, kk)
-        value.backward()
+        value, weighted_value = model.losses(x0, tt, nn, tokens, kk, model.weights(tt, max_weight))
+        weighted_value.backward()
         adam.apply()
         return value.item()
 
@@ -286,6 +304,12 @@ def main():
         "lossAfterStep": loss_after,
         "kitLossAfterStep": expected["lossAfterStep"],
         "lossAfterStepRelDiff": rel(loss_after, expected["lossAfterStep"]),
+        "weightedLoss": weighted,
+        "kitWeightedLoss": expected["weightedLoss"],
+        "weightedLossRelDiff": rel(weighted, expected["weightedLoss"]),
+        "weightedLossAfterStep": weighted_after,
+        "kitWeightedLossAfterStep": expected["weightedLossAfterStep"],
+        "weightedLossAfterStepRelDiff": rel(weighted_after, expected["weightedLossAfterStep"]),
         "params": sum(p.numel() for p in plist),
         "timesMs": times,
         "cpuTimesMs": cpu_times,
