@@ -101,11 +101,11 @@ export function addParam(
       for (let i = 0; i < size; i++) values[i] = rng.normal() * std;
     } else if (init !== "zeros") fail(where, "init zeros, ones, normal or glorot", init);
   }
-  const variable = tf.variable(
-    tf.tensor(values, shape, "float32"),
-    options.trainable ?? true,
-    `${prefixOf(params)}/${name}`,
-  );
+  // A variable shares its initial tensor's data; the initial tensor itself is freed here so
+  // that creating and disposing a model leaves no tensor behind.
+  const initial = tf.tensor(values, shape, "float32");
+  const variable = tf.variable(initial, options.trainable ?? true, `${prefixOf(params)}/${name}`);
+  initial.dispose();
   params.set(name, variable);
   return variable;
 }
@@ -164,10 +164,10 @@ export interface CloneParamsOptions {
 export function cloneParams(params: Params, options: CloneParamsOptions = {}): Params {
   const out = createParams();
   for (const [name, v] of params) {
-    const copy = tf.variable(v.clone(), options.trainable ?? false, `${prefixOf(out)}/${name}`);
-    out.set(name, copy);
+    const initial = v.clone();
+    out.set(name, tf.variable(initial, options.trainable ?? false, `${prefixOf(out)}/${name}`));
+    initial.dispose();
   }
-  // the clone() above is owned by the new variable's engine entry; nothing to free
   return out;
 }
 

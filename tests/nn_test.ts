@@ -154,3 +154,16 @@ Deno.test("logSigmoid is stable for large inputs", () => {
   close(y, [-200, Math.log(0.5), 0], 1e-4);
   x.dispose();
 });
+
+Deno.test("creating, cloning and disposing parameters leaves no tensor behind", () => {
+  const before = tf.memory().numTensors;
+  const params = createParams();
+  addParam(params, "w", [4, 3], { seed: 1 });
+  addParam(params, "b", [3], { init: "zeros" });
+  const copy = cloneParams(params);
+  assert.deepEqual(copy.get("w")!.dataSync(), params.get("w")!.dataSync());
+  disposeParams(params);
+  assert.equal(copy.get("w")!.dataSync().length, 12, "the clone outlives its source");
+  disposeParams(copy);
+  assert.equal(tf.memory().numTensors, before);
+});
