@@ -374,6 +374,11 @@ export const samplesCommand: CliCommand = {
     seed: { type: "string", default: "0", description: "sampling seed (also picks the prompts)" },
     steps: { type: "string", default: "25", description: "DDIM steps" },
     guidance: { type: "string", default: "2", description: "classifier-free guidance scale" },
+    estimate: {
+      type: "string",
+      default: "clean",
+      description: "DDIM clean estimate: clean or gated",
+    },
     reference: {
       type: "boolean",
       default: false,
@@ -392,7 +397,9 @@ export const samplesCommand: CliCommand = {
         steps: intOption(values, "steps"),
         guidance: numberOption(values, "guidance"),
         withReference: Boolean(values.reference),
-        estimate: String(values.estimate) as "clean" | "gated",
+        estimate: values.estimate === undefined
+          ? undefined
+          : String(values.estimate) as "clean" | "gated",
       });
       await writeFileAtomic(String(values.out), png);
       console.log(
