@@ -276,6 +276,7 @@ export async function buildRewardDataset(
         );
       }
       const sample = (prompts: ShapesPrompt[], n: number, seed: number, tag: string): Draft[] => {
+        if (n === 0) return [];
         const picked = Array.from({ length: n }, () => rng.pick(prompts));
         return sampleClips(generator, picked, { seed, steps: 20 }).map((video, i) => ({
           video: { ...video, source: `generator:${tag}:${i}:seed=${seed}` },

@@ -37,7 +37,9 @@ for (const backend of ["cpu", "wasm"] as const) {
         assert.equal(report.kitLoss, kit.loss);
         assert.equal(report.kitWeightedLoss, kit.weightedLoss);
         // cpu: same float32 ops as torch up to summation order; wasm: its Sin/Cos (see bench/NOTES.md)
-        const bound = backend === "cpu" ? 1e-5 : 1e-3;
+        // cpu: float32 summation order alone gives ~1e-5 after one Adam step on the shipped weights;
+        // 1e-4 still catches a peer that takes its gradient from the unweighted loss (5.7e-4).
+        const bound = backend === "cpu" ? 1e-4 : 1e-3;
         for (
           const [what, peerValue, kitValue, rel] of [
             ["plain ε-MSE", report.loss, kit.loss, report.lossRelDiff],
