@@ -23,13 +23,13 @@ import {
   loadGenerator,
   makeBatch,
   resolveGeneratorConfig,
-  sampleVideos,
+  sampleClips,
   saveGenerator,
   trainStep,
 } from "./generator.ts";
 import { loadCheckpoint, readCheckpointManifest } from "./checkpoint.ts";
 import { parseGrid } from "./patch.ts";
-import { encodePng } from "./png.ts";
+import { videoSheet } from "./plot.ts";
 import { promptSplits, renderClip, type ShapesPrompt } from "./world.ts";
 import { writeFileAtomic } from "./_atomic.ts";
 import { evaluateGenerator } from "./generator_eval.ts";
@@ -315,9 +315,9 @@ export function sampleGrid(
 ): Uint8Array {
   const where = "sampleGrid";
   const c = gen.config;
-  const shown = checkInt(where, "frames", options.frames ?? 8, 1, c.frames);
+  const frames = checkInt(where, "frames", options.frames ?? 8, 1, c.frames);
   const scale = checkInt(where, "scale", options.scale ?? 2, 1, 16);
-  const x = sampleVideos(gen, prompts, {
+  const samples = sampleClips(gen, prompts, {
     steps: options.steps,
     seed: options.seed,
     guidance: options.guidance,
@@ -325,43 +325,12 @@ export function sampleGrid(
     cleanBelow: options.cleanBelow,
     leak: options.leak,
   });
-  const data = x.dataSync() as Float32Array;
-  x.dispose();
-  const perVideo = c.frames * c.size * c.size * 3;
-  const rowsPer = options.withReference ? 2 : 1;
-  const gap = 2;
-  const cell = c.size * scale;
-  const width = shown * (cell + gap) - gap;
-  const height = prompts.length * rowsPer * (cell + gap) - gap;
-  const rgb = new Uint8Array(width * height * 3).fill(255);
-  const frameIds = Array.from(
-    { length: shown },
-    (_, i) => shown === 1 ? 0 : Math.round(i * (c.frames - 1) / (shown - 1)),
+  const rows = samples.flatMap((sample, i) =>
+    options.withReference
+      ? [sample, renderClip(prompts[i], { frames: c.frames, size: c.size, seed: i }).video]
+      : [sample]
   );
-  const draw = (src: Float32Array, base: number, row: number) => {
-    frameIds.forEach((f, col) => {
-      for (let y = 0; y < cell; y++) {
-        for (let xx = 0; xx < cell; xx++) {
-          const s = base +
-            ((f * c.size + Math.floor(y / scale)) * c.size + Math.floor(xx / scale)) * 3;
-          const oy = row * (cell + gap) + y;
-          const ox = col * (cell + gap) + xx;
-          const o = (oy * width + ox) * 3;
-          for (let k = 0; k < 3; k++) {
-            rgb[o + k] = Math.round(Math.min(1, Math.max(0, src[s + k])) * 255);
-          }
-        }
-      }
-    });
-  };
-  prompts.forEach((p, i) => {
-    draw(data, i * perVideo, i * rowsPer);
-    if (options.withReference) {
-      const { video } = renderClip(p, { frames: c.frames, size: c.size, seed: i });
-      draw(video.frames, 0, i * rowsPer + 1);
-    }
-  });
-  return encodePng(rgb, width, height);
+  return videoSheet(rows, { frames, scale, gap: 2 });
 }
 
 /** `lib/main.ts samples`: writes a PNG of 8 test prompts × 8 frames from a generator checkpoint. */
