@@ -17,6 +17,7 @@ import {
   alphaBars,
   createGenerator,
   type DiffusionBatch,
+  disposeGenerator,
   type Generator,
   loadGenerator,
   normalArray,
@@ -56,7 +57,8 @@ export async function peerAvailable(): Promise<{ ok: boolean; reason: string }> 
 }
 
 /**
- * A generator whose every weight matters: the shipped checkpoint when present,
+ * A generator whose every weight matters: the shipped checkpoint when present
+ * and of the default (ε) output head, which is the one the peer implements,
  * otherwise a fresh default generator whose zero-initialised layers (adaLN,
  * output, skip) are given seeded random values, so that parity covers every path.
  */
@@ -64,7 +66,11 @@ export async function parityGenerator(): Promise<{ gen: Generator; source: strin
   try {
     await Deno.stat(join(SHIPPED_GENERATOR, "config.json"));
     const { generator } = await loadGenerator(SHIPPED_GENERATOR);
-    return { gen: generator, source: "data/generator" };
+    if (generator.config.prediction === undefined) {
+      return { gen: generator, source: "data/generator" };
+    }
+    disposeGenerator(generator);
+    throw new Error("the peer implements the default output head only");
   } catch {
     const gen = createGenerator({}, { seed: 0 });
     const rng = createRng(17);

@@ -76,6 +76,18 @@ export interface GeneratorConfig {
   schedule: "cosine" | "linear";
   /** Vocabulary size the prompt embedding was built for (guards against grammar changes). */
   vocabSize: number;
+  /**
+   * What the output head predicts. Absent or "eps" (the default): the gated
+   * mix of a scaled x_t and the per-pixel decoder's X, trained with a weighted
+   * ε-MSE. "x0": the per-pixel decoder's X is the clean clip x̂0 itself (no
+   * x_t path, no gate weights), ε̂ = (x_t − √ᾱ·x̂0)/√(1−ᾱ) is derived from it,
+   * and {@linkcode trainStep} takes the plain x0-MSE. Why: under the ε loss
+   * the clean estimate's error counts only SNR times, so at high noise the
+   * model never learned the prompt-conditional mean (colour); the x0-MSE
+   * teaches exactly that mean. Only stored in a config when it is "x0", so
+   * default configs (and their JSON) are unchanged.
+   */
+  prediction?: "eps" | "x0";
 }
 
 /**
@@ -138,6 +150,11 @@ export function resolveGeneratorConfig(config: Partial<GeneratorConfig> = {}): G
   if (c.vocabSize !== VOCAB.length) {
     fail(where, `vocabSize ${VOCAB.length} (the ShapesWorld grammar)`, c.vocabSize);
   }
+  if (c.prediction !== undefined && c.prediction !== "eps" && c.prediction !== "x0") {
+    fail(where, 'prediction "eps" or "x0"', c.prediction);
+  }
+  // The default is stored as an absent key so default configs stay byte-identical.
+  if (c.prediction !== "x0") delete c.prediction;
   return c;
 }
 
@@ -204,7 +221,9 @@ export function createGenerator(
   initLinear(params, "pixel.ctx", { in: c.pixelContext, out: c.pixelHidden }, { seed: rng });
   initLinear(params, "pixel.x", { in: 3, out: c.pixelHidden }, { seed: rng, bias: false });
   initLinear(params, "pixel.clean", { in: c.pixelHidden, out: 3 }, { init: "zeros" });
-  initLinear(params, "pixel.gate", { in: c.pixelHidden, out: 3 }, { init: "zeros" });
+  if (c.prediction !== "x0") {
+    initLinear(params, "pixel.gate", { in: c.pixelHidden, out: 3 }, { init: "zeros" });
+  }
   return { config: c, params };
 }
 
@@ -356,6 +375,11 @@ export function predictNoiseAndClean(
     // concat) is ~100× slower than the matmuls themselves.
     const hidden = tf.relu(linear(p, "pixel.ctx", ctx).add(linear(p, "pixel.x", scaled)));
     const clean = linear(p, "pixel.clean", hidden);
+    if (c.prediction === "x0") {
+      // x0-parameterisation: X is x̂0; ε̂ follows from it.
+      const eps = xt.sub(clean.mul(a.sqrt())).div(tf.sub(1, a).sqrt());
+      return { eps, clean };
+    }
     const gate = linear(p, "pixel.gate", hidden);
     // The gate may only close below σ(logit ᾱ) = ᾱ (G = −softplus(raw) ≤ 0): an
     // unbounded G learned at low noise opened it at high noise too, where the
@@ -536,7 +560,7 @@ export interface TrainStepOptions {
 /**
  * One DDPM training step: sample t and ε, predict ε from x_t, take the
  * (weighted, see {@linkcode TrainStepOptions.maxWeight}) MSE and one Adam
- * update. Returns the plain, unweighted ε-MSE of the step (a number, so
+ * update. Returns the plain, unweighted ε-MSE (x0-MSE with prediction "x0") of the step (a number, so
  * nothing leaks).
  */
 export function trainStep(
@@ -554,7 +578,9 @@ export function trainStep(
   const noiseVals = normalArray(rng, batch.x0.size);
   const cap = checkNumber("trainStep", "maxWeight", options.maxWeight ?? 10, 1);
   const ab = alphaBars(c.timesteps, c.schedule);
-  const weights = Float32Array.from(tVals, (t) => Math.min(1 / ab[t], cap));
+  const x0 = c.prediction === "x0";
+  // With prediction "x0" the loss is the plain (unweighted) x0-MSE.
+  const weights = Float32Array.from(tVals, (t) => x0 ? 1 : Math.min(1 / ab[t], cap));
   const weightSum = weights.reduce((x, y) => x + y, 0);
   const loss = tf.tidy(() => {
     const t = tf.tensor1d(tVals, "int32");
@@ -564,7 +590,9 @@ export function trainStep(
     const xt = addNoise(c, batch.x0, t, noise);
     let plain: tf.Scalar | undefined;
     const { value, grads } = paramGrads(gen.params, () => {
-      const perClip = predictNoise(gen, { xt, t, tokens: batch.tokens }, { keep }).sub(noise)
+      const perClip = (x0
+        ? predictNoiseAndClean(gen, { xt, t, tokens: batch.tokens }, { keep }).clean.sub(batch.x0)
+        : predictNoise(gen, { xt, t, tokens: batch.tokens }, { keep }).sub(noise))
         .square().mean([1, 2, 3, 4]);
       plain = tf.keep(perClip.mean() as tf.Scalar);
       return perClip.mul(w).mean() as tf.Scalar;

@@ -77,9 +77,8 @@ Deno.test("evaluateGenerator, sampleGrid and benchGenerator run on a tiny model"
   assert.ok(b.trainSamplesPerSec > 0 && b.sampleVideosPerSec > 0 && b.trainGflops > 0);
 });
 
-// Opt-in (HALO_CHECK_SHIPPED=1): the shipped checkpoint does not reach this bar yet
-// (object colour accuracy 0.12 on held-out prompts, see data/generator/README.md), and a
-// red test would block every other check of the suite.
+// Opt-in (HALO_CHECK_SHIPPED=1): sampling 12 clips is slow for the default suite
+// (object colour accuracy 0.70 on 64 held-out prompts, see data/generator/README.md).
 Deno.test({
   name: "the shipped generator draws the right colour for most objects on held-out prompts",
   ignore: Deno.env.get("HALO_CHECK_SHIPPED") !== "1",
@@ -94,12 +93,12 @@ Deno.test({
   },
 });
 
-Deno.test("the shipped checkpoint loads with the default config and samples valid videos", async () => {
+Deno.test("the shipped checkpoint loads (default config, x0 head) and samples valid videos", async () => {
   const { generator, step } = await loadGenerator(
     new URL("../data/generator", import.meta.url).pathname,
-    { config: DEFAULT_GENERATOR_CONFIG },
+    { config: { ...DEFAULT_GENERATOR_CONFIG, prediction: "x0" } },
   );
-  assert.equal(step, 8400);
+  assert.equal(step, 4500);
   const x = sampleVideos(generator, pickTestPrompts(1, 0), { steps: 3 });
   const values = x.dataSync();
   assert.ok(values.every((v) => v >= 0 && v <= 1));

@@ -15,6 +15,7 @@ import {
   makeBatch,
   patchLossMap,
   predictNoise,
+  predictNoiseAndClean,
   resolveGeneratorConfig,
   sampleVideos,
   trainStep,
@@ -184,5 +185,58 @@ Deno.test("predictNoise rejects a wrongly shaped input", () => {
     /xt of shape \[B, 4, 16, 16, 3\]/,
   );
   tokens.dispose();
+  disposeGenerator(gen);
+});
+
+Deno.test('prediction "x0": optional key, no gate, ε̂ derived from x̂0, x0-MSE goes down', () => {
+  // the default stays an absent key, so default configs and their JSON are unchanged
+  assert.equal("prediction" in resolveGeneratorConfig({}), false);
+  assert.equal("prediction" in resolveGeneratorConfig({ prediction: "eps" }), false);
+  assert.throws(
+    () => resolveGeneratorConfig({ prediction: "v" as never }),
+    /prediction "eps" or "x0"/,
+  );
+  const gen = createGenerator({ ...TINY, prediction: "x0" }, { seed: 1 });
+  assert.equal(gen.config.prediction, "x0");
+  const hasGate = (g: typeof gen) => [...g.params.keys()].some((k) => k.startsWith("pixel.gate"));
+  assert.equal(hasGate(gen), false);
+  const eps = createGenerator(TINY, { seed: 1 });
+  assert.equal(hasGate(eps), true);
+  disposeGenerator(eps);
+  const adam = createAdam(gen.params, { learningRate: 3e-3 });
+  const batch = makeBatch(gen.config, PROMPTS, { seeds: [1, 2, 3, 4] });
+  const t = tf.tensor1d([300, 600, 900, 999], "int32");
+  const noise = tf.randomNormal(batch.x0.shape, 0, 1, "float32", 3);
+  const ab = alphaBars(gen.config.timesteps, gen.config.schedule);
+  const evalLoss = () =>
+    tf.tidy(() => {
+      const xt = batch.x0.mul(
+        tf.tensor1d([300, 600, 900, 999].map((s) => Math.sqrt(ab[s])))
+          .reshape([4, 1, 1, 1, 1]),
+      ).add(
+        noise.mul(
+          tf.tensor1d([300, 600, 900, 999].map((s) => Math.sqrt(1 - ab[s]))).reshape([
+            4,
+            1,
+            1,
+            1,
+            1,
+          ]),
+        ),
+      );
+      const { eps, clean } = predictNoiseAndClean(gen, { xt, t, tokens: batch.tokens });
+      // ε̂ reconstructs x_t exactly from x̂0
+      const a = tf.tensor1d([300, 600, 900, 999].map((s) => ab[s])).reshape([4, 1, 1, 1, 1]);
+      const back = clean.mul(a.sqrt()).add(eps.mul(tf.sub(1, a).sqrt()));
+      assert.ok(back.sub(xt).abs().max().dataSync()[0] < 1e-3);
+      return clean.sub(batch.x0).square().mean().dataSync()[0];
+    });
+  const before = evalLoss();
+  const rng = createRng(2);
+  for (let i = 0; i < 40; i++) trainStep(gen, adam, batch, { rng });
+  const after = evalLoss();
+  assert.ok(after < 0.7 * before, `x0-MSE ${before.toFixed(3)} → ${after.toFixed(3)}`);
+  tf.dispose([batch.x0, batch.tokens, t, noise]);
+  adam.dispose();
   disposeGenerator(gen);
 });
