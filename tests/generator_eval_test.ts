@@ -77,11 +77,10 @@ Deno.test("evaluateGenerator, sampleGrid and benchGenerator run on a tiny model"
   assert.ok(b.trainSamplesPerSec > 0 && b.sampleVideosPerSec > 0 && b.trainGflops > 0);
 });
 
-// Opt-in (HALO_CHECK_SHIPPED=1): sampling 12 clips is slow for the default suite
-// (object colour accuracy 0.70 on 64 held-out prompts, see data/generator/README.md).
+// Issue 3's target on the shipped checkpoint (0.70 on 64 held-out prompts, see
+// data/generator/README.md); 12 prompts keep it to a few seconds.
 Deno.test({
   name: "the shipped generator draws the right colour for most objects on held-out prompts",
-  ignore: Deno.env.get("HALO_CHECK_SHIPPED") !== "1",
   fn: async () => {
     const { generator } = await loadGenerator(
       new URL("../data/generator", import.meta.url).pathname,
