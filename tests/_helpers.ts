@@ -37,3 +37,26 @@ export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 }
+
+/** The permissions every `deno task` of the kit runs with (deno.json); subprocess tests use the same. */
+export const TASK_PERMISSIONS: readonly string[] = [
+  "--allow-read",
+  "--allow-write",
+  "--allow-run",
+  "--allow-env",
+  "--allow-net=127.0.0.1,localhost",
+  "--allow-sys",
+];
+
+/** The CLI entry point the tasks run. */
+export const MAIN: string = new URL("../lib/main.ts", import.meta.url).pathname;
+
+/** A generator config small enough for tests to train and sample in seconds. */
+export const TINY_GENERATOR = {
+  frames: 4,
+  size: 16,
+  dim: 16,
+  depth: 1,
+  heads: 2,
+  tokenGrid: { rows: 2, cols: 2, framesPerPatch: 2 },
+};

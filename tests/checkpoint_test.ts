@@ -10,17 +10,11 @@ import {
   loadGenerator,
   saveGenerator,
 } from "../lib/generator.ts";
+import { TINY_GENERATOR } from "./_helpers.ts";
 
 await initBackend();
 
-const TINY: Partial<GeneratorConfig> = {
-  frames: 4,
-  size: 16,
-  dim: 16,
-  depth: 1,
-  heads: 2,
-  tokenGrid: { rows: 2, cols: 2, framesPerPatch: 2 },
-};
+const TINY: Partial<GeneratorConfig> = TINY_GENERATOR;
 
 async function snapshot(dir: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};

@@ -15,17 +15,11 @@ import {
 import { pickTestPrompts, sampleGrid } from "../lib/pretrain.ts";
 import { decodePng } from "../lib/png.ts";
 import { PALETTE, parsePrompt, promptSplits, renderClip } from "../lib/world.ts";
+import { TINY_GENERATOR } from "./_helpers.ts";
 
 await initBackend();
 
-const TINY = {
-  frames: 4,
-  size: 16,
-  dim: 16,
-  depth: 1,
-  heads: 2,
-  tokenGrid: { rows: 2, cols: 2, framesPerPatch: 2 },
-};
+const TINY = TINY_GENERATOR;
 
 Deno.test("objectColors finds every rendered object and its colour, and notices a wrong one", () => {
   for (

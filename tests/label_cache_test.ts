@@ -6,6 +6,7 @@ import { createVideo, saveVideo } from "../lib/video.ts";
 import { parsePrompt, renderClip, samplePrompt } from "../lib/world.ts";
 import { createRng } from "../lib/_rng.ts";
 import { FAKE_KEY, GRID } from "./_label_fixtures.ts";
+import { MAIN, TASK_PERMISSIONS } from "./_helpers.ts";
 import { withTempDir } from "./_helpers.ts";
 
 const TEXT = "one green square moving up slowly on a navy background";
@@ -77,13 +78,8 @@ Deno.test("a run killed with SIGKILL resumes, never pays twice, and ends with th
       new Deno.Command(Deno.execPath(), {
         args: [
           "run",
-          "--allow-read",
-          "--allow-write",
-          "--allow-run",
-          "--allow-env",
-          "--allow-net=127.0.0.1,localhost",
-          "--allow-sys",
-          new URL("../lib/main.ts", import.meta.url).pathname,
+          ...TASK_PERMISSIONS,
+          MAIN,
           "label",
           "--videos",
           dir,

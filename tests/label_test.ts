@@ -12,6 +12,7 @@ import { labelFolder } from "../lib/label_cli.ts";
 import { LabelCache } from "../lib/label_cache.ts";
 import { parsePrompt, renderClip } from "../lib/world.ts";
 import { defectCases, FAKE_KEY, GRID, topKHit } from "./_label_fixtures.ts";
+import { MAIN, TASK_PERMISSIONS } from "./_helpers.ts";
 import { SHARED_VIDEOS, withTempDir } from "./_helpers.ts";
 
 const FAST = { baseDelayMs: 20, maxDelayMs: 2000 };
@@ -206,13 +207,8 @@ Deno.test("the API key never appears in the cache, logs, errors or reports", asy
       const cmd = new Deno.Command(Deno.execPath(), {
         args: [
           "run",
-          "--allow-read",
-          "--allow-write",
-          "--allow-run",
-          "--allow-env",
-          "--allow-net=127.0.0.1,localhost",
-          "--allow-sys",
-          new URL("../lib/main.ts", import.meta.url).pathname,
+          ...TASK_PERMISSIONS,
+          MAIN,
           "label",
           "--videos",
           SHARED_VIDEOS,

@@ -1,18 +1,13 @@
 import assert from "node:assert/strict";
 
-const MAIN = new URL("../lib/main.ts", import.meta.url).pathname;
+import { MAIN, TASK_PERMISSIONS } from "./_helpers.ts";
 
 async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
   const output = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       "--quiet",
-      "--allow-read",
-      "--allow-write",
-      "--allow-run",
-      "--allow-env",
-      "--allow-sys",
-      "--allow-net=127.0.0.1",
+      ...TASK_PERMISSIONS,
       MAIN,
       ...args,
     ],

@@ -4,27 +4,17 @@ import { readJsonLines } from "../lib/_atomic.ts";
 import { readCheckpointManifest } from "../lib/checkpoint.ts";
 import { disposeGenerator, loadGenerator } from "../lib/generator.ts";
 import { learningRateAt, pretrain } from "../lib/pretrain.ts";
+import { MAIN, TASK_PERMISSIONS, TINY_GENERATOR } from "./_helpers.ts";
 
 await initBackend();
 
-const TINY = {
-  frames: 4,
-  size: 16,
-  dim: 16,
-  depth: 1,
-  heads: 2,
-  tokenGrid: { rows: 2, cols: 2, framesPerPatch: 2 },
-};
-const MAIN = new URL("../lib/main.ts", import.meta.url).pathname;
+const TINY = TINY_GENERATOR;
 
 function pretrainProcess(out: string, steps: number): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
     args: [
       "run",
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      "--allow-sys",
+      ...TASK_PERMISSIONS,
       MAIN,
       "pretrain",
       "--out",
