@@ -34,5 +34,7 @@ export * from "./lib/agreement.ts";
 export * from "./lib/reward.ts";
 export * from "./lib/reward_data.ts";
 export * from "./lib/reward_train.ts";
+export * from "./lib/reward_seeds.ts";
+export * from "./lib/reward_cli.ts";
 export * from "./lib/defect_cases.ts";
 export * from "./lib/plot.ts";

@@ -50,6 +50,10 @@ const GLYPHS: Record<string, number[]> = {
   "/": [1, 1, 2, 4, 4],
   "%": [5, 1, 2, 4, 5],
   "×": [0, 5, 2, 5, 0],
+  "(": [1, 2, 2, 2, 1],
+  ")": [4, 2, 2, 2, 4],
+  ",": [0, 0, 0, 2, 4],
+  "+": [0, 2, 7, 2, 0],
 };
 
 /** Width in pixels of `text` drawn at `scale`. */
@@ -57,11 +61,20 @@ export function textWidth(text: string, scale: number): number {
   return text.length * 4 * scale - scale;
 }
 
-/** Draws `text` into an RGB8 buffer with a dark outline box so it reads on any background. */
+/**
+ * Draws `text` into an RGB8 buffer, on a box of `background` (default black, so
+ * it reads on any picture; `null` draws no box).
+ */
 export function drawText(
   rgb: Uint8Array,
   width: number,
-  at: { x: number; y: number; scale: number; color: readonly [number, number, number] },
+  at: {
+    x: number;
+    y: number;
+    scale: number;
+    color: readonly [number, number, number];
+    background?: readonly [number, number, number] | null;
+  },
   text: string,
 ): void {
   const height = rgb.length / (width * 3);
@@ -70,8 +83,11 @@ export function drawText(
     if (x < 0 || y < 0 || x >= width || y >= height) return;
     rgb.set(c, (y * width + x) * 3);
   };
-  for (let y = y0 - scale; y < y0 + 6 * scale; y++) {
-    for (let x = x0 - scale; x < x0 + textWidth(text, scale) + scale; x++) put(x, y, [0, 0, 0]);
+  const background = at.background === undefined ? [0, 0, 0] as const : at.background;
+  if (background) {
+    for (let y = y0 - scale; y < y0 + 6 * scale; y++) {
+      for (let x = x0 - scale; x < x0 + textWidth(text, scale) + scale; x++) put(x, y, background);
+    }
   }
   [...text.toLowerCase()].forEach((ch, i) => {
     const glyph = GLYPHS[ch] ?? GLYPHS[" "];

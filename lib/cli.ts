@@ -88,6 +88,26 @@ export function intOption(values: CliValues, name: string): number {
   return n;
 }
 
+/**
+ * Reads a comma-separated list of integers (`--seeds 0,1,2`).
+ *
+ * @example
+ * ```ts
+ * import { intListOption } from "@halo/kit";
+ * console.log(intListOption({ seeds: "0, 1,2" }, "seeds")); // [ 0, 1, 2 ]
+ * ```
+ */
+export function intListOption(values: CliValues, name: string): number[] {
+  const raw = values[name];
+  const items = typeof raw === "string" ? raw.split(",").map((s) => s.trim()) : [];
+  if (!items.length || items.some((s) => s === "" || !Number.isInteger(Number(s)))) {
+    throw new TypeError(
+      `--${name}: Expected comma-separated integers but found ${JSON.stringify(raw)}`,
+    );
+  }
+  return items.map(Number);
+}
+
 /** Reads a string option as a number, with an error naming the option. */
 export function numberOption(values: CliValues, name: string): number {
   const raw = values[name];

@@ -10,7 +10,7 @@ import { reproduceCommand } from "./reproduce.ts";
 import { evalGeneratorCommand, pretrainCommand, samplesCommand } from "./pretrain.ts";
 import { judgeCommand } from "./judge_server.ts";
 import { labelCommand } from "./label_cli.ts";
-import { trainRmCommand } from "./reward_train.ts";
+import { trainRmCommand } from "./reward_cli.ts";
 
 /** The kit's sub-commands, by name. */
 export const COMMANDS: Record<string, CliCommand> = {

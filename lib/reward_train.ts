@@ -43,14 +43,12 @@ import {
   type ScoredSet,
   spearman,
 } from "./agreement.ts";
-import { initBackend } from "./backend.ts";
 import {
   type CheckpointManifest,
   loadCheckpoint,
   readCheckpointManifest,
   saveCheckpoint,
 } from "./checkpoint.ts";
-import { type CliCommand, intOption, numberOption } from "./cli.ts";
 import { ASPECTS } from "./label_protocol.ts";
 import { numPatches } from "./patch.ts";
 import { PROMPT_LENGTH, tokenizePrompt } from "./prompt.ts";
@@ -924,52 +922,3 @@ export function rewardBenches(config: Partial<RewardConfig> = {}): RewardBench[]
     },
   ];
 }
-
-/** `lib/main.ts train-rm`: the reward-model experiment with progress, checkpoints and resume. */
-export const trainRmCommand: CliCommand = {
-  summary: "train the video reward model, then continue it into the patch reward model",
-  spec: {
-    out: { type: "string", default: "out/reward", description: "output directory" },
-    "video-steps": { type: "string", default: "600", description: "stage-1 (VRM) steps" },
-    "patch-steps": { type: "string", default: "800", description: "stage-2 (PRM) steps" },
-    "batch-size": { type: "string", default: "16", description: "clips per step" },
-    lr: { type: "string", default: "0.002", description: "peak learning rate" },
-    seed: { type: "string", default: "0", description: "seed of data, weights and batches" },
-    train: { type: "string", default: "400", description: "training clips" },
-    "held-out": { type: "string", default: "96", description: "held-out clips" },
-    noise: { type: "string", default: "0.6", description: "label noise of the judge server" },
-    "base-url": { type: "string", description: "label through this API instead of a local judge" },
-    "from-scratch": { type: "boolean", default: false, description: "stage 2 from fresh weights" },
-    ablation: { type: "boolean", default: false, description: "also train the from-scratch PRM" },
-    "eval-every": { type: "string", default: "50", description: "steps between curve points" },
-    resamples: { type: "string", default: "1000", description: "bootstrap resamples" },
-    ship: { type: "string", description: "also write weights-only vrm/ and prm/ + report here" },
-    quiet: { type: "boolean", default: false, description: "no progress bar" },
-  },
-  async run(values) {
-    const backend = await initBackend();
-    const quiet = Boolean(values.quiet);
-    if (!quiet) console.error(`train-rm: backend ${backend.name} (${backend.reason})`);
-    const report = await trainRewardModels({
-      out: String(values.out),
-      videoSteps: intOption(values, "video-steps"),
-      patchSteps: intOption(values, "patch-steps"),
-      batchSize: intOption(values, "batch-size"),
-      learningRate: numberOption(values, "lr"),
-      seed: intOption(values, "seed"),
-      fromScratch: Boolean(values["from-scratch"]),
-      ablation: Boolean(values.ablation),
-      evalEvery: intOption(values, "eval-every"),
-      resamples: intOption(values, "resamples"),
-      quiet,
-      ship: values.ship ? String(values.ship) : undefined,
-      data: {
-        train: intOption(values, "train"),
-        heldOut: intOption(values, "held-out"),
-        noise: numberOption(values, "noise"),
-        baseURL: values["base-url"] ? String(values["base-url"]) : undefined,
-      },
-    });
-    console.log(formatRewardReport(report));
-  },
-};

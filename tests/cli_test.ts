@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { cliHelp, intOption, numberOption, parseCli, runCli } from "../lib/cli.ts";
+import { cliHelp, intListOption, intOption, numberOption, parseCli, runCli } from "../lib/cli.ts";
 
 const SPEC = {
   port: { type: "string" as const, default: "0", description: "port" },
@@ -15,6 +15,14 @@ Deno.test("parseCli parses values and names unknown options", () => {
   assert.equal(numberOption({ x: "0.25" }, "x"), 0.25);
   assert.throws(() => numberOption({ x: "abc" }, "x"), /--x: Expected a number/);
   assert.match(cliHelp(SPEC), /--port VALUE\s+port \(default: 0\)/);
+  assert.deepEqual(intListOption({ s: "3, 1,2" }, "s"), [3, 1, 2]);
+  for (const bad of ["", "1,,2", "1,x", undefined]) {
+    assert.throws(
+      () => intListOption({ s: bad }, "s"),
+      /--s: Expected comma-separated integers but found/,
+      String(bad),
+    );
+  }
 });
 
 Deno.test("runCli dispatches, prints help, and maps failures to exit codes", async () => {
