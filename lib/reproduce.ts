@@ -22,7 +22,8 @@ import { startJudgeServer } from "./judge_server.ts";
 import { labelVideos } from "./label.ts";
 import { labelFolder } from "./label_cli.ts";
 import { pickTestPrompts, sampleGrid } from "./pretrain.ts";
-import { formatRewardReport, trainRewardModels } from "./reward_train.ts";
+import { formatRewardReport } from "./reward_train.ts";
+import { formatEfficiency, trainRewardSeeds } from "./reward_seeds.ts";
 import { promptSplits, renderClip, type ShapesPrompt } from "./world.ts";
 import { readPromptManifest } from "./label_cli.ts";
 import * as tf from "@tensorflow/tfjs";
@@ -197,23 +198,26 @@ export async function labelsStage(context: StageContext): Promise<Record<string,
 /**
  * Stage "reward": distils labels of ShapesWorld renders (with injected defects) and generator
  * samples into the VRM, continues it into the PRM, trains the from-scratch ablation, and reports
- * agreement with the reference judge on held-out clips.
+ * agreement with the reference judge on held-out clips, plus the continual-vs-scratch curves
+ * (`efficiency.png`). One seed, to keep the run short; `deno task train-rm --seeds` runs several.
  */
 export async function rewardStage(context: StageContext): Promise<Record<string, unknown>> {
-  const report = await trainRewardModels({
+  const { runs, summary } = await trainRewardSeeds({
     out: context.dir,
-    seed: context.seed,
-    ablation: true,
+    seeds: [context.seed],
+    evalEvery: 10,
     data: { generatorDir: context.generatorDir, train: 1000, heldOut: 96 },
   });
-  const text = formatRewardReport(report);
-  await writeFileAtomic(join(context.dir, "report.md"), text + "\n");
+  const report = runs[0].report;
+  const text = formatRewardReport(report) + "\n" + formatEfficiency(summary);
+  await writeFileAtomic(join(context.dir, "report.md"), text);
   context.log(text.split("\n").map((l) => "  " + l).join("\n"));
   return {
     report: join(context.dir, "report.md"),
+    chart: join(context.dir, "efficiency.png"),
     agreement: report.agreement,
     distributions: report.distributions,
-    stepsToThreshold: report.stepsToThreshold,
+    efficiency: summary,
   };
 }
 
