@@ -379,7 +379,9 @@ export async function trainRewardSeeds(
       }
       if (!options.quiet) console.error(`reward seeds: seed ${seed} done before, reusing ${dir}`);
     } else {
-      if (!options.quiet) console.error(`reward seeds: seed ${seed} (${i + 1} of ${seeds.length}) in ${dir}`);
+      if (!options.quiet) {
+        console.error(`reward seeds: seed ${seed} (${i + 1} of ${seeds.length}) in ${dir}`);
+      }
       report = await trainRewardModels({
         ...options,
         seed,
