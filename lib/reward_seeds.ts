@@ -12,7 +12,9 @@
  *   seeds each arm got there first;
  * - **ρ at fixed steps** — mean over seeds of each arm's patch ρ at a few
  *   budgets, and of their paired difference with a 95% bootstrap interval over
- *   seeds (few seeds make that interval coarse; it is reported, not hidden).
+ *   seeds (few seeds make that interval coarse; it is reported, not hidden);
+ * - **final agreement per seed** — every method's held-out ρ in every seed, so
+ *   "the PRM beats the broadcast VRM" is checked beyond the one shipped seed.
  *
  * The paper reports the claim without a protocol; absolute thresholds, paired
  * seeds and these budgets are our reconstruction (DESIGN §2).
@@ -22,7 +24,12 @@
 import { join } from "node:path";
 import { writeFileAtomic } from "./_atomic.ts";
 import { checkInt, fail } from "./_errors.ts";
-import { bootstrapInterval, formatInterval, type Interval } from "./agreement.ts";
+import {
+  type AgreementRow,
+  bootstrapInterval,
+  formatInterval,
+  type Interval,
+} from "./agreement.ts";
 import { lineChart, type LineSeries } from "./plot.ts";
 import {
   type CurvePoint,
@@ -73,6 +80,20 @@ export interface BudgetRow {
   continualAhead: number;
 }
 
+/** One method's held-out Spearman ρ (vs the reference judge) in every seed. */
+export interface SeedAgreementRow {
+  /** Method, as in the per-seed agreement report. */
+  method: string;
+  /** "patch" or "video". */
+  level: "patch" | "video";
+  /** Point estimate per seed (NaN where a seed's report lacks the row). */
+  spearman: number[];
+  /** Mean over seeds. */
+  mean: number;
+  /** Smallest and largest over seeds. */
+  range: [number, number];
+}
+
 /** What {@linkcode summariseEfficiency} returns. */
 export interface EfficiencySummary {
   /** Seeds, in the order of the per-seed arrays. */
@@ -83,6 +104,8 @@ export interface EfficiencySummary {
   thresholds: ThresholdRow[];
   /** Patch ρ at fixed budgets. */
   budgets: BudgetRow[];
+  /** Final agreement of every method per seed (from each report's agreement table). */
+  agreement: SeedAgreementRow[];
 }
 
 /** Options for {@linkcode summariseEfficiency}. */
@@ -172,9 +195,27 @@ export function summariseEfficiency(
   const resamples = checkInt("summariseEfficiency", "resamples", options.resamples ?? 2000, 1);
   const budgets = [...new Set(options.budgets ?? [10, 20, 50, 100, 200, 400, patchSteps])]
     .filter((s) => s <= patchSteps).sort((a, b) => a - b);
+  const agreement: SeedAgreementRow[] = [];
+  for (const row of runs[0].report.agreement ?? []) {
+    const spearman = runs.map((r) =>
+      r.report.agreement?.find((x: AgreementRow) =>
+        x.method === row.method && x.level === row.level
+      )?.spearman
+        .estimate ?? NaN
+    );
+    const finite = spearman.filter(Number.isFinite);
+    agreement.push({
+      method: row.method,
+      level: row.level,
+      spearman,
+      mean: finite.length ? mean(finite) : NaN,
+      range: [Math.min(...finite), Math.max(...finite)],
+    });
+  }
   return {
     seeds: runs.map((r) => r.seed),
     patchSteps,
+    agreement,
     thresholds: thresholds.map((threshold) => {
       const continual = curves.map((c) => firstStepAt(c.prm, threshold));
       const scratch = curves.map((c) => firstStepAt(c.scratch, threshold));
@@ -218,7 +259,7 @@ export function summariseEfficiency(
  * @example
  * ```ts
  * import { formatEfficiency } from "@halo/kit";
- * const md = formatEfficiency({ seeds: [0], patchSteps: 10, thresholds: [], budgets: [] });
+ * const md = formatEfficiency({ seeds: [0], patchSteps: 10, thresholds: [], budgets: [], agreement: [] });
  * console.log(md.split("\n")[0]); // ### Stage-2 steps to a held-out patch ρ (1 seeds: 0)
  * ```
  */
@@ -248,6 +289,20 @@ export function formatEfficiency(summary: EfficiencySummary): string {
       } | ${b.continualAhead} of ${n} |`
     ),
   ];
+  if (summary.agreement.length) {
+    lines.push(
+      "",
+      `### Final held-out agreement with the reference judge, Spearman ρ per seed (${n} seeds)`,
+      "",
+      "| method | level | per seed | mean | min–max |",
+      "|---|---|---|---|---|",
+      ...summary.agreement.map((a) =>
+        `| ${a.method} | ${a.level} | ${a.spearman.map((v) => v.toFixed(3)).join(", ")} | ${
+          a.mean.toFixed(3)
+        } | ${a.range[0].toFixed(3)}–${a.range[1].toFixed(3)} |`
+      ),
+    );
+  }
   return lines.join("\n") + "\n";
 }
 

@@ -19,7 +19,15 @@ function curve(rhos: number[], every = 10): CurvePoint[] {
 }
 
 function run(seed: number, prm: number[], scratch: number[]): SeedReport {
-  const report = { curves: { prm: curve(prm), prm_scratch: curve(scratch) } };
+  const row = (method: string, estimate: number) => ({
+    method,
+    level: "patch",
+    spearman: { estimate, lo: estimate, hi: estimate, resamples: 1 },
+  });
+  const report = {
+    curves: { prm: curve(prm), prm_scratch: curve(scratch) },
+    agreement: [row("PRM (continual)", prm.at(-1)!), row("VRM broadcast", seed / 10)],
+  };
   return { seed, report: report as unknown as RewardReport };
 }
 
@@ -50,6 +58,15 @@ Deno.test("summariseEfficiency counts steps to thresholds per seed, with never a
   assert.match(
     md,
     /\| 0\.30 \| 30, never, never \| never, 30, never \| never \| never \| 1 \/ 1 \/ 1 \|/,
+  );
+  assert.deepEqual(s.agreement.map((a) => [a.method, a.spearman]), [
+    ["PRM (continual)", [0.3, 0.2, 0.2]],
+    ["VRM broadcast", [0, 0.1, 0.2]],
+  ]);
+  assert.deepEqual(s.agreement[1].range, [0, 0.2]);
+  assert.match(
+    md,
+    /\| VRM broadcast \| patch \| 0\.000, 0\.100, 0\.200 \| 0\.100 \| 0\.000–0\.200 \|/,
   );
   assert.match(md, /\| 30 \| 0\.233 \| 0\.257 \| -0\.023 \[-?0\.\d+, -?0\.\d+\] \| 1 of 3 \|/);
 });
