@@ -60,7 +60,12 @@ export interface FaultOptions {
 export interface JudgeServerOptions {
   /** Port; 0 picks a free one. Default 8787. */
   port?: number;
-  /** Standard deviation of Gaussian noise added to every score before rounding. Default 0. */
+  /**
+   * Standard deviation of Gaussian noise added to every score before rounding.
+   * The draws are a function of `seed` and the request's content, not of the
+   * order requests arrive in, so a concurrent labelling run, a retry and a
+   * rerun all get the same answer for the same video. Default 0.
+   */
   noise?: number;
   /** Constant added to every score before rounding (a lenient or harsh labeller). Default 0. */
   bias?: number;
@@ -144,7 +149,8 @@ export function startJudgeServer(options: JudgeServerOptions = {}): JudgeServer 
     if (!FAULT_KINDS.includes(kind)) fail(`${where}: faults.script`, FAULT_KINDS.join("/"), kind);
   }
   const script = [...(faults.script ?? [])];
-  const rng = createRng(options.seed ?? 0);
+  const seed = options.seed ?? 0;
+  const rng = createRng(seed);
   const stats: JudgeServerStats = {
     chat: 0,
     faults: Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>,
@@ -184,14 +190,15 @@ export function startJudgeServer(options: JudgeServerOptions = {}): JudgeServer 
       return errorReply(400, (error as Error).message, "invalid_request_error");
     }
     const { request, labels } = judged;
+    const draws = createRng(contentSeed(seed, request));
     const patches = labels.patches.map((p) => ({
       id: p.id,
-      ...Object.fromEntries(ASPECTS.map((a) => [a, perturb(p.scores[a], noise, bias, rng)])),
+      ...Object.fromEntries(ASPECTS.map((a) => [a, perturb(p.scores[a], noise, bias, draws)])),
       reason: p.reason,
     }));
     if (fault === "missing_patch" && patches.length > 0) patches.splice(rng.int(patches.length), 1);
     const video = Object.fromEntries(
-      ASPECTS.map((a) => [a, perturb(labels.video[a], noise, bias, rng)]),
+      ASPECTS.map((a) => [a, perturb(labels.video[a], noise, bias, draws)]),
     );
     let content = JSON.stringify({ video, patches });
     if (fault === "malformed") content = content.slice(0, Math.floor(content.length / 2));
@@ -481,6 +488,14 @@ function fileObject(f: StoredFile): Record<string, unknown> {
     purpose: f.purpose,
     status: "processed",
   };
+}
+
+/** A 32-bit seed from the server seed and what the request asks (FNV-1a over model and messages). */
+function contentSeed(seed: number, request: LabelRequestBody): number {
+  const text = JSON.stringify([request.model, request.messages]);
+  let h = (0x811c9dc5 ^ seed) >>> 0;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
 }
 
 function perturb(score: number, noise: number, bias: number, rng: Rng): number {

@@ -53,6 +53,33 @@ Deno.test("bias and noise change the answers; labels stay valid", async () => {
   }
 });
 
+Deno.test("noise depends on the seed and the request, not on arrival order or retries", async () => {
+  const bodies = [4, 5].map((seed) =>
+    buildLabelRequest(renderClip(parsePrompt(TEXT), { seed }).video, TEXT, GRID)
+  );
+  const ask = async (serverSeed: number, order: number[]) => {
+    const server = startJudgeServer({ port: 0, noise: 1, seed: serverSeed });
+    try {
+      const client = new OpenAI({ baseURL: server.url, apiKey: FAKE_KEY, maxRetries: 0 });
+      const answers: string[] = [];
+      for (const i of order) {
+        // deno-lint-ignore no-explicit-any
+        const c = await client.chat.completions.create(bodies[i] as any);
+        answers.push(c.choices[0].message.content!);
+      }
+      return answers;
+    } finally {
+      await server.close();
+    }
+  };
+  const forward = await ask(7, [0, 1]);
+  const backward = await ask(7, [1, 0]);
+  assert.notEqual(forward[0], forward[1]);
+  assert.deepEqual(backward.reverse(), forward, "same seed, other order: same answers");
+  assert.deepEqual(await ask(7, [0, 0]), [forward[0], forward[0]], "a repeat gets the same answer");
+  assert.notDeepEqual(await ask(8, [0, 1]), forward, "another seed draws other noise");
+});
+
 Deno.test("real footage gets a valid generic answer; HTTP errors are OpenAI-shaped", async () => {
   const server = startJudgeServer({ port: 0, faults: { script: ["429"], retryAfterS: 7 } });
   try {
