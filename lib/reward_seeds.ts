@@ -33,6 +33,7 @@ import {
 import { lineChart, type LineSeries } from "./plot.ts";
 import {
   type CurvePoint,
+  firstStepReaching,
   type RewardReport,
   trainRewardModels,
   type TrainRewardModelsOptions,
@@ -131,10 +132,6 @@ function rhoAt(curve: readonly CurvePoint[], step: number): number {
   return value;
 }
 
-function firstStepAt(curve: readonly CurvePoint[], threshold: number): number | null {
-  return curve.find((p) => (p.patchRho ?? -Infinity) >= threshold)?.step ?? null;
-}
-
 /** Median with `null` as +∞; null when the median itself is +∞. */
 function medianSteps(steps: ReadonlyArray<number | null>): number | null {
   const sorted = steps.map((s) => s ?? Infinity).sort((a, b) => a - b);
@@ -209,7 +206,7 @@ export function summariseEfficiency(
       level: row.level,
       spearman,
       mean: finite.length ? mean(finite) : NaN,
-      range: [Math.min(...finite), Math.max(...finite)],
+      range: finite.length ? [Math.min(...finite), Math.max(...finite)] : [NaN, NaN],
     });
   }
   return {
@@ -217,8 +214,8 @@ export function summariseEfficiency(
     patchSteps,
     agreement,
     thresholds: thresholds.map((threshold) => {
-      const continual = curves.map((c) => firstStepAt(c.prm, threshold));
-      const scratch = curves.map((c) => firstStepAt(c.scratch, threshold));
+      const continual = curves.map((c) => firstStepReaching(c.prm, threshold));
+      const scratch = curves.map((c) => firstStepReaching(c.scratch, threshold));
       let continualFirst = 0, scratchFirst = 0;
       continual.forEach((c, i) => {
         const a = c ?? Infinity, b = scratch[i] ?? Infinity;

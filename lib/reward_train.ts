@@ -582,10 +582,19 @@ async function scoredSet(
   };
 }
 
-/** First curve step whose patch agreement reaches `threshold`. */
-function firstStep(curve: CurvePoint[], threshold: number): number | null {
-  const hit = curve.find((p) => (p.patchRho ?? -Infinity) >= threshold);
-  return hit ? hit.step : null;
+/**
+ * First step of a training curve whose held-out patch agreement reaches
+ * `threshold` (null when it never does).
+ *
+ * @example
+ * ```ts
+ * import { firstStepReaching } from "@halo/kit";
+ * const curve = [0.05, 0.2, 0.3].map((patchRho, i) => ({ step: i * 10, loss: 0, seconds: 0, patchRho }));
+ * console.log(firstStepReaching(curve, 0.2), firstStepReaching(curve, 0.5)); // 10 null
+ * ```
+ */
+export function firstStepReaching(curve: readonly CurvePoint[], threshold: number): number | null {
+  return curve.find((p) => (p.patchRho ?? -Infinity) >= threshold)?.step ?? null;
 }
 
 /**
@@ -708,8 +717,8 @@ export async function trainRewardModels(
     const stepsToThreshold = curves.prm && curves.prm_scratch && final > 0
       ? [0.5, 0.75, 0.9, 1].map((f) => Math.floor(f * final * 1000) / 1000).map((threshold) => ({
         threshold,
-        continual: firstStep(curves.prm, threshold),
-        scratch: firstStep(curves.prm_scratch, threshold),
+        continual: firstStepReaching(curves.prm, threshold),
+        scratch: firstStepReaching(curves.prm_scratch, threshold),
       }))
       : [];
     const report: RewardReport = {
