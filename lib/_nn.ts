@@ -484,8 +484,11 @@ export interface Adam {
   readonly options: Required<AdamOptions>;
   /** Number of updates applied so far. */
   readonly step: number;
-  /** Applies one update from gradients keyed by parameter name; returns the pre-clip global norm. */
-  apply(grads: Record<string, tf.Tensor>): number;
+  /**
+   * Applies one update from gradients keyed by parameter name. Everything,
+   * gradient clipping included, stays on the device: nothing is read back.
+   */
+  apply(grads: Record<string, tf.Tensor>): void;
   /** Sets the learning rate for later updates (schedules). */
   setLearningRate(lr: number): void;
   /** First/second moments by `<name>/m` and `<name>/v`, plus the step, for checkpoints. */
@@ -513,7 +516,7 @@ export interface Adam {
  * const adam = createAdam(params, { learningRate: 0.1 });
  * const { grads } = tf.variableGrads(() => w.square().sum() as tf.Scalar, [w]);
  * adam.apply({ w: grads[w.name] });
- * console.log(w.dataSync()[0]); // ≈ 0.9
+ * console.log((await w.data())[0]); // ≈ 0.9
  * tf.dispose(grads);
  * adam.dispose();
  * disposeParams(params);
@@ -546,14 +549,26 @@ export function createAdam(params: Params, options: AdamOptions = {}): Adam {
       }
       step++;
       const { beta1, beta2, epsilon, clipNorm } = opts;
-      const normT = tf.tidy(() => tf.addN(names.map((n) => grads[n].square().sum())).sqrt());
-      const norm = normT.dataSync()[0];
-      normT.dispose();
-      const clip = clipNorm > 0 && norm > clipNorm ? clipNorm / norm : 1;
       const lr = opts.learningRate * Math.sqrt(1 - beta2 ** step) / (1 - beta1 ** step);
       tf.tidy(() => {
+        // Clip on the device: reading the norm back would stall a GPU every step, and Deno's
+        // WebGPU cannot read synchronously at all. min(1, c/‖g‖) is one correctly rounded f32
+        // division, so the update equals the former host-side rule bit for bit on cpu and wasm.
+        // The squared norms are summed by a chain of adds, not tf.addN: tfjs-webgpu 4.22 binds
+        // every AddN input as a storage buffer, so beyond 7 inputs (WebGPU's default limit of 8
+        // per shader stage) its pipeline is invalid and the sum silently stale. The chain adds in
+        // AddN's order (left to right), so cpu and wasm results stay bit-identical.
+        const scale = clipNorm > 0 && names.length > 0
+          ? tf.minimum(
+            1,
+            tf.div(
+              clipNorm,
+              names.map((n) => grads[n].square().sum()).reduce((a, b) => a.add(b)).sqrt(),
+            ),
+          )
+          : undefined;
         for (const name of names) {
-          const g = clip === 1 ? grads[name] : grads[name].mul(clip);
+          const g = scale ? grads[name].mul(scale) : grads[name];
           const m = moments.get(`${name}/m`)!;
           const v = moments.get(`${name}/v`)!;
           m.assign(m.mul(beta1).add(g.mul(1 - beta1)));
@@ -562,7 +577,6 @@ export function createAdam(params: Params, options: AdamOptions = {}): Adam {
           p.assign(p.sub(m.mul(lr).div(v.sqrt().add(epsilon))));
         }
       });
-      return norm;
     },
     setLearningRate(lr) {
       opts.learningRate = lr;
