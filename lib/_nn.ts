@@ -171,14 +171,30 @@ export function cloneParams(params: Params, options: CloneParamsOptions = {}): P
   return out;
 }
 
-/** Reads every parameter's values (sorted by name) for saving. */
-export function readParams(
+/**
+ * Reads every parameter's values (sorted by name) for saving. Asynchronous, so
+ * that it also works where a backend cannot read synchronously (WebGPU in Deno).
+ *
+ * @example
+ * ```ts
+ * import { addParam, createParams, disposeParams, readParams } from "@halo/kit";
+ * const params = createParams();
+ * addParam(params, "w", [2, 3], { init: "ones" });
+ * const [w] = await readParams(params);
+ * console.log(w.name, w.shape, w.values.length); // w [ 2, 3 ] 6
+ * disposeParams(params);
+ * ```
+ */
+export async function readParams(
   params: Params,
-): Array<{ name: string; shape: number[]; values: Float32Array }> {
-  return [...params.keys()].sort().map((name) => {
-    const v = params.get(name)!;
-    return { name, shape: [...v.shape], values: v.dataSync() as Float32Array };
-  });
+): Promise<Array<{ name: string; shape: number[]; values: Float32Array }>> {
+  const names = [...params.keys()].sort();
+  const values = await Promise.all(names.map((name) => params.get(name)!.data()));
+  return names.map((name, i) => ({
+    name,
+    shape: [...params.get(name)!.shape],
+    values: values[i] as Float32Array,
+  }));
 }
 
 /**
@@ -197,12 +213,17 @@ export function writeParams(
   }
 }
 
-/** Checks that saved values match `params` name for name and shape for shape; throws otherwise. */
-export function checkSavedParams(
+/**
+ * Checks that saved values match `params` name for name and shape for shape; throws otherwise.
+ * Only the length of `values` is looked at.
+ */
+export function checkSavedParams<
+  T extends { name: string; shape: readonly number[]; values: { readonly length: number } },
+>(
   params: Params,
-  saved: ReadonlyArray<{ name: string; shape: readonly number[]; values: Float32Array }>,
+  saved: ReadonlyArray<T>,
   where = "checkSavedParams",
-): Map<string, { name: string; shape: readonly number[]; values: Float32Array }> {
+): Map<string, T> {
   const byName = new Map(saved.map((s) => [s.name, s]));
   for (const [name, v] of params) {
     const s = byName.get(name);

@@ -68,7 +68,7 @@ Deno.test("noise schedules decrease from ~1 to ~0", () => {
   }
 });
 
-Deno.test("the training loss goes down", () => {
+Deno.test("the training loss goes down", async () => {
   const gen = createGenerator(TINY, { seed: 1 });
   const reference = freezeGenerator(gen);
   const adam = createAdam(gen.params, { learningRate: 3e-3 });
@@ -83,7 +83,7 @@ Deno.test("the training loss goes down", () => {
     });
   const before = evalLoss();
   const rng = createRng(2);
-  for (let i = 0; i < 60; i++) trainStep(gen, adam, batch, { rng });
+  for (let i = 0; i < 60; i++) await trainStep(gen, adam, batch, { rng });
   const after = evalLoss();
   assert.ok(after < 0.7 * before, `loss ${before.toFixed(3)} → ${after.toFixed(3)}`);
   tf.dispose([batch.x0, batch.tokens, t, noise]);
@@ -92,18 +92,18 @@ Deno.test("the training loss goes down", () => {
   disposeGenerator(reference);
 });
 
-Deno.test("no tensors leak: the count after 20 training steps equals the count after 10", () => {
+Deno.test("no tensors leak: the count after 20 training steps equals the count after 10", async () => {
   const gen = createGenerator(TINY, { seed: 1 });
   const adam = createAdam(gen.params);
   const rng = createRng(3);
-  const step = () => {
+  const step = async () => {
     const batch = makeBatch(gen.config, PROMPTS.slice(0, 2));
-    trainStep(gen, adam, batch, { rng });
+    await trainStep(gen, adam, batch, { rng });
     tf.dispose([batch.x0, batch.tokens]);
   };
-  for (let i = 0; i < 10; i++) step();
+  for (let i = 0; i < 10; i++) await step();
   const after10 = tf.memory().numTensors;
-  for (let i = 0; i < 10; i++) step();
+  for (let i = 0; i < 10; i++) await step();
   assert.equal(tf.memory().numTensors, after10);
   const x = sampleVideos(gen, PROMPTS.slice(0, 1), { steps: 2 });
   x.dispose();
@@ -188,7 +188,7 @@ Deno.test("predictNoise rejects a wrongly shaped input", () => {
   disposeGenerator(gen);
 });
 
-Deno.test('prediction "x0": optional key, no gate, ε̂ derived from x̂0, x0-MSE goes down', () => {
+Deno.test('prediction "x0": optional key, no gate, ε̂ derived from x̂0, x0-MSE goes down', async () => {
   // the default stays an absent key, so default configs and their JSON are unchanged
   assert.equal("prediction" in resolveGeneratorConfig({}), false);
   assert.equal("prediction" in resolveGeneratorConfig({ prediction: "eps" }), false);
@@ -233,7 +233,7 @@ Deno.test('prediction "x0": optional key, no gate, ε̂ derived from x̂0, x0-MS
     });
   const before = evalLoss();
   const rng = createRng(2);
-  for (let i = 0; i < 40; i++) trainStep(gen, adam, batch, { rng });
+  for (let i = 0; i < 40; i++) await trainStep(gen, adam, batch, { rng });
   const after = evalLoss();
   assert.ok(after < 0.7 * before, `x0-MSE ${before.toFixed(3)} → ${after.toFixed(3)}`);
   tf.dispose([batch.x0, batch.tokens, t, noise]);
