@@ -66,9 +66,9 @@ export const trainStepBench: Bench = {
     const batch = benchBatch();
     const rng = createRng(1);
     return Promise.resolve({
-      run() {
-        trainStep(gen, adam, batch, { rng });
-        return Promise.resolve();
+      async run() {
+        // awaiting the loss each step is the synchronisation point (as the old dataSync was)
+        await trainStep(gen, adam, batch, { rng });
       },
       items: TRAIN_BATCH,
       flops: 3 * generatorFlops(gen.config, TRAIN_BATCH),
@@ -214,19 +214,19 @@ export interface MemoryCheck {
  * garbage collector, so "before" and "after" are medians over the first and
  * the last 10 steps.
  */
-export function memoryCheck(steps = 200, warmup = 25): MemoryCheck {
+export async function memoryCheck(steps = 200, warmup = 25): Promise<MemoryCheck> {
   const gen = createGenerator({}, { seed: 0 });
   const adam: Adam = createAdam(gen.params);
   const batch = benchBatch();
   const rng = createRng(5);
   const times: number[] = [];
   try {
-    for (let i = 0; i < warmup; i++) trainStep(gen, adam, batch, { rng });
+    for (let i = 0; i < warmup; i++) await trainStep(gen, adam, batch, { rng });
     const tensorsBefore = tf.memory().numTensors;
     const rss: number[] = [];
     for (let i = 0; i < steps; i++) {
       const t0 = performance.now();
-      trainStep(gen, adam, batch, { rng });
+      await trainStep(gen, adam, batch, { rng });
       times.push(performance.now() - t0);
       rss.push(Deno.memoryUsage().rss / 2 ** 20);
     }

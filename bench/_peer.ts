@@ -149,7 +149,7 @@ export async function exportForPeer(
   const alphaBar = alphaBars(c.timesteps, c.schedule);
   const weights = lossWeights(alphaBar, tVals, maxWeight);
   await Deno.mkdir(dir, { recursive: true });
-  const saved = readParams(gen.params);
+  const saved = await readParams(gen.params);
   let offset = 0;
   const entries = saved.map((p) => {
     const e = { name: p.name, shape: p.shape, offset };
@@ -164,9 +164,9 @@ export async function exportForPeer(
     join(dir, "config.json"),
     JSON.stringify({ ...c, alphaBars: Array.from(alphaBar) }),
   );
-  await Deno.writeFile(join(dir, "x0.f32"), f32Bytes(batch.x0.dataSync() as Float32Array));
+  await Deno.writeFile(join(dir, "x0.f32"), f32Bytes(await batch.x0.data() as Float32Array));
   await Deno.writeFile(join(dir, "noise.f32"), f32Bytes(noiseVals));
-  const tokens = Array.from(batch.tokens.arraySync() as number[][]);
+  const tokens = Array.from(await batch.tokens.array() as number[][]);
   await Deno.writeTextFile(
     join(dir, "batch.json"),
     JSON.stringify({
@@ -180,23 +180,26 @@ export async function exportForPeer(
   const keep = tf.tensor1d(keepVals);
   const noise = tf.tensor(noiseVals, batch.x0.shape);
   const w = tf.tensor1d(weights);
-  const losses = (): [number, number] => {
+  const losses = async (): Promise<[number, number]> => {
     const [plain, weighted] = tf.tidy(() => {
       const xt = addNoise(c, batch.x0, t, noise);
       const perClip = predictNoise(gen, { xt, t, tokens: batch.tokens }, { keep }).sub(noise)
         .square().mean([1, 2, 3, 4]);
       return [perClip.mean(), perClip.mul(w).mean()];
     });
-    const out: [number, number] = [plain.dataSync()[0], weighted.dataSync()[0]];
-    tf.dispose([plain, weighted]);
-    return out;
+    try {
+      const [p, q] = await Promise.all([plain.data(), weighted.data()]);
+      return [p[0], q[0]];
+    } finally {
+      tf.dispose([plain, weighted]);
+    }
   };
   const learningRate = options.learningRate ?? 1e-3;
   const adam = createAdam(gen.params, { learningRate });
   let before: [number, number], after: [number, number];
   try {
-    before = losses();
-    const stepLoss = trainStep(gen, adam, batch, {
+    before = await losses();
+    const stepLoss = await trainStep(gen, adam, batch, {
       rng: createRng(seed),
       promptDropout,
       maxWeight,
@@ -207,7 +210,7 @@ export async function exportForPeer(
           `but found ${stepLoss}: trainStep draws t, ε or the dropout mask differently now`,
       );
     }
-    after = losses();
+    after = await losses();
   } finally {
     adam.dispose();
     tf.dispose([t, keep, noise, w]);

@@ -277,12 +277,12 @@ if (import.meta.main) {
     }
   }
 
-  let memory: ReturnType<typeof memoryCheck> | undefined;
+  let memory: Awaited<ReturnType<typeof memoryCheck>> | undefined;
   const memorySteps = Number(values["memory-steps"]);
   if (memorySteps > 0 && selected.some((b) => b.name === RANKING_BENCH)) {
     await initBackend({ backend: fastest });
     console.error(`… memory: ${memorySteps} training steps on ${fastest}`);
-    memory = memoryCheck(memorySteps);
+    memory = await memoryCheck(memorySteps);
     results.push(memoryRow(fastest, memory));
   }
 

@@ -171,14 +171,30 @@ export function cloneParams(params: Params, options: CloneParamsOptions = {}): P
   return out;
 }
 
-/** Reads every parameter's values (sorted by name) for saving. */
-export function readParams(
+/**
+ * Reads every parameter's values (sorted by name) for saving. Asynchronous, so
+ * that it also works where a backend cannot read synchronously (WebGPU in Deno).
+ *
+ * @example
+ * ```ts
+ * import { addParam, createParams, disposeParams, readParams } from "@halo/kit";
+ * const params = createParams();
+ * addParam(params, "w", [2, 3], { init: "ones" });
+ * const [w] = await readParams(params);
+ * console.log(w.name, w.shape, w.values.length); // w [ 2, 3 ] 6
+ * disposeParams(params);
+ * ```
+ */
+export async function readParams(
   params: Params,
-): Array<{ name: string; shape: number[]; values: Float32Array }> {
-  return [...params.keys()].sort().map((name) => {
-    const v = params.get(name)!;
-    return { name, shape: [...v.shape], values: v.dataSync() as Float32Array };
-  });
+): Promise<Array<{ name: string; shape: number[]; values: Float32Array }>> {
+  const names = [...params.keys()].sort();
+  const values = await Promise.all(names.map((name) => params.get(name)!.data()));
+  return names.map((name, i) => ({
+    name,
+    shape: [...params.get(name)!.shape],
+    values: values[i] as Float32Array,
+  }));
 }
 
 /**
@@ -197,12 +213,17 @@ export function writeParams(
   }
 }
 
-/** Checks that saved values match `params` name for name and shape for shape; throws otherwise. */
-export function checkSavedParams(
+/**
+ * Checks that saved values match `params` name for name and shape for shape; throws otherwise.
+ * Only the length of `values` is looked at.
+ */
+export function checkSavedParams<
+  T extends { name: string; shape: readonly number[]; values: { readonly length: number } },
+>(
   params: Params,
-  saved: ReadonlyArray<{ name: string; shape: readonly number[]; values: Float32Array }>,
+  saved: ReadonlyArray<T>,
   where = "checkSavedParams",
-): Map<string, { name: string; shape: readonly number[]; values: Float32Array }> {
+): Map<string, T> {
   const byName = new Map(saved.map((s) => [s.name, s]));
   for (const [name, v] of params) {
     const s = byName.get(name);
@@ -484,8 +505,11 @@ export interface Adam {
   readonly options: Required<AdamOptions>;
   /** Number of updates applied so far. */
   readonly step: number;
-  /** Applies one update from gradients keyed by parameter name; returns the pre-clip global norm. */
-  apply(grads: Record<string, tf.Tensor>): number;
+  /**
+   * Applies one update from gradients keyed by parameter name. Everything,
+   * gradient clipping included, stays on the device: nothing is read back.
+   */
+  apply(grads: Record<string, tf.Tensor>): void;
   /** Sets the learning rate for later updates (schedules). */
   setLearningRate(lr: number): void;
   /** First/second moments by `<name>/m` and `<name>/v`, plus the step, for checkpoints. */
@@ -513,7 +537,7 @@ export interface Adam {
  * const adam = createAdam(params, { learningRate: 0.1 });
  * const { grads } = tf.variableGrads(() => w.square().sum() as tf.Scalar, [w]);
  * adam.apply({ w: grads[w.name] });
- * console.log(w.dataSync()[0]); // ≈ 0.9
+ * console.log((await w.data())[0]); // ≈ 0.9
  * tf.dispose(grads);
  * adam.dispose();
  * disposeParams(params);
@@ -546,14 +570,26 @@ export function createAdam(params: Params, options: AdamOptions = {}): Adam {
       }
       step++;
       const { beta1, beta2, epsilon, clipNorm } = opts;
-      const normT = tf.tidy(() => tf.addN(names.map((n) => grads[n].square().sum())).sqrt());
-      const norm = normT.dataSync()[0];
-      normT.dispose();
-      const clip = clipNorm > 0 && norm > clipNorm ? clipNorm / norm : 1;
       const lr = opts.learningRate * Math.sqrt(1 - beta2 ** step) / (1 - beta1 ** step);
       tf.tidy(() => {
+        // Clip on the device: reading the norm back would stall a GPU every step, and Deno's
+        // WebGPU cannot read synchronously at all. min(1, c/‖g‖) is one correctly rounded f32
+        // division, so the update equals the former host-side rule bit for bit on cpu and wasm.
+        // The squared norms are summed by a chain of adds, not tf.addN: tfjs-webgpu 4.22 binds
+        // every AddN input as a storage buffer, so beyond 7 inputs (WebGPU's default limit of 8
+        // per shader stage) its pipeline is invalid and the sum silently stale. The chain adds in
+        // AddN's order (left to right), so cpu and wasm results stay bit-identical.
+        const scale = clipNorm > 0 && names.length > 0
+          ? tf.minimum(
+            1,
+            tf.div(
+              clipNorm,
+              names.map((n) => grads[n].square().sum()).reduce((a, b) => a.add(b)).sqrt(),
+            ),
+          )
+          : undefined;
         for (const name of names) {
-          const g = clip === 1 ? grads[name] : grads[name].mul(clip);
+          const g = scale ? grads[name].mul(scale) : grads[name];
           const m = moments.get(`${name}/m`)!;
           const v = moments.get(`${name}/v`)!;
           m.assign(m.mul(beta1).add(g.mul(1 - beta1)));
@@ -562,7 +598,6 @@ export function createAdam(params: Params, options: AdamOptions = {}): Adam {
           p.assign(p.sub(m.mul(lr).div(v.sqrt().add(epsilon))));
         }
       });
-      return norm;
     },
     setLearningRate(lr) {
       opts.learningRate = lr;

@@ -98,7 +98,7 @@ async function sha256(bytes: Uint8Array): Promise<string> {
  * ```
  */
 export async function saveCheckpoint(dir: string, data: CheckpointData): Promise<void> {
-  const weights = pack(readParams(data.params));
+  const weights = pack(await readParams(data.params));
   const manifest: CheckpointManifest = {
     version: CHECKPOINT_VERSION,
     kind: data.kind,
@@ -110,7 +110,7 @@ export async function saveCheckpoint(dir: string, data: CheckpointData): Promise
   let optBytes: Uint8Array | undefined;
   if (data.optimizer) {
     const state = data.optimizer.state();
-    const opt = pack(readParams(state.tensors));
+    const opt = pack(await readParams(state.tensors));
     optBytes = opt.bytes;
     manifest.optimizer = {
       file: "optimizer.bin",

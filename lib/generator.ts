@@ -560,15 +560,16 @@ export interface TrainStepOptions {
 /**
  * One DDPM training step: sample t and ε, predict ε from x_t, take the
  * (weighted, see {@linkcode TrainStepOptions.maxWeight}) MSE and one Adam
- * update. Returns the plain, unweighted ε-MSE (x0-MSE with prediction "x0") of the step (a number, so
- * nothing leaks).
+ * update. Resolves to the plain, unweighted ε-MSE (x0-MSE with prediction "x0") of the step
+ * (a number, so nothing leaks). The loss is the only value read back, asynchronously, so the
+ * step also runs on backends without synchronous reads (WebGPU in Deno).
  */
-export function trainStep(
+export async function trainStep(
   gen: Generator,
   adam: Adam,
   batch: DiffusionBatch,
   options: TrainStepOptions,
-): number {
+): Promise<number> {
   const c = gen.config;
   const b = batch.x0.shape[0];
   const drop = checkNumber("trainStep", "promptDropout", options.promptDropout ?? 0.1, 0, 1);
@@ -601,9 +602,11 @@ export function trainStep(
     value.dispose();
     return plain!;
   });
-  const value = loss.dataSync()[0];
-  loss.dispose();
-  return value;
+  try {
+    return (await loss.data())[0];
+  } finally {
+    loss.dispose();
+  }
 }
 
 /** `n` standard normal draws from `rng` (deterministic on every backend, unlike tf.randomNormal). */
@@ -780,16 +783,29 @@ export function sampleVideos(
 
 /**
  * Samples clips and returns them as {@linkcode Video} values (data copied off
- * the backend; nothing to dispose).
+ * the backend with an asynchronous read; nothing to dispose).
+ *
+ * @example
+ * ```ts
+ * import { createGenerator, disposeGenerator, sampleClips } from "@halo/kit";
+ * const gen = createGenerator({ dim: 16, depth: 1, heads: 2, frames: 4, size: 16, tokenGrid: { rows: 4, cols: 4, framesPerPatch: 2 } });
+ * const [clip] = await sampleClips(gen, ["one red circle moving up slowly on a black background"], { steps: 2, seed: 3 });
+ * console.log(clip.numFrames, clip.width, clip.frames.length); // 4 16 3072
+ * disposeGenerator(gen);
+ * ```
  */
-export function sampleClips(
+export async function sampleClips(
   gen: Generator,
   prompts: ReadonlyArray<string | ShapesPrompt>,
   options: SampleOptions = {},
-): Video[] {
+): Promise<Video[]> {
   const x = sampleVideos(gen, prompts, options);
-  const data = x.dataSync() as Float32Array;
-  x.dispose();
+  let data: Float32Array;
+  try {
+    data = await x.data() as Float32Array;
+  } finally {
+    x.dispose();
+  }
   const c = gen.config;
   const n = c.frames * c.size * c.size * 3;
   return prompts.map((p, i) => ({

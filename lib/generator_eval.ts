@@ -153,17 +153,26 @@ export interface EvaluateGeneratorOptions extends SampleOptions {
 /**
  * Samples held-out test prompts (colour/shape combinations never trained on)
  * and measures how recognisable the clips are.
+ *
+ * @example
+ * ```ts
+ * import { createGenerator, disposeGenerator, evaluateGenerator } from "@halo/kit";
+ * const gen = createGenerator({ frames: 4, size: 16, dim: 16, depth: 1, heads: 2, tokenGrid: { rows: 2, cols: 2, framesPerPatch: 2 } });
+ * const e = await evaluateGenerator(gen, { count: 2, steps: 2 });
+ * console.log(e.prompts, e.objectColorAccuracy >= 0); // 2 true
+ * disposeGenerator(gen);
+ * ```
  */
-export function evaluateGenerator(
+export async function evaluateGenerator(
   gen: Generator,
   options: EvaluateGeneratorOptions = {},
-): GeneratorEvaluation {
+): Promise<GeneratorEvaluation> {
   const prompts = options.prompts ??
     testPromptSample(
       checkInt("evaluateGenerator", "count", options.count ?? 32, 1),
       options.seed ?? 0,
     );
-  const clips = sampleClips(gen, prompts, options);
+  const clips = await sampleClips(gen, prompts, options);
   let objects = 0, correct = 0, frames = 0;
   const ok = { color: 0, shape: 0, count: 0, direction: 0 };
   clips.forEach((clip, i) => {
@@ -236,14 +245,14 @@ export interface BenchGeneratorOptions {
  * ```ts
  * import { benchGenerator } from "@halo/kit";
  * const tiny = { frames: 4, size: 16, dim: 16, depth: 1, heads: 2, tokenGrid: { rows: 2, cols: 2, framesPerPatch: 2 } };
- * const r = benchGenerator(tiny, { batchSize: 2, trainSteps: 1, sampleSteps: 1 });
+ * const r = await benchGenerator(tiny, { batchSize: 2, trainSteps: 1, sampleSteps: 1 });
  * console.log(r.trainSamplesPerSec > 0);
  * ```
  */
-export function benchGenerator(
+export async function benchGenerator(
   config: Partial<GeneratorConfig> = {},
   options: BenchGeneratorOptions = {},
-): GeneratorBench {
+): Promise<GeneratorBench> {
   const c = resolveGeneratorConfig(config);
   const b = checkInt("benchGenerator", "batchSize", options.batchSize ?? 8, 1);
   const trainSteps = checkInt("benchGenerator", "trainSteps", options.trainSteps ?? 3, 1);
@@ -255,13 +264,13 @@ export function benchGenerator(
   const prompts = testPromptSample(b, 0);
   const batch = makeBatch(c, prompts);
   try {
-    trainStep(gen, adam, batch, { rng });
+    await trainStep(gen, adam, batch, { rng });
     let t0 = performance.now();
-    for (let i = 0; i < trainSteps; i++) trainStep(gen, adam, batch, { rng });
+    for (let i = 0; i < trainSteps; i++) await trainStep(gen, adam, batch, { rng });
     const trainSec = (performance.now() - t0) / 1000 / trainSteps;
-    sampleClips(gen, prompts.slice(0, 1), { steps: 1, guidance });
+    await sampleClips(gen, prompts.slice(0, 1), { steps: 1, guidance });
     t0 = performance.now();
-    sampleClips(gen, prompts, { steps: sampleSteps, guidance, batchSize: b });
+    await sampleClips(gen, prompts, { steps: sampleSteps, guidance, batchSize: b });
     const sampleSec = (performance.now() - t0) / 1000;
     const passes = guidance === 1 ? 1 : 2;
     return {

@@ -227,7 +227,7 @@ function rankOf(x: tf.Tensor, where: string, ranks: readonly number[]): void {
  * const tokens = patchify(x, grid);
  * assert.deepEqual(tokens.shape, [8, 2 * 4 * 4 * 3]);
  * const back = unpatchify(tokens, grid, { numFrames: 4, height: 8, width: 8, channels: 3 });
- * assert.deepEqual(back.dataSync(), x.dataSync());
+ * assert.deepEqual(await back.data(), await x.data());
  * ```
  */
 export function patchify(x: tf.Tensor, grid: PatchGrid): tf.Tensor {
@@ -292,7 +292,7 @@ export function unpatchify(tokens: tf.Tensor, grid: PatchGrid, shape: Unpatchify
  * const map = tf.ones([1, 4, 8, 8]);
  * const means = reducePatches(map, { rows: 2, cols: 2, framesPerPatch: 2 });
  * assert.deepEqual(means.shape, [1, 2, 2, 2]);
- * assert.ok(Array.from(means.dataSync()).every((v) => v === 1));
+ * assert.ok(Array.from(await means.data()).every((v) => v === 1));
  * ```
  */
 export function reducePatches(map: tf.Tensor, grid: PatchGrid): tf.Tensor4D {

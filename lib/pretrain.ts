@@ -175,7 +175,7 @@ export async function pretrain(options: PretrainOptions = {}): Promise<PretrainR
       const stepStart = performance.now();
       let loss: number;
       try {
-        loss = trainStep(gen, adam, batch, { rng: stepRng, promptDropout: dropout });
+        loss = await trainStep(gen, adam, batch, { rng: stepRng, promptDropout: dropout });
       } finally {
         tf.dispose([batch.x0, batch.tokens]);
       }
@@ -306,18 +306,27 @@ export interface SampleGridOptions {
 /**
  * Samples one clip per prompt and lays them out as an RGB8 image: one row per
  * prompt (plus, optionally, the ground-truth render below it), `frames` columns.
- * Returns the PNG bytes.
+ * Resolves to the PNG bytes.
+ *
+ * @example
+ * ```ts
+ * import { createGenerator, disposeGenerator, pickTestPrompts, sampleGrid } from "@halo/kit";
+ * const gen = createGenerator({ frames: 4, size: 16, dim: 16, depth: 1, heads: 2, tokenGrid: { rows: 2, cols: 2, framesPerPatch: 2 } });
+ * const png = await sampleGrid(gen, pickTestPrompts(2, 0), { frames: 3, steps: 2 });
+ * console.log(png.length > 0); // true
+ * disposeGenerator(gen);
+ * ```
  */
-export function sampleGrid(
+export async function sampleGrid(
   gen: Generator,
   prompts: readonly ShapesPrompt[],
   options: SampleGridOptions = {},
-): Uint8Array {
+): Promise<Uint8Array> {
   const where = "sampleGrid";
   const c = gen.config;
   const frames = checkInt(where, "frames", options.frames ?? 8, 1, c.frames);
   const scale = checkInt(where, "scale", options.scale ?? 2, 1, 16);
-  const samples = sampleClips(gen, prompts, {
+  const samples = await sampleClips(gen, prompts, {
     steps: options.steps,
     seed: options.seed,
     guidance: options.guidance,
@@ -361,7 +370,7 @@ export const samplesCommand: CliCommand = {
       const n = intOption(values, "prompts");
       const seed = intOption(values, "seed");
       const prompts = pickTestPrompts(n, seed);
-      const png = sampleGrid(generator, prompts, {
+      const png = await sampleGrid(generator, prompts, {
         seed,
         steps: intOption(values, "steps"),
         guidance: numberOption(values, "guidance"),
@@ -406,7 +415,7 @@ export const evalGeneratorCommand: CliCommand = {
     const { generator } = await loadGenerator(String(values.checkpoint));
     try {
       const t0 = performance.now();
-      const result = evaluateGenerator(generator, {
+      const result = await evaluateGenerator(generator, {
         count: intOption(values, "prompts"),
         seed: intOption(values, "seed"),
         steps: intOption(values, "steps"),

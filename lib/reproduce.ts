@@ -65,11 +65,17 @@ export async function videosStage(context: StageContext): Promise<Record<string,
     checkGrid(grid, video);
     const png = join(context.dir, `${basename(entry.file).replace(/\.[^.]+$/, "")}_grid.png`);
     await writeFileAtomic(png, gridImage(video, grid));
-    const exact = tf.tidy(() => {
+    const same = tf.tidy(() => {
       const x = videoToTensor(video);
       const back = unpatchify(patchify(x, grid), grid, { ...video, channels: 3 });
-      return x.equal(back).all().dataSync()[0] === 1;
+      return x.equal(back).all();
     });
+    let exact: boolean;
+    try {
+      exact = (await same.data())[0] === 1;
+    } finally {
+      same.dispose();
+    }
     if (!exact) {
       throw new Error(
         `videos stage: Expected patchify→unpatchify to be exact but ${entry.file} changed`,
@@ -124,10 +130,10 @@ export async function generatorStage(context: StageContext): Promise<Record<stri
     const png = join(context.dir, "samples.png");
     await writeFileAtomic(
       png,
-      sampleGrid(generator, prompts, { seed: context.seed, withReference: true }),
+      await sampleGrid(generator, prompts, { seed: context.seed, withReference: true }),
     );
     context.log(`  samples of 8 held-out prompts (sample above its render) → ${png}`);
-    const evaluation = evaluateGenerator(generator, { count: 32, seed: context.seed });
+    const evaluation = await evaluateGenerator(generator, { count: 32, seed: context.seed });
     context.log(
       `  object colour accuracy on 32 held-out prompts: ${
         (evaluation.objectColorAccuracy * 100).toFixed(1)

@@ -275,18 +275,33 @@ export async function buildRewardDataset(
           `${generator.config.frames} frames of ${generator.config.size}`,
         );
       }
-      const sample = (prompts: ShapesPrompt[], n: number, seed: number, tag: string): Draft[] => {
+      const sample = async (
+        prompts: ShapesPrompt[],
+        n: number,
+        seed: number,
+        tag: string,
+      ): Promise<Draft[]> => {
         if (n === 0) return [];
         const picked = Array.from({ length: n }, () => rng.pick(prompts));
-        return sampleClips(generator, picked, { seed, steps: 20 }).map((video, i) => ({
+        return (await sampleClips(generator, picked, { seed, steps: 20 })).map((video, i) => ({
           video: { ...video, source: `generator:${tag}:${i}:seed=${seed}` },
           prompt: picked[i].text,
           origin: "generator" as const,
           defects: [],
         }));
       };
-      genTrain = sample(splits.train, Math.round(nTrain * generatorShare), rng.seed(), "train");
-      genHeld = sample(splits.validation, Math.round(nHeld * generatorShare), rng.seed(), "held");
+      genTrain = await sample(
+        splits.train,
+        Math.round(nTrain * generatorShare),
+        rng.seed(),
+        "train",
+      );
+      genHeld = await sample(
+        splits.validation,
+        Math.round(nHeld * generatorShare),
+        rng.seed(),
+        "held",
+      );
     } finally {
       disposeGenerator(generator);
     }

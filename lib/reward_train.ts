@@ -33,7 +33,7 @@ import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
 import { appendJsonLines, readJsonLines, writeFileAtomic } from "./_atomic.ts";
 import { checkInt, checkNumber, fail } from "./_errors.ts";
-import { type Adam, createAdam, paramGrads, readParams, writeParams } from "./_nn.ts";
+import { type Adam, checkSavedParams, createAdam, paramGrads } from "./_nn.ts";
 import { Progress } from "./_progress.ts";
 import { createRng } from "./_rng.ts";
 import {
@@ -153,9 +153,18 @@ export async function loadRewardModel(
   }
 }
 
-/** Copies every weight of `from` into `to` (same config). */
+/**
+ * Copies every weight of `from` into `to` (same config) on the device: nothing
+ * is read back, so it also runs where a backend cannot read synchronously.
+ */
 function copyWeights(from: RewardModel, to: RewardModel): void {
-  writeParams(to.params, readParams(from.params), "copyWeights");
+  const entries = [...from.params].map(([name, v]) => ({
+    name,
+    shape: v.shape,
+    values: { length: v.size },
+  }));
+  checkSavedParams(to.params, entries, "copyWeights");
+  for (const [name, v] of to.params) v.assign(from.params.get(name)!);
 }
 
 /** Loss weights of stage 2 (see the module doc). */

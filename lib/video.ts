@@ -102,7 +102,8 @@ export interface VideoFromTensorOptions {
 
 /**
  * Converts a `[T, H, W, 3]` tensor to a {@linkcode Video}, clipping values to [0, 1]
- * (model outputs overshoot slightly).
+ * (model outputs overshoot slightly). The values are read back asynchronously, so it also
+ * works on backends without synchronous reads (WebGPU in Deno).
  *
  * @example
  * ```ts
@@ -110,11 +111,14 @@ export interface VideoFromTensorOptions {
  * import { videoFromTensor, videoToTensor } from "@halo/kit";
  * import assert from "node:assert/strict";
  * const t = tf.fill([2, 4, 4, 3], 0.25);
- * const video = videoFromTensor(t, { fps: 4 });
+ * const video = await videoFromTensor(t, { fps: 4 });
  * assert.deepEqual(videoToTensor(video).shape, [2, 4, 4, 3]);
  * ```
  */
-export function videoFromTensor(tensor: tf.Tensor, options: VideoFromTensorOptions = {}): Video {
+export async function videoFromTensor(
+  tensor: tf.Tensor,
+  options: VideoFromTensorOptions = {},
+): Promise<Video> {
   if (tensor.rank !== 4 || tensor.shape[3] !== 3) {
     fail(
       "videoFromTensor",
@@ -123,8 +127,12 @@ export function videoFromTensor(tensor: tf.Tensor, options: VideoFromTensorOptio
     );
   }
   const clipped = tf.tidy(() => tensor.toFloat().clipByValue(0, 1));
-  const data = clipped.dataSync() as Float32Array;
-  clipped.dispose();
+  let data: Float32Array;
+  try {
+    data = await clipped.data() as Float32Array;
+  } finally {
+    clipped.dispose();
+  }
   const [numFrames, height, width] = tensor.shape;
   return createVideo({
     frames: Float32Array.from(data),

@@ -58,16 +58,18 @@ Deno.test("test prompts come from the held-out split", () => {
 Deno.test("evaluateGenerator, sampleGrid and benchGenerator run on a tiny model", async () => {
   const { createGenerator } = await import("../lib/generator.ts");
   const gen = createGenerator(TINY);
-  const e = evaluateGenerator(gen, { count: 2, steps: 2 });
+  const e = await evaluateGenerator(gen, { count: 2, steps: 2 });
   assert.equal(e.prompts, 2);
   for (const v of [e.objectColorAccuracy, e.judgeColorAccuracy, e.judgeShapeAccuracy]) {
     assert.ok(v >= 0 && v <= 1);
   }
-  const png = decodePng(sampleGrid(gen, pickTestPrompts(2, 0), { frames: 3, steps: 2, scale: 1 }));
+  const png = decodePng(
+    await sampleGrid(gen, pickTestPrompts(2, 0), { frames: 3, steps: 2, scale: 1 }),
+  );
   assert.equal(png.width, 3 * 16 + 2 * 2);
   assert.equal(png.height, 2 * 16 + 2);
   disposeGenerator(gen);
-  const b = benchGenerator(TINY, { batchSize: 2, trainSteps: 1, sampleSteps: 1 });
+  const b = await benchGenerator(TINY, { batchSize: 2, trainSteps: 1, sampleSteps: 1 });
   assert.ok(b.trainSamplesPerSec > 0 && b.sampleVideosPerSec > 0 && b.trainGflops > 0);
 });
 
@@ -79,7 +81,7 @@ Deno.test({
     const { generator } = await loadGenerator(
       new URL("../data/generator", import.meta.url).pathname,
     );
-    const e = evaluateGenerator(generator, { count: 12, steps: 20, seed: 1 });
+    const e = await evaluateGenerator(generator, { count: 12, steps: 20, seed: 1 });
     disposeGenerator(generator);
     assert.ok(e.objectColorAccuracy > 0.5, JSON.stringify(e));
     assert.ok(e.judgeColorAccuracy > 0.5, JSON.stringify(e));

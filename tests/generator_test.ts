@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../lib/backend.ts";
+import { initBackend, probeWebGpu } from "../lib/backend.ts";
 import { createAdam, paramGrads } from "../lib/_nn.ts";
 import { createRng } from "../lib/_rng.ts";
 import {
@@ -21,6 +21,8 @@ import {
   trainStep,
 } from "../lib/generator.ts";
 import { parsePrompt } from "../lib/world.ts";
+import { TASK_PERMISSIONS } from "./_helpers.ts";
+import type { BackendRun } from "./_generator_backend_run.ts";
 
 await initBackend();
 
@@ -68,7 +70,7 @@ Deno.test("noise schedules decrease from ~1 to ~0", () => {
   }
 });
 
-Deno.test("the training loss goes down", () => {
+Deno.test("the training loss goes down", async () => {
   const gen = createGenerator(TINY, { seed: 1 });
   const reference = freezeGenerator(gen);
   const adam = createAdam(gen.params, { learningRate: 3e-3 });
@@ -83,7 +85,7 @@ Deno.test("the training loss goes down", () => {
     });
   const before = evalLoss();
   const rng = createRng(2);
-  for (let i = 0; i < 60; i++) trainStep(gen, adam, batch, { rng });
+  for (let i = 0; i < 60; i++) await trainStep(gen, adam, batch, { rng });
   const after = evalLoss();
   assert.ok(after < 0.7 * before, `loss ${before.toFixed(3)} → ${after.toFixed(3)}`);
   tf.dispose([batch.x0, batch.tokens, t, noise]);
@@ -92,18 +94,18 @@ Deno.test("the training loss goes down", () => {
   disposeGenerator(reference);
 });
 
-Deno.test("no tensors leak: the count after 20 training steps equals the count after 10", () => {
+Deno.test("no tensors leak: the count after 20 training steps equals the count after 10", async () => {
   const gen = createGenerator(TINY, { seed: 1 });
   const adam = createAdam(gen.params);
   const rng = createRng(3);
-  const step = () => {
+  const step = async () => {
     const batch = makeBatch(gen.config, PROMPTS.slice(0, 2));
-    trainStep(gen, adam, batch, { rng });
+    await trainStep(gen, adam, batch, { rng });
     tf.dispose([batch.x0, batch.tokens]);
   };
-  for (let i = 0; i < 10; i++) step();
+  for (let i = 0; i < 10; i++) await step();
   const after10 = tf.memory().numTensors;
-  for (let i = 0; i < 10; i++) step();
+  for (let i = 0; i < 10; i++) await step();
   assert.equal(tf.memory().numTensors, after10);
   const x = sampleVideos(gen, PROMPTS.slice(0, 1), { steps: 2 });
   x.dispose();
@@ -188,7 +190,7 @@ Deno.test("predictNoise rejects a wrongly shaped input", () => {
   disposeGenerator(gen);
 });
 
-Deno.test('prediction "x0": optional key, no gate, ε̂ derived from x̂0, x0-MSE goes down', () => {
+Deno.test('prediction "x0": optional key, no gate, ε̂ derived from x̂0, x0-MSE goes down', async () => {
   // the default stays an absent key, so default configs and their JSON are unchanged
   assert.equal("prediction" in resolveGeneratorConfig({}), false);
   assert.equal("prediction" in resolveGeneratorConfig({ prediction: "eps" }), false);
@@ -233,10 +235,64 @@ Deno.test('prediction "x0": optional key, no gate, ε̂ derived from x̂0, x0-MS
     });
   const before = evalLoss();
   const rng = createRng(2);
-  for (let i = 0; i < 40; i++) trainStep(gen, adam, batch, { rng });
+  for (let i = 0; i < 40; i++) await trainStep(gen, adam, batch, { rng });
   const after = evalLoss();
   assert.ok(after < 0.7 * before, `x0-MSE ${before.toFixed(3)} → ${after.toFixed(3)}`);
   tf.dispose([batch.x0, batch.tokens, t, noise]);
   adam.dispose();
   disposeGenerator(gen);
+});
+
+Deno.test("training, sampling and checkpoints run on webgpu and match the cpu backend", async () => {
+  const webgpu = await probeWebGpu();
+  if (!webgpu.available) {
+    // CI installs lavapipe, so there the adapter must exist; elsewhere a machine may lack one.
+    if (Deno.env.get("CI")) {
+      assert.fail(`CI installs lavapipe, so a WebGPU adapter must exist: ${webgpu.description}`);
+    }
+    return;
+  }
+  const run = async (backend: "cpu" | "webgpu"): Promise<BackendRun> => {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        ...TASK_PERMISSIONS,
+        new URL("./_generator_backend_run.ts", import.meta.url).pathname,
+      ],
+      env: { HALO_BACKEND: backend },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 0, `${backend} run failed:\n${stderr.slice(-3000)}`);
+    return JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").pop()!);
+  };
+  const [gpu, cpu] = await Promise.all([run("webgpu"), run("cpu")]);
+  assert.equal(gpu.backend, "webgpu");
+  assert.equal(cpu.backend, "cpu");
+  assert.deepEqual(gpu.gpuErrors, [], "the WebGPU device reported validation errors");
+  assert.equal(gpu.losses.length, cpu.losses.length);
+  gpu.losses.forEach((loss, i) => {
+    assert.ok(Number.isFinite(loss), `webgpu loss of step ${i + 1}: ${loss}`);
+    const rel = Math.abs(loss - cpu.losses[i]) / Math.abs(cpu.losses[i]);
+    assert.ok(
+      rel < 1e-3,
+      `step ${i + 1}: webgpu ${loss} vs cpu ${cpu.losses[i]} (relative ${rel})`,
+    );
+  });
+  assert.equal(gpu.samples.length, cpu.samples.length);
+  assert.ok(gpu.samples.every((v) => v >= 0 && v <= 1), "webgpu samples lie in [0, 1]");
+  const worst = gpu.samples.reduce((m, v, i) => Math.max(m, Math.abs(v - cpu.samples[i])), 0);
+  assert.ok(worst < 1e-3, `webgpu samples differ from cpu by up to ${worst}`);
+  for (const r of [gpu, cpu]) {
+    assert.ok(
+      r.checkpointExact,
+      `${r.backend}: the reloaded checkpoint differs from the saved model`,
+    );
+    assert.equal(
+      r.resumed.reloaded,
+      r.resumed.live,
+      `${r.backend}: a step after reloading differs`,
+    );
+  }
 });

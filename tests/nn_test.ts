@@ -127,7 +127,7 @@ Deno.test("Adam matches tf.train.adam when clipping is off", () => {
   disposeParams(ours);
 });
 
-Deno.test("clone, read and write parameters; mismatches are clear errors", () => {
+Deno.test("clone, read and write parameters; mismatches are clear errors", async () => {
   const a = createParams();
   addParam(a, "x", [2, 3], { seed: 1 });
   addParam(a, "y", [3], { seed: 2 });
@@ -136,7 +136,7 @@ Deno.test("clone, read and write parameters; mismatches are clear errors", () =>
   assert.equal(b.get("x")!.trainable, false);
   a.get("x")!.assign(tf.zeros([2, 3]));
   assert.notDeepEqual(b.get("x")!.dataSync(), a.get("x")!.dataSync());
-  const saved = readParams(b);
+  const saved = await readParams(b);
   writeParams(a, saved);
   assert.deepEqual(a.get("x")!.dataSync(), b.get("x")!.dataSync());
   assert.throws(

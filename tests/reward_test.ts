@@ -107,7 +107,7 @@ Deno.test("a checkpoint round-trips exactly (weights and scores)", async () => {
       assert.equal(step, 11);
       assert.equal(manifest.kind, "reward");
       assert.deepEqual(back.config, model.config);
-      const a = readParams(model.params), b = readParams(back.params);
+      const a = await readParams(model.params), b = await readParams(back.params);
       assert.deepEqual(a.map((p) => p.name), b.map((p) => p.name));
       a.forEach((p, i) => assert.deepEqual(p.values, b[i].values, p.name));
       const items = [{ video: clip(4), prompt: PROMPT }];

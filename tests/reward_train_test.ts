@@ -114,7 +114,8 @@ Deno.test("a run killed after a checkpoint resumes to exactly the uninterrupted 
     try {
       assert.equal(resumed.resumed, true);
       assert.equal(resumed.step, 6);
-      const a = readParams(straight.model.params), b = readParams(resumed.model.params);
+      const a = await readParams(straight.model.params);
+      const b = await readParams(resumed.model.params);
       a.forEach((p, i) => assert.deepEqual(b[i].values, p.values, p.name));
       // a finished stage reruns as a no-op
       const again = await trainRewardStage(train, { ...base, out: `${dir}/b` });
@@ -155,9 +156,9 @@ Deno.test("stage 2 starts from the stage-1 weights; fromScratch does not", async
     quiet: true,
   });
   try {
-    const a = readParams(vrm.model.params), b = readParams(cont.model.params);
+    const a = await readParams(vrm.model.params), b = await readParams(cont.model.params);
     a.forEach((p, i) => assert.deepEqual(b[i].values, p.values));
-    const c = readParams(fresh.model.params);
+    const c = await readParams(fresh.model.params);
     assert.ok(a.some((p, i) => p.values.some((v, j) => v !== c[i].values[j])));
   } finally {
     [vrm, cont, fresh].forEach((r) => disposeRewardModel(r.model));

@@ -183,7 +183,7 @@ Deno.test("a named pipe is refused without hanging", async () => {
   });
 });
 
-Deno.test("createVideo validates sizes and values; tensors convert both ways", () => {
+Deno.test("createVideo validates sizes and values; tensors convert both ways", async () => {
   assert.throws(
     () => createVideo({ frames: new Float32Array(10), numFrames: 1, height: 2, width: 2 }),
     /Expected 12 values for 1×2×2×3 but found "10 values"/,
@@ -198,9 +198,11 @@ Deno.test("createVideo validates sizes and values; tensors convert both ways", (
   const before = tf.memory().numTensors;
   const t = videoToTensor(video);
   assert.deepEqual(t.shape, [2, 4, 6, 3]);
-  const back = videoFromTensor(t, { fps: 8 });
+  const back = await videoFromTensor(t, { fps: 8 });
   t.dispose();
   assert.deepEqual(back.frames, video.frames);
   assert.equal(tf.memory().numTensors, before);
-  assert.throws(() => videoFromTensor(tf.zeros([2, 4, 4])), /shape \[T, H, W, 3\]/);
+  const flat = tf.zeros([2, 4, 4]);
+  await assert.rejects(() => videoFromTensor(flat), /shape \[T, H, W, 3\]/);
+  flat.dispose();
 });
