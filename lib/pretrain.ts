@@ -11,7 +11,7 @@ import * as tf from "@tensorflow/tfjs";
 import { checkInt, checkNumber, fail } from "./_errors.ts";
 import { createRng } from "./_rng.ts";
 import { createAdam } from "./_nn.ts";
-import { appendJsonLines } from "./_atomic.ts";
+import { appendJsonLines, readJsonLines, writeFileAtomic } from "./_atomic.ts";
 import { Progress } from "./_progress.ts";
 import { type CliCommand, intOption, numberOption } from "./cli.ts";
 import { initBackend } from "./backend.ts";
@@ -31,7 +31,6 @@ import { loadCheckpoint, readCheckpointManifest } from "./checkpoint.ts";
 import { parseGrid } from "./patch.ts";
 import { videoSheet } from "./plot.ts";
 import { promptSplits, renderClip, type ShapesPrompt } from "./world.ts";
-import { writeFileAtomic } from "./_atomic.ts";
 import { evaluateGenerator } from "./generator_eval.ts";
 
 /** Options for {@linkcode pretrain}. */
@@ -155,14 +154,25 @@ export async function pretrain(options: PretrainOptions = {}): Promise<PretrainR
     initial: start,
     quiet: options.quiet,
   });
+  if (resumed) {
+    // A kill between the log append and the checkpoint rename leaves log lines past the
+    // checkpoint; those steps are trained again, so their lines go.
+    const logged = await readJsonLines<{ step: number }>(logFile);
+    if (logged.some((r) => r.step > start)) {
+      const kept = logged.filter((r) => r.step <= start);
+      await writeFileAtomic(logFile, kept.map((r) => JSON.stringify(r) + "\n").join(""));
+    }
+  }
   const save = async (step: number) => {
+    // Log first, then the checkpoint: a kill in between leaves extra lines (dropped on resume),
+    // never a checkpoint whose steps are missing from the log.
+    await appendJsonLines(logFile, pendingLog);
+    pendingLog = [];
     await saveGenerator(out, gen, {
       step,
       optimizer: adam,
       meta: { seed, batchSize, learningRate: peak, steps, wallSeconds: seconds() },
     });
-    await appendJsonLines(logFile, pendingLog);
-    pendingLog = [];
   };
   let step = start;
   try {

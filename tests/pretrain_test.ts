@@ -42,6 +42,29 @@ async function stepOf(out: string): Promise<number> {
   }
 }
 
+Deno.test("a resume drops log lines past the checkpoint (killed between log and checkpoint)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const options = {
+      out: `${dir}/g`,
+      batchSize: 2,
+      checkpointEvery: 2,
+      config: TINY,
+      quiet: true,
+    };
+    await pretrain({ ...options, steps: 4 });
+    // what a kill after the log append and before the checkpoint rename leaves behind
+    await Deno.writeTextFile(`${dir}/g.log.jsonl`, '{"step":5,"loss":1,"seconds":0}\n', {
+      append: true,
+    });
+    await pretrain({ ...options, steps: 6 });
+    const log = await readJsonLines<{ step: number }>(`${dir}/g.log.jsonl`);
+    assert.deepEqual(log.map((r) => r.step), [1, 2, 3, 4, 5, 6]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("pretraining killed half-way resumes and ends at the same step with the same weights", async () => {
   const dir = await Deno.makeTempDir();
   const steps = 300;
