@@ -81,3 +81,18 @@ async function truncateTornLine(path: string): Promise<void> {
   const lastNewline = bytes.lastIndexOf(0x0a);
   await Deno.truncate(path, lastNewline + 1);
 }
+
+/**
+ * Keeps only the records of a JSONL log that `keep` accepts, rewriting the file
+ * atomically when any is dropped, and returns the kept ones. Training loops log
+ * before they checkpoint, so a resume calls this to drop what a kill left past
+ * the checkpoint (those steps run again and are logged again).
+ */
+export async function trimJsonLines<T>(path: string, keep: (record: T) => boolean): Promise<T[]> {
+  const records = await readJsonLines<T>(path);
+  const kept = records.filter(keep);
+  if (kept.length < records.length) {
+    await writeFileAtomic(path, kept.map((r) => JSON.stringify(r) + "\n").join(""));
+  }
+  return kept;
+}

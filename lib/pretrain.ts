@@ -11,7 +11,7 @@ import * as tf from "@tensorflow/tfjs";
 import { checkInt, checkNumber, fail } from "./_errors.ts";
 import { createRng } from "./_rng.ts";
 import { createAdam } from "./_nn.ts";
-import { appendJsonLines, readJsonLines, writeFileAtomic } from "./_atomic.ts";
+import { appendJsonLines, trimJsonLines, writeFileAtomic } from "./_atomic.ts";
 import { Progress } from "./_progress.ts";
 import { type CliCommand, intOption, numberOption } from "./cli.ts";
 import { initBackend } from "./backend.ts";
@@ -157,11 +157,7 @@ export async function pretrain(options: PretrainOptions = {}): Promise<PretrainR
   if (resumed) {
     // A kill between the log append and the checkpoint rename leaves log lines past the
     // checkpoint; those steps are trained again, so their lines go.
-    const logged = await readJsonLines<{ step: number }>(logFile);
-    if (logged.some((r) => r.step > start)) {
-      const kept = logged.filter((r) => r.step <= start);
-      await writeFileAtomic(logFile, kept.map((r) => JSON.stringify(r) + "\n").join(""));
-    }
+    await trimJsonLines<{ step: number }>(logFile, (r) => r.step <= start);
   }
   const save = async (step: number) => {
     // Log first, then the checkpoint: a kill in between leaves extra lines (dropped on resume),

@@ -31,7 +31,7 @@
 
 import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
-import { appendJsonLines, readJsonLines, writeFileAtomic } from "./_atomic.ts";
+import { appendJsonLines, trimJsonLines, writeFileAtomic } from "./_atomic.ts";
 import { checkInt, checkNumber, fail } from "./_errors.ts";
 import { type Adam, checkSavedParams, createAdam, paramGrads } from "./_nn.ts";
 import { Progress } from "./_progress.ts";
@@ -415,8 +415,7 @@ export async function trainRewardStage(
     }
     start = loaded.step;
     prior = Number(meta.wallSeconds ?? 0);
-    curve = await readJsonLines<CurvePoint>(`${out}.curve.jsonl`);
-    curve = curve.filter((p) => p.step <= start);
+    curve = await trimJsonLines<CurvePoint>(`${out}.curve.jsonl`, (p) => p.step <= start);
     resumed = true;
   } else {
     const config = options.from ? options.from.config : resolveRewardConfig(options.config ?? {});
@@ -448,13 +447,14 @@ export async function trainRewardStage(
   };
   const save = async (step: number) => {
     if (!out) return;
+    // Curve first, then the checkpoint: a kill in between leaves points that a resume trims.
+    await appendJsonLines(`${out}.curve.jsonl`, pending);
+    pending = [];
     await saveRewardModel(out, model, {
       step,
       optimizer: adam,
       meta: { stage, seed, steps, batchSize, learningRate: peak, wallSeconds: seconds() },
     });
-    await appendJsonLines(`${out}.curve.jsonl`, pending);
-    pending = [];
   };
   let step = start;
   try {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { appendJsonLines, readJsonLines, writeFileAtomic } from "../lib/_atomic.ts";
+import { appendJsonLines, readJsonLines, trimJsonLines, writeFileAtomic } from "../lib/_atomic.ts";
 import { withTempDir } from "./_helpers.ts";
 
 Deno.test("writeFileAtomic replaces the file whole and leaves no temporary files", async () => {
@@ -35,4 +35,24 @@ Deno.test("readJsonLines refuses a corrupt line in the middle, naming file and l
       /bad\.jsonl:2: Expected a JSON line but found invalid JSON/,
     );
   });
+});
+
+Deno.test("trimJsonLines drops what the predicate rejects, rewriting only when needed", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/log.jsonl`;
+    assert.deepEqual(await trimJsonLines(path, () => true), [], "missing file");
+    await appendJsonLines(path, [{ step: 1 }, { step: 2 }, { step: 3 }]);
+    const before = (await Deno.stat(path)).mtime;
+    assert.deepEqual(await trimJsonLines<{ step: number }>(path, (r) => r.step <= 3), [
+      { step: 1 },
+      { step: 2 },
+      { step: 3 },
+    ]);
+    assert.deepEqual((await Deno.stat(path)).mtime, before, "nothing dropped: not rewritten");
+    await trimJsonLines<{ step: number }>(path, (r) => r.step <= 2);
+    assert.deepEqual(await readJsonLines(path), [{ step: 1 }, { step: 2 }]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
