@@ -104,6 +104,11 @@ export interface LineChartOptions {
   yRange?: readonly [number, number];
   /** Corner of the legend. Default "top-right". */
   legend?: "top-right" | "bottom-right";
+  /**
+   * x-axis scale: "sqrt" spreads out the start of a training curve, where most
+   * of the change happens (x must be ≥ 0). Default "linear".
+   */
+  xScale?: "linear" | "sqrt";
 }
 
 /** About five round tick values (steps of 1, 2 or 5 × 10ᵏ) covering `[lo, hi]`. */
@@ -165,7 +170,10 @@ export function lineChart(
   };
   const [x0, x1] = range(0, options.xRange);
   const [y0, y1] = range(1, options.yRange);
-  const yTicks = ticks(y0, y1), xTicks = ticks(x0, x1);
+  const sqrtX = options.xScale === "sqrt";
+  if (sqrtX && x0 < 0) fail(where, 'x ≥ 0 with xScale "sqrt"', x0);
+  const fx = sqrtX ? Math.sqrt : (x: number) => x;
+  const yTicks = ticks(y0, y1);
   const label = (v: number) => String(Number(v.toPrecision(4)));
   const scale = width >= 480 ? 2 : 1;
   const left = 8 * scale + Math.max(...yTicks.map((v) => textWidth(label(v), scale)));
@@ -176,7 +184,16 @@ export function lineChart(
   if (plotW < 16 || plotH < 16) {
     fail(where, "a picture large enough for its axes", `${width}×${height}`);
   }
-  const px = (x: number) => left + ((x - x0) / (x1 - x0)) * plotW;
+  const px = (x: number) => left + ((fx(x) - fx(x0)) / (fx(x1) - fx(x0))) * plotW;
+  // On a sqrt axis, round values (0, 1, 2, 5 × 10ᵏ) at least 40 px apart.
+  const xTicks = sqrtX
+    ? [0, ...[-1, 0, 1, 2, 3, 4, 5, 6].flatMap((k) => [1, 2, 5].map((m) => m * 10 ** k))]
+      .filter((v) => v >= x0 && v <= x1)
+      .reduce<number[]>((kept, v) => {
+        if (!kept.length || px(v) - px(kept.at(-1)!) >= 40 * scale) kept.push(v);
+        return kept;
+      }, [])
+    : ticks(x0, x1);
   const py = (y: number) => top + (1 - (y - y0) / (y1 - y0)) * plotH;
   const rgb = new Uint8Array(width * height * 3).fill(255);
   const put = (x: number, y: number, c: readonly [number, number, number]) => {

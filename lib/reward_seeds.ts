@@ -359,7 +359,8 @@ export function efficiencyChart(runs: readonly SeedReport[]): Uint8Array {
   ];
   return lineChart(series, {
     title: `held-out patch rho, ${runs.length} seeds (thin: each seed)`,
-    xLabel: "stage-2 step",
+    xLabel: "stage-2 step (square-root scale)",
+    xScale: "sqrt",
     legend: "bottom-right",
   });
 }

@@ -70,3 +70,23 @@ Deno.test("lineChart refuses empty input, bad colours and empty ranges, naming t
     /Expected at least one finite point/,
   );
 });
+
+Deno.test("lineChart on a sqrt x axis spreads out small x", () => {
+  const column = (xScale: "linear" | "sqrt") => {
+    const image = decodePng(lineChart([
+      { name: "", points: [[100, 0], [100, 1]], color: [200, 0, 0], thickness: 1 },
+    ], { width: 300, height: 200, xRange: [0, 400], yRange: [0, 1], xScale }));
+    for (let x = 0; x < image.width; x++) {
+      const i = (100 * image.width + x) * 3;
+      if (image.rgb[i] === 200 && image.rgb[i + 1] === 0) return x;
+    }
+    return -1;
+  };
+  const linear = column("linear"), sqrt = column("sqrt");
+  assert.ok(linear > 0 && sqrt > linear + 40, `linear ${linear}, sqrt ${sqrt}`);
+  assert.throws(
+    () =>
+      lineChart([{ name: "", points: [[-1, 0], [1, 1]], color: [0, 0, 0] }], { xScale: "sqrt" }),
+    /Expected x ≥ 0 with xScale "sqrt"/,
+  );
+});
