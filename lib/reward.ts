@@ -34,8 +34,14 @@ import {
   type Params,
   transformerBlock,
 } from "./_nn.ts";
-import { ASPECTS, type AspectScores, SCORE_MAX, SCORE_MIN } from "./label_protocol.ts";
-import { checkGrid, formatGrid, numSegments, parseGrid, type PatchGrid } from "./patch.ts";
+import {
+  ASPECTS,
+  type AspectScores,
+  type PatchLabel,
+  SCORE_MAX,
+  SCORE_MIN,
+} from "./label_protocol.ts";
+import { checkGrid, formatGrid, numSegments, parseGrid, type PatchGrid, patchId } from "./patch.ts";
 import { encodePrompt, initPromptEncoder, PROMPT_LENGTH, tokenizePrompt, VOCAB } from "./prompt.ts";
 import type { Video } from "./video.ts";
 import { parsePrompt } from "./world.ts";
@@ -585,6 +591,32 @@ export function flattenPatchScores(patches: number[][][][]): number[][] {
     for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out.push(patches[r][c][s]);
   }
   return out;
+}
+
+/**
+ * A reward model's patch scores as labeller-style {@linkcode PatchLabel}s (id,
+ * flat index, scores by aspect), so the labeller's tools — `worstFirst`,
+ * `topKHit` — apply to the PRM as they do to distilled labels.
+ *
+ * @example
+ * ```ts
+ * import { createRewardModel, disposeRewardModel, parsePrompt, renderClip, rewardPatchLabels, scoreRewards } from "@halo/kit";
+ * const model = createRewardModel({ dim: 16, depth: 1, heads: 2, promptLayers: 0 });
+ * const prompt = "one red circle moving right slowly on a black background";
+ * const [scores] = await scoreRewards(model, [{ video: renderClip(parsePrompt(prompt)).video, prompt }]);
+ * const labels = rewardPatchLabels(model, scores);
+ * console.log(labels.length, labels[5].id); // 64 "s0r1c1"
+ * disposeRewardModel(model);
+ * ```
+ */
+export function rewardPatchLabels(model: RewardModel, scores: RewardScores): PatchLabel[] {
+  const grid = rewardGrid(model.config);
+  return flattenPatchScores(scores.patches).map((s, index) => ({
+    id: patchId(grid, index),
+    index,
+    scores: Object.fromEntries(ASPECTS.map((a, k) => [a, s[k]])) as AspectScores,
+    reason: "",
+  }));
 }
 
 /** The parameter count of a model (for reports). */

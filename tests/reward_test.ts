@@ -13,6 +13,7 @@ import {
   rewardFlops,
   rewardForward,
   rewardParamCount,
+  rewardPatchLabels,
   scorePatches,
   scoreRewards,
   scoreVideo,
@@ -34,6 +35,23 @@ Deno.test("default reward model: 64 tokens, under 200k parameters, FLOPs counted
     assert.ok(rewardParamCount(model) < 200_000, `${rewardParamCount(model)}`);
     assert.ok(rewardFlops(model.config, 2) === 2 * rewardFlops(model.config, 1));
     assert.ok(rewardFlops(model.config, 1) > 5e6);
+  } finally {
+    disposeRewardModel(model);
+  }
+});
+
+Deno.test("rewardPatchLabels: labeller-style labels in flat patch order", async () => {
+  const model = createRewardModel({ dim: 16, depth: 1, heads: 2 }, { seed: 3 });
+  try {
+    const [scores] = await scoreRewards(model, [{ video: clip(1), prompt: PROMPT }]);
+    const labels = rewardPatchLabels(model, scores);
+    const flat = flattenPatchScores(scores.patches);
+    assert.equal(labels.length, 64);
+    labels.forEach((l, k) => {
+      assert.equal(l.index, k);
+      assert.equal(l.id, patchId({ rows: 4, cols: 4, framesPerPatch: 4 }, k));
+      assert.deepEqual(Object.values(l.scores), flat[k]);
+    });
   } finally {
     disposeRewardModel(model);
   }
