@@ -282,8 +282,10 @@ export function formatEfficiency(summary: EfficiencySummary): string {
     "|---|---|---|---|---|",
     ...summary.budgets.map((b) =>
       `| ${b.step} | ${b.continual.toFixed(3)} | ${b.scratch.toFixed(3)} | ${
-        formatInterval(b.difference)
-      } | ${b.continualAhead} of ${n} |`
+        // One seed has no spread to bootstrap: print the difference alone.
+        n > 1
+          ? formatInterval(b.difference)
+          : b.difference.estimate.toFixed(3)} | ${b.continualAhead} of ${n} |`
     ),
   ];
   if (summary.agreement.length) {

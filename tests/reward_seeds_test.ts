@@ -73,6 +73,11 @@ Deno.test("summariseEfficiency counts steps to thresholds per seed, with never a
 
 Deno.test("summariseEfficiency picks 0.05-spaced thresholds up to the best value reached", () => {
   const s = summariseEfficiency([run(0, [0, 0.21], [0, 0.26])]);
+  assert.match(
+    formatEfficiency(s),
+    /\| 10 \| 0\.210 \| 0\.260 \| -0\.050 \| 0 of 1 \|/,
+    "one seed: no interval",
+  );
   assert.deepEqual(s.thresholds.map((t) => t.threshold), [0.1, 0.15, 0.2, 0.25]);
   assert.deepEqual(s.budgets.map((b) => b.step), [10]);
 });
