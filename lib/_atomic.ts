@@ -96,3 +96,14 @@ export async function trimJsonLines<T>(path: string, keep: (record: T) => boolea
   }
   return kept;
 }
+
+/** Whether `path` exists; errors other than "not found" (permissions, say) are thrown. */
+export async function pathExists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}

@@ -15,7 +15,7 @@
 
 import { checkInt, checkNumber, fail } from "./_errors.ts";
 import { createRng, type Rng } from "./_rng.ts";
-import { readJsonLines } from "./_atomic.ts";
+import { pathExists, readJsonLines } from "./_atomic.ts";
 import { DEFECT_KINDS, type DefectKind, injectDefect } from "./defects.ts";
 import { loadGenerator } from "./generator.ts";
 import { disposeGenerator, sampleClips } from "./generator.ts";
@@ -216,15 +216,6 @@ function renderDrafts(
   return drafts;
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * Builds the labelled train and held-out sets. Training prompts come from the
  * grammar's train split, held-out prompts from its validation split (prompts
@@ -265,7 +256,7 @@ export async function buildRewardDataset(
 
   const genDir = options.generatorDir ?? "data/generator";
   let genTrain: Draft[] = [], genHeld: Draft[] = [];
-  if (generatorShare > 0 && await exists(`${genDir}/config.json`)) {
+  if (generatorShare > 0 && await pathExists(`${genDir}/config.json`)) {
     const { generator } = await loadGenerator(genDir);
     try {
       if (generator.config.frames !== frames || generator.config.size !== size) {

@@ -31,7 +31,7 @@
 
 import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
-import { appendJsonLines, trimJsonLines, writeFileAtomic } from "./_atomic.ts";
+import { appendJsonLines, pathExists, trimJsonLines, writeFileAtomic } from "./_atomic.ts";
 import { checkInt, checkNumber, fail } from "./_errors.ts";
 import { type Adam, checkSavedParams, createAdam, paramGrads } from "./_nn.ts";
 import { Progress } from "./_progress.ts";
@@ -396,7 +396,7 @@ export async function trainRewardStage(
   let prior = 0;
   let resumed = false;
   let curve: CurvePoint[] = [];
-  const hasCheckpoint = out ? await exists(join(out, "config.json")) : false;
+  const hasCheckpoint = out ? await pathExists(join(out, "config.json")) : false;
   if (out && hasCheckpoint) {
     const loaded = await loadRewardModel(out, {
       optimizer: (m) => createAdam(m.params, { learningRate: peak }),
@@ -497,15 +497,6 @@ export async function trainRewardStage(
   }
   adam.dispose();
   return { model, step, curve, seconds: seconds(), resumed };
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Options for {@linkcode trainRewardModels}. */

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { appendJsonLines, readJsonLines, trimJsonLines, writeFileAtomic } from "../lib/_atomic.ts";
+import {
+  appendJsonLines,
+  pathExists,
+  readJsonLines,
+  trimJsonLines,
+  writeFileAtomic,
+} from "../lib/_atomic.ts";
 import { withTempDir } from "./_helpers.ts";
 
 Deno.test("writeFileAtomic replaces the file whole and leaves no temporary files", async () => {
@@ -52,6 +58,21 @@ Deno.test("trimJsonLines drops what the predicate rejects, rewriting only when n
     assert.deepEqual((await Deno.stat(path)).mtime, before, "nothing dropped: not rewritten");
     await trimJsonLines<{ step: number }>(path, (r) => r.step <= 2);
     assert.deepEqual(await readJsonLines(path), [{ step: 1 }, { step: 2 }]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("pathExists: true, false for a missing path, thrown for anything else", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    assert.equal(await pathExists(dir), true);
+    assert.equal(await pathExists(`${dir}/missing`), false);
+    await Deno.writeTextFile(`${dir}/file`, "x");
+    await assert.rejects(
+      () => pathExists(`${dir}/file/below`),
+      (e) => !(e instanceof Deno.errors.NotFound),
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
