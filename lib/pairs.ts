@@ -14,7 +14,8 @@
  *   (`{key, prompt, seed, clip, sha256}`), appended as clips are written, so a
  *   killed run resumes where it stopped.
  * - `pairs.jsonl` — the interchange another trainer can read, one pair per
- *   line, written atomically once all candidates are scored:
+ *   line, written atomically once all candidates are scored (another `name`
+ *   writes `<name>.jsonl` and `<name>.manifest.json` beside the same clips):
  *
  * ```jsonc
  * {
@@ -33,7 +34,7 @@
  *   Scores are the reward models' means over the aspects, on the 1–4 scale;
  *   patches are in patch-index order `(segment·rows + row)·cols + col` (see
  *   `patchId`); clip paths are relative to the `pairs.jsonl` folder.
- * - `manifest.json` — settings, counts and diagnostics (score spreads, how
+ * - `pairs.manifest.json` — settings, counts and diagnostics (score spreads, how
  *   often patch directions disagree with the video direction, and how often
  *   the reference judge agrees with the pair's direction — for reporting
  *   only; the judge never chooses a pair).
@@ -69,8 +70,13 @@ export type Pairing = "best-worst" | "all";
 
 /** Options for {@linkcode buildPairs}. */
 export interface BuildPairsOptions {
-  /** Output folder (clips, candidates.jsonl, pairs.jsonl, manifest.json). Required. */
+  /** Output folder (clips, candidates.jsonl, pairs.jsonl, pairs.manifest.json). Required. */
   out: string;
+  /**
+   * Name of the pairs file and its manifest in `out` (`<name>.jsonl`, `<name>.manifest.json`), so
+   * several pairings of the same candidates share one folder of clips. Default "pairs".
+   */
+  name?: string;
   /** Generator checkpoint to sample from. Default `data/generator`. */
   generatorDir?: string;
   /** An in-memory generator instead (iterative DPO samples from the current policy). */
@@ -149,7 +155,7 @@ export interface BuildPairsResult {
   manifest: PairsManifest;
 }
 
-/** `manifest.json`: the settings and diagnostics of a pairs folder. */
+/** `pairs.manifest.json`: the settings and diagnostics of a pairs file. */
 export interface PairsManifest {
   /** Settings that made the pairs. */
   settings: Record<string, unknown>;
@@ -303,6 +309,10 @@ export async function buildPairs(options: BuildPairsOptions): Promise<BuildPairs
     fail(where, 'pairing "best-worst" or "all"', pairing);
   }
   const prmDir = options.prmDir ?? "data/reward/prm";
+  const name = options.name ?? "pairs";
+  if (!/^[A-Za-z0-9_.-]+$/.test(name) || name.startsWith(".")) {
+    fail(where, "a file name of letters, digits, '_', '-' and '.'", name);
+  }
   const prompts = pairPrompts(nPrompts, seed);
 
   // Models: the generator (own or loaded), the PRM and an optional video RM.
@@ -535,9 +545,12 @@ export async function buildPairs(options: BuildPairsOptions): Promise<BuildPairs
       },
       diagnostics,
     };
-    const file = join(out, "pairs.jsonl");
+    const file = join(out, `${name}.jsonl`);
     await writeFileAtomic(file, pairs.map((q) => JSON.stringify(q) + "\n").join(""));
-    await writeFileAtomic(join(out, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
+    await writeFileAtomic(
+      join(out, `${name}.manifest.json`),
+      JSON.stringify(manifest, null, 2) + "\n",
+    );
     return {
       file,
       pairs: pairs.length,
@@ -671,6 +684,7 @@ export const pairsCommand: CliCommand = {
     guidance: { type: "string", default: "2", description: "classifier-free guidance" },
     seed: { type: "string", default: "0", description: "seed of prompts and noise" },
     pairing: { type: "string", default: "best-worst", description: "best-worst | all" },
+    name: { type: "string", default: "pairs", description: "pairs file name (<name>.jsonl)" },
     margin: { type: "string", default: "0.1", description: "minimum video-score gap" },
     quiet: { type: "boolean", default: false, description: "no progress bar" },
   },
@@ -688,6 +702,7 @@ export const pairsCommand: CliCommand = {
       guidance: numberOption(values, "guidance"),
       seed: intOption(values, "seed"),
       pairing: String(values.pairing) as Pairing,
+      name: String(values.name),
       margin: numberOption(values, "margin"),
       quiet: Boolean(values.quiet),
     });
