@@ -13,6 +13,7 @@ import { labelCommand } from "./label_cli.ts";
 import { trainRmCommand } from "./reward_cli.ts";
 import { pairsCommand } from "./pairs.ts";
 import { postTrainCommand } from "./post_train.ts";
+import { evaluateCommand } from "./eval_cli.ts";
 
 /** The kit's sub-commands, by name. */
 export const COMMANDS: Record<string, CliCommand> = {
@@ -25,6 +26,7 @@ export const COMMANDS: Record<string, CliCommand> = {
   "train-rm": trainRmCommand,
   pairs: pairsCommand,
   "post-train": postTrainCommand,
+  evaluate: evaluateCommand,
 };
 
 if (import.meta.main) {
