@@ -37,7 +37,7 @@ import { Progress } from "./_progress.ts";
 import type { Interval } from "./agreement.ts";
 import type { Generator } from "./generator.ts";
 import { sampleClips } from "./sampler.ts";
-import { judgeVideo } from "./judge.ts";
+import { type Judgement, judgeVideo } from "./judge.ts";
 import { ASPECTS } from "./label_protocol.ts";
 import { flattenPatchScores, rewardGrid, type RewardModel, scoreRewards } from "./reward.ts";
 import { testPromptSample } from "./generator_eval.ts";
@@ -97,7 +97,10 @@ export interface ClipEvaluation {
 export function shapesBench(
   video: Parameters<typeof judgeVideo>[0],
   prompt: string,
-): Pick<ClipEvaluation, "bench" | "judgeWorst" | "defectivePatches"> & { defective: boolean[] } {
+): Pick<ClipEvaluation, "bench" | "judgeWorst" | "defectivePatches"> & {
+  defective: boolean[];
+  judgement: Judgement;
+} {
   const j = judgeVideo(video, prompt, { rows: 4, cols: 4, framesPerPatch: 4 });
   if (!j.checks) fail("shapesBench", "a ShapesWorld prompt", prompt);
   const worst = j.patches.map((p) => Math.min(...ASPECTS.map((a) => p.scores[a])));
@@ -120,6 +123,7 @@ export function shapesBench(
     judgeWorst: Math.min(...worst),
     defectivePatches: share,
     defective,
+    judgement: j,
   };
 }
 

@@ -59,7 +59,7 @@ import {
   type RewardModel,
   scoreRewards,
 } from "./reward.ts";
-import { judgeVideo } from "./judge.ts";
+import { shapesBench } from "./eval.ts";
 import { ASPECTS } from "./label_protocol.ts";
 import { formatGrid, numPatches, parseGrid } from "./patch.ts";
 import { createVideo, type Video } from "./video.ts";
@@ -488,36 +488,44 @@ export async function buildPairs(options: BuildPairsOptions): Promise<BuildPairs
     };
     if (options.judgeDiagnostics ?? true) {
       const index = new Map(wanted.map((w, i) => [known.get(w.key)!.clip, i]));
-      const judged = new Map<number, { video: number; patches: number[] }>();
+      const judged = new Map<number, { video: number; overall: number; patches: number[] }>();
       const judgeOf = (clip: string) => {
         const i = index.get(clip)!;
         let j = judged.get(i);
         if (!j) {
-          const r = judgeVideo(videos[i], wanted[i].prompt.text, grid);
+          const b = shapesBench(videos[i], wanted[i].prompt.text);
           j = {
-            video: mean(ASPECTS.map((a) => r.video[a])),
-            patches: r.patches.map((q) => mean(ASPECTS.map((a) => q.scores[a]))),
+            video: mean(ASPECTS.map((a) => b.judgement.video[a])),
+            overall: b.bench.overall,
+            patches: b.judgement.patches.map((q) => mean(ASPECTS.map((a) => q.scores[a]))),
           };
           judged.set(i, j);
         }
         return j;
       };
-      let videoAgree = 0, videoTies = 0, patchAgree = 0, patchCount = 0;
+      let videoAgree = 0, videoTies = 0, overallAgree = 0, patchAgree = 0, patchTies = 0;
+      let patchCount = 0;
       for (const q of pairs) {
         const a = judgeOf(q.chosen.clip), b = judgeOf(q.rejected.clip);
         if (a.video > b.video) videoAgree++;
         else if (a.video === b.video) videoTies++;
+        if (a.overall > b.overall) overallAgree++;
         q.patch_gaps.forEach((g, k) => {
+          if (Math.abs(g) < 0.25) return;
+          patchCount++;
           const jg = a.patches[k] - b.patches[k];
-          if (Math.abs(g) >= 0.25 && jg !== 0) {
-            patchCount++;
-            if (Math.sign(jg) === Math.sign(g)) patchAgree++;
-          }
+          if (jg === 0) patchTies++;
+          else if (Math.sign(jg) === Math.sign(g)) patchAgree++;
         });
       }
-      diagnostics.judgeAgreesWithVideoDirection = pairs.length ? videoAgree / pairs.length : NaN;
-      diagnostics.judgeTiesVideo = pairs.length ? videoTies / pairs.length : NaN;
-      diagnostics.judgeAgreesWithPatchDirection = patchCount ? patchAgree / patchCount : NaN;
+      const share = (n: number, of: number) => of ? n / of : NaN;
+      Object.assign(diagnostics, {
+        judgeAgreesWithVideoDirection: share(videoAgree, pairs.length),
+        judgeTiesVideo: share(videoTies, pairs.length),
+        judgeShapesBenchAgreesWithVideoDirection: share(overallAgree, pairs.length),
+        judgeAgreesWithPatchDirection: share(patchAgree, patchCount),
+        judgeTiesPatchDirection: share(patchTies, patchCount),
+      });
     }
     const manifest: PairsManifest = {
       settings: {
