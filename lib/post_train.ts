@@ -172,14 +172,17 @@ export function methodLossOptions(
 }
 
 /** Clips of the pairs in memory as bytes, loaded once. */
-interface PairData {
+export interface PairData {
+  /** The pairs of the file, in file order. */
   pairs: PreferencePair[];
   /** chosen/rejected bytes by pair index. */
   clips: Array<[Uint8Array, Uint8Array]>;
+  /** Patch grid of the pairs' scores. */
   grid: PatchGrid;
 }
 
-async function loadPairData(file: string, gen: Generator): Promise<PairData> {
+/** Reads a pairs file and all its clips (checked against their SHA-256) for {@linkcode dpoStepInputs}. */
+export async function loadPairData(file: string, gen: Generator): Promise<PairData> {
   const c = gen.config;
   const shape = [c.frames, c.size, c.size, 3];
   const pairs = await readPairs(file, { shape });

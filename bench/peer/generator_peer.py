@@ -45,6 +45,17 @@ def load_f32(path, count=None):
     return t if count is None else t[:count]
 
 
+def load_params(d, entries, file="params.f32", trainable=True):
+    """The weights in `file` of `d`, by the kit's names (params.json entries)."""
+    flat = load_f32(os.path.join(d, file))
+    params = {}
+    for e in entries:
+        size = math.prod(e["shape"])
+        params[e["name"]] = flat[e["offset"]:e["offset"] + size].clone().reshape(e["shape"])
+        params[e["name"]].requires_grad_(trainable)
+    return params
+
+
 class Peer:
     """The generator, with weights by the kit's parameter names."""
 
@@ -137,6 +148,11 @@ class Peer:
             .permute(0, 3, 1, 4, 2, 5).reshape(b, t, hh, ww, ch)
 
     def predict_noise(self, xt, t, tokens, keep=None):
+        return self.predict_noise_and_clean(xt, t, tokens, keep)[0]
+
+    def predict_noise_and_clean(self, xt, t, tokens, keep=None):
+        """(ε̂, X) as lib/generator.ts predictNoiseAndClean: X is the pixel MLP's clean value,
+        x̂0 itself for prediction "x0", the ungated branch for the default (ε) head."""
         p, s, n, d = self.p, self.s, self.n, self.d
         b = xt.shape[0]
         args = (t.to(torch.float32) * (1000 / self.c["timesteps"])).reshape(-1, 1) \
@@ -167,10 +183,13 @@ class Peer:
         scaled = xt * (a.sqrt() * SIGMA_DATA) / ((1 - a) + a * SIGMA_DATA ** 2)
         hidden = torch.relu(self.lin("pixel.ctx", ctx) + self.lin("pixel.x", scaled))
         clean = self.lin("pixel.clean", hidden)
+        if self.c.get("prediction") == "x0":
+            # x0-parameterisation: X is x̂0 and ε̂ follows from it (no gate)
+            return (xt - clean * a.sqrt()) / (1 - a).sqrt(), clean
         gate = self.lin("pixel.gate", hidden)
         logit = (a / (1 - a)).log()
         keep_noise = torch.sigmoid(-(logit - F.softplus(gate)))
-        return keep_noise * (xt - clean * a.sqrt()) / (1 - a).sqrt()
+        return keep_noise * (xt - clean * a.sqrt()) / (1 - a).sqrt(), clean
 
     def add_noise(self, x0, t, noise):
         a = self.ab[t].reshape(-1, 1, 1, 1, 1)
@@ -234,12 +253,7 @@ def main():
     d = args.dir
     config = json.load(open(os.path.join(d, "config.json")))
     entries = json.load(open(os.path.join(d, "params.json")))
-    flat = load_f32(os.path.join(d, "params.f32"))
-    params = {}
-    for e in entries:
-        size = math.prod(e["shape"])
-        params[e["name"]] = flat[e["offset"]:e["offset"] + size].clone().reshape(e["shape"])
-        params[e["name"]].requires_grad_(True)
+    params = load_params(d, entries)
     batch = json.load(open(os.path.join(d, "batch.json")))
     shape = batch["shape"]
     size = math.prod(shape)
