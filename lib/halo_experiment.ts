@@ -13,7 +13,8 @@
 
 import { join } from "node:path";
 import { fail } from "./_errors.ts";
-import { pathExists, writeFileAtomic } from "./_atomic.ts";
+import { readJsonLines, writeFileAtomic } from "./_atomic.ts";
+import { defaultJobs, runJobs } from "./_jobs.ts";
 import { sha256Hex } from "./_hash.ts";
 import { disposeGenerator, loadGenerator } from "./generator.ts";
 import { buildPairs, type BuildPairsOptions } from "./pairs.ts";
@@ -114,11 +115,23 @@ export interface RunPostTrainingOptions {
   log?: (line: string) => void;
   /** No progress bars. */
   quiet?: boolean;
+  /** Runs trained at once, in child processes (`lib/_jobs.ts`). Default: the CPU count. */
+  jobs?: number;
+}
+
+/** Means of the last (up to) `n` records of a post-training log. */
+export async function recentMetrics(logFile: string, n = 50): Promise<Record<string, number>> {
+  const records = (await readJsonLines<Record<string, number>>(logFile)).slice(-n);
+  const keys = Object.keys(records[0] ?? {}).filter((k) => k !== "step" && k !== "seconds");
+  return Object.fromEntries(
+    keys.map((k) => [k, records.reduce((t, r) => t + r[k], 0) / records.length]),
+  );
 }
 
 /**
  * Builds the pairs and trains every method with every seed (each run resumes
- * where it stopped). Returns the runs in table order.
+ * where it stopped; `jobs` runs at once in child processes). Returns the runs
+ * in table order.
  */
 export async function runPostTraining(
   options: RunPostTrainingOptions,
@@ -137,26 +150,47 @@ export async function runPostTraining(
     `  ${pairs.pairs} pairs from ${pairs.candidates} candidates (${pairs.sampled} sampled now) → ${pairs.file}`,
   );
   const { seeds, ...train } = profile.postTrain;
-  const runs: ExperimentRun[] = [];
-  for (const method of EXPERIMENT_METHODS) {
-    for (const seed of seeds) {
-      const out = join(dir, `${method}-s${seed}`);
-      const r = await postTrain({
+  const specs = EXPERIMENT_METHODS.flatMap((method) =>
+    seeds.map((seed) => ({
+      method,
+      seed,
+      options: {
         ...train,
-        out,
+        out: join(dir, `${method}-s${seed}`),
         pairs: pairs.file,
         generatorDir: options.generatorDir,
         method,
         seed,
         quiet: options.quiet,
-      });
-      log(
-        `  ${method} seed ${seed}: ${r.step} steps, ${r.wallSeconds.toFixed(0)} s; loss ${
-          r.recent.loss?.toFixed(4) ?? "–"
-        }, implicit accuracy ${r.recent["rewards/accuracies"]?.toFixed(3) ?? "–"}`,
-      );
-      runs.push({ method, seed, dir: out, seconds: r.wallSeconds, recent: r.recent });
+      } as PostTrainOptions,
+    }))
+  );
+  const jobs = options.jobs ?? defaultJobs();
+  if (jobs > 1) {
+    const todo = [];
+    for (const spec of specs) {
+      const step = await readCheckpointManifest(spec.options.out).then((m) => m.step, () => 0);
+      if (step < (train.steps ?? 300)) todo.push(spec);
     }
+    log(`  training ${todo.length} of ${specs.length} runs, ${jobs} at a time`);
+    await runJobs(todo.map((spec) => ({ kind: "post-train", options: spec.options })), {
+      concurrency: jobs,
+      onDone: (job, seconds) =>
+        log(
+          `  ${(job as { options: PostTrainOptions }).options.out} done in ${seconds.toFixed(0)} s`,
+        ),
+    });
+  }
+  const runs: ExperimentRun[] = [];
+  for (const { method, seed, options: o } of specs) {
+    const r = await postTrain(o); // finds a finished run and returns at once
+    const recent = await recentMetrics(`${o.out}.log.jsonl`);
+    log(
+      `  ${method} seed ${seed}: ${r.step} steps, ${r.wallSeconds.toFixed(0)} s; loss ${
+        recent.loss?.toFixed(4) ?? "–"
+      }, implicit accuracy ${recent["rewards/accuracies"]?.toFixed(3) ?? "–"}`,
+    );
+    runs.push({ method, seed, dir: o.out, seconds: r.wallSeconds, recent });
   }
   return { pairs: { file: pairs.file, ...pairs.manifest }, runs };
 }
@@ -181,6 +215,8 @@ export interface RunEvaluationOptions {
   log?: (line: string) => void;
   /** No progress bars. */
   quiet?: boolean;
+  /** Models evaluated at once, in child processes. Default: the CPU count. */
+  jobs?: number;
 }
 
 /**
@@ -199,36 +235,70 @@ export async function runEvaluation(options: RunEvaluationOptions): Promise<Halo
   const prmLoaded = await loadRewardModel(options.prmDir);
   const evaluator = evaluatorLoaded.model, prm = prmLoaded.model;
   try {
-    const evaluate = async (checkpoint: string, name: string): Promise<ClipEvaluation[]> => {
-      if (!(await pathExists(join(checkpoint, "config.json")))) {
-        fail("eval", `a checkpoint at ${checkpoint} (run the dpo stage first)`, "none");
-      }
-      const { generator, manifest } = await loadGenerator(checkpoint);
-      // The per-clip cache is keyed by everything that determines a clip's numbers.
+    // The per-clip cache is keyed by everything that determines a clip's numbers.
+    const cacheOf = async (checkpoint: string, name: string) => {
+      const manifest = await readCheckpointManifest(checkpoint).catch(() =>
+        fail("eval", `a checkpoint at ${checkpoint} (run the dpo stage first)`, "none")
+      );
       const key = await sha256Hex(JSON.stringify({
         generator: manifest.weights.sha256,
         evaluator: evaluatorLoaded.manifest.weights.sha256,
         prm: prmLoaded.manifest.weights.sha256,
         steps: profile.eval.steps,
       }));
+      return join(dir, `${name}-${key.slice(0, 12)}.jsonl`);
+    };
+    const models = [
+      { checkpoint: options.generatorDir, name: "base" },
+      ...options.runs.map((r) => ({ checkpoint: r.dir, name: `${r.method}-s${r.seed}` })),
+    ];
+    const caches = await Promise.all(models.map((m) => cacheOf(m.checkpoint, m.name)));
+    const jobs = options.jobs ?? defaultJobs();
+    const expected = profile.eval.prompts * profile.eval.seeds.length;
+    if (jobs > 1) {
+      const todo = [];
+      for (const [i, m] of models.entries()) {
+        if ((await readJsonLines(caches[i])).length < expected) {
+          todo.push({ ...m, cache: caches[i] });
+        }
+      }
+      log(`  evaluating ${todo.length} of ${models.length} models, ${jobs} at a time`);
+      await runJobs(
+        todo.map((m) => ({
+          kind: "evaluate",
+          generatorDir: m.checkpoint,
+          evaluatorDir: options.evaluatorDir,
+          prmDir: options.prmDir,
+          options: { ...profile.eval, cache: m.cache },
+        })),
+        {
+          concurrency: jobs,
+          onDone: (job, s) =>
+            log(
+              `  evaluated ${job.kind === "evaluate" ? job.generatorDir : ""} in ${s.toFixed(0)} s`,
+            ),
+        },
+      );
+    }
+    const evaluate = async (index: number): Promise<ClipEvaluation[]> => {
+      const { generator } = await loadGenerator(models[index].checkpoint);
       try {
         return await evaluateModel(generator, {
           evaluator,
           prm,
           ...profile.eval,
-          cache: join(dir, `${name}-${key.slice(0, 12)}.jsonl`),
-          label: `evaluate ${name}`,
+          cache: caches[index],
+          label: `evaluate ${models[index].name}`,
           quiet: options.quiet,
         });
       } finally {
         disposeGenerator(generator);
       }
     };
-    const base = await evaluate(options.generatorDir, "base");
+    const base = await evaluate(0);
     const methods: Partial<Record<PostTrainMethod, ClipEvaluation[][]>> = {};
-    for (const run of options.runs) {
-      const clips = await evaluate(run.dir, `${run.method}-s${run.seed}`);
-      (methods[run.method] ??= []).push(clips);
+    for (const [i, run] of options.runs.entries()) {
+      (methods[run.method] ??= []).push(await evaluate(i + 1));
     }
     const results = haloResults({ base, methods }, {
       config: {

@@ -352,10 +352,13 @@ export async function dpoStep(
  *
  * @example
  * ```ts
+ * import * as tf from "@tensorflow/tfjs";
  * import { buildPairs, createGenerator, createRewardModel, disposeGenerator, disposeRewardModel, postTrain, saveGenerator, saveRewardModel } from "@halo/kit";
  * const dir = await Deno.makeTempDir();
  * const tiny = { frames: 4, size: 16, dim: 16, depth: 1, heads: 2, prediction: "x0" as const, tokenGrid: { rows: 2, cols: 2, framesPerPatch: 2 } };
  * const gen = createGenerator(tiny);
+ * // a fresh model's zero output head would draw identical clips: give it something to say
+ * gen.params.get("pixel.clean.w")!.assign(tf.randomNormal([32, 3], 0, 0.5, "float32", 1));
  * await saveGenerator(`${dir}/gen`, gen);
  * const prm = createRewardModel({ frames: 4, size: 16, grid: "2x2x2", dim: 16, depth: 1, heads: 2 }, { seed: 1 });
  * await saveRewardModel(`${dir}/prm`, prm);

@@ -4,7 +4,6 @@ import fc from "fast-check";
 import { initBackend } from "../lib/backend.ts";
 import { paramGrads } from "../lib/_nn.ts";
 import {
-  DEFAULT_DPO_OPTIONS,
   diffusionDpoLoss,
   type DpoErrorMaps,
   granDpoLoss,
