@@ -251,12 +251,8 @@ export async function exportForPeer(
   return result;
 }
 
-/** What the peer reports. */
-export interface PeerReport {
-  /** torch version. */
-  torch: string;
-  /** torch intra-op threads used. */
-  threads: number;
+/** A peer's loss beside the kit's, before and after one step on the same inputs. */
+export interface LossParity {
   /** The peer's loss on the kit's inputs. */
   loss: number;
   /** The kit's loss. */
@@ -269,6 +265,14 @@ export interface PeerReport {
   kitLossAfterStep: number;
   /** |peer − kit| / kit after the step. */
   lossAfterStepRelDiff: number;
+}
+
+/** What the peer reports. */
+export interface PeerReport extends LossParity {
+  /** torch version. */
+  torch: string;
+  /** torch intra-op threads used. */
+  threads: number;
   /** The peer's weighted ε-MSE (per-clip weight min(1/ᾱ_t, maxWeight), mean 1). */
   weightedLoss: number;
   /** The kit's weighted ε-MSE. */

@@ -32,18 +32,16 @@ Usage: /usr/bin/python3 bench/peer/dpo_peer.py DIR [--seconds 3] [--warmup 2] [-
        [--threads N]
 """
 
-import argparse
 import json
 import math
 import os
 import resource
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
 
-from generator_peer import KitAdam, Peer, load_f32, load_params
+from generator_peer import KitAdam, Peer, load_f32, load_params, parity, peer_args, time_steps
 
 
 def error_weights(ab64, t, weighting, gamma):
@@ -94,16 +92,7 @@ def dpo_loss(pol, ref, gaps, o):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("dir")
-    ap.add_argument("--seconds", type=float, default=3)
-    ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--min-runs", type=int, default=5)
-    ap.add_argument("--max-runs", type=int, default=200)
-    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    args = ap.parse_args()
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
+    args = peer_args(seconds=3)
     d = args.dir
     config = json.load(open(os.path.join(d, "config.json")))
     if config.get("prediction") != "x0":
@@ -146,9 +135,6 @@ def main():
         pol = patch_errors(policy, x0, t, noise, tokens, w, grid)
         return dpo_loss(pol, patch_errors(reference, x0, t, noise, tokens, w, grid), gaps, o).item()
 
-    def rel(a, b):
-        return abs(a - b) / max(abs(b), 1e-12)
-
     gen = torch.Generator().manual_seed(1)
     half = [b] + shape[1:]
 
@@ -165,28 +151,9 @@ def main():
         adam = KitAdam(plist, lr=config["learningRate"], clip_norm=config["clipNorm"])
         loss = step(adam, o, t, noise)
         loss_after = loss_now(o)
-        kit = expected[method]
-        for _ in range(args.warmup):
-            timed_step(adam, o)
-        times, cpu_times = [], []
-        began = time.perf_counter()
-        while len(times) < args.min_runs or (time.perf_counter() - began) < args.seconds:
-            t0, c0 = time.perf_counter(), time.process_time()
-            timed_step(adam, o)
-            times.append((time.perf_counter() - t0) * 1000)
-            cpu_times.append((time.process_time() - c0) * 1000)
-            if len(times) >= args.max_runs:
-                break
-        methods[method] = {
-            "loss": loss,
-            "kitLoss": kit["loss"],
-            "lossRelDiff": rel(loss, kit["loss"]),
-            "lossAfterStep": loss_after,
-            "kitLossAfterStep": kit["lossAfterStep"],
-            "lossAfterStepRelDiff": rel(loss_after, kit["lossAfterStep"]),
-            "timesMs": times,
-            "cpuTimesMs": cpu_times,
-        }
+        times, cpu_times = time_steps(lambda: timed_step(adam, o), args)
+        methods[method] = {**parity(loss, loss_after, expected[method]), "timesMs": times,
+                           "cpuTimesMs": cpu_times}
     tau = config["losses"]["grandpo"]["tau"]
     print(json.dumps({
         "torch": torch.__version__,

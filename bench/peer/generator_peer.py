@@ -239,10 +239,11 @@ class KitAdam:
         return norm
 
 
-def main():
+def peer_args(seconds=4):
+    """The peers' command line: DIR and the timing options; sets torch's threads."""
     ap = argparse.ArgumentParser()
     ap.add_argument("dir")
-    ap.add_argument("--seconds", type=float, default=4)
+    ap.add_argument("--seconds", type=float, default=seconds)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--min-runs", type=int, default=5)
     ap.add_argument("--max-runs", type=int, default=200)
@@ -250,6 +251,46 @@ def main():
     args = ap.parse_args()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
+    return args
+
+
+def time_steps(step, args):
+    """Runs `step` args.warmup times untimed, then times it (wall and process CPU milliseconds)
+    for at least args.min_runs runs and args.seconds, at most args.max_runs."""
+    for _ in range(args.warmup):
+        step()
+    times, cpu_times = [], []
+    start = time.perf_counter()
+    while len(times) < args.min_runs or (time.perf_counter() - start) < args.seconds:
+        t0, c0 = time.perf_counter(), time.process_time()
+        step()
+        times.append((time.perf_counter() - t0) * 1000)
+        cpu_times.append((time.process_time() - c0) * 1000)
+        if len(times) >= args.max_runs:
+            break
+    return times, cpu_times
+
+
+def rel(a, b):
+    """|a − b| / |b|."""
+    return abs(a - b) / max(abs(b), 1e-12)
+
+
+def parity(loss, loss_after, kit):
+    """The peer's loss before and after one step beside the kit's ({loss, lossAfterStep}), with
+    their relative differences (bench/_peer.ts LossParity)."""
+    return {
+        "loss": loss,
+        "kitLoss": kit["loss"],
+        "lossRelDiff": rel(loss, kit["loss"]),
+        "lossAfterStep": loss_after,
+        "kitLossAfterStep": kit["lossAfterStep"],
+        "lossAfterStepRelDiff": rel(loss_after, kit["lossAfterStep"]),
+    }
+
+
+def main():
+    args = peer_args()
     d = args.dir
     config = json.load(open(os.path.join(d, "config.json")))
     entries = json.load(open(os.path.join(d, "params.json")))
@@ -279,9 +320,6 @@ def main():
         loss_after, weighted_after = (v.item() for v in model.losses(x0, t, noise, tokens, keep, w))
     loss, weighted = loss.item(), weighted.item()
 
-    def rel(a, b):
-        return abs(a - b) / max(abs(b), 1e-12)
-
     # timing: training steps on the same clips, fresh t / ε / prompt dropout each step
     gen = torch.Generator().manual_seed(1)
     timesteps = config["timesteps"]
@@ -296,28 +334,11 @@ def main():
         adam.apply()
         return value.item()
 
-    for _ in range(args.warmup):
-        train_step()
-    times = []
-    cpu_times = []
-    start = time.perf_counter()
-    while len(times) < args.min_runs or (time.perf_counter() - start) < args.seconds:
-        t0 = time.perf_counter()
-        c0 = time.process_time()
-        train_step()
-        times.append((time.perf_counter() - t0) * 1000)
-        cpu_times.append((time.process_time() - c0) * 1000)
-        if len(times) >= args.max_runs:
-            break
+    times, cpu_times = time_steps(train_step, args)
     print(json.dumps({
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
-        "loss": loss,
-        "kitLoss": expected["loss"],
-        "lossRelDiff": rel(loss, expected["loss"]),
-        "lossAfterStep": loss_after,
-        "kitLossAfterStep": expected["lossAfterStep"],
-        "lossAfterStepRelDiff": rel(loss_after, expected["lossAfterStep"]),
+        **parity(loss, loss_after, expected),
         "weightedLoss": weighted,
         "kitWeightedLoss": expected["weightedLoss"],
         "weightedLossRelDiff": rel(weighted, expected["weightedLoss"]),
