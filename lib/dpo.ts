@@ -85,8 +85,8 @@ export interface GranDpoOptions extends DiffusionDpoOptions {
 
 /** Defaults of the DPO losses (see the module doc for what β means here). */
 export const DEFAULT_DPO_OPTIONS: Readonly<Required<GranDpoOptions>> = Object.freeze({
-  beta: 500,
-  betaPatch: 500,
+  beta: 5000,
+  betaPatch: 5000,
   lambda: 1,
   tau: 0.25,
   video: true,

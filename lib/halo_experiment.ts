@@ -58,12 +58,12 @@ export const HALO_PROFILES: Readonly<Record<"tiny" | "default", HaloProfile>> = 
     name: "default",
     reward: { train: 1000, heldOut: 96, videoSteps: 600, patchSteps: 800, evalEvery: 10 },
     generatorPrompts: 32,
-    pairs: { prompts: 256, candidates: 4, steps: 20, pairing: "best-worst", margin: 0.1 },
+    pairs: { prompts: 256, candidates: 4, steps: 20, pairing: "all", margin: 0.1 },
     postTrain: {
       seeds: [0, 1, 2],
       steps: 300,
       batchSize: 8,
-      learningRate: 2e-5,
+      learningRate: 1e-4,
       checkpointEvery: 50,
     },
     eval: { prompts: 64, seeds: [0, 1], steps: 20 },
@@ -73,7 +73,7 @@ export const HALO_PROFILES: Readonly<Record<"tiny" | "default", HaloProfile>> = 
     reward: { train: 48, heldOut: 16, videoSteps: 20, patchSteps: 20, evalEvery: 10 },
     generatorPrompts: 4,
     pairs: { prompts: 8, candidates: 2, steps: 4, pairing: "best-worst", margin: 0 },
-    postTrain: { seeds: [0, 1], steps: 4, batchSize: 2, learningRate: 2e-5, checkpointEvery: 2 },
+    postTrain: { seeds: [0, 1], steps: 4, batchSize: 2, learningRate: 1e-4, checkpointEvery: 2 },
     eval: { prompts: 4, seeds: [0], steps: 4 },
   },
 });

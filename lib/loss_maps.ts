@@ -41,7 +41,7 @@ export type ErrorWeighting = "x0" | "eps" | "min-snr";
 export const ERROR_WEIGHTINGS: readonly ErrorWeighting[] = Object.freeze(["x0", "eps", "min-snr"]);
 
 /** The default weighting of the DPO errors. */
-export const DEFAULT_WEIGHTING: ErrorWeighting = "x0";
+export const DEFAULT_WEIGHTING: ErrorWeighting = "min-snr";
 
 /** The default γ of `"min-snr"`. */
 export const DEFAULT_MIN_SNR_GAMMA = 5;

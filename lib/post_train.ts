@@ -105,7 +105,7 @@ export interface PostTrainOptions extends Omit<GranDpoOptions, "video"> {
   steps?: number;
   /** Pairs per step. Default 8. */
   batchSize?: number;
-  /** Adam learning rate (constant after a 10-step warm-up). Default 2e-5. */
+  /** Adam learning rate (constant after a 10-step warm-up). Default 1e-4. */
   learningRate?: number;
   /** Gradient-norm clip. Default 1. */
   clipNorm?: number;
@@ -381,7 +381,7 @@ export async function postTrain(options: PostTrainOptions): Promise<PostTrainRes
     method,
     steps: checkInt(where, "steps", options.steps ?? 300, 1),
     batchSize: checkInt(where, "batchSize", options.batchSize ?? 8, 1, 1024),
-    learningRate: checkNumber(where, "learningRate", options.learningRate ?? 2e-5, 0, 1),
+    learningRate: checkNumber(where, "learningRate", options.learningRate ?? 1e-4, 0, 1),
     clipNorm: checkNumber(where, "clipNorm", options.clipNorm ?? 1, 0),
     seed: checkInt(where, "seed", options.seed ?? 0, 0, 0xffffffff),
     tMin: checkInt(where, "tMin", options.tMin ?? 50, 0),
@@ -547,7 +547,7 @@ export const postTrainCommand: CliCommand = {
     method: { type: "string", default: "grandpo", description: "dpo | grandpo | patch-only" },
     steps: { type: "string", default: "300", description: "optimiser steps" },
     "batch-size": { type: "string", default: "8", description: "pairs per step" },
-    lr: { type: "string", default: "2e-5", description: "learning rate" },
+    lr: { type: "string", default: "1e-4", description: "learning rate" },
     beta: { type: "string", default: String(DEFAULT_DPO_OPTIONS.beta), description: "β" },
     "beta-patch": {
       type: "string",
