@@ -46,7 +46,7 @@ export interface HaloProfile {
     seeds: number[];
   };
   /** Evaluation. */
-  eval: { prompts: number; seeds: number[]; steps: number };
+  eval: { prompts: number; seeds: number[]; steps: number; split?: "test" | "validation" };
 }
 
 /** The methods trained, in table order. */
@@ -245,6 +245,7 @@ export async function runEvaluation(options: RunEvaluationOptions): Promise<Halo
         evaluator: evaluatorLoaded.manifest.weights.sha256,
         prm: prmLoaded.manifest.weights.sha256,
         steps: profile.eval.steps,
+        split: profile.eval.split ?? "test",
       }));
       return join(dir, `${name}-${key.slice(0, 12)}.jsonl`);
     };

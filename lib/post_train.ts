@@ -562,6 +562,7 @@ export const postTrainCommand: CliCommand = {
     seed: { type: "string", default: "0", description: "seed of pair order, t and ε" },
     "resample-every": { type: "string", default: "0", description: "iterative DPO: K steps" },
     prm: { type: "string", default: "data/reward/prm", description: "PRM for iterative rounds" },
+    "resample-prompts": { type: "string", default: "128", description: "prompts per round" },
     "checkpoint-every": { type: "string", default: "50", description: "steps between checkpoints" },
     "max-seconds": { type: "string", default: "0", description: "stop after a checkpoint" },
     quiet: { type: "boolean", default: false, description: "no progress bar" },
@@ -586,7 +587,13 @@ export const postTrainCommand: CliCommand = {
       tMin: intOption(values, "t-min"),
       tMax: intOption(values, "t-max"),
       seed: intOption(values, "seed"),
-      iterative: every > 0 ? { resampleEvery: every, prmDir: String(values.prm) } : undefined,
+      iterative: every > 0
+        ? {
+          resampleEvery: every,
+          prmDir: String(values.prm),
+          prompts: intOption(values, "resample-prompts"),
+        }
+        : undefined,
       checkpointEvery: intOption(values, "checkpoint-every"),
       maxSeconds: numberOption(values, "max-seconds"),
       quiet: Boolean(values.quiet),
