@@ -24,6 +24,10 @@ import { formatResults, type HaloResults, haloResults } from "./results.ts";
 import { disposeRewardModel } from "./reward.ts";
 import { loadRewardModel } from "./reward_train.ts";
 import { readCheckpointManifest } from "./checkpoint.ts";
+import { sampleClips } from "./sampler.ts";
+import { testPromptSample } from "./generator_eval.ts";
+import { videoSheet } from "./plot.ts";
+import type { Video } from "./video.ts";
 
 /** Sizes of every step of the reproduction. */
 export interface HaloProfile {
@@ -319,6 +323,47 @@ export async function runEvaluation(options: RunEvaluationOptions): Promise<Halo
     disposeRewardModel(evaluator);
     disposeRewardModel(prm);
   }
+}
+
+/** Options of {@linkcode comparisonSheet}. */
+export interface ComparisonSheetOptions {
+  /** Held-out test prompts (rows of the sheet, one block per prompt). Default 6. */
+  prompts?: number;
+  /** Frames per row. Default 8. */
+  frames?: number;
+  /** DDIM steps. Default 20. */
+  steps?: number;
+}
+
+/**
+ * A before/after picture: for each of a few held-out test prompts, one row per
+ * model (in `models` order), every model sampled from the same initial noise,
+ * so the rows differ only by post-training. Resolves to PNG bytes.
+ *
+ * @example
+ * ```ts
+ * import { comparisonSheet } from "@halo/kit";
+ * const png = await comparisonSheet([{ name: "Base", dir: "data/generator" }], { prompts: 1, frames: 2, steps: 2 });
+ * console.log(png.length > 0); // true
+ * ```
+ */
+export async function comparisonSheet(
+  models: ReadonlyArray<{ name: string; dir: string }>,
+  options: ComparisonSheetOptions = {},
+): Promise<Uint8Array> {
+  const prompts = testPromptSample(options.prompts ?? 6, 0);
+  const seeds = prompts.map((_, i) => 1000 + i);
+  const rows: Video[][] = [];
+  for (const m of models) {
+    const { generator } = await loadGenerator(m.dir);
+    try {
+      rows.push(await sampleClips(generator, prompts, { steps: options.steps ?? 20, seeds }));
+    } finally {
+      disposeGenerator(generator);
+    }
+  }
+  const clips = prompts.flatMap((_, i) => rows.map((r) => r[i]));
+  return videoSheet(clips, { frames: options.frames ?? 8, scale: 2, gap: 2 });
 }
 
 /** Writes `results.json` and `results.md` into `dir` (atomically). */
