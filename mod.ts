@@ -26,6 +26,8 @@ export * from "./lib/sampler.ts";
 export * from "./lib/loss_maps.ts";
 export * from "./lib/dpo.ts";
 export * from "./lib/pairs.ts";
+export * from "./lib/pairs_file.ts";
+export * from "./lib/dpo_step.ts";
 export * from "./lib/post_train.ts";
 export * from "./lib/eval.ts";
 export * from "./lib/results.ts";

@@ -11,8 +11,8 @@ import { basename, dirname, join, resolve } from "node:path";
 import { pathExists, writeFileAtomic } from "./_atomic.ts";
 import { formatSeconds } from "./_progress.ts";
 import {
-  type HaloProfile,
   comparisonSheet,
+  type HaloProfile,
   haloProfile,
   runEvaluation,
   runPostTraining,
