@@ -14,7 +14,7 @@
 import { join } from "node:path";
 import { fail } from "./_errors.ts";
 import { readJsonLines, writeFileAtomic } from "./_atomic.ts";
-import { defaultJobs, runJobs } from "./_jobs.ts";
+import { defaultJobs, runJobs } from "./_spawn.ts";
 import { sha256Hex } from "./_hash.ts";
 import { disposeGenerator, loadGenerator } from "./generator.ts";
 import { buildPairs, type BuildPairsOptions } from "./pairs.ts";
@@ -181,7 +181,7 @@ export async function runPostTraining(
       concurrency: jobs,
       onDone: (job, seconds) =>
         log(
-          `  ${(job as { options: PostTrainOptions }).options.out} done in ${seconds.toFixed(0)} s`,
+          `  ${(job.options as PostTrainOptions).out} done in ${seconds.toFixed(0)} s`,
         ),
     });
   }
@@ -280,7 +280,7 @@ export async function runEvaluation(options: RunEvaluationOptions): Promise<Halo
           concurrency: jobs,
           onDone: (job, s) =>
             log(
-              `  evaluated ${job.kind === "evaluate" ? job.generatorDir : ""} in ${s.toFixed(0)} s`,
+              `  evaluated ${job.generatorDir} in ${s.toFixed(0)} s`,
             ),
         },
       );

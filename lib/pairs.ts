@@ -49,6 +49,7 @@ import { readParams } from "./_nn.ts";
 import { createRng } from "./_rng.ts";
 import { Progress } from "./_progress.ts";
 import { type CliCommand, intOption, numberOption } from "./cli.ts";
+import { defaultJobs, runJobs } from "./_spawn.ts";
 import { initBackend } from "./backend.ts";
 import { disposeGenerator, type Generator, loadGenerator } from "./generator.ts";
 import { sampleClips } from "./sampler.ts";
@@ -101,6 +102,8 @@ export interface BuildPairsOptions {
   margin?: number;
   /** Clips per sampling batch. Default 16. */
   batchSize?: number;
+  /** Child processes that sample candidates at once (a generator from a directory only). Default: the CPU count. */
+  jobs?: number;
   /** Add the reference judge's agreement to the manifest (diagnostics only). Default true. */
   judgeDiagnostics?: boolean;
   /** No progress bar. Default false. */
@@ -173,7 +176,8 @@ export async function generatorHash(gen: Generator): Promise<string> {
   return await sha256Hex(all);
 }
 
-interface CandidateRecord {
+/** A sampled candidate, one line of `candidates*.jsonl`. */
+export interface CandidateRecord {
   key: string;
   prompt: string;
   seed: number;
@@ -183,6 +187,86 @@ interface CandidateRecord {
 
 function mean(xs: readonly number[]): number {
   return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN;
+}
+
+/** One candidate clip to sample: its prompt, noise seed and content key. */
+export interface CandidateItem {
+  /** The prompt. */
+  prompt: ShapesPrompt;
+  /** Noise seed of the clip. */
+  seed: number;
+  /** SHA-256 of what determines the clip (the clip file is `clips/<key>.rgb`). */
+  key: string;
+}
+
+/** A shard of candidates to sample, as JSON for a child process. */
+export interface CandidateJob {
+  /** Pairs folder (clips go to `<out>/clips/`). */
+  out: string;
+  /** JSONL the records are appended to (`candidates*.jsonl` in `out`). */
+  log: string;
+  /** The clips, prompts as text. */
+  items: Array<{ prompt: string; seed: number; key: string }>;
+  /** DDIM steps. */
+  steps: number;
+  /** Classifier-free guidance. */
+  guidance: number;
+  /** Clips per sampling batch. */
+  batchSize: number;
+}
+
+/** Every candidate record of a pairs folder (`candidates*.jsonl`), by key. */
+async function readCandidates(out: string): Promise<Map<string, CandidateRecord>> {
+  const known = new Map<string, CandidateRecord>();
+  let names: string[] = [];
+  try {
+    names = [...Deno.readDirSync(out)].map((e) => e.name)
+      .filter((n) => /^candidates(\.\d+)?\.jsonl$/.test(n)).sort();
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  for (const name of names) {
+    for (const r of await readJsonLines<CandidateRecord>(join(out, name))) known.set(r.key, r);
+  }
+  return known;
+}
+
+/**
+ * Samples candidate clips batch by batch, writes each clip atomically as
+ * `clips/<key>.rgb` and appends its record to `log` after every batch (so a
+ * kill loses at most one batch). Resolves to the records written.
+ */
+export async function sampleCandidates(
+  generator: Generator,
+  job: Omit<CandidateJob, "items"> & { items: CandidateItem[]; onChunk?: (n: number) => void },
+): Promise<CandidateRecord[]> {
+  const written: CandidateRecord[] = [];
+  for (let start = 0; start < job.items.length; start += job.batchSize) {
+    const chunk = job.items.slice(start, start + job.batchSize);
+    const clips = await sampleClips(generator, chunk.map((w) => w.prompt), {
+      steps: job.steps,
+      guidance: job.guidance,
+      seeds: chunk.map((w) => w.seed),
+      batchSize: job.batchSize,
+    });
+    const records: CandidateRecord[] = [];
+    for (let i = 0; i < chunk.length; i++) {
+      const bytes = quantizePixels(clips[i].frames);
+      const clip = `clips/${chunk[i].key}.rgb`;
+      await writeFileAtomic(join(job.out, clip), bytes);
+      records.push({
+        key: chunk[i].key,
+        prompt: chunk[i].prompt.text,
+        seed: chunk[i].seed,
+        clip,
+        sha256: await sha256Hex(bytes),
+      });
+    }
+    await appendJsonLines(job.log, records);
+    written.push(...records);
+    job.onChunk?.(chunk.length);
+  }
+  return written;
 }
 
 /**
@@ -258,13 +342,9 @@ export async function buildPairs(options: BuildPairsOptions): Promise<BuildPairs
     const grid = parseGrid(prm.config.grid);
     const P = numPatches(grid, c.frames);
 
-    // 1. Candidates: reuse what is on disk, sample the rest.
-    const candidatesFile = join(out, "candidates.jsonl");
-    const known = new Map<string, CandidateRecord>();
-    for (const r of await readJsonLines<CandidateRecord>(candidatesFile)) known.set(r.key, r);
-    const wanted: Array<
-      { prompt: ShapesPrompt; index: number; j: number; seed: number; key: string }
-    > = [];
+    // 1. Candidates: reuse what is on disk (every candidates*.jsonl), sample the rest.
+    const known = await readCandidates(out);
+    const wanted: CandidateItem[] = [];
     for (const { index, prompt } of prompts) {
       for (let j = 0; j < nCandidates; j++) {
         const s = candidateSeed(seed, index, j);
@@ -276,10 +356,10 @@ export async function buildPairs(options: BuildPairsOptions): Promise<BuildPairs
           steps,
           guidance,
         }));
-        wanted.push({ prompt, index, j, seed: s, key });
+        wanted.push({ prompt, seed: s, key });
       }
     }
-    const missing = [];
+    const missing: CandidateItem[] = [];
     for (const w of wanted) {
       const r = known.get(w.key);
       if (!r || !(await pathExists(join(out, r.clip)))) missing.push(w);
@@ -290,31 +370,37 @@ export async function buildPairs(options: BuildPairsOptions): Promise<BuildPairs
       initial: wanted.length - missing.length,
       quiet: options.quiet || missing.length === 0,
     });
-    for (let start = 0; start < missing.length; start += batchSize) {
-      const chunk = missing.slice(start, start + batchSize);
-      const clips = await sampleClips(generator, chunk.map((w) => w.prompt), {
-        steps,
-        guidance,
-        seeds: chunk.map((w) => w.seed),
-        batchSize,
+    const jobs = options.jobs ?? defaultJobs();
+    const sampling = { out, steps, guidance, batchSize };
+    if (jobs > 1 && !options.generator && missing.length > batchSize) {
+      // One shard per core, each in a child process with its own log file.
+      const per = Math.ceil(missing.length / jobs);
+      const shards = Array.from({ length: jobs }, (_, k) => missing.slice(k * per, (k + 1) * per))
+        .filter((shard) => shard.length > 0);
+      await runJobs(
+        shards.map((shard, k) => ({
+          kind: "candidates",
+          generatorDir: options.generatorDir ?? "data/generator",
+          job: {
+            ...sampling,
+            log: join(out, `candidates.${k}.jsonl`),
+            items: shard.map((w) => ({ prompt: w.prompt.text, seed: w.seed, key: w.key })),
+          },
+        })),
+        {
+          concurrency: jobs,
+          onDone: (job) => progress.tick((job.job as CandidateJob).items.length),
+        },
+      );
+      for (const [key, r] of await readCandidates(out)) known.set(key, r);
+    } else {
+      const records = await sampleCandidates(generator, {
+        ...sampling,
+        log: join(out, "candidates.jsonl"),
+        items: missing,
+        onChunk: (n) => progress.tick(n),
       });
-      const records: CandidateRecord[] = [];
-      for (let i = 0; i < chunk.length; i++) {
-        const bytes = quantizePixels(clips[i].frames);
-        const clip = `clips/${chunk[i].key}.rgb`;
-        await writeFileAtomic(join(out, clip), bytes);
-        const record = {
-          key: chunk[i].key,
-          prompt: chunk[i].prompt.text,
-          seed: chunk[i].seed,
-          clip,
-          sha256: await sha256Hex(bytes),
-        };
-        records.push(record);
-        known.set(record.key, record);
-      }
-      await appendJsonLines(candidatesFile, records);
-      progress.tick(chunk.length);
+      for (const r of records) known.set(r.key, r);
     }
 
     // 2. Scores of every candidate (cheap, so always recomputed: a new PRM needs no resampling).

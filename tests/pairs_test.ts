@@ -77,6 +77,34 @@ Deno.test("a rerun samples nothing; a run killed mid-way resumes with only the m
   });
 });
 
+Deno.test("candidates sampled in two child processes equal those sampled in-process", async () => {
+  await withTempDir(async (dir) => {
+    const serial = await tinyPairsSetup(dir);
+    const options = {
+      generatorDir: `${dir}/gen`,
+      prmDir: `${dir}/prm`,
+      prompts: 3,
+      candidates: 3,
+      steps: 2,
+      margin: 0,
+      quiet: true,
+    };
+    const parallel = await buildPairs({
+      ...options,
+      out: `${dir}/parallel`,
+      jobs: 2,
+      batchSize: 2,
+    });
+    assert.equal(parallel.sampled, 9);
+    assert.equal(await Deno.readTextFile(parallel.file), await Deno.readTextFile(serial.file));
+    const shards = [...Deno.readDirSync(`${dir}/parallel`)].map((e) => e.name)
+      .filter((n) => n.startsWith("candidates.")).sort();
+    assert.deepEqual(shards, ["candidates.0.jsonl", "candidates.1.jsonl"]);
+    const again = await buildPairs({ ...options, out: `${dir}/parallel`, jobs: 2, batchSize: 2 });
+    assert.equal(again.sampled, 0);
+  });
+});
+
 Deno.test("buildPairs validates its options before any work", async () => {
   await assert.rejects(() => buildPairs({ out: "" }), /output folder/);
   await assert.rejects(
