@@ -38,3 +38,7 @@ export * from "./lib/reward_seeds.ts";
 export * from "./lib/reward_cli.ts";
 export * from "./lib/defect_cases.ts";
 export * from "./lib/plot.ts";
+export * from "./lib/label_images.ts";
+export * from "./lib/batch_plan.ts";
+export * from "./lib/judge_request.ts";
+export * from "./lib/judge_batches.ts";
