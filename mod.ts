@@ -42,3 +42,4 @@ export * from "./lib/label_images.ts";
 export * from "./lib/batch_plan.ts";
 export * from "./lib/judge_request.ts";
 export * from "./lib/judge_batches.ts";
+export * from "./lib/label_preview.ts";

@@ -136,6 +136,20 @@ export function planBatchFiles(
   return { files, tooLarge };
 }
 
+/**
+ * One line of a Batch API input file: a chat completion request under its `custom_id`.
+ *
+ * @example
+ * ```ts
+ * import { batchLine } from "@halo/kit";
+ * import assert from "node:assert/strict";
+ * assert.equal(JSON.parse(batchLine("k1", { model: "gpt-4o" })).url, "/v1/chat/completions");
+ * ```
+ */
+export function batchLine(customId: string, body: unknown): string {
+  return JSON.stringify({ custom_id: customId, method: "POST", url: "/v1/chat/completions", body });
+}
+
 /** Bytes of `text` in UTF-8 (what a JSONL line weighs in an input file). */
 export function utf8Bytes(text: string): number {
   let n = 0;

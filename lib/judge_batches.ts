@@ -48,6 +48,8 @@ export interface BatchApiStats {
   batchLines: number;
   /** Times each `custom_id` was answered in any batch (an item paid twice shows 2). */
   billedIds: Map<string, number>;
+  /** Most batches validating, in progress or finalizing at the same time. */
+  peakLive: number;
 }
 
 /** A JSON reply of the emulated API. */
@@ -161,6 +163,7 @@ export function createBatchApi(
   const enqueued = new Map<string, number>(); // batch id -> estimated tokens while live
   const now = (): number => Math.floor(Date.now() / 1000);
   const { stats } = host;
+  let live = 0;
 
   const store = (bytes: Uint8Array, filename: string, purpose: string): StoredFile => {
     const f = { id: host.newId("file"), bytes, filename, purpose, created_at: now() };
@@ -265,6 +268,7 @@ export function createBatchApi(
     batches.set(batch.id as string, batch);
     stats.batches++;
     const fate = script.shift() ?? "ok";
+    stats.peakLive = Math.max(stats.peakLive, ++live);
     runBatch(batch, input, fate).catch((error) => {
       batch.status = "failed";
       batch.failed_at = now();
@@ -274,7 +278,10 @@ export function createBatchApi(
         param: null,
         line: null,
       }]);
-    }).finally(() => enqueued.delete(batch.id as string));
+    }).finally(() => {
+      enqueued.delete(batch.id as string);
+      live--;
+    });
     return { status: 200, body: batch };
   };
 

@@ -140,6 +140,7 @@ export function startJudgeServer(options: JudgeServerOptions = {}): JudgeServer 
     batches: 0,
     batchLines: 0,
     billedIds: new Map(),
+    peakLive: 0,
   };
   const timers = new Set<ReturnType<typeof setTimeout>>();
   const controller = new AbortController();
