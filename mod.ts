@@ -43,3 +43,4 @@ export * from "./lib/batch_plan.ts";
 export * from "./lib/judge_request.ts";
 export * from "./lib/judge_batches.ts";
 export * from "./lib/label_preview.ts";
+export * from "./lib/label_settings.ts";

@@ -42,7 +42,12 @@ import {
   type TokenUsage,
 } from "./label.ts";
 import { LabelCache, labelCacheKey } from "./label_cache.ts";
-import { buildLabelRequest, parseLabelAnswer, PROTOCOL_VERSION } from "./label_protocol.ts";
+import {
+  buildLabelRequest,
+  type LabelRequestOptions,
+  parseLabelAnswer,
+  PROTOCOL_VERSION,
+} from "./label_protocol.ts";
 import { DEFAULT_GRID, formatGrid, parseGrid } from "./patch.ts";
 
 /** Videos to label, loaded one at a time (a folder of 100,000 videos does not fit in memory). */
@@ -79,6 +84,29 @@ export interface BatchRunReport extends LabelRunReport {
   resubmitted: number;
 }
 
+/**
+ * The request settings of the Batch API path unless options say otherwise,
+ * chosen from the table of `deno task label-settings` (README, "Labelling at
+ * scale"): frames at 96 px keep every strip within one 512 px tile, so at
+ * `detail: "low"` (85 tokens an image) the model still sees every pixel; the
+ * reference sheet at 120 px a frame. On ShapesWorld clips that is 1,310 input
+ * tokens a video instead of 3,182 with the same agreement with the reference
+ * judge, and PNG stays smaller than JPEG there. The direct path keeps the
+ * first defaults, with which the shipped labels and reward models were made.
+ */
+export const BATCH_REQUEST_DEFAULTS: Readonly<LabelRequestOptions> = Object.freeze({
+  frameSide: 96,
+  detail: "low",
+  sheetSide: 120,
+});
+
+/** `options` over {@linkcode BATCH_REQUEST_DEFAULTS}; options set to `undefined` keep the default. */
+export function withBatchDefaults<T extends LabelRequestOptions>(options: T): T {
+  const out: Record<string, unknown> = { ...BATCH_REQUEST_DEFAULTS };
+  for (const [k, v] of Object.entries(options)) if (v !== undefined) out[k] = v;
+  return out as T;
+}
+
 const DONE = new Set(["completed", "failed", "expired", "cancelled"]);
 /** Error codes of a batch line whose request never ran: worth sending again. */
 const NOT_RUN = new Set(["batch_expired", "batch_cancelled", "request_timeout"]);
@@ -86,7 +114,8 @@ const NOT_RUN = new Set(["batch_expired", "batch_cancelled", "request_timeout"])
 /**
  * Labels `items` through the Batch API and fills the cache. Items already
  * cached are not sent; invalid answers become per-item errors (a rerun sends
- * only those again).
+ * only those again). Requests use {@linkcode BATCH_REQUEST_DEFAULTS} for what
+ * `options` leaves unset.
  *
  * @example
  * ```ts
@@ -107,12 +136,13 @@ const NOT_RUN = new Set(["batch_expired", "batch_cancelled", "request_timeout"])
  */
 export async function labelBatch(
   items: readonly LabelItem[] | LabelItemSource,
-  options: BatchLabelOptions,
+  batchOptions: BatchLabelOptions,
 ): Promise<BatchRunReport> {
   const where = "labelBatch";
-  if (!options || typeof options.cache !== "string") {
-    fail(where, "options.cache (a file path)", options?.cache);
+  if (!batchOptions || typeof batchOptions.cache !== "string") {
+    fail(where, "options.cache (a file path)", batchOptions?.cache);
   }
+  const options = withBatchDefaults(batchOptions);
   const source: LabelItemSource = Array.isArray(items)
     ? { count: items.length, load: (i) => Promise.resolve(items[i]) }
     : items as LabelItemSource;

@@ -265,12 +265,21 @@ export const labelCommand: CliCommand = {
       description: "attempts per video (retries + 1)",
     },
     frames: { type: "string", description: "frames per video: loaded from files, or rendered" },
-    "frames-per-segment": { type: "string", default: "4", description: "frames shown per segment" },
-    "frame-side": { type: "string", default: "128", description: "longer side of a shown frame" },
-    "image-format": { type: "string", default: "png", description: "png or jpeg" },
-    "jpeg-quality": { type: "string", default: "90", description: "JPEG quality 1-100" },
-    detail: { type: "string", default: "high", description: "image detail: low, high or auto" },
-    "sheet-side": { type: "string", description: "longer side of a reference-sheet frame" },
+    "frames-per-segment": { type: "string", description: "frames shown per segment (4)" },
+    "frame-side": {
+      type: "string",
+      description: "longer side of a shown frame (128; --batch and --dry-run: 96)",
+    },
+    "image-format": { type: "string", description: "png or jpeg (png)" },
+    "jpeg-quality": { type: "string", description: "JPEG quality 1-100 (90)" },
+    detail: {
+      type: "string",
+      description: "image detail: low, high or auto (high; --batch and --dry-run: low)",
+    },
+    "sheet-side": {
+      type: "string",
+      description: "longer side of a reference-sheet frame (own size; --batch and --dry-run: 120)",
+    },
     "max-requests-per-file": {
       type: "string",
       default: String(BATCH_LIMITS.maxRequestsPerFile),
@@ -303,23 +312,25 @@ export const labelCommand: CliCommand = {
     } else if (typeof values.videos === "string") {
       source = await folderSource(values.videos, { grid, frames });
     } else fail("label", "--videos DIR or --shapes N", "neither");
+    const optionalInt = (name: string) =>
+      values[name] === undefined ? undefined : intOption(values, name);
     const request = {
       model: String(values.model),
       grid,
-      framesPerSegment: intOption(values, "frames-per-segment"),
-      frameSide: intOption(values, "frame-side"),
-      imageFormat: String(values["image-format"]) as ImageFormat,
-      jpegQuality: intOption(values, "jpeg-quality"),
-      detail: String(values.detail) as ImageDetail,
-      sheetSide: values["sheet-side"] === undefined ? undefined : intOption(values, "sheet-side"),
+      framesPerSegment: optionalInt("frames-per-segment"),
+      frameSide: optionalInt("frame-side"),
+      imageFormat: values["image-format"] as ImageFormat | undefined,
+      jpegQuality: optionalInt("jpeg-quality"),
+      detail: values.detail as ImageDetail | undefined,
+      sheetSide: optionalInt("sheet-side"),
       maxRequestsPerFile: intOption(values, "max-requests-per-file"),
       maxBytesPerFile: intOption(values, "max-bytes-per-file"),
     };
     if (values["dry-run"]) {
       const plan = await previewLabelling(source, {
         ...request,
-        count: values.count === undefined ? undefined : intOption(values, "count"),
-        sample: values.sample === undefined ? undefined : intOption(values, "sample"),
+        count: optionalInt("count"),
+        sample: optionalInt("sample"),
       });
       console.log(formatPreview(plan));
       return;

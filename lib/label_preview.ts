@@ -4,7 +4,8 @@
  * spread sample that stands for a larger set — and reports the number of
  * requests and Batch API input files under the per-file limits, their bytes,
  * the estimated tokens and the estimated dollars on the Batch API and on the
- * direct path. Nothing is sent.
+ * direct path. Nothing is sent. Requests are built as the Batch API path
+ * builds them (`BATCH_REQUEST_DEFAULTS` under the options).
  *
  * Input tokens follow OpenAI's published image rule ({@linkcode estimateRequestTokens});
  * output tokens are estimated as the JSON answer a full label takes (every
@@ -21,7 +22,7 @@ import {
   utf8Bytes,
 } from "./batch_plan.ts";
 import { estimateCost, estimateRequestTokens, type LabelItem } from "./label.ts";
-import type { LabelItemSource } from "./label_batch.ts";
+import { type LabelItemSource, withBatchDefaults } from "./label_batch.ts";
 import { ASPECTS, buildLabelRequest, type LabelRequestOptions } from "./label_protocol.ts";
 import { DEFAULT_GRID, numPatches, type PatchGrid, patchId } from "./patch.ts";
 
@@ -88,6 +89,7 @@ export async function previewLabelling(
   options: LabelPreviewOptions = {},
 ): Promise<LabelPreview> {
   const where = "previewLabelling";
+  options = withBatchDefaults(options);
   const source: LabelItemSource = Array.isArray(items)
     ? { count: items.length, load: (i) => Promise.resolve(items[i]) }
     : items as LabelItemSource;

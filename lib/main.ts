@@ -10,6 +10,7 @@ import { reproduceCommand } from "./reproduce.ts";
 import { evalGeneratorCommand, pretrainCommand, samplesCommand } from "./pretrain.ts";
 import { judgeCommand } from "./judge_server.ts";
 import { labelCommand } from "./label_cli.ts";
+import { labelSettingsCommand } from "./label_settings.ts";
 import { trainRmCommand } from "./reward_cli.ts";
 
 /** The kit's sub-commands, by name. */
@@ -20,6 +21,7 @@ export const COMMANDS: Record<string, CliCommand> = {
   "eval-generator": evalGeneratorCommand,
   judge: judgeCommand,
   label: labelCommand,
+  "label-settings": labelSettingsCommand,
   "train-rm": trainRmCommand,
 };
 

@@ -3,7 +3,7 @@ import { startJudgeServer } from "../lib/judge_server.ts";
 import OpenAI from "openai";
 import { ShardStore } from "../lib/_batch_state.ts";
 import { labelVideos, requestVariant } from "../lib/label.ts";
-import { labelBatch } from "../lib/label_batch.ts";
+import { BATCH_REQUEST_DEFAULTS, labelBatch, withBatchDefaults } from "../lib/label_batch.ts";
 import { LabelCache, labelCacheKey } from "../lib/label_cache.ts";
 import { buildLabelRequest, PROTOCOL_VERSION } from "../lib/label_protocol.ts";
 import { renderClip, samplePrompt } from "../lib/world.ts";
@@ -38,7 +38,9 @@ Deno.test("batch labelling uploads, polls, downloads, validates and fills the ca
       assert.equal(server.stats.batches, 1);
       assert.equal(server.stats.chat, 0);
       assert.ok(report.costUsd > 0);
+      // The same requests on the direct path: same labels, twice the price.
       const online = await labelVideos(work, {
+        ...BATCH_REQUEST_DEFAULTS,
         baseURL: server.url,
         apiKey: FAKE_KEY,
         quiet: true,
@@ -233,7 +235,7 @@ Deno.test("batch: a batch created just before a kill (its id never saved) is fou
           prompt: it.prompt,
           grid: TINY_GRID,
           model: "gpt-4o",
-          variant: requestVariant(options),
+          variant: requestVariant(withBatchDefaults(options)),
         })
       ));
       const lines = work.map((it, i) =>
@@ -241,7 +243,7 @@ Deno.test("batch: a batch created just before a kill (its id never saved) is fou
           custom_id: keys[i],
           method: "POST",
           url: "/v1/chat/completions",
-          body: buildLabelRequest(it.video, it.prompt, TINY_GRID, options),
+          body: buildLabelRequest(it.video, it.prompt, TINY_GRID, withBatchDefaults(options)),
         })
       );
       const { store } = await ShardStore.open(`${cache}.batches`);
@@ -318,5 +320,13 @@ Deno.test("batch drill: `deno task label --batch` killed with SIGKILL and resume
     assert.equal(r.billed, 240);
     assert.equal(r.distinctBilled, 240);
     assert.equal(r.maxBilledPerRequest, 1);
+  });
+});
+
+Deno.test("batch requests use the batch defaults unless options say otherwise", () => {
+  assert.deepEqual(withBatchDefaults({ frameSide: undefined, detail: "high" as const }), {
+    frameSide: 96,
+    detail: "high",
+    sheetSide: 120,
   });
 });
