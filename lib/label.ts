@@ -438,7 +438,7 @@ export function requestVariant(options: LabelRequestOptions): string {
     variant += `;img=${options.imageFormat}@${options.jpegQuality ?? 90}`;
   }
   if ((options.detail ?? "high") !== "high") variant += `;detail=${options.detail}`;
-  if (options.sheetSide !== undefined) variant += `;sheet=${options.sheetSide}`;
+  if (options.sheetSide) variant += `;sheet=${options.sheetSide}`;
   return variant;
 }
 

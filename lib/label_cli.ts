@@ -278,7 +278,8 @@ export const labelCommand: CliCommand = {
     },
     "sheet-side": {
       type: "string",
-      description: "longer side of a reference-sheet frame (own size; --batch and --dry-run: 120)",
+      description:
+        "longer side of a reference-sheet frame (0: own size, the default; --batch and --dry-run: 120)",
     },
     "max-requests-per-file": {
       type: "string",

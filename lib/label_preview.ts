@@ -170,8 +170,14 @@ export function estimateAnswerTokens(grid: PatchGrid, numFrames: number): number
 
 /** The preview as the lines `deno task label --dry-run` prints. */
 export function formatPreview(p: LabelPreview): string {
-  const mb = (b: number) => `${(b / 1e6).toFixed(1)} MB`;
-  const money = (v: number) => `$${v.toLocaleString("en-US", { maximumFractionDigits: 2 })}`;
+  const mb = (b: number) =>
+    b < 1e6
+      ? `${(b / 1e3).toFixed(1)} kB`
+      : b < 1e9
+      ? `${(b / 1e6).toFixed(1)} MB`
+      : `${(b / 1e9).toFixed(2)} GB`;
+  const money = (v: number) =>
+    `$${v.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
   const n = (v: number) => v.toLocaleString("en-US");
   const within = p.largestFile.requests <= p.limits.maxRequestsPerFile &&
     p.largestFile.bytes <= p.limits.maxBytesPerFile && p.tooLarge === 0;

@@ -101,8 +101,8 @@ export interface LabelRequestOptions {
   detail?: ImageDetail;
   /**
    * Target size of a frame's longer side on the reference sheet: larger frames are
-   * shrunk to it, smaller ones grown by an integer factor up to it. Default: frames
-   * at their own size, small ones grown until at least 256 px high.
+   * shrunk to it, smaller ones grown by an integer factor up to it. Default (or 0):
+   * frames at their own size, small ones grown until at least 256 px high.
    */
   sheetSide?: number;
 }
@@ -209,7 +209,9 @@ export function buildLabelRequest(
   if (options.jpegQuality !== undefined) {
     checkInt(where, "jpegQuality", options.jpegQuality, 1, 100);
   }
-  if (options.sheetSide !== undefined) checkInt(where, "sheetSide", options.sheetSide, 8, 4096);
+  if (options.sheetSide !== undefined && options.sheetSide !== 0) {
+    checkInt(where, "sheetSide", options.sheetSide, 8, 4096);
+  }
   const image = (rgb: RgbImage): ContentPart => ({
     type: "image_url",
     image_url: {
@@ -252,7 +254,7 @@ export function buildLabelRequest(
         `Reference sheet: the middle frame of every segment with the ${grid.rows}x${grid.cols} ` +
         "cell grid and cell ids r<row>c<col> drawn:",
     },
-    image(referenceSheet(video, grid, options.sheetSide)),
+    image(referenceSheet(video, grid, options.sheetSide || undefined)),
   ];
   for (let s = 0; s < segments; s++) {
     const frames = sampleFrames(s * grid.framesPerPatch, grid.framesPerPatch, perSegment);
