@@ -429,8 +429,19 @@ export async function labelBatch(
   };
   let yielded = performance.now();
   for (let i = 0; i < source.count && !failure; i++) {
-    const item = await source.load(i);
-    const key = await labelCacheKey(item.video, { prompt: item.prompt, grid, model, variant });
+    let item: LabelItem, key: string;
+    try {
+      item = await source.load(i);
+      key = await labelCacheKey(item.video, { prompt: item.prompt, grid, model, variant });
+    } catch (error) {
+      // A video that cannot be read is that item's failure, not the run's.
+      keys[i] = `item-${i}`;
+      sources[i] = `item ${i}`;
+      prompts[i] = "";
+      errors.set(keys[i], scrub((error as Error)?.message ?? String(error), apiKey));
+      progress.tick(1);
+      continue;
+    }
     keys[i] = key;
     sources[i] = item.video.source;
     prompts[i] = item.prompt;

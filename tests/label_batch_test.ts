@@ -280,7 +280,7 @@ Deno.test("batch: a batch created just before a kill (its id never saved) is fou
   });
 });
 
-Deno.test("batch: a lazy source is read one item at a time; a request too large for a file is a per-item error", async () => {
+Deno.test("batch: a lazy source is read one item at a time; an unreadable or oversized item is a per-item error", async () => {
   await withTempDir(async (dir) => {
     const server = startJudgeServer({ port: 0, batchStepMs: 5 });
     try {
@@ -288,9 +288,12 @@ Deno.test("batch: a lazy source is read one item at a time; a request too large 
       const big = tinyItems(1, 99)[0];
       const loaded: number[] = [];
       const source = {
-        count: 5,
+        count: 6,
         load: (i: number) => {
           loaded.push(i);
+          if (i === 5) {
+            return Promise.reject(new Error("clip5.gif: Expected a video but found junk"));
+          }
           return Promise.resolve(
             i < 4 ? work[i] : { ...big, prompt: big.prompt + " ".repeat(9000) },
           );
@@ -300,10 +303,11 @@ Deno.test("batch: a lazy source is read one item at a time; a request too large 
         ...tinyOptions(server, `${dir}/labels.jsonl`),
         maxBytesPerFile: 12_000,
       });
-      assert.deepEqual(loaded, [0, 1, 2, 3, 4]);
+      assert.deepEqual(loaded, [0, 1, 2, 3, 4, 5]);
       assert.equal(report.labelled, 4);
-      assert.equal(report.failed, 1);
+      assert.equal(report.failed, 2);
       assert.match(report.results[4].error!, /Expected a request line of at most maxBytesPerFile/);
+      assert.match(report.results[5].error!, /clip5\.gif: Expected a video/);
     } finally {
       await server.close();
     }
