@@ -41,7 +41,7 @@ import {
   scrub,
   type TokenUsage,
 } from "./label.ts";
-import { LabelCache, labelCacheKey } from "./label_cache.ts";
+import { LabelCache, labelCacheKey, type LabelRecord } from "./label_cache.ts";
 import {
   buildLabelRequest,
   type LabelRequestOptions,
@@ -264,6 +264,7 @@ export async function labelBatch(
     }
     const answered = new Set<string>();
     const again: ShardItem[] = [];
+    const records: LabelRecord[] = [];
     for (const line of lines) {
       let row: BatchOutputRow;
       try {
@@ -298,7 +299,7 @@ export async function labelBatch(
           shardGrid,
           item.frames,
         );
-        await cache.put({
+        records.push({
           key: item.key,
           protocol: shard.protocol,
           model: shard.model,
@@ -310,10 +311,12 @@ export async function labelBatch(
           costUsd: cost,
         });
         errors.delete(item.key);
+        if (records.length >= 1000) await cache.putMany(records.splice(0));
       } catch (error) {
         errors.set(item.key, scrub((error as Error).message, apiKey));
       }
     }
+    await cache.putMany(records);
     for (const item of shard.items) if (!answered.has(item.key)) again.push(item);
     if (again.length > 0) {
       const why = batch.status === "failed"

@@ -151,9 +151,10 @@ function tinyOptions(server: { url: string }, cache: string) {
 
 Deno.test("batch: items are split into input files under both limits, with a cap on batches in flight", async () => {
   await withTempDir(async (dir) => {
+    // Slow status steps, so two batches are surely live at once even on a loaded machine.
     const server = startJudgeServer({
       port: 0,
-      batchStepMs: 20,
+      batchStepMs: 400,
       batchLimits: { maxRequestsPerFile: 7, maxBytesPerFile: 20_000 },
     });
     try {
@@ -163,6 +164,7 @@ Deno.test("batch: items are split into input files under both limits, with a cap
         maxRequestsPerFile: 7,
         maxBytesPerFile: 20_000,
         maxInFlight: 2,
+        pollMs: 50,
       });
       assert.equal(report.labelled, 30);
       assert.equal(report.failed, 0);
