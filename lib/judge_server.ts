@@ -22,6 +22,7 @@ import {
   createBatchApi,
 } from "./judge_batches.ts";
 import { judgeLabelRequest } from "./judge_request.ts";
+import { BATCH_LIMITS } from "./batch_plan.ts";
 import { estimateRequestTokens } from "./label.ts";
 import { ASPECTS, type LabelRequestBody, SCORE_MAX, SCORE_MIN } from "./label_protocol.ts";
 
@@ -329,6 +330,21 @@ export const judgeCommand: CliCommand = {
       default: "",
       description: "fault rates, e.g. 429:0.1,500:0.05,slow:0.01,malformed:0.02,missing_patch:0.02",
     },
+    "max-requests-per-file": {
+      type: "string",
+      default: String(BATCH_LIMITS.maxRequestsPerFile),
+      description: "Batch API: requests per input file",
+    },
+    "max-bytes-per-file": {
+      type: "string",
+      default: String(BATCH_LIMITS.maxBytesPerFile),
+      description: "Batch API: bytes per input file",
+    },
+    "max-enqueued-tokens": {
+      type: "string",
+      description: "Batch API: enqueued-token limit (default: none)",
+    },
+    "batch-step-ms": { type: "string", default: "50", description: "Batch API: status step" },
   },
   run: async (values: CliValues): Promise<void> => {
     const server = startJudgeServer({
@@ -338,6 +354,14 @@ export const judgeCommand: CliCommand = {
       latencyMs: numberOption(values, "latency-ms"),
       seed: intOption(values, "seed"),
       faults: { rates: parseFaultRates(String(values.faults ?? "")) },
+      batchStepMs: intOption(values, "batch-step-ms"),
+      batchLimits: {
+        maxRequestsPerFile: intOption(values, "max-requests-per-file"),
+        maxBytesPerFile: intOption(values, "max-bytes-per-file"),
+        maxEnqueuedTokens: values["max-enqueued-tokens"] === undefined
+          ? undefined
+          : intOption(values, "max-enqueued-tokens"),
+      },
     });
     console.log(`judge server listening: ${server.url}`);
     console.log(`label with: deno task label --videos DIR --out FILE --base-url ${server.url}`);

@@ -35,6 +35,8 @@ export interface DrillOptions {
 export interface DrillResult {
   /** Clips labelled. */
   clips: number;
+  /** The resumed run's closing line (`labelled …, cached …, failed 0 → …`). */
+  summary: string;
   /** Labels in the cache when the first run was killed. */
   cachedAtKill: number;
   /** Input files the server received, both runs. */
@@ -47,7 +49,7 @@ export interface DrillResult {
   distinctBilled: number;
   /** Most answers for one request (1: nothing paid twice). */
   maxBilledPerRequest: number;
-  /** Labels in the cache at the end. */
+  /** Labels in the cache at the end (identical clips share one). */
   labelled: number;
   /** Wall-clock seconds of the killed run and of the resumed run. */
   seconds: { killed: number; resumed: number };
@@ -94,7 +96,7 @@ export async function runBatchDrill(options: DrillOptions): Promise<DrillResult>
         "--quiet",
       ],
       env: { OPENAI_API_KEY: FAKE_KEY },
-      stdout: "null",
+      stdout: "piped",
       stderr: "piped",
     }).spawn();
   const lineCount = () =>
@@ -112,7 +114,7 @@ export async function runBatchDrill(options: DrillOptions): Promise<DrillResult>
     }
     first.kill("SIGKILL");
     await first.status;
-    await first.stderr.cancel();
+    await Promise.all([first.stdout.cancel(), first.stderr.cancel()]);
     const killed = (performance.now() - t0) / 1000;
     const cachedAtKill = (await LabelCache.open(out)).size;
     t0 = performance.now();
@@ -122,8 +124,10 @@ export async function runBatchDrill(options: DrillOptions): Promise<DrillResult>
       throw new Error(`the resumed run failed: ${new TextDecoder().decode(second.stderr)}`);
     }
     const counts = [...server.stats.billedIds.values()];
+    const summary = new TextDecoder().decode(second.stdout).trim().split("\n").at(-1) ?? "";
     return {
       clips: options.clips,
+      summary,
       cachedAtKill,
       files: server.stats.files,
       batches: server.stats.batches,
@@ -161,8 +165,10 @@ if (import.meta.main) {
     dir,
   });
   console.log(JSON.stringify(result));
-  const ok = result.labelled === result.clips && result.maxBilledPerRequest === 1 &&
-    result.billed === result.clips && result.files >= 5;
+  // Every clip labelled (failed 0), every distinct request answered — paid — exactly once.
+  const ok = /, failed 0 /.test(result.summary) && result.maxBilledPerRequest === 1 &&
+    result.billed === result.labelled && result.distinctBilled === result.labelled &&
+    result.files >= 5;
   if (!ok) {
     console.error("drill failed: expected every clip labelled, once, from at least 5 input files");
     Deno.exit(1);
