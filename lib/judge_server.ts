@@ -22,7 +22,7 @@ import {
   createBatchApi,
 } from "./judge_batches.ts";
 import { judgeLabelRequest } from "./judge_request.ts";
-import { BATCH_LIMITS } from "./batch_plan.ts";
+import { BATCH_LIMIT_FLAGS } from "./batch_plan.ts";
 import { estimateRequestTokens } from "./label.ts";
 import { ASPECTS, type LabelRequestBody, SCORE_MAX, SCORE_MIN } from "./label_protocol.ts";
 
@@ -330,16 +330,7 @@ export const judgeCommand: CliCommand = {
       default: "",
       description: "fault rates, e.g. 429:0.1,500:0.05,slow:0.01,malformed:0.02,missing_patch:0.02",
     },
-    "max-requests-per-file": {
-      type: "string",
-      default: String(BATCH_LIMITS.maxRequestsPerFile),
-      description: "Batch API: requests per input file",
-    },
-    "max-bytes-per-file": {
-      type: "string",
-      default: String(BATCH_LIMITS.maxBytesPerFile),
-      description: "Batch API: bytes per input file",
-    },
+    ...BATCH_LIMIT_FLAGS,
     "max-enqueued-tokens": {
       type: "string",
       description: "Batch API: enqueued-token limit (default: none)",

@@ -12,7 +12,7 @@ import { join, resolve } from "node:path";
 import { fail } from "./_errors.ts";
 import { createRng } from "./_rng.ts";
 import { checkInt } from "./_errors.ts";
-import { BATCH_LIMITS } from "./batch_plan.ts";
+import { BATCH_LIMIT_FLAGS } from "./batch_plan.ts";
 import { type CliCommand, type CliValues, intOption } from "./cli.ts";
 import { startJudgeServer } from "./judge_server.ts";
 import { type LabelRunReport, labelVideos } from "./label.ts";
@@ -281,16 +281,7 @@ export const labelCommand: CliCommand = {
       description:
         "longer side of a reference-sheet frame (0: own size, the default; --batch and --dry-run: 120)",
     },
-    "max-requests-per-file": {
-      type: "string",
-      default: String(BATCH_LIMITS.maxRequestsPerFile),
-      description: "Batch API: requests per input file",
-    },
-    "max-bytes-per-file": {
-      type: "string",
-      default: String(BATCH_LIMITS.maxBytesPerFile),
-      description: "Batch API: bytes per input file",
-    },
+    ...BATCH_LIMIT_FLAGS,
     "max-in-flight": { type: "string", default: "4", description: "Batch API: batches at once" },
     "poll-ms": { type: "string", default: "5000", description: "Batch API: poll interval" },
     judge: {
