@@ -12,6 +12,9 @@ import { judgeCommand } from "./judge_server.ts";
 import { labelCommand } from "./label_cli.ts";
 import { labelSettingsCommand } from "./label_settings.ts";
 import { trainRmCommand } from "./reward_cli.ts";
+import { pairsCommand } from "./pairs.ts";
+import { postTrainCommand } from "./post_train.ts";
+import { evaluateCommand } from "./eval_cli.ts";
 
 /** The kit's sub-commands, by name. */
 export const COMMANDS: Record<string, CliCommand> = {
@@ -23,6 +26,9 @@ export const COMMANDS: Record<string, CliCommand> = {
   label: labelCommand,
   "label-settings": labelSettingsCommand,
   "train-rm": trainRmCommand,
+  pairs: pairsCommand,
+  "post-train": postTrainCommand,
+  evaluate: evaluateCommand,
 };
 
 if (import.meta.main) {
