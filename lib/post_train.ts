@@ -19,12 +19,21 @@
  * (`<out>.rounds/r<k>/`), as on-policy DPO variants do; round 0 uses the
  * offline pairs.
  *
- * **Timesteps.** t is drawn from [tMin, tMax) = [50, 950) by default: at the
- * extremes both clips of a pair give the same error whatever the weights —
- * near t = T the input is almost pure noise, so the prediction is the
- * prompt's mean clip for both; near t = 0 the clip is almost given — so those
- * steps add variance and no preference signal (README, post-training
- * measurements).
+ * **Timesteps.** t is drawn from [tMin, tMax) = [50, 950) by default. Near
+ * t = T the input is almost pure noise, so policy and reference both predict
+ * the prompt's mean clip whichever clip of the pair is noised, and under the
+ * min-SNR weighting these steps weigh almost nothing (SNR < 0.02); near t = 0
+ * the clip is almost given and the error is mostly 8-bit quantisation, yet
+ * min-SNR gives those steps its full weight γ. Dropping the 50 steps at each
+ * end removes both. Measured on validation prompts (one seed, README): [0,
+ * 1000) and [250, 950) were within the interval of [50, 950) on ShapesBench
+ * and defective patches, and [50, 950) kept the prompt's colour best; the
+ * choice matters far less than the error weighting.
+ *
+ * **Iterative DPO** made things worse here: re-sampling 64 prompts × 4
+ * candidates from the policy every 100 steps let it exploit the PRM (defective
+ * patches 0.47 → 0.28, but judge colour accuracy 0.76 → 0.07), so the default
+ * is offline pairs.
  * @module
  */
 
