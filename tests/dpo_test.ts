@@ -296,7 +296,7 @@ Deno.test("a pair of identical clips gives zero gradient from the patch term", (
   const noise = tf.tensor(Float32Array.from([...eps, ...eps]), clips.x0.shape);
   // the PRM would score identical clips identically; even with made-up gaps the term is flat
   const gaps = tf.tensor2d([[1, -1, 2, 0.5, -0.7, 1, 1, -3]]);
-  const gradNorm = (x0: tf.Tensor) => {
+  const gradNorm = (x0: tf.Tensor, patchGaps = gaps) => {
     const errorOptions = { t: [400, 400], noise, grid: GRID };
     const ref = patchErrors(reference, { x0, tokens: clips.tokens }, errorOptions);
     const [rc, rr] = tf.split(ref, 2) as tf.Tensor2D[];
@@ -312,7 +312,7 @@ Deno.test("a pair of identical clips gives zero gradient from the patch term", (
           referenceChosen: rc,
           referenceRejected: rr,
         };
-        return granDpoLoss({ ...m, patchGaps: gaps }, { video: false, tau: 0 }).loss;
+        return granDpoLoss({ ...m, patchGaps }, { video: false, tau: 0 }).loss;
       }));
     const present = Object.values(grads).filter(Boolean);
     const norm = Math.sqrt(present.reduce((s, g) => s + g.square().sum().dataSync()[0], 0));
@@ -324,7 +324,10 @@ Deno.test("a pair of identical clips gives zero gradient from the patch term", (
   const different = gradNorm(clips.x0);
   // zero up to float32 rounding of the two (identical) halves of the batch
   assert.ok(identical <= 1e-5 * different, `${identical} vs ${different} for a real pair`);
-  tf.dispose([clips.x0, clips.tokens, noise, gaps, same]);
+  // and exactly zero with the gaps the PRM gives identical clips (all 0: every patch skipped)
+  const zeros = tf.zeros([1, 8]) as tf.Tensor2D;
+  assert.equal(gradNorm(same, zeros), 0);
+  tf.dispose([clips.x0, clips.tokens, noise, gaps, same, zeros]);
   disposeGenerator(policy);
   disposeGenerator(reference);
 });
