@@ -10,6 +10,19 @@ import { tinyPairsSetup } from "./_dpo_fixtures.ts";
 
 await initBackend();
 
+/** The options `tinyPairsSetup` builds its pairs with, for reruns in the same folder. */
+function tinyOptions(dir: string) {
+  return {
+    generatorDir: `${dir}/gen`,
+    prmDir: `${dir}/prm`,
+    prompts: 3,
+    candidates: 3,
+    steps: 2,
+    margin: 0,
+    quiet: true,
+  };
+}
+
 Deno.test("buildPairs writes the documented schema; clips are content-addressed and verified", async () => {
   await withTempDir(async (dir) => {
     const r = await tinyPairsSetup(dir);
@@ -44,16 +57,7 @@ Deno.test("buildPairs writes the documented schema; clips are content-addressed 
 Deno.test("a rerun samples nothing; a run killed mid-way resumes with only the missing clips", async () => {
   await withTempDir(async (dir) => {
     const first = await tinyPairsSetup(dir);
-    const options = {
-      out: `${dir}/pairs`,
-      generatorDir: `${dir}/gen`,
-      prmDir: `${dir}/prm`,
-      prompts: 3,
-      candidates: 3,
-      steps: 2,
-      margin: 0,
-      quiet: true,
-    };
+    const options = { ...tinyOptions(dir), out: `${dir}/pairs` };
     const again = await buildPairs(options);
     assert.equal(again.sampled, 0);
     assert.equal(await Deno.readTextFile(again.file), await Deno.readTextFile(first.file));
@@ -80,15 +84,7 @@ Deno.test("a rerun samples nothing; a run killed mid-way resumes with only the m
 Deno.test("candidates sampled in two child processes equal those sampled in-process", async () => {
   await withTempDir(async (dir) => {
     const serial = await tinyPairsSetup(dir);
-    const options = {
-      generatorDir: `${dir}/gen`,
-      prmDir: `${dir}/prm`,
-      prompts: 3,
-      candidates: 3,
-      steps: 2,
-      margin: 0,
-      quiet: true,
-    };
+    const options = tinyOptions(dir);
     const parallel = await buildPairs({
       ...options,
       out: `${dir}/parallel`,
