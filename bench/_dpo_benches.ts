@@ -1,6 +1,6 @@
 /**
  * Benchmarks of one Diffusion-DPO and one Gran-DPO post-training step of the
- * shipped generator (`lib/post_train.ts` `dpoStep` on `dpoStepInputs`: the
+ * shipped generator (`lib/dpo_step.ts` `dpoStep` on `dpoStepInputs`: the
  * frozen reference's per-patch errors without gradient, the policy's under the
  * tape, the loss, Adam) on the same 8 pairs (16 clips), and the same steps in
  * the PyTorch peer (bench/peer/dpo_peer.py) with its loss parity check.
@@ -16,7 +16,7 @@ import {
   generatorFlops,
   loadGenerator,
 } from "../lib/generator.ts";
-import { dpoStep, dpoStepInputs, loadPairData } from "../lib/post_train.ts";
+import { dpoStep, dpoStepInputs, loadPairData } from "../lib/dpo_step.ts";
 import { type Bench, type BenchResult, summarizeRuns } from "./_harness.ts";
 import {
   benchPairsFile,

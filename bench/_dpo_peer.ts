@@ -28,9 +28,9 @@ import {
   type DpoStepInputs,
   dpoStepInputs,
   type DpoStepOptions,
-  methodLossOptions,
   type PairData,
-} from "../lib/post_train.ts";
+} from "../lib/dpo_step.ts";
+import { methodLossOptions } from "../lib/post_train.ts";
 import { formatGrid } from "../lib/patch.ts";
 import {
   f32Bytes,

@@ -44,7 +44,7 @@ import {
 } from "./_peer.ts";
 import { DEFAULT_GENERATOR_CONFIG, disposeGenerator, generatorFlops } from "../lib/generator.ts";
 import { rewardBenches } from "../lib/reward_train.ts";
-import { labelBenches } from "./_label_benches.ts";
+import { batchLabelBench, labelBenches } from "./_label_benches.ts";
 import { DPO_BENCH_NAMES, dpoBenches, dpoParityLine, dpoPeerRows } from "./_dpo_benches.ts";
 import { benchPairsFile, DPO_METHODS } from "./_dpo_peer.ts";
 
@@ -127,6 +127,7 @@ export const BENCHES: Bench[] = [
   ...dpoBenches(),
   // labelling throughput against the judge server (backend-independent)
   ...labelBenches(),
+  batchLabelBench(),
 ];
 
 /** The benchmark whose speed ranks the CPU backends. */

@@ -14,7 +14,7 @@
 import { join } from "node:path";
 import { fail } from "./_errors.ts";
 import { readJsonLines, writeFileAtomic } from "./_atomic.ts";
-import { defaultJobs, runJobs } from "./_jobs.ts";
+import { defaultJobs, runJobs } from "./_spawn.ts";
 import { sha256Hex } from "./_hash.ts";
 import { disposeGenerator, loadGenerator } from "./generator.ts";
 import { buildPairs, type BuildPairsOptions } from "./pairs.ts";
@@ -24,6 +24,10 @@ import { formatResults, type HaloResults, haloResults } from "./results.ts";
 import { disposeRewardModel } from "./reward.ts";
 import { loadRewardModel } from "./reward_train.ts";
 import { readCheckpointManifest } from "./checkpoint.ts";
+import { sampleClips } from "./sampler.ts";
+import { testPromptSample } from "./generator_eval.ts";
+import { videoSheet } from "./plot.ts";
+import type { Video } from "./video.ts";
 
 /** Sizes of every step of the reproduction. */
 export interface HaloProfile {
@@ -46,7 +50,7 @@ export interface HaloProfile {
     seeds: number[];
   };
   /** Evaluation. */
-  eval: { prompts: number; seeds: number[]; steps: number };
+  eval: { prompts: number; seeds: number[]; steps: number; split?: "test" | "validation" };
 }
 
 /** The methods trained, in table order. */
@@ -58,12 +62,12 @@ export const HALO_PROFILES: Readonly<Record<"tiny" | "default", HaloProfile>> = 
     name: "default",
     reward: { train: 1000, heldOut: 96, videoSteps: 600, patchSteps: 800, evalEvery: 10 },
     generatorPrompts: 32,
-    pairs: { prompts: 256, candidates: 4, steps: 20, pairing: "best-worst", margin: 0.1 },
+    pairs: { prompts: 256, candidates: 4, steps: 20, pairing: "all", margin: 0.1 },
     postTrain: {
       seeds: [0, 1, 2],
       steps: 300,
       batchSize: 8,
-      learningRate: 2e-5,
+      learningRate: 1e-4,
       checkpointEvery: 50,
     },
     eval: { prompts: 64, seeds: [0, 1], steps: 20 },
@@ -73,7 +77,7 @@ export const HALO_PROFILES: Readonly<Record<"tiny" | "default", HaloProfile>> = 
     reward: { train: 48, heldOut: 16, videoSteps: 20, patchSteps: 20, evalEvery: 10 },
     generatorPrompts: 4,
     pairs: { prompts: 8, candidates: 2, steps: 4, pairing: "best-worst", margin: 0 },
-    postTrain: { seeds: [0, 1], steps: 4, batchSize: 2, learningRate: 2e-5, checkpointEvery: 2 },
+    postTrain: { seeds: [0, 1], steps: 4, batchSize: 2, learningRate: 1e-4, checkpointEvery: 2 },
     eval: { prompts: 4, seeds: [0], steps: 4 },
   },
 });
@@ -177,7 +181,7 @@ export async function runPostTraining(
       concurrency: jobs,
       onDone: (job, seconds) =>
         log(
-          `  ${(job as { options: PostTrainOptions }).options.out} done in ${seconds.toFixed(0)} s`,
+          `  ${(job.options as PostTrainOptions).out} done in ${seconds.toFixed(0)} s`,
         ),
     });
   }
@@ -245,6 +249,7 @@ export async function runEvaluation(options: RunEvaluationOptions): Promise<Halo
         evaluator: evaluatorLoaded.manifest.weights.sha256,
         prm: prmLoaded.manifest.weights.sha256,
         steps: profile.eval.steps,
+        split: profile.eval.split ?? "test",
       }));
       return join(dir, `${name}-${key.slice(0, 12)}.jsonl`);
     };
@@ -275,7 +280,7 @@ export async function runEvaluation(options: RunEvaluationOptions): Promise<Halo
           concurrency: jobs,
           onDone: (job, s) =>
             log(
-              `  evaluated ${job.kind === "evaluate" ? job.generatorDir : ""} in ${s.toFixed(0)} s`,
+              `  evaluated ${job.generatorDir} in ${s.toFixed(0)} s`,
             ),
         },
       );
@@ -318,6 +323,47 @@ export async function runEvaluation(options: RunEvaluationOptions): Promise<Halo
     disposeRewardModel(evaluator);
     disposeRewardModel(prm);
   }
+}
+
+/** Options of {@linkcode comparisonSheet}. */
+export interface ComparisonSheetOptions {
+  /** Held-out test prompts (rows of the sheet, one block per prompt). Default 6. */
+  prompts?: number;
+  /** Frames per row. Default 8. */
+  frames?: number;
+  /** DDIM steps. Default 20. */
+  steps?: number;
+}
+
+/**
+ * A before/after picture: for each of a few held-out test prompts, one row per
+ * model (in `models` order), every model sampled from the same initial noise,
+ * so the rows differ only by post-training. Resolves to PNG bytes.
+ *
+ * @example
+ * ```ts
+ * import { comparisonSheet } from "@halo/kit";
+ * const png = await comparisonSheet([{ name: "Base", dir: "data/generator" }], { prompts: 1, frames: 2, steps: 2 });
+ * console.log(png.length > 0); // true
+ * ```
+ */
+export async function comparisonSheet(
+  models: ReadonlyArray<{ name: string; dir: string }>,
+  options: ComparisonSheetOptions = {},
+): Promise<Uint8Array> {
+  const prompts = testPromptSample(options.prompts ?? 6, 0);
+  const seeds = prompts.map((_, i) => 1000 + i);
+  const rows: Video[][] = [];
+  for (const m of models) {
+    const { generator } = await loadGenerator(m.dir);
+    try {
+      rows.push(await sampleClips(generator, prompts, { steps: options.steps ?? 20, seeds }));
+    } finally {
+      disposeGenerator(generator);
+    }
+  }
+  const clips = prompts.flatMap((_, i) => rows.map((r) => r[i]));
+  return videoSheet(clips, { frames: options.frames ?? 8, scale: 2, gap: 2 });
 }
 
 /** Writes `results.json` and `results.md` into `dir` (atomically). */

@@ -11,6 +11,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import { pathExists, writeFileAtomic } from "./_atomic.ts";
 import { formatSeconds } from "./_progress.ts";
 import {
+  comparisonSheet,
   type HaloProfile,
   haloProfile,
   runEvaluation,
@@ -290,8 +291,26 @@ export async function evalStage(context: StageContext): Promise<Record<string, u
   });
   const files = await writeResults(dirname(resolve(context.root)), results);
   context.log(`  results → ${files.join(", ")}`);
+  // Before/after: the same noise through Base and the first seed of every method.
+  type Run = { method: string; seed: number; dir: string };
+  const firsts = (["dpo", "patch-only", "grandpo"] as const)
+    .map((m) => (dpo.runs as Run[]).find((r) => r.method === m))
+    .filter((r): r is Run => r !== undefined);
+  const picture = join(context.dir, "samples.png");
+  await writeFileAtomic(
+    picture,
+    await comparisonSheet([
+      { name: "Base", dir: context.generatorDir },
+      ...firsts.map((r) => ({ name: r.method, dir: r.dir })),
+    ], { prompts: context.profile.eval.prompts >= 6 ? 6 : 2, steps: context.profile.eval.steps }),
+  );
+  context.log(
+    `  samples: per test prompt, rows Base, ${firsts.map((r) => r.method).join(", ")} ` +
+      `(training seed ${firsts[0]?.seed ?? 0}), from the same noise → ${picture}`,
+  );
   return {
     results: files,
+    picture,
     claims: results.claims.map((c) => ({ claim: c.claim, holds: c.holds })),
   };
 }

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { initBackend } from "../lib/backend.ts";
 import { disposeGenerator, loadGenerator } from "../lib/generator.ts";
-import { loadPairData } from "../lib/post_train.ts";
+import { loadPairData } from "../lib/dpo_step.ts";
 import { benchPairsFile, DPO_METHODS, exportDpoForPeer, runDpoPeer } from "../bench/_dpo_peer.ts";
 import { peerAvailable, SHIPPED_GENERATOR } from "../bench/_peer.ts";
 import type { ErrorWeighting } from "../lib/loss_maps.ts";

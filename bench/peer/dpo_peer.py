@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""PyTorch peer of the HALO kit's Diffusion-DPO and Gran-DPO steps (lib/post_train.ts dpoStep).
+"""PyTorch peer of the HALO kit's Diffusion-DPO and Gran-DPO steps (lib/dpo_step.ts dpoStep).
 
 One step: the frozen reference's per-patch errors without gradient, the policy's under autograd,
 the loss, backward, the kit's Adam — written in PyTorch on the generator of generator_peer.py to
