@@ -47,7 +47,7 @@ export function dpoStepFlops(config: GeneratorConfig, pairs: number): number {
 }
 
 /** post-train's default learning rate (the timed steps; it does not change the work). */
-const POST_TRAIN_LR = 2e-5;
+const POST_TRAIN_LR = 1e-4;
 
 function dpoBench(method: DpoBenchMethod): Bench {
   return {

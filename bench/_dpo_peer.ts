@@ -142,7 +142,10 @@ export interface DpoExportOptions {
   step?: number;
   /** Pairs per step. Default {@linkcode DPO_BATCH}. */
   batchSize?: number;
-  /** Adam learning rate of the warm-up and parity steps. Default 1e-3 (large, so one step shows). */
+  /**
+   * Adam learning rate of the warm-up and parity steps. Default 3e-4: 3× post-training's, so that
+   * one step moves the loss clearly without saturating it at β = 5000.
+   */
   learningRate?: number;
   /** Gran-DPO steps (on other batches) that move the policy away from the reference. Default 1. */
   warmupSteps?: number;
@@ -172,7 +175,7 @@ export async function exportDpoForPeer(
       c.prediction,
     );
   }
-  const learningRate = options.learningRate ?? 1e-3;
+  const learningRate = options.learningRate ?? 3e-4;
   const stepInputs = { ...DPO_STEP_DEFAULTS, batchSize: options.batchSize ?? DPO_BATCH };
   const errorOptions = { weighting: options.weighting, gamma: options.gamma };
   const reference = freezeGenerator(policy);

@@ -213,10 +213,10 @@ if (import.meta.main) {
   const dpoNames: string[] = Object.values(DPO_BENCH_NAMES);
   const dpoSelected = selected.some((b) => dpoNames.includes(b.name));
   if (dpoSelected) {
-    // the DPO benchmarks' pairs: sampled once (on wasm) and kept in out/bench/dpo-pairs
+    // the DPO benchmarks' pairs: sampled once (on wasm) into out/bench/dpo-pairs, rescored each run
     await initBackend({ backend: "wasm" });
     console.error(`… DPO benchmark pairs (8 prompts × 2 candidates, shipped generator and PRM)`);
-    await benchPairsFile({ quiet: false });
+    await benchPairsFile({ quiet: false, rebuild: true });
   }
   await initBackend({ backend: real[0] ?? "wasm" });
   for (const bench of selected.filter((b) => !b.perBackend)) {
