@@ -38,3 +38,7 @@ export * from "./lib/reward_seeds.ts";
 export * from "./lib/reward_cli.ts";
 export * from "./lib/defect_cases.ts";
 export * from "./lib/plot.ts";
+export * from "./lib/figure.ts";
+export * from "./lib/figure_defects.ts";
+export * from "./lib/plotly.ts";
+export * from "./lib/figure_png.ts";
