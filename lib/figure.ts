@@ -30,7 +30,7 @@ export interface Figure {
 }
 
 /** Plotly's default colour cycle (D3 category 10), used in order for methods and series. */
-export const PALETTE: readonly string[] = Object.freeze([
+export const FIGURE_COLORS: readonly string[] = Object.freeze([
   "#1f77b4",
   "#ff7f0e",
   "#2ca02c",
@@ -216,7 +216,7 @@ export function trainingCurvesFigure(
       if (!groups.includes(g)) groups.push(g);
     });
   });
-  const color = (g: string) => PALETTE[groups.indexOf(g) % PALETTE.length];
+  const color = (g: string) => FIGURE_COLORS[groups.indexOf(g) % FIGURE_COLORS.length];
   const grid = subplotGrid(panels.length, options.columns ?? 2);
   const fx = sqrtX ? Math.sqrt : (x: number) => x;
   const data: Trace[] = [];
@@ -424,7 +424,7 @@ export function distributionFigure(
       y: counts.map((c) => (n ? c / n : 0)),
       width: width,
       customdata: counts.map((c, b) => [num(lo + b * width), num(lo + (b + 1) * width), c]),
-      marker: { color: PALETTE[i % PALETTE.length] },
+      marker: { color: FIGURE_COLORS[i % FIGURE_COLORS.length] },
       opacity: sets.length > 1 ? 0.55 : 0.9,
       hovertemplate: `<b>${escapeLabel(s.name)}</b><br>[%{customdata[0]}, %{customdata[1]}): ` +
         `%{customdata[2]} of ${n} (%{y:.1%})<extra></extra>`,
@@ -528,7 +528,7 @@ export function agreementScatterFigure(
       x: keep.map((j) => s.x[j] + jit(j)),
       y: keep.map((j) => s.y[j]),
       customdata: keep.map((j) => [s.x[j], s.labels?.[j] ?? `#${j}`]),
-      marker: { color: PALETTE[i % PALETTE.length], size: 5, opacity: 0.55 },
+      marker: { color: FIGURE_COLORS[i % FIGURE_COLORS.length], size: 5, opacity: 0.55 },
       hovertemplate:
         `<b>${escapeLabel(s.name)}</b> %{customdata[1]}<br>reference %{customdata[0]:.3g}` +
         `<br>model %{y:.3g}<extra></extra>`,
@@ -646,7 +646,7 @@ export function resultsFigure(rows: readonly ResultRow[], options: ResultsOption
           visible: true,
         },
         customdata: [[num(r.lo), num(r.hi), r.n ?? ""]],
-        marker: { color: PALETTE[k % PALETTE.length] },
+        marker: { color: FIGURE_COLORS[k % FIGURE_COLORS.length] },
         hovertemplate: `<b>${escapeLabel(method)}</b><br>${escapeLabel(metric)}: %{y:.4g} ` +
           `[%{customdata[0]}, %{customdata[1]}]` + (r.n ? `<br>n = %{customdata[2]}` : "") +
           "<extra></extra>",
