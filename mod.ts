@@ -42,3 +42,6 @@ export * from "./lib/figure.ts";
 export * from "./lib/figure_defects.ts";
 export * from "./lib/plotly.ts";
 export * from "./lib/figure_png.ts";
+export * from "./lib/inspect.ts";
+export * from "./lib/report.ts";
+export * from "./lib/figure_cli.ts";

@@ -48,6 +48,21 @@ export async function findChromium(): Promise<string | null> {
   return null;
 }
 
+/**
+ * Imports playwright-core. At import time it probes for WSL by reading `/proc`, which Deno
+ * allows only with `--allow-all`; the probe matters only for opening URLs in a desktop
+ * browser, which the kit never does, so its own switch `__IS_WSL_TEST__` defers it.
+ */
+async function importPlaywright(): Promise<typeof import("playwright-core")> {
+  const had = Deno.env.get("__IS_WSL_TEST__");
+  if (had === undefined) Deno.env.set("__IS_WSL_TEST__", "1");
+  try {
+    return await import("playwright-core");
+  } finally {
+    if (had === undefined) Deno.env.delete("__IS_WSL_TEST__");
+  }
+}
+
 /** An open headless browser. */
 export interface BrowserSession {
   /** The browser context (fresh profile, offline). */
@@ -73,7 +88,7 @@ export async function openBrowser(): Promise<BrowserSession> {
         `but found none of ${CANDIDATES.join(", ")}`,
     );
   }
-  const { chromium } = await import("playwright-core");
+  const { chromium } = await importPlaywright();
   const profile = await Deno.makeTempDir({ prefix: "halo-chromium-" });
   let context: BrowserContext;
   try {

@@ -60,7 +60,7 @@ export async function figurePngs(
         `<body><div id="f"></div></body></html>`,
     );
     const tab = await browser.newPage();
-    await tab.goto(`file://${page}`);
+    await tab.goto(`file://${page}`, { timeout: 180_000 });
     const out: Uint8Array[] = [];
     for (const fig of figures) {
       const height = options.height ??

@@ -11,6 +11,8 @@ import { evalGeneratorCommand, pretrainCommand, samplesCommand } from "./pretrai
 import { judgeCommand } from "./judge_server.ts";
 import { labelCommand } from "./label_cli.ts";
 import { trainRmCommand } from "./reward_cli.ts";
+import { inspectCommand } from "./inspect.ts";
+import { figureCommand, reportCommand } from "./figure_cli.ts";
 
 /** The kit's sub-commands, by name. */
 export const COMMANDS: Record<string, CliCommand> = {
@@ -21,6 +23,9 @@ export const COMMANDS: Record<string, CliCommand> = {
   judge: judgeCommand,
   label: labelCommand,
   "train-rm": trainRmCommand,
+  inspect: inspectCommand,
+  report: reportCommand,
+  figure: figureCommand,
 };
 
 if (import.meta.main) {
