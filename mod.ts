@@ -45,3 +45,4 @@ export * from "./lib/figure_png.ts";
 export * from "./lib/inspect.ts";
 export * from "./lib/report.ts";
 export * from "./lib/figure_cli.ts";
+export * from "./lib/report_inputs.ts";

@@ -54,8 +54,7 @@ export const reportCommand: CliCommand = {
     console.log(
       `report of ${
         written.stages.join(", ") || "no stages"
-      } (${written.figures} figures) → ${written.html}; ` +
-        `${written.markdown}, ${written.json}`,
+      } (${written.figures} figures) → ${written.html}`,
     );
   },
 };

@@ -155,7 +155,13 @@ export async function display(fig: Figure, options: DisplayOptions = {}): Promis
       "no Deno.jupyter",
     );
   }
-  await jupyter.display(await figureMimeBundle(fig, options), { raw: true });
+  const bundle = await figureMimeBundle(fig, options);
+  await jupyter.display(bundle, { raw: true });
+  // The kernel sends a display message in the background; one that carries plotly.js (about
+  // 5 MB) can still be in flight when the cell ends, and a headless run (nbconvert) would then
+  // lose the cell's outputs. Give it about a second per megabyte.
+  const bytes = (bundle["text/html"] as string).length;
+  if (bytes > 1e6) await new Promise((done) => setTimeout(done, Math.ceil(bytes / 1e6) * 1000));
 }
 
 /** Escapes text for HTML element content and attribute values. */

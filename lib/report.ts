@@ -3,11 +3,11 @@
  * {@linkcode writeReport}, which reads whatever stage results exist under
  * `<root>/<stage>/result.json` (and the files they point to) and writes one
  * self-contained `report.html` (plotly.js and every picture inlined, no
- * network), with `results.md` and `results.json` beside it. Sections appear for
- * the stages present; a missing stage is named with the command that makes it.
+ * network) beside the `results.md` and `results.json` that the eval stage
+ * writes. Sections appear for the stages present; a missing stage is named
+ * with the command that makes it.
  *
- * The `dpo` and `eval` stages are read in the shapes {@linkcode DpoStageResult}
- * and {@linkcode EvalStageResult}.
+ * The `dpo` and `eval` stages are read in the shapes of `report_inputs.ts`.
  * @module
  */
 
@@ -26,68 +26,19 @@ import {
   trainingCurvesFigure,
 } from "./figure.ts";
 import { defectFigure } from "./figure_defects.ts";
-import { type PatchLabel, toBase64 } from "./label_protocol.ts";
+import { toBase64 } from "./label_protocol.ts";
 import { parseGrid } from "./patch.ts";
 import { escapeHtml, figureDiv, htmlPage } from "./plotly.ts";
 import { efficiencyFigure, type EfficiencySummary, type SeedReport } from "./reward_seeds.ts";
 import type { RewardReport } from "./reward_train.ts";
 import { loadVideo } from "./video.ts";
-
-/** One post-training run of the `dpo` stage: a method, a seed, and its training log. */
-export interface DpoRunInput {
-  /** Method name as in the results table, e.g. "Diffusion-DPO", "patch-only", "HALO". */
-  method: string;
-  /** Training seed. */
-  seed: number;
-  /** The log: TRL-style rows `{step, loss, "rewards/accuracies", …}` or a JSONL file of them. */
-  log: Record<string, unknown>[] | string;
-}
-
-/** What the report reads from `dpo/result.json` (other fields are kept and ignored). */
-export interface DpoStageResult {
-  /** Every run, for the training curves (per method and seed). */
-  runs: DpoRunInput[];
-  /** Log keys to plot, one subplot each. Default: the usual TRL keys that are present. */
-  keys?: string[];
-}
-
-/** A picture (PNG) with a title, e.g. a sample sheet before or after post-training. */
-export interface SheetInput {
-  /** Title. */
-  title: string;
-  /** PNG file. */
-  path: string;
-}
-
-/** A clip to show as a defect heatmap. */
-export interface ClipInput {
-  /** Title, e.g. method, prompt and score. */
-  title: string;
-  /** A video file of the clip (gif, mp4, …). */
-  video: string;
-  /** Patch grid, e.g. "4x4x4". */
-  grid: string;
-  /** Patch scores drawn as the heatmap (PRM or reference judge), in patch-index order. */
-  patches: PatchLabel[];
-  /** Labels with reasons, shown on hover. */
-  labels?: PatchLabel[];
-  /** Who scored `patches`. Default "score". */
-  scorer?: string;
-}
-
-/** What the report reads from `eval/result.json` (other fields are kept and ignored). */
-export interface EvalStageResult {
-  /** The results table: every method × metric with its mean and 95% interval. */
-  results: ResultRow[];
-  /** Metrics where lower is better (e.g. the defect share). */
-  lowerIsBetter?: string[];
-  /** Per-clip values, e.g. per-clip scores or defect shares per method, as histograms per metric. */
-  distributions?: Array<{ metric: string; name: string; values: number[] }>;
-  /** Sample sheets, e.g. before/after post-training. */
-  sheets?: SheetInput[];
-  /** The worst clips, as defect heatmaps. */
-  worstClips?: ClipInput[];
-}
+import {
+  type DpoStageResult,
+  type EvalStageResult,
+  METHOD_NAMES,
+  RESULT_METRICS,
+  type ResultsTableRow,
+} from "./report_inputs.ts";
 
 /** The stages the report knows, in order, and the command that makes each. */
 export const REPORT_STAGES: readonly string[] = Object.freeze([
@@ -174,34 +125,86 @@ const DPO_KEYS = [
   "rewards/rejected",
 ];
 
-async function evalSection(root: string, r: EvalStageResult): Promise<ReportSection> {
-  if (!Array.isArray(r.results)) {
-    fail(`${root}/eval/result.json: results`, "an array of result rows", r.results);
+/** Result rows from `results` given inline or as the stage's `results.json` (`{rows, claims}`). */
+async function resultRows(
+  root: string,
+  r: EvalStageResult,
+): Promise<
+  { rows: ResultRow[]; lower: string[]; claims: Array<{ claim: string; holds: boolean }> }
+> {
+  const where = `${root}/eval/result.json: results`;
+  if (!Array.isArray(r.results)) fail(where, "an array of result rows or result files", r.results);
+  if (!r.results.some((x) => typeof x === "string")) {
+    return { rows: r.results as ResultRow[], lower: r.lowerIsBetter ?? [], claims: r.claims ?? [] };
   }
+  const file = (r.results as string[]).find((f) => f.endsWith(".json"));
+  const found = file ? await locate(root, "eval", file) : null;
+  if (!found) fail(where, "a results .json file that exists", r.results.join(", "));
+  const data = JSON.parse(await Deno.readTextFile(found)) as {
+    rows?: ResultsTableRow[];
+    claims?: Array<{ claim: string; holds: boolean }>;
+  };
+  if (!Array.isArray(data.rows)) fail(`${found}: rows`, "an array of results rows", data.rows);
+  const rows: ResultRow[] = data.rows.flatMap((row) =>
+    Object.entries(row.metrics ?? {}).filter(([, i]) => Number.isFinite(i?.estimate)).map((
+      [key, i],
+    ) => ({
+      method: row.method,
+      metric: RESULT_METRICS[key]?.header ?? key,
+      mean: i.estimate,
+      lo: Number.isFinite(i.lo) ? Math.min(i.lo, i.estimate) : i.estimate,
+      hi: Number.isFinite(i.hi) ? Math.max(i.hi, i.estimate) : i.estimate,
+    }))
+  );
+  const lower = Object.values(RESULT_METRICS).filter((m) => m.lower).map((m) => m.header);
+  return { rows, lower, claims: r.claims ?? data.claims ?? [] };
+}
+
+async function evalSection(root: string, r: EvalStageResult): Promise<ReportSection> {
+  const { rows, lower, claims } = await resultRows(root, r);
   const figures: ReportSection["figures"] = [];
   const html: string[] = [];
-  const methods = [...new Set(r.results.map((x) => x.method))];
-  const metrics = [...new Set(r.results.map((x) => x.metric))];
+  const methods = [...new Set(rows.map((x) => x.method))];
+  const metrics = [...new Set(rows.map((x) => x.metric))];
   html.push(
-    `<p>Each cell: mean [95% interval]${r.results[0]?.n ? ", n = clips × seeds" : ""}.</p>`,
+    `<p>Each cell: mean [95% interval] over prompts and training seeds.</p>`,
     table(
       ["method", ...metrics],
       methods.map((m) => [
         m,
         ...metrics.map((metric) => {
-          const x = r.results.find((row) => row.method === m && row.metric === metric);
+          const x = rows.find((row) => row.method === m && row.metric === metric);
           return x ? `${x.mean.toFixed(3)} [${x.lo.toFixed(3)}, ${x.hi.toFixed(3)}]` : "";
         }),
       ]),
     ),
   );
-  figures.push({
-    id: "results",
-    figure: resultsFigure(r.results, {
-      lowerIsBetter: r.lowerIsBetter,
-      title: "results (95% intervals)",
-    }),
-  });
+  if (claims.length) {
+    html.push(
+      table(
+        ["the paper's claim", "holds here"],
+        claims.map((c) => [c.claim, c.holds ? "yes" : "no"]),
+      ),
+    );
+  }
+  // the headline metrics in one chart, the ShapesBench dimensions and the rest in another
+  const headline = new Set(Object.values(RESULT_METRICS).slice(0, 4).map((m) => m.header));
+  const main = rows.filter((x) => headline.has(x.metric));
+  const parts = main.length
+    ? [["results", main, "results (95% intervals)"], [
+      "results-more",
+      rows.filter((x) => !headline.has(x.metric)),
+      "ShapesBench dimensions and more (95% intervals)",
+    ]] as const
+    : [["results", rows, "results (95% intervals)"]] as const;
+  for (const [id, part, title] of parts) {
+    if (part.length) {
+      figures.push({
+        id,
+        figure: resultsFigure(part, { lowerIsBetter: lower, title, columns: 4 }),
+      });
+    }
+  }
   const byMetric = new Map<string, Array<{ name: string; values: number[] }>>();
   for (const d of r.distributions ?? []) {
     byMetric.set(d.metric, [...(byMetric.get(d.metric) ?? []), d]);
@@ -249,16 +252,20 @@ async function dpoSection(root: string, r: DpoStageResult): Promise<ReportSectio
   }
   const logs = await Promise.all(r.runs.map(async (run) => {
     if (Array.isArray(run.log)) return run.log;
-    const file = await locate(root, "dpo", run.log);
+    const file = await locate(root, "dpo", run.log ?? (run.dir ? `${run.dir}.log.jsonl` : ""));
     return file ? await readJsonLines<Record<string, unknown>>(file) : [];
   }));
+  const name = (method: string) => METHOD_NAMES[method] ?? method;
   const present = (key: string) =>
     logs.some((log) => log.some((row) => typeof row[key] === "number"));
   const keys = (r.keys ?? DPO_KEYS).filter(present);
   const panels: CurvePanel[] = keys.map((key) => ({
     title: key,
     series: r.runs.map((run, i): CurveSeries =>
-      logSeries(logs[i], key, { name: `${run.method} seed ${run.seed}`, group: run.method })
+      logSeries(logs[i], key, {
+        name: `${name(run.method)} seed ${run.seed}`,
+        group: name(run.method),
+      })
     ).filter((s) => s.points.length > 0),
   }));
   const figures = panels.length
@@ -271,7 +278,7 @@ async function dpoSection(root: string, r: DpoStageResult): Promise<ReportSectio
     : [];
   const html = table(
     ["method", "seed", "steps logged", "last loss"],
-    r.runs.map((run, i) => [run.method, run.seed, logs[i].length, fmt(logs[i].at(-1)?.loss)]),
+    r.runs.map((run, i) => [name(run.method), run.seed, logs[i].length, fmt(logs[i].at(-1)?.loss)]),
   );
   return {
     stage: "dpo",
@@ -463,10 +470,6 @@ export interface WriteReportOptions {
 export interface WrittenReport {
   /** The HTML report. */
   html: string;
-  /** `results.md` beside it. */
-  markdown: string;
-  /** `results.json` beside it. */
-  json: string;
   /** Stages shown. */
   stages: string[];
   /** Figures drawn. */
@@ -475,7 +478,7 @@ export interface WrittenReport {
 
 /**
  * Writes the offline report of the stage results under `root` (see the module
- * doc), atomically, with `results.md` and `results.json` beside it.
+ * doc), atomically.
  *
  * @example
  * ```ts
@@ -519,108 +522,9 @@ export async function writeReport(
     out,
     await htmlPage({ title: "HALO reproduction report", body: body.join("\n") }),
   );
-  const results = await resultsSummary(root);
-  const json = join(dirname(out), "results.json"), markdown = join(dirname(out), "results.md");
-  await writeFileAtomic(json, JSON.stringify(results, null, 2) + "\n");
-  await writeFileAtomic(markdown, resultsMarkdown(results));
   return {
     html: out,
-    markdown,
-    json,
     stages: sections.map((s) => s.stage),
     figures: sections.reduce((n, s) => n + s.figures.length, 0),
   };
-}
-
-/** The headline numbers of every stage present, as written to `results.json`. */
-export interface ResultsSummary {
-  /** Output folder read. */
-  root: string;
-  /** Stages present. */
-  stages: string[];
-  /** The results table (eval). */
-  results: ResultRow[] | null;
-  /** Agreement rows (reward). */
-  agreement: AgreementRow[] | null;
-  /** Continual vs scratch patch ρ at fixed budgets (reward). */
-  efficiency: EfficiencySummary["budgets"] | null;
-  /** Top-k hit rate of the distilled labels (labels). */
-  labelsTopKHitRate: number | null;
-  /** The generator's evaluation (generator). */
-  generator: Json | null;
-}
-
-async function resultsSummary(root: string): Promise<ResultsSummary> {
-  const read = async (s: string) => {
-    const r = await readStage(root, s);
-    return r && !("error" in r && Object.keys(r).length === 1) ? r as Json : null;
-  };
-  const [ev, reward, labels, generator] = await Promise.all(
-    ["eval", "reward", "labels", "generator"].map(read),
-  );
-  const stages: string[] = [];
-  for (const s of REPORT_STAGES) if (await read(s)) stages.push(s);
-  return {
-    root,
-    stages,
-    results: (ev?.results as ResultRow[]) ?? null,
-    agreement: (reward?.agreement as AgreementRow[]) ?? null,
-    efficiency: (reward?.efficiency as EfficiencySummary | undefined)?.budgets ?? null,
-    labelsTopKHitRate: (labels?.defects as { topKHitRate?: number } | undefined)?.topKHitRate ??
-      null,
-    generator: (generator?.evaluation as Json) ?? null,
-  };
-}
-
-function resultsMarkdown(r: ResultsSummary): string {
-  const lines = [
-    `# HALO reproduction results`,
-    "",
-    `From \`${r.root}\`; stages: ${r.stages.join(", ") || "none"}.`,
-    "",
-  ];
-  if (r.results?.length) {
-    lines.push(
-      "## Results (mean [95% interval])",
-      "",
-      "| method | metric | mean [95% CI] |",
-      "|---|---|---|",
-    );
-    for (const x of r.results) {
-      lines.push(
-        `| ${x.method} | ${x.metric} | ${x.mean.toFixed(3)} [${x.lo.toFixed(3)}, ${
-          x.hi.toFixed(3)
-        }] |`,
-      );
-    }
-    lines.push("");
-  }
-  if (r.agreement?.length) {
-    lines.push(
-      "## Agreement with the reference judge",
-      "",
-      "| method | level | Spearman ρ | pairwise accuracy |",
-      "|---|---|---|---|",
-    );
-    for (const a of r.agreement) {
-      lines.push(`| ${a.method} | ${a.level} | ${ci(a.spearman)} | ${ci(a.pairwise)} |`);
-    }
-    lines.push("");
-  }
-  if (r.efficiency?.length) {
-    lines.push(
-      "## Patch ρ at fixed stage-2 budgets",
-      "",
-      "| step | continual | scratch |",
-      "|---|---|---|",
-    );
-    for (const b of r.efficiency) {
-      lines.push(`| ${b.step} | ${b.continual.toFixed(3)} | ${b.scratch.toFixed(3)} |`);
-    }
-    lines.push("");
-  }
-  if (r.labelsTopKHitRate !== null) {
-    lines.push(`Distilled labels' top-k hit rate: ${r.labelsTopKHitRate.toFixed(3)}`, "");
-  }
-  return lines.join("\n");
 }

@@ -346,7 +346,7 @@ export async function reproduce(options: ReproduceOptions = {}): Promise<StageOu
   }
   const report = await writeReport(outDir);
   log(
-    `report of ${report.stages.join(", ")} → ${report.html} (${report.markdown}, ${report.json})`,
+    `report of ${report.stages.join(", ")} → ${report.html}`,
   );
   return outcomes;
 }

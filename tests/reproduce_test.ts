@@ -4,7 +4,8 @@ import { reproduce, STAGES } from "../lib/reproduce.ts";
 import { SHARED_VIDEOS, withTempDir } from "./_helpers.ts";
 
 Deno.test("reproduce runs the built stages, resumes past finished ones and says what is not built", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir(async (parent) => {
+    const dir = join(parent, "reproduce");
     const lines: string[] = [];
     const first = await reproduce({
       outDir: dir,
@@ -31,6 +32,18 @@ Deno.test("reproduce runs the built stages, resumes past finished ones and says 
     const world = JSON.parse(await Deno.readTextFile(join(dir, "world", "result.json")));
     assert.equal(world.prompts.length, 8);
     assert.ok(STAGES.some((s) => !s.run), "stages of unfiled issues are listed, not faked");
+    // the offline report of the stages present, beside the output folder
+    assert.ok(lines.some((l) => l.startsWith("report of world, videos → ")));
+    const report = await Deno.readTextFile(join(parent, "report.html"));
+    assert.match(report, /<h2 id="world">ShapesWorld<\/h2>/);
+    assert.match(
+      report,
+      /Not run yet: <code>eval<\/code>, <code>dpo<\/code>, <code>reward<\/code>/,
+    );
+    assert.deepEqual(JSON.parse(await Deno.readTextFile(join(parent, "results.json"))).stages, [
+      "world",
+      "videos",
+    ]);
     await assert.rejects(
       () => reproduce({ outDir: dir, only: ["nope"], log: () => {} }),
       /Expected a stage among/,
