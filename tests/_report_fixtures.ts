@@ -17,22 +17,33 @@ import { SHARED_VIDEOS } from "./_helpers.ts";
 
 const DATA = new URL("../data/reward/", import.meta.url).pathname;
 
-/** Methods of the results table. */
-export const METHODS = ["Base", "Diffusion-DPO", "patch-only", "HALO"];
-/** Metrics of the fixture's results table. */
-export const METRICS = ["ShapesBench mean", "evaluator RM", "defect share"];
+/** Methods of the results table, as the eval stage names them. */
+export const METHODS = [
+  "Base",
+  "Diffusion-DPO (video)",
+  "Gran-DPO patch-only",
+  "HALO (video + patch)",
+];
+/** Headline metrics of the fixture's results table (keys of `results.json`). */
+export const METRICS = ["shapesbench", "evaluator", "defectShare", "defectivePatches"];
+/** ShapesBench dimensions of the fixture. */
+export const DIMENSIONS = ["color", "count"];
 
 async function writeJson(path: string, value: unknown): Promise<void> {
   await Deno.mkdir(join(path, ".."), { recursive: true });
   await Deno.writeTextFile(path, JSON.stringify(value, null, 2));
 }
 
-/** Writes the dpo and eval stage results (documented shapes) under `root`. */
+/**
+ * Writes the dpo and eval stage results under `root` in the shapes the lead's stages write:
+ * runs `{method, seed, dir}` with logs at `<dir>.log.jsonl`, and `results: [json, md]` files
+ * beside `root` holding `{rows: [{method, seeds, metrics: {key: interval}}], claims}`.
+ */
 export async function writeDpoEvalFixture(root: string): Promise<void> {
   const dpo = join(root, "dpo");
   await Deno.mkdir(dpo, { recursive: true });
   const runs = [];
-  for (const [m, method] of ["Diffusion-DPO", "patch-only", "HALO"].entries()) {
+  for (const [m, method] of ["dpo", "patch-only", "grandpo"].entries()) {
     for (const seed of [0, 1]) {
       const log = Array.from({ length: 20 }, (_, i) => ({
         step: (i + 1) * 5,
@@ -44,21 +55,45 @@ export async function writeDpoEvalFixture(root: string): Promise<void> {
         "rewards/rejected": -0.1 - i * 0.003,
         ...(m > 0 ? { "patch/accuracies": 0.5 + i * 0.015 } : {}),
       }));
-      const file = join(dpo, `${method}-seed-${seed}.log.jsonl`);
-      await Deno.writeTextFile(file, log.map((r) => JSON.stringify(r)).join("\n") + "\n");
-      runs.push({ method, seed, log: file });
+      const dir = join(dpo, `${method}-seed-${seed}`);
+      await Deno.writeTextFile(
+        `${dir}.log.jsonl`,
+        log.map((r) => JSON.stringify(r)).join("\n") + "\n",
+      );
+      runs.push({ method, seed, dir, seconds: 20, recent: log.at(-1) });
     }
   }
-  await writeJson(join(dpo, "result.json"), { stage: "dpo", runs });
+  await writeJson(join(dpo, "result.json"), { stage: "dpo", profile: "tiny", runs });
 
   const ev = join(root, "eval");
   await Deno.mkdir(ev, { recursive: true });
-  const results = METHODS.flatMap((method, k) =>
-    METRICS.map((metric, j) => {
-      const mean = metric === "defect share" ? 0.4 - 0.05 * k : 0.5 + 0.04 * k + j;
-      return { method, metric, mean, lo: mean - 0.03, hi: mean + 0.04, n: 64 };
-    })
-  );
+  const interval = (estimate: number) => ({
+    estimate,
+    lo: estimate - 0.03,
+    hi: estimate + 0.04,
+    resamples: 100,
+  });
+  const rows = METHODS.map((method, k) => ({
+    method,
+    seeds: k ? 2 : 1,
+    metrics: Object.fromEntries(
+      [...METRICS, ...DIMENSIONS].map((key, j) => [
+        key,
+        interval(
+          key === "defectShare" || key === "defectivePatches"
+            ? 0.4 - 0.05 * k
+            : 0.5 + 0.04 * k + j / 10,
+        ),
+      ]),
+    ),
+  }));
+  const claims = [{ claim: "HALO above Base (ShapesBench)", holds: true }, {
+    claim: "HALO cuts the patch-defect share by at least 30% relative to Base",
+    holds: false,
+  }];
+  const resultsJson = join(root, "..", "results.json");
+  await writeJson(resultsJson, { rows, claims, baseMedian: 3, config: {} });
+  await Deno.writeTextFile(join(root, "..", "results.md"), "# results\n");
   const grid = parseGrid("4x4x4");
   const text = "two red circles moving left quickly on a gray background";
   const clean = renderClip(parsePrompt(text), { seed: 2 }).video;
@@ -68,8 +103,8 @@ export async function writeDpoEvalFixture(root: string): Promise<void> {
   await Deno.writeFile(join(ev, "before.png"), videoSheet([clean, damaged], { frames: 4 }));
   await writeJson(join(ev, "result.json"), {
     stage: "eval",
-    results,
-    lowerIsBetter: ["defect share"],
+    results: [resultsJson, join(root, "..", "results.md")],
+    claims,
     distributions: METHODS.map((name, k) => ({
       metric: "defect share",
       name,

@@ -14,7 +14,7 @@ import { inspectVideos } from "../lib/inspect.ts";
 import { startJudgeServer } from "../lib/judge_server.ts";
 import { writeReport } from "../lib/report.ts";
 import { checkPage, type FigureCheck, hasChromium } from "./_browser.ts";
-import { METHODS, METRICS, writeReportFixture } from "./_report_fixtures.ts";
+import { DIMENSIONS, METHODS, METRICS, writeReportFixture } from "./_report_fixtures.ts";
 import { SHARED_VIDEOS, withTempDir } from "./_helpers.ts";
 
 const available = await hasChromium();
@@ -85,6 +85,7 @@ Deno.test({
       for (const f of page.figures) assertDrawn(f);
       // results: one bar per method and metric, hover with the interval
       assert.equal(byId["fig-results"].points, METHODS.length * METRICS.length);
+      assert.equal(byId["fig-results-more"].points, METHODS.length * DIMENSIONS.length);
       assert.match(byId["fig-results"].hover, /Base.*\[[\d.]+, [\d.]+\]/s);
       // dpo: 6 logged keys × (6 runs + 3 means), minus patch/accuracies of Diffusion-DPO (2 runs + mean)
       assert.equal(byId["fig-dpo-curves"].lines, 6 * 9 - 3);

@@ -1,18 +1,18 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { reportSections, writeReport } from "../lib/report.ts";
-import { METHODS, METRICS, writeDpoEvalFixture } from "./_report_fixtures.ts";
+import { writeDpoEvalFixture } from "./_report_fixtures.ts";
 import { withTempDir } from "./_helpers.ts";
 
-Deno.test("writeReport renders the stages present, names the missing ones, and writes results.{md,json}", async () => {
+Deno.test("writeReport renders the stages present, names the missing ones, and is self-contained", async () => {
   await withTempDir(async (dir) => {
     const root = join(dir, "reproduce");
     await writeDpoEvalFixture(root);
     const written = await writeReport(root);
     assert.equal(written.html, join(dir, "report.html"));
     assert.deepEqual(written.stages, ["eval", "dpo"]);
-    // results, one distribution (defect share), one worst clip, the dpo curves
-    assert.equal(written.figures, 4);
+    // results, results-more, one distribution (defect share), one worst clip, the dpo curves
+    assert.equal(written.figures, 5);
     const html = await Deno.readTextFile(written.html);
     assert.match(html, /Not run yet: <code>reward<\/code>, <code>labels<\/code>/);
     assert.match(html, /deno task reproduce --only reward,labels,generator,world,videos/);
@@ -24,12 +24,11 @@ Deno.test("writeReport renders the stages present, names the missing ones, and w
       !/<script[^>]+src=/i.test(html) && !/<img[^>]+src="(?!data:)/i.test(html),
       "self-contained",
     );
-    const json = JSON.parse(await Deno.readTextFile(written.json));
-    assert.equal(json.results.length, METHODS.length * METRICS.length);
-    assert.equal(json.agreement, null);
+    // the results table from the eval stage's results.json, with the claims
+    assert.match(html, /<td>HALO \(video \+ patch\)<\/td><td>0\.620 \[0\.590, 0\.660\]<\/td>/);
     assert.match(
-      await Deno.readTextFile(written.markdown),
-      /\| HALO \| defect share \| 0\.250 \[0\.220, 0\.290\] \|/,
+      html,
+      /<td>HALO cuts the patch-defect share by at least 30% relative to Base<\/td><td>no<\/td>/,
     );
   });
 });
@@ -51,9 +50,9 @@ Deno.test("reportSections: dpo curves per logged key, one series per method and 
     ]);
     const loss = fig.data.filter((t) => t.xaxis === "x");
     assert.deepEqual(loss.filter((t) => t.showlegend).map((t) => t.name), [
-      "Diffusion-DPO",
-      "patch-only",
-      "HALO",
+      "Diffusion-DPO (video)",
+      "Gran-DPO patch-only",
+      "HALO (video + patch)",
     ]);
     assert.equal(loss.length, 9); // 3 methods × (2 seeds + mean)
   });
@@ -83,7 +82,7 @@ Deno.test("a corrupt or malformed stage result is reported in the page, and the 
     assert.match(html, /dpo\/result\.json: Expected a stage result \(JSON object\) but found/);
     assert.match(
       html,
-      /eval: .*eval\/result\.json: results: Expected an array of result rows but found 3/,
+      /eval: .*eval\/result\.json: results: Expected an array of result rows or result files but found 3/,
     );
     assert.match(
       html,

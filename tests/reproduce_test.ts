@@ -40,10 +40,6 @@ Deno.test("reproduce runs the built stages, resumes past finished ones and says 
       report,
       /Not run yet: <code>eval<\/code>, <code>dpo<\/code>, <code>reward<\/code>/,
     );
-    assert.deepEqual(JSON.parse(await Deno.readTextFile(join(parent, "results.json"))).stages, [
-      "world",
-      "videos",
-    ]);
     await assert.rejects(
       () => reproduce({ outDir: dir, only: ["nope"], log: () => {} }),
       /Expected a stage among/,
