@@ -13,6 +13,9 @@ import { labelCommand } from "./label_cli.ts";
 import { trainRmCommand } from "./reward_cli.ts";
 import { inspectCommand } from "./inspect.ts";
 import { figureCommand, reportCommand } from "./figure_cli.ts";
+import { pairsCommand } from "./pairs.ts";
+import { postTrainCommand } from "./post_train.ts";
+import { evaluateCommand } from "./eval_cli.ts";
 
 /** The kit's sub-commands, by name. */
 export const COMMANDS: Record<string, CliCommand> = {
@@ -26,6 +29,9 @@ export const COMMANDS: Record<string, CliCommand> = {
   inspect: inspectCommand,
   report: reportCommand,
   figure: figureCommand,
+  pairs: pairsCommand,
+  "post-train": postTrainCommand,
+  evaluate: evaluateCommand,
 };
 
 if (import.meta.main) {
