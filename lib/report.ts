@@ -35,10 +35,9 @@ import { loadVideo } from "./video.ts";
 import {
   type DpoStageResult,
   type EvalStageResult,
-  METHOD_NAMES,
-  RESULT_METRICS,
   type ResultsTableRow,
 } from "./report_inputs.ts";
+import { RESULT_COLUMNS, RESULT_METHODS } from "./results.ts";
 
 /** The stages the report knows, in order, and the command that makes each. */
 export const REPORT_STAGES: readonly string[] = Object.freeze([
@@ -125,6 +124,62 @@ const DPO_KEYS = [
   "rewards/rejected",
 ];
 
+/**
+ * The rows of `results.json` (`{method, metrics: {key: interval}}`) as one
+ * {@linkcode ResultRow} per method and metric, metrics named by their table
+ * headers, ready for {@linkcode resultsFigure}.
+ *
+ * @example
+ * ```ts
+ * import { resultsTableRows } from "@halo/kit";
+ * const rows = resultsTableRows([{ method: "Base", metrics: { defectShare: { estimate: 0.4, lo: 0.3, hi: 0.5 } } }]);
+ * console.log(rows); // [ { method: "Base", metric: "Patch-defect share", mean: 0.4, lo: 0.3, hi: 0.5 } ]
+ * ```
+ */
+export function resultsTableRows(rows: readonly ResultsTableRow[]): ResultRow[] {
+  if (!Array.isArray(rows)) fail("resultsTableRows", "an array of results rows", rows);
+  return rows.flatMap((row: ResultsTableRow) =>
+    Object.entries(row.metrics ?? {}).filter(([, i]) => Number.isFinite(i?.estimate)).map((
+      [key, i],
+    ) => ({
+      method: row.method,
+      metric: RESULT_COLUMNS.find((c) => c.key === key)?.header ?? key,
+      mean: i.estimate,
+      lo: Number.isFinite(i.lo) ? Math.min(i.lo, i.estimate) : i.estimate,
+      hi: Number.isFinite(i.hi) ? Math.max(i.hi, i.estimate) : i.estimate,
+    }))
+  );
+}
+
+/**
+ * The results table as a grouped-bar figure with 95% intervals: the headline
+ * metrics (ShapesBench, evaluator RM, defect share, defective patches), or
+ * with `part: "more"` the ShapesBench dimensions and the rest.
+ *
+ * @example
+ * ```ts
+ * import { resultsTableFigure } from "@halo/kit";
+ * const fig = resultsTableFigure([{ method: "Base", metrics: { shapesbench: { estimate: 0.5, lo: 0.4, hi: 0.6 } } }]);
+ * console.log(fig?.data.length); // 1
+ * ```
+ */
+export function resultsTableFigure(
+  rows: readonly ResultsTableRow[],
+  part: "headline" | "more" = "headline",
+): Figure | null {
+  const all = resultsTableRows(rows);
+  const headline = new Set(RESULT_COLUMNS.slice(0, 4).map((c) => c.header));
+  const pick = all.filter((x) => headline.has(x.metric) === (part === "headline"));
+  if (!pick.length) return null;
+  return resultsFigure(pick, {
+    lowerIsBetter: RESULT_COLUMNS.filter((c) => c.lower).map((c) => c.header),
+    title: part === "headline"
+      ? "results (95% intervals)"
+      : "ShapesBench dimensions and more (95% intervals)",
+    columns: 4,
+  });
+}
+
 /** Result rows from `results` given inline or as the stage's `results.json` (`{rows, claims}`). */
 async function resultRows(
   root: string,
@@ -145,18 +200,8 @@ async function resultRows(
     claims?: Array<{ claim: string; holds: boolean }>;
   };
   if (!Array.isArray(data.rows)) fail(`${found}: rows`, "an array of results rows", data.rows);
-  const rows: ResultRow[] = data.rows.flatMap((row) =>
-    Object.entries(row.metrics ?? {}).filter(([, i]) => Number.isFinite(i?.estimate)).map((
-      [key, i],
-    ) => ({
-      method: row.method,
-      metric: RESULT_METRICS[key]?.header ?? key,
-      mean: i.estimate,
-      lo: Number.isFinite(i.lo) ? Math.min(i.lo, i.estimate) : i.estimate,
-      hi: Number.isFinite(i.hi) ? Math.max(i.hi, i.estimate) : i.estimate,
-    }))
-  );
-  const lower = Object.values(RESULT_METRICS).filter((m) => m.lower).map((m) => m.header);
+  const rows = resultsTableRows(data.rows);
+  const lower = RESULT_COLUMNS.filter((c) => c.lower).map((c) => c.header);
   return { rows, lower, claims: r.claims ?? data.claims ?? [] };
 }
 
@@ -188,7 +233,7 @@ async function evalSection(root: string, r: EvalStageResult): Promise<ReportSect
     );
   }
   // the headline metrics in one chart, the ShapesBench dimensions and the rest in another
-  const headline = new Set(Object.values(RESULT_METRICS).slice(0, 4).map((m) => m.header));
+  const headline = new Set(RESULT_COLUMNS.slice(0, 4).map((c) => c.header));
   const main = rows.filter((x) => headline.has(x.metric));
   const parts = main.length
     ? [["results", main, "results (95% intervals)"], [
@@ -255,7 +300,8 @@ async function dpoSection(root: string, r: DpoStageResult): Promise<ReportSectio
     const file = await locate(root, "dpo", run.log ?? (run.dir ? `${run.dir}.log.jsonl` : ""));
     return file ? await readJsonLines<Record<string, unknown>>(file) : [];
   }));
-  const name = (method: string) => METHOD_NAMES[method] ?? method;
+  const name = (method: string) =>
+    (RESULT_METHODS as Readonly<Record<string, string>>)[method] ?? method;
   const present = (key: string) =>
     logs.some((log) => log.some((row) => typeof row[key] === "number"));
   const keys = (r.keys ?? DPO_KEYS).filter(present);

@@ -21,14 +21,6 @@ export interface DpoRunInput {
   dir?: string;
 }
 
-/** Display names of the post-training methods, as in the results table. */
-export const METHOD_NAMES: Readonly<Record<string, string>> = Object.freeze({
-  base: "Base",
-  dpo: "Diffusion-DPO (video)",
-  "patch-only": "Gran-DPO patch-only",
-  grandpo: "HALO (video + patch)",
-});
-
 /** What the report reads from `dpo/result.json` (other fields are kept and ignored). */
 export interface DpoStageResult {
   /** Every run, for the training curves (per method and seed). */
@@ -70,16 +62,6 @@ export interface ResultsTableRow {
   /** Metric key → estimate with its interval. */
   metrics: Record<string, { estimate: number; lo: number; hi: number }>;
 }
-
-/** Headers and direction of the results table's metrics (other keys are shown as they are). */
-export const RESULT_METRICS: Readonly<Record<string, { header: string; lower?: boolean }>> = Object
-  .freeze({
-    shapesbench: { header: "ShapesBench overall" },
-    evaluator: { header: "Evaluator RM (1–4)" },
-    defectShare: { header: "Patch-defect share", lower: true },
-    defectivePatches: { header: "Defective patches", lower: true },
-    prmPrecision: { header: "PRM worst-patch precision" },
-  });
 
 /** What the report reads from `eval/result.json` (other fields are kept and ignored). */
 export interface EvalStageResult {

@@ -49,6 +49,8 @@ export async function checkPage(path: string): Promise<PageCheck> {
   const errors: string[] = [];
   try {
     const page = await browser.newPage();
+    // a loaded CI machine can be slow to lay out a 5 MB page: wait generously, fail clearly
+    page.setDefaultTimeout(120_000);
     page.on("pageerror", (e) => errors.push(String(e)));
     page.on("console", (m) => {
       if (m.type() === "error") errors.push(m.text());
@@ -102,7 +104,7 @@ export async function checkPage(path: string): Promise<PageCheck> {
           await page.waitForFunction(
             (fid) => document.querySelector(`#${fid} .hoverlayer .hovertext`) !== null,
             id,
-            { timeout: 5000 },
+            { timeout: 30_000 },
           );
           hover = (await div.locator(".hoverlayer .hovertext").first().textContent()) ?? "";
         } catch {
