@@ -32,10 +32,10 @@ import { escapeHtml, figureDiv, htmlPage } from "./plotly.ts";
 import { efficiencyFigure, type EfficiencySummary, type SeedReport } from "./reward_seeds.ts";
 import type { RewardReport } from "./reward_train.ts";
 import { loadVideo } from "./video.ts";
-import {
-  type DpoStageResult,
-  type EvalStageResult,
-  type ResultsTableRow,
+import type {
+  DpoStageResult,
+  EvalStageResult,
+  ResultsTableRow,
 } from "./report_inputs.ts";
 import { RESULT_COLUMNS, RESULT_METHODS } from "./results.ts";
 
