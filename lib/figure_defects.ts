@@ -8,14 +8,8 @@
 
 import { checkInt, checkNumber, fail } from "./_errors.ts";
 import { escapeLabel, type Figure, type Trace } from "./figure.ts";
-import {
-  type Aspect,
-  ASPECTS,
-  type PatchLabel,
-  SCORE_MAX,
-  SCORE_MIN,
-  toBase64,
-} from "./label_protocol.ts";
+import { type Aspect, ASPECTS, type PatchLabel, SCORE_MAX, SCORE_MIN } from "./label_protocol.ts";
+import { toBase64 } from "./label_images.ts";
 import { checkGrid, numPatches, numSegments, patchCoords, type PatchGrid } from "./patch.ts";
 import { encodePng } from "./png.ts";
 import type { Video } from "./video.ts";

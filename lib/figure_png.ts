@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { checkInt, checkNumber, fail } from "./_errors.ts";
 import { openBrowser } from "./_chromium.ts";
 import type { Figure } from "./figure.ts";
-import { fromBase64 } from "./label_protocol.ts";
+import { fromBase64 } from "./label_images.ts";
 import { plotlyScript } from "./plotly.ts";
 
 /** Options for {@linkcode figurePngs}. */

@@ -16,6 +16,7 @@ import OpenAI from "openai";
 import { fail } from "./_errors.ts";
 import { Progress } from "./_progress.ts";
 import { LabelCache, labelCacheKey, type LabelRecord } from "./label_cache.ts";
+import { imageUrlSize } from "./label_images.ts";
 import {
   buildLabelRequest,
   type LabelRequestBody,
@@ -96,7 +97,7 @@ export function estimateCost(model: string, usage: TokenUsage, options: CostOpti
 export function imageTokens(
   width: number,
   height: number,
-  detail: "low" | "high" = "high",
+  detail: "low" | "high" | "auto" = "high",
 ): number {
   if (detail === "low") return 85;
   let w = width, h = height;
@@ -126,24 +127,12 @@ export function estimateRequestTokens(body: LabelRequestBody): number {
     for (const part of message.content) {
       if (part.type === "text") chars += part.text.length;
       else {
-        const size = pngSize(part.image_url.url);
+        const size = imageUrlSize(part.image_url.url);
         tokens += size ? imageTokens(size.width, size.height, part.image_url.detail) : 85;
       }
     }
   }
   return tokens + Math.ceil(chars / 4);
-}
-
-/** Width and height from a PNG `data:` URL's IHDR, without decoding the image. */
-function pngSize(url: string): { width: number; height: number } | null {
-  const comma = url.indexOf(",");
-  if (!url.startsWith("data:image/png;base64,") || comma < 0) return null;
-  const head = atob(url.slice(comma + 1, comma + 1 + 32));
-  if (head.length < 24) return null;
-  const u32 = (o: number): number =>
-    ((head.charCodeAt(o) << 24) | (head.charCodeAt(o + 1) << 16) | (head.charCodeAt(o + 2) << 8) |
-      head.charCodeAt(o + 3)) >>> 0;
-  return { width: u32(16), height: u32(20) };
 }
 
 /** When and how often to retry a failed call. */
@@ -438,9 +427,19 @@ export async function labelVideo(
   return result.labels;
 }
 
-/** The options that change the request besides prompt, grid and model (for the cache key). */
+/**
+ * The options that change the request besides prompt, grid and model (for the
+ * cache key). Settings at their first defaults (PNG, high detail, the sheet at
+ * its own size) add nothing, so caches made before they existed stay valid.
+ */
 export function requestVariant(options: LabelRequestOptions): string {
-  return `fps=${options.framesPerSegment ?? 4};side=${options.frameSide ?? 128}`;
+  let variant = `fps=${options.framesPerSegment ?? 4};side=${options.frameSide ?? 128}`;
+  if ((options.imageFormat ?? "png") !== "png") {
+    variant += `;img=${options.imageFormat}@${options.jpegQuality ?? 90}`;
+  }
+  if ((options.detail ?? "high") !== "high") variant += `;detail=${options.detail}`;
+  if (options.sheetSide) variant += `;sheet=${options.sheetSide}`;
+  return variant;
 }
 
 function zero(): Pick<LabelResult, "attempts" | "cached" | "usage" | "costUsd"> {

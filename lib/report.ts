@@ -26,17 +26,13 @@ import {
   trainingCurvesFigure,
 } from "./figure.ts";
 import { defectFigure } from "./figure_defects.ts";
-import { toBase64 } from "./label_protocol.ts";
+import { toBase64 } from "./label_images.ts";
 import { parseGrid } from "./patch.ts";
 import { escapeHtml, figureDiv, htmlPage } from "./plotly.ts";
 import { efficiencyFigure, type EfficiencySummary, type SeedReport } from "./reward_seeds.ts";
 import type { RewardReport } from "./reward_train.ts";
 import { loadVideo } from "./video.ts";
-import type {
-  DpoStageResult,
-  EvalStageResult,
-  ResultsTableRow,
-} from "./report_inputs.ts";
+import type { DpoStageResult, EvalStageResult, ResultsTableRow } from "./report_inputs.ts";
 import { RESULT_COLUMNS, RESULT_METHODS } from "./results.ts";
 
 /** The stages the report knows, in order, and the command that makes each. */

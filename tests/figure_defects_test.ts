@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { defectFigure, patchScore, worstPatches } from "../lib/figure_defects.ts";
 import type { PatchLabel } from "../lib/label_protocol.ts";
 import { decodePng } from "../lib/png.ts";
-import { fromBase64 } from "../lib/label_protocol.ts";
+import { fromBase64 } from "../lib/label_images.ts";
 import { patchId } from "../lib/patch.ts";
 import { smoothVideo } from "./_helpers.ts";
 
