@@ -345,19 +345,25 @@ async function rewardSection(root: string, r: Json): Promise<ReportSection> {
         agreement.map((a) => [a.method, a.level, ci(a.spearman), ci(a.pairwise)]),
       ),
     );
-    figures.push({
-      id: "agreement",
-      figure: resultsFigure(
-        agreement.map((a) => ({
-          method: a.method,
-          metric: `${a.level} Spearman ρ`,
-          mean: a.spearman.estimate,
-          lo: a.spearman.lo,
-          hi: a.spearman.hi,
-        })),
-        { title: "agreement with the reference judge (95% intervals)" },
-      ),
-    });
+    // a tiny run can leave a ρ undefined (constant scores): those rows stay in the table only
+    const finite = agreement.filter((a) =>
+      [a.spearman.estimate, a.spearman.lo, a.spearman.hi].every(Number.isFinite)
+    );
+    if (finite.length) {
+      figures.push({
+        id: "agreement",
+        figure: resultsFigure(
+          finite.map((a) => ({
+            method: a.method,
+            metric: `${a.level} Spearman ρ`,
+            mean: a.spearman.estimate,
+            lo: Math.min(a.spearman.lo, a.spearman.estimate),
+            hi: Math.max(a.spearman.hi, a.spearman.estimate),
+          })),
+          { title: "agreement with the reference judge (95% intervals)" },
+        ),
+      });
+    }
   }
   const summary = r.efficiency as EfficiencySummary | undefined;
   const reports: SeedReport[] = [];
