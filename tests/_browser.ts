@@ -88,9 +88,14 @@ export async function checkPage(path: string): Promise<PageCheck> {
           | null;
         if (!el) return null;
         if (el instanceof SVGPathElement && el.classList.contains("js-line")) {
-          const p = el.getPointAtLength(el.getTotalLength() / 2);
+          // a vertex of the line is a data point: hover lands on it exactly
+          const vertices =
+            (el.getAttribute("d") ?? "").match(/[ML]\s*-?[\d.]+(e-?\d+)?,-?[\d.]+(e-?\d+)?/g) ??
+              [];
+          const [px, py] = (vertices[Math.floor(vertices.length / 2)] ?? "M0,0").slice(1).split(",")
+            .map(Number);
           const m = el.getScreenCTM()!;
-          return { x: p.x * m.a + p.y * m.c + m.e, y: p.x * m.b + p.y * m.d + m.f };
+          return { x: px * m.a + py * m.c + m.e, y: px * m.b + py * m.d + m.f };
         }
         const r = el.getBoundingClientRect();
         // heatmap: the centre of its first cell (rows × cols unknown here: a quarter in is inside one)
