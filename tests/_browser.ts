@@ -95,7 +95,17 @@ export async function checkPage(path: string): Promise<PageCheck> {
           const [px, py] = (vertices[Math.floor(vertices.length / 2)] ?? "M0,0").slice(1).split(",")
             .map(Number);
           const m = el.getScreenCTM()!;
-          return { x: px * m.a + py * m.c + m.e, y: px * m.b + py * m.d + m.f };
+          let x = px * m.a + py * m.c + m.e, y = px * m.b + py * m.d + m.f;
+          // a point on the plot's edge may sit outside its hover area: step 3 px inside it
+          for (const drag of d.querySelectorAll(".draglayer .nsewdrag")) {
+            const r = drag.getBoundingClientRect();
+            if (x >= r.left - 4 && x <= r.right + 4 && y >= r.top - 4 && y <= r.bottom + 4) {
+              x = Math.min(Math.max(x, r.left + 3), r.right - 3);
+              y = Math.min(Math.max(y, r.top + 3), r.bottom - 3);
+              break;
+            }
+          }
+          return { x, y };
         }
         const r = el.getBoundingClientRect();
         // heatmap: the centre of its first cell (rows × cols unknown here: a quarter in is inside one)

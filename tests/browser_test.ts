@@ -26,7 +26,7 @@ function assertDrawn(f: FigureCheck): void {
   assert.ok(f.traces > 0 && drawn > 0, `${f.id}: nothing drawn (${JSON.stringify(f)})`);
   assert.ok(f.hover.trim().length > 0, `${f.id}: no hover label`);
   assert.ok(
-    f.inked > 0.02 && f.colors > 20,
+    f.inked > 0.005 && f.colors > 20,
     `${f.id}: screenshot looks blank (${f.inked}, ${f.colors} colours)`,
   );
 }

@@ -114,7 +114,7 @@ Deno.test("deno task reproduce --profile tiny runs the whole pipeline and writes
       for (const f of page.figures) {
         assert.ok(f.traces > 0 && f.heatmaps + f.points + f.lines > 0, `${f.id} draws nothing`);
         assert.ok(f.hover.trim().length > 0, `${f.id}: no hover label`);
-        assert.ok(f.inked > 0.02 && f.colors > 20, `${f.id}: blank screenshot`);
+        assert.ok(f.inked > 0.005 && f.colors > 20, `${f.id}: blank screenshot`);
       }
     }
     const again = await run();
