@@ -35,6 +35,7 @@ import { formatRewardReport } from "./reward_train.ts";
 import { formatEfficiency, trainRewardSeeds } from "./reward_seeds.ts";
 import { promptSplits, renderClip, type ShapesPrompt } from "./world.ts";
 import { readPromptManifest } from "./label_cli.ts";
+import { writeReport } from "./report.ts";
 import * as tf from "@tensorflow/tfjs";
 
 /** What every stage receives. */
@@ -219,7 +220,7 @@ export async function labelsStage(context: StageContext): Promise<Record<string,
  * Stage "reward": distils labels of ShapesWorld renders (with injected defects) and generator
  * samples into the VRM, continues it into the PRM, trains the from-scratch ablation, and reports
  * agreement with the reference judge on held-out clips, plus the continual-vs-scratch curves
- * (`efficiency.png`). One seed, to keep the run short; `deno task train-rm --seeds` runs several.
+ * (drawn in the report). One seed, to keep the run short; `deno task train-rm --seeds` runs several.
  */
 export async function rewardStage(context: StageContext): Promise<Record<string, unknown>> {
   const r = context.profile.reward;
@@ -237,7 +238,6 @@ export async function rewardStage(context: StageContext): Promise<Record<string,
   context.log(text.split("\n").map((l) => "  " + l).join("\n"));
   return {
     report: join(context.dir, "report.md"),
-    chart: join(context.dir, "efficiency.png"),
     agreement: report.agreement,
     distributions: report.distributions,
     efficiency: summary,
@@ -456,6 +456,8 @@ export async function reproduce(options: ReproduceOptions = {}): Promise<StageOu
       )
         .join(", "),
   );
+  const report = await writeReport(outDir);
+  log(`report of ${report.stages.join(", ")} → ${report.html}`);
   return outcomes;
 }
 
