@@ -57,6 +57,12 @@ export async function runJob(job: Job): Promise<void> {
 }
 
 if (import.meta.main) {
-  await initBackend();
-  await runJob(JSON.parse(Deno.args[0]) as Job);
+  try {
+    await initBackend();
+    await runJob(JSON.parse(Deno.args[0]) as Job);
+  } catch (err) {
+    // The parent shows this line; a stack trace would push the message out.
+    console.error(err instanceof Error ? err.message : String(err));
+    Deno.exit(1);
+  }
 }

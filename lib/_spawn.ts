@@ -33,7 +33,8 @@ export type JobSpec = { kind: string } & Record<string, unknown>;
 /**
  * Runs `jobs` in child processes, at most `concurrency` at a time, and
  * resolves when all succeeded; the first failure rejects with the child's
- * last lines of stderr (after the running ones end). `onDone` reports progress.
+ * last lines of stderr, without colours or stack frames, after the running
+ * ones end. `onDone` reports progress.
  */
 export async function runJobs(
   jobs: readonly JobSpec[],
@@ -49,9 +50,14 @@ export async function runJobs(
         args: ["run", ...TASK_PERMISSIONS, JOBS_ENTRY, JSON.stringify(job)],
         stdout: "null",
         stderr: "piped",
+        env: { NO_COLOR: "1" },
       }).output();
       if (!out.success) {
-        const tail = new TextDecoder().decode(out.stderr).trim().split("\n").slice(-4).join(" | ");
+        const tail = new TextDecoder().decode(out.stderr)
+          .split("\n")
+          .filter((line) => line.trim() && !/^\s*at /.test(line))
+          .slice(-4)
+          .join(" | ");
         errors.push(`${job.kind} job failed (exit ${out.code}): ${tail}`);
       } else options.onDone?.(job, (performance.now() - t0) / 1000);
     }

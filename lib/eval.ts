@@ -46,7 +46,8 @@ import { ASPECTS } from "./label_protocol.ts";
 import { flattenPatchScores, rewardGrid, type RewardModel, scoreRewards } from "./reward.ts";
 import { testPromptSample } from "./generator_eval.ts";
 import type { CheckpointManifest } from "./checkpoint.ts";
-import { promptSplits, type ShapesPrompt } from "./world.ts";
+import { parsePrompt, promptSplits, type ShapesPrompt } from "./world.ts";
+import type { Video } from "./video.ts";
 
 /** A patch is defective when the judge scores any aspect at or below this (then it gives a reason). */
 export const DEFECT_SCORE = 2;
@@ -202,6 +203,40 @@ function validationPromptSample(n: number): ShapesPrompt[] {
 /** The noise seed of (prompt, sampling seed): the same for every model evaluated. */
 function clipSeed(promptIndex: number, seed: number): number {
   return createRng((promptIndex * 0x9e3779b1 + seed * 0x85ebca6b + 0xe7a1) >>> 0).seed();
+}
+
+/** Options of {@linkcode evaluationClip}. */
+export interface EvaluationClipOptions {
+  /** DDIM steps (as evaluated). Default 20. */
+  steps?: number;
+  /** Classifier-free guidance (as evaluated). Default 2. */
+  guidance?: number;
+}
+
+/**
+ * The very clip an evaluation measured (same prompt, same noise seed), sampled
+ * again from `gen` — for pictures of the clips behind the numbers.
+ *
+ * @example
+ * ```ts
+ * import { createGenerator, disposeGenerator, evaluationClip } from "@halo/kit";
+ * const gen = createGenerator({ dim: 16, depth: 1, heads: 2 });
+ * const clip = await evaluationClip(gen, { prompt: "one red circle moving up slowly on a black background", promptIndex: 0, seed: 0 }, { steps: 2 });
+ * console.log(clip.numFrames); // 16
+ * disposeGenerator(gen);
+ * ```
+ */
+export async function evaluationClip(
+  gen: Generator,
+  clip: Pick<ClipEvaluation, "prompt" | "promptIndex" | "seed">,
+  options: EvaluationClipOptions = {},
+): Promise<Video> {
+  const [video] = await sampleClips(gen, [parsePrompt(clip.prompt)], {
+    steps: options.steps ?? 20,
+    guidance: options.guidance ?? 2,
+    seeds: [clipSeed(clip.promptIndex, clip.seed)],
+  });
+  return video;
 }
 
 /**

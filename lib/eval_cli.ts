@@ -66,7 +66,7 @@ export const evaluateCommand: CliCommand = {
       },
     };
     const out = String(values.out);
-    const results = await runEvaluation({
+    const { results } = await runEvaluation({
       dir: out,
       generatorDir: String(values.base),
       runs: runs.map((r) => ({ ...r, dir: r.dir })),

@@ -19,9 +19,17 @@ import { sha256Hex } from "./_hash.ts";
 import { disposeGenerator, loadGenerator } from "./generator.ts";
 import { buildPairs, type BuildPairsOptions } from "./pairs.ts";
 import { postTrain, type PostTrainMethod, type PostTrainOptions } from "./post_train.ts";
-import { checkIndependentEvaluator, type ClipEvaluation, evaluateModel } from "./eval.ts";
-import { formatResults, type HaloResults, haloResults } from "./results.ts";
-import { disposeRewardModel } from "./reward.ts";
+import {
+  checkIndependentEvaluator,
+  type ClipEvaluation,
+  evaluateModel,
+  evaluationClip,
+  shapesBench,
+} from "./eval.ts";
+import { formatResults, type HaloResults, haloResults, RESULT_METHODS } from "./results.ts";
+import { disposeRewardModel, rewardPatchLabels, scoreRewards } from "./reward.ts";
+import type { PatchLabel } from "./label_protocol.ts";
+import { saveVideo } from "./video.ts";
 import { loadRewardModel } from "./reward_train.ts";
 import { readCheckpointManifest } from "./checkpoint.ts";
 import { sampleClips } from "./sampler.ts";
@@ -228,7 +236,18 @@ export interface RunEvaluationOptions {
  * the results table with the paper's claims checked. Per-clip records are
  * cached, so a killed evaluation resumes.
  */
-export async function runEvaluation(options: RunEvaluationOptions): Promise<HaloResults> {
+/** What {@linkcode runEvaluation} returns: the table and the clips behind it. */
+export interface EvaluationRun {
+  /** The results table with the claims. */
+  results: HaloResults;
+  /** Base's clips and each method's, one list per training seed. */
+  clips: {
+    base: ClipEvaluation[];
+    methods: Partial<Record<PostTrainMethod, ClipEvaluation[][]>>;
+  };
+}
+
+export async function runEvaluation(options: RunEvaluationOptions): Promise<EvaluationRun> {
   const { dir, profile } = options;
   const log = options.log ?? (() => {});
   checkIndependentEvaluator(
@@ -318,7 +337,7 @@ export async function runEvaluation(options: RunEvaluationOptions): Promise<Halo
       },
     });
     log(formatResults(results).split("\n").map((l) => "  " + l).join("\n"));
-    return results;
+    return { results, clips: { base, methods } };
   } finally {
     disposeRewardModel(evaluator);
     disposeRewardModel(prm);
@@ -364,6 +383,101 @@ export async function comparisonSheet(
   }
   const clips = prompts.flatMap((_, i) => rows.map((r) => r[i]));
   return videoSheet(clips, { frames: options.frames ?? 8, scale: 2, gap: 2 });
+}
+
+/** The pictures and per-clip values the report shows beside the table (`lib/report_inputs.ts`). */
+export interface EvaluationPictures {
+  /** Before/after sample sheets. */
+  sheets: Array<{ title: string; path: string }>;
+  /** HALO's clips with the most defective patches, as defect heatmaps. */
+  worstClips: Array<{
+    title: string;
+    video: string;
+    grid: string;
+    patches: PatchLabel[];
+    labels: PatchLabel[];
+    scorer: string;
+  }>;
+  /** Per-clip evaluator scores and defective-patch shares of every method. */
+  distributions: Array<{ metric: string; name: string; values: number[] }>;
+}
+
+/**
+ * The before/after sheet (Base and the first seed of each method from the same
+ * noise), HALO's three clips with the most defective patches by the judge
+ * (sampled again from their seeds, saved as GIFs, with the judge's labels and
+ * the training PRM's scores), and the per-clip distributions.
+ */
+export async function evaluationPictures(options: {
+  dir: string;
+  generatorDir: string;
+  runs: ReadonlyArray<Pick<ExperimentRun, "method" | "seed" | "dir">>;
+  clips: EvaluationRun["clips"];
+  prmDir: string;
+  profile: HaloProfile;
+  worst?: number;
+}): Promise<EvaluationPictures> {
+  const { dir, profile } = options;
+  const firsts = EXPERIMENT_METHODS.map((m) => options.runs.find((r) => r.method === m))
+    .filter((r) => r !== undefined);
+  const sheet = join(dir, "samples.png");
+  await writeFileAtomic(
+    sheet,
+    await comparisonSheet([
+      { name: "Base", dir: options.generatorDir },
+      ...firsts.map((r) => ({ name: r.method, dir: r.dir })),
+    ], { prompts: profile.eval.prompts >= 6 ? 6 : 2, steps: profile.eval.steps }),
+  );
+  const rows = ["Base", ...firsts.map((r) => RESULT_METHODS[r.method])].join(", ");
+  const sheets = [{
+    title: `Held-out prompts from the same noise; per prompt, rows ${rows} (training seed ${
+      firsts[0]?.seed ?? 0
+    })`,
+    path: sheet,
+  }];
+  const worstClips: EvaluationPictures["worstClips"] = [];
+  const halo = options.runs.find((r) => r.method === "grandpo");
+  const haloClips = options.clips.methods.grandpo?.[0];
+  if (halo && haloClips) {
+    const worst = [...haloClips].sort((a, b) => b.defectivePatches - a.defectivePatches)
+      .slice(0, options.worst ?? 3);
+    const { generator } = await loadGenerator(halo.dir);
+    const prm = (await loadRewardModel(options.prmDir)).model;
+    try {
+      for (const [k, clip] of worst.entries()) {
+        const video = await evaluationClip(generator, clip, { steps: profile.eval.steps });
+        const path = join(dir, `worst-${k}.gif`);
+        await saveVideo(video, path);
+        const [scores] = await scoreRewards(prm, [{ video, prompt: clip.prompt }]);
+        worstClips.push({
+          title: `HALO seed ${halo.seed}: "${clip.prompt}" (sampling seed ${clip.seed}), ${
+            Math.round(clip.defectivePatches * 64)
+          } of 64 patches defective by the judge`,
+          video: path,
+          grid: prm.config.grid,
+          patches: rewardPatchLabels(prm, scores),
+          labels: shapesBench(video, clip.prompt).judgement.patches,
+          scorer: "training PRM (mean over aspects)",
+        });
+      }
+    } finally {
+      disposeGenerator(generator);
+      disposeRewardModel(prm);
+    }
+  }
+  const distributions: EvaluationPictures["distributions"] = [];
+  const named: Array<[string, ClipEvaluation[]]> = [
+    [RESULT_METHODS.base, options.clips.base],
+    ...Object.entries(options.clips.methods).map(([m, runs]) =>
+      [RESULT_METHODS[m as PostTrainMethod], runs!.flat()] as [string, ClipEvaluation[]]
+    ),
+  ];
+  for (const metric of ["evaluator", "defectivePatches"] as const) {
+    for (const [name, clips] of named) {
+      distributions.push({ metric, name, values: clips.map((c) => c[metric]) });
+    }
+  }
+  return { sheets, worstClips, distributions };
 }
 
 /** Writes `results.json` and `results.md` into `dir` (atomically). */

@@ -236,12 +236,16 @@ export async function postTrain(options: PostTrainOptions): Promise<PostTrainRes
   try {
     if (await pathExists(join(out, "config.json"))) {
       const manifest = await readCheckpointManifest(out);
-      const same = JSON.stringify(manifest.meta.settings) === JSON.stringify(stored);
-      if (!same) {
+      const found = (manifest.meta.settings ?? {}) as Record<string, unknown>;
+      const differ = Object.keys({ ...stored, ...found })
+        .filter((key) => JSON.stringify(stored[key]) !== JSON.stringify(found[key]));
+      if (differ.length) {
         fail(
           `${out}/config.json`,
-          `a post-training run with the same settings (${JSON.stringify(stored).slice(0, 60)}…)`,
-          JSON.stringify(manifest.meta.settings ?? null),
+          `a post-training run with the same settings (${
+            differ.map((key) => `${key}: ${JSON.stringify(stored[key])}`).join(", ")
+          }; use another --out to start afresh)`,
+          differ.map((key) => `${key}: ${JSON.stringify(found[key])}`).join(", "),
         );
       }
       const loaded = await loadCheckpoint(out, {

@@ -175,6 +175,9 @@ export function formatResults(results: HaloResults): string {
   return [
     "## Results (mean [95% interval]; bootstrap over prompts and training seeds)",
     "",
+    ...(Object.keys(results.config).length
+      ? ["Made with: `" + JSON.stringify(results.config) + "`", ""]
+      : []),
     ...table(main),
     "",
     "### ShapesBench dimensions",

@@ -79,7 +79,7 @@ Deno.test("bad input: another config, other settings, a missing clip, a tMax pas
     await postTrain({ ...base, out: `${dir}/run` });
     await assert.rejects(
       () => postTrain({ ...base, out: `${dir}/run`, beta: 7 }),
-      /run\/config.json: Expected a post-training run with the same settings/,
+      /run\/config.json: Expected a post-training run with the same settings \(beta: 7;.* but found "beta: 5000"/,
     );
     // a generator of another config cannot resume this checkpoint
     const other = createGenerator({ ...TINY_X0, dim: 24 });
