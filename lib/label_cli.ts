@@ -10,7 +10,7 @@
 import { join, resolve } from "node:path";
 import { fail } from "./_errors.ts";
 import { createRng } from "./_rng.ts";
-import { type CliCommand, type CliValues, intOption } from "./cli.ts";
+import { type CliCommand, type CliValues, intOption, numberOption } from "./cli.ts";
 import { startJudgeServer } from "./judge_server.ts";
 import { type LabellerOptions, type LabelRunReport, labelVideos } from "./label.ts";
 import { labelBatch } from "./label_batch.ts";
@@ -133,6 +133,9 @@ export async function labelFolder(
   options: LabelFolderOptions,
 ): Promise<LabelRunReport> {
   const grid = options.grid ?? DEFAULT_GRID;
+  if (options.batch && options.maxCostUsd !== undefined) {
+    fail("labelFolder", "no maxCostUsd with the Batch API (its bill comes at the end)", "both");
+  }
   const entries = await readPromptManifest(dir);
   const items = [];
   for (const entry of entries) {
@@ -167,6 +170,16 @@ export const labelCommand: CliCommand = {
       description: "attempts per video (retries + 1)",
     },
     frames: { type: "string", description: "frames to load per video (default: all)" },
+    "max-cost": {
+      type: "string",
+      description: "stop starting calls before the estimated spend passes this many USD; " +
+        "a rerun with a higher limit pays only for the rest",
+    },
+    "timeout-s": {
+      type: "string",
+      default: "120",
+      description: "time-out of one API call, answer included, in seconds",
+    },
     judge: {
       type: "boolean",
       default: false,
@@ -187,16 +200,30 @@ export const labelCommand: CliCommand = {
         grid: parseGrid(String(values.grid)),
         batch: Boolean(values.batch),
         concurrency: intOption(values, "concurrency"),
-        retry: { maxAttempts: intOption(values, "max-attempts") },
+        retry: {
+          maxAttempts: intOption(values, "max-attempts"),
+          timeoutMs: positive(values, "timeout-s") * 1000,
+        },
+        maxCostUsd: values["max-cost"] === undefined ? undefined : budgetOption(values),
         frames: values.frames === undefined ? undefined : intOption(values, "frames"),
         quiet: Boolean(values.quiet),
       });
-      for (const r of report.results) if (r.error) console.error(`${r.source}: ${r.error}`);
+      for (const r of report.results) {
+        if (r.error && !r.skipped) console.error(`${r.source}: ${r.error}`);
+      }
       console.log(
         `labelled ${report.labelled}, cached ${report.cached}, failed ${report.failed} → ${values.out}; ` +
           `${report.usage.promptTokens} input + ${report.usage.completionTokens} output tokens, ` +
           `estimated cost $${report.costUsd.toFixed(4)} (${report.calls} API calls)`,
       );
+      if (report.skipped > 0) {
+        throw new Error(
+          `budget: stopped at an estimated $${report.costUsd.toFixed(4)} of --max-cost ` +
+            `$${values["max-cost"]} with ${report.skipped} of ${report.results.length} videos ` +
+            "not labelled; rerun with a higher --max-cost to label them " +
+            "(the labelled ones are cached and not paid again)",
+        );
+      }
       if (report.failed > 0) {
         throw new Error(
           `${report.failed} of ${report.results.length} videos failed; rerun to retry them`,
@@ -207,6 +234,20 @@ export const labelCommand: CliCommand = {
     }
   },
 };
+
+function positive(values: CliValues, name: string): number {
+  const n = numberOption(values, name);
+  if (!(n > 0)) throw new TypeError(`--${name}: Expected a number > 0 but found ${values[name]}`);
+  return n;
+}
+
+function budgetOption(values: CliValues): number {
+  const n = numberOption(values, "max-cost");
+  if (!(n >= 0)) {
+    throw new TypeError(`--max-cost: Expected USD ≥ 0 but found ${values["max-cost"]}`);
+  }
+  return n;
+}
 
 /** Options of {@linkcode benchLabeller}. */
 export interface BenchLabellerOptions {
