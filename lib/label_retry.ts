@@ -16,7 +16,7 @@
 
 import OpenAI from "openai";
 import { fail } from "./_errors.ts";
-import { CostBudget, type TokenUsage } from "./label_cost.ts";
+import type { CostBudget, TokenUsage } from "./label_cost.ts";
 import { type LabelRequestBody, LabelValidationError } from "./label_protocol.ts";
 
 /** When and how often to retry a failed call. */
