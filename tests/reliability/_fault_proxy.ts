@@ -49,8 +49,20 @@ export const PROXY_FAULTS: readonly ProxyFault[] = [
   "echo_key",
 ];
 
-/** Which fault a request gets: `attempt` counts the requests with the same body (1 = first). */
-export type FaultPlan = (request: { key: string; attempt: number; seq: number }) => ProxyFault;
+/** One chat request as the plan sees it. */
+export interface PlannedRequest {
+  /** SHA-256 of the body: one item, one key. */
+  key: string;
+  /** Requests with this key so far, this one included (1 = first). */
+  attempt: number;
+  /** Chat requests so far, this one included. */
+  seq: number;
+  /** The labelling request's prompt, when it has one. */
+  prompt: string | null;
+}
+
+/** Which fault a request gets. */
+export type FaultPlan = (request: PlannedRequest) => ProxyFault;
 
 /** A running proxy. */
 export interface FaultProxy {
@@ -62,19 +74,38 @@ export interface FaultProxy {
   counts: Record<ProxyFault, number>;
   /** Faults injected (every response but "ok"). */
   readonly faults: number;
-  /** Good answers delivered, by request key. */
+  /** Good answers delivered within the client's time-out, by request key. */
   delivered: Map<string, number>;
+  /** Good answers finished after the client's time-out (the client gave up on them). */
+  late: number;
   /** Calls made for a key after its good answer was delivered. */
   paidTwice: number;
   /** Stops listening and drops every connection. */
   close(): Promise<void>;
 }
 
+import { parsePromptLine } from "../../lib/label_protocol.ts";
+
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
+/** Options of {@linkcode startFaultProxy}. */
+export interface FaultProxyOptions {
+  /**
+   * The client's time-out per call, ms: a good answer written later than this (less
+   * 100 ms for the request's way in) was given up on, so it does not count as delivered.
+   * Default: never late.
+   */
+  clientTimeoutMs?: number;
+}
+
 /** Starts the proxy on 127.0.0.1 in front of `upstream` (a `…/v1` base URL). */
-export function startFaultProxy(upstream: string, plan: FaultPlan): FaultProxy {
+export function startFaultProxy(
+  upstream: string,
+  plan: FaultPlan,
+  options: FaultProxyOptions = {},
+): FaultProxy {
+  const lateAfter = (options.clientTimeoutMs ?? Infinity) - 100;
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const conns = new Set<Deno.Conn>();
   const serving = new Set<Promise<void>>();
@@ -91,6 +122,7 @@ export function startFaultProxy(upstream: string, plan: FaultPlan): FaultProxy {
       return Object.entries(counts).reduce((n, [k, v]) => (k === "ok" ? n : n + v), 0);
     },
     delivered: new Map(),
+    late: 0,
     paidTwice: 0,
     close: async () => {
       listener.close();
@@ -127,11 +159,12 @@ export function startFaultProxy(upstream: string, plan: FaultPlan): FaultProxy {
       return true;
     }
     proxy.requests++;
+    const arrived = performance.now();
     const key = await sha256(req.body);
     const attempt = (attempts.get(key) ?? 0) + 1;
     attempts.set(key, attempt);
     if ((proxy.delivered.get(key) ?? 0) > 0) proxy.paidTwice++;
-    const fault = plan({ key, attempt, seq: proxy.requests });
+    const fault = plan({ key, attempt, seq: proxy.requests, prompt: promptOf(req.body) });
     counts[fault]++;
     switch (fault) {
       case "reset":
@@ -192,8 +225,9 @@ export function startFaultProxy(upstream: string, plan: FaultPlan): FaultProxy {
     };
     switch (fault) {
       case "ok":
-        proxy.delivered.set(key, (proxy.delivered.get(key) ?? 0) + 1);
         await write(conn, response(200, "application/json", good));
+        if (performance.now() - arrived > lateAfter) proxy.late++;
+        else proxy.delivered.set(key, (proxy.delivered.get(key) ?? 0) + 1);
         return true;
       case "cut_short": {
         // The body that arrived in the original bug report: cut, with a matching length.
@@ -368,6 +402,21 @@ async function write(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
 async function sha256(bytes: Uint8Array): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function promptOf(body: Uint8Array): string | null {
+  try {
+    const request = JSON.parse(dec.decode(body));
+    for (const message of request.messages ?? []) {
+      for (const part of Array.isArray(message.content) ? message.content : []) {
+        const prompt = part.type === "text" ? parsePromptLine(part.text) : null;
+        if (prompt !== null) return prompt;
+      }
+    }
+  } catch {
+    // not a labelling request
+  }
+  return null;
 }
 
 function closeQuietly(conn: Deno.Conn): void {
