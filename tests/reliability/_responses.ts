@@ -11,7 +11,7 @@ import { type LabelItem, labelVideos } from "../../lib/label.ts";
 import { LabelCache } from "../../lib/label_cache.ts";
 import { readLabelsFile } from "../../lib/reward_data.ts";
 import { saveVideo } from "../../lib/video.ts";
-import { parsePrompt, renderClip, samplePrompt } from "../../lib/world.ts";
+import { renderClip, samplePrompt } from "../../lib/world.ts";
 import { createRng } from "../../lib/_rng.ts";
 import { type FaultPlan, PROXY_FAULTS, type ProxyFault, startFaultProxy } from "./_fault_proxy.ts";
 import { CANARY_KEY, captured, ledger, suiteDir } from "./_ledger.ts";
