@@ -231,6 +231,10 @@ export async function labelVideos(
     fail(where, "concurrency ≥ 1", concurrency);
   }
   const retry = resolveRetry(options.retry);
+  const limit = options.maxCostUsd;
+  if (limit !== undefined && !(typeof limit === "number" && Number.isFinite(limit) && limit >= 0)) {
+    fail(where, "maxCostUsd to be a finite number of USD ≥ 0", limit);
+  }
   const budget = new CostBudget({ model, prices: options.prices, limitUsd: options.maxCostUsd });
   const apiKey = resolveApiKey(options);
   const client = new OpenAI({

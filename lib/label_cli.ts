@@ -7,7 +7,7 @@
  * @module
  */
 
-import { join, resolve } from "node:path";
+import { isAbsolute, join, relative, resolve } from "node:path";
 import { fail } from "./_errors.ts";
 import { createRng } from "./_rng.ts";
 import { type CliCommand, type CliValues, intOption, numberOption } from "./cli.ts";
@@ -27,8 +27,10 @@ export interface PromptManifestEntry {
 }
 
 /**
- * Reads `DIR/prompts.json` (`{"videos": [{"file", "prompt"}, …]}`); errors name
- * the file and the field.
+ * Reads `DIR/prompts.json` (`{"videos": [{"file", "prompt"}, …]}`, optionally with a
+ * `"source"` note); errors name the file and the field. File names must stay inside
+ * `DIR` (no absolute paths, no `..`), and unknown fields are errors (a typo such as
+ * `"promt"` would otherwise drop the prompt silently).
  *
  * @example
  * ```ts
@@ -37,10 +39,13 @@ export interface PromptManifestEntry {
  * const dir = await Deno.makeTempDir();
  * await Deno.writeTextFile(`${dir}/prompts.json`, JSON.stringify({ videos: [{ file: "a.gif", prompt: "a cat" }] }));
  * assert.deepEqual(await readPromptManifest(dir), [{ file: "a.gif", prompt: "a cat" }]);
+ * await Deno.writeTextFile(`${dir}/prompts.json`, JSON.stringify({ videos: [{ file: "../a.gif", prompt: "a cat" }] }));
+ * await assert.rejects(readPromptManifest(dir), /videos\[0\]\.file: Expected a file name inside/);
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function readPromptManifest(dir: string): Promise<PromptManifestEntry[]> {
+  if (typeof dir !== "string" || dir === "") fail("readPromptManifest", "a folder path", dir);
   const path = join(dir, "prompts.json");
   let value: unknown;
   try {
@@ -51,18 +56,34 @@ export async function readPromptManifest(dir: string): Promise<PromptManifestEnt
     }
     fail(path, "valid JSON", (error as Error).message);
   }
-  const videos = (value as { videos?: unknown })?.videos;
+  if (!isRecord(value)) fail(path, 'a JSON object {"videos": [...]}', value);
+  unknownFields(path, value, ["videos", "source"]);
+  const videos = value.videos;
   if (!Array.isArray(videos)) fail(`${path}: videos`, "an array", videos);
   return videos.map((entry: unknown, i: number) => {
-    const e = entry as Record<string, unknown>;
-    if (typeof e?.file !== "string" || e.file === "") {
-      fail(`${path}: videos[${i}].file`, "a file name", e?.file);
+    const at = `${path}: videos[${i}]`;
+    if (!isRecord(entry)) fail(at, 'an object {"file", "prompt"}', entry);
+    unknownFields(at, entry, ["file", "prompt"]);
+    const file = entry.file;
+    if (typeof file !== "string" || file.trim() === "") fail(`${at}.file`, "a file name", file);
+    const inside = relative(resolve(dir), resolve(dir, file));
+    if (isAbsolute(file) || inside === "" || inside.startsWith("..") || isAbsolute(inside)) {
+      fail(`${at}.file`, `a file name inside ${dir}`, file);
     }
-    if (typeof e.prompt !== "string" || e.prompt.trim() === "") {
-      fail(`${path}: videos[${i}].prompt`, "a non-empty prompt", e.prompt);
+    if (typeof entry.prompt !== "string" || entry.prompt.trim() === "") {
+      fail(`${at}.prompt`, "a non-empty prompt", entry.prompt);
     }
-    return { file: e.file, prompt: e.prompt };
+    return { file, prompt: entry.prompt };
   });
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}
+
+function unknownFields(where: string, value: Record<string, unknown>, known: string[]): void {
+  const extra = Object.keys(value).filter((k) => !known.includes(k));
+  if (extra.length > 0) fail(where, `only the fields ${known.join(", ")}`, extra[0]);
 }
 
 /**

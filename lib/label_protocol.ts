@@ -14,7 +14,7 @@
  * @module
  */
 
-import { describe, fail } from "./_errors.ts";
+import { checkInt, checkNumber, describe, fail } from "./_errors.ts";
 import { encodePng } from "./png.ts";
 import { checkGrid, formatGrid, gridImage, numSegments, type PatchGrid, patchId } from "./patch.ts";
 import type { Video } from "./video.ts";
@@ -175,15 +175,17 @@ export function buildLabelRequest(
   if (typeof prompt !== "string" || prompt.trim() === "") fail(where, "a non-empty prompt", prompt);
   checkGrid(grid, video);
   const model = options.model ?? "gpt-4o";
-  const perSegment = Math.min(options.framesPerSegment ?? 4, grid.framesPerPatch);
-  const side = options.frameSide ?? 128;
-  if (!(perSegment >= 1)) fail(where, "framesPerSegment ≥ 1", options.framesPerSegment);
-  if (!(side >= 8)) fail(where, "frameSide ≥ 8", options.frameSide);
+  if (typeof model !== "string" || model === "") fail(where, "a model name", model);
+  const perSegment = Math.min(
+    checkInt(where, "framesPerSegment", options.framesPerSegment ?? 4, 1),
+    grid.framesPerPatch,
+  );
+  // OpenAI scales images to fit 2048 px anyway; larger strips only cost memory.
+  const side = checkInt(where, "frameSide", options.frameSide ?? 128, 8, 2048);
+  const temperature = checkNumber(where, "temperature", options.temperature ?? 0, 0, 2);
+  const maxTokens = checkInt(where, "maxTokens", options.maxTokens ?? 8192, 1);
   const segments = numSegments(grid, video.numFrames);
-  const maxPatches = options.maxPatches ?? 256;
-  if (!(Number.isInteger(maxPatches) && maxPatches > 0)) {
-    fail(where, "maxPatches to be a positive integer", options.maxPatches);
-  }
+  const maxPatches = checkInt(where, "maxPatches", options.maxPatches ?? 256, 1);
   const count = segments * grid.rows * grid.cols;
   if (count > maxPatches) {
     throw new RangeError(
@@ -246,8 +248,8 @@ export function buildLabelRequest(
   }
   return {
     model,
-    temperature: options.temperature ?? 0,
-    max_tokens: options.maxTokens ?? 8192,
+    temperature,
+    max_tokens: maxTokens,
     messages: [{ role: "system", content: SYSTEM_TEXT }, { role: "user", content }],
     response_format: {
       type: "json_schema",

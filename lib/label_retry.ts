@@ -47,8 +47,8 @@ export function resolveRetry(policy: RetryPolicy = {}): Required<RetryPolicy> {
     maxDelayMs: policy.maxDelayMs ?? 30_000,
     timeoutMs: policy.timeoutMs ?? 120_000,
   };
-  if (!Number.isInteger(out.maxAttempts) || out.maxAttempts < 1) {
-    fail("RetryPolicy", "maxAttempts ≥ 1", out.maxAttempts);
+  if (!Number.isInteger(out.maxAttempts) || out.maxAttempts < 1 || out.maxAttempts > 100) {
+    fail("RetryPolicy", "maxAttempts in [1, 100]", out.maxAttempts);
   }
   for (const name of ["baseDelayMs", "maxDelayMs", "timeoutMs"] as const) {
     if (!(Number.isFinite(out[name]) && out[name] >= 0)) {

@@ -4,3 +4,4 @@
  * The sections run in this order (tests of one module run in registration order).
  */
 import "./_responses.ts";
+import "./_inputs.ts";
