@@ -523,6 +523,8 @@ export interface TrainRewardModelsOptions extends RewardLossWeights {
   ablation?: boolean;
   /** Steps between curve evaluations. Default 50. */
   evalEvery?: number;
+  /** Steps between checkpoints of each stage. Default 100. */
+  checkpointEvery?: number;
   /** Bootstrap resamples of the agreement report. Default 1000. */
   resamples?: number;
   /** Silence progress. Default false. */
@@ -624,6 +626,7 @@ export async function trainRewardModels(
     seed,
     heldOut: data.heldOut,
     evalEvery: options.evalEvery ?? 50,
+    checkpointEvery: options.checkpointEvery,
     quiet,
     videoWeight: options.videoWeight,
     consistencyWeight: options.consistencyWeight,
