@@ -21,11 +21,11 @@ import {
   generatorFlops,
   makeBatch,
   normalArray,
-  patchLossMap,
   predictNoise,
-  sampleVideos,
   trainStep,
 } from "../lib/generator.ts";
+import { patchLossMap } from "../lib/loss_maps.ts";
+import { sampleVideos } from "../lib/sampler.ts";
 import { samplePrompt, type ShapesPrompt } from "../lib/world.ts";
 import { type Bench, type BenchResult, median } from "./_harness.ts";
 

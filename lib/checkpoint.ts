@@ -11,6 +11,7 @@
 
 import { basename, dirname, join } from "node:path";
 import { fail } from "./_errors.ts";
+import { sha256Hex as sha256 } from "./_hash.ts";
 import { type Adam, checkSavedParams, type Params, readParams, writeParams } from "./_nn.ts";
 
 /** Format version written into `config.json`; bump on layout changes. */
@@ -73,11 +74,6 @@ function pack(
     offset += t.values.length;
   }
   return { bytes: new Uint8Array(all.buffer), entries };
-}
-
-async function sha256(bytes: Uint8Array): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /**

@@ -1,10 +1,10 @@
 /**
  * A tiny text-to-video diffusion transformer (video DiT) for ShapesWorld:
  * patch tokens cut by a {@linkcode PatchGrid}, factorised spatial + temporal
- * attention, timestep and prompt conditioning through adaLN-zero,
- * ε-prediction under a cosine noise schedule, a DDPM training step with Adam,
- * a seeded DDIM sampler with classifier-free guidance, and the per-patch loss
- * maps that Diffusion-DPO and Gran-DPO are built on. Everything is made of
+ * attention, timestep and prompt conditioning through adaLN-zero, an ε or x0
+ * output head under a cosine noise schedule, a DDPM training step with Adam,
+ * and checkpoints. Sampling lives in `lib/sampler.ts`, the per-patch error maps
+ * that Diffusion-DPO and Gran-DPO are built on in `lib/loss_maps.ts`. Everything is made of
  * matmuls (DESIGN §6). It stands in for the pretrained video generator that
  * HALO post-trains (the paper's base models are far larger latent video
  * diffusion models; this is a reconstruction at toy scale).
@@ -30,17 +30,9 @@ import {
   type Params,
   transformerBlock,
 } from "./_nn.ts";
-import {
-  checkGrid,
-  DEFAULT_GRID,
-  type PatchGrid,
-  patchify,
-  reducePatches,
-  unpatchify,
-} from "./patch.ts";
+import { checkGrid, type PatchGrid, patchify, unpatchify } from "./patch.ts";
 import { encodePrompt, initPromptEncoder, PROMPT_LENGTH, tokenizeBatch, VOCAB } from "./prompt.ts";
 import { renderClip, type ShapesPrompt } from "./world.ts";
-import type { Video } from "./video.ts";
 import {
   type CheckpointManifest,
   loadCheckpoint,
@@ -460,86 +452,6 @@ function alphaBarTensor(config: GeneratorConfig): tf.Tensor1D {
   return t;
 }
 
-/** Per-pixel and per-patch diffusion errors of a policy and its frozen reference. */
-export interface PatchLossMaps {
-  /** ‖ε − ε_θ(x_t, t)‖² averaged over channels, `[B, T, H, W]`. */
-  policyPixels: tf.Tensor4D;
-  /** The same for the reference model (no gradient), `[B, T, H, W]`. */
-  referencePixels: tf.Tensor4D;
-  /** Per-patch means of `policyPixels`, `[B, segments, rows, cols]`. */
-  policyPatches: tf.Tensor4D;
-  /** Per-patch means of `referencePixels`, `[B, segments, rows, cols]`. */
-  referencePatches: tf.Tensor4D;
-}
-
-/** Options for {@linkcode patchLossMap}. */
-export interface PatchLossMapOptions {
-  /** Integer timesteps `[B]`, shared by policy and reference. */
-  t: tf.Tensor1D;
-  /** Noise ε `[B, T, H, W, 3]`, shared by policy and reference. */
-  noise: tf.Tensor;
-  /** The reward/label patch grid the means are taken over. Default 4x4x4. */
-  grid?: PatchGrid;
-}
-
-/**
- * The per-pixel squared ε-prediction error and its per-patch means, for a
- * policy and a frozen reference, on the same x_t (same t and ε). Diffusion-DPO
- * uses the video means of `policy − reference`, Gran-DPO the patch means
- * (DESIGN §2). Differentiable with respect to the policy's weights; the
- * reference branch is computed without gradient. The caller disposes the four
- * tensors (or calls it inside `tf.tidy`).
- *
- * @example
- * ```ts
- * import * as tf from "@tensorflow/tfjs";
- * import { createGenerator, freezeGenerator, disposeGenerator, patchLossMap, tokenizeBatch } from "@halo/kit";
- * const policy = createGenerator({ dim: 16, depth: 1, heads: 2, frames: 4, size: 16, tokenGrid: { rows: 4, cols: 4, framesPerPatch: 2 } });
- * const reference = freezeGenerator(policy);
- * const tokens = tokenizeBatch(["one red circle moving up slowly on a black background"]);
- * const x0 = tf.zeros([1, 4, 16, 16, 3]);
- * const maps = patchLossMap(policy, reference, { x0, tokens }, {
- *   t: tf.tensor1d([500], "int32"), noise: tf.randomNormal([1, 4, 16, 16, 3], 0, 1, "float32", 1),
- *   grid: { rows: 2, cols: 2, framesPerPatch: 2 },
- * });
- * console.log(maps.policyPatches.shape); // [1, 2, 2, 2]
- * disposeGenerator(policy);
- * disposeGenerator(reference);
- * ```
- */
-export function patchLossMap(
-  policy: Generator,
-  reference: Generator,
-  batch: DiffusionBatch,
-  options: PatchLossMapOptions,
-): PatchLossMaps {
-  const grid = options.grid ?? DEFAULT_GRID;
-  const c = policy.config;
-  if (!sameConfig(c, reference.config)) {
-    fail("patchLossMap", "policy and reference with the same config", "different configs");
-  }
-  checkGrid(grid, { numFrames: c.frames, height: c.size, width: c.size });
-  return tf.tidy(() => {
-    const xt = addNoise(c, batch.x0, options.t, options.noise);
-    const inputs = { xt, t: options.t, tokens: batch.tokens };
-    const err = (eps: tf.Tensor) => eps.sub(options.noise).square().mean(-1) as tf.Tensor4D;
-    const policyPixels = err(predictNoise(policy, inputs));
-    // The reference's weights are frozen variables outside the policy's gradient
-    // list, so no gradient flows through this branch.
-    const referencePixels = err(predictNoise(reference, inputs));
-    return {
-      policyPixels,
-      referencePixels,
-      policyPatches: reducePatches(policyPixels, grid),
-      referencePatches: reducePatches(referencePixels, grid),
-    };
-  });
-}
-
-function sameConfig(a: GeneratorConfig, b: GeneratorConfig): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
-}
-
 /** Options for {@linkcode trainStep}. */
 export interface TrainStepOptions {
   /** Source of t, ε and prompt dropout for this step. */
@@ -648,174 +560,6 @@ export function makeBatch(
     x0: tf.tensor(data, [prompts.length, config.frames, config.size, config.size, 3]),
     tokens: tokenizeBatch(prompts),
   };
-}
-
-/** Options for {@linkcode sampleVideos}. */
-export interface SampleOptions {
-  /** DDIM steps. Default 25. */
-  steps?: number;
-  /** Seed of the initial noise (and of η>0 noise). Default 0. */
-  seed?: number;
-  /** Classifier-free guidance scale w: ε = ε_u + w(ε_c − ε_u); 1 = off. Default 2. */
-  guidance?: number;
-  /** DDIM η (0 = deterministic). Default 0. */
-  eta?: number;
-  /** Prompts per forward pass. Default 8. */
-  batchSize?: number;
-  /**
-   * Which clean estimate each DDIM step moves towards: "clean", the network's
-   * clean image X, or "gated", the estimate implied by ε̂ (standard DDIM).
-   * Default "clean": the gated one keeps the noise that the output gate lets
-   * through where X is unsure, and DDIM accumulates it into speckle.
-   */
-  estimate?: "clean" | "gated";
-  /** With estimate "clean": steps at t ≥ cleanBelow still use the gated estimate. Default: timesteps (all clean). */
-  cleanBelow?: number;
-  /** With estimate "clean": move this share of the way to the gated estimate (0..1). Default 0. */
-  leak?: number;
-}
-
-/**
- * Samples one clip per prompt with DDIM. The same seed gives the same videos
- * (the noise comes from the kit's own seeded generator, not tfjs' global RNG).
- * Returns tensors `[B, T, H, W, 3]` in [0, 1]; the caller disposes it.
- *
- * @example
- * ```ts
- * import { createGenerator, disposeGenerator, sampleVideos } from "@halo/kit";
- * const gen = createGenerator({ dim: 16, depth: 1, heads: 2, frames: 4, size: 16, tokenGrid: { rows: 4, cols: 4, framesPerPatch: 2 } });
- * const x = sampleVideos(gen, ["one red circle moving up slowly on a black background"], { steps: 2, seed: 3 });
- * console.log(x.shape); // [1, 4, 16, 16, 3]
- * x.dispose();
- * disposeGenerator(gen);
- * ```
- */
-export function sampleVideos(
-  gen: Generator,
-  prompts: ReadonlyArray<string | ShapesPrompt>,
-  options: SampleOptions = {},
-): tf.Tensor {
-  const where = "sampleVideos";
-  const c = gen.config;
-  const steps = checkInt(where, "steps", options.steps ?? 25, 1, c.timesteps);
-  const seed = checkInt(where, "seed", options.seed ?? 0, 0, 0xffffffff);
-  const w = checkNumber(where, "guidance", options.guidance ?? 2, 0, 100);
-  const eta = checkNumber(where, "eta", options.eta ?? 0, 0, 1);
-  const batchSize = checkInt(where, "batchSize", options.batchSize ?? 8, 1);
-  const estimate = options.estimate ?? "clean";
-  if (estimate !== "clean" && estimate !== "gated") {
-    fail(where, 'estimate "clean" or "gated"', estimate);
-  }
-  const cleanBelow = checkInt(
-    where,
-    "cleanBelow",
-    options.cleanBelow ?? c.timesteps,
-    0,
-    c.timesteps,
-  );
-  const leak = checkNumber(where, "leak", options.leak ?? 0, 0, 1);
-  const tokensAll = tokenizeBatch(prompts); // validates prompts before any work
-  const rng = createRng(seed);
-  const ab = alphaBars(c.timesteps, c.schedule);
-  // Evenly spaced timesteps from T-1 down to 0.
-  const ts = Array.from(
-    { length: steps },
-    (_, i) => Math.round((c.timesteps - 1) * (1 - i / steps)),
-  );
-  const perVideo = c.frames * c.size * c.size * 3;
-  const shape = [c.frames, c.size, c.size, 3];
-  const chunks: tf.Tensor[] = [];
-  try {
-    for (let start = 0; start < prompts.length; start += batchSize) {
-      const b = Math.min(batchSize, prompts.length - start);
-      const tokens = tokensAll.slice([start, 0], [b, PROMPT_LENGTH]);
-      let x = tf.tensor(normalArray(rng, b * perVideo), [b, ...shape]);
-      for (let i = 0; i < steps; i++) {
-        const t = ts[i];
-        const aT = ab[t];
-        const aPrev = i + 1 < steps ? ab[ts[i + 1]] : 1;
-        const extra = eta > 0 ? normalArray(rng, b * perVideo) : undefined;
-        const next = tf.tidy(() => {
-          const tt = tf.fill([b], t, "int32") as tf.Tensor1D;
-          let pred: { eps: tf.Tensor; clean: tf.Tensor };
-          if (w === 1) pred = predictNoiseAndClean(gen, { xt: x, t: tt, tokens });
-          else {
-            const both = predictNoiseAndClean(gen, {
-              xt: tf.concat([x, x]),
-              t: tf.concat([tt, tt]) as tf.Tensor1D,
-              tokens: tf.concat([tokens, tokens]) as tf.Tensor2D,
-            }, { keep: tf.concat([tf.ones([b]), tf.zeros([b])]) as tf.Tensor1D });
-            const mix = (v: tf.Tensor) => {
-              const [cond, uncond] = tf.split(v, 2);
-              return uncond.add(cond.sub(uncond).mul(w));
-            };
-            pred = { eps: mix(both.eps), clean: mix(both.clean) };
-          }
-          // x0 estimate, clipped to the data range (standard for pixel-space DDIM):
-          // the network's clean image, or the gated estimate implied by ε̂.
-          const gated = x.sub(pred.eps.mul(Math.sqrt(1 - aT))).div(Math.sqrt(aT));
-          const x0 = (estimate === "clean" && t < cleanBelow
-            ? (leak > 0 ? pred.clean.add(gated.sub(pred.clean).mul(leak)) : pred.clean)
-            : gated).clipByValue(-1, 1);
-          const epsHat = x.sub(x0.mul(Math.sqrt(aT))).div(Math.sqrt(1 - aT));
-          const sigma = eta * Math.sqrt((1 - aPrev) / (1 - aT) * (1 - aT / aPrev));
-          let out = x0.mul(Math.sqrt(aPrev)).add(
-            epsHat.mul(Math.sqrt(Math.max(0, 1 - aPrev - sigma * sigma))),
-          );
-          if (extra && sigma > 0) {
-            out = out.add(tf.tensor(extra, x.shape).mul(sigma));
-          }
-          return out;
-        });
-        x.dispose();
-        x = next;
-      }
-      chunks.push(tf.tidy(() => x.add(1).div(2).clipByValue(0, 1)));
-      x.dispose();
-      tokens.dispose();
-    }
-    return chunks.length === 1 ? chunks[0] : tf.tidy(() => tf.concat(chunks));
-  } finally {
-    tokensAll.dispose();
-    if (chunks.length > 1) tf.dispose(chunks);
-  }
-}
-
-/**
- * Samples clips and returns them as {@linkcode Video} values (data copied off
- * the backend with an asynchronous read; nothing to dispose).
- *
- * @example
- * ```ts
- * import { createGenerator, disposeGenerator, sampleClips } from "@halo/kit";
- * const gen = createGenerator({ dim: 16, depth: 1, heads: 2, frames: 4, size: 16, tokenGrid: { rows: 4, cols: 4, framesPerPatch: 2 } });
- * const [clip] = await sampleClips(gen, ["one red circle moving up slowly on a black background"], { steps: 2, seed: 3 });
- * console.log(clip.numFrames, clip.width, clip.frames.length); // 4 16 3072
- * disposeGenerator(gen);
- * ```
- */
-export async function sampleClips(
-  gen: Generator,
-  prompts: ReadonlyArray<string | ShapesPrompt>,
-  options: SampleOptions = {},
-): Promise<Video[]> {
-  const x = sampleVideos(gen, prompts, options);
-  let data: Float32Array;
-  try {
-    data = await x.data() as Float32Array;
-  } finally {
-    x.dispose();
-  }
-  const c = gen.config;
-  const n = c.frames * c.size * c.size * 3;
-  return prompts.map((p, i) => ({
-    frames: data.slice(i * n, (i + 1) * n),
-    numFrames: c.frames,
-    height: c.size,
-    width: c.size,
-    fps: 8,
-    source: `generator:${typeof p === "string" ? p : p.text}:seed=${options.seed ?? 0}#${i}`,
-  }));
 }
 
 /**

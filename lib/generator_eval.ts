@@ -17,10 +17,9 @@ import {
   generatorFlops,
   makeBatch,
   resolveGeneratorConfig,
-  sampleClips,
-  type SampleOptions,
   trainStep,
 } from "./generator.ts";
+import { sampleClips, type SampleOptions } from "./sampler.ts";
 import { judgeVideo } from "./judge.ts";
 import type { Video } from "./video.ts";
 import { BACKGROUNDS, type ColorName, PALETTE, promptSplits, type ShapesPrompt } from "./world.ts";

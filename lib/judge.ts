@@ -55,6 +55,14 @@ export interface VideoChecks {
   velocity: number;
   /** The motion direction matches the prompt. */
   directionOk: boolean;
+  /** Share of patches whose flicker grades 3 or better (no noticeable flicker). */
+  steadyShare: number;
+  /**
+   * Share of the pixels (all frames) where the fitted object tracks put no object that have
+   * the prompt's background colour (within 0.25 RGB distance): speckle, stray blobs and a
+   * wrong or drifting background lower it.
+   */
+  backgroundShare: number;
 }
 
 /** Thresholds of the judge; the defaults are tuned on ShapesWorld renders at 32×32. */
@@ -462,6 +470,17 @@ function judgeShapes(
     if (res[i] < tol) onPalette++;
   }
   const colorShare = objectLike ? onPalette / objectLike : 0;
+  let backgroundPixels = 0, backgroundKept = 0;
+  for (let i = 0; i < N; i++) {
+    if (expected[i] > 0.05) continue;
+    backgroundPixels++;
+    const dist = Math.sqrt(
+      (px[3 * i] - bg[0]) ** 2 + (px[3 * i + 1] - bg[1]) ** 2 + (px[3 * i + 2] - bg[2]) ** 2,
+    );
+    if (dist < 0.25) backgroundKept++;
+  }
+  let steady = 0;
+  for (let p = 0; p < P; p++) if (grade(flicker[p], [0.06, 0.15, 0.3]) >= 3) steady++;
   const velocity = kept.length ? median(kept.map((l) => l.b)) : 0;
   const sign = prompt.direction === "right" || prompt.direction === "down" ? 1 : -1;
   const checks: VideoChecks = {
@@ -473,6 +492,8 @@ function judgeShapes(
     shapeOk: shapeFit === prompt.shape,
     velocity,
     directionOk: velocity * sign > 0.15,
+    steadyShare: steady / P,
+    backgroundShare: backgroundPixels ? backgroundKept / backgroundPixels : 1,
   };
   const globalFails = [checks.countOk, checks.colorOk, checks.shapeOk, checks.directionOk]
     .filter((ok) => !ok).length;

@@ -11,6 +11,9 @@ import { evalGeneratorCommand, pretrainCommand, samplesCommand } from "./pretrai
 import { judgeCommand } from "./judge_server.ts";
 import { labelCommand } from "./label_cli.ts";
 import { trainRmCommand } from "./reward_cli.ts";
+import { pairsCommand } from "./pairs.ts";
+import { postTrainCommand } from "./post_train.ts";
+import { evaluateCommand } from "./eval_cli.ts";
 
 /** The kit's sub-commands, by name. */
 export const COMMANDS: Record<string, CliCommand> = {
@@ -21,6 +24,9 @@ export const COMMANDS: Record<string, CliCommand> = {
   judge: judgeCommand,
   label: labelCommand,
   "train-rm": trainRmCommand,
+  pairs: pairsCommand,
+  "post-train": postTrainCommand,
+  evaluate: evaluateCommand,
 };
 
 if (import.meta.main) {

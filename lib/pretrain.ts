@@ -23,10 +23,10 @@ import {
   loadGenerator,
   makeBatch,
   resolveGeneratorConfig,
-  sampleClips,
   saveGenerator,
   trainStep,
 } from "./generator.ts";
+import { sampleClips } from "./sampler.ts";
 import { loadCheckpoint, readCheckpointManifest } from "./checkpoint.ts";
 import { parseGrid } from "./patch.ts";
 import { videoSheet } from "./plot.ts";

@@ -7,8 +7,16 @@
  * @module
  */
 
-import { basename, join } from "node:path";
-import { writeFileAtomic } from "./_atomic.ts";
+import { basename, dirname, join, resolve } from "node:path";
+import { pathExists, writeFileAtomic } from "./_atomic.ts";
+import { formatSeconds } from "./_progress.ts";
+import {
+  type HaloProfile,
+  haloProfile,
+  runEvaluation,
+  runPostTraining,
+  writeResults,
+} from "./halo_experiment.ts";
 import { fail } from "./_errors.ts";
 import { type CliCommand, intOption } from "./cli.ts";
 import { initBackend } from "./backend.ts";
@@ -36,10 +44,14 @@ export interface StageContext {
   root: string;
   /** Generator checkpoint to post-train and evaluate. */
   generatorDir: string;
+  /** The independent evaluator reward model of the eval stage. */
+  evaluatorDir: string;
   /** Directory of real videos with a `prompts.json` manifest. */
   videosDir: string;
   /** Seed for everything random. */
   seed: number;
+  /** Sizes of every stage (`--profile`). */
+  profile: HaloProfile;
   /** Print a line of progress. */
   log: (line: string) => void;
 }
@@ -133,9 +145,10 @@ export async function generatorStage(context: StageContext): Promise<Record<stri
       await sampleGrid(generator, prompts, { seed: context.seed, withReference: true }),
     );
     context.log(`  samples of 8 held-out prompts (sample above its render) → ${png}`);
-    const evaluation = await evaluateGenerator(generator, { count: 32, seed: context.seed });
+    const count = context.profile.generatorPrompts;
+    const evaluation = await evaluateGenerator(generator, { count, seed: context.seed });
     context.log(
-      `  object colour accuracy on 32 held-out prompts: ${
+      `  object colour accuracy on ${count} held-out prompts: ${
         (evaluation.objectColorAccuracy * 100).toFixed(1)
       }%`,
     );
@@ -208,11 +221,14 @@ export async function labelsStage(context: StageContext): Promise<Record<string,
  * (`efficiency.png`). One seed, to keep the run short; `deno task train-rm --seeds` runs several.
  */
 export async function rewardStage(context: StageContext): Promise<Record<string, unknown>> {
+  const r = context.profile.reward;
   const { runs, summary } = await trainRewardSeeds({
     out: context.dir,
     seeds: [context.seed],
-    evalEvery: 10,
-    data: { generatorDir: context.generatorDir, train: 1000, heldOut: 96 },
+    evalEvery: r.evalEvery,
+    videoSteps: r.videoSteps,
+    patchSteps: r.patchSteps,
+    data: { generatorDir: context.generatorDir, train: r.train, heldOut: r.heldOut },
   });
   const report = runs[0].report;
   const text = formatRewardReport(report) + "\n" + formatEfficiency(summary);
@@ -224,6 +240,59 @@ export async function rewardStage(context: StageContext): Promise<Record<string,
     agreement: report.agreement,
     distributions: report.distributions,
     efficiency: summary,
+  };
+}
+
+/** The training PRM the reward stage made (`<root>/reward/seed-<seed>/prm`). */
+export function stagePrmDir(context: StageContext): string {
+  return join(context.root, "reward", `seed-${context.seed}`, "prm");
+}
+
+/**
+ * Stage "dpo": preference pairs from the base generator scored by the reward stage's PRM, then
+ * Diffusion-DPO, Gran-DPO patch-only and HALO (Gran-DPO) with every seed of the profile.
+ */
+export async function dpoStage(context: StageContext): Promise<Record<string, unknown>> {
+  const prmDir = stagePrmDir(context);
+  if (!(await pathExists(join(prmDir, "config.json")))) {
+    fail("dpo stage", `the reward stage's PRM at ${prmDir} (run the reward stage first)`, "none");
+  }
+  const { pairs, runs } = await runPostTraining({
+    dir: context.dir,
+    generatorDir: context.generatorDir,
+    prmDir,
+    profile: context.profile,
+    seed: context.seed,
+    log: context.log,
+  });
+  return { profile: context.profile.name, prm: prmDir, pairs, runs };
+}
+
+/**
+ * Stage "eval": Base and every post-training run on held-out test prompts, by ShapesBench (the
+ * reference judge) and the independent evaluator RM (`data/reward/evaluator`), with the
+ * patch-defect analysis; writes `results.json` and `results.md` beside the run's output root.
+ */
+export async function evalStage(context: StageContext): Promise<Record<string, unknown>> {
+  const dpo = JSON.parse(
+    await Deno.readTextFile(join(context.root, "dpo", "result.json")).catch(
+      () => fail("eval stage", "the dpo stage's result.json (run the dpo stage first)", "none"),
+    ),
+  );
+  const results = await runEvaluation({
+    dir: context.dir,
+    generatorDir: context.generatorDir,
+    runs: dpo.runs,
+    evaluatorDir: context.evaluatorDir,
+    prmDir: dpo.prm,
+    profile: context.profile,
+    log: context.log,
+  });
+  const files = await writeResults(dirname(resolve(context.root)), results);
+  context.log(`  results → ${files.join(", ")}`);
+  return {
+    results: files,
+    claims: results.claims.map((c) => ({ claim: c.claim, holds: c.holds })),
   };
 }
 
@@ -254,8 +323,16 @@ export const STAGES: readonly Stage[] = [
     summary: "VRM, then continual training into the PRM, with the from-scratch ablation",
     run: rewardStage,
   },
-  { name: "dpo", summary: "Diffusion-DPO and Gran-DPO post-training (not filed yet)" },
-  { name: "eval", summary: "ShapesBench, evaluator RM and patch-defect analysis (not filed yet)" },
+  {
+    name: "dpo",
+    summary: "preference pairs; Diffusion-DPO, Gran-DPO patch-only and HALO post-training",
+    run: dpoStage,
+  },
+  {
+    name: "eval",
+    summary: "ShapesBench, the evaluator RM and the patch-defect analysis; results table",
+    run: evalStage,
+  },
 ];
 
 /** Options for {@linkcode reproduce}. */
@@ -268,6 +345,10 @@ export interface ReproduceOptions {
   seed?: number;
   /** Generator checkpoint. Default `data/generator` (the shipped one). */
   generatorDir?: string;
+  /** The independent evaluator RM. Default `data/reward/evaluator` (the shipped one). */
+  evaluatorDir?: string;
+  /** Sizes of the stages. Default "default". */
+  profile?: "tiny" | "default";
   /** Re-run stages that already finished. Default false. */
   force?: boolean;
   /** Run only these stages. Default: all. */
@@ -290,8 +371,10 @@ export interface StageOutcome {
 export async function reproduce(options: ReproduceOptions = {}): Promise<StageOutcome[]> {
   const outDir = options.outDir ?? "out/reproduce";
   const log = options.log ?? ((line: string) => console.log(line));
+  const profile = haloProfile(options.profile ?? "default");
   const backend = await initBackend();
-  log(`backend: ${backend.name} (${backend.reason})`);
+  log(`backend: ${backend.name} (${backend.reason}); profile ${profile.name}`);
+  const started = performance.now();
   for (const name of options.only ?? []) {
     if (!STAGES.some((s) => s.name === name)) {
       fail(
@@ -328,8 +411,10 @@ export async function reproduce(options: ReproduceOptions = {}): Promise<StageOu
       dir,
       root: outDir,
       generatorDir: options.generatorDir ?? "data/generator",
+      evaluatorDir: options.evaluatorDir ?? "data/reward/evaluator",
       videosDir: options.videosDir ?? "../shared/videos",
       seed: options.seed ?? 0,
+      profile,
       log,
     });
     const seconds = (performance.now() - start) / 1000;
@@ -344,6 +429,14 @@ export async function reproduce(options: ReproduceOptions = {}): Promise<StageOu
   if (missing.length) {
     log(`Not built yet: ${missing.join(", ")}. Those stages land with their issues.`);
   }
+  const wall = (performance.now() - started) / 1000;
+  log(
+    `Wall time: ${formatSeconds(wall)} (${wall.toFixed(0)} s) for profile ${profile.name}; ` +
+      outcomes.map((o) =>
+        `${o.name} ${o.status === "done" ? o.seconds.toFixed(0) + " s" : o.status}`
+      )
+        .join(", "),
+  );
   return outcomes;
 }
 
@@ -358,6 +451,12 @@ export const reproduceCommand: CliCommand = {
       description: "folder of real videos with prompts.json",
     },
     seed: { type: "string", default: "0", description: "random seed" },
+    profile: { type: "string", default: "default", description: "stage sizes: default | tiny" },
+    evaluator: {
+      type: "string",
+      default: "data/reward/evaluator",
+      description: "independent evaluator reward model",
+    },
     force: { type: "boolean", default: false, description: "re-run stages that already finished" },
     only: { type: "string", description: "comma-separated stage names to run" },
   },
@@ -366,6 +465,8 @@ export const reproduceCommand: CliCommand = {
       outDir: values.out as string,
       videosDir: values.videos as string,
       generatorDir: values.generator as string,
+      evaluatorDir: values.evaluator as string,
+      profile: haloProfile(String(values.profile)).name,
       seed: intOption(values, "seed"),
       force: values.force as boolean,
       only: typeof values.only === "string"

@@ -17,10 +17,10 @@ import {
   disposeGenerator,
   loadGenerator,
   makeBatch,
-  sampleClips,
   saveGenerator,
   trainStep,
 } from "../lib/generator.ts";
+import { sampleClips } from "../lib/sampler.ts";
 import { parsePrompt } from "../lib/world.ts";
 import { TINY_GENERATOR } from "./_helpers.ts";
 

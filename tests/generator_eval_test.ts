@@ -1,11 +1,7 @@
 import assert from "node:assert/strict";
 import { initBackend } from "../lib/backend.ts";
-import {
-  DEFAULT_GENERATOR_CONFIG,
-  disposeGenerator,
-  loadGenerator,
-  sampleVideos,
-} from "../lib/generator.ts";
+import { DEFAULT_GENERATOR_CONFIG, disposeGenerator, loadGenerator } from "../lib/generator.ts";
+import { sampleVideos } from "../lib/sampler.ts";
 import {
   benchGenerator,
   evaluateGenerator,

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { reproduce, STAGES } from "../lib/reproduce.ts";
-import { SHARED_VIDEOS, withTempDir } from "./_helpers.ts";
+import { MAIN, SHARED_VIDEOS, TASK_PERMISSIONS, withTempDir } from "./_helpers.ts";
 
-Deno.test("reproduce runs the built stages, resumes past finished ones and says what is not built", async () => {
+Deno.test("reproduce runs the stages, resumes past finished ones and rejects unknown names", async () => {
   await withTempDir(async (dir) => {
     const lines: string[] = [];
     const first = await reproduce({
@@ -20,20 +20,79 @@ Deno.test("reproduce runs the built stages, resumes past finished ones and says 
     const second = await reproduce({
       outDir: dir,
       videosDir: SHARED_VIDEOS,
-      only: ["videos", "world", "dpo"],
+      only: ["videos", "world"],
       log: (l) => lines.push(l),
     });
     assert.deepEqual(second.map((o) => [o.name, o.status]), [["videos", "cached"], [
       "world",
       "done",
-    ], ["dpo", "not built yet"]]);
-    assert.ok(lines.some((l) => l.startsWith("Not built yet: dpo")));
+    ]]);
+    assert.ok(lines.some((l) => /^Wall time: .* for profile default/.test(l)));
     const world = JSON.parse(await Deno.readTextFile(join(dir, "world", "result.json")));
     assert.equal(world.prompts.length, 8);
-    assert.ok(STAGES.some((s) => !s.run), "stages of unfiled issues are listed, not faked");
+    assert.ok(STAGES.every((s) => s.run), "every stage of the paper is built");
     await assert.rejects(
       () => reproduce({ outDir: dir, only: ["nope"], log: () => {} }),
       /Expected a stage among/,
     );
+    await assert.rejects(
+      () => reproduce({ outDir: dir, only: ["dpo"], log: () => {} }),
+      /Expected the reward stage's PRM at .*reward\/seed-0\/prm \(run the reward stage first\)/,
+    );
+    await assert.rejects(
+      () => reproduce({ outDir: dir, only: ["eval"], log: () => {} }),
+      /run the dpo stage first/,
+    );
+    await assert.rejects(
+      () => reproduce({ outDir: dir, profile: "huge" as never, log: () => {} }),
+      /profile: Expected one of default, tiny/,
+    );
+  });
+});
+
+Deno.test("deno task reproduce --profile tiny runs the whole pipeline and writes the results table", async () => {
+  await withTempDir(async (dir) => {
+    const out = join(dir, "reproduce");
+    const run = () =>
+      new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          ...TASK_PERMISSIONS,
+          MAIN,
+          "reproduce",
+          "--profile",
+          "tiny",
+          "--out",
+          out,
+          "--videos",
+          SHARED_VIDEOS,
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+    const first = await run();
+    const text = new TextDecoder().decode(first.stdout);
+    assert.ok(first.success, new TextDecoder().decode(first.stderr).slice(-2000));
+    assert.match(text, /Wall time: .* for profile tiny; videos .* dpo \d+ s, eval \d+ s/);
+    const results = JSON.parse(await Deno.readTextFile(join(dir, "results.json")));
+    assert.deepEqual(results.rows.map((r: { method: string }) => r.method), [
+      "Base",
+      "Diffusion-DPO (video)",
+      "Gran-DPO patch-only",
+      "HALO (video + patch)",
+    ]);
+    assert.ok(
+      results.rows.every((r: { metrics: Record<string, { lo: number; hi: number }> }) =>
+        ["shapesbench", "evaluator", "defectShare"].every((m) => r.metrics[m].lo <= r.metrics[m].hi)
+      ),
+    );
+    assert.equal(results.config.profile, "tiny");
+    assert.ok(results.claims.length >= 9);
+    const md = await Deno.readTextFile(join(dir, "results.md"));
+    assert.match(md, /\| HALO \(video \+ patch\) \| 2 \|/);
+    const again = await run();
+    assert.ok(again.success);
+    const stages = new TextDecoder().decode(again.stdout).match(/already done/g) ?? [];
+    assert.equal(stages.length, STAGES.length);
   });
 });

@@ -1,0 +1,42 @@
+/** Shared fixtures of the preference-data and post-training tests: a tiny generator, PRM and pairs. */
+import * as tf from "@tensorflow/tfjs";
+import { createGenerator, disposeGenerator, saveGenerator } from "../lib/generator.ts";
+import { createRewardModel, disposeRewardModel } from "../lib/reward.ts";
+import { saveRewardModel } from "../lib/reward_train.ts";
+import { buildPairs, type BuildPairsResult } from "../lib/pairs.ts";
+import { TINY_GENERATOR } from "./_helpers.ts";
+
+/** The tiny generator of these tests: x0 head, 4 frames of 16×16. */
+export const TINY_X0 = { ...TINY_GENERATOR, prediction: "x0" as const };
+
+/** A tiny PRM for 4 frames of 16×16 on a 2x2x2 grid (8 patches). */
+export const TINY_RM = { frames: 4, size: 16, grid: "2x2x2", dim: 16, depth: 1, heads: 2 };
+
+/** Writes a tiny generator (`<dir>/gen`), a tiny PRM (`<dir>/prm`) and pairs (`<dir>/pairs`). */
+export async function tinyPairsSetup(
+  dir: string,
+  options: { prompts?: number; candidates?: number } = {},
+): Promise<BuildPairsResult> {
+  const gen = createGenerator(TINY_X0, { seed: 2 });
+  // a non-zero output head, so samples (and their scores) differ
+  const w = gen.params.get("pixel.clean.w")!;
+  w.assign(tf.randomNormal(w.shape, 0, 0.5, "float32", 4));
+  await saveGenerator(`${dir}/gen`, gen);
+  const prm = createRewardModel(TINY_RM, { seed: 1 });
+  await saveRewardModel(`${dir}/prm`, prm);
+  disposeRewardModel(prm);
+  try {
+    return await buildPairs({
+      out: `${dir}/pairs`,
+      generatorDir: `${dir}/gen`,
+      prmDir: `${dir}/prm`,
+      prompts: options.prompts ?? 3,
+      candidates: options.candidates ?? 3,
+      steps: 2,
+      margin: 0,
+      quiet: true,
+    });
+  } finally {
+    disposeGenerator(gen);
+  }
+}

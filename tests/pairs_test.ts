@@ -1,0 +1,147 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { initBackend } from "../lib/backend.ts";
+import { readJsonLines } from "../lib/_atomic.ts";
+import { buildPairs, pairPrompts, type PreferencePair, readClip, readPairs } from "../lib/pairs.ts";
+import { promptSplits } from "../lib/world.ts";
+import { withTempDir } from "./_helpers.ts";
+import { tinyPairsSetup } from "./_dpo_fixtures.ts";
+
+await initBackend();
+
+Deno.test("buildPairs writes the documented schema; clips are content-addressed and verified", async () => {
+  await withTempDir(async (dir) => {
+    const r = await tinyPairsSetup(dir);
+    assert.equal(r.candidates, 9);
+    assert.equal(r.sampled, 9);
+    assert.equal(r.pairs, 3); // best vs worst of each prompt (margin 0)
+    const pairs = await readPairs(r.file, { shape: [4, 16, 16, 3], patches: 8 });
+    for (const q of pairs) {
+      assert.match(q.id, /^p\d{4}-c\d-c\d$/);
+      assert.equal(q.grid, "2x2x2");
+      assert.deepEqual(q.shape, [4, 16, 16, 3]);
+      assert.ok(q.video_gap > 0);
+      assert.ok(Math.abs(q.chosen.video_score - q.rejected.video_score - q.video_gap) < 1e-4);
+      q.patch_gaps.forEach((g, k) =>
+        assert.ok(Math.abs(g - (q.chosen.patch_scores[k] - q.rejected.patch_scores[k])) < 1e-4)
+      );
+      assert.match(q.chosen.clip, /^clips\/[0-9a-f]{64}\.rgb$/);
+      const clip = await readClip(join(dir, "pairs", q.chosen.clip), q.shape, q.chosen.sha256);
+      assert.equal(clip.frames.length, 4 * 16 * 16 * 3);
+    }
+    const manifest = JSON.parse(await Deno.readTextFile(join(dir, "pairs/pairs.manifest.json")));
+    assert.equal(manifest.counts.pairs, 3);
+    assert.ok(manifest.diagnostics.judgeAgreesWithVideoDirection >= 0);
+    // every train-split prompt: the sample is seeded and distinct
+    const picked = pairPrompts(3, 0).map((p) => p.prompt.text);
+    assert.deepEqual(pairs.map((q) => q.prompt).sort(), [...picked].sort());
+    assert.equal(new Set(pairPrompts(50, 1).map((p) => p.index)).size, 50);
+    assert.ok(pairPrompts(5, 1).every((p) => promptSplits().train[p.index].text === p.prompt.text));
+  });
+});
+
+Deno.test("a rerun samples nothing; a run killed mid-way resumes with only the missing clips", async () => {
+  await withTempDir(async (dir) => {
+    const first = await tinyPairsSetup(dir);
+    const options = {
+      out: `${dir}/pairs`,
+      generatorDir: `${dir}/gen`,
+      prmDir: `${dir}/prm`,
+      prompts: 3,
+      candidates: 3,
+      steps: 2,
+      margin: 0,
+      quiet: true,
+    };
+    const again = await buildPairs(options);
+    assert.equal(again.sampled, 0);
+    assert.equal(await Deno.readTextFile(again.file), await Deno.readTextFile(first.file));
+    // a kill after 4 clips: the log keeps 4 records and a torn fifth line
+    const log = join(dir, "pairs/candidates.jsonl");
+    const lines = (await Deno.readTextFile(log)).split("\n").filter(Boolean);
+    await Deno.writeTextFile(log, lines.slice(0, 4).join("\n") + "\n" + lines[4].slice(0, 20));
+    const resumed = await buildPairs(options);
+    assert.equal(resumed.sampled, 5);
+    assert.equal(await Deno.readTextFile(resumed.file), await Deno.readTextFile(first.file));
+    assert.equal((await readJsonLines(log)).length, 9);
+    // another pairing of the same candidates, beside the first, samples nothing
+    const all = await buildPairs({ ...options, pairing: "all", name: "pairs-all" });
+    assert.equal(all.sampled, 0);
+    assert.ok(all.pairs >= 3 && all.pairs <= 9, `${all.pairs} pairs`);
+    assert.ok(await Deno.stat(join(dir, "pairs/pairs-all.manifest.json")));
+    // a margin above every gap leaves no pair
+    const none = await buildPairs({ ...options, margin: 10, name: "none" });
+    assert.equal(none.pairs, 0);
+    assert.equal(none.manifest.counts.skippedBelowMargin, 3);
+  });
+});
+
+Deno.test("readPairs: a missing clip, a wrong patch count, NaN scores and bad paths are named", async () => {
+  await withTempDir(async (dir) => {
+    const r = await tinyPairsSetup(dir, { prompts: 2, candidates: 2 });
+    const good = (await Deno.readTextFile(r.file)).split("\n").filter(Boolean);
+    const q: PreferencePair = JSON.parse(good[1]);
+    const write = async (pair: unknown) => {
+      const file = join(dir, "pairs/bad.jsonl");
+      await Deno.writeTextFile(file, good[0] + "\n" + JSON.stringify(pair) + "\n");
+      return file;
+    };
+    await assert.rejects(
+      async () => readPairs(await write({ ...q, chosen: { ...q.chosen, clip: "clips/gone.rgb" } })),
+      new RegExp(`bad.jsonl:2 \\(pair "${q.id}"\\): Expected its clip file clips/gone.rgb`),
+    );
+    await assert.rejects(
+      async () => readPairs(await write({ ...q, patch_gaps: q.patch_gaps.slice(1) })),
+      /Expected patch_gaps with 8 numbers \(grid 2x2x2\)/,
+    );
+    const nanFile = join(dir, "pairs/nan.jsonl");
+    await Deno.writeTextFile(
+      nanFile,
+      good[1].replace(/"video_gap":[0-9.e-]+/, '"video_gap":NaN') + "\n",
+    );
+    await assert.rejects(() => readPairs(nanFile), /nan.jsonl:1: Expected a JSON object/);
+    await assert.rejects(
+      async () =>
+        readPairs(
+          await write({
+            ...q,
+            rejected: { ...q.rejected, patch_scores: [null, ...q.patch_gaps.slice(1)] },
+          }),
+        ),
+      /Expected finite rejected.patch_scores but found "null at patch 0"/,
+    );
+    await assert.rejects(
+      async () =>
+        readPairs(await write({ ...q, chosen: { ...q.chosen, clip: "../../etc/passwd" } })),
+      /chosen.clip to be a path inside the pairs folder/,
+    );
+    await assert.rejects(
+      async () => readPairs(await write({ ...q, prompt: "one purple circle" })),
+      /Expected a ShapesWorld prompt/,
+    );
+    await assert.rejects(
+      () => readPairs(r.file, { patches: 64 }),
+      /Expected 64 patches per clip but found "8 \(grid 2x2x2\)"/,
+    );
+    await assert.rejects(() => readPairs(join(dir, "nope.jsonl")), /run `deno task pairs` first/);
+    // a clip whose bytes changed is caught by its hash
+    const path = join(dir, "pairs", q.chosen.clip);
+    const bytes = await Deno.readFile(path);
+    bytes[0] ^= 1;
+    await Deno.writeFile(path, bytes);
+    await assert.rejects(
+      () => readClip(path, q.shape, q.chosen.sha256),
+      /Expected bytes with SHA-256/,
+    );
+  });
+});
+
+Deno.test("buildPairs validates its options before any work", async () => {
+  await assert.rejects(() => buildPairs({ out: "" }), /output folder/);
+  await assert.rejects(
+    () => buildPairs({ out: "x", candidates: 1 }),
+    /candidates to be an integer in \[2, 64\]/,
+  );
+  await assert.rejects(() => buildPairs({ out: "x", pairing: "some" as never }), /pairing/);
+  await assert.rejects(() => buildPairs({ out: "x", name: "../up" }), /a file name/);
+});

@@ -1,0 +1,217 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import { initBackend } from "../lib/backend.ts";
+import { createAdam } from "../lib/_nn.ts";
+import { readJsonLines } from "../lib/_atomic.ts";
+import { readCheckpointManifest } from "../lib/checkpoint.ts";
+import {
+  createGenerator,
+  disposeGenerator,
+  freezeGenerator,
+  loadGenerator,
+  saveGenerator,
+} from "../lib/generator.ts";
+import {
+  dpoStep,
+  dpoStepInputs,
+  methodLossOptions,
+  postTrain,
+  stepPairIndices,
+} from "../lib/post_train.ts";
+import { readPairs } from "../lib/pairs.ts";
+import { MAIN, TASK_PERMISSIONS, withTempDir } from "./_helpers.ts";
+import { TINY_X0, tinyPairsSetup } from "./_dpo_fixtures.ts";
+
+await initBackend();
+
+Deno.test("stepPairIndices: every pair once per epoch, the same for the same (seed, step)", () => {
+  const n = 10, b = 4;
+  const seen = Array.from(
+    { length: 5 },
+    (_, s) => stepPairIndices(s, { pairs: n, batchSize: b, seed: 3 }),
+  )
+    .flat();
+  assert.deepEqual(seen.slice(0, 10).sort((x, y) => x - y), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  assert.deepEqual(seen.slice(10, 20).sort((x, y) => x - y), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  assert.deepEqual(stepPairIndices(3, { pairs: n, batchSize: b, seed: 3 }), seen.slice(12, 16));
+  assert.notDeepEqual(stepPairIndices(0, { pairs: n, batchSize: b, seed: 4 }), seen.slice(0, 4));
+});
+
+Deno.test("methods: dpo is λ = 0, patch-only has no video term, unknown methods are named", () => {
+  assert.equal(methodLossOptions("dpo", { lambda: 3 }).lambda, 0);
+  assert.equal(methodLossOptions("grandpo", { lambda: 3 }).lambda, 3);
+  assert.equal(methodLossOptions("patch-only").video, false);
+  assert.throws(() => methodLossOptions("ppo" as never), /method among dpo, grandpo, patch-only/);
+});
+
+Deno.test("DPO steps leak no tensors over 20 steps, and move the policy", async () => {
+  await withTempDir(async (dir) => {
+    const r = await tinyPairsSetup(dir);
+    const pairs = await readPairs(r.file);
+    const { generator: policy } = await loadGenerator(`${dir}/gen`);
+    const reference = freezeGenerator(policy);
+    const adam = createAdam(policy.params, { learningRate: 1e-3 });
+    const clips = await Promise.all(pairs.map(async (q) =>
+      [
+        await Deno.readFile(join(dir, "pairs", q.chosen.clip)),
+        await Deno.readFile(join(dir, "pairs", q.rejected.clip)),
+      ] as [Uint8Array, Uint8Array]
+    ));
+    const data = { pairs, clips, grid: { rows: 2, cols: 2, framesPerPatch: 2 } };
+    const step = async (i: number) => {
+      const inputs = dpoStepInputs(policy, data, i, { batchSize: 2, seed: 1, tMin: 50, tMax: 950 });
+      try {
+        return await dpoStep({ policy, reference, adam }, inputs, {
+          loss: methodLossOptions("grandpo", { beta: 100, betaPatch: 100, tau: 0 }),
+          weighting: "x0",
+          gamma: 5,
+          grid: data.grid,
+        });
+      } finally {
+        tf.dispose([inputs.x0, inputs.tokens, inputs.noise, inputs.patchGaps]);
+      }
+    };
+    const first = await step(0);
+    assert.ok(
+      Math.abs(first.loss - 2 * Math.log(2)) < 1e-4,
+      `the first step starts at 2·log 2: ${first.loss}`,
+    );
+    for (let i = 1; i < 10; i++) await step(i);
+    const after10 = tf.memory().numTensors;
+    for (let i = 10; i < 20; i++) await step(i);
+    assert.equal(tf.memory().numTensors, after10);
+    const moved = tf.tidy(() =>
+      policy.params.get("pixel.clean.w")!.sub(reference.params.get("pixel.clean.w")!).abs().max()
+        .dataSync()[0]
+    );
+    assert.ok(moved > 0);
+    adam.dispose();
+    disposeGenerator(policy);
+    disposeGenerator(reference);
+  });
+});
+
+Deno.test("post-train killed with SIGKILL resumes to the same weights as an uninterrupted run", async () => {
+  await withTempDir(async (dir) => {
+    const r = await tinyPairsSetup(dir);
+    const args = (out: string) => [
+      "--out",
+      out,
+      "--pairs",
+      r.file,
+      "--generator",
+      `${dir}/gen`,
+      "--steps",
+      "8",
+      "--batch-size",
+      "2",
+      "--lr",
+      "1e-3",
+      "--checkpoint-every",
+      "2",
+      "--quiet",
+    ];
+    const run = (out: string) =>
+      new Deno.Command(Deno.execPath(), {
+        args: ["run", ...TASK_PERMISSIONS, MAIN, "post-train", ...args(out)],
+        stdout: "null",
+        stderr: "piped",
+      });
+    // uninterrupted
+    const whole = await run(`${dir}/whole`).output();
+    assert.ok(whole.success, new TextDecoder().decode(whole.stderr));
+    // killed after its first checkpoint, then resumed
+    const child = run(`${dir}/killed`).spawn();
+    let step = 0;
+    for (let i = 0; i < 600 && step < 2; i++) {
+      await new Promise((ok) => setTimeout(ok, 50));
+      step = await readCheckpointManifest(`${dir}/killed`).then((m) => m.step, () => 0);
+    }
+    child.kill("SIGKILL");
+    await child.status;
+    const stopped = (await readCheckpointManifest(`${dir}/killed`)).step;
+    assert.ok(stopped >= 2 && stopped <= 8, `killed at step ${stopped}`);
+    const resumed = await run(`${dir}/killed`).output();
+    assert.ok(resumed.success, new TextDecoder().decode(resumed.stderr));
+    const a = await readCheckpointManifest(`${dir}/whole`);
+    const b = await readCheckpointManifest(`${dir}/killed`);
+    assert.equal(b.step, 8);
+    assert.equal(b.weights.sha256, a.weights.sha256);
+    assert.equal(b.optimizer!.sha256, a.optimizer!.sha256);
+    const log = await readJsonLines<{ step: number; loss: number }>(`${dir}/killed.log.jsonl`);
+    assert.deepEqual(log.map((l) => l.step), [1, 2, 3, 4, 5, 6, 7, 8]);
+    const wholeLog = await readJsonLines<{ step: number; loss: number }>(`${dir}/whole.log.jsonl`);
+    assert.deepEqual(log.map((l) => l.loss), wholeLog.map((l) => l.loss));
+  });
+});
+
+Deno.test("bad input: another config, other settings, a missing clip, a tMax past the schedule", async () => {
+  await withTempDir(async (dir) => {
+    const r = await tinyPairsSetup(dir, { prompts: 2, candidates: 2 });
+    const base = { pairs: r.file, generatorDir: `${dir}/gen`, steps: 2, batchSize: 2, quiet: true };
+    await postTrain({ ...base, out: `${dir}/run` });
+    await assert.rejects(
+      () => postTrain({ ...base, out: `${dir}/run`, beta: 7 }),
+      /run\/config.json: Expected a post-training run with the same settings/,
+    );
+    // a generator of another config cannot resume this checkpoint
+    const other = createGenerator({ ...TINY_X0, dim: 24 });
+    await saveGenerator(`${dir}/other`, other);
+    disposeGenerator(other);
+    await assert.rejects(
+      () => postTrain({ ...base, out: `${dir}/run`, generatorDir: `${dir}/other` }),
+      /Expected/,
+    );
+    // pairs of clips of another size than the generator's
+    const big = createGenerator({ ...TINY_X0, size: 32 });
+    await saveGenerator(`${dir}/big`, big);
+    disposeGenerator(big);
+    await assert.rejects(
+      () => postTrain({ ...base, out: `${dir}/run2`, generatorDir: `${dir}/big` }),
+      /Expected clips of shape \[4, 32, 32, 3\] but found "\[4, 16, 16, 3\]"/,
+    );
+    const q = (await readPairs(r.file))[0];
+    await Deno.remove(join(dir, "pairs", q.rejected.clip));
+    await assert.rejects(
+      () => postTrain({ ...base, out: `${dir}/run3` }),
+      new RegExp(`pair "${q.id}"\\): Expected its clip file`),
+    );
+    await assert.rejects(
+      () => postTrain({ ...base, out: `${dir}/run4`, tMax: 5000 }),
+      /tMax ≤ 1000/,
+    );
+    // nothing half-written: failed runs left no checkpoint
+    for (const name of ["run2", "run3", "run4"]) {
+      await assert.rejects(() => Deno.stat(join(dir, name)), Deno.errors.NotFound);
+    }
+  });
+});
+
+Deno.test("iterative DPO re-samples pairs from the policy every K steps into <out>.rounds/", async () => {
+  await withTempDir(async (dir) => {
+    const r = await tinyPairsSetup(dir, { prompts: 2, candidates: 2 });
+    const result = await postTrain({
+      out: `${dir}/it`,
+      pairs: r.file,
+      generatorDir: `${dir}/gen`,
+      steps: 4,
+      batchSize: 2,
+      learningRate: 1e-3,
+      quiet: true,
+      iterative: {
+        resampleEvery: 2,
+        prompts: 2,
+        candidates: 2,
+        prmDir: `${dir}/prm`,
+        margin: 0,
+        steps: 2,
+      },
+    });
+    assert.equal(result.step, 4);
+    const round = await readPairs(`${dir}/it.rounds/r1/pairs.jsonl`);
+    assert.ok(round.length > 0);
+    const manifest = JSON.parse(await Deno.readTextFile(`${dir}/it.rounds/r1/pairs.manifest.json`));
+    assert.match(manifest.settings.generator, /^in-memory/);
+  });
+});
