@@ -13,7 +13,7 @@ import { createRng, type Rng } from "../../lib/_rng.ts";
 import { startFaultProxy } from "./_fault_proxy.ts";
 import { CANARY_KEY, countCycles, ledger, suiteDir } from "./_ledger.ts";
 import { videoFolder } from "./_responses.ts";
-import { runTask, type RunningTask, spawnTask, type TaskOutput } from "./_tasks.ts";
+import { type RunningTask, runTask, spawnTask, type TaskOutput } from "./_tasks.ts";
 
 function sleep(ms: number): Promise<"timer"> {
   return new Promise((resolve) => setTimeout(() => resolve("timer"), ms));

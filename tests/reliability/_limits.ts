@@ -45,7 +45,10 @@ Deno.test("limits: --max-cost stops cleanly, and a rerun with more budget pays o
     let calls = server.stats.chat;
     const none = await runTask("label", args(out, ["--max-cost", "0"]), { env });
     assert.equal(none.code, 1);
-    assert.match(none.stderr, /budget: stopped at an estimated \$0\.0000 of --max-cost \$0 with 10 of 10 videos not labelled; rerun with a higher --max-cost/);
+    assert.match(
+      none.stderr,
+      /budget: stopped at an estimated \$0\.0000 of --max-cost \$0 with 10 of 10 videos not labelled; rerun with a higher --max-cost/,
+    );
     assert.equal(server.stats.chat, calls);
     // About 40% of the total: it stops part-way, within the limit.
     const limit = Number((total * 0.4).toFixed(6));
@@ -79,19 +82,45 @@ Deno.test("limits: caps on file size, frames, frame side, decoded bytes and patc
   const path = join(dir, "clip.gif");
   await saveVideo(clip, path);
   const cases: Array<[() => Promise<unknown>, RegExp]> = [
-    [() => loadVideo(path, { maxFrames: 4 }), /Expected at most 4 frames \(maxFrames\) but found more; pass fps/],
-    [() => loadVideo(path, { maxSide: 8 }), /Expected frames of at most 8 pixels a side \(maxSide\) but found 16x16/],
-    [() => loadVideo(path, { maxFileBytes: 64 }), /Expected a file of at most 64 bytes \(maxFileBytes\) but found \d+ bytes/],
-    [() => loadVideo(path, { maxDecodedBytes: 4000 }), /Expected at most 4000 bytes of decoded frames \(maxDecodedBytes\) but found more/],
+    [
+      () => loadVideo(path, { maxFrames: 4 }),
+      /Expected at most 4 frames \(maxFrames\) but found more; pass fps/,
+    ],
+    [
+      () => loadVideo(path, { maxSide: 8 }),
+      /Expected frames of at most 8 pixels a side \(maxSide\) but found 16x16/,
+    ],
+    [
+      () => loadVideo(path, { maxFileBytes: 64 }),
+      /Expected a file of at most 64 bytes \(maxFileBytes\) but found \d+ bytes/,
+    ],
+    [
+      () => loadVideo(path, { maxDecodedBytes: 4000 }),
+      /Expected at most 4000 bytes of decoded frames \(maxDecodedBytes\) but found more/,
+    ],
     [() => loadVideo(path, { maxFrames: 0 }), /maxFrames to be a positive integer but found 0/],
   ];
   // A wide clip past the default side cap (4096 px): tiny to store, refused before it is kept.
   const wide = join(dir, "wide.gif");
-  await saveVideo(createVideo({ frames: new Float32Array(1 * 4 * 4100 * 3).fill(0.5), numFrames: 1, height: 4, width: 4100 }), wide);
-  cases.push([() => loadVideo(wide), /Expected frames of at most 4096 pixels a side \(maxSide\) but found 4100x4/]);
+  await saveVideo(
+    createVideo({
+      frames: new Float32Array(1 * 4 * 4100 * 3).fill(0.5),
+      numFrames: 1,
+      height: 4,
+      width: 4100,
+    }),
+    wide,
+  );
+  cases.push([
+    () => loadVideo(wide),
+    /Expected frames of at most 4096 pixels a side \(maxSide\) but found 4100x4/,
+  ]);
   // Too many patches for one request: 8 frames at 8×8 cells, one frame each.
   cases.push([
-    () => Promise.resolve().then(() => buildLabelRequest(clip, "p", { rows: 8, cols: 8, framesPerPatch: 1 })),
+    () =>
+      Promise.resolve().then(() =>
+        buildLabelRequest(clip, "p", { rows: 8, cols: 8, framesPerPatch: 1 })
+      ),
     /Expected at most 256 patches per request \(maxPatches\) but found 512 \(8 frames at grid 8x8x1\); load fewer frames/,
   ]);
   for (const [run, message] of cases) {

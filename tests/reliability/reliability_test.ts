@@ -4,4 +4,6 @@
  * The sections run in this order (tests of one module run in registration order).
  */
 import "./_responses.ts";
+import "./_limits.ts";
 import "./_inputs.ts";
+import "./_kills.ts";
