@@ -34,7 +34,7 @@ class Hang extends Error {}
  * Runs an entry point on one input: it succeeds, or throws an Error that says
  * "Expected" and names one of `names`. Anything else fails the test.
  */
-async function tryInput<T>(
+export async function tryInput<T>(
   names: readonly string[],
   run: () => T | Promise<T>,
   limitMs = 30_000,
@@ -97,7 +97,7 @@ const NAMES = [
 ];
 
 /** Values that are wrong for a config field of any type. */
-const BAD_VALUES: unknown[] = [
+export const BAD_VALUES: unknown[] = [
   NaN,
   Infinity,
   -Infinity,
@@ -113,7 +113,8 @@ const BAD_VALUES: unknown[] = [
   "../../etc/passwd",
 ];
 
-const SEED = 20250212;
+/** The seed of every property of the suite, so a failure replays. */
+export const SEED = 20250212;
 
 Deno.test("inputs: the video loader refuses truncated, empty, foreign and odd-named files by name", async () => {
   ledger.sections.add("inputs");
@@ -436,6 +437,7 @@ Deno.test("inputs: CLI flags that are not numbers, unknown or missing are named;
   // What each command needs besides the bad flag so that only the bad flag can be wrong.
   const required: Record<string, string[]> = {
     label: ["--videos", join(dir, "no-such-folder"), "--out", out],
+    evaluate: ["--checkpoint", `grandpo=${join(dir, "no-such-checkpoint")}`],
   };
   const errors: string[] = [];
   const original = console.error;

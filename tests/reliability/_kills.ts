@@ -61,7 +61,7 @@ export async function killAndResume(
 }
 
 /** Milliseconds a command takes to start (load the kit's modules) and print its help. */
-async function startupMs(task: string): Promise<number> {
+export async function startupMs(task: string): Promise<number> {
   const t0 = performance.now();
   const out = await runTask(task, ["--help"]);
   assert.equal(out.code, 0, out.stderr);

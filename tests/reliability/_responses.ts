@@ -175,7 +175,7 @@ Deno.test("responses: a fault that never ends is a per-item failure naming it; n
 
 Deno.test("responses: a storm of every fault class mixed with good answers loses no item and pays none twice", async () => {
   const dir = await suiteDir("responses-storm");
-  const n = 120;
+  const n = 140;
   const items = tinyItems(n, 13);
   // Each item: 3–12 faults drawn from every class, then a good answer. Stalls cost a whole
   // time-out each, so they are drawn a tenth as often as the others.

@@ -7,3 +7,5 @@ import "./_responses.ts";
 import "./_limits.ts";
 import "./_inputs.ts";
 import "./_kills.ts";
+import "./_post.ts";
+import "./_secrets.ts";
