@@ -103,7 +103,7 @@ export function classifyFailure(error: unknown): FailureKind {
     return { retry: true, message: error.message, billed: true };
   }
   if (error instanceof OpenAI.APIConnectionTimeoutError) {
-    return { retry: true, message: "request timed out", billed: true };
+    return { retry: true, message: "request timed out without a complete answer", billed: true };
   }
   if (error instanceof OpenAI.APIUserAbortError || isAbort(error)) {
     // The labeller aborts only at its deadline.
@@ -245,9 +245,11 @@ export async function callWithRetry<T>(
     let kind: FailureKind | undefined;
     let value: T | undefined;
     try {
+      // The client's own time-out (headers only) is set past the deadline, which covers it all.
+      const timeout = 2 * retry.timeoutMs + 1000;
       const completion = await withDeadline(retry.timeoutMs, (signal) =>
         // deno-lint-ignore no-explicit-any
-        client.chat.completions.create(body as any, { signal, timeout: retry.timeoutMs }));
+        client.chat.completions.create(body as any, { signal, timeout }));
       billed = reportedUsage(completion) ?? estimate;
       value = options.parse(completion);
     } catch (error) {

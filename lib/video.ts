@@ -228,7 +228,8 @@ async function runFfmpeg(
       }
       chunks.push(chunk);
     }
-    const out = new Uint8Array(overflow ? 0 : size);
+    if (overflow) return new Uint8Array(0);
+    const out = new Uint8Array(size);
     let offset = 0;
     for (const c of chunks) (out.set(c, offset), offset += c.length);
     return out;

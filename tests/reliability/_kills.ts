@@ -12,7 +12,7 @@ import { readJsonLines } from "../../lib/_atomic.ts";
 import { createRng, type Rng } from "../../lib/_rng.ts";
 import { startFaultProxy } from "./_fault_proxy.ts";
 import { CANARY_KEY, countCycles, ledger, suiteDir } from "./_ledger.ts";
-import { videoFolder } from "./_responses.ts";
+import { labelArgs, videoFolder } from "./_responses.ts";
 import { type RunningTask, runTask, spawnTask, type TaskOutput } from "./_tasks.ts";
 
 function sleep(ms: number): Promise<"timer"> {
@@ -91,19 +91,7 @@ Deno.test("kills: `deno task label` killed at random points resumes to the unint
     if (prompt !== null && stored().has(prompt)) paidTwice++;
     return "ok";
   });
-  const args = (out: string) => [
-    "--videos",
-    videos,
-    "--out",
-    out,
-    "--base-url",
-    proxy.url,
-    "--grid",
-    "2x2x4",
-    "--concurrency",
-    "1",
-    "--quiet",
-  ];
+  const args = (out: string) => labelArgs(videos, out, proxy.url, ["--concurrency", "1"]);
   const env = { OPENAI_API_KEY: CANARY_KEY };
   try {
     const reference = join(dir, "reference.jsonl");

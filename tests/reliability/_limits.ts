@@ -11,7 +11,7 @@ import { buildLabelRequest } from "../../lib/label_protocol.ts";
 import { readJsonLines } from "../../lib/_atomic.ts";
 import { createVideo, loadVideo, saveVideo } from "../../lib/video.ts";
 import { CANARY_KEY, ledger, suiteDir } from "./_ledger.ts";
-import { tinyItems, videoFolder } from "./_responses.ts";
+import { labelArgs, tinyItems, videoFolder } from "./_responses.ts";
 import { runTask } from "./_tasks.ts";
 
 Deno.test("limits: --max-cost stops cleanly, and a rerun with more budget pays only for the rest", async () => {
@@ -21,20 +21,8 @@ Deno.test("limits: --max-cost stops cleanly, and a rerun with more budget pays o
   const dir = await suiteDir("budget");
   const server = startJudgeServer({ port: 0 });
   const env = { OPENAI_API_KEY: CANARY_KEY };
-  const args = (out: string, extra: string[]) => [
-    "--videos",
-    videos,
-    "--out",
-    out,
-    "--base-url",
-    server.url,
-    "--grid",
-    "2x2x4",
-    "--concurrency",
-    "1",
-    "--quiet",
-    ...extra,
-  ];
+  const args = (out: string, extra: string[]) =>
+    labelArgs(videos, out, server.url, ["--concurrency", "1", ...extra]);
   try {
     const reference = join(dir, "reference.jsonl");
     assert.equal((await runTask("label", args(reference, []), { env })).code, 0);

@@ -6,14 +6,20 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { startJudgeServer } from "../../lib/judge_server.ts";
+import { type JudgeServer, startJudgeServer } from "../../lib/judge_server.ts";
 import { type LabelItem, labelVideos } from "../../lib/label.ts";
 import { LabelCache } from "../../lib/label_cache.ts";
 import { readLabelsFile } from "../../lib/reward_data.ts";
 import { saveVideo } from "../../lib/video.ts";
 import { renderClip, samplePrompt } from "../../lib/world.ts";
 import { createRng } from "../../lib/_rng.ts";
-import { type FaultPlan, PROXY_FAULTS, type ProxyFault, startFaultProxy } from "./_fault_proxy.ts";
+import {
+  type FaultPlan,
+  type FaultProxy,
+  PROXY_FAULTS,
+  type ProxyFault,
+  startFaultProxy,
+} from "./_fault_proxy.ts";
 import { CANARY_KEY, captured, ledger, suiteDir } from "./_ledger.ts";
 import { ROOT, runTask } from "./_tasks.ts";
 
@@ -64,6 +70,35 @@ const MESSAGES: Record<Exclude<ProxyFault, "ok">, RegExp> = {
   echo_key: /HTTP 500: 500 upstream failed for Bearer \[redacted\]/,
 };
 
+/** Adds a proxy's books to the ledger, then stops it and the server behind it. */
+export async function settle(proxy: FaultProxy, server: JudgeServer): Promise<void> {
+  ledger.faults += proxy.faults;
+  ledger.paidTwice += proxy.paidTwice;
+  await proxy.close();
+  await server.close();
+}
+
+/** `deno task label` arguments for a folder of tiny clips (grid 2x2x4, quiet) plus `extra`. */
+export function labelArgs(
+  videos: string,
+  out: string,
+  baseURL: string,
+  extra: readonly string[] = [],
+): string[] {
+  return [
+    "--videos",
+    videos,
+    "--out",
+    out,
+    "--base-url",
+    baseURL,
+    "--grid",
+    "2x2x4",
+    "--quiet",
+    ...extra,
+  ];
+}
+
 /** A plan by item: `faultFor(i, attempt)` for the request of `items[i]` (found by its prompt). */
 export function byItem(
   items: readonly LabelItem[],
@@ -109,10 +144,7 @@ Deno.test("responses: each fault class is retried with backoff, then labelled; o
     assert.equal((await readLabelsFile(cache, { numFrames: 8, grid: "2x2x4" })).length, 15);
     assert.equal(proxy.paidTwice, 0);
   } finally {
-    ledger.faults += proxy.faults;
-    ledger.paidTwice += proxy.paidTwice;
-    await proxy.close();
-    await server.close();
+    await settle(proxy, server);
   }
 });
 
@@ -166,10 +198,7 @@ Deno.test("responses: a fault that never ends is a per-item failure naming it; n
     assert.equal(proxy.requests - before, items.length, "a third run makes no call");
     assert.equal(proxy.paidTwice, 0);
   } finally {
-    ledger.faults += proxy.faults;
-    ledger.paidTwice += proxy.paidTwice;
-    await proxy.close();
-    await server.close();
+    await settle(proxy, server);
   }
 });
 
@@ -238,10 +267,7 @@ Deno.test("responses: a storm of every fault class mixed with good answers loses
       }), ${report.calls} calls, ${report.seconds.toFixed(1)} s`,
     );
   } finally {
-    ledger.faults += proxy.faults;
-    ledger.paidTwice += proxy.paidTwice;
-    await proxy.close();
-    await server.close();
+    await settle(proxy, server);
   }
 });
 
@@ -277,23 +303,14 @@ Deno.test("responses: `deno task label` through the fault proxy labels every vid
     }),
     { clientTimeoutMs: 3000 },
   );
-  const args = [
-    "--videos",
-    videos,
-    "--out",
-    out,
-    "--base-url",
-    proxy.url,
-    "--grid",
-    "2x2x4",
+  const args = labelArgs(videos, out, proxy.url, [
     "--concurrency",
     "4",
     "--timeout-s",
     "3",
     "--max-attempts",
     "6",
-    "--quiet",
-  ];
+  ]);
   try {
     const first = await runTask("label", args, { env: { OPENAI_API_KEY: CANARY_KEY } });
     assert.equal(first.code, 0, first.stderr);
@@ -312,9 +329,6 @@ Deno.test("responses: `deno task label` through the fault proxy labels every vid
     }
     captured.push(first.stdout, second.stdout);
   } finally {
-    ledger.faults += proxy.faults;
-    ledger.paidTwice += proxy.paidTwice;
-    await proxy.close();
-    await server.close();
+    await settle(proxy, server);
   }
 });
