@@ -1,13 +1,17 @@
 /**
  * Labelling throughput: videos labelled per second through the real `openai`
- * client against the judge server on loopback, with a fixed simulated latency
- * (a stand-in for GPT-4o's), at several concurrency levels.
+ * client against the judge server on loopback — the direct path with a fixed
+ * simulated latency (a stand-in for GPT-4o's) at several concurrency levels,
+ * and the Batch API path (build and upload the input files, create and poll
+ * the batches, download, validate and merge into the cache) with the judge
+ * server working through each batch as fast as it can judge.
  * @module
  */
 
 import { createRng } from "../lib/_rng.ts";
 import { startJudgeServer } from "../lib/judge_server.ts";
 import { labelVideos } from "../lib/label.ts";
+import { labelBatch } from "../lib/label_batch.ts";
 import { renderClip, samplePrompt } from "../lib/world.ts";
 import type { Bench } from "./_harness.ts";
 
@@ -42,4 +46,51 @@ export function labelBenches(concurrencies: readonly number[] = [1, 4, 16], vide
       });
     },
   }));
+}
+
+/** Videos per Batch API bench run, and requests per input file. */
+export const BATCH_BENCH = { videos: 64, perFile: 16, inFlight: 2 } as const;
+
+/**
+ * The Batch API path end to end on {@linkcode BATCH_BENCH}'s clips: a fresh cache every run,
+ * 4 input files, 2 batches in flight, polled every 20 ms, status steps of 10 ms.
+ */
+export function batchLabelBench(): Bench {
+  const { videos, perFile, inFlight } = BATCH_BENCH;
+  return {
+    name: `label ${videos} videos, batch path, ${perFile} per file, ${inFlight} in flight`,
+    unit: "videos",
+    perBackend: false,
+    async setup() {
+      const rng = createRng(1234);
+      const items = Array.from({ length: videos }, (_, i) => {
+        const prompt = samplePrompt(rng);
+        return { video: renderClip(prompt, { seed: i }).video, prompt: prompt.text };
+      });
+      const server = startJudgeServer({ port: 0, batchStepMs: 10 });
+      const dir = await Deno.makeTempDir({ prefix: "halo-batch-bench-" });
+      let run = 0;
+      return {
+        async run() {
+          const report = await labelBatch(items, {
+            baseURL: server.url,
+            cache: `${dir}/labels-${run++}.jsonl`,
+            maxRequestsPerFile: perFile,
+            maxInFlight: inFlight,
+            pollMs: 20,
+            quiet: true,
+          });
+          if (report.labelled !== videos) {
+            throw new Error(`${videos - report.labelled} of ${videos} items not labelled`);
+          }
+        },
+        items: videos,
+        flops: 0,
+        dispose: () => {
+          void server.close();
+          void Deno.remove(dir, { recursive: true }).catch(() => {});
+        },
+      };
+    },
+  };
 }

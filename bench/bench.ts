@@ -50,7 +50,7 @@ import {
 } from "./_peer.ts";
 import { DEFAULT_GENERATOR_CONFIG, disposeGenerator, generatorFlops } from "../lib/generator.ts";
 import { rewardBenches } from "../lib/reward_train.ts";
-import { labelBenches } from "./_label_benches.ts";
+import { batchLabelBench, labelBenches } from "./_label_benches.ts";
 
 const SHARED_VIDEOS = new URL("../../shared/videos/", import.meta.url).pathname;
 
@@ -130,6 +130,7 @@ export const BENCHES: Bench[] = [
   ...rewardBenches(),
   // labelling throughput against the judge server (backend-independent)
   ...labelBenches(),
+  batchLabelBench(),
 ];
 
 /** The benchmark whose speed ranks the CPU backends. */

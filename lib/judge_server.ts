@@ -1,13 +1,12 @@
 /**
  * A GPT-4o-compatible judge server: a real HTTP server on 127.0.0.1 speaking
  * the parts of the OpenAI wire protocol the labeller uses — chat completions
- * with image inputs and `response_format: json_schema`, files (upload,
- * retrieve, content) and batches (create, retrieve; processed in the
- * background). It decodes the PNG images it is sent, rebuilds the frames and
- * the grid from the images and the request text, and answers from the
- * reference judge ({@linkcode judgeVideo}) with configurable noise, bias,
- * latency and faults, like a real VLM labeller. It never sees ground truth:
- * it judges the pixels it receives.
+ * with image inputs and `response_format: json_schema`, and the Files and
+ * Batches API with the real API's limits ({@linkcode createBatchApi}). It reads
+ * the PNG or JPEG images it is sent back into frames
+ * ({@linkcode judgeLabelRequest}) and answers from the reference judge with
+ * configurable noise, bias, latency and faults, like a real VLM labeller. It
+ * never sees ground truth: it judges the pixels it receives.
  * @module
  */
 
@@ -15,21 +14,17 @@ import { fail } from "./_errors.ts";
 import { createRng, type Rng } from "./_rng.ts";
 import type { CliCommand, CliValues } from "./cli.ts";
 import { intOption, numberOption } from "./cli.ts";
-import { judgeVideo } from "./judge.ts";
-import { estimateRequestTokens } from "./label.ts";
 import {
-  ASPECTS,
-  fromBase64,
-  type LabelRequestBody,
-  parseGridTag,
-  parsePromptLine,
-  parseStripTag,
-  SCORE_MAX,
-  SCORE_MIN,
-  type StripLayout,
-} from "./label_protocol.ts";
-import { decodePng } from "./png.ts";
-import { createVideo, type Video } from "./video.ts";
+  type ApiReply,
+  type BatchApiLimits,
+  type BatchApiStats,
+  type BatchFate,
+  createBatchApi,
+} from "./judge_batches.ts";
+import { judgeLabelRequest } from "./judge_request.ts";
+import { BATCH_LIMIT_FLAGS } from "./batch_plan.ts";
+import { estimateRequestTokens } from "./label.ts";
+import { ASPECTS, type LabelRequestBody, SCORE_MAX, SCORE_MIN } from "./label_protocol.ts";
 
 /** A fault the server can inject into a chat completion. */
 export type FaultKind = "ok" | "429" | "500" | "slow" | "malformed" | "missing_patch";
@@ -77,18 +72,18 @@ export interface JudgeServerOptions {
   seed?: number;
   /** Delay between a batch's status steps, ms. Default 50. */
   batchStepMs?: number;
+  /** Limits of the Files and Batches API. Default: the real API's. */
+  batchLimits?: BatchApiLimits;
+  /** Fate of the 1st, 2nd, … created batch: "ok", "expire" (half done) or "fail". Default all "ok". */
+  batchScript?: readonly BatchFate[];
 }
 
 /** Request counters of a running server. */
-export interface JudgeServerStats {
+export interface JudgeServerStats extends BatchApiStats {
   /** Chat completion requests received (batch lines not included). */
   chat: number;
   /** Faults injected, by kind ("ok" counts clean answers). */
   faults: Record<FaultKind, number>;
-  /** Files uploaded. */
-  files: number;
-  /** Batches created. */
-  batches: number;
 }
 
 /** A running judge server. */
@@ -103,19 +98,7 @@ export interface JudgeServer {
   close(): Promise<void>;
 }
 
-interface Reply {
-  status: number;
-  body: unknown;
-  headers?: Record<string, string>;
-}
-
-interface StoredFile {
-  id: string;
-  bytes: Uint8Array;
-  filename: string;
-  purpose: string;
-  created_at: number;
-}
+type Reply = ApiReply;
 
 /**
  * Starts the judge server on 127.0.0.1 and returns at once.
@@ -158,9 +141,10 @@ export function startJudgeServer(options: JudgeServerOptions = {}): JudgeServer 
     faults: Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>,
     files: 0,
     batches: 0,
+    batchLines: 0,
+    billedIds: new Map(),
+    peakLive: 0,
   };
-  const files = new Map<string, StoredFile>();
-  const batches = new Map<string, Record<string, unknown>>();
   const timers = new Set<ReturnType<typeof setTimeout>>();
   const controller = new AbortController();
   let counter = 0;
@@ -187,7 +171,7 @@ export function startJudgeServer(options: JudgeServerOptions = {}): JudgeServer 
   const answer = (body: unknown, fault: FaultKind): Reply => {
     let judged;
     try {
-      judged = judgeRequest(body);
+      judged = judgeLabelRequest(body);
     } catch (error) {
       return errorReply(400, (error as Error).message, "invalid_request_error");
     }
@@ -254,160 +238,19 @@ export function startJudgeServer(options: JudgeServerOptions = {}): JudgeServer 
     return answer(body, fault);
   };
 
-  const uploadFile = async (req: Request): Promise<Reply> => {
-    let form: FormData;
-    try {
-      form = await req.formData();
-    } catch {
-      return errorReply(400, "files: Expected multipart/form-data", "invalid_request_error");
-    }
-    const file = form.get("file");
-    if (!(file instanceof File)) {
-      return errorReply(400, "files: Expected a 'file' field", "invalid_request_error");
-    }
-    const stored: StoredFile = {
-      id: newId("file"),
-      bytes: new Uint8Array(await file.arrayBuffer()),
-      filename: file.name || "upload",
-      purpose: String(form.get("purpose") ?? "batch"),
-      created_at: Math.floor(Date.now() / 1000),
-    };
-    files.set(stored.id, stored);
-    stats.files++;
-    return { status: 200, body: fileObject(stored) };
-  };
-
-  const createBatch = async (req: Request): Promise<Reply> => {
-    let body: Record<string, unknown>;
-    try {
-      body = await req.json();
-    } catch {
-      return errorReply(400, "batches: Expected JSON", "invalid_request_error");
-    }
-    const input = files.get(String(body.input_file_id));
-    if (!input) {
-      return errorReply(
-        400,
-        `batches: Expected an uploaded input_file_id but found ${
-          JSON.stringify(body.input_file_id)
-        }`,
-        "invalid_request_error",
-      );
-    }
-    if (body.endpoint !== "/v1/chat/completions") {
-      return errorReply(
-        400,
-        `batches: Expected endpoint "/v1/chat/completions" but found ${
-          JSON.stringify(body.endpoint)
-        }`,
-        "invalid_request_error",
-      );
-    }
-    const now = Math.floor(Date.now() / 1000);
-    const batch: Record<string, unknown> = {
-      id: newId("batch"),
-      object: "batch",
-      endpoint: body.endpoint,
-      errors: null,
-      input_file_id: input.id,
-      completion_window: body.completion_window ?? "24h",
-      status: "validating",
-      output_file_id: null,
-      error_file_id: null,
-      created_at: now,
-      in_progress_at: null,
-      expires_at: now + 86400,
-      finalizing_at: null,
-      completed_at: null,
-      failed_at: null,
-      expired_at: null,
-      cancelling_at: null,
-      cancelled_at: null,
-      request_counts: { total: 0, completed: 0, failed: 0 },
-      metadata: body.metadata ?? null,
-    };
-    batches.set(batch.id as string, batch);
-    stats.batches++;
-    runBatch(batch, input).catch(() => {
-      batch.status = "failed";
-      batch.failed_at = Math.floor(Date.now() / 1000);
-    });
-    return { status: 200, body: batch };
-  };
-
-  const runBatch = async (batch: Record<string, unknown>, input: StoredFile): Promise<void> => {
-    const step = options.batchStepMs ?? 50;
-    await sleep(step);
-    const lines = new TextDecoder().decode(input.bytes).split("\n").filter((l) => l.trim() !== "");
-    const parsed: Array<{ custom_id: string; body: unknown } | null> = lines.map((line) => {
-      try {
-        const v = JSON.parse(line);
-        return v && typeof v.custom_id === "string"
-          ? { custom_id: v.custom_id, body: v.body }
-          : null;
-      } catch {
-        return null;
-      }
-    });
-    if (parsed.some((p) => p === null)) {
-      batch.status = "failed";
-      batch.errors = {
-        object: "list",
-        data: [{
-          code: "invalid_json_line",
-          message: "Expected JSONL lines with custom_id and body",
-        }],
-      };
-      batch.failed_at = Math.floor(Date.now() / 1000);
-      return;
-    }
-    batch.status = "in_progress";
-    batch.in_progress_at = Math.floor(Date.now() / 1000);
-    const counts = batch.request_counts as { total: number; completed: number; failed: number };
-    counts.total = parsed.length;
-    const out: string[] = [];
-    const errs: string[] = [];
-    for (const item of parsed as Array<{ custom_id: string; body: unknown }>) {
-      if (controller.signal.aborted) return;
+  const batchApi = createBatchApi({
+    answer: (body) => {
       // Batch lines see the content faults (malformed, missing ids) but not HTTP ones.
       let fault = drawFault();
       if (fault !== "malformed" && fault !== "missing_patch") fault = "ok";
       stats.faults[fault]++;
-      const reply = answer(item.body, fault);
-      const line = JSON.stringify({
-        id: newId("batch_req"),
-        custom_id: item.custom_id,
-        response: { status_code: reply.status, request_id: newId("req"), body: reply.body },
-        error: null,
-      });
-      if (reply.status === 200) {
-        out.push(line);
-        counts.completed++;
-      } else {
-        errs.push(line);
-        counts.failed++;
-      }
-      await sleep(0);
-    }
-    batch.status = "finalizing";
-    batch.finalizing_at = Math.floor(Date.now() / 1000);
-    await sleep(step);
-    const store = (text: string, name: string): string => {
-      const f: StoredFile = {
-        id: newId("file"),
-        bytes: new TextEncoder().encode(text),
-        filename: name,
-        purpose: "batch_output",
-        created_at: Math.floor(Date.now() / 1000),
-      };
-      files.set(f.id, f);
-      return f.id;
-    };
-    batch.output_file_id = out.length ? store(out.join("\n") + "\n", "output.jsonl") : null;
-    batch.error_file_id = errs.length ? store(errs.join("\n") + "\n", "errors.jsonl") : null;
-    batch.status = "completed";
-    batch.completed_at = Math.floor(Date.now() / 1000);
-  };
+      return answer(body, fault);
+    },
+    newId,
+    sleep,
+    signal: controller.signal,
+    stats,
+  }, { limits: options.batchLimits, script: options.batchScript, stepMs: options.batchStepMs });
 
   const route = async (req: Request): Promise<Reply | Response> => {
     const url = new URL(req.url);
@@ -420,26 +263,8 @@ export function startJudgeServer(options: JudgeServerOptions = {}): JudgeServer 
       );
     }
     if (req.method === "POST" && path === "/v1/chat/completions") return await chat(req);
-    if (req.method === "POST" && path === "/v1/files") return await uploadFile(req);
-    if (req.method === "POST" && path === "/v1/batches") return await createBatch(req);
-    let m = /^\/v1\/files\/([\w-]+)(\/content)?$/.exec(path);
-    if (m && req.method === "GET") {
-      const f = files.get(m[1]);
-      if (!f) return errorReply(404, `No such file: ${m[1]}`, "invalid_request_error");
-      if (m[2]) {
-        return new Response(f.bytes.slice().buffer, {
-          headers: { "content-type": "application/octet-stream" },
-        });
-      }
-      return { status: 200, body: fileObject(f) };
-    }
-    m = /^\/v1\/batches\/([\w-]+)$/.exec(path);
-    if (m && req.method === "GET") {
-      const b = batches.get(m[1]);
-      return b
-        ? { status: 200, body: b }
-        : errorReply(404, `No such batch: ${m[1]}`, "invalid_request_error");
-    }
+    const owned = await batchApi.route(req, path);
+    if (owned) return owned;
     return errorReply(404, `Unknown route ${req.method} ${path}`, "invalid_request_error");
   };
 
@@ -480,18 +305,6 @@ function errorReply(status: number, message: string, type: string): Reply {
   return { status, body: { error: { message, type, param: null, code: null } } };
 }
 
-function fileObject(f: StoredFile): Record<string, unknown> {
-  return {
-    id: f.id,
-    object: "file",
-    bytes: f.bytes.length,
-    created_at: f.created_at,
-    filename: f.filename,
-    purpose: f.purpose,
-    status: "processed",
-  };
-}
-
 /** A 32-bit seed from the server seed and what the request asks (FNV-1a over model and messages). */
 function contentSeed(seed: number, request: LabelRequestBody): number {
   const text = JSON.stringify([request.model, request.messages]);
@@ -503,109 +316,6 @@ function contentSeed(seed: number, request: LabelRequestBody): number {
 function perturb(score: number, noise: number, bias: number, rng: Rng): number {
   const v = score + bias + (noise > 0 ? noise * rng.normal() : 0);
   return Math.max(SCORE_MIN, Math.min(SCORE_MAX, Math.round(v)));
-}
-
-/**
- * Rebuilds the video and grid of a labelling request from its text and images,
- * and judges it. Throws an "Expected … but found …" error for anything that is
- * not a labelling request of this protocol.
- */
-function judgeRequest(body: unknown): {
-  request: LabelRequestBody;
-  labels: ReturnType<typeof judgeVideo>;
-} {
-  const where = "chat.completions";
-  if (!body || typeof body !== "object") fail(where, "a JSON object body", body);
-  const request = body as LabelRequestBody;
-  if (!Array.isArray(request.messages)) fail(`${where}.messages`, "an array", request.messages);
-  const format = request.response_format;
-  if (format?.type !== "json_schema") {
-    fail(`${where}.response_format.type`, '"json_schema"', format?.type);
-  }
-  const user = request.messages.find((m) => m.role === "user" && Array.isArray(m.content));
-  if (!user || !Array.isArray(user.content)) {
-    fail(`${where}.messages`, "a user message with parts", "none");
-  }
-  let header = "";
-  const strips: Array<{ layout: StripLayout; url: string }> = [];
-  let pending: StripLayout | null = null;
-  for (const part of user.content) {
-    if (part.type === "text") {
-      if (!header && parseGridTag(part.text)) header = part.text;
-      pending = parseStripTag(part.text);
-    } else if (part.type === "image_url") {
-      if (pending) strips.push({ layout: pending, url: part.image_url.url });
-      pending = null;
-    }
-  }
-  const tag = parseGridTag(header);
-  const prompt = parsePromptLine(header);
-  if (!tag || prompt === null) {
-    fail(
-      `${where}: user text`,
-      "a patch-labelling request with a [grid …] tag and a Prompt line",
-      header.slice(0, 60) || "none",
-    );
-  }
-  if (strips.length !== tag.segments) {
-    fail(`${where}: images`, `${tag.segments} frame strips (one per segment)`, `${strips.length}`);
-  }
-  strips.sort((a, b) => a.layout.segment - b.layout.segment);
-  const perSegment = strips[0].layout.frames.length;
-  const decoded = strips.map(({ layout, url }) => {
-    if (layout.frames.length !== perSegment) {
-      fail(`${where}: strip s${layout.segment}`, `${perSegment} frames`, layout.frames.length);
-    }
-    const m = /^data:image\/png;base64,(.*)$/s.exec(url);
-    if (!m) {
-      fail(`${where}: strip s${layout.segment}`, "a data:image/png;base64 URL", url.slice(0, 40));
-    }
-    return { layout, image: decodePng(fromBase64(m[1])) };
-  });
-  const first = decoded[0].layout;
-  // Upscaled strips are decoded back to source pixels; downscaled ones are judged as sent.
-  const up = first.cellWidth >= first.sourceWidth && first.cellWidth % first.sourceWidth === 0 &&
-    first.cellHeight % first.sourceHeight === 0;
-  const fx = up ? first.cellWidth / first.sourceWidth : 1;
-  const fy = up ? first.cellHeight / first.sourceHeight : 1;
-  const W = up ? first.sourceWidth : first.cellWidth;
-  const H = up ? first.sourceHeight : first.cellHeight;
-  const T = decoded.length * perSegment;
-  const frames = new Float32Array(T * H * W * 3);
-  const times: number[] = [];
-  let t = 0;
-  for (const { layout, image } of decoded) {
-    const needW = layout.frames.length * layout.cellWidth + (layout.frames.length - 1) * layout.gap;
-    if (image.width !== needW || image.height !== layout.cellHeight) {
-      fail(
-        `${where}: strip s${layout.segment}`,
-        `a ${needW}x${layout.cellHeight} image`,
-        `${image.width}x${image.height}`,
-      );
-    }
-    for (let k = 0; k < layout.frames.length; k++, t++) {
-      times.push(layout.frames[k]);
-      const x0 = k * (layout.cellWidth + layout.gap);
-      for (let y = 0; y < H; y++) {
-        const sy = Math.floor(y * fy + fy / 2);
-        for (let x = 0; x < W; x++) {
-          const sx = x0 + Math.floor(x * fx + fx / 2);
-          const src = (sy * image.width + sx) * 3;
-          const dst = ((t * H + y) * W + x) * 3;
-          for (let c = 0; c < 3; c++) frames[dst + c] = image.rgb[src + c] / 255;
-        }
-      }
-    }
-  }
-  const video: Video = createVideo({
-    frames,
-    numFrames: T,
-    height: H,
-    width: W,
-    source: "judge-server",
-  });
-  const grid = { rows: tag.grid.rows, cols: tag.grid.cols, framesPerPatch: perSegment };
-  return { request, labels: judgeVideo(video, prompt, grid, { frameTimes: times }) };
 }
 
 /** Options of `deno task judge`. */
@@ -622,6 +332,12 @@ export const judgeCommand: CliCommand = {
       default: "",
       description: "fault rates, e.g. 429:0.1,500:0.05,slow:0.01,malformed:0.02,missing_patch:0.02",
     },
+    ...BATCH_LIMIT_FLAGS,
+    "max-enqueued-tokens": {
+      type: "string",
+      description: "Batch API: enqueued-token limit (default: none)",
+    },
+    "batch-step-ms": { type: "string", default: "50", description: "Batch API: status step" },
   },
   run: async (values: CliValues): Promise<void> => {
     const server = startJudgeServer({
@@ -631,6 +347,14 @@ export const judgeCommand: CliCommand = {
       latencyMs: numberOption(values, "latency-ms"),
       seed: intOption(values, "seed"),
       faults: { rates: parseFaultRates(String(values.faults ?? "")) },
+      batchStepMs: intOption(values, "batch-step-ms"),
+      batchLimits: {
+        maxRequestsPerFile: intOption(values, "max-requests-per-file"),
+        maxBytesPerFile: intOption(values, "max-bytes-per-file"),
+        maxEnqueuedTokens: values["max-enqueued-tokens"] === undefined
+          ? undefined
+          : intOption(values, "max-enqueued-tokens"),
+      },
     });
     console.log(`judge server listening: ${server.url}`);
     console.log(`label with: deno task label --videos DIR --out FILE --base-url ${server.url}`);

@@ -33,7 +33,7 @@ import {
   type VideoLabels,
 } from "./label_protocol.ts";
 import { callWithRetry, resolveRetry, type RetryPolicy, scrub } from "./label_retry.ts";
-import { DEFAULT_GRID, formatGrid, numPatches, type PatchGrid } from "./patch.ts";
+import { DEFAULT_GRID, formatGrid, type PatchGrid } from "./patch.ts";
 import type { Video } from "./video.ts";
 
 export {
@@ -290,7 +290,8 @@ export async function labelVideos(
       parse: (completion) => parseChatCompletion(completion, grid, item.video.numFrames),
       estimate: {
         promptTokens: estimateRequestTokens(body),
-        completionTokens: estimateAnswerTokens(numPatches(grid, item.video.numFrames)),
+        // Half as much again: room for the reasons a model gives for defective patches.
+        completionTokens: Math.ceil(1.5 * estimateAnswerTokens(grid, item.video.numFrames)),
       },
     });
     calls += outcome.attempts;
@@ -370,9 +371,19 @@ export async function labelVideo(
   return result.labels;
 }
 
-/** The options that change the request besides prompt, grid and model (for the cache key). */
+/**
+ * The options that change the request besides prompt, grid and model (for the
+ * cache key). Settings at their first defaults (PNG, high detail, the sheet at
+ * its own size) add nothing, so caches made before they existed stay valid.
+ */
 export function requestVariant(options: LabelRequestOptions): string {
-  return `fps=${options.framesPerSegment ?? 4};side=${options.frameSide ?? 128}`;
+  let variant = `fps=${options.framesPerSegment ?? 4};side=${options.frameSide ?? 128}`;
+  if ((options.imageFormat ?? "png") !== "png") {
+    variant += `;img=${options.imageFormat}@${options.jpegQuality ?? 90}`;
+  }
+  if ((options.detail ?? "high") !== "high") variant += `;detail=${options.detail}`;
+  if (options.sheetSide) variant += `;sheet=${options.sheetSide}`;
+  return variant;
 }
 
 function zero(): Pick<LabelResult, "attempts" | "cached" | "usage" | "costUsd"> {

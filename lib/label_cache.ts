@@ -151,10 +151,19 @@ export class LabelCache {
 
   /** Appends `record` durably (fsync) and makes it visible to `get`. */
   put(record: LabelRecord): Promise<void> {
+    return this.putMany([record]);
+  }
+
+  /**
+   * Appends the records not cached yet with one write and one fsync (a batch's
+   * answers merge at once), and makes them visible to `get`.
+   */
+  putMany(records: readonly LabelRecord[]): Promise<void> {
     const run = this.#queue.then(async () => {
-      if (this.#records.has(record.key)) return;
-      await appendJsonLines(this.#path, [record]);
-      this.#records.set(record.key, record);
+      const fresh = new Map<string, LabelRecord>();
+      for (const r of records) if (!this.#records.has(r.key)) fresh.set(r.key, r);
+      await appendJsonLines(this.#path, [...fresh.values()]);
+      for (const [key, r] of fresh) this.#records.set(key, r);
     });
     this.#queue = run.catch(() => {});
     return run;

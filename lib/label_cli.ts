@@ -1,19 +1,29 @@
 /**
  * Labelling from the command line (`deno task label`) and the labeller
  * benchmark: label every video of a folder with a `prompts.json` manifest
- * (the format of `../shared/videos/prompts.json`) into a JSONL label file that
- * doubles as the cache, through GPT-4o, any OpenAI-compatible server, or an
- * in-process judge server.
+ * (the format of `../shared/videos/prompts.json`), or generated ShapesWorld
+ * clips, into a JSONL label file that doubles as the cache, through GPT-4o,
+ * any OpenAI-compatible server, or an in-process judge server — directly or
+ * through the Batch API — or preview the run's size and cost (`--dry-run`).
  * @module
  */
 
 import { isAbsolute, join, relative, resolve } from "node:path";
 import { fail } from "./_errors.ts";
 import { createRng } from "./_rng.ts";
+import { checkInt } from "./_errors.ts";
+import { BATCH_LIMIT_FLAGS } from "./batch_plan.ts";
 import { type CliCommand, type CliValues, intOption, numberOption } from "./cli.ts";
 import { startJudgeServer } from "./judge_server.ts";
-import { type LabellerOptions, type LabelRunReport, labelVideos } from "./label.ts";
-import { labelBatch } from "./label_batch.ts";
+import { type LabelRunReport, labelVideos } from "./label.ts";
+import {
+  type BatchLabelOptions,
+  type BatchRunReport,
+  labelBatch,
+  type LabelItemSource,
+} from "./label_batch.ts";
+import type { ImageDetail, ImageFormat } from "./label_images.ts";
+import { formatPreview, previewLabelling } from "./label_preview.ts";
 import { DEFAULT_GRID, formatGrid, parseGrid, type PatchGrid } from "./patch.ts";
 import { createVideo, loadVideo, type Video } from "./video.ts";
 import { renderClip, samplePrompt } from "./world.ts";
@@ -120,15 +130,91 @@ export function fitToGrid(video: Video, grid: PatchGrid): Video {
 }
 
 /** Options of {@linkcode labelFolder}. */
-export interface LabelFolderOptions extends LabellerOptions {
+export interface LabelFolderOptions extends Omit<BatchLabelOptions, "cache"> {
   /** Label file (JSONL; also the cache). */
   out: string;
   /** Use the Batch API. Default false. */
   batch?: boolean;
   /** Load this many frames per video (evenly spaced). Default: all. */
   frames?: number;
-  /** Batch poll interval, ms. Default 5000. */
-  pollMs?: number;
+}
+
+/**
+ * The videos of `DIR/prompts.json` as a source that decodes one video at a
+ * time, each trimmed to the grid ({@linkcode fitToGrid}).
+ *
+ * @example
+ * ```ts
+ * import { folderSource, parsePrompt, renderClip, saveVideo } from "@halo/kit";
+ * import assert from "node:assert/strict";
+ * const dir = await Deno.makeTempDir();
+ * const text = "one red circle moving left slowly on a black background";
+ * await saveVideo(renderClip(parsePrompt(text), { seed: 1 }).video, `${dir}/a.gif`);
+ * await Deno.writeTextFile(`${dir}/prompts.json`, JSON.stringify({ videos: [{ file: "a.gif", prompt: text }] }));
+ * const source = await folderSource(dir);
+ * assert.equal(source.count, 1);
+ * assert.equal((await source.load(0)).video.numFrames, 16);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function folderSource(
+  dir: string,
+  options: { grid?: PatchGrid; frames?: number } = {},
+): Promise<LabelItemSource> {
+  const grid = options.grid ?? DEFAULT_GRID;
+  const entries = await readPromptManifest(dir);
+  return {
+    count: entries.length,
+    load: async (i) => {
+      const path = resolve(dir, entries[i].file);
+      const video = await loadVideo(path, options.frames ? { frames: options.frames } : {});
+      return { video: fitToGrid(video, grid), prompt: entries[i].prompt };
+    },
+  };
+}
+
+/** Options of {@linkcode shapesSource}. */
+export interface ShapesSourceOptions {
+  /** Frame side in pixels. Default 32. */
+  size?: number;
+  /** Frames per clip. Default 16. */
+  frames?: number;
+  /** Seed of the prompts and renders. Default 0. */
+  seed?: number;
+}
+
+/**
+ * `count` ShapesWorld clips with sampled prompts, rendered on demand (item `i`
+ * is always the same clip for the same seed).
+ *
+ * @example
+ * ```ts
+ * import { shapesSource } from "@halo/kit";
+ * import assert from "node:assert/strict";
+ * const source = shapesSource(10, { size: 16, frames: 4 });
+ * const item = await source.load(3);
+ * assert.equal(item.video.width, 16);
+ * assert.deepEqual((await source.load(3)).video.frames, item.video.frames);
+ * ```
+ */
+export function shapesSource(count: number, options: ShapesSourceOptions = {}): LabelItemSource {
+  checkInt("shapesSource", "count", count, 1);
+  const seed = options.seed ?? 0;
+  return {
+    count,
+    load: (i) => {
+      const prompt = samplePrompt(createRng(seed * 1_000_003 + i));
+      const { video } = renderClip(prompt, {
+        seed: (seed * 7919 + i) >>> 0,
+        size: options.size ?? 32,
+        frames: options.frames ?? 16,
+      });
+      return Promise.resolve({
+        video: { ...video, source: `shapes:${seed}:${i}` },
+        prompt: prompt.text,
+      });
+    },
+  };
 }
 
 /**
@@ -153,28 +239,33 @@ export async function labelFolder(
   dir: string,
   options: LabelFolderOptions,
 ): Promise<LabelRunReport> {
-  const grid = options.grid ?? DEFAULT_GRID;
+  const source = await folderSource(dir, options);
+  return await labelSource(source, options);
+}
+
+/** Labels a source directly or (with `batch`) through the Batch API. */
+async function labelSource(
+  source: LabelItemSource,
+  options: LabelFolderOptions,
+): Promise<LabelRunReport> {
   if (options.batch && options.maxCostUsd !== undefined) {
     fail("labelFolder", "no maxCostUsd with the Batch API (its bill comes at the end)", "both");
   }
-  const entries = await readPromptManifest(dir);
+  if (options.batch) return await labelBatch(source, { ...options, cache: options.out });
   const items = [];
-  for (const entry of entries) {
-    const path = resolve(dir, entry.file);
-    const video = await loadVideo(path, options.frames ? { frames: options.frames } : {});
-    items.push({ video: fitToGrid(video, grid), prompt: entry.prompt });
-  }
-  return options.batch
-    ? await labelBatch(items, { ...options, cache: options.out })
-    : await labelVideos(items, { ...options, cache: options.out });
+  for (let i = 0; i < source.count; i++) items.push(await source.load(i));
+  return await labelVideos(items, { ...options, cache: options.out });
 }
 
 /** `deno task label`. */
 export const labelCommand: CliCommand = {
-  summary:
-    "label the videos of a folder (prompts.json) with patch labels from GPT-4o or a judge server",
+  summary: "label the videos of a folder (prompts.json) or generated ShapesWorld clips with " +
+    "patch labels from GPT-4o or a judge server; --dry-run previews the cost",
   spec: {
     videos: { type: "string", description: "folder with videos and prompts.json" },
+    shapes: { type: "string", description: "label N generated ShapesWorld clips instead" },
+    size: { type: "string", default: "32", description: "frame side of --shapes clips" },
+    seed: { type: "string", default: "0", description: "seed of --shapes clips" },
     out: { type: "string", description: "label file (JSONL, also the cache)" },
     "base-url": { type: "string", description: "OpenAI-compatible base URL (default: OpenAI)" },
     model: { type: "string", default: "gpt-4o", description: "model name" },
@@ -184,13 +275,39 @@ export const labelCommand: CliCommand = {
       description: "patch grid ROWSxCOLSxFRAMES",
     },
     batch: { type: "boolean", default: false, description: "use the Batch API (half price, slow)" },
+    "dry-run": {
+      type: "boolean",
+      default: false,
+      description: "print requests, batch files, bytes, tokens and dollars; send nothing",
+    },
+    count: { type: "string", description: "--dry-run: plan for N videos like the measured ones" },
+    sample: { type: "string", description: "--dry-run: build and measure at most N requests" },
     concurrency: { type: "string", default: "4", description: "requests in flight" },
     "max-attempts": {
       type: "string",
       default: "5",
       description: "attempts per video (retries + 1)",
     },
-    frames: { type: "string", description: "frames to load per video (default: all)" },
+    frames: { type: "string", description: "frames per video: loaded from files, or rendered" },
+    "frames-per-segment": { type: "string", description: "frames shown per segment (4)" },
+    "frame-side": {
+      type: "string",
+      description: "longer side of a shown frame (128; --batch and --dry-run: 96)",
+    },
+    "image-format": { type: "string", description: "png or jpeg (png)" },
+    "jpeg-quality": { type: "string", description: "JPEG quality 1-100 (90)" },
+    detail: {
+      type: "string",
+      description: "image detail: low, high or auto (high; --batch and --dry-run: low)",
+    },
+    "sheet-side": {
+      type: "string",
+      description:
+        "longer side of a reference-sheet frame (0: own size, the default; --batch and --dry-run: 120)",
+    },
+    ...BATCH_LIMIT_FLAGS,
+    "max-in-flight": { type: "string", default: "4", description: "Batch API: batches at once" },
+    "poll-ms": { type: "string", default: "5000", description: "Batch API: poll interval" },
     "max-cost": {
       type: "string",
       description: "stop starting calls before the estimated spend passes this many USD; " +
@@ -209,16 +326,49 @@ export const labelCommand: CliCommand = {
     quiet: { type: "boolean", default: false, description: "no progress bar" },
   },
   run: async (values: CliValues): Promise<void> => {
-    if (typeof values.videos !== "string") fail("label", "--videos DIR", "nothing");
+    const grid = parseGrid(String(values.grid));
+    const frames = values.frames === undefined ? undefined : intOption(values, "frames");
+    let source: LabelItemSource;
+    if (typeof values.shapes === "string") {
+      source = shapesSource(intOption(values, "shapes"), {
+        size: intOption(values, "size"),
+        frames,
+        seed: intOption(values, "seed"),
+      });
+    } else if (typeof values.videos === "string") {
+      source = await folderSource(values.videos, { grid, frames });
+    } else fail("label", "--videos DIR or --shapes N", "neither");
+    const optionalInt = (name: string) =>
+      values[name] === undefined ? undefined : intOption(values, name);
+    const request = {
+      model: String(values.model),
+      grid,
+      framesPerSegment: optionalInt("frames-per-segment"),
+      frameSide: optionalInt("frame-side"),
+      imageFormat: values["image-format"] as ImageFormat | undefined,
+      jpegQuality: optionalInt("jpeg-quality"),
+      detail: values.detail as ImageDetail | undefined,
+      sheetSide: optionalInt("sheet-side"),
+      maxRequestsPerFile: intOption(values, "max-requests-per-file"),
+      maxBytesPerFile: intOption(values, "max-bytes-per-file"),
+    };
+    if (values["dry-run"]) {
+      const plan = await previewLabelling(source, {
+        ...request,
+        count: optionalInt("count"),
+        sample: optionalInt("sample"),
+      });
+      console.log(formatPreview(plan));
+      return;
+    }
     if (typeof values.out !== "string") fail("label", "--out FILE", "nothing");
     const server = values.judge ? startJudgeServer({ port: 0 }) : null;
     try {
       const baseURL = server?.url ?? (values["base-url"] as string | undefined);
-      const report = await labelFolder(values.videos, {
+      const report = await labelSource(source, {
+        ...request,
         out: values.out,
         baseURL,
-        model: String(values.model),
-        grid: parseGrid(String(values.grid)),
         batch: Boolean(values.batch),
         concurrency: intOption(values, "concurrency"),
         retry: {
@@ -226,16 +376,22 @@ export const labelCommand: CliCommand = {
           timeoutMs: positive(values, "timeout-s") * 1000,
         },
         maxCostUsd: values["max-cost"] === undefined ? undefined : budgetOption(values),
-        frames: values.frames === undefined ? undefined : intOption(values, "frames"),
+        maxInFlight: intOption(values, "max-in-flight"),
+        pollMs: intOption(values, "poll-ms"),
         quiet: Boolean(values.quiet),
       });
       for (const r of report.results) {
         if (r.error && !r.skipped) console.error(`${r.source}: ${r.error}`);
       }
+      const batch = report as Partial<BatchRunReport>;
       console.log(
         `labelled ${report.labelled}, cached ${report.cached}, failed ${report.failed} → ${values.out}; ` +
           `${report.usage.promptTokens} input + ${report.usage.completionTokens} output tokens, ` +
-          `estimated cost $${report.costUsd.toFixed(4)} (${report.calls} API calls)`,
+          `estimated cost $${report.costUsd.toFixed(4)} (${report.calls} API calls` +
+          (batch.files === undefined
+            ? ")"
+            : `; ${batch.files} files, ${batch.batches} batches, ${batch.resumed} resumed, ` +
+              `${batch.resubmitted} requests re-submitted)`),
       );
       if (report.skipped > 0) {
         throw new Error(

@@ -6,7 +6,9 @@
  */
 
 import { fail } from "./_errors.ts";
-import type { LabelRequestBody } from "./label_protocol.ts";
+import { imageUrlSize } from "./label_images.ts";
+import { ASPECTS, type LabelRequestBody } from "./label_protocol.ts";
+import { numPatches, type PatchGrid, patchId } from "./patch.ts";
 
 /**
  * USD per million tokens. Reconstruction of OpenAI's published list prices at
@@ -76,7 +78,7 @@ export function estimateCost(model: string, usage: TokenUsage, options: CostOpti
 export function imageTokens(
   width: number,
   height: number,
-  detail: "low" | "high" = "high",
+  detail: "low" | "high" | "auto" = "high",
 ): number {
   if (detail === "low") return 85;
   let w = width, h = height;
@@ -106,7 +108,7 @@ export function estimateRequestTokens(body: LabelRequestBody): number {
     for (const part of message.content) {
       if (part.type === "text") chars += part.text.length;
       else {
-        const size = pngSize(part.image_url.url);
+        const size = imageUrlSize(part.image_url.url);
         tokens += size ? imageTokens(size.width, size.height, part.image_url.detail) : 85;
       }
     }
@@ -114,32 +116,25 @@ export function estimateRequestTokens(body: LabelRequestBody): number {
   return tokens + Math.ceil(chars / 4);
 }
 
-/** Width and height from a PNG `data:` URL's IHDR, without decoding the image. */
-function pngSize(url: string): { width: number; height: number } | null {
-  const comma = url.indexOf(",");
-  if (!url.startsWith("data:image/png;base64,") || comma < 0) return null;
-  const head = atob(url.slice(comma + 1, comma + 1 + 32));
-  if (head.length < 24) return null;
-  const u32 = (o: number): number =>
-    ((head.charCodeAt(o) << 24) | (head.charCodeAt(o + 1) << 16) | (head.charCodeAt(o + 2) << 8) |
-      head.charCodeAt(o + 3)) >>> 0;
-  return { width: u32(16), height: u32(20) };
-}
-
 /**
- * Estimated output tokens of a labelling answer with `patches` patches: a
- * generous 32 tokens per patch (an id, three scores and a short reason) plus 32
- * for the video scores. Used to reserve budget before a call; the bill of a
- * call that answers is its reported usage.
+ * Estimated output tokens of one label: the JSON answer with every patch's
+ * scores, plus 10% for defect reasons, at 4 characters a token.
  *
  * @example
  * ```ts
  * import { estimateAnswerTokens } from "@halo/kit";
- * console.log(estimateAnswerTokens(64)); // 2080
+ * import assert from "node:assert/strict";
+ * const t = estimateAnswerTokens({ rows: 4, cols: 4, framesPerPatch: 4 }, 16);
+ * assert.ok(t > 1000 && t < 2000);
  * ```
  */
-export function estimateAnswerTokens(patches: number): number {
-  return 32 + 32 * Math.max(0, Math.ceil(patches));
+export function estimateAnswerTokens(grid: PatchGrid, numFrames: number): number {
+  const scores = Object.fromEntries(ASPECTS.map((a) => [a, 4]));
+  const patches = Array.from(
+    { length: numPatches(grid, numFrames) },
+    (_, i) => ({ id: patchId(grid, i), ...scores, reason: "" }),
+  );
+  return Math.ceil(1.1 * JSON.stringify({ video: scores, patches }).length / 4);
 }
 
 /** Options of a {@linkcode CostBudget}. */

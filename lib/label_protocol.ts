@@ -2,7 +2,8 @@
  * The patch-labelling wire protocol: how a video, its prompt and a
  * {@linkcode PatchGrid} become one OpenAI Chat Completions request (frames as
  * PNG `image_url` parts, patch ids, aspects, scale, a strict `json_schema`
- * answer format), and how an answer is validated into typed labels. Shared by
+ * answer format), and how an answer is validated into typed labels. Frames
+ * are sent as PNG or JPEG (see `label_images.ts`). Shared by
  * the labeller, the Batch API path and the judge server, so all three agree on
  * every byte.
  *
@@ -15,8 +16,24 @@
  */
 
 import { checkInt, checkNumber, describe, fail } from "./_errors.ts";
-import { encodePng } from "./png.ts";
-import { checkGrid, formatGrid, gridImage, numSegments, type PatchGrid, patchId } from "./patch.ts";
+import {
+  encodeImageUrl,
+  IMAGE_DETAILS,
+  IMAGE_FORMATS,
+  type ImageDetail,
+  type ImageFormat,
+  resampleFrame,
+  resizeVideo,
+} from "./label_images.ts";
+import type { RgbImage } from "./png.ts";
+import {
+  checkGrid,
+  formatGrid,
+  gridImageRgb,
+  numSegments,
+  type PatchGrid,
+  patchId,
+} from "./patch.ts";
 import type { Video } from "./video.ts";
 
 /** Version of the request wording and answer schema; part of every cache key. */
@@ -76,6 +93,18 @@ export interface LabelRequestOptions {
   frameSide?: number;
   /** Maximum completion tokens. Default 8192. */
   maxTokens?: number;
+  /** Encoding of every image: lossless PNG or JPEG at {@linkcode LabelRequestOptions.jpegQuality}. Default "png". */
+  imageFormat?: ImageFormat;
+  /** JPEG quality, 1–100 (with `imageFormat: "jpeg"`). Default 90. */
+  jpegQuality?: number;
+  /** The `detail` of every image part (`"low"`: 85 tokens an image, seen at most 512 px). Default "high". */
+  detail?: ImageDetail;
+  /**
+   * Target size of a frame's longer side on the reference sheet: larger frames are
+   * shrunk to it, smaller ones grown by an integer factor up to it. Default (or 0):
+   * frames at their own size, small ones grown until at least 256 px high.
+   */
+  sheetSide?: number;
   /**
    * Most patches one request may ask about; more is an error that suggests fewer
    * frames or a coarser grid (each patch costs about 25–30 answer tokens of
@@ -104,7 +133,7 @@ export interface LabelRequestBody {
 /** One part of a multimodal user message. */
 export type ContentPart =
   | { type: "text"; text: string }
-  | { type: "image_url"; image_url: { url: string; detail: "low" | "high" } };
+  | { type: "image_url"; image_url: { url: string; detail: ImageDetail } };
 
 /** Aspect descriptions sent to the labeller (reconstruction, see the module doc). */
 export const ASPECT_GUIDE: Readonly<Record<Aspect, string>> = Object.freeze({
@@ -184,6 +213,26 @@ export function buildLabelRequest(
   const side = checkInt(where, "frameSide", options.frameSide ?? 128, 8, 2048);
   const temperature = checkNumber(where, "temperature", options.temperature ?? 0, 0, 2);
   const maxTokens = checkInt(where, "maxTokens", options.maxTokens ?? 8192, 1);
+  const format = options.imageFormat ?? "png";
+  if (!IMAGE_FORMATS.includes(format)) fail(where, IMAGE_FORMATS.join("/"), format);
+  const detail = options.detail ?? "high";
+  if (!IMAGE_DETAILS.includes(detail)) fail(where, IMAGE_DETAILS.join("/"), detail);
+  if (options.jpegQuality !== undefined) {
+    checkInt(where, "jpegQuality", options.jpegQuality, 1, 100);
+  }
+  if (options.sheetSide !== undefined && options.sheetSide !== 0) {
+    checkInt(where, "sheetSide", options.sheetSide, 8, 4096);
+  }
+  const image = (rgb: RgbImage): ContentPart => ({
+    type: "image_url",
+    image_url: {
+      url: encodeImageUrl(rgb.rgb, rgb.width, rgb.height, {
+        format,
+        jpegQuality: options.jpegQuality,
+      }),
+      detail,
+    },
+  });
   const segments = numSegments(grid, video.numFrames);
   const maxPatches = checkInt(where, "maxPatches", options.maxPatches ?? 256, 1);
   const count = segments * grid.rows * grid.cols;
@@ -227,7 +276,7 @@ export function buildLabelRequest(
         `Reference sheet: the middle frame of every segment with the ${grid.rows}x${grid.cols} ` +
         "cell grid and cell ids r<row>c<col> drawn:",
     },
-    imagePart(gridImage(video, grid)),
+    image(referenceSheet(video, grid, options.sheetSide || undefined)),
   ];
   for (let s = 0; s < segments; s++) {
     const frames = sampleFrames(s * grid.framesPerPatch, grid.framesPerPatch, perSegment);
@@ -244,7 +293,7 @@ export function buildLabelRequest(
       type: "text",
       text: `Segment s${s}, frames ${frames.join(", ")} left to right: ${formatStripTag(layout)}`,
     });
-    content.push(imagePart(renderStrip(video, layout)));
+    content.push(image(renderStripRgb(video, layout)));
   }
   return {
     model,
@@ -510,67 +559,39 @@ function sampleFrames(start: number, length: number, count: number): number[] {
   );
 }
 
-function imagePart(png: Uint8Array): ContentPart {
-  return {
-    type: "image_url",
-    image_url: { url: `data:image/png;base64,${toBase64(png)}`, detail: "high" },
-  };
-}
-
-/** Base64 of bytes without building a giant intermediate string of char codes. */
-export function toBase64(bytes: Uint8Array): string {
-  let binary = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(binary);
-}
-
-/** Decodes base64 (the payload of a `data:` URL). */
-export function fromBase64(text: string): Uint8Array {
-  const binary = atob(text);
-  const out = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
-  return out;
-}
-
 /**
- * Renders the frames of `layout` side by side as PNG bytes, resampled to the
+ * Renders the frames of `layout` side by side as RGB pixels, resampled to the
  * cell size (nearest for upscaling, so a decoder recovers the exact pixels; box
  * average for downscaling), separated by white gap columns.
  */
-export function renderStrip(video: Video, layout: StripLayout): Uint8Array {
+export function renderStripRgb(video: Video, layout: StripLayout): RgbImage {
   const { cellWidth: cw, cellHeight: ch, gap } = layout;
   const n = layout.frames.length;
   const width = n * cw + (n - 1) * gap;
   const rgb = new Uint8Array(width * ch * 3).fill(255);
-  const W = video.width, H = video.height;
-  const fx = W / cw, fy = H / ch;
-  for (let k = 0; k < n; k++) {
-    const t = layout.frames[k];
+  layout.frames.forEach((t, k) => {
     const x0 = k * (cw + gap);
-    for (let y = 0; y < ch; y++) {
-      const sy0 = Math.floor(y * fy), sy1 = Math.max(sy0 + 1, Math.floor((y + 1) * fy));
-      for (let x = 0; x < cw; x++) {
-        const sx0 = Math.floor(x * fx), sx1 = Math.max(sx0 + 1, Math.floor((x + 1) * fx));
-        let r = 0, g = 0, b = 0, c = 0;
-        for (let sy = sy0; sy < sy1; sy++) {
-          for (let sx = sx0; sx < sx1; sx++) {
-            const p = ((t * H + sy) * W + sx) * 3;
-            r += video.frames[p];
-            g += video.frames[p + 1];
-            b += video.frames[p + 2];
-            c++;
-          }
-        }
-        const o = (y * width + x0 + x) * 3;
-        rgb[o] = toByte(r / c);
-        rgb[o + 1] = toByte(g / c);
-        rgb[o + 2] = toByte(b / c);
-      }
-    }
+    resampleFrame(video, t, cw, ch, (x, y, r, g, b) => {
+      const o = (y * width + x0 + x) * 3;
+      rgb[o] = toByte(r);
+      rgb[o + 1] = toByte(g);
+      rgb[o + 2] = toByte(b);
+    });
+  });
+  return { rgb, width, height: ch };
+}
+
+/** The reference sheet of a request: the grid drawn over each segment's middle frame. */
+function referenceSheet(video: Video, grid: PatchGrid, side?: number): RgbImage {
+  if (side === undefined) return gridImageRgb(video, grid);
+  const longer = Math.max(video.width, video.height);
+  if (longer <= side) {
+    return gridImageRgb(video, grid, { scale: Math.max(1, Math.floor(side / longer)) });
   }
-  return encodePng(rgb, width, ch);
+  // Shrunk to fit `side`, each dimension kept a multiple of the grid's.
+  const fit = (n: number, k: number): number => Math.max(k, Math.floor(n * side / longer / k) * k);
+  const small = resizeVideo(video, fit(video.width, grid.cols), fit(video.height, grid.rows));
+  return gridImageRgb(small, grid, { scale: 1 });
 }
 
 function toByte(v: number): number {

@@ -10,6 +10,7 @@ import { reproduceCommand } from "./reproduce.ts";
 import { evalGeneratorCommand, pretrainCommand, samplesCommand } from "./pretrain.ts";
 import { judgeCommand } from "./judge_server.ts";
 import { labelCommand } from "./label_cli.ts";
+import { labelSettingsCommand } from "./label_settings.ts";
 import { trainRmCommand } from "./reward_cli.ts";
 import { pairsCommand } from "./pairs.ts";
 import { postTrainCommand } from "./post_train.ts";
@@ -23,6 +24,7 @@ export const COMMANDS: Record<string, CliCommand> = {
   "eval-generator": evalGeneratorCommand,
   judge: judgeCommand,
   label: labelCommand,
+  "label-settings": labelSettingsCommand,
   "train-rm": trainRmCommand,
   pairs: pairsCommand,
   "post-train": postTrainCommand,

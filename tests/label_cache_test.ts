@@ -138,3 +138,31 @@ Deno.test("a run killed with SIGKILL resumes, never pays twice, and ends with th
     }
   });
 });
+
+Deno.test("putMany appends only new records, in one write, and they read back", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/labels.jsonl`;
+    const cache = await LabelCache.open(path);
+    const labels = {
+      video: { visual_quality: 4, temporal_consistency: 4, text_alignment: 4 },
+      patches: [],
+    };
+    const record = (key: string) => ({
+      key,
+      protocol: "p",
+      model: "m",
+      grid: "1x1x1",
+      prompt: "x",
+      source: "s",
+      labels,
+      usage: { promptTokens: 1, completionTokens: 1 },
+      costUsd: 0,
+    });
+    await cache.put(record("a"));
+    await cache.putMany([record("a"), record("b"), record("c"), record("b")]);
+    assert.equal(cache.size, 3);
+    const text = await Deno.readTextFile(path);
+    assert.equal(text.split("\n").length - 1, 3);
+    assert.deepEqual((await LabelCache.open(path)).records().map((r) => r.key), ["a", "b", "c"]);
+  });
+});
