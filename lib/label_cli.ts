@@ -326,18 +326,9 @@ export const labelCommand: CliCommand = {
     quiet: { type: "boolean", default: false, description: "no progress bar" },
   },
   run: async (values: CliValues): Promise<void> => {
+    // Every flag is read (and checked) before any video is: a bad flag fails at once.
     const grid = parseGrid(String(values.grid));
     const frames = values.frames === undefined ? undefined : intOption(values, "frames");
-    let source: LabelItemSource;
-    if (typeof values.shapes === "string") {
-      source = shapesSource(intOption(values, "shapes"), {
-        size: intOption(values, "size"),
-        frames,
-        seed: intOption(values, "seed"),
-      });
-    } else if (typeof values.videos === "string") {
-      source = await folderSource(values.videos, { grid, frames });
-    } else fail("label", "--videos DIR or --shapes N", "neither");
     const optionalInt = (name: string) =>
       values[name] === undefined ? undefined : intOption(values, name);
     const request = {
@@ -352,12 +343,28 @@ export const labelCommand: CliCommand = {
       maxRequestsPerFile: intOption(values, "max-requests-per-file"),
       maxBytesPerFile: intOption(values, "max-bytes-per-file"),
     };
+    const preview = { count: optionalInt("count"), sample: optionalInt("sample") };
+    const running = {
+      batch: Boolean(values.batch),
+      concurrency: intOption(values, "concurrency"),
+      retry: {
+        maxAttempts: intOption(values, "max-attempts"),
+        timeoutMs: positive(values, "timeout-s") * 1000,
+      },
+      maxCostUsd: values["max-cost"] === undefined ? undefined : budgetOption(values),
+      maxInFlight: intOption(values, "max-in-flight"),
+      pollMs: intOption(values, "poll-ms"),
+      quiet: Boolean(values.quiet),
+    };
+    const shapes = { size: intOption(values, "size"), frames, seed: intOption(values, "seed") };
+    let source: LabelItemSource;
+    if (typeof values.shapes === "string") {
+      source = shapesSource(intOption(values, "shapes"), shapes);
+    } else if (typeof values.videos === "string") {
+      source = await folderSource(values.videos, { grid, frames });
+    } else fail("label", "--videos DIR or --shapes N", "neither");
     if (values["dry-run"]) {
-      const plan = await previewLabelling(source, {
-        ...request,
-        count: optionalInt("count"),
-        sample: optionalInt("sample"),
-      });
+      const plan = await previewLabelling(source, { ...request, ...preview });
       console.log(formatPreview(plan));
       return;
     }
@@ -367,18 +374,9 @@ export const labelCommand: CliCommand = {
       const baseURL = server?.url ?? (values["base-url"] as string | undefined);
       const report = await labelSource(source, {
         ...request,
+        ...running,
         out: values.out,
         baseURL,
-        batch: Boolean(values.batch),
-        concurrency: intOption(values, "concurrency"),
-        retry: {
-          maxAttempts: intOption(values, "max-attempts"),
-          timeoutMs: positive(values, "timeout-s") * 1000,
-        },
-        maxCostUsd: values["max-cost"] === undefined ? undefined : budgetOption(values),
-        maxInFlight: intOption(values, "max-in-flight"),
-        pollMs: intOption(values, "poll-ms"),
-        quiet: Boolean(values.quiet),
       });
       for (const r of report.results) {
         if (r.error && !r.skipped) console.error(`${r.source}: ${r.error}`);

@@ -175,7 +175,7 @@ export function formatPreview(p: LabelPreview): string {
     `per video (estimated); ${n(p.tokens.input)} + ${n(p.tokens.output)} in all`,
     `cost:        ${money(p.costBatchUsd)} on the Batch API, ${
       money(p.costDirectUsd)
-    } direct (estimated, list prices in lib/label.ts)`,
+    } direct (estimated, list prices in lib/label_cost.ts)`,
     within ? "within the Batch API's limits" : "NOT within the limits: see above",
   ].join("\n");
 }

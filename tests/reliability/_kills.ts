@@ -104,7 +104,7 @@ Deno.test("kills: `deno task label` killed at random points resumes to the unint
     const { kills, final } = await killAndResume({
       start: () => spawnTask("label", args(killed), { env }),
       kills: 9,
-      delayMs: [boot * 0.5, boot + 0.4 * Math.max(0, total - boot)],
+      delayMs: [boot * 0.5, boot + 0.2 * Math.max(0, total - boot)],
       rng: createRng(61),
     });
     countCycles("label", kills);
@@ -187,7 +187,7 @@ Deno.test("kills: `deno task train-rm` killed at random points resumes to the un
   const { kills, final } = await killAndResume({
     start: () => spawnTask("train-rm", args, { env, cwd: killedDir }),
     kills: 9,
-    delayMs: [boot * 0.7, boot + 0.35 * Math.max(0, total - boot)],
+    delayMs: [boot * 0.7, boot + 0.15 * Math.max(0, total - boot)],
     rng: createRng(71),
   });
   countCycles("train-rm", kills);

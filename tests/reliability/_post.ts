@@ -145,7 +145,7 @@ Deno.test("kills: `deno task pairs` killed at random points resumes to the unint
   const { kills, final } = await killAndResume({
     start: () => spawnTask("pairs", args(killed), { env: ENV, cwd: dir }),
     kills: 4,
-    delayMs: [boot * 0.7, boot + 0.5 * Math.max(0, total - boot)],
+    delayMs: [boot * 0.7, boot + 0.25 * Math.max(0, total - boot)],
     rng: createRng(81),
   });
   countCycles("pairs", kills);
@@ -195,7 +195,7 @@ Deno.test("kills: `deno task post-train` killed at random points resumes to the 
   const { kills, final } = await killAndResume({
     start: () => spawnTask("post-train", args("out/post-killed"), { env: ENV, cwd: dir }),
     kills: 5,
-    delayMs: [boot * 0.7, boot + 0.35 * Math.max(0, total - boot)],
+    delayMs: [boot * 0.7, boot + 0.15 * Math.max(0, total - boot)],
     rng: createRng(91),
   });
   countCycles("post-train", kills);
