@@ -1,11 +1,7 @@
 /**
- * Parallel jobs for the experiment stages: tfjs' wasm backend runs on one
- * thread in Deno, so a machine with N cores runs N post-training runs or
- * evaluations at once as child processes (`deno run lib/_jobs.ts JSON`), each
- * writing its usual checkpoint or per-clip cache. The parent then calls the
- * same functions in-process, which find the work done (a finished checkpoint,
- * a complete cache) and only read it back — so a parallel run and a serial
- * one give the same files, and a killed parallel run resumes like a serial one.
+ * The child side of `lib/_spawn.ts`: `deno run lib/_jobs.ts JSON` runs one
+ * job — a post-training run, an evaluation, or a shard of preference
+ * candidates — with the same functions the parent would call in-process.
  * @module
  */
 
@@ -14,8 +10,10 @@ import { initBackend } from "./backend.ts";
 import { disposeGenerator, loadGenerator } from "./generator.ts";
 import { postTrain, type PostTrainOptions } from "./post_train.ts";
 import { evaluateModel, type EvaluateModelOptions } from "./eval.ts";
+import { type CandidateJob, sampleCandidates } from "./pairs.ts";
 import { loadRewardModel } from "./reward_train.ts";
 import { disposeRewardModel } from "./reward.ts";
+import { parsePrompt } from "./world.ts";
 
 /** One unit of work for a child process. */
 export type Job =
@@ -26,17 +24,8 @@ export type Job =
     evaluatorDir: string;
     prmDir: string;
     options: Omit<EvaluateModelOptions, "evaluator" | "prm">;
-  };
-
-/** The permissions the kit's tasks run with (deno.json); children get the same. */
-const PERMISSIONS = [
-  "--allow-read",
-  "--allow-write",
-  "--allow-run",
-  "--allow-env",
-  "--allow-net=127.0.0.1,localhost",
-  "--allow-sys",
-];
+  }
+  | { kind: "candidates"; generatorDir: string; job: CandidateJob };
 
 /** Runs one job in this process. */
 export async function runJob(job: Job): Promise<void> {
@@ -44,55 +33,36 @@ export async function runJob(job: Job): Promise<void> {
     await postTrain({ ...job.options, quiet: true });
     return;
   }
-  if (job.kind !== "evaluate") fail("runJob", 'a "post-train" or "evaluate" job', job);
+  if (job.kind !== "evaluate" && job.kind !== "candidates") {
+    fail("runJob", 'a "post-train", "evaluate" or "candidates" job', job);
+  }
   const { generator } = await loadGenerator(job.generatorDir);
-  const evaluator = (await loadRewardModel(job.evaluatorDir)).model;
-  const prm = (await loadRewardModel(job.prmDir)).model;
   try {
-    await evaluateModel(generator, { ...job.options, evaluator, prm, quiet: true });
+    if (job.kind === "candidates") {
+      const items = job.job.items.map((i) => ({ ...i, prompt: parsePrompt(i.prompt) }));
+      await sampleCandidates(generator, { ...job.job, items });
+      return;
+    }
+    const evaluator = (await loadRewardModel(job.evaluatorDir)).model;
+    const prm = (await loadRewardModel(job.prmDir)).model;
+    try {
+      await evaluateModel(generator, { ...job.options, evaluator, prm, quiet: true });
+    } finally {
+      disposeRewardModel(evaluator);
+      disposeRewardModel(prm);
+    }
   } finally {
     disposeGenerator(generator);
-    disposeRewardModel(evaluator);
-    disposeRewardModel(prm);
   }
 }
 
-/** The default number of parallel jobs: the machine's logical cores. */
-export function defaultJobs(): number {
-  return Math.max(1, navigator.hardwareConcurrency ?? 1);
-}
-
-/**
- * Runs `jobs` in child processes, at most `concurrency` at a time, and
- * resolves when all succeeded; the first failure rejects with the child's
- * last lines of stderr (after the running ones end). `onDone` reports progress.
- */
-export async function runJobs(
-  jobs: readonly Job[],
-  options: { concurrency: number; onDone?: (job: Job, seconds: number) => void },
-): Promise<void> {
-  const queue = [...jobs];
-  const errors: string[] = [];
-  const worker = async () => {
-    while (queue.length && errors.length === 0) {
-      const job = queue.shift()!;
-      const t0 = performance.now();
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: ["run", ...PERMISSIONS, import.meta.url, JSON.stringify(job)],
-        stdout: "null",
-        stderr: "piped",
-      }).output();
-      if (!out.success) {
-        const tail = new TextDecoder().decode(out.stderr).trim().split("\n").slice(-4).join(" | ");
-        errors.push(`${job.kind} job failed (exit ${out.code}): ${tail}`);
-      } else options.onDone?.(job, (performance.now() - t0) / 1000);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, options.concurrency) }, worker));
-  if (errors.length) throw new Error(errors[0]);
-}
-
 if (import.meta.main) {
-  await initBackend();
-  await runJob(JSON.parse(Deno.args[0]) as Job);
+  try {
+    await initBackend();
+    await runJob(JSON.parse(Deno.args[0]) as Job);
+  } catch (err) {
+    // The parent shows this line; a stack trace would push the message out.
+    console.error(err instanceof Error ? err.message : String(err));
+    Deno.exit(1);
+  }
 }

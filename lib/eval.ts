@@ -17,9 +17,13 @@
  * 3. **Patch defects**: a patch is *defective* when the reference judge scores
  *    any aspect ≤ {@linkcode DEFECT_SCORE} (it then gives a reason). The defect
  *    share is the share of clips whose evaluator score is at or above the base
- *    model's median and whose worst patch is defective; `hiddenDefects` is the
- *    same share among those clips only (the conditional rate), and
- *    `defectivePatches` the share of defective patches. `prmPrecision` is the
+ *    model's median and whose worst patch is defective (DESIGN §4);
+ *    `hiddenDefects` is the share of defective patches within those clips (a
+ *    ratio: defective patches of high-scoring clips over their patches), and
+ *    `defectivePatches` the share of defective patches of all clips. When every
+ *    clip has some defective patch, the first can only grow with the evaluator
+ *    score; the second still shows whether the clips that look good globally
+ *    carry fewer local defects. `prmPrecision` is the
  *    share of clips whose worst patch by the training PRM is defective by the
  *    judge, so "patch defects exist and the PRM finds them" rests on the judge.
  *
@@ -42,7 +46,8 @@ import { ASPECTS } from "./label_protocol.ts";
 import { flattenPatchScores, rewardGrid, type RewardModel, scoreRewards } from "./reward.ts";
 import { testPromptSample } from "./generator_eval.ts";
 import type { CheckpointManifest } from "./checkpoint.ts";
-import { promptSplits, type ShapesPrompt } from "./world.ts";
+import { parsePrompt, promptSplits, type ShapesPrompt } from "./world.ts";
+import type { Video } from "./video.ts";
 
 /** A patch is defective when the judge scores any aspect at or below this (then it gives a reason). */
 export const DEFECT_SCORE = 2;
@@ -200,6 +205,40 @@ function clipSeed(promptIndex: number, seed: number): number {
   return createRng((promptIndex * 0x9e3779b1 + seed * 0x85ebca6b + 0xe7a1) >>> 0).seed();
 }
 
+/** Options of {@linkcode evaluationClip}. */
+export interface EvaluationClipOptions {
+  /** DDIM steps (as evaluated). Default 20. */
+  steps?: number;
+  /** Classifier-free guidance (as evaluated). Default 2. */
+  guidance?: number;
+}
+
+/**
+ * The very clip an evaluation measured (same prompt, same noise seed), sampled
+ * again from `gen` — for pictures of the clips behind the numbers.
+ *
+ * @example
+ * ```ts
+ * import { createGenerator, disposeGenerator, evaluationClip } from "@halo/kit";
+ * const gen = createGenerator({ dim: 16, depth: 1, heads: 2 });
+ * const clip = await evaluationClip(gen, { prompt: "one red circle moving up slowly on a black background", promptIndex: 0, seed: 0 }, { steps: 2 });
+ * console.log(clip.numFrames); // 16
+ * disposeGenerator(gen);
+ * ```
+ */
+export async function evaluationClip(
+  gen: Generator,
+  clip: Pick<ClipEvaluation, "prompt" | "promptIndex" | "seed">,
+  options: EvaluationClipOptions = {},
+): Promise<Video> {
+  const [video] = await sampleClips(gen, [parsePrompt(clip.prompt)], {
+    steps: options.steps ?? 20,
+    guidance: options.guidance ?? 2,
+    seeds: [clipSeed(clip.promptIndex, clip.seed)],
+  });
+  return video;
+}
+
 /**
  * Samples the test prompts with every sampling seed and measures each clip
  * (ShapesBench, evaluator score, patch defects). Per-clip records are
@@ -312,10 +351,17 @@ export function clipMetrics(
     shapesbench: clip.bench.overall,
     evaluator: clip.evaluator,
     defectShare: high && defective ? 1 : 0,
+    highScoring: high ? 1 : 0,
+    highDefectivePatches: high ? clip.defectivePatches : 0,
     defectivePatches: clip.defectivePatches,
     ...(clip.prmWorstDefective === null ? {} : { prmPrecision: clip.prmWorstDefective ? 1 : 0 }),
   };
 }
+
+/** Metrics that are ratios of two per-clip metrics' means. */
+const RATIOS: Record<string, [string, string]> = {
+  hiddenDefects: ["highDefectivePatches", "highScoring"],
+};
 
 /** The median of the base model's evaluator scores: the bar of the defect share. */
 export function evaluatorMedian(clips: readonly ClipEvaluation[]): number {
@@ -428,7 +474,7 @@ export function summariseResults(
   const resamples = checkInt("summariseResults", "resamples", options.resamples ?? 1000, 1);
   const prompts = checkRuns(methods);
   const cells = new Map(methods.map((m) => [m.method, cellMeans(m, baseMedian, prompts)]));
-  const metricNames = Object.keys(cells.get(methods[0].method)![0][0]);
+  const metricNames = [...Object.keys(cells.get(methods[0].method)![0][0]), ...Object.keys(RATIOS)];
   // One replicate = seeds of each method and prompts (shared) drawn with replacement.
   const draws: Array<{ prompts: Int32Array; seeds: Map<string, Int32Array> }> = [];
   const rng = createRng(options.seed ?? 0);
@@ -440,7 +486,9 @@ export function summariseResults(
     draws.push({ prompts: p, seeds });
   }
   const allPrompts = Int32Array.from({ length: prompts }, (_, i) => i);
-  const statistic = (method: string, metric: string, p: Int32Array, s: Int32Array) => {
+  const statistic = (method: string, metric: string, p: Int32Array, s: Int32Array): number => {
+    const ratio = RATIOS[metric];
+    if (ratio) return statistic(method, ratio[0], p, s) / statistic(method, ratio[1], p, s);
     const c = cells.get(method)!;
     let total = 0;
     for (const si of s) for (const pi of p) total += c[si][pi][metric];

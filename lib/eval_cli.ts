@@ -31,6 +31,11 @@ export const evaluateCommand: CliCommand = {
     prompts: { type: "string", default: "64", description: "held-out test prompts" },
     seeds: { type: "string", default: "0,1", description: "sampling seeds" },
     steps: { type: "string", default: "20", description: "DDIM steps" },
+    split: {
+      type: "string",
+      default: "test",
+      description: "test (held-out combinations) | validation (for choosing settings)",
+    },
     out: { type: "string", default: "out/evaluate", description: "per-clip caches and results" },
     quiet: { type: "boolean", default: false, description: "no progress bars" },
   },
@@ -57,10 +62,11 @@ export const evaluateCommand: CliCommand = {
         prompts: intOption(values, "prompts"),
         seeds: intListOption(values, "seeds"),
         steps: intOption(values, "steps"),
+        split: String(values.split) as "test" | "validation",
       },
     };
     const out = String(values.out);
-    const results = await runEvaluation({
+    const { results } = await runEvaluation({
       dir: out,
       generatorDir: String(values.base),
       runs: runs.map((r) => ({ ...r, dir: r.dir })),

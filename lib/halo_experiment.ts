@@ -14,16 +14,28 @@
 import { join } from "node:path";
 import { fail } from "./_errors.ts";
 import { readJsonLines, writeFileAtomic } from "./_atomic.ts";
-import { defaultJobs, runJobs } from "./_jobs.ts";
+import { defaultJobs, runJobs } from "./_spawn.ts";
 import { sha256Hex } from "./_hash.ts";
 import { disposeGenerator, loadGenerator } from "./generator.ts";
 import { buildPairs, type BuildPairsOptions } from "./pairs.ts";
 import { postTrain, type PostTrainMethod, type PostTrainOptions } from "./post_train.ts";
-import { checkIndependentEvaluator, type ClipEvaluation, evaluateModel } from "./eval.ts";
-import { formatResults, type HaloResults, haloResults } from "./results.ts";
-import { disposeRewardModel } from "./reward.ts";
+import {
+  checkIndependentEvaluator,
+  type ClipEvaluation,
+  evaluateModel,
+  evaluationClip,
+  shapesBench,
+} from "./eval.ts";
+import { formatResults, type HaloResults, haloResults, RESULT_METHODS } from "./results.ts";
+import { disposeRewardModel, rewardPatchLabels, scoreRewards } from "./reward.ts";
+import type { PatchLabel } from "./label_protocol.ts";
+import { saveVideo } from "./video.ts";
 import { loadRewardModel } from "./reward_train.ts";
 import { readCheckpointManifest } from "./checkpoint.ts";
+import { sampleClips } from "./sampler.ts";
+import { testPromptSample } from "./generator_eval.ts";
+import { videoSheet } from "./plot.ts";
+import type { Video } from "./video.ts";
 
 /** Sizes of every step of the reproduction. */
 export interface HaloProfile {
@@ -46,7 +58,7 @@ export interface HaloProfile {
     seeds: number[];
   };
   /** Evaluation. */
-  eval: { prompts: number; seeds: number[]; steps: number };
+  eval: { prompts: number; seeds: number[]; steps: number; split?: "test" | "validation" };
 }
 
 /** The methods trained, in table order. */
@@ -58,12 +70,12 @@ export const HALO_PROFILES: Readonly<Record<"tiny" | "default", HaloProfile>> = 
     name: "default",
     reward: { train: 1000, heldOut: 96, videoSteps: 600, patchSteps: 800, evalEvery: 10 },
     generatorPrompts: 32,
-    pairs: { prompts: 256, candidates: 4, steps: 20, pairing: "best-worst", margin: 0.1 },
+    pairs: { prompts: 256, candidates: 4, steps: 20, pairing: "all", margin: 0.1 },
     postTrain: {
       seeds: [0, 1, 2],
       steps: 300,
       batchSize: 8,
-      learningRate: 2e-5,
+      learningRate: 1e-4,
       checkpointEvery: 50,
     },
     eval: { prompts: 64, seeds: [0, 1], steps: 20 },
@@ -73,7 +85,7 @@ export const HALO_PROFILES: Readonly<Record<"tiny" | "default", HaloProfile>> = 
     reward: { train: 48, heldOut: 16, videoSteps: 20, patchSteps: 20, evalEvery: 10 },
     generatorPrompts: 4,
     pairs: { prompts: 8, candidates: 2, steps: 4, pairing: "best-worst", margin: 0 },
-    postTrain: { seeds: [0, 1], steps: 4, batchSize: 2, learningRate: 2e-5, checkpointEvery: 2 },
+    postTrain: { seeds: [0, 1], steps: 4, batchSize: 2, learningRate: 1e-4, checkpointEvery: 2 },
     eval: { prompts: 4, seeds: [0], steps: 4 },
   },
 });
@@ -177,7 +189,7 @@ export async function runPostTraining(
       concurrency: jobs,
       onDone: (job, seconds) =>
         log(
-          `  ${(job as { options: PostTrainOptions }).options.out} done in ${seconds.toFixed(0)} s`,
+          `  ${(job.options as PostTrainOptions).out} done in ${seconds.toFixed(0)} s`,
         ),
     });
   }
@@ -224,7 +236,18 @@ export interface RunEvaluationOptions {
  * the results table with the paper's claims checked. Per-clip records are
  * cached, so a killed evaluation resumes.
  */
-export async function runEvaluation(options: RunEvaluationOptions): Promise<HaloResults> {
+/** What {@linkcode runEvaluation} returns: the table and the clips behind it. */
+export interface EvaluationRun {
+  /** The results table with the claims. */
+  results: HaloResults;
+  /** Base's clips and each method's, one list per training seed. */
+  clips: {
+    base: ClipEvaluation[];
+    methods: Partial<Record<PostTrainMethod, ClipEvaluation[][]>>;
+  };
+}
+
+export async function runEvaluation(options: RunEvaluationOptions): Promise<EvaluationRun> {
   const { dir, profile } = options;
   const log = options.log ?? (() => {});
   checkIndependentEvaluator(
@@ -245,6 +268,7 @@ export async function runEvaluation(options: RunEvaluationOptions): Promise<Halo
         evaluator: evaluatorLoaded.manifest.weights.sha256,
         prm: prmLoaded.manifest.weights.sha256,
         steps: profile.eval.steps,
+        split: profile.eval.split ?? "test",
       }));
       return join(dir, `${name}-${key.slice(0, 12)}.jsonl`);
     };
@@ -275,7 +299,7 @@ export async function runEvaluation(options: RunEvaluationOptions): Promise<Halo
           concurrency: jobs,
           onDone: (job, s) =>
             log(
-              `  evaluated ${job.kind === "evaluate" ? job.generatorDir : ""} in ${s.toFixed(0)} s`,
+              `  evaluated ${job.generatorDir} in ${s.toFixed(0)} s`,
             ),
         },
       );
@@ -313,11 +337,147 @@ export async function runEvaluation(options: RunEvaluationOptions): Promise<Halo
       },
     });
     log(formatResults(results).split("\n").map((l) => "  " + l).join("\n"));
-    return results;
+    return { results, clips: { base, methods } };
   } finally {
     disposeRewardModel(evaluator);
     disposeRewardModel(prm);
   }
+}
+
+/** Options of {@linkcode comparisonSheet}. */
+export interface ComparisonSheetOptions {
+  /** Held-out test prompts (rows of the sheet, one block per prompt). Default 6. */
+  prompts?: number;
+  /** Frames per row. Default 8. */
+  frames?: number;
+  /** DDIM steps. Default 20. */
+  steps?: number;
+}
+
+/**
+ * A before/after picture: for each of a few held-out test prompts, one row per
+ * model (in `models` order), every model sampled from the same initial noise,
+ * so the rows differ only by post-training. Resolves to PNG bytes.
+ *
+ * @example
+ * ```ts
+ * import { comparisonSheet } from "@halo/kit";
+ * const png = await comparisonSheet([{ name: "Base", dir: "data/generator" }], { prompts: 1, frames: 2, steps: 2 });
+ * console.log(png.length > 0); // true
+ * ```
+ */
+export async function comparisonSheet(
+  models: ReadonlyArray<{ name: string; dir: string }>,
+  options: ComparisonSheetOptions = {},
+): Promise<Uint8Array> {
+  const prompts = testPromptSample(options.prompts ?? 6, 0);
+  const seeds = prompts.map((_, i) => 1000 + i);
+  const rows: Video[][] = [];
+  for (const m of models) {
+    const { generator } = await loadGenerator(m.dir);
+    try {
+      rows.push(await sampleClips(generator, prompts, { steps: options.steps ?? 20, seeds }));
+    } finally {
+      disposeGenerator(generator);
+    }
+  }
+  const clips = prompts.flatMap((_, i) => rows.map((r) => r[i]));
+  return videoSheet(clips, { frames: options.frames ?? 8, scale: 2, gap: 2 });
+}
+
+/** The pictures and per-clip values the report shows beside the table (`lib/report_inputs.ts`). */
+export interface EvaluationPictures {
+  /** Before/after sample sheets. */
+  sheets: Array<{ title: string; path: string }>;
+  /** HALO's clips with the most defective patches, as defect heatmaps. */
+  worstClips: Array<{
+    title: string;
+    video: string;
+    grid: string;
+    patches: PatchLabel[];
+    labels: PatchLabel[];
+    scorer: string;
+  }>;
+  /** Per-clip evaluator scores and defective-patch shares of every method. */
+  distributions: Array<{ metric: string; name: string; values: number[] }>;
+}
+
+/**
+ * The before/after sheet (Base and the first seed of each method from the same
+ * noise), HALO's three clips with the most defective patches by the judge
+ * (sampled again from their seeds, saved as GIFs, with the judge's labels and
+ * the training PRM's scores), and the per-clip distributions.
+ */
+export async function evaluationPictures(options: {
+  dir: string;
+  generatorDir: string;
+  runs: ReadonlyArray<Pick<ExperimentRun, "method" | "seed" | "dir">>;
+  clips: EvaluationRun["clips"];
+  prmDir: string;
+  profile: HaloProfile;
+  worst?: number;
+}): Promise<EvaluationPictures> {
+  const { dir, profile } = options;
+  const firsts = EXPERIMENT_METHODS.map((m) => options.runs.find((r) => r.method === m))
+    .filter((r) => r !== undefined);
+  const sheet = join(dir, "samples.png");
+  await writeFileAtomic(
+    sheet,
+    await comparisonSheet([
+      { name: "Base", dir: options.generatorDir },
+      ...firsts.map((r) => ({ name: r.method, dir: r.dir })),
+    ], { prompts: profile.eval.prompts >= 6 ? 6 : 2, steps: profile.eval.steps }),
+  );
+  const rows = ["Base", ...firsts.map((r) => RESULT_METHODS[r.method])].join(", ");
+  const sheets = [{
+    title: `Held-out prompts from the same noise; per prompt, rows ${rows} (training seed ${
+      firsts[0]?.seed ?? 0
+    })`,
+    path: sheet,
+  }];
+  const worstClips: EvaluationPictures["worstClips"] = [];
+  const halo = options.runs.find((r) => r.method === "grandpo");
+  const haloClips = options.clips.methods.grandpo?.[0];
+  if (halo && haloClips) {
+    const worst = [...haloClips].sort((a, b) => b.defectivePatches - a.defectivePatches)
+      .slice(0, options.worst ?? 3);
+    const { generator } = await loadGenerator(halo.dir);
+    const prm = (await loadRewardModel(options.prmDir)).model;
+    try {
+      for (const [k, clip] of worst.entries()) {
+        const video = await evaluationClip(generator, clip, { steps: profile.eval.steps });
+        const path = join(dir, `worst-${k}.gif`);
+        await saveVideo(video, path);
+        const [scores] = await scoreRewards(prm, [{ video, prompt: clip.prompt }]);
+        worstClips.push({
+          title: `HALO seed ${halo.seed}: "${clip.prompt}" (sampling seed ${clip.seed}), ${
+            Math.round(clip.defectivePatches * 64)
+          } of 64 patches defective by the judge`,
+          video: path,
+          grid: prm.config.grid,
+          patches: rewardPatchLabels(prm, scores),
+          labels: shapesBench(video, clip.prompt).judgement.patches,
+          scorer: "training PRM (mean over aspects)",
+        });
+      }
+    } finally {
+      disposeGenerator(generator);
+      disposeRewardModel(prm);
+    }
+  }
+  const distributions: EvaluationPictures["distributions"] = [];
+  const named: Array<[string, ClipEvaluation[]]> = [
+    [RESULT_METHODS.base, options.clips.base],
+    ...Object.entries(options.clips.methods).map(([m, runs]) =>
+      [RESULT_METHODS[m as PostTrainMethod], runs!.flat()] as [string, ClipEvaluation[]]
+    ),
+  ];
+  for (const metric of ["evaluator", "defectivePatches"] as const) {
+    for (const [name, clips] of named) {
+      distributions.push({ metric, name, values: clips.map((c) => c[metric]) });
+    }
+  }
+  return { sheets, worstClips, distributions };
 }
 
 /** Writes `results.json` and `results.md` into `dir` (atomically). */

@@ -12,6 +12,8 @@ import { judgeCommand } from "./judge_server.ts";
 import { labelCommand } from "./label_cli.ts";
 import { labelSettingsCommand } from "./label_settings.ts";
 import { trainRmCommand } from "./reward_cli.ts";
+import { inspectCommand } from "./inspect.ts";
+import { figureCommand, reportCommand } from "./figure_cli.ts";
 import { pairsCommand } from "./pairs.ts";
 import { postTrainCommand } from "./post_train.ts";
 import { evaluateCommand } from "./eval_cli.ts";
@@ -26,6 +28,9 @@ export const COMMANDS: Record<string, CliCommand> = {
   label: labelCommand,
   "label-settings": labelSettingsCommand,
   "train-rm": trainRmCommand,
+  inspect: inspectCommand,
+  report: reportCommand,
+  figure: figureCommand,
   pairs: pairsCommand,
   "post-train": postTrainCommand,
   evaluate: evaluateCommand,

@@ -41,7 +41,7 @@
  * @module
  */
 
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { checkInt, checkNumber, fail } from "./_errors.ts";
 import { appendJsonLines, pathExists, readJsonLines, writeFileAtomic } from "./_atomic.ts";
 import { quantizePixels, sha256Hex } from "./_hash.ts";
@@ -49,6 +49,7 @@ import { readParams } from "./_nn.ts";
 import { createRng } from "./_rng.ts";
 import { Progress } from "./_progress.ts";
 import { type CliCommand, intOption, numberOption } from "./cli.ts";
+import { defaultJobs, runJobs } from "./_spawn.ts";
 import { initBackend } from "./backend.ts";
 import { disposeGenerator, type Generator, loadGenerator } from "./generator.ts";
 import { sampleClips } from "./sampler.ts";
@@ -62,8 +63,8 @@ import {
 import { shapesBench } from "./eval.ts";
 import { ASPECTS } from "./label_protocol.ts";
 import { formatGrid, numPatches, parseGrid } from "./patch.ts";
-import { createVideo, type Video } from "./video.ts";
-import { parsePrompt, promptSplits, type ShapesPrompt } from "./world.ts";
+import { promptSplits, type ShapesPrompt } from "./world.ts";
+import { type PairSide, type PreferencePair, readClip } from "./pairs_file.ts";
 
 /** How candidates of one prompt are paired. */
 export type Pairing = "best-worst" | "all";
@@ -101,44 +102,12 @@ export interface BuildPairsOptions {
   margin?: number;
   /** Clips per sampling batch. Default 16. */
   batchSize?: number;
+  /** Child processes that sample candidates at once (a generator from a directory only). Default: the CPU count. */
+  jobs?: number;
   /** Add the reference judge's agreement to the manifest (diagnostics only). Default true. */
   judgeDiagnostics?: boolean;
   /** No progress bar. Default false. */
   quiet?: boolean;
-}
-
-/** One side of a pair. */
-export interface PairSide {
-  /** Clip file, relative to the pairs file's folder. */
-  clip: string;
-  /** SHA-256 of the clip's bytes. */
-  sha256: string;
-  /** Noise seed the clip was sampled with. */
-  seed: number;
-  /** Video score (mean over aspects). */
-  video_score: number;
-  /** Patch scores (mean over aspects), patch-index order. */
-  patch_scores: number[];
-}
-
-/** One line of `pairs.jsonl` (the schema in the module doc). */
-export interface PreferencePair {
-  /** `p<prompt>-c<chosen>-c<rejected>`. */
-  id: string;
-  /** The prompt both clips were sampled for. */
-  prompt: string;
-  /** Patch grid of the scores, e.g. "4x4x4". */
-  grid: string;
-  /** `[frames, height, width, 3]`. */
-  shape: [number, number, number, number];
-  /** The preferred clip. */
-  chosen: PairSide;
-  /** The other clip. */
-  rejected: PairSide;
-  /** chosen.video_score − rejected.video_score. */
-  video_gap: number;
-  /** chosen − rejected patch scores. */
-  patch_gaps: number[];
 }
 
 /** What {@linkcode buildPairs} did. */
@@ -207,7 +176,8 @@ export async function generatorHash(gen: Generator): Promise<string> {
   return await sha256Hex(all);
 }
 
-interface CandidateRecord {
+/** A sampled candidate, one line of `candidates*.jsonl`. */
+export interface CandidateRecord {
   key: string;
   prompt: string;
   seed: number;
@@ -215,60 +185,88 @@ interface CandidateRecord {
   sha256: string;
 }
 
-/** Reads a stored clip's bytes (0–255, `[T, H, W, 3]`); checks the size and, given one, the hash. */
-export async function readClipBytes(
-  path: string,
-  shape: readonly number[],
-  sha256?: string,
-): Promise<Uint8Array> {
-  const [frames, height, width] = shape;
-  let bytes: Uint8Array;
+function mean(xs: readonly number[]): number {
+  return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN;
+}
+
+/** One candidate clip to sample: its prompt, noise seed and content key. */
+export interface CandidateItem {
+  /** The prompt. */
+  prompt: ShapesPrompt;
+  /** Noise seed of the clip. */
+  seed: number;
+  /** SHA-256 of what determines the clip (the clip file is `clips/<key>.rgb`). */
+  key: string;
+}
+
+/** A shard of candidates to sample, as JSON for a child process. */
+export interface CandidateJob {
+  /** Pairs folder (clips go to `<out>/clips/`). */
+  out: string;
+  /** JSONL the records are appended to (`candidates*.jsonl` in `out`). */
+  log: string;
+  /** The clips, prompts as text. */
+  items: Array<{ prompt: string; seed: number; key: string }>;
+  /** DDIM steps. */
+  steps: number;
+  /** Classifier-free guidance. */
+  guidance: number;
+  /** Clips per sampling batch. */
+  batchSize: number;
+}
+
+/** Every candidate record of a pairs folder (`candidates*.jsonl`), by key. */
+async function readCandidates(out: string): Promise<Map<string, CandidateRecord>> {
+  const known = new Map<string, CandidateRecord>();
+  let names: string[] = [];
   try {
-    bytes = await Deno.readFile(path);
+    names = [...Deno.readDirSync(out)].map((e) => e.name)
+      .filter((n) => /^candidates(\.\d+)?\.jsonl$/.test(n)).sort();
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) fail(path, "a clip file", "no file at that path");
-    throw error;
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
-  const expected = frames * height * width * 3;
-  if (bytes.length !== expected) {
-    fail(path, `${expected} bytes (${frames}×${height}×${width}×3)`, `${bytes.length} bytes`);
+  for (const name of names) {
+    for (const r of await readJsonLines<CandidateRecord>(join(out, name))) known.set(r.key, r);
   }
-  if (sha256 !== undefined) {
-    const hash = await sha256Hex(bytes);
-    if (hash !== sha256) {
-      fail(path, `bytes with SHA-256 ${sha256.slice(0, 12)}…`, `${hash.slice(0, 12)}…`);
-    }
-  }
-  return bytes;
+  return known;
 }
 
 /**
- * Reads a stored clip back as a {@linkcode Video} (values byte/255); checks size and hash.
- *
- * @example
- * ```ts
- * import { readClip } from "@halo/kit";
- * const dir = await Deno.makeTempDir();
- * await Deno.writeFile(`${dir}/c.rgb`, new Uint8Array(2 * 4 * 4 * 3).fill(255));
- * const v = await readClip(`${dir}/c.rgb`, [2, 4, 4, 3]);
- * console.log(v.numFrames, v.frames[0]); // 2 1
- * await Deno.remove(dir, { recursive: true });
- * ```
+ * Samples candidate clips batch by batch, writes each clip atomically as
+ * `clips/<key>.rgb` and appends its record to `log` after every batch (so a
+ * kill loses at most one batch). Resolves to the records written.
  */
-export async function readClip(
-  path: string,
-  shape: readonly number[],
-  sha256?: string,
-): Promise<Video> {
-  const bytes = await readClipBytes(path, shape, sha256);
-  const [frames, height, width] = shape;
-  const values = new Float32Array(bytes.length);
-  for (let i = 0; i < bytes.length; i++) values[i] = bytes[i] / 255;
-  return createVideo({ frames: values, numFrames: frames, height, width, fps: 8, source: path });
-}
-
-function mean(xs: readonly number[]): number {
-  return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN;
+export async function sampleCandidates(
+  generator: Generator,
+  job: Omit<CandidateJob, "items"> & { items: CandidateItem[]; onChunk?: (n: number) => void },
+): Promise<CandidateRecord[]> {
+  const written: CandidateRecord[] = [];
+  for (let start = 0; start < job.items.length; start += job.batchSize) {
+    const chunk = job.items.slice(start, start + job.batchSize);
+    const clips = await sampleClips(generator, chunk.map((w) => w.prompt), {
+      steps: job.steps,
+      guidance: job.guidance,
+      seeds: chunk.map((w) => w.seed),
+      batchSize: job.batchSize,
+    });
+    const records: CandidateRecord[] = [];
+    for (let i = 0; i < chunk.length; i++) {
+      const bytes = quantizePixels(clips[i].frames);
+      const clip = `clips/${chunk[i].key}.rgb`;
+      await writeFileAtomic(join(job.out, clip), bytes);
+      records.push({
+        key: chunk[i].key,
+        prompt: chunk[i].prompt.text,
+        seed: chunk[i].seed,
+        clip,
+        sha256: await sha256Hex(bytes),
+      });
+    }
+    await appendJsonLines(job.log, records);
+    written.push(...records);
+    job.onChunk?.(chunk.length);
+  }
+  return written;
 }
 
 /**
@@ -344,13 +342,9 @@ export async function buildPairs(options: BuildPairsOptions): Promise<BuildPairs
     const grid = parseGrid(prm.config.grid);
     const P = numPatches(grid, c.frames);
 
-    // 1. Candidates: reuse what is on disk, sample the rest.
-    const candidatesFile = join(out, "candidates.jsonl");
-    const known = new Map<string, CandidateRecord>();
-    for (const r of await readJsonLines<CandidateRecord>(candidatesFile)) known.set(r.key, r);
-    const wanted: Array<
-      { prompt: ShapesPrompt; index: number; j: number; seed: number; key: string }
-    > = [];
+    // 1. Candidates: reuse what is on disk (every candidates*.jsonl), sample the rest.
+    const known = await readCandidates(out);
+    const wanted: CandidateItem[] = [];
     for (const { index, prompt } of prompts) {
       for (let j = 0; j < nCandidates; j++) {
         const s = candidateSeed(seed, index, j);
@@ -362,10 +356,10 @@ export async function buildPairs(options: BuildPairsOptions): Promise<BuildPairs
           steps,
           guidance,
         }));
-        wanted.push({ prompt, index, j, seed: s, key });
+        wanted.push({ prompt, seed: s, key });
       }
     }
-    const missing = [];
+    const missing: CandidateItem[] = [];
     for (const w of wanted) {
       const r = known.get(w.key);
       if (!r || !(await pathExists(join(out, r.clip)))) missing.push(w);
@@ -376,31 +370,37 @@ export async function buildPairs(options: BuildPairsOptions): Promise<BuildPairs
       initial: wanted.length - missing.length,
       quiet: options.quiet || missing.length === 0,
     });
-    for (let start = 0; start < missing.length; start += batchSize) {
-      const chunk = missing.slice(start, start + batchSize);
-      const clips = await sampleClips(generator, chunk.map((w) => w.prompt), {
-        steps,
-        guidance,
-        seeds: chunk.map((w) => w.seed),
-        batchSize,
+    const jobs = options.jobs ?? defaultJobs();
+    const sampling = { out, steps, guidance, batchSize };
+    if (jobs > 1 && !options.generator && missing.length > batchSize) {
+      // One shard per core, each in a child process with its own log file.
+      const per = Math.ceil(missing.length / jobs);
+      const shards = Array.from({ length: jobs }, (_, k) => missing.slice(k * per, (k + 1) * per))
+        .filter((shard) => shard.length > 0);
+      await runJobs(
+        shards.map((shard, k) => ({
+          kind: "candidates",
+          generatorDir: options.generatorDir ?? "data/generator",
+          job: {
+            ...sampling,
+            log: join(out, `candidates.${k}.jsonl`),
+            items: shard.map((w) => ({ prompt: w.prompt.text, seed: w.seed, key: w.key })),
+          },
+        })),
+        {
+          concurrency: jobs,
+          onDone: (job) => progress.tick((job.job as CandidateJob).items.length),
+        },
+      );
+      for (const [key, r] of await readCandidates(out)) known.set(key, r);
+    } else {
+      const records = await sampleCandidates(generator, {
+        ...sampling,
+        log: join(out, "candidates.jsonl"),
+        items: missing,
+        onChunk: (n) => progress.tick(n),
       });
-      const records: CandidateRecord[] = [];
-      for (let i = 0; i < chunk.length; i++) {
-        const bytes = quantizePixels(clips[i].frames);
-        const clip = `clips/${chunk[i].key}.rgb`;
-        await writeFileAtomic(join(out, clip), bytes);
-        const record = {
-          key: chunk[i].key,
-          prompt: chunk[i].prompt.text,
-          seed: chunk[i].seed,
-          clip,
-          sha256: await sha256Hex(bytes),
-        };
-        records.push(record);
-        known.set(record.key, record);
-      }
-      await appendJsonLines(candidatesFile, records);
-      progress.tick(chunk.length);
+      for (const r of records) known.set(r.key, r);
     }
 
     // 2. Scores of every candidate (cheap, so always recomputed: a new PRM needs no resampling).
@@ -569,112 +569,6 @@ export async function buildPairs(options: BuildPairsOptions): Promise<BuildPairs
   } finally {
     for (const m of new Set(models)) disposeRewardModel(m);
     if (ownGenerator) disposeGenerator(generator);
-  }
-}
-
-/** Options for {@linkcode readPairs}. */
-export interface ReadPairsOptions {
-  /** Expected `[frames, height, width, 3]` of the clips (a generator's). */
-  shape?: readonly number[];
-  /** Expected number of patches per clip. */
-  patches?: number;
-}
-
-/**
- * Reads and validates a `pairs.jsonl` file: every field of the schema, finite
- * scores, the patch count of the grid, and that every clip file exists. An
- * error names the line, the pair id and what was expected.
- *
- * @example
- * ```ts
- * import { readPairs } from "@halo/kit";
- * const dir = await Deno.makeTempDir();
- * await Deno.writeTextFile(`${dir}/pairs.jsonl`, "");
- * console.log((await readPairs(`${dir}/pairs.jsonl`)).length); // 0
- * await Deno.remove(dir, { recursive: true });
- * ```
- */
-export async function readPairs(
-  file: string,
-  options: ReadPairsOptions = {},
-): Promise<PreferencePair[]> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(file);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      fail(file, "a pairs file (run `deno task pairs` first)", "no file at that path");
-    }
-    throw error;
-  }
-  const folder = dirname(file);
-  const pairs: PreferencePair[] = [];
-  const lines = text.split("\n");
-  for (let i = 0; i < lines.length; i++) {
-    if (lines[i].trim() === "") continue;
-    let q: PreferencePair;
-    try {
-      q = JSON.parse(lines[i]);
-    } catch {
-      fail(`${file}:${i + 1}`, "a JSON object", lines[i]);
-    }
-    const where = `${file}:${i + 1} (pair ${JSON.stringify(q?.id ?? "?")})`;
-    checkPair(where, q, options);
-    for (const s of [q.chosen, q.rejected]) {
-      if (!(await pathExists(join(folder, s.clip)))) {
-        fail(where, `its clip file ${s.clip}`, "no file at that path");
-      }
-    }
-    pairs.push(q);
-  }
-  return pairs;
-}
-
-function checkPair(where: string, q: PreferencePair, options: ReadPairsOptions): void {
-  if (!q || typeof q !== "object" || Array.isArray(q)) fail(where, "a JSON object", q);
-  if (typeof q.id !== "string") fail(where, "a string id", q.id);
-  if (typeof q.prompt !== "string") fail(where, "a string prompt", q.prompt);
-  try {
-    parsePrompt(q.prompt);
-  } catch (error) {
-    fail(where, "a ShapesWorld prompt", (error as Error).message);
-  }
-  const grid = parseGrid(String(q.grid));
-  if (
-    !Array.isArray(q.shape) || q.shape.length !== 4 || q.shape[3] !== 3 ||
-    !q.shape.every((n) => Number.isInteger(n) && n > 0)
-  ) fail(where, "shape [frames, height, width, 3]", q.shape);
-  if (options.shape && q.shape.join() !== options.shape.join()) {
-    fail(where, `clips of shape [${options.shape.join(", ")}]`, `[${q.shape.join(", ")}]`);
-  }
-  const P = numPatches(grid, q.shape[0]);
-  if (options.patches !== undefined && P !== options.patches) {
-    fail(where, `${options.patches} patches per clip`, `${P} (grid ${q.grid})`);
-  }
-  const checkScores = (name: string, xs: unknown) => {
-    if (!Array.isArray(xs) || xs.length !== P) {
-      fail(where, `${name} with ${P} numbers (grid ${q.grid})`, xs);
-    }
-    const bad = xs.findIndex((x) => typeof x !== "number" || !Number.isFinite(x));
-    if (bad >= 0) fail(where, `finite ${name}`, `${xs[bad]} at patch ${bad}`);
-  };
-  for (const name of ["chosen", "rejected"] as const) {
-    const s = q[name];
-    if (!s || typeof s !== "object") fail(where, `a ${name} object`, s);
-    if (typeof s.clip !== "string" || s.clip.includes("..") || s.clip.startsWith("/")) {
-      fail(where, `${name}.clip to be a path inside the pairs folder`, s.clip);
-    }
-    if (typeof s.sha256 !== "string" || !/^[0-9a-f]{64}$/.test(s.sha256)) {
-      fail(where, `${name}.sha256 of 64 hex digits`, s.sha256);
-    }
-    if (typeof s.video_score !== "number" || !Number.isFinite(s.video_score)) {
-      fail(where, `a finite ${name}.video_score`, s.video_score);
-    }
-    checkScores(`${name}.patch_scores`, s.patch_scores);
-  }
-  checkScores("patch_gaps", q.patch_gaps);
-  if (typeof q.video_gap !== "number" || !Number.isFinite(q.video_gap)) {
-    fail(where, "a finite video_gap", q.video_gap);
   }
 }
 

@@ -11,6 +11,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import { pathExists, writeFileAtomic } from "./_atomic.ts";
 import { formatSeconds } from "./_progress.ts";
 import {
+  evaluationPictures,
   type HaloProfile,
   haloProfile,
   runEvaluation,
@@ -34,6 +35,8 @@ import { formatRewardReport } from "./reward_train.ts";
 import { formatEfficiency, trainRewardSeeds } from "./reward_seeds.ts";
 import { promptSplits, renderClip, type ShapesPrompt } from "./world.ts";
 import { readPromptManifest } from "./label_cli.ts";
+import { RESULT_COLUMNS } from "./results.ts";
+import { writeReport } from "./report.ts";
 import * as tf from "@tensorflow/tfjs";
 
 /** What every stage receives. */
@@ -218,7 +221,7 @@ export async function labelsStage(context: StageContext): Promise<Record<string,
  * Stage "reward": distils labels of ShapesWorld renders (with injected defects) and generator
  * samples into the VRM, continues it into the PRM, trains the from-scratch ablation, and reports
  * agreement with the reference judge on held-out clips, plus the continual-vs-scratch curves
- * (`efficiency.png`). One seed, to keep the run short; `deno task train-rm --seeds` runs several.
+ * (drawn in the report). One seed, to keep the run short; `deno task train-rm --seeds` runs several.
  */
 export async function rewardStage(context: StageContext): Promise<Record<string, unknown>> {
   const r = context.profile.reward;
@@ -236,7 +239,6 @@ export async function rewardStage(context: StageContext): Promise<Record<string,
   context.log(text.split("\n").map((l) => "  " + l).join("\n"));
   return {
     report: join(context.dir, "report.md"),
-    chart: join(context.dir, "efficiency.png"),
     agreement: report.agreement,
     distributions: report.distributions,
     efficiency: summary,
@@ -279,7 +281,7 @@ export async function evalStage(context: StageContext): Promise<Record<string, u
       () => fail("eval stage", "the dpo stage's result.json (run the dpo stage first)", "none"),
     ),
   );
-  const results = await runEvaluation({
+  const { results, clips } = await runEvaluation({
     dir: context.dir,
     generatorDir: context.generatorDir,
     runs: dpo.runs,
@@ -290,9 +292,20 @@ export async function evalStage(context: StageContext): Promise<Record<string, u
   });
   const files = await writeResults(dirname(resolve(context.root)), results);
   context.log(`  results → ${files.join(", ")}`);
+  const pictures = await evaluationPictures({
+    dir: context.dir,
+    generatorDir: context.generatorDir,
+    runs: dpo.runs,
+    clips,
+    prmDir: dpo.prm,
+    profile: context.profile,
+  });
+  context.log(`  ${pictures.sheets[0].title} → ${pictures.sheets[0].path}`);
   return {
     results: files,
     claims: results.claims.map((c) => ({ claim: c.claim, holds: c.holds })),
+    lowerIsBetter: RESULT_COLUMNS.filter((c) => c.lower).map((c) => c.key),
+    ...pictures,
   };
 }
 
@@ -437,6 +450,8 @@ export async function reproduce(options: ReproduceOptions = {}): Promise<StageOu
       )
         .join(", "),
   );
+  const report = await writeReport(outDir);
+  log(`report of ${report.stages.join(", ")} → ${report.html}`);
   return outcomes;
 }
 

@@ -30,7 +30,7 @@ import {
   formatInterval,
   type Interval,
 } from "./agreement.ts";
-import { lineChart, type LineSeries } from "./plot.ts";
+import { type CurveSeries, type Figure, type StepValue, trainingCurvesFigure } from "./figure.ts";
 import {
   type CurvePoint,
   firstStepReaching,
@@ -107,6 +107,18 @@ export interface EfficiencySummary {
   budgets: BudgetRow[];
   /** Final agreement of every method per seed (from each report's agreement table). */
   agreement: SeedAgreementRow[];
+  /** Every seed's held-out patch-ρ curves of both arms (absent in summaries written before them). */
+  curves?: SeedCurves[];
+}
+
+/** One seed's held-out patch-ρ curves over stage-2 steps. */
+export interface SeedCurves {
+  /** The seed. */
+  seed: number;
+  /** The PRM continued from the VRM. */
+  continual: StepValue[];
+  /** The PRM trained from scratch. */
+  scratch: StepValue[];
 }
 
 /** Options for {@linkcode summariseEfficiency}. */
@@ -209,10 +221,17 @@ export function summariseEfficiency(
       range: finite.length ? [Math.min(...finite), Math.max(...finite)] : [NaN, NaN],
     });
   }
+  const rhoPoints = (c: readonly CurvePoint[]) =>
+    c.filter((p) => p.patchRho !== undefined).map((p) => ({ step: p.step, value: p.patchRho! }));
   return {
     seeds: runs.map((r) => r.seed),
     patchSteps,
     agreement,
+    curves: runs.map((r, i) => ({
+      seed: r.seed,
+      continual: rhoPoints(curves[i].prm),
+      scratch: rhoPoints(curves[i].scratch),
+    })),
     thresholds: thresholds.map((threshold) => {
       const continual = curves.map((c) => firstStepReaching(c.prm, threshold));
       const scratch = curves.map((c) => firstStepReaching(c.scratch, threshold));
@@ -305,66 +324,83 @@ export function formatEfficiency(summary: EfficiencySummary): string {
   return lines.join("\n") + "\n";
 }
 
-const CONTINUAL: [number, number, number] = [31, 119, 180];
-const SCRATCH: [number, number, number] = [230, 110, 0];
-const faint = (c: readonly number[]) =>
-  c.map((v) => Math.round(v + (255 - v) * 0.6)) as [number, number, number];
+const CONTINUAL = "continual (from VRM)", SCRATCH = "from scratch";
 
 /**
- * Pictures the efficiency experiment: every seed's held-out patch-ρ curve
- * (thin, faint) and the mean over seeds (thick) of both arms, as PNG bytes.
+ * The efficiency experiment as a figure: every seed's held-out patch-ρ curve of
+ * both arms (thin) and their mean (thick), on a square-root step axis. A
+ * summary written before per-seed curves were kept draws the means at its
+ * budgets instead, with the curves of whatever seed reports are passed.
  *
  * @example
  * ```ts
- * import { decodePng, efficiencyChart } from "@halo/kit";
+ * import { efficiencyFigure, summariseEfficiency } from "@halo/kit";
  * const curve = (k: number) => [0, 10, 20].map((step) => ({ step, loss: 0, seconds: 0, patchRho: k * step }));
- * const png = efficiencyChart([{ seed: 0, report: { curves: { prm: curve(0.02), prm_scratch: curve(0.01) } } as never }]);
- * console.log(decodePng(png).width); // 640
+ * const runs = [0, 1].map((seed) => ({ seed, report: { curves: { prm: curve(0.02), prm_scratch: curve(0.01) } } as never }));
+ * const fig = efficiencyFigure(summariseEfficiency(runs, { resamples: 10 }));
+ * console.log(fig.data.length); // 6
  * ```
  */
-export function efficiencyChart(runs: readonly SeedReport[]): Uint8Array {
-  if (!Array.isArray(runs) || runs.length === 0) {
-    fail("efficiencyChart", "a non-empty array of seed reports", runs);
+export function efficiencyFigure(
+  summary: EfficiencySummary,
+  reports: readonly SeedReport[] = [],
+): Figure {
+  if (!summary || !Array.isArray(summary.seeds) || !Array.isArray(summary.budgets)) {
+    fail("efficiencyFigure", "an efficiency summary (efficiency.json)", summary);
   }
-  const curves = runs.map(curvesOf);
-  const points = (c: readonly CurvePoint[]) =>
-    c.map((p) => [p.step, p.patchRho ?? NaN] as [number, number]);
-  const meanCurve = (pick: (c: { prm: CurvePoint[]; scratch: CurvePoint[] }) => CurvePoint[]) =>
-    pick(curves[0]).map((p) =>
-      [p.step, mean(curves.map((c) => rhoAt(pick(c), p.step)))] as [number, number]
+  const rho = (c: readonly CurvePoint[] | undefined) =>
+    (c ?? []).filter((p) => typeof p.patchRho === "number").map((p) => ({
+      step: p.step,
+      value: p.patchRho!,
+    }));
+  const complete = summary.curves?.length === summary.seeds.length;
+  const curves: SeedCurves[] = complete ? summary.curves! : reports.map((r) => ({
+    seed: r.seed,
+    continual: rho(r.report?.curves?.prm),
+    scratch: rho(r.report?.curves?.prm_scratch),
+  }));
+  const series: CurveSeries[] = curves.flatMap((c) => [
+    { name: `continual, seed ${c.seed}`, group: CONTINUAL, points: c.continual },
+    { name: `scratch, seed ${c.seed}`, group: SCRATCH, points: c.scratch },
+  ]);
+  if (!complete) {
+    const n = summary.seeds.length;
+    series.push(
+      {
+        name: `${CONTINUAL}, mean of ${n} seeds`,
+        group: CONTINUAL,
+        points: summary.budgets.map((b) => ({ step: b.step, value: b.continual })),
+      },
+      {
+        name: `${SCRATCH}, mean of ${n} seeds`,
+        group: SCRATCH,
+        points: summary.budgets.map((b) => ({ step: b.step, value: b.scratch })),
+      },
     );
-  const series: LineSeries[] = [
-    ...curves.map((c) => ({
-      name: "",
-      points: points(c.scratch),
-      color: faint(SCRATCH),
-      thickness: 1,
-    })),
-    ...curves.map((c) => ({
-      name: "",
-      points: points(c.prm),
-      color: faint(CONTINUAL),
-      thickness: 1,
-    })),
-    {
-      name: "continual (from vrm), mean",
-      points: meanCurve((c) => c.prm),
-      color: CONTINUAL,
-      thickness: 3,
-    },
-    {
-      name: "from scratch, mean",
-      points: meanCurve((c) => c.scratch),
-      color: SCRATCH,
-      thickness: 3,
-    },
-  ];
-  return lineChart(series, {
-    title: `held-out patch rho, ${runs.length} seeds (thin: each seed)`,
-    xLabel: "stage-2 step (square-root scale)",
+  }
+  if (!series.length) fail("efficiencyFigure", "curves in the summary or seed reports", "none");
+  const seeds = summary.seeds.length;
+  const title = complete
+    ? `held-out patch ρ, ${seeds} seeds (thin: each seed, thick: mean)`
+    : `held-out patch ρ: mean of ${seeds} seeds at fixed budgets` +
+      (curves.length ? `; full curve of seed ${curves.map((c) => c.seed).join(", ")}` : "");
+  const fig = trainingCurvesFigure([{ title, series, yTitle: "Spearman ρ vs the reference" }], {
+    xTitle: "stage-2 step",
     xScale: "sqrt",
-    legend: "bottom-right",
+    mean: complete,
+    columns: 1,
   });
+  if (!complete) {
+    for (const t of fig.data) {
+      const means = String(t.name).includes("mean of");
+      t.opacity = means ? 1 : 0.5;
+      (t.line as Record<string, unknown>).width = means ? 3 : 1.2;
+      if (means) t.mode = "lines+markers";
+      t.showlegend = means;
+    }
+  }
+  fig.layout.height = 440;
+  return fig;
 }
 
 /** Options for {@linkcode trainRewardSeeds}. */
@@ -389,7 +425,7 @@ async function readReport(path: string): Promise<RewardReport | null> {
 /**
  * Runs the reward-model experiment (with the from-scratch ablation) once per
  * seed into `<out>/seed-<n>/`, then writes the summary to
- * `<out>/efficiency.{json,md,png}` (and to `ship` too, with the first seed's
+ * `<out>/efficiency.{json,md}` (and to `ship` too, with the first seed's
  * models). A seed whose `report.json` exists with the same settings is not
  * re-run, so a killed multi-seed run resumes seed by seed (and inside a seed,
  * stage by stage).
@@ -452,7 +488,6 @@ export async function trainRewardSeeds(
   for (const dir of options.ship ? [out, options.ship] : [out]) {
     await writeFileAtomic(join(dir, "efficiency.json"), JSON.stringify(summary, null, 2) + "\n");
     await writeFileAtomic(join(dir, "efficiency.md"), formatEfficiency(summary));
-    await writeFileAtomic(join(dir, "efficiency.png"), efficiencyChart(runs));
   }
   return { runs, summary };
 }

@@ -39,14 +39,7 @@ export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T
 }
 
 /** The permissions every `deno task` of the kit runs with (deno.json); subprocess tests use the same. */
-export const TASK_PERMISSIONS: readonly string[] = [
-  "--allow-read",
-  "--allow-write",
-  "--allow-run",
-  "--allow-env",
-  "--allow-net=127.0.0.1,localhost",
-  "--allow-sys",
-];
+export { TASK_PERMISSIONS } from "../lib/_spawn.ts";
 
 /** The CLI entry point the tasks run. */
 export const MAIN: string = new URL("../lib/main.ts", import.meta.url).pathname;

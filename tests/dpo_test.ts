@@ -177,6 +177,22 @@ const PROMPTS = [
 ].map(parsePrompt);
 const GRID = { rows: 2, cols: 2, framesPerPatch: 2 };
 
+/**
+ * A tiny x0-head generator with a non-zero output head as the frozen reference, and a policy
+ * moved off it by small random steps, so a DPO loss is not at its symmetric point.
+ */
+function movedPolicy(seed: number): { policy: Generator; reference: Generator } {
+  const policy = createGenerator({ ...TINY_GENERATOR, prediction: "x0" }, { seed });
+  const w0 = policy.params.get("pixel.clean.w")!;
+  w0.assign(tf.randomNormal(w0.shape, 0, 0.5, "float32", seed));
+  const reference = freezeGenerator(policy);
+  const rng = createRng(seed + 100);
+  for (const v of policy.params.values()) {
+    v.assign(tf.tidy(() => v.add(tf.tensor(normalArray(rng, v.size), v.shape).mul(0.02))));
+  }
+  return { policy, reference };
+}
+
 /** The loss of the policy on fixed pairs as a function of its weights. */
 function pairLoss(
   policy: Generator,
@@ -237,15 +253,7 @@ for (
   ] as const
 ) {
   Deno.test(`${name}: the gradient matches central finite differences on a tiny generator`, () => {
-    const policy = createGenerator({ ...TINY_GENERATOR, prediction: "x0" }, { seed: 3 });
-    const w0 = policy.params.get("pixel.clean.w")!;
-    w0.assign(tf.randomNormal(w0.shape, 0, 0.5, "float32", 2));
-    const reference = freezeGenerator(policy);
-    // move the policy off the reference so the loss is not at its symmetric point
-    const rng = createRng(9);
-    for (const v of policy.params.values()) {
-      v.assign(tf.tidy(() => v.add(tf.tensor(normalArray(rng, v.size), v.shape).mul(0.02))));
-    }
+    const { policy, reference } = movedPolicy(3);
     const { loss, dispose } = pairLoss(policy, reference, options);
     const { value, grads } = paramGrads(policy.params, () => loss());
     // The directional derivative along the unit gradient v = g/‖g‖ must be ‖g‖:
@@ -281,14 +289,8 @@ for (
 }
 
 Deno.test("a pair of identical clips gives zero gradient from the patch term", () => {
-  const policy = createGenerator({ ...TINY_GENERATOR, prediction: "x0" }, { seed: 4 });
-  const w0 = policy.params.get("pixel.clean.w")!;
-  w0.assign(tf.randomNormal(w0.shape, 0, 0.5, "float32", 3));
-  const reference = freezeGenerator(policy);
+  const { policy, reference } = movedPolicy(4);
   const rng = createRng(1);
-  for (const v of policy.params.values()) {
-    v.assign(tf.tidy(() => v.add(tf.tensor(normalArray(rng, v.size), v.shape).mul(0.02))));
-  }
   const clips = makeBatch(policy.config, PROMPTS.slice(0, 1).concat(PROMPTS.slice(0, 1)), {
     seeds: [1, 2],
   });
@@ -296,7 +298,7 @@ Deno.test("a pair of identical clips gives zero gradient from the patch term", (
   const noise = tf.tensor(Float32Array.from([...eps, ...eps]), clips.x0.shape);
   // the PRM would score identical clips identically; even with made-up gaps the term is flat
   const gaps = tf.tensor2d([[1, -1, 2, 0.5, -0.7, 1, 1, -3]]);
-  const gradNorm = (x0: tf.Tensor) => {
+  const gradNorm = (x0: tf.Tensor, patchGaps = gaps) => {
     const errorOptions = { t: [400, 400], noise, grid: GRID };
     const ref = patchErrors(reference, { x0, tokens: clips.tokens }, errorOptions);
     const [rc, rr] = tf.split(ref, 2) as tf.Tensor2D[];
@@ -312,7 +314,7 @@ Deno.test("a pair of identical clips gives zero gradient from the patch term", (
           referenceChosen: rc,
           referenceRejected: rr,
         };
-        return granDpoLoss({ ...m, patchGaps: gaps }, { video: false, tau: 0 }).loss;
+        return granDpoLoss({ ...m, patchGaps }, { video: false, tau: 0 }).loss;
       }));
     const present = Object.values(grads).filter(Boolean);
     const norm = Math.sqrt(present.reduce((s, g) => s + g.square().sum().dataSync()[0], 0));
@@ -324,7 +326,10 @@ Deno.test("a pair of identical clips gives zero gradient from the patch term", (
   const different = gradNorm(clips.x0);
   // zero up to float32 rounding of the two (identical) halves of the batch
   assert.ok(identical <= 1e-5 * different, `${identical} vs ${different} for a real pair`);
-  tf.dispose([clips.x0, clips.tokens, noise, gaps, same]);
+  // and exactly zero with the gaps the PRM gives identical clips (all 0: every patch skipped)
+  const zeros = tf.zeros([1, 8]) as tf.Tensor2D;
+  assert.equal(gradNorm(same, zeros), 0);
+  tf.dispose([clips.x0, clips.tokens, noise, gaps, same, zeros]);
   disposeGenerator(policy);
   disposeGenerator(reference);
 });

@@ -105,6 +105,9 @@ Deno.test("summariseResults: means, paired intervals over prompts and seeds, the
   assert.equal(t.rows[1].metrics.defectShare.estimate, 0);
   assert.equal(t.compare("HALO", "Base", "defectShare").relative.estimate, -1);
   assert.equal(clipMetrics(base[0], 0).defectShare, 1);
+  // defective patches within the high-scoring clips: a ratio, not a mean of shares
+  assert.ok(Math.abs(t.rows[0].metrics.hiddenDefects.estimate - 0.7) < 1e-9);
+  assert.ok(Math.abs(t.rows[1].metrics.hiddenDefects.estimate - 0.3) < 1e-9);
   assert.throws(
     () =>
       summariseResults([{ method: "Base", runs: [base] }, { method: "X", runs: [base.slice(1)] }], {

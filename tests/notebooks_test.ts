@@ -1,7 +1,8 @@
 /**
  * Executes every notebook through the real Deno Jupyter kernel
  * (`jupyter nbconvert --execute`) and fails on any error output. A failing
- * Deno cell has been seen marked as successful, so outputs are scanned too.
+ * Deno cell has been seen marked as successful, so outputs are scanned too. Every notebook
+ * must show at least one plotly figure (MIME bundle with its HTML fallback).
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -29,6 +30,7 @@ const available = await hasJupyter();
 
 interface Output {
   output_type: string;
+  data?: Record<string, unknown>;
   name?: string;
   text?: string | string[];
   ename?: string;
@@ -74,6 +76,19 @@ for (const name of notebooks) {
           }
         }
         assert.deepEqual(problems, [], `${name} has error outputs`);
+        const plotly = executed.cells.flatMap((c: { outputs?: Output[] }) => c.outputs ?? [])
+          .filter((o: Output) => o.data?.["application/vnd.plotly.v1+json"]);
+        assert.ok(plotly.length > 0, `${name} shows no plotly figure`);
+        for (const o of plotly) {
+          const spec = o.data!["application/vnd.plotly.v1+json"] as { data?: unknown[] };
+          assert.ok(
+            Array.isArray(spec.data) && spec.data.length > 0,
+            `${name}: an empty plotly figure`,
+          );
+          // nbformat stores multi-line text as an array of lines
+          const html = [o.data!["text/html"]].flat().join("");
+          assert.ok(html.includes("Plotly.newPlot"), `${name}: no HTML fallback`);
+        }
         const secret = Deno.env.get("OPENAI_API_KEY");
         if (secret) {
           assert.ok(!JSON.stringify(executed).includes(secret), `${name} leaks OPENAI_API_KEY`);

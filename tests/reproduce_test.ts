@@ -2,9 +2,11 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { reproduce, STAGES } from "../lib/reproduce.ts";
 import { MAIN, SHARED_VIDEOS, TASK_PERMISSIONS, withTempDir } from "./_helpers.ts";
+import { checkPage, hasChromium } from "./_browser.ts";
 
 Deno.test("reproduce runs the stages, resumes past finished ones and rejects unknown names", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir(async (parent) => {
+    const dir = join(parent, "reproduce");
     const lines: string[] = [];
     const first = await reproduce({
       outDir: dir,
@@ -31,6 +33,14 @@ Deno.test("reproduce runs the stages, resumes past finished ones and rejects unk
     const world = JSON.parse(await Deno.readTextFile(join(dir, "world", "result.json")));
     assert.equal(world.prompts.length, 8);
     assert.ok(STAGES.every((s) => s.run), "every stage of the paper is built");
+    // the offline report of the stages present, beside the output folder
+    assert.ok(lines.some((l) => l.startsWith("report of world, videos → ")));
+    const report = await Deno.readTextFile(join(parent, "report.html"));
+    assert.match(report, /<h2 id="world">ShapesWorld<\/h2>/);
+    assert.match(
+      report,
+      /Not run yet: <code>eval<\/code>, <code>dpo<\/code>, <code>reward<\/code>/,
+    );
     await assert.rejects(
       () => reproduce({ outDir: dir, only: ["nope"], log: () => {} }),
       /Expected a stage among/,
@@ -90,6 +100,23 @@ Deno.test("deno task reproduce --profile tiny runs the whole pipeline and writes
     assert.ok(results.claims.length >= 9);
     const md = await Deno.readTextFile(join(dir, "results.md"));
     assert.match(md, /\| HALO \(video \+ patch\) \| 2 \|/);
+    // the offline report of the tiny run, opened in real headless Chromium (network off):
+    // every figure draws, answers a hover and is not blank (CI installs Chromium)
+    assert.match(text, /report of eval, dpo, reward, labels, generator, world, videos → /);
+    if ((await hasChromium()) || Deno.env.get("CI")) {
+      const page = await checkPage(join(dir, "report.html"));
+      assert.deepEqual(page.errors, []);
+      assert.deepEqual(page.blocked, []);
+      const ids = page.figures.map((f) => f.id);
+      for (const id of ["fig-results", "fig-dpo-curves", "fig-agreement", "fig-efficiency"]) {
+        assert.ok(ids.includes(id), `${id} in ${ids.join(", ")}`);
+      }
+      for (const f of page.figures) {
+        assert.ok(f.traces > 0 && f.heatmaps + f.points + f.lines > 0, `${f.id} draws nothing`);
+        assert.ok(f.hover.trim().length > 0, `${f.id}: no hover label`);
+        assert.ok(f.inked > 0.005 && f.colors > 20, `${f.id}: blank screenshot`);
+      }
+    }
     const again = await run();
     assert.ok(again.success);
     const stages = new TextDecoder().decode(again.stdout).match(/already done/g) ?? [];

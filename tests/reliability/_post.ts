@@ -11,7 +11,7 @@ import fc from "fast-check";
 import { readJsonLines } from "../../lib/_atomic.ts";
 import { createRng } from "../../lib/_rng.ts";
 import { readCheckpointManifest } from "../../lib/checkpoint.ts";
-import { readPairs } from "../../lib/pairs.ts";
+import { readPairs } from "../../lib/pairs_file.ts";
 import { tinyPairsSetup } from "../_dpo_fixtures.ts";
 import { countCycles, ledger, suiteDir } from "./_ledger.ts";
 import { killAndResume, startupMs } from "./_kills.ts";

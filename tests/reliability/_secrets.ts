@@ -39,6 +39,11 @@ const BROAD: Record<string, string[]> = {
   // the kit's own child processes (Deno.execPath) and ffmpeg
   reproduce: ["--allow-run"],
   evaluate: ["--allow-run"],
+  pairs: ["--allow-run"],
+  // headless Chromium through playwright-core (the whole environment, the OS, a temporary
+  // profile); inspect also writes its report beside the user's videos
+  inspect: ["--allow-write", "--allow-run", "--allow-env", "--allow-sys"],
+  figure: ["--allow-write", "--allow-run", "--allow-env", "--allow-sys"],
   // measures the machine: the PyTorch peer, a temporary folder, load averages
   bench: ["--allow-write", "--allow-run", "--allow-env", "--allow-sys"],
 };

@@ -1,0 +1,73 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import { initBackend } from "../lib/backend.ts";
+import { createAdam } from "../lib/_nn.ts";
+import { disposeGenerator, freezeGenerator, loadGenerator } from "../lib/generator.ts";
+import { dpoStep, dpoStepInputs, stepPairIndices } from "../lib/dpo_step.ts";
+import { methodLossOptions } from "../lib/post_train.ts";
+import { readPairs } from "../lib/pairs_file.ts";
+import { withTempDir } from "./_helpers.ts";
+import { tinyPairsSetup } from "./_dpo_fixtures.ts";
+
+await initBackend();
+
+Deno.test("stepPairIndices: every pair once per epoch, the same for the same (seed, step)", () => {
+  const n = 10, b = 4;
+  const seen = Array.from(
+    { length: 5 },
+    (_, s) => stepPairIndices(s, { pairs: n, batchSize: b, seed: 3 }),
+  )
+    .flat();
+  assert.deepEqual(seen.slice(0, 10).sort((x, y) => x - y), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  assert.deepEqual(seen.slice(10, 20).sort((x, y) => x - y), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  assert.deepEqual(stepPairIndices(3, { pairs: n, batchSize: b, seed: 3 }), seen.slice(12, 16));
+  assert.notDeepEqual(stepPairIndices(0, { pairs: n, batchSize: b, seed: 4 }), seen.slice(0, 4));
+});
+
+Deno.test("DPO steps leak no tensors over 20 steps, and move the policy", async () => {
+  await withTempDir(async (dir) => {
+    const r = await tinyPairsSetup(dir);
+    const pairs = await readPairs(r.file);
+    const { generator: policy } = await loadGenerator(`${dir}/gen`);
+    const reference = freezeGenerator(policy);
+    const adam = createAdam(policy.params, { learningRate: 1e-3 });
+    const clips = await Promise.all(pairs.map(async (q) =>
+      [
+        await Deno.readFile(join(dir, "pairs", q.chosen.clip)),
+        await Deno.readFile(join(dir, "pairs", q.rejected.clip)),
+      ] as [Uint8Array, Uint8Array]
+    ));
+    const data = { pairs, clips, grid: { rows: 2, cols: 2, framesPerPatch: 2 } };
+    const step = async (i: number) => {
+      const inputs = dpoStepInputs(policy, data, i, { batchSize: 2, seed: 1, tMin: 50, tMax: 950 });
+      try {
+        return await dpoStep({ policy, reference, adam }, inputs, {
+          loss: methodLossOptions("grandpo", { beta: 100, betaPatch: 100, tau: 0 }),
+          weighting: "x0",
+          gamma: 5,
+          grid: data.grid,
+        });
+      } finally {
+        tf.dispose([inputs.x0, inputs.tokens, inputs.noise, inputs.patchGaps]);
+      }
+    };
+    const first = await step(0);
+    assert.ok(
+      Math.abs(first.loss - 2 * Math.log(2)) < 1e-4,
+      `the first step starts at 2·log 2: ${first.loss}`,
+    );
+    for (let i = 1; i < 10; i++) await step(i);
+    const after10 = tf.memory().numTensors;
+    for (let i = 10; i < 20; i++) await step(i);
+    assert.equal(tf.memory().numTensors, after10);
+    const moved = tf.tidy(() =>
+      policy.params.get("pixel.clean.w")!.sub(reference.params.get("pixel.clean.w")!).abs().max()
+        .dataSync()[0]
+    );
+    assert.ok(moved > 0);
+    adam.dispose();
+    disposeGenerator(policy);
+    disposeGenerator(reference);
+  });
+});

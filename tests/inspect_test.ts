@@ -1,0 +1,94 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { inspectCommand, inspectVideos } from "../lib/inspect.ts";
+import { startJudgeServer } from "../lib/judge_server.ts";
+import { parsePrompt, renderClip } from "../lib/world.ts";
+import { saveVideo } from "../lib/video.ts";
+import { withTempDir } from "./_helpers.ts";
+
+const TEXT = "one red circle moving left slowly on a black background";
+
+Deno.test("inspect: a file that is not a video gets a clear error, the rest are inspected, a rerun makes no call", async () => {
+  await withTempDir(async (dir) => {
+    const videos = join(dir, "mine");
+    await Deno.mkdir(videos);
+    await saveVideo(renderClip(parsePrompt(TEXT), { seed: 1 }).video, join(videos, "a.gif"));
+    await saveVideo(renderClip(parsePrompt(TEXT), { seed: 2 }).video, join(videos, "b.mp4"));
+    await Deno.writeTextFile(join(videos, "c.webm"), "not a video at all");
+    await Deno.writeTextFile(join(videos, "notes.txt"), "ignored: not a video extension");
+    const server = startJudgeServer({ port: 0 });
+    try {
+      const first = await inspectVideos(videos, {
+        prompt: TEXT,
+        baseURL: server.url,
+        quiet: true,
+        prm: null,
+      });
+      assert.equal(first.out, `${videos}-report.html`);
+      assert.deepEqual(first.videos.map((v) => v.file), ["a.gif", "b.mp4", "c.webm"]);
+      assert.deepEqual(first.videos.map((v) => Boolean(v.figure)), [true, true, false]);
+      assert.match(
+        first.videos[2].error!,
+        /^c\.webm: loadVideo\(.*\): Expected a decodable video but ffmpeg failed/,
+      );
+      assert.equal(first.calls, 2);
+      assert.equal(server.stats.chat, 2);
+      const html = await Deno.readTextFile(first.out);
+      assert.match(html, /<li class="error">c\.webm: /);
+      assert.match(html, /No patch reward model/);
+      assert.equal((html.match(/class="halo-figure"/g) ?? []).length, 2);
+      const again = await inspectVideos(videos, {
+        prompt: TEXT,
+        baseURL: server.url,
+        quiet: true,
+        prm: null,
+      });
+      assert.equal(again.calls, 0);
+      assert.equal(again.cached, 2);
+      assert.equal(server.stats.chat, 2, "no request on the rerun");
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+Deno.test("inspect: the shipped PRM scores the heatmaps; a short clip keeps all its frames", async () => {
+  await withTempDir(async (dir) => {
+    const clip = renderClip(parsePrompt(TEXT), { seed: 3 }).video;
+    await saveVideo(clip, join(dir, "short.gif"));
+    await Deno.writeTextFile(
+      join(dir, "prompts.json"),
+      JSON.stringify({ videos: [{ file: "short.gif", prompt: TEXT }] }),
+    );
+    const server = startJudgeServer({ port: 0 });
+    try {
+      const report = await inspectVideos(dir, {
+        baseURL: server.url,
+        out: join(dir, "r.html"),
+        frames: 64,
+        quiet: true,
+      });
+      const v = report.videos[0];
+      assert.equal(report.prm, "data/reward/prm");
+      assert.equal(v.shape!.frames, clip.numFrames);
+      assert.equal(v.prm!.length, 64);
+      assert.match(String((v.figure!.data[0].text as string[][])[0][0]), /PRM: visual [\d.]+/);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+Deno.test("inspect: a folder without prompts.json and without --prompt is refused, naming both", async () => {
+  await withTempDir(async (dir) => {
+    await assert.rejects(
+      () => inspectVideos(dir, { quiet: true }),
+      /Expected a prompts\.json .* or --prompt for every video but found "neither"/,
+    );
+    await assert.rejects(
+      () => inspectVideos(join(dir, "nope")),
+      /inspectVideos: Expected a folder of videos/,
+    );
+    await assert.rejects(() => inspectCommand.run({}), /inspect: Expected --videos DIR/);
+  });
+});

@@ -1,0 +1,98 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { reportSections, writeReport } from "../lib/report.ts";
+import { writeDpoEvalFixture } from "./_report_fixtures.ts";
+import { withTempDir } from "./_helpers.ts";
+
+Deno.test("writeReport renders the stages present, names the missing ones, and is self-contained", async () => {
+  await withTempDir(async (dir) => {
+    const root = join(dir, "reproduce");
+    await writeDpoEvalFixture(root);
+    const written = await writeReport(root);
+    assert.equal(written.html, join(dir, "report.html"));
+    assert.deepEqual(written.stages, ["eval", "dpo"]);
+    // results, results-more, one distribution (defect share), one worst clip, the dpo curves
+    assert.equal(written.figures, 5);
+    const html = await Deno.readTextFile(written.html);
+    assert.match(html, /Not run yet: <code>reward<\/code>, <code>labels<\/code>/);
+    assert.match(html, /deno task reproduce --only reward,labels,generator,world,videos/);
+    assert.match(
+      html,
+      /<img class="sheet" alt="before and after post-training" src="data:image\/png;base64,/,
+    );
+    assert.ok(
+      !/<script[^>]+src=/i.test(html) && !/<img[^>]+src="(?!data:)/i.test(html),
+      "self-contained",
+    );
+    // the results table from the eval stage's results.json, with the claims
+    assert.match(html, /<td>HALO \(video \+ patch\)<\/td><td>0\.620 \[0\.590, 0\.660\]<\/td>/);
+    assert.match(
+      html,
+      /<td>HALO cuts the patch-defect share by at least 30% relative to Base<\/td><td>no<\/td>/,
+    );
+  });
+});
+
+Deno.test("reportSections: dpo curves per logged key, one series per method and seed", async () => {
+  await withTempDir(async (root) => {
+    await writeDpoEvalFixture(root);
+    const { sections } = await reportSections(root);
+    const dpo = sections.find((s) => s.stage === "dpo")!;
+    const fig = dpo.figures[0].figure;
+    const titles = (fig.layout.annotations as Array<{ text: string }>).map((a) => a.text);
+    assert.deepEqual(titles, [
+      "<b>loss</b>",
+      "<b>rewards/accuracies</b>",
+      "<b>rewards/margins</b>",
+      "<b>patch/accuracies</b>",
+      "<b>rewards/chosen</b>",
+      "<b>rewards/rejected</b>",
+    ]);
+    const loss = fig.data.filter((t) => t.xaxis === "x");
+    assert.deepEqual(loss.filter((t) => t.showlegend).map((t) => t.name), [
+      "Diffusion-DPO (video)",
+      "Gran-DPO patch-only",
+      "HALO (video + patch)",
+    ]);
+    assert.equal(loss.length, 9); // 3 methods × (2 seeds + mean)
+  });
+});
+
+Deno.test("a corrupt or malformed stage result is reported in the page, and the rest still renders", async () => {
+  await withTempDir(async (dir) => {
+    const root = join(dir, "reproduce");
+    await writeDpoEvalFixture(root);
+    await Deno.writeTextFile(join(root, "dpo", "result.json"), "{ torn");
+    await Deno.mkdir(join(root, "reward"));
+    await Deno.writeTextFile(
+      join(root, "reward", "result.json"),
+      JSON.stringify({ agreement: "x" }),
+    );
+    await Deno.writeTextFile(join(root, "eval", "result.json"), JSON.stringify({ results: 3 }));
+    await Deno.mkdir(join(root, "labels"));
+    await Deno.writeTextFile(
+      join(root, "labels", "result.json"),
+      JSON.stringify({
+        judgeNoise: 0.6,
+        defects: { clips: 2, topKHitRate: 0.5, byKind: { blur: 0.5 } },
+      }),
+    );
+    const written = await writeReport(root, { out: join(dir, "r.html") });
+    const html = await Deno.readTextFile(written.html);
+    assert.match(html, /dpo\/result\.json: Expected a stage result \(JSON object\) but found/);
+    assert.match(
+      html,
+      /eval: .*eval\/result\.json: results: Expected an array of result rows or result files but found 3/,
+    );
+    assert.match(
+      html,
+      /reward: .*reward\/result\.json: agreement: Expected an array of agreement rows but found &quot;x&quot;/,
+    );
+    assert.deepEqual(written.stages, ["labels"]);
+    assert.match(html, /Top-k hit rate of the labels on 2 damaged clips: <b>0\.500<\/b>/);
+  });
+});
+
+Deno.test("writeReport refuses a bad root", async () => {
+  await assert.rejects(() => writeReport(""), /writeReport: Expected a reproduction output folder/);
+});
