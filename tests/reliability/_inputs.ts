@@ -438,6 +438,7 @@ Deno.test("inputs: CLI flags that are not numbers, unknown or missing are named;
   const required: Record<string, string[]> = {
     label: ["--videos", join(dir, "no-such-folder"), "--out", out],
     evaluate: ["--checkpoint", `grandpo=${join(dir, "no-such-checkpoint")}`],
+    inspect: ["--videos", join(dir, "no-such-folder")],
   };
   const errors: string[] = [];
   const original = console.error;
