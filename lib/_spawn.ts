@@ -74,7 +74,12 @@ export type JobSpec = { kind: string } & Record<string, unknown>;
  */
 export async function runJobs(
   jobs: readonly JobSpec[],
-  options: { concurrency: number; onDone?: (job: JobSpec, seconds: number) => void },
+  options: {
+    concurrency: number;
+    onDone?: (job: JobSpec, seconds: number) => void;
+    /** The module children run (default {@linkcode JOBS_ENTRY}); it calls {@linkcode exitWithParent}. */
+    entry?: string;
+  },
 ): Promise<void> {
   const queue = [...jobs];
   const errors: string[] = [];
@@ -82,14 +87,20 @@ export async function runJobs(
     while (queue.length && errors.length === 0) {
       const job = queue.shift()!;
       const t0 = performance.now();
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: ["run", ...jobPermissions(), JOBS_ENTRY, JSON.stringify(job)],
+      // The child's stdin stays open while this process lives: when it ends, even by
+      // SIGKILL, the child reads end-of-file and stops (lib/_jobs.ts), so a killed run
+      // leaves no job writing behind the run that resumes it.
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["run", ...jobPermissions(), options.entry ?? JOBS_ENTRY, JSON.stringify(job)],
+        stdin: "piped",
         stdout: "null",
         stderr: "piped",
         env: { NO_COLOR: "1" },
-      }).output();
+      }).spawn();
+      const [stderr, out] = await Promise.all([new Response(child.stderr).text(), child.status]);
+      await child.stdin.close().catch(() => {});
       if (!out.success) {
-        const tail = new TextDecoder().decode(out.stderr)
+        const tail = stderr
           .split("\n")
           .filter((line) => line.trim() && !/^\s*at /.test(line))
           .slice(-4)
@@ -100,4 +111,19 @@ export async function runJobs(
   };
   await Promise.all(Array.from({ length: Math.max(1, options.concurrency) }, worker));
   if (errors.length) throw new Error(errors[0]);
+}
+
+/**
+ * The child side of {@linkcode runJobs}: ends this process when its stdin
+ * closes. The parent holds the pipe open while it lives, so a parent killed
+ * with SIGKILL leaves no job running behind it; a child that finishes its job
+ * must call `Deno.exit` itself (this watch keeps it alive).
+ */
+export async function exitWithParent(): Promise<void> {
+  const reader = Deno.stdin.readable.getReader();
+  while (!(await reader.read()).done) {
+    // the parent sends nothing; only the end matters
+  }
+  console.error("the parent process ended: job stopped (a resumed run redoes it)");
+  Deno.exit(1);
 }
