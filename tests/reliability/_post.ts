@@ -142,29 +142,39 @@ Deno.test("kills: `deno task pairs` killed at random points resumes to the unint
   const total = performance.now() - t0;
   assert.equal(whole.code, 0, whole.stderr);
   const boot = await startupMs("pairs");
-  const { kills, final } = await killAndResume({
+  const check = async () => {
+    assert.deepEqual(
+      await Deno.readFile(join(dir, killed, "pairs.jsonl")),
+      await Deno.readFile(join(dir, clean, "pairs.jsonl")),
+    );
+    const pairs = await readPairs(join(dir, killed, "pairs.jsonl"));
+    for (const q of pairs) {
+      for (const side of [q.chosen, q.rejected]) {
+        assert.deepEqual(
+          await Deno.readFile(join(dir, killed, side.clip)),
+          await Deno.readFile(join(dir, clean, side.clip)),
+        );
+      }
+    }
+    return pairs.length;
+  };
+  const { kills, final, rounds } = await killAndResume({
     start: () => spawnTask("pairs", args(killed), { env: ENV, cwd: dir }),
     kills: 4,
     delayMs: [boot * 0.7, boot + 0.25 * Math.max(0, total - boot)],
     rng: createRng(81),
+    nextRound: async () => {
+      await check();
+      await Deno.remove(join(dir, killed), { recursive: true });
+    },
   });
   countCycles("pairs", kills);
   assert.equal(final.code, 0, final.stderr);
-  assert.deepEqual(
-    await Deno.readFile(join(dir, killed, "pairs.jsonl")),
-    await Deno.readFile(join(dir, clean, "pairs.jsonl")),
-  );
-  const pairs = await readPairs(join(dir, killed, "pairs.jsonl"));
-  for (const q of pairs) {
-    for (const side of [q.chosen, q.rejected]) {
-      assert.deepEqual(
-        await Deno.readFile(join(dir, killed, side.clip)),
-        await Deno.readFile(join(dir, clean, side.clip)),
-      );
-    }
-  }
+  const count = await check();
   assert.ok(kills >= 2, `${kills} kills landed`);
-  console.log(`pairs: ${kills} kills; ${pairs.length} pairs and their clips equal`);
+  console.log(
+    `pairs: ${kills} kills in ${rounds} round(s); ${count} pairs and their clips equal`,
+  );
 });
 
 Deno.test("kills: `deno task post-train` killed at random points resumes to the uninterrupted checkpoint, byte for byte", async () => {
@@ -192,32 +202,42 @@ Deno.test("kills: `deno task post-train` killed at random points resumes to the 
   const total = performance.now() - t0;
   assert.equal(whole.code, 0, whole.stderr);
   const boot = await startupMs("post-train");
-  const { kills, final } = await killAndResume({
+  const check = async () => {
+    for (const file of ["weights.bin", "optimizer.bin"]) {
+      assert.deepEqual(
+        await Deno.readFile(join(killed, file)),
+        await Deno.readFile(join(clean, file)),
+        `${file} differs after kills`,
+      );
+    }
+    const a = await readCheckpointManifest(killed), b = await readCheckpointManifest(clean);
+    assert.equal(a.step, 16);
+    delete a.meta.wallSeconds;
+    delete b.meta.wallSeconds;
+    assert.deepEqual(a, b);
+    const strip = (rows: Array<Record<string, unknown>>) =>
+      rows.map(({ seconds: _, ...rest }) => rest);
+    assert.deepEqual(
+      strip(await readJsonLines(`${killed}.log.jsonl`)),
+      strip(await readJsonLines(`${clean}.log.jsonl`)),
+    );
+  };
+  const { kills, final, rounds } = await killAndResume({
     start: () => spawnTask("post-train", args("out/post-killed"), { env: ENV, cwd: dir }),
     kills: 5,
     delayMs: [boot * 0.7, boot + 0.15 * Math.max(0, total - boot)],
     rng: createRng(91),
+    nextRound: async () => {
+      await check();
+      await Deno.remove(killed, { recursive: true });
+      await Deno.remove(`${killed}.log.jsonl`);
+    },
   });
   countCycles("post-train", kills);
   assert.equal(final.code, 0, final.stderr);
-  for (const file of ["weights.bin", "optimizer.bin"]) {
-    assert.deepEqual(
-      await Deno.readFile(join(killed, file)),
-      await Deno.readFile(join(clean, file)),
-      `${file} differs after kills`,
-    );
-  }
-  const a = await readCheckpointManifest(killed), b = await readCheckpointManifest(clean);
-  assert.equal(a.step, 16);
-  delete a.meta.wallSeconds;
-  delete b.meta.wallSeconds;
-  assert.deepEqual(a, b);
-  const strip = (rows: Array<Record<string, unknown>>) =>
-    rows.map(({ seconds: _, ...rest }) => rest);
-  assert.deepEqual(
-    strip(await readJsonLines(`${killed}.log.jsonl`)),
-    strip(await readJsonLines(`${clean}.log.jsonl`)),
-  );
+  await check();
   assert.ok(kills >= 3, `${kills} kills landed`);
-  console.log(`post-train: ${kills} kills; weights, optimiser state and log equal`);
+  console.log(
+    `post-train: ${kills} kills in ${rounds} round(s); weights, optimiser state and log equal`,
+  );
 });
