@@ -34,6 +34,8 @@ export interface Bench {
   warmup?: number;
   /** Minimum timed runs for this benchmark (overrides the run-wide default). */
   minRuns?: number;
+  /** Backends a `perBackend` benchmark is not run on (too slow there to tell anything). */
+  skipBackends?: readonly string[];
 }
 
 /** A measured row of the table. */
@@ -93,6 +95,37 @@ export function quantile(values: readonly number[], q: number): number {
   return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
 }
 
+/** The timing columns of a row, from its timed runs (wall and CPU milliseconds). */
+export type RunSummary = Pick<
+  BenchResult,
+  | "runs"
+  | "medianMs"
+  | "cpuMedianMs"
+  | "minMs"
+  | "maxMs"
+  | "iqrFraction"
+  | "itemsPerSecond"
+  | "gflops"
+>;
+
+/** Summarises timed runs: median, spread, items/s and GFLOP/s at the median. */
+export function summarizeRuns(
+  times: { wallMs: readonly number[]; cpuMs: readonly number[] },
+  work: { items: number; flops: number },
+): RunSummary {
+  const medianMs = median(times.wallMs);
+  return {
+    runs: times.wallMs.length,
+    medianMs,
+    cpuMedianMs: median(times.cpuMs),
+    minMs: Math.min(...times.wallMs),
+    maxMs: Math.max(...times.wallMs),
+    iqrFraction: (quantile(times.wallMs, 0.75) - quantile(times.wallMs, 0.25)) / medianMs,
+    itemsPerSecond: work.items / (medianMs / 1000),
+    gflops: work.flops / (medianMs / 1000) / 1e9,
+  };
+}
+
 /** Options for {@linkcode measure}. */
 export interface MeasureOptions {
   /** Untimed warm-up runs. Default 2. */
@@ -128,17 +161,9 @@ export async function measure(bench: Bench, options: MeasureOptions = {}): Promi
       cpuTimes.push((c.user + c.system) / 1000);
       if (times.length >= 200) break;
     }
-    const medianMs = median(times);
     return {
       ...base,
-      runs: times.length,
-      medianMs,
-      cpuMedianMs: median(cpuTimes),
-      minMs: Math.min(...times),
-      maxMs: Math.max(...times),
-      iqrFraction: (quantile(times, 0.75) - quantile(times, 0.25)) / medianMs,
-      itemsPerSecond: bc.items / (medianMs / 1000),
-      gflops: bc.flops / (medianMs / 1000) / 1e9,
+      ...summarizeRuns({ wallMs: times, cpuMs: cpuTimes }, bc),
       tensorsBefore,
       tensorsAfter: tf.memory().numTensors,
       rssBeforeMiB,

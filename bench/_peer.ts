@@ -107,8 +107,40 @@ export interface ExportOptions {
   maxWeight?: number;
 }
 
-function f32Bytes(values: Float32Array): Uint8Array {
+/** The bytes of a float32 array (little-endian on every platform the kit runs on). */
+export function f32Bytes(values: Float32Array): Uint8Array {
   return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+}
+
+/** One weight's place in a flat float32 file, as the peers read it. */
+export interface ParamEntry {
+  /** The kit's parameter name. */
+  name: string;
+  /** Its shape. */
+  shape: number[];
+  /** Offset into the flat file, in floats. */
+  offset: number;
+}
+
+/**
+ * Writes `params` as one flat float32 file `dir/file` (sorted by name, as
+ * `readParams` returns them) and returns where each weight lies in it.
+ */
+export async function writeParamsFile(
+  dir: string,
+  file: string,
+  params: Awaited<ReturnType<typeof readParams>>,
+): Promise<ParamEntry[]> {
+  let offset = 0;
+  const entries = params.map((p) => {
+    const e = { name: p.name, shape: p.shape, offset };
+    offset += p.values.length;
+    return e;
+  });
+  const flat = new Float32Array(offset);
+  params.forEach((p, i) => flat.set(p.values, entries[i].offset));
+  await Deno.writeFile(join(dir, file), f32Bytes(flat));
+  return entries;
 }
 
 /**
@@ -149,16 +181,7 @@ export async function exportForPeer(
   const alphaBar = alphaBars(c.timesteps, c.schedule);
   const weights = lossWeights(alphaBar, tVals, maxWeight);
   await Deno.mkdir(dir, { recursive: true });
-  const saved = await readParams(gen.params);
-  let offset = 0;
-  const entries = saved.map((p) => {
-    const e = { name: p.name, shape: p.shape, offset };
-    offset += p.values.length;
-    return e;
-  });
-  const flat = new Float32Array(offset);
-  saved.forEach((p, i) => flat.set(p.values, entries[i].offset));
-  await Deno.writeFile(join(dir, "params.f32"), f32Bytes(flat));
+  const entries = await writeParamsFile(dir, "params.f32", await readParams(gen.params));
   await Deno.writeTextFile(join(dir, "params.json"), JSON.stringify(entries));
   await Deno.writeTextFile(
     join(dir, "config.json"),
@@ -228,12 +251,8 @@ export async function exportForPeer(
   return result;
 }
 
-/** What the peer reports. */
-export interface PeerReport {
-  /** torch version. */
-  torch: string;
-  /** torch intra-op threads used. */
-  threads: number;
+/** A peer's loss beside the kit's, before and after one step on the same inputs. */
+export interface LossParity {
   /** The peer's loss on the kit's inputs. */
   loss: number;
   /** The kit's loss. */
@@ -246,6 +265,14 @@ export interface PeerReport {
   kitLossAfterStep: number;
   /** |peer − kit| / kit after the step. */
   lossAfterStepRelDiff: number;
+}
+
+/** What the peer reports. */
+export interface PeerReport extends LossParity {
+  /** torch version. */
+  torch: string;
+  /** torch intra-op threads used. */
+  threads: number;
   /** The peer's weighted ε-MSE (per-clip weight min(1/ᾱ_t, maxWeight), mean 1). */
   weightedLoss: number;
   /** The kit's weighted ε-MSE. */
@@ -281,10 +308,24 @@ export interface RunPeerOptions {
 }
 
 /** Runs the peer on a directory written by {@linkcode exportForPeer}. */
-export async function runPeer(dir: string, options: RunPeerOptions = {}): Promise<PeerReport> {
+export function runPeer(dir: string, options: RunPeerOptions = {}): Promise<PeerReport> {
+  return runPeerScript<PeerReport>(PEER_SCRIPT, dir, options);
+}
+
+/**
+ * Runs a peer script on an export directory with the timing options and
+ * parses the one JSON line it prints last; throws with its stderr's last
+ * lines when it fails.
+ */
+export async function runPeerScript<T>(
+  script: string,
+  dir: string,
+  options: RunPeerOptions = {},
+): Promise<T> {
+  const where = script.split("/").pop();
   const out = await new Deno.Command(PEER_PYTHON, {
     args: [
-      PEER_SCRIPT,
+      script,
       dir,
       "--seconds",
       String(options.seconds ?? 3),
@@ -301,16 +342,16 @@ export async function runPeer(dir: string, options: RunPeerOptions = {}): Promis
   const stdout = new TextDecoder().decode(out.stdout).trim();
   if (!out.success) {
     throw new Error(
-      `runPeer: Expected the peer to exit 0 but found exit ${out.code}: ${
+      `${where}: Expected the peer to exit 0 but found exit ${out.code}: ${
         new TextDecoder().decode(out.stderr).trim().split("\n").slice(-3).join(" | ")
       }`,
     );
   }
   try {
-    return JSON.parse(stdout.split("\n").pop()!) as PeerReport;
+    return JSON.parse(stdout.split("\n").pop()!) as T;
   } catch {
     throw new Error(
-      `runPeer: Expected one JSON line from the peer but found ${stdout.slice(0, 200)}`,
+      `${where}: Expected one JSON line from the peer but found ${stdout.slice(0, 200)}`,
     );
   }
 }

@@ -3,9 +3,10 @@
  * backend — a raw matmul, patchify, ffmpeg decoding, and for the default
  * generator the Adam training step, the policy/reference patch loss maps
  * (forward, and forward + backward), DDIM sampling, reward-model scoring and
- * its training step — next to a PyTorch
- * peer of the same training step on the same batch (bench/peer/), checks the
- * peer's loss against the kit's, runs a 200-step memory check, and writes
+ * its training step, and one Diffusion-DPO and one Gran-DPO step of the
+ * shipped generator on the same 8 pairs — next to PyTorch peers of the
+ * training step and of both DPO steps on the same batches (bench/peer/),
+ * checks the peers' losses against the kit's, runs a 200-step memory check, and writes
  * `out/bench/results.json` plus `out/bench/backend.json` with the CPU-route
  * ranking by the training step, which `initBackend()` then follows.
  *
@@ -21,14 +22,7 @@ import { type BackendName, initBackend, probeWebGpu, setFastWasmKernels } from "
 import { parseCli } from "../lib/cli.ts";
 import { parseGrid, patchify, unpatchify } from "../lib/patch.ts";
 import { loadVideo } from "../lib/video.ts";
-import {
-  type Bench,
-  type BenchResult,
-  formatTable,
-  measure,
-  median,
-  quantile,
-} from "./_harness.ts";
+import { type Bench, type BenchResult, formatTable, measure, summarizeRuns } from "./_harness.ts";
 import {
   benchBatch,
   countedForwardFlops,
@@ -51,6 +45,8 @@ import {
 import { DEFAULT_GENERATOR_CONFIG, disposeGenerator, generatorFlops } from "../lib/generator.ts";
 import { rewardBenches } from "../lib/reward_train.ts";
 import { batchLabelBench, labelBenches } from "./_label_benches.ts";
+import { DPO_BENCH_NAMES, dpoBenches, dpoParityLine, dpoPeerRows } from "./_dpo_benches.ts";
+import { benchPairsFile, DPO_METHODS } from "./_dpo_peer.ts";
 
 const SHARED_VIDEOS = new URL("../../shared/videos/", import.meta.url).pathname;
 
@@ -125,9 +121,10 @@ export const BENCHES: Bench[] = [
   lossMapBench,
   lossMapGradBench,
   ddimBench,
-  // reward-model scoring and training step (lib/reward_train.ts); Diffusion-DPO and Gran-DPO
-  // steps join here once the DPO trainer exists (bench/NOTES.md, "Not done")
+  // reward-model scoring and training step (lib/reward_train.ts)
   ...rewardBenches(),
+  // one Diffusion-DPO and one Gran-DPO post-training step of the shipped generator (8 pairs)
+  ...dpoBenches(),
   // labelling throughput against the judge server (backend-independent)
   ...labelBenches(),
   batchLabelBench(),
@@ -164,20 +161,14 @@ async function peerRow(
   try {
     await exportForPeer(gen, batch, dir);
     const report = await runPeer(dir, { seconds, threads });
-    const times = report.timesMs;
-    const medianMs = median(times);
     const row: BenchResult = {
       name: TRAIN_STEP_BENCH,
       backend: `torch ${report.torch} ${report.threads}thr`,
-      runs: times.length,
-      medianMs,
-      cpuMedianMs: median(report.cpuTimesMs),
-      minMs: Math.min(...times),
-      maxMs: Math.max(...times),
-      iqrFraction: (quantile(times, 0.75) - quantile(times, 0.25)) / medianMs,
-      itemsPerSecond: TRAIN_BATCH / (medianMs / 1000),
+      ...summarizeRuns({ wallMs: report.timesMs, cpuMs: report.cpuTimesMs }, {
+        items: TRAIN_BATCH,
+        flops: 3 * generatorFlops(DEFAULT_GENERATOR_CONFIG, TRAIN_BATCH),
+      }),
       unit: "clips",
-      gflops: 3 * generatorFlops(DEFAULT_GENERATOR_CONFIG, TRAIN_BATCH) / (medianMs / 1000) / 1e9,
       tensorsBefore: 0,
       tensorsAfter: 0,
       rssMiB: report.rssMiB,
@@ -219,6 +210,14 @@ if (import.meta.main) {
   const selected = BENCHES.filter((b) => !values.only || b.name.includes(values.only as string));
   const results: BenchResult[] = [];
   const real = backends.filter((b) => b !== WASM_STOCK) as BackendName[];
+  const dpoNames: string[] = Object.values(DPO_BENCH_NAMES);
+  const dpoSelected = selected.some((b) => dpoNames.includes(b.name));
+  if (dpoSelected) {
+    // the DPO benchmarks' pairs: sampled once (on wasm) into out/bench/dpo-pairs, rescored each run
+    await initBackend({ backend: "wasm" });
+    console.error(`… DPO benchmark pairs (8 prompts × 2 candidates, shipped generator and PRM)`);
+    await benchPairsFile({ quiet: false, rebuild: true });
+  }
   await initBackend({ backend: real[0] ?? "wasm" });
   for (const bench of selected.filter((b) => !b.perBackend)) {
     console.error(`… ${bench.name}`);
@@ -231,6 +230,7 @@ if (import.meta.main) {
     try {
       for (const bench of selected.filter((b) => b.perBackend)) {
         if (stock && bench.name !== RANKING_BENCH) continue;
+        if (bench.skipBackends?.includes(backend)) continue;
         console.error(
           `… ${bench.name} on ${backend}${choice.adapter ? ` (${choice.adapter})` : ""}`,
         );
@@ -278,6 +278,32 @@ if (import.meta.main) {
     }
   }
 
+  let dpoPeer: Awaited<ReturnType<typeof dpoPeerRows>> | undefined;
+  let dpoPeerSkipped: string | undefined;
+  if (!dpoSelected) dpoPeerSkipped = "DPO steps not selected";
+  else if (values["no-peer"]) dpoPeerSkipped = "--no-peer";
+  else {
+    const available = await peerAvailable();
+    if (!available.ok) dpoPeerSkipped = available.reason;
+    else {
+      await initBackend({ backend: fastest });
+      console.error(`… Diffusion-DPO and Gran-DPO steps on the PyTorch peer (${available.reason})`);
+      try {
+        dpoPeer = await dpoPeerRows({ seconds, threads: Number(values["peer-threads"]) });
+        for (const row of dpoPeer.rows) {
+          for (const r of results) {
+            if (r.name !== row.name || r.error) continue;
+            r.peerRatio = row.medianMs / r.medianMs;
+            if (r.cpuMedianMs && row.cpuMedianMs) r.peerCpuRatio = row.cpuMedianMs / r.cpuMedianMs;
+          }
+        }
+        results.push(...dpoPeer.rows);
+      } catch (error) {
+        dpoPeerSkipped = (error as Error).message;
+      }
+    }
+  }
+
   let memory: Awaited<ReturnType<typeof memoryCheck>> | undefined;
   const memorySteps = Number(values["memory-steps"]);
   if (memorySteps > 0 && selected.some((b) => b.name === RANKING_BENCH)) {
@@ -313,6 +339,14 @@ if (import.meta.main) {
         } (bound 1e-3)`,
     );
   } else console.log(`peer: skipped (${peerSkipped})`);
+  if (dpoPeer) {
+    console.log(
+      `DPO peer parity (data/generator + ${DPO_METHODS.length} methods, kit on ${dpoPeer.backend}, ${
+        (100 * dpoPeer.report.patchesUsed).toFixed(0)
+      }% of patches past τ):`,
+    );
+    for (const method of DPO_METHODS) console.log(`  ${dpoParityLine(method, dpoPeer.report)}`);
+  } else console.log(`DPO peer: skipped (${dpoPeerSkipped})`);
   if (memory) {
     const pct = (x: number) => `${x >= 0 ? "+" : ""}${(100 * x).toFixed(1)}%`;
     console.log(
@@ -351,6 +385,9 @@ if (import.meta.main) {
         peer: peer
           ? { ...peer.report, kitBackend: peer.backend, weights: peer.weights }
           : { skipped: peerSkipped },
+        dpoPeer: dpoPeer
+          ? { ...dpoPeer.report, kitBackend: dpoPeer.backend, weights: "data/generator" }
+          : { skipped: dpoPeerSkipped },
         memory,
         flopCheck,
       },

@@ -54,7 +54,16 @@ export async function loadPairData(file: string, gen: Generator): Promise<PairDa
   return { pairs, clips, grid: parseGrid(gridSpec) };
 }
 
-/** The pair indices of step `step` (epoch-wise shuffles seeded by (seed, epoch)). */
+/**
+ * The pair indices of step `step` (epoch-wise shuffles seeded by (seed, epoch)).
+ *
+ * @example
+ * ```ts
+ * import { stepPairIndices } from "@halo/kit";
+ * const epoch = [0, 1].flatMap((step) => stepPairIndices(step, { pairs: 4, batchSize: 2, seed: 0 }));
+ * console.log(epoch.toSorted()); // [0, 1, 2, 3]: every pair once per epoch
+ * ```
+ */
 export function stepPairIndices(
   step: number,
   options: { pairs: number; batchSize: number; seed: number },

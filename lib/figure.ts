@@ -90,10 +90,21 @@ export function subplotGrid(n: number, columns: number): SubplotGrid {
   return { axes, refs, rows };
 }
 
-/** A subplot title, placed above subplot `ref`. */
+/** Breaks `text` into lines of at most about `width` characters at spaces. */
+function wrapWords(text: string, width: number): string[] {
+  const lines: string[] = [];
+  for (const word of text.split(" ")) {
+    const last = lines.length - 1;
+    if (last >= 0 && lines[last].length + 1 + word.length <= width) lines[last] += " " + word;
+    else lines.push(word);
+  }
+  return lines;
+}
+
+/** A subplot title, placed above subplot `ref`; long titles wrap so neighbours do not overlap. */
 function subplotTitle(ref: { x: string; y: string }, text: string): Record<string, unknown> {
   return {
-    text: `<b>${escapeLabel(text)}</b>`,
+    text: `<b>${wrapWords(text, 26).map(escapeLabel).join("<br>")}</b>`,
     xref: `${ref.x} domain`,
     yref: `${ref.y} domain`,
     x: 0.5,

@@ -90,7 +90,16 @@ export const HALO_PROFILES: Readonly<Record<"tiny" | "default", HaloProfile>> = 
   },
 });
 
-/** Looks a profile up by name, with a clear error. */
+/**
+ * Looks a profile up by name, with a clear error.
+ *
+ * @example
+ * ```ts
+ * import { haloProfile } from "@halo/kit";
+ * const tiny = haloProfile("tiny");
+ * console.log(tiny.postTrain.seeds, tiny.eval.prompts); // [0, 1] 4
+ * ```
+ */
 export function haloProfile(name: string): HaloProfile {
   const p = HALO_PROFILES[name as "tiny" | "default"];
   if (!p) fail("profile", `one of ${Object.keys(HALO_PROFILES).join(", ")}`, name);
@@ -231,11 +240,6 @@ export interface RunEvaluationOptions {
   jobs?: number;
 }
 
-/**
- * Evaluates Base and every run on the same test prompts and noise, and builds
- * the results table with the paper's claims checked. Per-clip records are
- * cached, so a killed evaluation resumes.
- */
 /** What {@linkcode runEvaluation} returns: the table and the clips behind it. */
 export interface EvaluationRun {
   /** The results table with the claims. */
@@ -247,6 +251,11 @@ export interface EvaluationRun {
   };
 }
 
+/**
+ * Evaluates Base and every run on the same test prompts and noise, and builds
+ * the results table with the paper's claims checked. Per-clip records are
+ * cached, so a killed evaluation resumes.
+ */
 export async function runEvaluation(options: RunEvaluationOptions): Promise<EvaluationRun> {
   const { dir, profile } = options;
   const log = options.log ?? (() => {});

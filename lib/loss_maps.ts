@@ -89,7 +89,15 @@ export function errorWeights(
   });
 }
 
-/** Validates a weighting name (undefined → the default). */
+/**
+ * Validates a weighting name (undefined → the default).
+ *
+ * @example
+ * ```ts
+ * import { checkWeighting } from "@halo/kit";
+ * console.log(checkWeighting("demo", undefined), checkWeighting("demo", "eps")); // "min-snr" "eps"
+ * ```
+ */
 export function checkWeighting(where: string, weighting: unknown): ErrorWeighting {
   const w = weighting ?? DEFAULT_WEIGHTING;
   if (!ERROR_WEIGHTINGS.includes(w as ErrorWeighting)) {

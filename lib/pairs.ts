@@ -141,7 +141,16 @@ function candidateSeed(seed: number, index: number, j: number): number {
   return createRng((seed * 0x9e3779b1 + index * 0x85ebca6b + j * 0xc2b2ae35) >>> 0).seed();
 }
 
-/** A seeded sample of `n` prompts of the train split (indices into it kept, for ids). */
+/**
+ * A seeded sample of `n` prompts of the train split (indices into it kept, for ids).
+ *
+ * @example
+ * ```ts
+ * import { pairPrompts } from "@halo/kit";
+ * const a = pairPrompts(3, 0), b = pairPrompts(3, 0);
+ * console.log(a.length, a[0].index === b[0].index); // 3 true
+ * ```
+ */
 export function pairPrompts(
   n: number,
   seed: number,

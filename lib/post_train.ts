@@ -140,7 +140,18 @@ function runSettings(
   return rest;
 }
 
-/** The loss options a method implies. */
+/**
+ * The loss options a method implies: Diffusion-DPO is λ = 0, patch-only turns
+ * the video term off, the rest keep the defaults or `options`.
+ *
+ * @example
+ * ```ts
+ * import { methodLossOptions } from "@halo/kit";
+ * const dpo = methodLossOptions("dpo");
+ * const patchOnly = methodLossOptions("patch-only", { tau: 0.5 });
+ * console.log(dpo.lambda, patchOnly.video, patchOnly.tau); // 0 false 0.5
+ * ```
+ */
 export function methodLossOptions(
   method: PostTrainMethod,
   options: GranDpoOptions = {},

@@ -167,6 +167,14 @@ Deno.test("resultsFigure: one subplot per metric, one colour per method, asymmet
     (fig.layout.annotations as Array<{ text: string }>).map((a) => a.text),
     ["<b>ShapesBench ↑</b>", "<b>defect share ↓</b>"],
   );
+  // a long subplot title wraps at spaces instead of running into its neighbour's
+  const long = resultsFigure([
+    { method: "HALO", metric: "Defective patches of clips ≥ Base median", mean: 1, lo: 0, hi: 2 },
+  ], { lowerIsBetter: ["Defective patches of clips ≥ Base median"] });
+  assert.equal(
+    (long.layout.annotations as Array<{ text: string }>)[0].text,
+    "<b>Defective patches of clips<br>≥ Base median ↓</b>",
+  );
   assert.throws(
     () => resultsFigure([{ method: "HALO", metric: "m", mean: 2, lo: 2.5, hi: 3 }]),
     /rows\[0\] \(HALO, m\): Expected lo ≤ mean ≤ hi/,

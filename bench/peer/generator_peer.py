@@ -45,6 +45,17 @@ def load_f32(path, count=None):
     return t if count is None else t[:count]
 
 
+def load_params(d, entries, file="params.f32", trainable=True):
+    """The weights in `file` of `d`, by the kit's names (params.json entries)."""
+    flat = load_f32(os.path.join(d, file))
+    params = {}
+    for e in entries:
+        size = math.prod(e["shape"])
+        params[e["name"]] = flat[e["offset"]:e["offset"] + size].clone().reshape(e["shape"])
+        params[e["name"]].requires_grad_(trainable)
+    return params
+
+
 class Peer:
     """The generator, with weights by the kit's parameter names."""
 
@@ -137,6 +148,11 @@ class Peer:
             .permute(0, 3, 1, 4, 2, 5).reshape(b, t, hh, ww, ch)
 
     def predict_noise(self, xt, t, tokens, keep=None):
+        return self.predict_noise_and_clean(xt, t, tokens, keep)[0]
+
+    def predict_noise_and_clean(self, xt, t, tokens, keep=None):
+        """(ε̂, X) as lib/generator.ts predictNoiseAndClean: X is the pixel MLP's clean value,
+        x̂0 itself for prediction "x0", the ungated branch for the default (ε) head."""
         p, s, n, d = self.p, self.s, self.n, self.d
         b = xt.shape[0]
         args = (t.to(torch.float32) * (1000 / self.c["timesteps"])).reshape(-1, 1) \
@@ -167,10 +183,13 @@ class Peer:
         scaled = xt * (a.sqrt() * SIGMA_DATA) / ((1 - a) + a * SIGMA_DATA ** 2)
         hidden = torch.relu(self.lin("pixel.ctx", ctx) + self.lin("pixel.x", scaled))
         clean = self.lin("pixel.clean", hidden)
+        if self.c.get("prediction") == "x0":
+            # x0-parameterisation: X is x̂0 and ε̂ follows from it (no gate)
+            return (xt - clean * a.sqrt()) / (1 - a).sqrt(), clean
         gate = self.lin("pixel.gate", hidden)
         logit = (a / (1 - a)).log()
         keep_noise = torch.sigmoid(-(logit - F.softplus(gate)))
-        return keep_noise * (xt - clean * a.sqrt()) / (1 - a).sqrt()
+        return keep_noise * (xt - clean * a.sqrt()) / (1 - a).sqrt(), clean
 
     def add_noise(self, x0, t, noise):
         a = self.ab[t].reshape(-1, 1, 1, 1, 1)
@@ -220,10 +239,11 @@ class KitAdam:
         return norm
 
 
-def main():
+def peer_args(seconds=4):
+    """The peers' command line: DIR and the timing options; sets torch's threads."""
     ap = argparse.ArgumentParser()
     ap.add_argument("dir")
-    ap.add_argument("--seconds", type=float, default=4)
+    ap.add_argument("--seconds", type=float, default=seconds)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--min-runs", type=int, default=5)
     ap.add_argument("--max-runs", type=int, default=200)
@@ -231,15 +251,50 @@ def main():
     args = ap.parse_args()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
+    return args
+
+
+def time_steps(step, args):
+    """Runs `step` args.warmup times untimed, then times it (wall and process CPU milliseconds)
+    for at least args.min_runs runs and args.seconds, at most args.max_runs."""
+    for _ in range(args.warmup):
+        step()
+    times, cpu_times = [], []
+    start = time.perf_counter()
+    while len(times) < args.min_runs or (time.perf_counter() - start) < args.seconds:
+        t0, c0 = time.perf_counter(), time.process_time()
+        step()
+        times.append((time.perf_counter() - t0) * 1000)
+        cpu_times.append((time.process_time() - c0) * 1000)
+        if len(times) >= args.max_runs:
+            break
+    return times, cpu_times
+
+
+def rel(a, b):
+    """|a − b| / |b|."""
+    return abs(a - b) / max(abs(b), 1e-12)
+
+
+def parity(loss, loss_after, kit):
+    """The peer's loss before and after one step beside the kit's ({loss, lossAfterStep}), with
+    their relative differences (bench/_peer.ts LossParity)."""
+    return {
+        "loss": loss,
+        "kitLoss": kit["loss"],
+        "lossRelDiff": rel(loss, kit["loss"]),
+        "lossAfterStep": loss_after,
+        "kitLossAfterStep": kit["lossAfterStep"],
+        "lossAfterStepRelDiff": rel(loss_after, kit["lossAfterStep"]),
+    }
+
+
+def main():
+    args = peer_args()
     d = args.dir
     config = json.load(open(os.path.join(d, "config.json")))
     entries = json.load(open(os.path.join(d, "params.json")))
-    flat = load_f32(os.path.join(d, "params.f32"))
-    params = {}
-    for e in entries:
-        size = math.prod(e["shape"])
-        params[e["name"]] = flat[e["offset"]:e["offset"] + size].clone().reshape(e["shape"])
-        params[e["name"]].requires_grad_(True)
+    params = load_params(d, entries)
     batch = json.load(open(os.path.join(d, "batch.json")))
     shape = batch["shape"]
     size = math.prod(shape)
@@ -265,9 +320,6 @@ def main():
         loss_after, weighted_after = (v.item() for v in model.losses(x0, t, noise, tokens, keep, w))
     loss, weighted = loss.item(), weighted.item()
 
-    def rel(a, b):
-        return abs(a - b) / max(abs(b), 1e-12)
-
     # timing: training steps on the same clips, fresh t / ε / prompt dropout each step
     gen = torch.Generator().manual_seed(1)
     timesteps = config["timesteps"]
@@ -282,28 +334,11 @@ def main():
         adam.apply()
         return value.item()
 
-    for _ in range(args.warmup):
-        train_step()
-    times = []
-    cpu_times = []
-    start = time.perf_counter()
-    while len(times) < args.min_runs or (time.perf_counter() - start) < args.seconds:
-        t0 = time.perf_counter()
-        c0 = time.process_time()
-        train_step()
-        times.append((time.perf_counter() - t0) * 1000)
-        cpu_times.append((time.process_time() - c0) * 1000)
-        if len(times) >= args.max_runs:
-            break
+    times, cpu_times = time_steps(train_step, args)
     print(json.dumps({
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
-        "loss": loss,
-        "kitLoss": expected["loss"],
-        "lossRelDiff": rel(loss, expected["loss"]),
-        "lossAfterStep": loss_after,
-        "kitLossAfterStep": expected["lossAfterStep"],
-        "lossAfterStepRelDiff": rel(loss_after, expected["lossAfterStep"]),
+        **parity(loss, loss_after, expected),
         "weightedLoss": weighted,
         "kitWeightedLoss": expected["weightedLoss"],
         "weightedLossRelDiff": rel(weighted, expected["weightedLoss"]),
