@@ -37,6 +37,8 @@ export * from "./lib/checkpoint.ts";
 export * from "./lib/pretrain.ts";
 export * from "./lib/label_cache.ts";
 export * from "./lib/label.ts";
+export * from "./lib/label_cost.ts";
+export * from "./lib/label_retry.ts";
 export * from "./lib/judge_server.ts";
 export * from "./lib/label_batch.ts";
 export * from "./lib/label_cli.ts";

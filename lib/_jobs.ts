@@ -7,6 +7,7 @@
 
 import { fail } from "./_errors.ts";
 import { initBackend } from "./backend.ts";
+import { exitWithParent } from "./_spawn.ts";
 import { disposeGenerator, loadGenerator } from "./generator.ts";
 import { postTrain, type PostTrainOptions } from "./post_train.ts";
 import { evaluateModel, type EvaluateModelOptions } from "./eval.ts";
@@ -57,6 +58,7 @@ export async function runJob(job: Job): Promise<void> {
 }
 
 if (import.meta.main) {
+  exitWithParent();
   try {
     await initBackend();
     await runJob(JSON.parse(Deno.args[0]) as Job);
@@ -65,4 +67,5 @@ if (import.meta.main) {
     console.error(err instanceof Error ? err.message : String(err));
     Deno.exit(1);
   }
+  Deno.exit(0); // the stdin watch would keep the process alive
 }

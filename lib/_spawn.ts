@@ -9,7 +9,14 @@
  * @module
  */
 
-/** The permissions the kit's tasks run with (deno.json); children get the same. */
+import { join } from "node:path";
+
+/**
+ * Broad permissions: those `deno task test` grants. The subprocess tests run
+ * the CLI with them, and a job child of a broadly permitted parent gets them
+ * (see {@linkcode jobPermissions}); the tasks themselves run with narrower ones
+ * (deno.json).
+ */
 export const TASK_PERMISSIONS: readonly string[] = [
   "--allow-read",
   "--allow-write",
@@ -18,6 +25,35 @@ export const TASK_PERMISSIONS: readonly string[] = [
   "--allow-net=127.0.0.1,localhost",
   "--allow-sys",
 ];
+
+/** What the narrow tasks may write (deno.json's `--allow-write=out,data`), from the working directory. */
+const TASK_WRITE_DIRS = ["out", "data"];
+
+/** What the narrow tasks may read from the environment for the backend (deno.json's `--allow-env=…`). */
+const TASK_ENV = ["HALO_BACKEND", "HALO_WASM_KERNELS", "HALO_DEBUG", "XDG_RUNTIME_DIR", "TMPDIR"];
+
+/**
+ * The permissions a job child runs with: its parent's, never more. A parent
+ * that may write and read the environment anywhere (`deno test`, a script of
+ * your own) passes {@linkcode TASK_PERMISSIONS}; a `deno task` with narrow
+ * permissions passes only the folders among `out/` and `data/` it may write
+ * (as absolute paths: the child shares its working directory) and the
+ * backend's variables it may read. Reading stays open (jobs read checkpoints).
+ */
+export function jobPermissions(): string[] {
+  const granted = (d: Deno.PermissionDescriptor) =>
+    Deno.permissions.querySync(d).state === "granted";
+  if (granted({ name: "write" }) && granted({ name: "env" })) return [...TASK_PERMISSIONS];
+  const cwd = Deno.cwd();
+  const dirs = TASK_WRITE_DIRS.map((d) => join(cwd, d))
+    .filter((path) => granted({ name: "write", path }));
+  const env = TASK_ENV.filter((variable) => granted({ name: "env", variable }));
+  return [
+    "--allow-read",
+    ...(dirs.length ? [`--allow-write=${dirs.join(",")}`] : []),
+    ...(env.length ? [`--allow-env=${env.join(",")}`] : []),
+  ];
+}
 
 /** The job runner children execute. */
 export const JOBS_ENTRY: string = new URL("./_jobs.ts", import.meta.url).href;
@@ -38,7 +74,12 @@ export type JobSpec = { kind: string } & Record<string, unknown>;
  */
 export async function runJobs(
   jobs: readonly JobSpec[],
-  options: { concurrency: number; onDone?: (job: JobSpec, seconds: number) => void },
+  options: {
+    concurrency: number;
+    onDone?: (job: JobSpec, seconds: number) => void;
+    /** The module children run (default {@linkcode JOBS_ENTRY}); it calls {@linkcode exitWithParent}. */
+    entry?: string;
+  },
 ): Promise<void> {
   const queue = [...jobs];
   const errors: string[] = [];
@@ -46,14 +87,20 @@ export async function runJobs(
     while (queue.length && errors.length === 0) {
       const job = queue.shift()!;
       const t0 = performance.now();
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: ["run", ...TASK_PERMISSIONS, JOBS_ENTRY, JSON.stringify(job)],
+      // The child's stdin stays open while this process lives: when it ends, even by
+      // SIGKILL, the child reads end-of-file and stops (lib/_jobs.ts), so a killed run
+      // leaves no job writing behind the run that resumes it.
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["run", ...jobPermissions(), options.entry ?? JOBS_ENTRY, JSON.stringify(job)],
+        stdin: "piped",
         stdout: "null",
         stderr: "piped",
         env: { NO_COLOR: "1" },
-      }).output();
+      }).spawn();
+      const [stderr, out] = await Promise.all([new Response(child.stderr).text(), child.status]);
+      await child.stdin.close().catch(() => {});
       if (!out.success) {
-        const tail = new TextDecoder().decode(out.stderr)
+        const tail = stderr
           .split("\n")
           .filter((line) => line.trim() && !/^\s*at /.test(line))
           .slice(-4)
@@ -64,4 +111,19 @@ export async function runJobs(
   };
   await Promise.all(Array.from({ length: Math.max(1, options.concurrency) }, worker));
   if (errors.length) throw new Error(errors[0]);
+}
+
+/**
+ * The child side of {@linkcode runJobs}: ends this process when its stdin
+ * closes. The parent holds the pipe open while it lives, so a parent killed
+ * with SIGKILL leaves no job running behind it; a child that finishes its job
+ * must call `Deno.exit` itself (this watch keeps it alive).
+ */
+export async function exitWithParent(): Promise<void> {
+  const reader = Deno.stdin.readable.getReader();
+  while (!(await reader.read()).done) {
+    // the parent sends nothing; only the end matters
+  }
+  console.error("the parent process ended: job stopped (a resumed run redoes it)");
+  Deno.exit(1);
 }

@@ -197,7 +197,43 @@ export async function readCheckpointManifest(dir: string): Promise<CheckpointMan
   if (!manifest.weights || !Array.isArray(manifest.weights.tensors)) {
     fail(file, "a weights entry", manifest.weights);
   }
+  checkBinaryEntry(`${file}: weights`, manifest.weights);
+  if (manifest.optimizer !== undefined) {
+    checkBinaryEntry(`${file}: optimizer`, manifest.optimizer);
+    if (!Number.isInteger(manifest.optimizer.step) || manifest.optimizer.step < 0) {
+      fail(`${file}: optimizer.step`, "an integer ≥ 0", manifest.optimizer.step);
+    }
+  }
+  if (!Number.isInteger(manifest.step) || manifest.step < 0) {
+    fail(`${file}: step`, "an integer ≥ 0", manifest.step);
+  }
+  if (typeof manifest.kind !== "string") fail(`${file}: kind`, "a string", manifest.kind);
+  if (manifest.meta === null || typeof manifest.meta !== "object" || Array.isArray(manifest.meta)) {
+    fail(`${file}: meta`, "an object", manifest.meta);
+  }
   return manifest;
+}
+
+/** Checks a binary file entry of a manifest: a plain file name, a hash, tensor entries. */
+function checkBinaryEntry(where: string, entry: unknown): void {
+  const e = entry as { file?: unknown; sha256?: unknown; tensors?: unknown };
+  if (!e || typeof e !== "object") fail(where, "{file, sha256, tensors}", entry);
+  if (typeof e.file !== "string" || !/^[\w.-]+$/.test(e.file) || e.file.startsWith(".")) {
+    fail(`${where}.file`, "a file name inside the checkpoint", e.file);
+  }
+  if (typeof e.sha256 !== "string") fail(`${where}.sha256`, "a hex SHA-256", e.sha256);
+  if (!Array.isArray(e.tensors)) fail(`${where}.tensors`, "an array", e.tensors);
+  e.tensors.forEach((t: unknown, i: number) => {
+    const at = `${where}.tensors[${i}]`;
+    const { name, shape, offset } = (t ?? {}) as Record<string, unknown>;
+    if (typeof name !== "string") fail(`${at}.name`, "a string", name);
+    if (!Array.isArray(shape) || shape.some((d) => !Number.isInteger(d) || d < 0)) {
+      fail(`${at}.shape`, "an array of integers ≥ 0", shape);
+    }
+    if (!Number.isInteger(offset) || (offset as number) < 0) {
+      fail(`${at}.offset`, "an integer ≥ 0", offset);
+    }
+  });
 }
 
 /** A save killed between its two renames leaves only the `.old` sibling: put it back. */
@@ -251,7 +287,12 @@ async function readBinary(
     if (t.offset + size > all.length) {
       fail(path, `${t.offset + size} values for "${t.name}"`, all.length);
     }
-    return { name: t.name, shape: t.shape, values: all.slice(t.offset, t.offset + size) };
+    const values = all.slice(t.offset, t.offset + size);
+    const bad = values.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) {
+      fail(path, `finite values in "${t.name}"`, `${values[bad]} at index ${bad}`);
+    }
+    return { name: t.name, shape: t.shape, values };
   });
 }
 

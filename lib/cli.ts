@@ -57,7 +57,27 @@ export function parseCli(args: readonly string[], spec: CliSpec): CliValues {
     });
     return { ...values } as CliValues;
   } catch (error) {
-    throw new TypeError(`${(error as Error).message}\n\n${cliHelp(spec)}`);
+    throw new TypeError(`${usageError(error as Error, spec)}\n\n${cliHelp(spec)}`);
+  }
+}
+
+/** Rewords `parseArgs`' errors as "Expected … but found …", naming the option. */
+function usageError(error: Error & { code?: string }, spec: CliSpec): string {
+  const quoted = /'([^']*)'/.exec(error.message)?.[1] ?? "";
+  const option = quoted.split(/\s/)[0];
+  switch (error.code) {
+    case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
+      return `Expected one of the options ${
+        Object.keys(spec).map((n) => `--${n}`).join(", ")
+      } (or --help) but found ${JSON.stringify(option)}`;
+    case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
+      return /does not take an argument/.test(error.message)
+        ? `${option}: Expected no value (it is a flag) but found one`
+        : `${option}: Expected a value after it but found none`;
+    case "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL":
+      return `Expected only --options but found the argument ${JSON.stringify(quoted)}`;
+    default:
+      return error.message;
   }
 }
 
@@ -82,7 +102,7 @@ export function cliHelp(spec: CliSpec, usage = ""): string {
 export function intOption(values: CliValues, name: string): number {
   const raw = values[name];
   const n = Number(raw);
-  if (typeof raw !== "string" || !Number.isInteger(n)) {
+  if (typeof raw !== "string" || raw.trim() === "" || !Number.isInteger(n)) {
     throw new TypeError(`--${name}: Expected an integer but found ${JSON.stringify(raw)}`);
   }
   return n;

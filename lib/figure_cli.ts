@@ -76,6 +76,7 @@ export const figureCommand: CliCommand = {
     width: { type: "string", default: "900", description: "width in CSS pixels" },
   },
   run: async (values: CliValues): Promise<void> => {
+    const width = intOption(values, "width"); // read first: a bad flag fails at once
     if (typeof values.out !== "string") fail("figure", "--out FILE.png", "nothing");
     let fig: Figure;
     if (typeof values.efficiency === "string") fig = await efficiencyFigureOf(values.efficiency);
@@ -94,7 +95,7 @@ export const figureCommand: CliCommand = {
       }
       fig = found.figure;
     }
-    await writeFileAtomic(values.out, await figurePng(fig, { width: intOption(values, "width") }));
+    await writeFileAtomic(values.out, await figurePng(fig, { width }));
     console.log(`figure → ${values.out}`);
   },
 };

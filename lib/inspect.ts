@@ -436,20 +436,24 @@ export const inspectCommand: CliCommand = {
     quiet: { type: "boolean", default: false, description: "no progress bars" },
   },
   run: async (values: CliValues): Promise<void> => {
+    // Every flag is read (and checked) before the folder is: a bad flag fails at once.
+    const numbers = {
+      frames: intOption(values, "frames"),
+      grid: parseGrid(String(values.grid)),
+      worst: intOption(values, "worst"),
+      concurrency: intOption(values, "concurrency"),
+    };
     if (typeof values.videos !== "string") fail("inspect", "--videos DIR", "nothing");
     const server = values.judge ? startJudgeServer({ port: 0 }) : null;
     try {
       const report = await inspectVideos(values.videos, {
+        ...numbers,
         prompt: values.prompt as string | undefined,
         out: values.out as string | undefined,
         labels: values.labels as string | undefined,
         baseURL: server?.url ?? (values["base-url"] as string | undefined),
         model: String(values.model),
         prm: values.prm === "none" ? null : (values.prm as string | undefined),
-        frames: intOption(values, "frames"),
-        grid: parseGrid(String(values.grid)),
-        worst: intOption(values, "worst"),
-        concurrency: intOption(values, "concurrency"),
         png: values.png as string | undefined,
         quiet: Boolean(values.quiet),
       });

@@ -124,9 +124,11 @@ export function startJudgeServer(options: JudgeServerOptions = {}): JudgeServer 
   const noise = options.noise ?? 0;
   const bias = options.bias ?? 0;
   const latencyMs = options.latencyMs ?? 0;
-  if (!(noise >= 0)) fail(where, "noise ≥ 0", noise);
+  if (!(Number.isFinite(noise) && noise >= 0)) fail(where, "a finite noise ≥ 0", noise);
   if (!Number.isFinite(bias)) fail(where, "a finite bias", bias);
-  if (!(latencyMs >= 0)) fail(where, "latencyMs ≥ 0", latencyMs);
+  if (!(Number.isFinite(latencyMs) && latencyMs >= 0)) {
+    fail(where, "a finite latencyMs ≥ 0", latencyMs);
+  }
   const faults = options.faults ?? {};
   for (const kind of faults.script ?? []) {
     if (!FAULT_KINDS.includes(kind)) fail(`${where}: faults.script`, FAULT_KINDS.join("/"), kind);

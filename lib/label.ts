@@ -1,11 +1,13 @@
 /**
  * The patch labeller: distils a VLM's patch-level judgements (GPT-4o in the
  * paper) into typed labels, through the `openai` client. Requests follow
- * {@linkcode buildLabelRequest}; answers are validated by
- * {@linkcode parseLabelAnswer}. Runs items concurrently, retries 429/5xx,
- * time-outs and invalid answers with exponential backoff (honouring
- * `Retry-After`, never retrying other 4xx), caches every label the moment it
- * arrives, and counts tokens and estimated cost.
+ * {@linkcode buildLabelRequest}; whole completions are validated by
+ * {@linkcode parseChatCompletion}. Runs items concurrently, retries 429/5xx,
+ * time-outs, broken bodies and invalid answers with exponential backoff
+ * ({@linkcode callWithRetry}: honouring `Retry-After`, never retrying other
+ * 4xx), caches every label the moment it validates (and nothing else), asks
+ * once for items that appear twice, counts tokens and estimated cost, and stops
+ * cleanly at a spending limit (`maxCostUsd`).
  *
  * The API key is read from the options or `OPENAI_API_KEY` and passed to the
  * client only; it is scrubbed from every error message and never written.
@@ -16,136 +18,40 @@ import OpenAI from "openai";
 import { fail } from "./_errors.ts";
 import { Progress } from "./_progress.ts";
 import { LabelCache, labelCacheKey, type LabelRecord } from "./label_cache.ts";
-import { imageUrlSize } from "./label_images.ts";
+import {
+  CostBudget,
+  estimateAnswerTokens,
+  estimateRequestTokens,
+  type TokenUsage,
+} from "./label_cost.ts";
 import {
   buildLabelRequest,
   type LabelRequestBody,
   type LabelRequestOptions,
-  LabelValidationError,
-  parseLabelAnswer,
+  parseChatCompletion,
   PROTOCOL_VERSION,
   type VideoLabels,
 } from "./label_protocol.ts";
+import { callWithRetry, resolveRetry, type RetryPolicy, scrub } from "./label_retry.ts";
 import { DEFAULT_GRID, formatGrid, type PatchGrid } from "./patch.ts";
 import type { Video } from "./video.ts";
 
-/**
- * USD per million tokens. Reconstruction of OpenAI's published list prices at
- * the time of writing (gpt-4o 2024-08-06: $2.50 in / $10.00 out; gpt-4o-mini:
- * $0.15 / $0.60; the Batch API halves both). Check openai.com/api/pricing and
- * pass your own table through {@linkcode LabellerOptions.prices} when they change.
- */
-export const PRICES: Readonly<Record<string, { input: number; output: number }>> = Object.freeze({
-  "gpt-4o": { input: 2.5, output: 10 },
-  "gpt-4o-2024-08-06": { input: 2.5, output: 10 },
-  "gpt-4o-2024-11-20": { input: 2.5, output: 10 },
-  "gpt-4o-mini": { input: 0.15, output: 0.6 },
-});
-
-/** Discount factor of the Batch API on both input and output tokens. */
-export const BATCH_DISCOUNT = 0.5;
-
-/** Token counts of one call or a run. */
-export interface TokenUsage {
-  /** Input tokens (text and images). */
-  promptTokens: number;
-  /** Output tokens. */
-  completionTokens: number;
-}
-
-/** Options for {@linkcode estimateCost}. */
-export interface CostOptions {
-  /** Priced through the Batch API. Default false. */
-  batch?: boolean;
-  /** Price table. Default {@linkcode PRICES}. */
-  prices?: Readonly<Record<string, { input: number; output: number }>>;
-}
-
-/**
- * Estimated USD cost of `usage` on `model`; 0 for a model missing from the table.
- *
- * @example
- * ```ts
- * import { estimateCost } from "@halo/kit";
- * import assert from "node:assert/strict";
- * assert.equal(estimateCost("gpt-4o", { promptTokens: 1e6, completionTokens: 1e5 }), 3.5);
- * assert.equal(estimateCost("gpt-4o", { promptTokens: 1e6, completionTokens: 0 }, { batch: true }), 1.25);
- * ```
- */
-export function estimateCost(model: string, usage: TokenUsage, options: CostOptions = {}): number {
-  const table = options.prices ?? PRICES;
-  const price = table[model];
-  if (!price) return 0;
-  const factor = options.batch ? BATCH_DISCOUNT : 1;
-  return factor * (usage.promptTokens * price.input + usage.completionTokens * price.output) / 1e6;
-}
-
-/**
- * Estimated input tokens of a request body, following OpenAI's published
- * rule for gpt-4o images (high detail: fit in 2048², shorter side to 768, 170
- * tokens per 512² tile plus 85; low detail: 85) and ~4 characters per text token.
- * The judge server bills with the same rule.
- *
- * @example
- * ```ts
- * import { imageTokens } from "@halo/kit";
- * import assert from "node:assert/strict";
- * assert.equal(imageTokens(512, 128), 255);
- * assert.equal(imageTokens(1024, 1024), 765);
- * ```
- */
-export function imageTokens(
-  width: number,
-  height: number,
-  detail: "low" | "high" | "auto" = "high",
-): number {
-  if (detail === "low") return 85;
-  let w = width, h = height;
-  if (Math.max(w, h) > 2048) {
-    const s = 2048 / Math.max(w, h);
-    w *= s;
-    h *= s;
-  }
-  if (Math.min(w, h) > 768) {
-    const s = 768 / Math.min(w, h);
-    w *= s;
-    h *= s;
-  }
-  return 85 + 170 * Math.ceil(w / 512) * Math.ceil(h / 512);
-}
-
-/** Estimated input tokens of a labelling request body (see {@linkcode imageTokens}). */
-export function estimateRequestTokens(body: LabelRequestBody): number {
-  let chars = JSON.stringify(body.response_format).length;
-  let tokens = 0;
-  for (const message of body.messages) {
-    tokens += 4;
-    if (typeof message.content === "string") {
-      chars += message.content.length;
-      continue;
-    }
-    for (const part of message.content) {
-      if (part.type === "text") chars += part.text.length;
-      else {
-        const size = imageUrlSize(part.image_url.url);
-        tokens += size ? imageTokens(size.width, size.height, part.image_url.detail) : 85;
-      }
-    }
-  }
-  return tokens + Math.ceil(chars / 4);
-}
-
-/** When and how often to retry a failed call. */
-export interface RetryPolicy {
-  /** Attempts per item, first one included. Default 5. */
-  maxAttempts?: number;
-  /** Backoff before the second attempt, doubled each time (with ±25% jitter). Default 500 ms. */
-  baseDelayMs?: number;
-  /** Longest wait between attempts, `Retry-After` included. Default 30000 ms. */
-  maxDelayMs?: number;
-  /** Time-out of one HTTP call. Default 120000 ms. */
-  timeoutMs?: number;
-}
+export {
+  BATCH_DISCOUNT,
+  type CostOptions,
+  estimateCost,
+  estimateRequestTokens,
+  imageTokens,
+  PRICES,
+  type TokenUsage,
+} from "./label_cost.ts";
+export {
+  classifyFailure,
+  type FailureKind,
+  retryAfterMs,
+  type RetryPolicy,
+  scrub,
+} from "./label_retry.ts";
 
 /** One video to label. */
 export interface LabelItem {
@@ -178,6 +84,13 @@ export interface LabellerOptions extends LabelRequestOptions {
   progressLabel?: string;
   /** Price table. Default {@linkcode PRICES}. */
   prices?: Readonly<Record<string, { input: number; output: number }>>;
+  /**
+   * Most USD the run may spend (estimated at the price table). Before each call its
+   * cost is estimated and reserved; once a call would pass the limit the run starts
+   * no more calls, and the items left get `skipped`. What was labelled is cached, so
+   * a rerun with a higher limit pays only for the rest. Default: no limit.
+   */
+  maxCostUsd?: number;
   /** Called after each item (cached, labelled or failed). */
   onItem?: (result: LabelResult, index: number) => void;
 }
@@ -202,6 +115,8 @@ export interface LabelResult {
   usage: TokenUsage;
   /** Estimated USD cost in this run for this item. */
   costUsd: number;
+  /** Not labelled because the run's `maxCostUsd` was reached (`error` says so). */
+  skipped?: boolean;
 }
 
 /** What a labelling run did. */
@@ -214,8 +129,10 @@ export interface LabelRunReport {
   cached: number;
   /** Items labelled by the API in this run. */
   labelled: number;
-  /** Items that failed. */
+  /** Items that failed after their retries (budget stops not included). */
   failed: number;
+  /** Items left unlabelled because the spending limit was reached. */
+  skipped: number;
   /** Tokens billed in this run. */
   usage: TokenUsage;
   /** Estimated USD cost of this run. */
@@ -298,6 +215,14 @@ export async function labelVideos(
 ): Promise<LabelRunReport> {
   const where = "labelVideos";
   if (!Array.isArray(items)) fail(where, "an array of {video, prompt}", items);
+  items.forEach((item, i) => {
+    if (!(item?.video?.frames instanceof Float32Array)) {
+      fail(`${where}: items[${i}].video`, "a Video (createVideo, loadVideo)", item?.video);
+    }
+    if (typeof item.prompt !== "string") {
+      fail(`${where}: items[${i}].prompt`, "a string", item.prompt);
+    }
+  });
   const started = performance.now();
   const grid = options.grid ?? DEFAULT_GRID;
   const model = options.model ?? "gpt-4o";
@@ -306,6 +231,11 @@ export async function labelVideos(
     fail(where, "concurrency ≥ 1", concurrency);
   }
   const retry = resolveRetry(options.retry);
+  const limit = options.maxCostUsd;
+  if (limit !== undefined && !(typeof limit === "number" && Number.isFinite(limit) && limit >= 0)) {
+    fail(where, "maxCostUsd to be a finite number of USD ≥ 0", limit);
+  }
+  const budget = new CostBudget({ model, prices: options.prices, limitUsd: options.maxCostUsd });
   const apiKey = resolveApiKey(options);
   const client = new OpenAI({
     apiKey,
@@ -322,7 +252,6 @@ export async function labelVideos(
   );
   const results = new Array<LabelResult>(items.length);
   let calls = 0;
-  let cost = 0;
   const usage: TokenUsage = { promptTokens: 0, completionTokens: 0 };
   const initial = cache ? keys.filter((k) => cache.has(k)).length : 0;
   const progress = new Progress(items.length, {
@@ -333,70 +262,84 @@ export async function labelVideos(
   let failed = 0;
   const finish = (i: number, result: LabelResult): void => {
     results[i] = result;
-    if (result.error) failed++;
+    if (result.error && !result.skipped) failed++;
     progress.tick(1, {
-      cost: `$${cost.toFixed(4)}`,
+      cost: `$${budget.spentUsd.toFixed(4)}`,
       cached: initial,
       failed,
     });
     options.onItem?.(result, i);
+  };
+  // The first occurrence of a key asks; a repeat of it in the same run waits for that answer.
+  const asked = new Map<string, Promise<LabelResult>>();
+
+  const label = async (i: number): Promise<LabelResult> => {
+    const item = items[i];
+    const key = keys[i];
+    const base = { key, source: item.video.source, prompt: item.prompt };
+    let body: LabelRequestBody;
+    try {
+      body = buildLabelRequest(item.video, item.prompt, grid, { ...options, model });
+    } catch (error) {
+      return { ...base, ...zero(), error: scrub((error as Error).message, apiKey) };
+    }
+    const outcome = await callWithRetry(client, body, {
+      retry,
+      secret: apiKey,
+      budget,
+      parse: (completion) => parseChatCompletion(completion, grid, item.video.numFrames),
+      estimate: {
+        promptTokens: estimateRequestTokens(body),
+        // Half as much again: room for the reasons a model gives for defective patches.
+        completionTokens: Math.ceil(1.5 * estimateAnswerTokens(grid, item.video.numFrames)),
+      },
+    });
+    calls += outcome.attempts;
+    usage.promptTokens += outcome.usage.promptTokens;
+    usage.completionTokens += outcome.usage.completionTokens;
+    if (outcome.value && cache) {
+      const record: LabelRecord = {
+        key,
+        protocol: PROTOCOL_VERSION,
+        model,
+        grid: formatGrid(grid),
+        prompt: item.prompt,
+        source: item.video.source,
+        labels: outcome.value,
+        usage: outcome.usage,
+        costUsd: outcome.costUsd,
+      };
+      await cache.put(record);
+    }
+    return {
+      ...base,
+      labels: outcome.value,
+      error: outcome.error,
+      attempts: outcome.attempts,
+      cached: false,
+      usage: outcome.usage,
+      costUsd: outcome.costUsd,
+      ...(outcome.stopped ? { skipped: true } : {}),
+    };
   };
 
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < items.length) {
       const i = next++;
-      const item = items[i];
       const key = keys[i];
-      const base = { key, source: item.video.source, prompt: item.prompt };
+      const base = { key, source: items[i].video.source, prompt: items[i].prompt };
       const hit = cache?.get(key);
-      if (hit) {
-        finish(i, {
-          ...base,
-          labels: hit.labels,
-          attempts: 0,
-          cached: true,
-          usage: { promptTokens: 0, completionTokens: 0 },
-          costUsd: 0,
-        });
+      const first = asked.get(key);
+      if (hit || first) {
+        const labels = hit?.labels ?? (await first)?.labels;
+        const error = labels ? undefined : (await first)?.error;
+        finish(i, { ...base, ...zero(), labels, cached: !!labels, ...(error ? { error } : {}) });
         continue;
       }
-      let body: LabelRequestBody;
-      try {
-        body = buildLabelRequest(item.video, item.prompt, grid, { ...options, model });
-      } catch (error) {
-        finish(i, { ...base, ...zero(), error: scrub((error as Error).message, apiKey) });
-        continue;
-      }
-      const outcome = await callWithRetry(client, body, grid, item.video.numFrames, retry, apiKey);
-      calls += outcome.attempts;
-      usage.promptTokens += outcome.usage.promptTokens;
-      usage.completionTokens += outcome.usage.completionTokens;
-      const itemCost = estimateCost(model, outcome.usage, { prices: options.prices });
-      cost += itemCost;
-      if (outcome.labels && cache) {
-        const record: LabelRecord = {
-          key,
-          protocol: PROTOCOL_VERSION,
-          model,
-          grid: formatGrid(grid),
-          prompt: item.prompt,
-          source: item.video.source,
-          labels: outcome.labels,
-          usage: outcome.usage,
-          costUsd: itemCost,
-        };
-        await cache.put(record);
-      }
-      finish(i, {
-        ...base,
-        labels: outcome.labels,
-        error: outcome.error,
-        attempts: outcome.attempts,
-        cached: false,
-        usage: outcome.usage,
-        costUsd: itemCost,
-      });
+      const pending = label(i);
+      asked.set(key, pending);
+      finish(i, await pending);
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
@@ -407,8 +350,9 @@ export async function labelVideos(
     cached: cachedCount,
     labelled: results.filter((r) => !r.cached && r.labels).length,
     failed,
+    skipped: results.filter((r) => r.skipped).length,
     usage,
-    costUsd: cost,
+    costUsd: budget.spentUsd,
     seconds: (performance.now() - started) / 1000,
   };
 }
@@ -449,120 +393,4 @@ function zero(): Pick<LabelResult, "attempts" | "cached" | "usage" | "costUsd"> 
     usage: { promptTokens: 0, completionTokens: 0 },
     costUsd: 0,
   };
-}
-
-function resolveRetry(policy: RetryPolicy = {}): Required<RetryPolicy> {
-  const out = {
-    maxAttempts: policy.maxAttempts ?? 5,
-    baseDelayMs: policy.baseDelayMs ?? 500,
-    maxDelayMs: policy.maxDelayMs ?? 30_000,
-    timeoutMs: policy.timeoutMs ?? 120_000,
-  };
-  if (!Number.isInteger(out.maxAttempts) || out.maxAttempts < 1) {
-    fail("RetryPolicy", "maxAttempts ≥ 1", out.maxAttempts);
-  }
-  return out;
-}
-
-interface CallOutcome {
-  labels?: VideoLabels;
-  error?: string;
-  attempts: number;
-  usage: TokenUsage;
-}
-
-/** Why a failed attempt failed, and whether another attempt may help. */
-export interface FailureKind {
-  /** Worth another attempt. */
-  retry: boolean;
-  /** Server-requested wait in ms (`Retry-After` / `retry-after-ms`), if any. */
-  waitMs?: number;
-  /** One-line description. */
-  message: string;
-}
-
-/**
- * Classifies an error thrown by a call: 408/409/429/5xx, time-outs, connection
- * errors and invalid answers are retried; any other 4xx (a bad request, a bad
- * key) is not, since repeating it would fail the same way.
- */
-export function classifyFailure(error: unknown): FailureKind {
-  if (error instanceof LabelValidationError) return { retry: true, message: error.message };
-  if (error instanceof OpenAI.APIConnectionTimeoutError) {
-    return { retry: true, message: "request timed out" };
-  }
-  if (error instanceof OpenAI.APIConnectionError) {
-    return { retry: true, message: `connection error: ${error.message}` };
-  }
-  if (error instanceof OpenAI.APIError) {
-    const status = error.status ?? 0;
-    const retry = status === 408 || status === 409 || status === 429 || status >= 500;
-    return {
-      retry,
-      waitMs: retryAfterMs(error.headers),
-      message: `HTTP ${status}: ${error.message}`,
-    };
-  }
-  return { retry: false, message: error instanceof Error ? error.message : String(error) };
-}
-
-/** The wait a response asks for, from `retry-after-ms` or `Retry-After` (seconds or a date). */
-export function retryAfterMs(headers: Headers | undefined): number | undefined {
-  if (!headers) return undefined;
-  const ms = Number(headers.get("retry-after-ms"));
-  if (headers.get("retry-after-ms") && Number.isFinite(ms) && ms >= 0) return ms;
-  const raw = headers.get("retry-after");
-  if (!raw) return undefined;
-  const seconds = Number(raw);
-  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
-  const date = Date.parse(raw);
-  return Number.isFinite(date) ? Math.max(0, date - Date.now()) : undefined;
-}
-
-async function callWithRetry(
-  client: OpenAI,
-  body: LabelRequestBody,
-  grid: PatchGrid,
-  numFrames: number,
-  retry: Required<RetryPolicy>,
-  apiKey: string,
-): Promise<CallOutcome> {
-  const usage: TokenUsage = { promptTokens: 0, completionTokens: 0 };
-  let last = "";
-  for (let attempt = 1; attempt <= retry.maxAttempts; attempt++) {
-    let kind: FailureKind;
-    try {
-      // deno-lint-ignore no-explicit-any
-      const completion = await client.chat.completions.create(body as any);
-      usage.promptTokens += completion.usage?.prompt_tokens ?? estimateRequestTokens(body);
-      usage.completionTokens += completion.usage?.completion_tokens ?? 0;
-      const text = completion.choices?.[0]?.message?.content ?? "";
-      const labels = parseLabelAnswer(text, grid, numFrames);
-      return { labels, attempts: attempt, usage };
-    } catch (error) {
-      kind = classifyFailure(error);
-    }
-    last = scrub(kind.message, apiKey);
-    if (!kind.retry || attempt === retry.maxAttempts) {
-      return {
-        error: `${last} (after ${attempt} attempt${attempt > 1 ? "s" : ""})`,
-        attempts: attempt,
-        usage,
-      };
-    }
-    const backoff = retry.baseDelayMs * 2 ** (attempt - 1) * (0.75 + 0.5 * Math.random());
-    await sleep(Math.min(retry.maxDelayMs, kind.waitMs ?? backoff));
-  }
-  return { error: last, attempts: retry.maxAttempts, usage };
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Removes `secret` and anything shaped like an API key from `text`. */
-export function scrub(text: string, secret?: string): string {
-  let out = String(text);
-  if (secret && secret.length >= 4) out = out.split(secret).join("[redacted]");
-  return out.replace(/\bsk-[A-Za-z0-9_*\-]{6,}/g, "sk-[redacted]");
 }

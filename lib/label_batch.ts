@@ -553,6 +553,7 @@ export async function labelBatch(
     cached: results.filter((r) => r.cached).length,
     labelled: results.filter((r) => !r.cached && r.labels).length,
     failed: results.filter((r) => r.error).length,
+    skipped: 0,
     usage,
     costUsd: totalCost(),
     seconds: (performance.now() - started) / 1000,

@@ -8,12 +8,12 @@
  * @module
  */
 
-import { join, resolve } from "node:path";
+import { isAbsolute, join, relative, resolve } from "node:path";
 import { fail } from "./_errors.ts";
 import { createRng } from "./_rng.ts";
 import { checkInt } from "./_errors.ts";
 import { BATCH_LIMIT_FLAGS } from "./batch_plan.ts";
-import { type CliCommand, type CliValues, intOption } from "./cli.ts";
+import { type CliCommand, type CliValues, intOption, numberOption } from "./cli.ts";
 import { startJudgeServer } from "./judge_server.ts";
 import { type LabelRunReport, labelVideos } from "./label.ts";
 import {
@@ -37,8 +37,10 @@ export interface PromptManifestEntry {
 }
 
 /**
- * Reads `DIR/prompts.json` (`{"videos": [{"file", "prompt"}, …]}`); errors name
- * the file and the field.
+ * Reads `DIR/prompts.json` (`{"videos": [{"file", "prompt"}, …]}`, optionally with a
+ * `"source"` note); errors name the file and the field. File names must stay inside
+ * `DIR` (no absolute paths, no `..`), and unknown fields are errors (a typo such as
+ * `"promt"` would otherwise drop the prompt silently).
  *
  * @example
  * ```ts
@@ -47,10 +49,13 @@ export interface PromptManifestEntry {
  * const dir = await Deno.makeTempDir();
  * await Deno.writeTextFile(`${dir}/prompts.json`, JSON.stringify({ videos: [{ file: "a.gif", prompt: "a cat" }] }));
  * assert.deepEqual(await readPromptManifest(dir), [{ file: "a.gif", prompt: "a cat" }]);
+ * await Deno.writeTextFile(`${dir}/prompts.json`, JSON.stringify({ videos: [{ file: "../a.gif", prompt: "a cat" }] }));
+ * await assert.rejects(readPromptManifest(dir), /videos\[0\]\.file: Expected a file name inside/);
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function readPromptManifest(dir: string): Promise<PromptManifestEntry[]> {
+  if (typeof dir !== "string" || dir === "") fail("readPromptManifest", "a folder path", dir);
   const path = join(dir, "prompts.json");
   let value: unknown;
   try {
@@ -61,18 +66,34 @@ export async function readPromptManifest(dir: string): Promise<PromptManifestEnt
     }
     fail(path, "valid JSON", (error as Error).message);
   }
-  const videos = (value as { videos?: unknown })?.videos;
+  if (!isRecord(value)) fail(path, 'a JSON object {"videos": [...]}', value);
+  unknownFields(path, value, ["videos", "source"]);
+  const videos = value.videos;
   if (!Array.isArray(videos)) fail(`${path}: videos`, "an array", videos);
   return videos.map((entry: unknown, i: number) => {
-    const e = entry as Record<string, unknown>;
-    if (typeof e?.file !== "string" || e.file === "") {
-      fail(`${path}: videos[${i}].file`, "a file name", e?.file);
+    const at = `${path}: videos[${i}]`;
+    if (!isRecord(entry)) fail(at, 'an object {"file", "prompt"}', entry);
+    unknownFields(at, entry, ["file", "prompt"]);
+    const file = entry.file;
+    if (typeof file !== "string" || file.trim() === "") fail(`${at}.file`, "a file name", file);
+    const inside = relative(resolve(dir), resolve(dir, file));
+    if (isAbsolute(file) || inside === "" || inside.startsWith("..") || isAbsolute(inside)) {
+      fail(`${at}.file`, `a file name inside ${dir}`, file);
     }
-    if (typeof e.prompt !== "string" || e.prompt.trim() === "") {
-      fail(`${path}: videos[${i}].prompt`, "a non-empty prompt", e.prompt);
+    if (typeof entry.prompt !== "string" || entry.prompt.trim() === "") {
+      fail(`${at}.prompt`, "a non-empty prompt", entry.prompt);
     }
-    return { file: e.file, prompt: e.prompt };
+    return { file, prompt: entry.prompt };
   });
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}
+
+function unknownFields(where: string, value: Record<string, unknown>, known: string[]): void {
+  const extra = Object.keys(value).filter((k) => !known.includes(k));
+  if (extra.length > 0) fail(where, `only the fields ${known.join(", ")}`, extra[0]);
 }
 
 /**
@@ -227,6 +248,9 @@ async function labelSource(
   source: LabelItemSource,
   options: LabelFolderOptions,
 ): Promise<LabelRunReport> {
+  if (options.batch && options.maxCostUsd !== undefined) {
+    fail("labelFolder", "no maxCostUsd with the Batch API (its bill comes at the end)", "both");
+  }
   if (options.batch) return await labelBatch(source, { ...options, cache: options.out });
   const items = [];
   for (let i = 0; i < source.count; i++) items.push(await source.load(i));
@@ -284,6 +308,16 @@ export const labelCommand: CliCommand = {
     ...BATCH_LIMIT_FLAGS,
     "max-in-flight": { type: "string", default: "4", description: "Batch API: batches at once" },
     "poll-ms": { type: "string", default: "5000", description: "Batch API: poll interval" },
+    "max-cost": {
+      type: "string",
+      description: "stop starting calls before the estimated spend passes this many USD; " +
+        "a rerun with a higher limit pays only for the rest",
+    },
+    "timeout-s": {
+      type: "string",
+      default: "120",
+      description: "time-out of one API call, answer included, in seconds",
+    },
     judge: {
       type: "boolean",
       default: false,
@@ -292,18 +326,9 @@ export const labelCommand: CliCommand = {
     quiet: { type: "boolean", default: false, description: "no progress bar" },
   },
   run: async (values: CliValues): Promise<void> => {
+    // Every flag is read (and checked) before any video is: a bad flag fails at once.
     const grid = parseGrid(String(values.grid));
     const frames = values.frames === undefined ? undefined : intOption(values, "frames");
-    let source: LabelItemSource;
-    if (typeof values.shapes === "string") {
-      source = shapesSource(intOption(values, "shapes"), {
-        size: intOption(values, "size"),
-        frames,
-        seed: intOption(values, "seed"),
-      });
-    } else if (typeof values.videos === "string") {
-      source = await folderSource(values.videos, { grid, frames });
-    } else fail("label", "--videos DIR or --shapes N", "neither");
     const optionalInt = (name: string) =>
       values[name] === undefined ? undefined : intOption(values, name);
     const request = {
@@ -318,12 +343,28 @@ export const labelCommand: CliCommand = {
       maxRequestsPerFile: intOption(values, "max-requests-per-file"),
       maxBytesPerFile: intOption(values, "max-bytes-per-file"),
     };
+    const preview = { count: optionalInt("count"), sample: optionalInt("sample") };
+    const running = {
+      batch: Boolean(values.batch),
+      concurrency: intOption(values, "concurrency"),
+      retry: {
+        maxAttempts: intOption(values, "max-attempts"),
+        timeoutMs: positive(values, "timeout-s") * 1000,
+      },
+      maxCostUsd: values["max-cost"] === undefined ? undefined : budgetOption(values),
+      maxInFlight: intOption(values, "max-in-flight"),
+      pollMs: intOption(values, "poll-ms"),
+      quiet: Boolean(values.quiet),
+    };
+    const shapes = { size: intOption(values, "size"), frames, seed: intOption(values, "seed") };
+    let source: LabelItemSource;
+    if (typeof values.shapes === "string") {
+      source = shapesSource(intOption(values, "shapes"), shapes);
+    } else if (typeof values.videos === "string") {
+      source = await folderSource(values.videos, { grid, frames });
+    } else fail("label", "--videos DIR or --shapes N", "neither");
     if (values["dry-run"]) {
-      const plan = await previewLabelling(source, {
-        ...request,
-        count: optionalInt("count"),
-        sample: optionalInt("sample"),
-      });
+      const plan = await previewLabelling(source, { ...request, ...preview });
       console.log(formatPreview(plan));
       return;
     }
@@ -333,16 +374,13 @@ export const labelCommand: CliCommand = {
       const baseURL = server?.url ?? (values["base-url"] as string | undefined);
       const report = await labelSource(source, {
         ...request,
+        ...running,
         out: values.out,
         baseURL,
-        batch: Boolean(values.batch),
-        concurrency: intOption(values, "concurrency"),
-        retry: { maxAttempts: intOption(values, "max-attempts") },
-        maxInFlight: intOption(values, "max-in-flight"),
-        pollMs: intOption(values, "poll-ms"),
-        quiet: Boolean(values.quiet),
       });
-      for (const r of report.results) if (r.error) console.error(`${r.source}: ${r.error}`);
+      for (const r of report.results) {
+        if (r.error && !r.skipped) console.error(`${r.source}: ${r.error}`);
+      }
       const batch = report as Partial<BatchRunReport>;
       console.log(
         `labelled ${report.labelled}, cached ${report.cached}, failed ${report.failed} → ${values.out}; ` +
@@ -353,6 +391,14 @@ export const labelCommand: CliCommand = {
             : `; ${batch.files} files, ${batch.batches} batches, ${batch.resumed} resumed, ` +
               `${batch.resubmitted} requests re-submitted)`),
       );
+      if (report.skipped > 0) {
+        throw new Error(
+          `budget: stopped at an estimated $${report.costUsd.toFixed(4)} of --max-cost ` +
+            `$${values["max-cost"]} with ${report.skipped} of ${report.results.length} videos ` +
+            "not labelled; rerun with a higher --max-cost to label them " +
+            "(the labelled ones are cached and not paid again)",
+        );
+      }
       if (report.failed > 0) {
         throw new Error(
           `${report.failed} of ${report.results.length} videos failed; rerun to retry them`,
@@ -363,6 +409,20 @@ export const labelCommand: CliCommand = {
     }
   },
 };
+
+function positive(values: CliValues, name: string): number {
+  const n = numberOption(values, name);
+  if (!(n > 0)) throw new TypeError(`--${name}: Expected a number > 0 but found ${values[name]}`);
+  return n;
+}
+
+function budgetOption(values: CliValues): number {
+  const n = numberOption(values, "max-cost");
+  if (!(n >= 0)) {
+    throw new TypeError(`--max-cost: Expected USD ≥ 0 but found ${values["max-cost"]}`);
+  }
+  return n;
+}
 
 /** Options of {@linkcode benchLabeller}. */
 export interface BenchLabellerOptions {

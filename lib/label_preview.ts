@@ -22,9 +22,10 @@ import {
   utf8Bytes,
 } from "./batch_plan.ts";
 import { estimateCost, estimateRequestTokens, type LabelItem } from "./label.ts";
+import { estimateAnswerTokens } from "./label_cost.ts";
 import { type LabelItemSource, withBatchDefaults } from "./label_batch.ts";
-import { ASPECTS, buildLabelRequest, type LabelRequestOptions } from "./label_protocol.ts";
-import { DEFAULT_GRID, numPatches, type PatchGrid, patchId } from "./patch.ts";
+import { buildLabelRequest, type LabelRequestOptions } from "./label_protocol.ts";
+import { DEFAULT_GRID, type PatchGrid } from "./patch.ts";
 
 /** Options of {@linkcode previewLabelling}. */
 export interface LabelPreviewOptions extends LabelRequestOptions, BatchLimits {
@@ -147,27 +148,6 @@ export async function previewLabelling(
   };
 }
 
-/**
- * Estimated output tokens of one label: the JSON answer with every patch's
- * scores, plus 10% for defect reasons, at 4 characters a token.
- *
- * @example
- * ```ts
- * import { estimateAnswerTokens } from "@halo/kit";
- * import assert from "node:assert/strict";
- * const t = estimateAnswerTokens({ rows: 4, cols: 4, framesPerPatch: 4 }, 16);
- * assert.ok(t > 1000 && t < 2000);
- * ```
- */
-export function estimateAnswerTokens(grid: PatchGrid, numFrames: number): number {
-  const scores = Object.fromEntries(ASPECTS.map((a) => [a, 4]));
-  const patches = Array.from(
-    { length: numPatches(grid, numFrames) },
-    (_, i) => ({ id: patchId(grid, i), ...scores, reason: "" }),
-  );
-  return Math.ceil(1.1 * JSON.stringify({ video: scores, patches }).length / 4);
-}
-
 /** The preview as the lines `deno task label --dry-run` prints. */
 export function formatPreview(p: LabelPreview): string {
   const mb = (b: number) =>
@@ -195,7 +175,7 @@ export function formatPreview(p: LabelPreview): string {
     `per video (estimated); ${n(p.tokens.input)} + ${n(p.tokens.output)} in all`,
     `cost:        ${money(p.costBatchUsd)} on the Batch API, ${
       money(p.costDirectUsd)
-    } direct (estimated, list prices in lib/label.ts)`,
+    } direct (estimated, list prices in lib/label_cost.ts)`,
     within ? "within the Batch API's limits" : "NOT within the limits: see above",
   ].join("\n");
 }

@@ -15,7 +15,7 @@
  * @module
  */
 
-import { checkInt, fail } from "./_errors.ts";
+import { checkInt, checkNumber, describe, fail } from "./_errors.ts";
 import {
   encodeImageUrl,
   IMAGE_DETAILS,
@@ -105,6 +105,12 @@ export interface LabelRequestOptions {
    * frames at their own size, small ones grown until at least 256 px high.
    */
   sheetSide?: number;
+  /**
+   * Most patches one request may ask about; more is an error that suggests fewer
+   * frames or a coarser grid (each patch costs about 25–30 answer tokens of
+   * `maxTokens`, and one image strip per segment). Default 256.
+   */
+  maxPatches?: number;
 }
 
 /** A Chat Completions request body (the subset the labeller sends). */
@@ -198,10 +204,15 @@ export function buildLabelRequest(
   if (typeof prompt !== "string" || prompt.trim() === "") fail(where, "a non-empty prompt", prompt);
   checkGrid(grid, video);
   const model = options.model ?? "gpt-4o";
-  const perSegment = Math.min(options.framesPerSegment ?? 4, grid.framesPerPatch);
-  const side = options.frameSide ?? 128;
-  if (!(perSegment >= 1)) fail(where, "framesPerSegment ≥ 1", options.framesPerSegment);
-  if (!(side >= 8)) fail(where, "frameSide ≥ 8", options.frameSide);
+  if (typeof model !== "string" || model === "") fail(where, "a model name", model);
+  const perSegment = Math.min(
+    checkInt(where, "framesPerSegment", options.framesPerSegment ?? 4, 1),
+    grid.framesPerPatch,
+  );
+  // OpenAI scales images to fit 2048 px anyway; larger strips only cost memory.
+  const side = checkInt(where, "frameSide", options.frameSide ?? 128, 8, 2048);
+  const temperature = checkNumber(where, "temperature", options.temperature ?? 0, 0, 2);
+  const maxTokens = checkInt(where, "maxTokens", options.maxTokens ?? 8192, 1);
   const format = options.imageFormat ?? "png";
   if (!IMAGE_FORMATS.includes(format)) fail(where, IMAGE_FORMATS.join("/"), format);
   const detail = options.detail ?? "high";
@@ -223,6 +234,17 @@ export function buildLabelRequest(
     },
   });
   const segments = numSegments(grid, video.numFrames);
+  const maxPatches = checkInt(where, "maxPatches", options.maxPatches ?? 256, 1);
+  const count = segments * grid.rows * grid.cols;
+  if (count > maxPatches) {
+    throw new RangeError(
+      `${where}(${video.source}): Expected at most ${maxPatches} patches per request ` +
+        `(maxPatches) but found ${count} (${video.numFrames} frames at grid ${
+          formatGrid(grid)
+        }); ` +
+        "load fewer frames (--frames) or use a coarser grid",
+    );
+  }
   const ids = Array.from({ length: segments * grid.rows * grid.cols }, (_, i) => patchId(grid, i));
   const longer = Math.max(video.width, video.height);
   let cellWidth: number, cellHeight: number;
@@ -275,8 +297,8 @@ export function buildLabelRequest(
   }
   return {
     model,
-    temperature: options.temperature ?? 0,
-    max_tokens: options.maxTokens ?? 8192,
+    temperature,
+    max_tokens: maxTokens,
     messages: [{ role: "system", content: SYSTEM_TEXT }, { role: "user", content }],
     response_format: {
       type: "json_schema",
@@ -428,6 +450,61 @@ export function parseLabelAnswer(text: string, grid: PatchGrid, numFrames: numbe
     );
   }
   return { video, patches: byIndex as PatchLabel[] };
+}
+
+/**
+ * Validates a whole chat completion (as the `openai` client returns it, or a
+ * Batch API output line's `response.body`) into labels: an object with a
+ * choice, no refusal, not cut at `max_tokens` (`finish_reason` `length`) or
+ * stopped by a content filter, content that is a string, then
+ * {@linkcode parseLabelAnswer}. Throws a {@linkcode LabelValidationError}
+ * naming what was wrong.
+ *
+ * @example
+ * ```ts
+ * import { parseChatCompletion } from "@halo/kit";
+ * import assert from "node:assert/strict";
+ * const grid = { rows: 1, cols: 1, framesPerPatch: 4 };
+ * const refusal = { choices: [{ message: { content: null, refusal: "I can't help with that." }, finish_reason: "stop" }] };
+ * assert.throws(() => parseChatCompletion(refusal, grid, 4), /refusal: Expected an answer but found a refusal/);
+ * assert.throws(() => parseChatCompletion("<html>", grid, 4), /Expected a chat completion object/);
+ * ```
+ */
+export function parseChatCompletion(
+  completion: unknown,
+  grid: PatchGrid,
+  numFrames: number,
+): VideoLabels {
+  const where = "chat completion";
+  if (!isObject(completion) || !Array.isArray(completion.choices)) {
+    invalid(where, "a chat completion object with choices", completion);
+  }
+  const choice = completion.choices[0];
+  if (!isObject(choice) || !isObject(choice.message)) {
+    invalid(`${where}.choices[0]`, "a choice with a message", choice);
+  }
+  const { message } = choice;
+  if (typeof message.refusal === "string" && message.refusal !== "") {
+    throw new LabelValidationError(
+      `${where}.message.refusal: Expected an answer but found a refusal (${
+        describe(message.refusal)
+      })`,
+    );
+  }
+  if (choice.finish_reason === "length") {
+    invalid(
+      `${where}.finish_reason`,
+      '"stop" (an answer that fits max_tokens)',
+      "length: the answer was cut short",
+    );
+  }
+  if (choice.finish_reason === "content_filter") {
+    invalid(`${where}.finish_reason`, '"stop"', "content_filter: the answer was withheld");
+  }
+  if (typeof message.content !== "string") {
+    invalid(`${where}.message.content`, "the JSON answer as a string", message.content);
+  }
+  return parseLabelAnswer(message.content, grid, numFrames);
 }
 
 /** An answer that does not match the protocol (retryable: the model may do better next time). */

@@ -78,11 +78,15 @@ export const DEFAULT_GRID: PatchGrid = Object.freeze({ rows: 4, cols: 4, framesP
 export function parseGrid(spec: string): PatchGrid {
   const match = /^\s*(\d+)\s*x\s*(\d+)\s*x\s*(\d+)\s*$/i.exec(String(spec));
   if (!match) fail("parseGrid", 'a grid "ROWSxCOLSxFRAMES" such as "4x4x4"', spec);
-  return makeGrid({
-    rows: Number(match[1]),
-    cols: Number(match[2]),
-    framesPerPatch: Number(match[3]),
-  });
+  try {
+    return makeGrid({
+      rows: Number(match[1]),
+      cols: Number(match[2]),
+      framesPerPatch: Number(match[3]),
+    });
+  } catch (error) {
+    throw new RangeError(`parseGrid(${JSON.stringify(spec)}): ${(error as Error).message}`);
+  }
 }
 
 /** Formats a grid as `"ROWSxCOLSxFRAMES"`, the inverse of {@linkcode parseGrid}. */

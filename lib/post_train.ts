@@ -398,10 +398,10 @@ export const postTrainCommand: CliCommand = {
     quiet: { type: "boolean", default: false, description: "no progress bar" },
   },
   async run(values) {
-    const backend = await initBackend();
-    if (!values.quiet) console.error(`post-train: backend ${backend.name} (${backend.reason})`);
+    // Every flag is read (and checked) before the backend starts: a bad flag fails at once.
     const every = intOption(values, "resample-every");
-    const r = await postTrain({
+    const resamplePrompts = intOption(values, "resample-prompts");
+    const options: PostTrainOptions = {
       out: String(values.out),
       pairs: String(values.pairs),
       generatorDir: String(values.generator),
@@ -421,13 +421,16 @@ export const postTrainCommand: CliCommand = {
         ? {
           resampleEvery: every,
           prmDir: String(values.prm),
-          prompts: intOption(values, "resample-prompts"),
+          prompts: resamplePrompts,
         }
         : undefined,
       checkpointEvery: intOption(values, "checkpoint-every"),
       maxSeconds: numberOption(values, "max-seconds"),
       quiet: Boolean(values.quiet),
-    });
+    };
+    const backend = await initBackend();
+    if (!values.quiet) console.error(`post-train: backend ${backend.name} (${backend.reason})`);
+    const r = await postTrain(options);
     console.log(
       `${r.out}: step ${r.step}${r.resumed ? " (resumed)" : ""}, ${r.wallSeconds.toFixed(0)} s; ` +
         Object.entries(r.recent).map(([k, v]) => `${k}=${v.toPrecision(4)}`).join(" "),

@@ -269,7 +269,6 @@ export const pretrainCommand: CliCommand = {
     quiet: { type: "boolean", default: false, description: "no progress bar" },
   },
   async run(values) {
-    const backend = await initBackend();
     const options: PretrainOptions = {
       out: String(values.out),
       steps: intOption(values, "steps"),
@@ -281,6 +280,7 @@ export const pretrainCommand: CliCommand = {
       config: configFromCli(values),
       quiet: Boolean(values.quiet),
     };
+    const backend = await initBackend();
     if (!options.quiet) console.error(`pretrain: backend ${backend.name} (${backend.reason})`);
     const result = await pretrain(options);
     console.log(JSON.stringify(result));
@@ -370,16 +370,18 @@ export const samplesCommand: CliCommand = {
     },
   },
   async run(values) {
+    const n = intOption(values, "prompts");
+    const seed = intOption(values, "seed");
+    const steps = intOption(values, "steps");
+    const guidance = numberOption(values, "guidance");
     await initBackend();
     const { generator } = await loadGenerator(String(values.checkpoint));
     try {
-      const n = intOption(values, "prompts");
-      const seed = intOption(values, "seed");
       const prompts = pickTestPrompts(n, seed);
       const png = await sampleGrid(generator, prompts, {
         seed,
-        steps: intOption(values, "steps"),
-        guidance: numberOption(values, "guidance"),
+        steps,
+        guidance,
         withReference: Boolean(values.reference),
         estimate: values.estimate === undefined
           ? undefined
@@ -417,16 +419,17 @@ export const evalGeneratorCommand: CliCommand = {
     guidance: { type: "string", default: "2", description: "classifier-free guidance scale" },
   },
   async run(values) {
+    const options = {
+      count: intOption(values, "prompts"),
+      seed: intOption(values, "seed"),
+      steps: intOption(values, "steps"),
+      guidance: numberOption(values, "guidance"),
+    };
     await initBackend();
     const { generator } = await loadGenerator(String(values.checkpoint));
     try {
       const t0 = performance.now();
-      const result = await evaluateGenerator(generator, {
-        count: intOption(values, "prompts"),
-        seed: intOption(values, "seed"),
-        steps: intOption(values, "steps"),
-        guidance: numberOption(values, "guidance"),
-      });
+      const result = await evaluateGenerator(generator, options);
       const seconds = Math.round((performance.now() - t0) / 100) / 10;
       console.log(JSON.stringify({ checkpoint: values.checkpoint, ...result, seconds }, null, 2));
     } finally {

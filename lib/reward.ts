@@ -17,7 +17,7 @@
  */
 
 import * as tf from "@tensorflow/tfjs";
-import { checkInt, fail } from "./_errors.ts";
+import { checkInt, checkNumber, fail } from "./_errors.ts";
 import { createRng } from "./_rng.ts";
 import {
   addParam,
@@ -115,7 +115,7 @@ export function resolveRewardConfig(config: Partial<RewardConfig> = {}): RewardC
   checkInt(where, "heads", c.heads, 1, 64);
   checkInt(where, "promptLayers", c.promptLayers, 0, 16);
   if (c.dim % c.heads !== 0) fail(where, `dim divisible by heads ${c.heads}`, c.dim);
-  if (!(c.mlpRatio > 0)) fail(where, "mlpRatio > 0", c.mlpRatio);
+  checkNumber(where, "mlpRatio", c.mlpRatio, 0.25, 16);
   if (c.features !== "rgb" && c.features !== "rgb+grad") {
     fail(where, 'features "rgb" or "rgb+grad"', c.features);
   }

@@ -396,6 +396,9 @@ export async function trainRewardStage(
   let prior = 0;
   let resumed = false;
   let curve: CurvePoint[] = [];
+  // The running mean of the loss since the last curve point (kept in checkpoints, so a
+  // resumed run reports the same curve as an uninterrupted one).
+  let lossSum = 0, lossN = 0;
   const hasCheckpoint = out ? await pathExists(join(out, "config.json")) : false;
   if (out && hasCheckpoint) {
     const loaded = await loadRewardModel(out, {
@@ -415,6 +418,8 @@ export async function trainRewardStage(
     }
     start = loaded.step;
     prior = Number(meta.wallSeconds ?? 0);
+    lossSum = Number(meta.lossSum ?? 0);
+    lossN = Number(meta.lossN ?? 0);
     curve = await trimJsonLines<CurvePoint>(`${out}.curve.jsonl`, (p) => p.step <= start);
     resumed = true;
   } else {
@@ -427,7 +432,6 @@ export async function trainRewardStage(
   const t0 = performance.now();
   const seconds = () => prior + (performance.now() - t0) / 1000;
   let pending: CurvePoint[] = [];
-  let lossSum = 0, lossN = 0;
   const progress = new Progress(steps, {
     label: options.label ?? `train-rm ${stage}`,
     unit: "step",
@@ -453,7 +457,16 @@ export async function trainRewardStage(
     await saveRewardModel(out, model, {
       step,
       optimizer: adam,
-      meta: { stage, seed, steps, batchSize, learningRate: peak, wallSeconds: seconds() },
+      meta: {
+        stage,
+        seed,
+        steps,
+        batchSize,
+        learningRate: peak,
+        wallSeconds: seconds(),
+        lossSum,
+        lossN,
+      },
     });
   };
   let step = start;
@@ -523,6 +536,8 @@ export interface TrainRewardModelsOptions extends RewardLossWeights {
   ablation?: boolean;
   /** Steps between curve evaluations. Default 50. */
   evalEvery?: number;
+  /** Steps between checkpoints of each stage. Default 100. */
+  checkpointEvery?: number;
   /** Bootstrap resamples of the agreement report. Default 1000. */
   resamples?: number;
   /** Silence progress. Default false. */
@@ -624,6 +639,7 @@ export async function trainRewardModels(
     seed,
     heldOut: data.heldOut,
     evalEvery: options.evalEvery ?? 50,
+    checkpointEvery: options.checkpointEvery,
     quiet,
     videoWeight: options.videoWeight,
     consistencyWeight: options.consistencyWeight,

@@ -188,12 +188,15 @@ interface FfmpegResult {
   stdout: Uint8Array;
   stderr: string;
   code: number;
+  /** ffmpeg was stopped because its output passed `maxOutputBytes`. */
+  overflow: boolean;
 }
 
 async function runFfmpeg(
   args: string[],
   input: Uint8Array | undefined,
   timeoutMs: number,
+  maxOutputBytes = Infinity,
 ): Promise<FfmpegResult> {
   const binary = await findFfmpeg();
   const child = new Deno.Command(binary, {
@@ -202,13 +205,36 @@ async function runFfmpeg(
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  const timer = setTimeout(() => {
+  const kill = (): void => {
     try {
       child.kill("SIGKILL");
     } catch {
       // already gone
     }
-  }, timeoutMs);
+  };
+  const timer = setTimeout(kill, timeoutMs);
+  let overflow = false;
+  // Read stdout as it comes, so a decode that grows past the cap is stopped, not buffered.
+  const reading = (async () => {
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    for await (const chunk of child.stdout) {
+      if (overflow) continue;
+      size += chunk.length;
+      if (size > maxOutputBytes) {
+        overflow = true;
+        kill();
+        continue;
+      }
+      chunks.push(chunk);
+    }
+    if (overflow) return new Uint8Array(0);
+    const out = new Uint8Array(size);
+    let offset = 0;
+    for (const c of chunks) (out.set(c, offset), offset += c.length);
+    return out;
+  })();
+  const errors = new Response(child.stderr).text();
   try {
     const writing = input
       ? (async () => {
@@ -221,12 +247,8 @@ async function runFfmpeg(
         }
       })()
       : Promise.resolve();
-    const [output] = await Promise.all([child.output(), writing]);
-    return {
-      stdout: output.stdout,
-      stderr: new TextDecoder().decode(output.stderr),
-      code: output.code,
-    };
+    const [stdout, stderr, status] = await Promise.all([reading, errors, child.status, writing]);
+    return { stdout, stderr, code: status.code, overflow };
   } finally {
     clearTimeout(timer);
   }
@@ -252,11 +274,30 @@ export interface LoadVideoOptions {
   fps?: number;
   /** Kill ffmpeg after this many milliseconds. Default 120000. */
   timeoutMs?: number;
+  /** Largest file accepted, bytes. Default 2 GiB. */
+  maxFileBytes?: number;
+  /** Most frames decoded (before `frames` sub-samples; `fps` resamples first). Default 4096. */
+  maxFrames?: number;
+  /** Largest decoded frame side (after `size`), pixels. Default 4096. */
+  maxSide?: number;
+  /** Most bytes of decoded RGB frames; ffmpeg is stopped past it. Default 1 GiB. */
+  maxDecodedBytes?: number;
 }
+
+/** Default caps of {@linkcode loadVideo}. */
+export const VIDEO_LIMITS: Readonly<
+  Required<Pick<LoadVideoOptions, "maxFileBytes" | "maxFrames" | "maxSide" | "maxDecodedBytes">>
+> = Object.freeze({
+  maxFileBytes: 2 ** 31,
+  maxFrames: 4096,
+  maxSide: 4096,
+  maxDecodedBytes: 2 ** 30,
+});
 
 /**
  * Decodes a video file (anything ffmpeg reads: mp4, webm, gif, mov, …) into a {@linkcode Video}.
- * Errors name the file and the cause: missing file, not a video, truncated, no frames.
+ * Errors name the file and the cause: missing file, not a video, truncated, no frames, or
+ * past a cap ({@linkcode VIDEO_LIMITS}: file size, frames, frame side, decoded bytes).
  *
  * @example Load a clip at 8 frames of 64×64
  * ```ts
@@ -286,6 +327,21 @@ export async function loadVideo(path: string, options: LoadVideoOptions = {}): P
     );
   }
   if (info.size === 0) throw new Error(`${where}: Expected a video file but found an empty file`);
+  const limits = { ...VIDEO_LIMITS };
+  for (const name of Object.keys(limits) as Array<keyof typeof limits>) {
+    const value = options[name];
+    if (value === undefined) continue;
+    if (!(Number.isInteger(value) && value > 0)) {
+      fail(where, `${name} to be a positive integer`, value);
+    }
+    limits[name] = value;
+  }
+  if (info.size > limits.maxFileBytes) {
+    throw new Error(
+      `${where}: Expected a file of at most ${limits.maxFileBytes} bytes (maxFileBytes) but found ` +
+        `${info.size} bytes`,
+    );
+  }
   const size = options.size === undefined
     ? undefined
     : typeof options.size === "number"
@@ -314,10 +370,32 @@ export async function loadVideo(path: string, options: LoadVideoOptions = {}): P
   // "file:" stops ffmpeg from reading protocol prefixes or "-" in odd file names.
   const args = ["-nostdin", "-hide_banner", "-i", `file:${absolute}`, "-map", "0:v:0"];
   if (filters.length) args.push("-vf", filters.join(","));
+  // One frame past the cap tells "too long" from "exactly at the cap".
+  args.push("-frames:v", String(limits.maxFrames + 1));
   args.push("-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1");
-  const result = await runFfmpeg(args, undefined, options.timeoutMs ?? 120_000);
+  const result = await runFfmpeg(
+    args,
+    undefined,
+    options.timeoutMs ?? 120_000,
+    limits.maxDecodedBytes,
+  );
   if (/matches no streams/.test(result.stderr)) {
     throw new Error(`${where}: Expected a video stream but found none (0 video frames)`);
+  }
+  const outputPart = result.stderr.slice(result.stderr.indexOf("Output #0"));
+  const dims = /Video: rawvideo.*?, (\d+)x(\d+)/.exec(outputPart);
+  if (dims && Math.max(Number(dims[1]), Number(dims[2])) > limits.maxSide) {
+    throw new Error(
+      `${where}: Expected frames of at most ${limits.maxSide} pixels a side (maxSide) but found ` +
+        `${dims[1]}x${dims[2]}; pass size to shrink them or raise maxSide`,
+    );
+  }
+  if (result.overflow) {
+    throw new Error(
+      `${where}: Expected at most ${limits.maxDecodedBytes} bytes of decoded frames ` +
+        `(maxDecodedBytes) but found more (${dims ? `${dims[1]}x${dims[2]} frames` : "decoding"} ` +
+        "stopped there); pass size or fps to decode less, or raise maxDecodedBytes",
+    );
   }
   if (result.code !== 0) {
     throw new Error(
@@ -326,8 +404,6 @@ export async function loadVideo(path: string, options: LoadVideoOptions = {}): P
       }`,
     );
   }
-  const outputPart = result.stderr.slice(result.stderr.indexOf("Output #0"));
-  const dims = /Video: rawvideo.*?, (\d+)x(\d+)/.exec(outputPart);
   if (!dims) {
     throw new Error(`${where}: Expected ffmpeg to report the decoded frame size but found none`);
   }
@@ -338,6 +414,12 @@ export async function loadVideo(path: string, options: LoadVideoOptions = {}): P
   if (total === 0) {
     throw new Error(
       `${where}: Expected at least one video frame but found 0 frames (empty or truncated stream)`,
+    );
+  }
+  if (total > limits.maxFrames) {
+    throw new Error(
+      `${where}: Expected at most ${limits.maxFrames} frames (maxFrames) but found more; ` +
+        "pass fps to resample the clip (e.g. fps: 8) or raise maxFrames",
     );
   }
   const inputPart = result.stderr.slice(0, result.stderr.indexOf("Output #0"));

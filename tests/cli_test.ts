@@ -50,3 +50,24 @@ Deno.test("runCli dispatches, prints help, and maps failures to exit codes", asy
     console.error = original;
   }
 });
+
+Deno.test("usage errors say what was expected and name the option", () => {
+  assert.throws(
+    () => parseCli(["--nope"], SPEC),
+    /Expected one of the options --port, --batch .* but found "--nope"/,
+  );
+  assert.throws(
+    () => parseCli(["--port"], SPEC),
+    /--port: Expected a value after it but found none/,
+  );
+  assert.throws(
+    () => parseCli(["--batch=yes"], SPEC),
+    /--batch: Expected no value \(it is a flag\)/,
+  );
+  assert.throws(
+    () => parseCli(["stray"], SPEC),
+    /Expected only --options but found the argument "stray"/,
+  );
+  assert.throws(() => intOption({ n: "" }, "n"), /--n: Expected an integer but found ""/);
+  assert.throws(() => intOption({ n: " " }, "n"), /--n: Expected an integer/);
+});

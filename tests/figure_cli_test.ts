@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { efficiencyFigureOf, figureCommand, reportCommand } from "../lib/figure_cli.ts";
+import { parseCli } from "../lib/cli.ts";
 import { decodePng } from "../lib/png.ts";
 import { hasChromium } from "./_browser.ts";
 import { writeDpoEvalFixture } from "./_report_fixtures.ts";
@@ -60,6 +61,7 @@ Deno.test("deno task report and figure: the report's results chart as a PNG, thr
 });
 
 Deno.test("figure without --out is refused", async () => {
-  await assert.rejects(() => figureCommand.run({}), /figure: Expected --out FILE\.png/);
+  const defaults = parseCli([], figureCommand.spec); // what the CLI passes without flags
+  await assert.rejects(() => figureCommand.run(defaults), /figure: Expected --out FILE\.png/);
   assert.equal(typeof reportCommand.run, "function");
 });

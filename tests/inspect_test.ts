@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { parseCli } from "../lib/cli.ts";
 import { inspectCommand, inspectVideos } from "../lib/inspect.ts";
 import { startJudgeServer } from "../lib/judge_server.ts";
 import { parsePrompt, renderClip } from "../lib/world.ts";
@@ -89,6 +90,7 @@ Deno.test("inspect: a folder without prompts.json and without --prompt is refuse
       () => inspectVideos(join(dir, "nope")),
       /inspectVideos: Expected a folder of videos/,
     );
-    await assert.rejects(() => inspectCommand.run({}), /inspect: Expected --videos DIR/);
+    const defaults = parseCli([], inspectCommand.spec); // what the CLI passes without flags
+    await assert.rejects(() => inspectCommand.run(defaults), /inspect: Expected --videos DIR/);
   });
 });

@@ -4,7 +4,8 @@ import { estimateCost, estimateRequestTokens } from "../lib/label.ts";
 import { shapesSource } from "../lib/label_cli.ts";
 import { withBatchDefaults } from "../lib/label_batch.ts";
 import { buildLabelRequest } from "../lib/label_protocol.ts";
-import { estimateAnswerTokens, formatPreview, previewLabelling } from "../lib/label_preview.ts";
+import { estimateAnswerTokens } from "../lib/label_cost.ts";
+import { formatPreview, previewLabelling } from "../lib/label_preview.ts";
 import { DEFAULT_GRID } from "../lib/patch.ts";
 
 Deno.test("the preview measures the requests a batch run builds and plans files under the limits", async () => {

@@ -117,6 +117,8 @@ Deno.test("a run killed after a checkpoint resumes to exactly the uninterrupted 
       const a = await readParams(straight.model.params);
       const b = await readParams(resumed.model.params);
       a.forEach((p, i) => assert.deepEqual(b[i].values, p.values, p.name));
+      // the curve's loss is the mean since the last point, steps before the kill included
+      assert.deepEqual(resumed.curve.map((p) => p.loss), straight.curve.map((p) => p.loss));
       // a finished stage reruns as a no-op
       const again = await trainRewardStage(train, { ...base, out: `${dir}/b` });
       assert.equal(again.step, 6);
