@@ -149,7 +149,8 @@ export function resultsTableRows(rows: readonly ResultsTableRow[]): ResultRow[] 
 
 /**
  * The results table as a grouped-bar figure with 95% intervals: the headline
- * metrics (ShapesBench, evaluator RM, defect share, defective patches), or
+ * metrics (the first four columns of the table: ShapesBench, evaluator RM,
+ * defect share, defective patches of clips at or above the Base median), or
  * with `part: "more"` the ShapesBench dimensions and the rest.
  *
  * @example

@@ -25,7 +25,7 @@ export const METHODS = [
   "HALO (video + patch)",
 ];
 /** Headline metrics of the fixture's results table (keys of `results.json`). */
-export const METRICS = ["shapesbench", "evaluator", "defectShare", "defectivePatches"];
+export const METRICS = ["shapesbench", "evaluator", "defectShare", "hiddenDefects"];
 /** ShapesBench dimensions of the fixture. */
 export const DIMENSIONS = ["color", "count"];
 
@@ -80,7 +80,7 @@ export async function writeDpoEvalFixture(root: string): Promise<void> {
       [...METRICS, ...DIMENSIONS].map((key, j) => [
         key,
         interval(
-          key === "defectShare" || key === "defectivePatches"
+          key === "defectShare" || key === "hiddenDefects"
             ? 0.4 - 0.05 * k
             : 0.5 + 0.04 * k + j / 10,
         ),

@@ -33,7 +33,6 @@ Usage: /usr/bin/python3 bench/peer/dpo_peer.py DIR [--seconds 3] [--warmup 2] [-
 """
 
 import json
-import math
 import os
 import resource
 import sys
@@ -41,7 +40,7 @@ import sys
 import torch
 import torch.nn.functional as F
 
-from generator_peer import KitAdam, Peer, load_f32, load_params, parity, peer_args, time_steps
+from generator_peer import KitAdam, Peer, load_clips, load_params, parity, peer_args, time_steps
 
 
 def error_weights(ab64, t, weighting, gamma):
@@ -105,9 +104,7 @@ def main():
     reference = Peer(config, load_params(d, entries, "reference.f32", trainable=False))
     batch = json.load(open(os.path.join(d, "batch.json")))
     shape, b = batch["shape"], batch["pairs"]
-    size = math.prod(shape)
-    x0 = load_f32(os.path.join(d, "x0.f32"), size).clone().reshape(shape)
-    noise = load_f32(os.path.join(d, "noise.f32"), size).clone().reshape(shape)
+    x0, noise = load_clips(d, shape)
     t = torch.tensor(batch["t"], dtype=torch.int64)
     tokens = torch.tensor(batch["tokens"], dtype=torch.int64)
     gaps = torch.tensor(batch["patchGaps"], dtype=torch.float32)

@@ -276,17 +276,25 @@ def rel(a, b):
     return abs(a - b) / max(abs(b), 1e-12)
 
 
-def parity(loss, loss_after, kit):
-    """The peer's loss before and after one step beside the kit's ({loss, lossAfterStep}), with
-    their relative differences (bench/_peer.ts LossParity)."""
+def parity(loss, loss_after, kit, name="loss"):
+    """The peer's value `name` before and after one step beside the kit's ({name, nameAfterStep}),
+    with their relative differences (bench/_peer.ts LossParity for name "loss")."""
+    after, kit_name = name + "AfterStep", "kit" + name[0].upper() + name[1:]
     return {
-        "loss": loss,
-        "kitLoss": kit["loss"],
-        "lossRelDiff": rel(loss, kit["loss"]),
-        "lossAfterStep": loss_after,
-        "kitLossAfterStep": kit["lossAfterStep"],
-        "lossAfterStepRelDiff": rel(loss_after, kit["lossAfterStep"]),
+        name: loss,
+        kit_name: kit[name],
+        name + "RelDiff": rel(loss, kit[name]),
+        after: loss_after,
+        kit_name + "AfterStep": kit[after],
+        after + "RelDiff": rel(loss_after, kit[after]),
     }
+
+
+def load_clips(d, shape):
+    """The exported batch's clean clips and noise, as tensors of `shape`."""
+    size = math.prod(shape)
+    return tuple(load_f32(os.path.join(d, name + ".f32"), size).clone().reshape(shape)
+                 for name in ("x0", "noise"))
 
 
 def main():
@@ -297,9 +305,7 @@ def main():
     params = load_params(d, entries)
     batch = json.load(open(os.path.join(d, "batch.json")))
     shape = batch["shape"]
-    size = math.prod(shape)
-    x0 = load_f32(os.path.join(d, "x0.f32"), size).clone().reshape(shape)
-    noise = load_f32(os.path.join(d, "noise.f32"), size).clone().reshape(shape)
+    x0, noise = load_clips(d, shape)
     t = torch.tensor(batch["t"], dtype=torch.int64)
     keep = torch.tensor(batch["keep"], dtype=torch.float32)
     tokens = torch.tensor(batch["tokens"], dtype=torch.int64)
@@ -339,12 +345,7 @@ def main():
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         **parity(loss, loss_after, expected),
-        "weightedLoss": weighted,
-        "kitWeightedLoss": expected["weightedLoss"],
-        "weightedLossRelDiff": rel(weighted, expected["weightedLoss"]),
-        "weightedLossAfterStep": weighted_after,
-        "kitWeightedLossAfterStep": expected["weightedLossAfterStep"],
-        "weightedLossAfterStepRelDiff": rel(weighted_after, expected["weightedLossAfterStep"]),
+        **parity(weighted, weighted_after, expected, "weightedLoss"),
         "params": sum(p.numel() for p in plist),
         "timesMs": times,
         "cpuTimesMs": cpu_times,
