@@ -61,6 +61,8 @@ export interface SubplotGrid {
   refs: Array<{ x: string; y: string }>;
   /** Rows of the grid. */
   rows: number;
+  /** Columns of the grid (at most `n`). */
+  columns: number;
 }
 
 /**
@@ -87,7 +89,7 @@ export function subplotGrid(n: number, columns: number): SubplotGrid {
     axes[`yaxis${k}`] = { domain: [1 - r * (h + gy) - h, 1 - r * (h + gy)], anchor: `x${k}` };
     refs.push({ x: `x${k}`, y: `y${k}` });
   }
-  return { axes, refs, rows };
+  return { axes, refs, rows, columns: cols };
 }
 
 /** Breaks `text` into lines of at most about `width` characters at spaces. */
@@ -101,10 +103,19 @@ function wrapWords(text: string, width: number): string[] {
   return lines;
 }
 
-/** A subplot title, placed above subplot `ref`; long titles wrap so neighbours do not overlap. */
-function subplotTitle(ref: { x: string; y: string }, text: string): Record<string, unknown> {
+/**
+ * A subplot title, placed above subplot `ref` of a grid `columns` wide; a title
+ * wider than its column (about 104 characters across the figure) wraps, so
+ * neighbours do not overlap.
+ */
+function subplotTitle(
+  ref: { x: string; y: string },
+  text: string,
+  columns: number,
+): Record<string, unknown> {
+  const width = Math.floor(104 / columns);
   return {
-    text: `<b>${wrapWords(text, 26).map(escapeLabel).join("<br>")}</b>`,
+    text: `<b>${wrapWords(text, width).map(escapeLabel).join("<br>")}</b>`,
     xref: `${ref.x} domain`,
     yref: `${ref.y} domain`,
     x: 0.5,
@@ -289,7 +300,7 @@ export function trainingCurvesFigure(
     height: 80 + 300 * grid.rows,
     margin: { t: options.title ? 70 : 40, l: 60, r: 20, b: 50 },
     hovermode: "closest",
-    annotations: panels.map((panel, p) => subplotTitle(grid.refs[p], panel.title)),
+    annotations: panels.map((panel, p) => subplotTitle(grid.refs[p], panel.title, grid.columns)),
   };
   if (options.title) layout.title = { text: escapeLabel(options.title) };
   panels.forEach((panel, p) => {
@@ -670,7 +681,7 @@ export function resultsFigure(rows: readonly ResultRow[], options: ResultsOption
     margin: { t: options.title ? 80 : 50, l: 60, r: 20, b: 30 },
     showlegend: true,
     annotations: metrics.map((metric, m) =>
-      subplotTitle(grid.refs[m], `${metric} ${lower.has(metric) ? "↓" : "↑"}`)
+      subplotTitle(grid.refs[m], `${metric} ${lower.has(metric) ? "↓" : "↑"}`, grid.columns)
     ),
   };
   if (options.title) layout.title = { text: escapeLabel(options.title) };

@@ -168,13 +168,15 @@ Deno.test("resultsFigure: one subplot per metric, one colour per method, asymmet
     ["<b>ShapesBench ↑</b>", "<b>defect share ↓</b>"],
   );
   // a long subplot title wraps at spaces instead of running into its neighbour's
-  const long = resultsFigure([
-    { method: "HALO", metric: "Defective patches of clips ≥ Base median", mean: 1, lo: 0, hi: 2 },
-  ], { lowerIsBetter: ["Defective patches of clips ≥ Base median"] });
-  assert.equal(
-    (long.layout.annotations as Array<{ text: string }>)[0].text,
-    "<b>Defective patches of clips<br>≥ Base median ↓</b>",
-  );
+  // (four panels in a row: about 26 characters each); alone in its row it stays on one line
+  const metrics = ["a", "b", "c", "Defective patches of clips ≥ Base median"];
+  const titles = (n: number) =>
+    (resultsFigure(
+      metrics.slice(-n).map((metric) => ({ method: "HALO", metric, mean: 1, lo: 0, hi: 2 })),
+      { lowerIsBetter: [metrics[3]], columns: 4 },
+    ).layout.annotations as Array<{ text: string }>).map((a) => a.text).at(-1);
+  assert.equal(titles(4), "<b>Defective patches of clips<br>≥ Base median ↓</b>");
+  assert.equal(titles(1), "<b>Defective patches of clips ≥ Base median ↓</b>");
   assert.throws(
     () => resultsFigure([{ method: "HALO", metric: "m", mean: 2, lo: 2.5, hi: 3 }]),
     /rows\[0\] \(HALO, m\): Expected lo ≤ mean ≤ hi/,
