@@ -5,7 +5,6 @@
  * @module
  */
 
-import { basename, join } from "node:path";
 import { initBackend } from "./backend.ts";
 import { type CliCommand, intListOption, intOption } from "./cli.ts";
 import { fail } from "./_errors.ts";
@@ -40,12 +39,14 @@ export const evaluateCommand: CliCommand = {
     quiet: { type: "boolean", default: false, description: "no progress bars" },
   },
   async run(values) {
+    // every flag is read and checked before any model is loaded
     if (!values.checkpoint) fail("evaluate", "--checkpoint METHOD=DIR[,…]", values.checkpoint);
     const runs = String(values.checkpoint).split(",").map((spec) => {
       const [method, dir] = spec.includes("=") ? spec.split("=", 2) : ["grandpo", spec];
       if (!POST_TRAIN_METHODS.includes(method as PostTrainMethod)) {
         fail("--checkpoint", `METHOD among ${POST_TRAIN_METHODS.join(", ")}`, method);
       }
+      if (!dir) fail("--checkpoint", `a folder after ${method}=`, spec);
       return { method: method as PostTrainMethod, dir, seed: 0 };
     });
     // several checkpoints of one method are its training seeds
@@ -54,22 +55,26 @@ export const evaluateCommand: CliCommand = {
       r.seed = count.get(r.method) ?? 0;
       count.set(r.method, r.seed + 1);
     }
-    const backend = await initBackend();
-    if (!values.quiet) console.error(`evaluate: backend ${backend.name} (${backend.reason})`);
+    const split = String(values.split);
+    if (split !== "test" && split !== "validation") {
+      fail("--split", '"test" or "validation"', split);
+    }
     const profile = {
       ...HALO_PROFILES.default,
       eval: {
         prompts: intOption(values, "prompts"),
         seeds: intListOption(values, "seeds"),
         steps: intOption(values, "steps"),
-        split: String(values.split) as "test" | "validation",
+        split: split as "test" | "validation",
       },
     };
+    const backend = await initBackend();
+    if (!values.quiet) console.error(`evaluate: backend ${backend.name} (${backend.reason})`);
     const out = String(values.out);
     const { results } = await runEvaluation({
       dir: out,
       generatorDir: String(values.base),
-      runs: runs.map((r) => ({ ...r, dir: r.dir })),
+      runs,
       evaluatorDir: String(values.evaluator),
       prmDir: String(values.prm),
       profile,
@@ -77,7 +82,6 @@ export const evaluateCommand: CliCommand = {
       log: (line) => console.log(line),
       quiet: Boolean(values.quiet),
     });
-    const files = await writeResults(out, results);
-    console.log(`results → ${files.map((f) => join(out, basename(f))).join(", ")}`);
+    console.log(`results → ${(await writeResults(out, results)).join(", ")}`);
   },
 };

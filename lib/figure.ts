@@ -4,12 +4,16 @@
  * results table. They draw nothing themselves: {@linkcode display} shows a
  * spec in a notebook, the report inlines plotly.js to draw it offline, and
  * {@linkcode figurePng} renders the same spec to a PNG in headless Chromium.
- * The defect view lives in `figure_defects.ts`.
+ * The defect view lives in `figure_defects.ts`, the results table's bars in
+ * `figure_results.ts`.
  * @module
  */
 
 import { checkInt, checkNumber, fail } from "./_errors.ts";
 import { spearman } from "./agreement.ts";
+import { BASE_CONFIG, escapeLabel, num, subplotTitle } from "./_figure_layout.ts";
+
+export { escapeLabel };
 
 /** One plotly trace: its `type` and any plotly attributes. */
 export interface Trace {
@@ -42,16 +46,6 @@ export const FIGURE_COLORS: readonly string[] = Object.freeze([
   "#bcbd22",
   "#17becf",
 ]);
-
-/** Escapes text for plotly's hover and annotation labels, which accept a subset of HTML. */
-export function escapeLabel(text: string): string {
-  return String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
-}
-
-/** Numbers for labels: 4 significant digits, no trailing zeros. */
-function num(value: number): string {
-  return Number.isFinite(value) ? String(Number(value.toPrecision(4))) : "n/a";
-}
 
 /** Axis names and layout entries of `n` subplots on a grid of `columns` columns. */
 export interface SubplotGrid {
@@ -91,43 +85,6 @@ export function subplotGrid(n: number, columns: number): SubplotGrid {
   }
   return { axes, refs, rows, columns: cols };
 }
-
-/** Breaks `text` into lines of at most about `width` characters at spaces. */
-function wrapWords(text: string, width: number): string[] {
-  const lines: string[] = [];
-  for (const word of text.split(" ")) {
-    const last = lines.length - 1;
-    if (last >= 0 && lines[last].length + 1 + word.length <= width) lines[last] += " " + word;
-    else lines.push(word);
-  }
-  return lines;
-}
-
-/**
- * A subplot title, placed above subplot `ref` of a grid `columns` wide; a title
- * wider than its column (about 104 characters across the figure) wraps, so
- * neighbours do not overlap.
- */
-function subplotTitle(
-  ref: { x: string; y: string },
-  text: string,
-  columns: number,
-): Record<string, unknown> {
-  const width = Math.floor(104 / columns);
-  return {
-    text: `<b>${wrapWords(text, width).map(escapeLabel).join("<br>")}</b>`,
-    xref: `${ref.x} domain`,
-    yref: `${ref.y} domain`,
-    x: 0.5,
-    y: 1.02,
-    xanchor: "center",
-    yanchor: "bottom",
-    showarrow: false,
-    font: { size: 13 },
-  };
-}
-
-const BASE_CONFIG = { responsive: true, displaylogo: false };
 
 // ---------------------------------------------------------------- training curves
 
@@ -576,118 +533,5 @@ export function agreementScatterFigure(
     }],
   };
   if (options.title) layout.title = { text: escapeLabel(options.title) };
-  return { data, layout, config: { ...BASE_CONFIG } };
-}
-
-// ---------------------------------------------------------------- results table
-
-/** One cell of a results table: a method's mean on a metric with its 95% interval. */
-export interface ResultRow {
-  /** Method, e.g. "Base", "Diffusion-DPO", "patch-only", "HALO". */
-  method: string;
-  /** Metric, e.g. "ShapesBench mean" or "defect share". */
-  metric: string;
-  /** Mean (or point estimate). */
-  mean: number;
-  /** Lower end of the 95% interval. */
-  lo: number;
-  /** Upper end of the 95% interval. */
-  hi: number;
-  /** What the mean is over (prompts × seeds), shown on hover. */
-  n?: number;
-}
-
-/** Options for {@linkcode resultsFigure}. */
-export interface ResultsOptions {
-  /** Figure title. */
-  title?: string;
-  /** Subplots per row. Default: up to 3. */
-  columns?: number;
-  /** Metrics where lower is better (marked "↓" in the subplot title; others "↑"). Default none. */
-  lowerIsBetter?: readonly string[];
-}
-
-/**
- * The results table as grouped bars: one subplot per metric (each on its own
- * scale), one bar per method in a fixed colour, the 95% interval as an error
- * bar. Hover shows method, metric, mean and interval.
- *
- * @example
- * ```ts
- * import { resultsFigure } from "@halo/kit";
- * const fig = resultsFigure([
- *   { method: "Base", metric: "score", mean: 2.5, lo: 2.3, hi: 2.7 },
- *   { method: "HALO", metric: "score", mean: 2.9, lo: 2.7, hi: 3.1 },
- * ]);
- * console.log(fig.data.length, fig.data[1].error_y); // 2 { type: "data", symmetric: false, array: [ 0.2 ], arrayminus: [ 0.2 ], visible: true }
- * ```
- */
-export function resultsFigure(rows: readonly ResultRow[], options: ResultsOptions = {}): Figure {
-  const where = "resultsFigure";
-  if (!Array.isArray(rows) || rows.length === 0) {
-    fail(where, "a non-empty array of result rows", rows);
-  }
-  const methods: string[] = [], metrics: string[] = [];
-  rows.forEach((r, i) => {
-    const at = `${where} rows[${i}]`;
-    if (!r || typeof r.method !== "string" || typeof r.metric !== "string") {
-      fail(at, "{ method, metric, mean, lo, hi }", r);
-    }
-    for (const k of ["mean", "lo", "hi"] as const) {
-      if (typeof r[k] !== "number" || !Number.isFinite(r[k])) {
-        fail(`${at} (${r.method}, ${r.metric}).${k}`, "a finite number", r[k]);
-      }
-    }
-    if (!(r.lo <= r.mean && r.mean <= r.hi)) {
-      fail(`${at} (${r.method}, ${r.metric})`, "lo ≤ mean ≤ hi", `${r.lo}, ${r.mean}, ${r.hi}`);
-    }
-    if (!methods.includes(r.method)) methods.push(r.method);
-    if (!metrics.includes(r.metric)) metrics.push(r.metric);
-  });
-  const grid = subplotGrid(metrics.length, options.columns ?? Math.min(3, metrics.length));
-  const lower = new Set(options.lowerIsBetter ?? []);
-  const data: Trace[] = [];
-  metrics.forEach((metric, m) => {
-    methods.forEach((method, k) => {
-      const r = rows.find((row) => row.method === method && row.metric === metric);
-      if (!r) return;
-      data.push({
-        type: "bar",
-        name: method,
-        legendgroup: method,
-        showlegend: m === 0,
-        xaxis: grid.refs[m].x,
-        yaxis: grid.refs[m].y,
-        x: [method],
-        y: [r.mean],
-        error_y: {
-          type: "data",
-          symmetric: false,
-          array: [r.hi - r.mean],
-          arrayminus: [r.mean - r.lo],
-          visible: true,
-        },
-        customdata: [[num(r.lo), num(r.hi), r.n ?? ""]],
-        marker: { color: FIGURE_COLORS[k % FIGURE_COLORS.length] },
-        hovertemplate: `<b>${escapeLabel(method)}</b><br>${escapeLabel(metric)}: %{y:.4g} ` +
-          `[%{customdata[0]}, %{customdata[1]}]` + (r.n ? `<br>n = %{customdata[2]}` : "") +
-          "<extra></extra>",
-      });
-    });
-  });
-  const layout: Record<string, unknown> = {
-    ...grid.axes,
-    height: 60 + 320 * grid.rows,
-    margin: { t: options.title ? 80 : 50, l: 60, r: 20, b: 30 },
-    showlegend: true,
-    annotations: metrics.map((metric, m) =>
-      subplotTitle(grid.refs[m], `${metric} ${lower.has(metric) ? "↓" : "↑"}`, grid.columns)
-    ),
-  };
-  if (options.title) layout.title = { text: escapeLabel(options.title) };
-  metrics.forEach((_, m) => {
-    const k = m === 0 ? "" : String(m + 1);
-    (layout[`xaxis${k}`] as Record<string, unknown>).showticklabels = false;
-  });
   return { data, layout, config: { ...BASE_CONFIG } };
 }

@@ -14,7 +14,7 @@ import { labelSettingsCommand } from "./label_settings.ts";
 import { trainRmCommand } from "./reward_cli.ts";
 import { inspectCommand } from "./inspect.ts";
 import { figureCommand, reportCommand } from "./figure_cli.ts";
-import { pairsCommand } from "./pairs.ts";
+import { pairsCommand } from "./pairs_cli.ts";
 import { postTrainCommand } from "./post_train.ts";
 import { evaluateCommand } from "./eval_cli.ts";
 

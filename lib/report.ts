@@ -21,10 +21,9 @@ import {
   distributionFigure,
   type Figure,
   logSeries,
-  type ResultRow,
-  resultsFigure,
   trainingCurvesFigure,
 } from "./figure.ts";
+import { type ResultRow, resultsFigure } from "./figure_results.ts";
 import { defectFigure } from "./figure_defects.ts";
 import { toBase64 } from "./label_images.ts";
 import { parseGrid } from "./patch.ts";

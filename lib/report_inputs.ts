@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { ResultRow } from "./figure.ts";
+import type { ResultRow } from "./figure_results.ts";
 import type { PatchLabel } from "./label_protocol.ts";
 
 /** One post-training run of the `dpo` stage: a method, a seed, and its training log. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { resultsFigure } from "../lib/figure.ts";
+import { resultsFigure } from "../lib/figure_results.ts";
 import { figurePngs } from "../lib/figure_png.ts";
 import { decodePng } from "../lib/png.ts";
 import { hasChromium } from "./_browser.ts";
