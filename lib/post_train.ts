@@ -268,8 +268,11 @@ export async function postTrain(options: PostTrainOptions): Promise<PostTrainRes
       start = loaded.step;
       priorSeconds = Number(manifest.meta.wallSeconds ?? 0);
       resumed = true;
-      await trimJsonLines<{ step: number }>(logFile, (r) => r.step <= start);
     }
+    // A kill between the log append and the checkpoint rename leaves lines past the
+    // checkpoint (past step 0 when the first checkpoint never landed); those steps run
+    // again, so their lines go.
+    await trimJsonLines<{ step: number }>(logFile, (r) => r.step <= start);
 
     let data = await loadPairData(settings.pairs, policy);
     const roundDir = (r: number) => `${out}.rounds/r${r}`;

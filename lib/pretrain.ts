@@ -154,11 +154,10 @@ export async function pretrain(options: PretrainOptions = {}): Promise<PretrainR
     initial: start,
     quiet: options.quiet,
   });
-  if (resumed) {
-    // A kill between the log append and the checkpoint rename leaves log lines past the
-    // checkpoint; those steps are trained again, so their lines go.
-    await trimJsonLines<{ step: number }>(logFile, (r) => r.step <= start);
-  }
+  // A kill between the log append and the checkpoint rename leaves log lines past the
+  // checkpoint (past step 0 when the first checkpoint never landed); those steps are
+  // trained again, so their lines go.
+  await trimJsonLines<{ step: number }>(logFile, (r) => r.step <= start);
   const save = async (step: number) => {
     // Log first, then the checkpoint: a kill in between leaves extra lines (dropped on resume),
     // never a checkpoint whose steps are missing from the log.

@@ -420,7 +420,6 @@ export async function trainRewardStage(
     prior = Number(meta.wallSeconds ?? 0);
     lossSum = Number(meta.lossSum ?? 0);
     lossN = Number(meta.lossN ?? 0);
-    curve = await trimJsonLines<CurvePoint>(`${out}.curve.jsonl`, (p) => p.step <= start);
     resumed = true;
   } else {
     const config = options.from ? options.from.config : resolveRewardConfig(options.config ?? {});
@@ -428,6 +427,9 @@ export async function trainRewardStage(
     if (options.from) copyWeights(options.from, model);
     adam = createAdam(model.params, { learningRate: peak });
   }
+  // Curve points past the checkpoint (past step 0 when the first one never landed) are
+  // from steps that run again.
+  if (out) curve = await trimJsonLines<CurvePoint>(`${out}.curve.jsonl`, (p) => p.step <= start);
 
   const t0 = performance.now();
   const seconds = () => prior + (performance.now() - t0) / 1000;

@@ -72,6 +72,34 @@ Deno.test("post-train killed with SIGKILL resumes to the same weights as an unin
   });
 });
 
+Deno.test("a run whose first checkpoint never landed drops the log lines the kill left", async () => {
+  await withTempDir(async (dir) => {
+    const r = await tinyPairsSetup(dir, { prompts: 2, candidates: 2 });
+    const options = {
+      pairs: r.file,
+      generatorDir: `${dir}/gen`,
+      steps: 2,
+      batchSize: 2,
+      learningRate: 1e-3,
+      checkpointEvery: 2,
+      quiet: true,
+    };
+    await postTrain({ ...options, out: `${dir}/whole` });
+    // what a kill after the first log append and before the first checkpoint leaves
+    await Deno.writeTextFile(
+      `${dir}/killed.log.jsonl`,
+      '{"step":1,"loss":9}\n{"step":2,"loss":9}\n{"step":3,"lo',
+    );
+    await postTrain({ ...options, out: `${dir}/killed` });
+    const strip = (rows: Array<Record<string, unknown>>) =>
+      rows.map(({ seconds: _, ...rest }) => rest);
+    assert.deepEqual(
+      strip(await readJsonLines(`${dir}/killed.log.jsonl`)),
+      strip(await readJsonLines(`${dir}/whole.log.jsonl`)),
+    );
+  });
+});
+
 Deno.test("bad input: another config, other settings, a missing clip, a tMax past the schedule", async () => {
   await withTempDir(async (dir) => {
     const r = await tinyPairsSetup(dir, { prompts: 2, candidates: 2 });

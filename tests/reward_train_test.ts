@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend.ts";
 import { readParams } from "../lib/_nn.ts";
+import { readJsonLines } from "../lib/_atomic.ts";
 import { injectDefect } from "../lib/defects.ts";
 import { judgeVideo } from "../lib/judge.ts";
 import { flattenPatchScores, type RewardConfig, scorePatches } from "../lib/reward.ts";
@@ -123,6 +124,14 @@ Deno.test("a run killed after a checkpoint resumes to exactly the uninterrupted 
       const again = await trainRewardStage(train, { ...base, out: `${dir}/b` });
       assert.equal(again.step, 6);
       disposeRewardModel(again.model);
+      // a kill before the first checkpoint leaves curve lines that a rerun drops
+      await Deno.writeTextFile(`${dir}/c.curve.jsonl`, '{"step":6,"loss":9,"seconds":0}\n');
+      const fresh = await trainRewardStage(train, { ...base, out: `${dir}/c`, evalEvery: 0 });
+      disposeRewardModel(fresh.model);
+      const steps = async (name: string) =>
+        (await readJsonLines<{ step: number; loss: number }>(`${dir}/${name}.curve.jsonl`))
+          .map((p) => [p.step, p.loss]);
+      assert.deepEqual(await steps("c"), await steps("a"));
       // another seed is refused instead of silently mixing runs
       await assert.rejects(
         trainRewardStage(train, { ...base, out: `${dir}/b`, seed: 9 }),
