@@ -9,6 +9,7 @@
 
 import * as tf from "@tensorflow/tfjs";
 import { type Adam, createAdam, paramGrads } from "../lib/_nn.ts";
+import { checkInt } from "../lib/_errors.ts";
 import { createRng } from "../lib/_rng.ts";
 import {
   addNoise,
@@ -18,6 +19,7 @@ import {
   disposeGenerator,
   freezeGenerator,
   type Generator,
+  type GeneratorConfig,
   generatorFlops,
   makeBatch,
   normalArray,
@@ -44,9 +46,12 @@ export function benchPrompts(n: number): ShapesPrompt[] {
   return Array.from({ length: n }, (_, i) => samplePrompt(createRng(1000 + i)));
 }
 
-/** The benchmark batch of the default generator config. */
-export function benchBatch(n = TRAIN_BATCH): DiffusionBatch {
-  return makeBatch(DEFAULT_GENERATOR_CONFIG, benchPrompts(n), {
+/** The benchmark batch of `n` clips of a generator config (default: the default config). */
+export function benchBatch(
+  n = TRAIN_BATCH,
+  config: GeneratorConfig = DEFAULT_GENERATOR_CONFIG,
+): DiffusionBatch {
+  return makeBatch(config, benchPrompts(n), {
     seeds: Array.from({ length: n }, (_, i) => i),
   });
 }
@@ -55,31 +60,53 @@ function disposeBatch(batch: DiffusionBatch): void {
   tf.dispose([batch.x0, batch.tokens]);
 }
 
-/** One Adam training step of the default generator: ≈ 3 forward passes of FLOPs. */
-export const trainStepBench: Bench = {
-  name: TRAIN_STEP_BENCH,
-  unit: "clips",
-  perBackend: true,
-  setup() {
-    const gen = createGenerator({}, { seed: 0 });
-    const adam = createAdam(gen.params);
-    const batch = benchBatch();
-    const rng = createRng(1);
-    return Promise.resolve({
-      async run() {
-        // awaiting the loss each step is the synchronisation point (as the old dataSync was)
-        await trainStep(gen, adam, batch, { rng });
-      },
-      items: TRAIN_BATCH,
-      flops: 3 * generatorFlops(gen.config, TRAIN_BATCH),
-      dispose() {
+/**
+ * One Adam training step of a generator of `config` (seed-0 weights) on a
+ * batch of `batch` clips: ≈ 3 forward passes of FLOPs. An invalid config or
+ * batch fails in `setup`, which `measure` reports as a failed row.
+ */
+export function trainStepBenchOf(
+  config: Partial<GeneratorConfig>,
+  batch: number,
+  name = `generator train step (Adam) B=${batch}`,
+): Bench {
+  return {
+    name,
+    unit: "clips",
+    perBackend: true,
+    setup() {
+      checkInt("trainStepBenchOf", "batch", batch, 1);
+      const gen = createGenerator(config, { seed: 0 });
+      const adam = createAdam(gen.params);
+      let data: DiffusionBatch | undefined;
+      try {
+        data = benchBatch(batch, gen.config);
+      } catch (error) {
         adam.dispose();
-        disposeBatch(batch);
         disposeGenerator(gen);
-      },
-    });
-  },
-};
+        throw error;
+      }
+      const b = data;
+      const rng = createRng(1);
+      return Promise.resolve({
+        async run() {
+          // awaiting the loss each step is the synchronisation point (as the old dataSync was)
+          await trainStep(gen, adam, b, { rng });
+        },
+        items: batch,
+        flops: 3 * generatorFlops(gen.config, batch),
+        dispose() {
+          adam.dispose();
+          disposeBatch(b);
+          disposeGenerator(gen);
+        },
+      });
+    },
+  };
+}
+
+/** One Adam training step of the default generator: ≈ 3 forward passes of FLOPs. */
+export const trainStepBench: Bench = trainStepBenchOf({}, TRAIN_BATCH, TRAIN_STEP_BENCH);
 
 interface PolicyPair {
   policy: Generator;

@@ -19,6 +19,7 @@ import {
   type DiffusionBatch,
   disposeGenerator,
   type Generator,
+  type GeneratorConfig,
   loadGenerator,
   normalArray,
   predictNoise,
@@ -34,10 +35,12 @@ export const PEER_SCRIPT: string = new URL("./peer/generator_peer.py", import.me
 /** The shipped generator checkpoint (used for parity when present). */
 export const SHIPPED_GENERATOR: string = new URL("../data/generator/", import.meta.url).pathname;
 
-/** Whether the peer can run here, and if not, why. */
-export async function peerAvailable(): Promise<{ ok: boolean; reason: string }> {
+/** Whether the peer can run here (with `python`, default {@linkcode PEER_PYTHON}), and if not, why. */
+export async function peerAvailable(
+  python: string = PEER_PYTHON,
+): Promise<{ ok: boolean; reason: string }> {
   try {
-    const out = await new Deno.Command(PEER_PYTHON, {
+    const out = await new Deno.Command(python, {
       args: ["-c", "import torch; print(torch.__version__)"],
       stdout: "piped",
       stderr: "piped",
@@ -45,14 +48,14 @@ export async function peerAvailable(): Promise<{ ok: boolean; reason: string }> 
     if (!out.success) {
       return {
         ok: false,
-        reason: `${PEER_PYTHON} has no torch (apt-get install python3-torch): ${
+        reason: `${python} has no torch (apt-get install python3-torch): ${
           new TextDecoder().decode(out.stderr).trim().split("\n").pop()
         }`,
       };
     }
     return { ok: true, reason: `torch ${new TextDecoder().decode(out.stdout).trim()}` };
   } catch (error) {
-    return { ok: false, reason: `${PEER_PYTHON} cannot run: ${(error as Error).message}` };
+    return { ok: false, reason: `${python} cannot run: ${(error as Error).message}` };
   }
 }
 
@@ -183,10 +186,7 @@ export async function exportForPeer(
   await Deno.mkdir(dir, { recursive: true });
   const entries = await writeParamsFile(dir, "params.f32", await readParams(gen.params));
   await Deno.writeTextFile(join(dir, "params.json"), JSON.stringify(entries));
-  await Deno.writeTextFile(
-    join(dir, "config.json"),
-    JSON.stringify({ ...c, alphaBars: Array.from(alphaBar) }),
-  );
+  await writePeerConfig(dir, c);
   await Deno.writeFile(join(dir, "x0.f32"), f32Bytes(await batch.x0.data() as Float32Array));
   await Deno.writeFile(join(dir, "noise.f32"), f32Bytes(noiseVals));
   const tokens = Array.from(await batch.tokens.array() as number[][]);
@@ -305,6 +305,10 @@ export interface RunPeerOptions {
   warmup?: number;
   /** torch threads (0: torch's default). Default 0. */
   threads?: number;
+  /** The Python that runs the peer. Default {@linkcode PEER_PYTHON}. */
+  python?: string;
+  /** More arguments for the peer script (e.g. `["--device", "cuda"]`). */
+  args?: readonly string[];
 }
 
 /** Runs the peer on a directory written by {@linkcode exportForPeer}. */
@@ -323,7 +327,7 @@ export async function runPeerScript<T>(
   options: RunPeerOptions = {},
 ): Promise<T> {
   const where = script.split("/").pop();
-  const out = await new Deno.Command(PEER_PYTHON, {
+  const out = await new Deno.Command(options.python ?? PEER_PYTHON, {
     args: [
       script,
       dir,
@@ -335,6 +339,7 @@ export async function runPeerScript<T>(
       String(options.warmup ?? 2),
       "--threads",
       String(options.threads ?? 0),
+      ...options.args ?? [],
     ],
     stdout: "piped",
     stderr: "piped",
@@ -354,4 +359,85 @@ export async function runPeerScript<T>(
       `${where}: Expected one JSON line from the peer but found ${stdout.slice(0, 200)}`,
     );
   }
+}
+
+/** Writes a generator config with its ᾱ schedule as the peers read it (`dir/config.json`). */
+export async function writePeerConfig(dir: string, config: GeneratorConfig): Promise<void> {
+  await Deno.writeTextFile(
+    join(dir, "config.json"),
+    JSON.stringify({
+      ...config,
+      alphaBars: Array.from(alphaBars(config.timesteps, config.schedule)),
+    }),
+  );
+}
+
+/**
+ * Writes what the peer's timing-only mode (`generator_peer.py DIR
+ * --random-weights`) needs: `gen`'s config and its weights' names and shapes
+ * (no values: the peer draws random weights, clips and prompt tokens).
+ */
+export async function writePeerShapes(gen: Generator, dir: string): Promise<void> {
+  await Deno.mkdir(dir, { recursive: true });
+  await writePeerConfig(dir, gen.config);
+  let offset = 0;
+  const entries: ParamEntry[] = [...gen.params].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0)
+    .map(([name, v]) => {
+      const e = { name, shape: [...v.shape], offset };
+      offset += v.size;
+      return e;
+    });
+  await Deno.writeTextFile(join(dir, "params.json"), JSON.stringify(entries));
+}
+
+/** What the peer's timing-only mode reports. */
+export interface PeerTiming {
+  /** torch version. */
+  torch: string;
+  /** torch intra-op threads. */
+  threads: number;
+  /** "cpu" or "cuda". */
+  device: string;
+  /** The CUDA device's name (cuda only). */
+  deviceName?: string;
+  /** torch's CUDA version (cuda only). */
+  cuda?: string;
+  /** Peak memory torch allocated on the GPU, MiB (cuda only). */
+  gpuPeakMiB?: number;
+  /** Weights of the model. */
+  params: number;
+  /** Clips per step. */
+  batch: number;
+  /** The plain ε-MSE of one more step after the timed ones (finite when the step is sound). */
+  loss: number;
+  /** Timed training steps, milliseconds. */
+  timesMs: number[];
+  /** CPU time of the same steps, milliseconds. */
+  cpuTimesMs: number[];
+  /** Peak RSS of the peer process, MiB. */
+  rssMiB: number;
+}
+
+/** Options for {@linkcode timePeer}. */
+export interface TimePeerOptions extends Omit<RunPeerOptions, "args"> {
+  /** Where the timed steps run. Default "cpu". */
+  device?: "cpu" | "cuda";
+  /** The peer script. Default {@linkcode PEER_SCRIPT}. */
+  script?: string;
+}
+
+/**
+ * Times the peer's training step with random weights on a directory written
+ * by {@linkcode writePeerShapes}, at `batch` clips per step.
+ */
+export function timePeer(
+  dir: string,
+  batch: number,
+  options: TimePeerOptions = {},
+): Promise<PeerTiming> {
+  const { device = "cpu", script = PEER_SCRIPT, ...rest } = options;
+  return runPeerScript<PeerTiming>(script, dir, {
+    ...rest,
+    args: ["--random-weights", "--batch", String(batch), "--device", device],
+  });
 }

@@ -22,7 +22,10 @@ inputs, their relative differences to the kit's, and the timed training steps
 (milliseconds) on the exported batch.
 
 Usage: /usr/bin/python3 bench/peer/generator_peer.py DIR [--seconds 4]
-       [--warmup 2] [--min-runs 5] [--threads N]
+       [--warmup 2] [--min-runs 5] [--threads N] [--device cpu|cuda]
+       python3 bench/peer/generator_peer.py DIR --random-weights --batch B [--device cuda]
+         (timing only, bench/gpu_bench.ts: DIR holds config.json and params.json, whose
+         shapes get random weights; clips and prompt tokens are random too)
 Needs Debian's python3-torch (1.13); the kit itself never depends on it.
 """
 
@@ -59,7 +62,7 @@ def load_params(d, entries, file="params.f32", trainable=True):
 class Peer:
     """The generator, with weights by the kit's parameter names."""
 
-    def __init__(self, config, params):
+    def __init__(self, config, params, device="cpu"):
         self.c = config
         self.p = params
         g = config["tokenGrid"]
@@ -69,11 +72,12 @@ class Peer:
         self.d = config["dim"]
         self.token_values = self.fpp * (config["size"] // self.rows) * (config["size"] // self.cols) * 3
         self.heads = config["heads"]
-        self.ab64 = torch.tensor(config["alphaBars"], dtype=torch.float64)
+        self.ab64 = torch.tensor(config["alphaBars"], dtype=torch.float64, device=device)
         self.ab = self.ab64.to(torch.float32)
         half = self.d // 2
         self.freqs = torch.tensor(
-            [math.exp(-math.log(10000) * i / half) for i in range(half)], dtype=torch.float32
+            [math.exp(-math.log(10000) * i / half) for i in range(half)], dtype=torch.float32,
+            device=device,
         )
 
     def lin(self, name, x):
@@ -198,7 +202,8 @@ class Peer:
     def weights(self, t, max_weight):
         """trainStep's per-clip weights: min(1/ᾱ_t, max_weight) in float32, mean 1 over the batch
         (the kit takes 1/ᾱ of its float64 schedule and sums the float32 weights in float64)."""
-        w = torch.minimum(1 / self.ab64[t], torch.tensor(float(max_weight), dtype=torch.float64))
+        cap = torch.tensor(float(max_weight), dtype=torch.float64, device=self.ab64.device)
+        w = torch.minimum(1 / self.ab64[t], cap)
         w = w.to(torch.float32).to(torch.float64)
         return (w * (t.shape[0] / w.sum())).to(torch.float32)
 
@@ -239,8 +244,9 @@ class KitAdam:
         return norm
 
 
-def peer_args(seconds=4):
-    """The peers' command line: DIR and the timing options; sets torch's threads."""
+def peer_args(seconds=4, extra=None):
+    """The peers' command line: DIR and the timing options (plus what `extra(parser)` adds);
+    sets torch's threads."""
     ap = argparse.ArgumentParser()
     ap.add_argument("dir")
     ap.add_argument("--seconds", type=float, default=seconds)
@@ -248,6 +254,8 @@ def peer_args(seconds=4):
     ap.add_argument("--min-runs", type=int, default=5)
     ap.add_argument("--max-runs", type=int, default=200)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    if extra is not None:
+        extra(ap)
     args = ap.parse_args()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
@@ -256,14 +264,20 @@ def peer_args(seconds=4):
 
 def time_steps(step, args):
     """Runs `step` args.warmup times untimed, then times it (wall and process CPU milliseconds)
-    for at least args.min_runs runs and args.seconds, at most args.max_runs."""
+    for at least args.min_runs runs and args.seconds, at most args.max_runs. On a CUDA device
+    (args.device "cuda") every timed run starts and ends with torch.cuda.synchronize()."""
+    cuda = getattr(args, "device", "cpu") == "cuda"
     for _ in range(args.warmup):
         step()
     times, cpu_times = [], []
     start = time.perf_counter()
     while len(times) < args.min_runs or (time.perf_counter() - start) < args.seconds:
+        if cuda:
+            torch.cuda.synchronize()
         t0, c0 = time.perf_counter(), time.process_time()
         step()
+        if cuda:
+            torch.cuda.synchronize()
         times.append((time.perf_counter() - t0) * 1000)
         cpu_times.append((time.process_time() - c0) * 1000)
         if len(times) >= args.max_runs:
@@ -297,8 +311,97 @@ def load_clips(d, shape):
                  for name in ("x0", "noise"))
 
 
+def generator_args(ap):
+    """generator_peer.py's own options: the device, and the timing-only mode with random weights."""
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                    help="where the timed steps run (default cpu; parity always runs there too)")
+    ap.add_argument("--random-weights", action="store_true",
+                    help="timing only: DIR holds config.json and params.json (shapes); weights, "
+                         "clips and prompt tokens are random; no parity")
+    ap.add_argument("--batch", type=int, default=8, help="clips per step with --random-weights")
+
+
+def check_device(device):
+    """Exits 2 with a clear message when `device` is "cuda" and torch has no CUDA device."""
+    if device == "cuda" and not torch.cuda.is_available():
+        print(f"generator_peer.py: Expected a CUDA device (--device cuda) but found none: torch "
+              f"{torch.__version__}, built with CUDA {torch.version.cuda}", file=sys.stderr)
+        sys.exit(2)
+
+
+def make_train_step(model, adam, x0, tokens, max_weight, device, seed=1):
+    """One training step on `x0` and `tokens` with fresh t / ε / prompt dropout (10%) each call:
+    the weighted ε-MSE's gradient and one Adam update; returns the plain loss (a host sync)."""
+    gen = torch.Generator(device=device).manual_seed(seed)
+    timesteps = model.c["timesteps"]
+    shape = tuple(x0.shape)
+    b = shape[0]
+
+    def train_step():
+        tt = torch.randint(0, timesteps, (b,), generator=gen, device=device)
+        kk = (torch.rand(b, generator=gen, device=device) >= 0.1).to(torch.float32)
+        nn = torch.randn(shape, generator=gen, device=device)
+        value, weighted_value = model.losses(x0, tt, nn, tokens, kk, model.weights(tt, max_weight))
+        weighted_value.backward()
+        adam.apply()
+        return value.item()
+
+    return train_step
+
+
+def device_report(device):
+    """The device's name and, on CUDA, the peak memory torch allocated (MiB)."""
+    if device != "cuda":
+        return {"device": device}
+    return {
+        "device": device,
+        "deviceName": torch.cuda.get_device_name(),
+        "cuda": torch.version.cuda,
+        "gpuPeakMiB": torch.cuda.max_memory_allocated() / 2 ** 20,
+    }
+
+
+def main_random(args):
+    """Timing only: random weights of the exported shapes, random clips and tokens, on args.device."""
+    d, device = args.dir, args.device
+    if args.batch < 1:
+        print(f"generator_peer.py: Expected --batch ≥ 1 but found {args.batch}", file=sys.stderr)
+        return 2
+    config = json.load(open(os.path.join(d, "config.json")))
+    entries = json.load(open(os.path.join(d, "params.json")))
+    gen = torch.Generator().manual_seed(0)
+    params = {
+        e["name"]: (torch.randn(e["shape"], generator=gen) * 0.02).to(device).requires_grad_(True)
+        for e in entries
+    }
+    model = Peer(config, params, device)
+    b, size = args.batch, config["size"]
+    x0 = (torch.rand((b, config["frames"], size, size, 3), generator=gen) * 2 - 1).to(device)
+    length = params["prompt.pos"].shape[0]
+    tokens = torch.randint(0, config["vocabSize"], (b, length), generator=gen).to(device)
+    plist = [params[e["name"]] for e in entries]
+    adam = KitAdam(plist)
+    step = make_train_step(model, adam, x0, tokens, 10, device)
+    times, cpu_times = time_steps(step, args)
+    print(json.dumps({
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        **device_report(device),
+        "params": sum(p.numel() for p in plist),
+        "batch": b,
+        "loss": step(),
+        "timesMs": times,
+        "cpuTimesMs": cpu_times,
+        "rssMiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }))
+    return 0
+
+
 def main():
-    args = peer_args()
+    args = peer_args(extra=generator_args)
+    check_device(args.device)
+    if args.random_weights:
+        return main_random(args)
     d = args.dir
     config = json.load(open(os.path.join(d, "config.json")))
     entries = json.load(open(os.path.join(d, "params.json")))
@@ -326,24 +429,20 @@ def main():
         loss_after, weighted_after = (v.item() for v in model.losses(x0, t, noise, tokens, keep, w))
     loss, weighted = loss.item(), weighted.item()
 
-    # timing: training steps on the same clips, fresh t / ε / prompt dropout each step
-    gen = torch.Generator().manual_seed(1)
-    timesteps = config["timesteps"]
-    b = shape[0]
-
-    def train_step():
-        tt = torch.randint(0, timesteps, (b,), generator=gen)
-        kk = (torch.rand(b, generator=gen) >= 0.1).to(torch.float32)
-        nn = torch.randn(shape, generator=gen)
-        value, weighted_value = model.losses(x0, tt, nn, tokens, kk, model.weights(tt, max_weight))
-        weighted_value.backward()
-        adam.apply()
-        return value.item()
-
-    times, cpu_times = time_steps(train_step, args)
+    # timing: training steps on the same clips, fresh t / ε / prompt dropout each step, on
+    # args.device (the parity step above ran on the CPU)
+    device = args.device
+    if device != "cpu":
+        for p in plist:
+            p.data = p.data.to(device)
+        model = Peer(config, params, device)
+        adam = KitAdam(plist, lr=expected["learningRate"], clip_norm=expected["clipNorm"])
+        x0, tokens = x0.to(device), tokens.to(device)
+    times, cpu_times = time_steps(make_train_step(model, adam, x0, tokens, max_weight, device), args)
     print(json.dumps({
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
+        **device_report(device),
         **parity(loss, loss_after, expected),
         **parity(weighted, weighted_after, expected, "weightedLoss"),
         "params": sum(p.numel() for p in plist),
