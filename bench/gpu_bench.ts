@@ -119,7 +119,7 @@ export function parseGpuSizes(spec: string, configs: readonly string[]): GpuSize
 export interface GpuPeerResult {
   /** Timed steps. */
   runs: number;
-  /** Median, fastest and slowest step, milliseconds. */
+  /** Median step, milliseconds. */
   medianMs: number;
   /** Fastest step. */
   minMs: number;
