@@ -60,6 +60,7 @@ export const trainStepBench: Bench = {
   name: TRAIN_STEP_BENCH,
   unit: "clips",
   perBackend: true,
+  countLaunches: true,
   setup() {
     const gen = createGenerator({}, { seed: 0 });
     const adam = createAdam(gen.params);
