@@ -138,7 +138,7 @@ async function runAdam(
       if (step === 1) before = tf.memory().numTensors;
       const g = grads(step);
       const gt = Object.fromEntries(names.map((n, i) => [n, tf.tensor(g[i], shapes[i])]));
-      const apply = async () => adam.apply(gt);
+      const apply = () => Promise.resolve(adam.apply(gt));
       if (step === 2) launches = await countLaunches(apply);
       else await apply();
       tf.dispose(Object.values(gt));
