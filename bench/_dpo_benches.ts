@@ -54,6 +54,7 @@ function dpoBench(method: DpoBenchMethod): Bench {
     name: DPO_BENCH_NAMES[method],
     unit: "pairs",
     perBackend: true,
+    countLaunches: true,
     warmup: 1,
     minRuns: 3,
     // tfjs' cpu backend: a DPO step is 4 forward passes over 16 clips, ≈ 2.7 training steps of

@@ -106,7 +106,10 @@ export function trainStepBenchOf(
 }
 
 /** One Adam training step of the default generator: ≈ 3 forward passes of FLOPs. */
-export const trainStepBench: Bench = trainStepBenchOf({}, TRAIN_BATCH, TRAIN_STEP_BENCH);
+export const trainStepBench: Bench = {
+  ...trainStepBenchOf({}, TRAIN_BATCH, TRAIN_STEP_BENCH),
+  countLaunches: true,
+};
 
 interface PolicyPair {
   policy: Generator;

@@ -7,6 +7,7 @@
 
 import * as tf from "@tensorflow/tfjs";
 import process from "node:process";
+import { countLaunches, type LaunchCount } from "./_launches.ts";
 
 /** One prepared benchmark: `run` is timed; `dispose` frees what `setup` made. */
 export interface BenchCase {
@@ -36,6 +37,16 @@ export interface Bench {
   minRuns?: number;
   /** Backends a `perBackend` benchmark is not run on (too slow there to tell anything). */
   skipBackends?: readonly string[];
+  /** Count the kernel launches of one run (after warm-up) into the result. */
+  countLaunches?: boolean;
+}
+
+/** "N kernels" on cpu and wasm; "D dispatches (N kernels)" on webgpu; "" when not counted. */
+export function formatLaunches(launches: LaunchCount | undefined): string {
+  if (!launches) return "";
+  return launches.dispatches === undefined
+    ? `${launches.kernels} kernels`
+    : `${launches.dispatches} dispatches (${launches.kernels} kernels)`;
 }
 
 /** A measured row of the table. */
@@ -77,6 +88,8 @@ export interface BenchResult {
   peerRatio?: number;
   /** The same ratio in CPU time (peer CPU median / this CPU median). */
   peerCpuRatio?: number;
+  /** Kernel launches of one run, when the benchmark counts them. */
+  launches?: LaunchCount;
   /** Set when the case failed to run. */
   error?: string;
 }
@@ -144,6 +157,7 @@ export async function measure(bench: Bench, options: MeasureOptions = {}): Promi
   try {
     bc = await bench.setup();
     for (let i = 0; i < (bench.warmup ?? options.warmup ?? 2); i++) await bc.run();
+    const launches = bench.countLaunches ? await countLaunches(() => bc!.run()) : undefined;
     const tensorsBefore = tf.memory().numTensors;
     const rssBeforeMiB = Deno.memoryUsage().rss / 2 ** 20;
     const times: number[] = [];
@@ -166,6 +180,7 @@ export async function measure(bench: Bench, options: MeasureOptions = {}): Promi
       ...summarizeRuns({ wallMs: times, cpuMs: cpuTimes }, bc),
       tensorsBefore,
       tensorsAfter: tf.memory().numTensors,
+      ...(launches ? { launches } : {}),
       rssBeforeMiB,
       rssMiB: Deno.memoryUsage().rss / 2 ** 20,
     };
@@ -204,6 +219,7 @@ export function formatTable(results: readonly BenchResult[]): string {
     "tensors",
     "RSS MiB",
     "×peer wall/cpu",
+    "launches",
   ];
   const rows = results.map((r) =>
     r.error
@@ -219,6 +235,7 @@ export function formatTable(results: readonly BenchResult[]): string {
         "",
         "",
         r.rssMiB.toFixed(0),
+        "",
         "",
       ]
       : [
@@ -238,6 +255,7 @@ export function formatTable(results: readonly BenchResult[]): string {
         r.peerRatio === undefined
           ? ""
           : `${r.peerRatio.toFixed(2)}×/${r.peerCpuRatio?.toFixed(2) ?? "-"}×`,
+        formatLaunches(r.launches),
       ]
   );
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));

@@ -10,7 +10,10 @@
  * `out/bench/results.json` plus `out/bench/backend.json` with the CPU-route
  * ranking by the training step, which `initBackend()` then follows.
  *
- * Usage: deno task bench [--backends cpu,wasm,webgpu,wasm-stock] [--seconds 2]
+ * Kernel launches of one training step and one DPO step are counted on each
+ * backend (the "launches" column: tfjs kernels; on webgpu the GPU dispatches).
+ *
+ * Usage: deno task bench [--backends cpu,wasm,webgpu,wasm-stock,webgpu-stock] [--seconds 2]
  *   [--only NAME] [--no-peer] [--memory-steps 200] [--peer-threads 0]
  * @module
  */
@@ -18,7 +21,14 @@
 import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../lib/_atomic.ts";
-import { type BackendName, initBackend, probeWebGpu, setFastWasmKernels } from "../lib/backend.ts";
+import {
+  type BackendName,
+  type BenchRanking,
+  initBackend,
+  probeWebGpu,
+  setFastWasmKernels,
+  setFastWebGpuKernels,
+} from "../lib/backend.ts";
 import { parseCli } from "../lib/cli.ts";
 import { parseGrid, patchify, unpatchify } from "../lib/patch.ts";
 import { loadVideo } from "../lib/video.ts";
@@ -135,10 +145,14 @@ const RANKING_BENCH = TRAIN_STEP_BENCH;
 
 /** Pseudo-backend: wasm with tfjs' stock kernels (lib/_wasm_kernels.ts off), training step only. */
 const WASM_STOCK = "wasm-stock";
+/** Pseudo-backend: webgpu with tfjs' stock kernels and Adam (lib/_webgpu_kernels.ts off). */
+const WEBGPU_STOCK = "webgpu-stock";
+/** The pseudo-backends and the backend each runs on. */
+const STOCK: Record<string, BackendName> = { [WASM_STOCK]: "wasm", [WEBGPU_STOCK]: "webgpu" };
 
 async function availableBackends(): Promise<string[]> {
   const names: string[] = ["cpu", "wasm", WASM_STOCK];
-  if ((await probeWebGpu()).available) names.push("webgpu");
+  if ((await probeWebGpu()).available) names.push("webgpu", WEBGPU_STOCK);
   return names;
 }
 
@@ -188,7 +202,7 @@ if (import.meta.main) {
     backends: {
       type: "string",
       description:
-        `comma-separated backends (default: all available; ${WASM_STOCK} = wasm, stock kernels)`,
+        `comma-separated backends (default: all available; ${WASM_STOCK}, ${WEBGPU_STOCK} = tfjs' stock kernels)`,
     },
     seconds: { type: "string", default: "2", description: "seconds of timed runs per case" },
     only: { type: "string", description: "run only benchmarks whose name contains this" },
@@ -209,7 +223,7 @@ if (import.meta.main) {
   const seconds = Number(values.seconds);
   const selected = BENCHES.filter((b) => !values.only || b.name.includes(values.only as string));
   const results: BenchResult[] = [];
-  const real = backends.filter((b) => b !== WASM_STOCK) as BackendName[];
+  const real = backends.filter((b) => !(b in STOCK)) as BackendName[];
   const dpoNames: string[] = Object.values(DPO_BENCH_NAMES);
   const dpoSelected = selected.some((b) => dpoNames.includes(b.name));
   if (dpoSelected) {
@@ -224,9 +238,10 @@ if (import.meta.main) {
     results.push(await measure(bench, { seconds }));
   }
   for (const backend of backends) {
-    const stock = backend === WASM_STOCK;
-    const choice = await initBackend({ backend: stock ? "wasm" : backend as BackendName });
-    setFastWasmKernels(!stock);
+    const stock = backend in STOCK;
+    const choice = await initBackend({ backend: STOCK[backend] ?? backend as BackendName });
+    setFastWasmKernels(backend !== WASM_STOCK);
+    setFastWebGpuKernels(backend !== WEBGPU_STOCK);
     try {
       for (const bench of selected.filter((b) => b.perBackend)) {
         if (stock && bench.name !== RANKING_BENCH) continue;
@@ -235,10 +250,11 @@ if (import.meta.main) {
           `… ${bench.name} on ${backend}${choice.adapter ? ` (${choice.adapter})` : ""}`,
         );
         const result = await measure(bench, { seconds });
-        results.push(stock ? { ...result, backend: WASM_STOCK } : result);
+        results.push(stock ? { ...result, backend } : result);
       }
     } finally {
       setFastWasmKernels(true);
+      setFastWebGpuKernels(true);
     }
   }
   const webgpu = await probeWebGpu();
@@ -395,11 +411,21 @@ if (import.meta.main) {
       2,
     ) + "\n",
   );
-  if (ranked.length > 1) {
-    await writeFileAtomic(
-      join(outDir, "backend.json"),
-      JSON.stringify({ bench: RANKING_BENCH, cpuRanking: ranked }, null, 2) + "\n",
-    );
+  // every real backend's training step, a real GPU's included: initBackend() weighs it (gpuDecision)
+  const medians = Object.fromEntries(
+    results.filter((r) =>
+      r.name === RANKING_BENCH && !r.error && (real as string[]).includes(r.backend)
+    )
+      .map((r) => [r.backend, r.medianMs]),
+  );
+  if (ranked.length > 1 || (medians.webgpu !== undefined && !webgpu.fallback)) {
+    const ranking: BenchRanking = {
+      bench: RANKING_BENCH,
+      cpuRanking: ranked,
+      ...(webgpu.available ? { adapter: webgpu.description } : {}),
+      medians,
+    };
+    await writeFileAtomic(join(outDir, "backend.json"), JSON.stringify(ranking, null, 2) + "\n");
     console.log(
       `CPU-route ranking by "${RANKING_BENCH}": ${ranked.join(" > ")} → ${
         join(outDir, "backend.json")

@@ -12,6 +12,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { checkInt, fail } from "./_errors.ts";
 import { createRng, type Rng } from "./_rng.ts";
+import { webgpuAdamApply } from "./_webgpu_kernels.ts";
 
 /** Named trainable tensors. Names are stable across processes (checkpoints key on them). */
 export type Params = Map<string, tf.Variable>;
@@ -571,6 +572,10 @@ export function createAdam(params: Params, options: AdamOptions = {}): Adam {
       step++;
       const { beta1, beta2, epsilon, clipNorm } = opts;
       const lr = opts.learningRate * Math.sqrt(1 - beta2 ** step) / (1 - beta1 ** step);
+      // On webgpu: four in-place dispatches per parameter (lib/_webgpu_kernels.ts).
+      if (webgpuAdamApply({ names, params, moments, grads, beta1, beta2, epsilon, clipNorm, lr })) {
+        return;
+      }
       tf.tidy(() => {
         // Clip on the device: reading the norm back would stall a GPU every step, and Deno's
         // WebGPU cannot read synchronously at all. min(1, c/‖g‖) is one correctly rounded f32

@@ -1,7 +1,8 @@
 /**
  * Tensor backend selection. `HALO_BACKEND` overrides; otherwise the order is
  * tensorflow (tfjs-node-gpu / tfjs-node, when installed in `./node_modules`) >
- * webgpu on a real GPU > the fastest CPU route. The CPU ranking defaults to the
+ * webgpu on a real GPU, unless `deno task bench` measured a CPU backend's
+ * training step faster on this machine ({@linkcode gpuDecision}) > the fastest CPU route. The CPU ranking defaults to the
  * measurements in DESIGN §6 (wasm 2.65 > webgpu-on-lavapipe 2.2 > cpu 0.85
  * GFLOP/s for a transformer Adam step) and can be replaced by the ranking that
  * `deno task bench` measured on this machine (`out/bench/backend.json`).
@@ -14,6 +15,8 @@ import "@tensorflow/tfjs-backend-wasm";
 export { fastWasmKernelsEnabled, setFastWasmKernels } from "./_wasm_kernels.ts";
 import { join, resolve } from "node:path";
 import { fail } from "./_errors.ts";
+import { installWebGpuKernels } from "./_webgpu_kernels.ts";
+export { fastWebGpuKernelsEnabled, setFastWebGpuKernels } from "./_webgpu_kernels.ts";
 
 // Silences tfjs' "install tfjs-node" banner on the cpu backend; the kit reports its own choice.
 tf.env().set("PROD", true);
@@ -104,19 +107,24 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
     return current;
   }
   const webgpu = await probeWebGpu();
+  const bench = await readBenchRanking(options.benchFile);
+  let gpuReason = "";
   if (webgpu.available && !webgpu.fallback) {
-    current = await activate("webgpu", `real GPU adapter: ${webgpu.description}`);
-    return current;
+    const decision = gpuDecision(webgpu.description, bench);
+    if (decision.useGpu) {
+      current = await activate("webgpu", decision.reason);
+      return current;
+    }
+    gpuReason = `${decision.reason}; `;
   }
-  const ranking = options.cpuRanking ?? await benchRanking(options.benchFile) ??
-    ["wasm", "webgpu", "cpu"];
+  const ranking = options.cpuRanking ?? bench?.cpuRanking ?? ["wasm", "webgpu", "cpu"];
   for (const name of ranking) {
     if (name === "webgpu" && !webgpu.available) continue;
     if (name === "tensorflow") continue;
     try {
       current = await activate(
         name,
-        `fastest CPU route (${options.cpuRanking ? "given ranking" : "ranking"} ${
+        `${gpuReason}fastest CPU route (${options.cpuRanking ? "given ranking" : "ranking"} ${
           ranking.join(" > ")
         })`,
       );
@@ -166,6 +174,7 @@ async function activate(name: BackendName, reason: string): Promise<BackendChoic
     // Loaded on demand: once registered, webgpu outranks every other backend in tfjs' default
     // choice, which would silently put code that never called initBackend on lavapipe.
     await import("@tensorflow/tfjs-backend-webgpu");
+    installWebGpuKernels();
   }
   const ok = await tf.setBackend(name);
   await tf.ready();
@@ -196,7 +205,69 @@ async function loadTensorflow(): Promise<string | undefined> {
   return undefined;
 }
 
-async function benchRanking(file = "out/bench/backend.json"): Promise<BackendName[] | undefined> {
+/** What `deno task bench` measured on this machine (`out/bench/backend.json`). */
+export interface BenchRanking {
+  /** The benchmark that ranks (the generator's training step). */
+  bench: string;
+  /** CPU backends, fastest first (webgpu here only as a CPU fallback adapter). */
+  cpuRanking: BackendName[];
+  /** The WebGPU adapter the bench ran on, when it ran on one. */
+  adapter?: string;
+  /** Median milliseconds of the ranking benchmark per backend. */
+  medians?: Partial<Record<BackendName, number>>;
+}
+
+/**
+ * Whether to train on WebGPU on a real GPU `adapter`, given what the bench
+ * measured on this machine: yes when webgpu's training step was measured on
+ * this very adapter and was at least as fast as every CPU backend, or when it
+ * was never measured here (a GPU is presumed faster until `deno task bench`
+ * says otherwise); no when the bench found a CPU backend faster. The reason
+ * names the numbers it followed.
+ *
+ * @example
+ * ```ts
+ * import { gpuDecision } from "@halo/kit";
+ * const bench = { bench: "step", cpuRanking: ["wasm" as const], adapter: "H200", medians: { webgpu: 540, wasm: 245 } };
+ * console.log(gpuDecision("H200", bench).useGpu); // false
+ * console.log(gpuDecision("RTX 4090", bench).useGpu); // true
+ * ```
+ */
+export function gpuDecision(
+  adapter: string,
+  bench: BenchRanking | undefined,
+): { useGpu: boolean; reason: string } {
+  const gpuMs = bench?.adapter === adapter ? bench.medians?.webgpu : undefined;
+  if (gpuMs === undefined) {
+    return {
+      useGpu: true,
+      reason: `real GPU adapter: ${adapter} (not measured against the CPU route on this machine; ` +
+        "`deno task bench` does)",
+    };
+  }
+  const cpu = Object.entries(bench!.medians ?? {})
+    .filter(([name, ms]) => name !== "webgpu" && Number.isFinite(ms))
+    .sort((a, b) => a[1]! - b[1]!)[0];
+  const ms = (x: number) => `${x.toFixed(0)} ms`;
+  if (!cpu || gpuMs <= cpu[1]!) {
+    return {
+      useGpu: true,
+      reason: `real GPU adapter: ${adapter}, a training step in ${ms(gpuMs)}${
+        cpu ? ` vs ${ms(cpu[1]!)} on ${cpu[0]}` : ""
+      } (deno task bench)`,
+    };
+  }
+  return {
+    useGpu: false,
+    reason: `webgpu on ${adapter} measured ${ms(gpuMs)} a training step, slower than ${cpu[0]}'s ${
+      ms(cpu[1]!)
+    } (deno task bench)`,
+  };
+}
+
+async function readBenchRanking(
+  file = "out/bench/backend.json",
+): Promise<BenchRanking | undefined> {
   try {
     const data = JSON.parse(await Deno.readTextFile(file));
     const ranking = data?.cpuRanking;
@@ -204,7 +275,7 @@ async function benchRanking(file = "out/bench/backend.json"): Promise<BackendNam
       Array.isArray(ranking) &&
       ranking.every((n) => (BACKEND_NAMES as readonly string[]).includes(n))
     ) {
-      return ranking as BackendName[];
+      return data as BenchRanking;
     }
   } catch {
     // no bench result yet

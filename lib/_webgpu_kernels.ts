@@ -1,0 +1,355 @@
+/**
+ * WebGPU work the kit does itself instead of through tfjs' stock kernels
+ * (issue 13; the profile behind it is in bench/NOTES.md, "The GPU route").
+ *
+ * - **Adam in place**: tfjs composes one Adam update of one parameter from
+ *   about a dozen kernels (scale, two moment updates, square root, division,
+ *   subtraction) and the clipping norm from three more per parameter; with the
+ *   generator's 78 parameters that is about 1,000 dispatches per step. Here a
+ *   parameter costs four WGSL dispatches — its sum of squares into one slot of
+ *   a small partial-norm buffer, then m, v and the parameter itself updated in
+ *   place (tfjs' `runWebGPUProgram` writes into a given output), each shader
+ *   reading the clipping scale from the partial norms. The arithmetic is the
+ *   per-tensor rule of `createAdam` term for term; only the order of the norm's
+ *   summation differs (partial sums per parameter, then their sum).
+ * - **Dispatch limits**: WebGPU allows at most 65,535 workgroups per
+ *   dimension, and tfjs-webgpu 4.22 lays some programs out in two or three
+ *   dimensions, which fail past that ("Dispatch size exceeds WebGPU limits in
+ *   Y or Z dimension"): the 2-D transpose (tiles of 16 rows, so past 1,048,560
+ *   rows — the per-pixel decoder's rows at batch 64) and the matmuls (tiles of
+ *   up to 32 rows of the left operand, past about 2 million rows: batch 128+).
+ *   The `Transpose` and `BatchMatMul` kernels registered here route those
+ *   shapes to layouts that fit (a rank-3 transpose, which tfjs lays out flat;
+ *   the left operand's rows folded into the batch dimension) and pass every
+ *   other call to tfjs' own kernel.
+ *
+ * Installed when the webgpu backend is activated (lib/backend.ts);
+ * `HALO_WEBGPU_KERNELS=stock` keeps tfjs' own kernels and Adam.
+ * @module
+ */
+
+import * as tf from "@tensorflow/tfjs";
+
+/** Named variables (the shape of `Params` in lib/_nn.ts, which imports this module). */
+type Params = Map<string, tf.Variable>;
+
+/** The part of tfjs-backend-webgpu's `WebGPUBackend` used here. */
+interface WebGpuBackendLike {
+  runWebGPUProgram(
+    program: unknown,
+    inputs: tf.TensorInfo[],
+    outputDtype: tf.DataType,
+    uniforms?: Array<{ type: string; data: number[] }>,
+    output?: tf.TensorInfo,
+  ): tf.TensorInfo;
+  disposeData(dataId: tf.DataId): boolean;
+  device: { limits: { maxComputeWorkgroupsPerDimension: number } };
+}
+
+type KernelArgs = {
+  inputs: Record<string, tf.TensorInfo>;
+  backend: WebGpuBackendLike;
+  attrs: Record<string, unknown>;
+};
+type KernelImpl = (args: KernelArgs) => tf.TensorInfo;
+
+let enabled = readEnv();
+
+function readEnv(): boolean {
+  try {
+    return Deno.env.get("HALO_WEBGPU_KERNELS") !== "stock";
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * Whether the kit's WebGPU kernels and in-place Adam are on (the default), and
+ * switches them (`HALO_WEBGPU_KERNELS=stock` starts with them off); returns the
+ * previous setting. Only the webgpu backend is affected.
+ *
+ * @example
+ * ```ts
+ * import { setFastWebGpuKernels } from "@halo/kit";
+ * const before = setFastWebGpuKernels(false); // tfjs' own kernels and Adam from here on
+ * setFastWebGpuKernels(before);
+ * ```
+ */
+export function setFastWebGpuKernels(on: boolean): boolean {
+  const before = enabled;
+  enabled = on;
+  return before;
+}
+
+/** Whether the kit's WebGPU kernels and in-place Adam are on. */
+export function fastWebGpuKernelsEnabled(): boolean {
+  return enabled;
+}
+
+/** Workgroup size of the flat programs below. */
+const WG = 128;
+
+/** A minimal tfjs-webgpu program: flat layout over `outputShape`, user code in WGSL. */
+function program(
+  key: string,
+  outputShape: number[],
+  variableNames: string[],
+  uniforms: string,
+  code: string,
+  dispatch?: [number, number, number],
+) {
+  const size = outputShape.reduce((a, b) => a * b, 1);
+  return {
+    variableNames,
+    outputShape,
+    shaderKey: key,
+    dispatchLayout: { x: outputShape.map((_, i) => i) },
+    dispatch: dispatch ?? [Math.ceil(size / WG), 1, 1],
+    workgroupSize: [WG, 1, 1],
+    size: true,
+    uniforms,
+    getUserCode: () => code,
+  };
+}
+
+/** The clipping scale min(1, clip/‖g‖) from the partial sums of squares `N`, in WGSL. */
+const SCALE = `
+  fn clipScale() -> f32 {
+    if (uniforms.clip <= 0.0) { return 1.0; }
+    var s = 0.0;
+    for (var k = 0; k < uniforms.count; k++) { s = s + N[k]; }
+    return min(1.0, uniforms.clip / sqrt(s));
+  }`;
+
+const sumSquaresCode = `
+  var<workgroup> part: array<f32, ${WG}>;
+  fn main(index : i32) {
+    let i = i32(localIndex);
+    var s = 0.0;
+    for (var j = i; j < uniforms.n; j = j + ${WG}) { let g = G[j]; s = s + g * g; }
+    part[i] = s;
+    workgroupBarrier();
+    if (i == 0) {
+      var t = 0.0;
+      for (var k = 0; k < ${WG}; k++) { t = t + part[k]; }
+      result[uniforms.slot] = t;
+    }
+  }`;
+
+const momentCode = `${SCALE}
+  fn main(index : i32) {
+    if (index < uniforms.size) {
+      let g = G[index] * clipScale();
+      var x = g;
+      if (uniforms.square == 1) { x = g * g; }
+      result[index] = result[index] * uniforms.beta + x * uniforms.oneMinusBeta;
+    }
+  }`;
+
+const paramCode = `
+  fn main(index : i32) {
+    if (index < uniforms.size) {
+      result[index] = result[index] - (M[index] * uniforms.lr) / (sqrt(V[index]) + uniforms.eps);
+    }
+  }`;
+
+/** What {@linkcode webgpuAdamApply} needs from `createAdam`. */
+export interface AdamUpdate {
+  /** The trainable parameters' names, in order. */
+  names: readonly string[];
+  /** The parameters. */
+  params: Params;
+  /** The moments, keyed `<name>/m` and `<name>/v`. */
+  moments: Params;
+  /** Gradients by name. */
+  grads: Record<string, tf.Tensor>;
+  /** β1, β2, ε and the clipping norm (0 = off). */
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+  clipNorm: number;
+  /** The bias-corrected step size of this update. */
+  lr: number;
+}
+
+/**
+ * One Adam update on the webgpu backend, written in place into the
+ * parameters and moments: four dispatches per parameter instead of about
+ * fifteen. Returns false (and does nothing) when the backend is not webgpu or
+ * the kernels are switched off, so the caller runs the tensor-op update.
+ */
+export function webgpuAdamApply(u: AdamUpdate): boolean {
+  if (!enabled || tf.getBackend() !== "webgpu" || u.names.length === 0) return false;
+  const backend = tf.backend() as unknown as WebGpuBackendLike;
+  const count = u.names.length;
+  const partial = tf.zeros([count]);
+  try {
+    u.names.forEach((name, slot) => {
+      const g = u.grads[name];
+      backend.runWebGPUProgram(
+        {
+          ...program("halo_sumsq", [count], ["G"], "n : i32, slot : i32,", sumSquaresCode, [
+            1,
+            1,
+            1,
+          ]),
+        },
+        [g],
+        "float32",
+        [{ type: "int32", data: [g.size] }, { type: "int32", data: [slot] }],
+        partial,
+      );
+    });
+    for (const name of u.names) {
+      const g = u.grads[name], shape = [...g.shape];
+      const m = u.moments.get(`${name}/m`)!, v = u.moments.get(`${name}/v`)!;
+      for (const [target, beta, square] of [[m, u.beta1, 0], [v, u.beta2, 1]] as const) {
+        backend.runWebGPUProgram(
+          program(
+            "halo_adam_moment",
+            shape,
+            ["G", "N"],
+            "beta : f32, oneMinusBeta : f32, clip : f32, count : i32, square : i32,",
+            momentCode,
+          ),
+          [g, partial],
+          "float32",
+          [
+            { type: "float32", data: [beta] },
+            { type: "float32", data: [1 - beta] },
+            { type: "float32", data: [u.clipNorm] },
+            { type: "int32", data: [count] },
+            { type: "int32", data: [square] },
+          ],
+          target,
+        );
+      }
+      backend.runWebGPUProgram(
+        program("halo_adam_param", shape, ["M", "V"], "lr : f32, eps : f32,", paramCode),
+        [m, v],
+        "float32",
+        [{ type: "float32", data: [u.lr] }, { type: "float32", data: [u.epsilon] }],
+        u.params.get(name)!,
+      );
+    }
+  } finally {
+    partial.dispose();
+  }
+  return true;
+}
+
+/** Largest row count whose tiles of `rowsPerTile` rows fit one dispatch dimension. */
+function maxRows(backend: WebGpuBackendLike, rowsPerTile: number): number {
+  return backend.device.limits.maxComputeWorkgroupsPerDimension * rowsPerTile;
+}
+
+/** The reductions that transpose a leading axis to the end first. */
+const REDUCTIONS = ["Sum", "Mean", "Max", "Min"];
+
+/** The stock kernels the overrides fall back to. */
+const stock = new Map<string, KernelImpl>();
+
+function reshapeInfo(backend: WebGpuBackendLike, x: tf.TensorInfo, shape: number[]): tf.TensorInfo {
+  return (stock.get("Reshape")!)({ inputs: { x }, backend, attrs: { shape } });
+}
+
+const transposeKernel: KernelImpl = (args) => {
+  const { inputs: { x }, backend, attrs } = args;
+  const perm = attrs.perm as number[];
+  // The 2-D path (TransposeSharedProgram) tiles 16×16 and lays rows on Y.
+  if (
+    !enabled || x.shape.length !== 2 || perm[0] !== 1 ||
+    Math.max(x.shape[0], x.shape[1]) <= maxRows(backend, 16)
+  ) {
+    return stock.get("Transpose")!(args);
+  }
+  const x3 = reshapeInfo(backend, x, [1, x.shape[0], x.shape[1]]);
+  const y3 = stock.get("Transpose")!({ inputs: { x: x3 }, backend, attrs: { perm: [0, 2, 1] } });
+  const y = reshapeInfo(backend, y3, [x.shape[1], x.shape[0]]);
+  backend.disposeData(x3.dataId);
+  backend.disposeData(y3.dataId);
+  return y;
+};
+
+/**
+ * A reduction whose axes are not innermost transposes first, calling tfjs'
+ * transpose directly (not the registered kernel): route the 2-D case that
+ * would overflow Y through {@linkcode transposeKernel}, then reduce inner axes.
+ */
+const reduceKernel = (name: string): KernelImpl => (args) => {
+  const { inputs: { x }, backend, attrs } = args;
+  const rank = x.shape.length;
+  // Sum and Mean name their axes `axis`, Max and Min `reductionIndices`.
+  const key = "axis" in attrs ? "axis" : "reductionIndices";
+  const axes = tf.util.parseAxisParam(attrs[key] as number | number[], x.shape);
+  if (
+    !enabled || rank !== 2 || axes.length !== 1 || axes[0] !== 0 ||
+    Math.max(x.shape[0], x.shape[1]) <= maxRows(backend, 16)
+  ) {
+    return stock.get(name)!(args);
+  }
+  const xT = transposeKernel({ inputs: { x }, backend, attrs: { perm: [1, 0] } });
+  const reduced = stock.get(name)!({
+    inputs: { x: xT },
+    backend,
+    attrs: { [key]: [1], keepDims: false },
+  });
+  backend.disposeData(xT.dataId);
+  if (!attrs.keepDims) return reduced;
+  const y = reshapeInfo(backend, reduced, [1, x.shape[1]]);
+  backend.disposeData(reduced.dataId);
+  return y;
+};
+
+const batchMatMulKernel: KernelImpl = (args) => {
+  const { inputs: { a, b }, backend, attrs } = args;
+  const rank = a.shape.length;
+  const rows = a.shape[rank - 2];
+  const limit = maxRows(backend, 16);
+  const batchA = a.shape.slice(0, -2).reduce((p, q) => p * q, 1);
+  const batchB = b.shape.slice(0, -2).reduce((p, q) => p * q, 1);
+  if (!enabled || attrs.transposeA || rows <= limit || batchA !== 1 || batchB !== 1) {
+    return stock.get("BatchMatMul")!(args);
+  }
+  // Fold the rows of A into the batch: [1, M, K] → [s, M/s, K] against B broadcast over s.
+  let s = Math.ceil(rows / limit);
+  while (rows % s !== 0) s++;
+  if (s > backend.device.limits.maxComputeWorkgroupsPerDimension) {
+    throw new Error(
+      `BatchMatMul (webgpu): Expected a left operand whose ${rows} rows split into at most ` +
+        `${backend.device.limits.maxComputeWorkgroupsPerDimension} equal parts of ≤ ${limit} ` +
+        `but found none (shape ${a.shape}); use a smaller batch`,
+    );
+  }
+  const k = a.shape[rank - 1];
+  const a3 = reshapeInfo(backend, a, [s, rows / s, k]);
+  const b3 = reshapeInfo(backend, b, [1, b.shape[b.shape.length - 2], b.shape[b.shape.length - 1]]);
+  const y3 = stock.get("BatchMatMul")!({ inputs: { a: a3, b: b3 }, backend, attrs });
+  const cols = y3.shape[2];
+  const y = reshapeInfo(backend, y3, [...a.shape.slice(0, -2), rows, cols]);
+  for (const t of [a3, b3, y3]) backend.disposeData(t.dataId);
+  return y;
+};
+
+/**
+ * Registers the dispatch-limit kernels over tfjs' own for the webgpu backend
+ * (once; they pass through when switched off). Called by `initBackend` when it
+ * activates webgpu.
+ */
+export function installWebGpuKernels(): void {
+  if (stock.size > 0) return;
+  for (const name of ["Transpose", "BatchMatMul", "Reshape", ...REDUCTIONS]) {
+    const config = tf.getKernel(name, "webgpu");
+    if (!config) throw new Error(`installWebGpuKernels: Expected tfjs' webgpu "${name}" kernel`);
+    stock.set(name, config.kernelFunc as unknown as KernelImpl);
+  }
+  const overrides: Array<[string, KernelImpl]> = [
+    ["Transpose", transposeKernel],
+    ["BatchMatMul", batchMatMulKernel],
+    ...REDUCTIONS.map((name): [string, KernelImpl] => [name, reduceKernel(name)]),
+  ];
+  for (const [kernelName, kernelFunc] of overrides) {
+    tf.unregisterKernel(kernelName, "webgpu");
+    tf.registerKernel({ kernelName, backendName: "webgpu", kernelFunc: kernelFunc as never });
+  }
+}

@@ -1,0 +1,189 @@
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs";
+import { initBackend, probeWebGpu } from "../lib/backend.ts";
+import { setFastWebGpuKernels } from "../lib/_webgpu_kernels.ts";
+import { addParam, createAdam, createParams, disposeParams, type Params } from "../lib/_nn.ts";
+import { createRng } from "../lib/_rng.ts";
+import { countLaunches } from "../bench/_launches.ts";
+
+/** Whether a WebGPU adapter exists (CI installs lavapipe, so there it must). */
+async function haveWebGpu(): Promise<boolean> {
+  const probe = await probeWebGpu();
+  if (!probe.available && Deno.env.get("CI")) {
+    assert.fail(`CI installs lavapipe, so a WebGPU adapter must exist: ${probe.description}`);
+  }
+  return probe.available;
+}
+
+/** Rows past what tfjs' 2-D transpose (16-row tiles) and its matmuls (≤ 32-row tiles) can dispatch. */
+const TRANSPOSE_ROWS = 65_535 * 16 + 17;
+const MATMUL_ROWS = 65_535 * 32 + 64;
+
+/** Small integers, so every sum below is exact in float32. */
+function pattern(rows: number, cols: number): Float32Array {
+  return Float32Array.from({ length: rows * cols }, (_, i) => ((i * 7) % 11) - 5);
+}
+
+Deno.test("webgpu: transposes, leading-axis reductions and matmuls past the 65,535-workgroup limit", async () => {
+  if (!(await haveWebGpu())) return;
+  await initBackend({ backend: "webgpu" });
+  try {
+    const cols = 3;
+    const values = pattern(TRANSPOSE_ROWS, cols);
+    const x = tf.tensor2d(values, [TRANSPOSE_ROWS, cols]);
+    const colSums = [0, 0, 0];
+    values.forEach((v, i) => colSums[i % cols] += v);
+    try {
+      // tfjs' own kernels fail on exactly these shapes, so the cases below are the real ones
+      setFastWebGpuKernels(false);
+      assert.throws(() => tf.dispose(x.sum(0)), /Dispatch size exceeds WebGPU limits/);
+      setFastWebGpuKernels(true);
+
+      const t = tf.transpose(x);
+      const tv = await t.data();
+      assert.deepEqual(t.shape, [cols, TRANSPOSE_ROWS]);
+      for (const i of [0, 1, 12345, TRANSPOSE_ROWS - 1]) {
+        for (let j = 0; j < cols; j++) {
+          assert.equal(tv[j * TRANSPOSE_ROWS + i], values[i * cols + j]);
+        }
+      }
+      t.dispose();
+      for (const keepDims of [false, true]) {
+        const s = x.sum(0, keepDims);
+        assert.deepEqual(s.shape, keepDims ? [1, cols] : [cols]);
+        assert.deepEqual(Array.from(await s.data()), colSums);
+        s.dispose();
+      }
+      const mean = x.mean(0);
+      (await mean.data()).forEach((v, j) => {
+        assert.ok(Math.abs(v - colSums[j] / TRANSPOSE_ROWS) < 1e-6, `mean ${j}: ${v}`);
+      });
+      const max = x.max(0);
+      assert.deepEqual(Array.from(await max.data()), [5, 5, 5]);
+      tf.dispose([mean, max]);
+    } finally {
+      setFastWebGpuKernels(true);
+      x.dispose();
+    }
+
+    const k = 4;
+    const a = tf.tensor2d(pattern(MATMUL_ROWS, k), [MATMUL_ROWS, k]);
+    const w = tf.tensor2d([1, 0, 2, -1, 1, 0, 0, 2, 1, 3, -2, 1], [k, 3]);
+    try {
+      setFastWebGpuKernels(false);
+      assert.throws(() => tf.dispose(tf.matMul(a, w)), /Dispatch size exceeds WebGPU limits/);
+      setFastWebGpuKernels(true);
+      const wv = await w.data();
+      const av = await a.data();
+      for (const transposeB of [false, true]) {
+        const y = transposeB ? tf.matMul(a, w.transpose(), false, true) : tf.matMul(a, w);
+        const yv = await y.data();
+        assert.deepEqual(y.shape, [MATMUL_ROWS, 3]);
+        for (const i of [0, 777, MATMUL_ROWS / 2, MATMUL_ROWS - 1]) {
+          for (let j = 0; j < 3; j++) {
+            let expected = 0;
+            for (let q = 0; q < k; q++) expected += av[i * k + q] * wv[q * 3 + j];
+            assert.equal(yv[i * 3 + j], expected, `row ${i} col ${j} (transposeB ${transposeB})`);
+          }
+        }
+        y.dispose();
+      }
+    } finally {
+      setFastWebGpuKernels(true);
+      tf.dispose([a, w]);
+    }
+  } finally {
+    await initBackend({ backend: "wasm" });
+  }
+});
+
+/** Parameters of mixed shapes with seeded values, and gradients for `steps` steps. */
+function adamCase(seed: number) {
+  const rng = createRng(seed);
+  const shapes = [[96, 192], [192], [3, 8, 5], [1], [31, 96], [7, 7], [96], [2, 3, 4, 5], [9]];
+  const init = shapes.map((s) =>
+    Float32Array.from({ length: s.reduce((a, b) => a * b, 1) }, () => rng.normal())
+  );
+  const grads = (step: number) =>
+    shapes.map((s) =>
+      Float32Array.from(
+        { length: s.reduce((a, b) => a * b, 1) },
+        () => rng.normal() * (step % 3 + 0.5),
+      )
+    );
+  return { shapes, init, grads };
+}
+
+async function runAdam(
+  steps: number,
+  clipNorm: number,
+): Promise<
+  {
+    values: Float32Array[];
+    tensorsGrew: number;
+    launches?: { dispatches?: number; byProgram?: Record<string, number> };
+  }
+> {
+  const { shapes, init, grads } = adamCase(5);
+  const params: Params = createParams();
+  shapes.forEach((s, i) =>
+    addParam(params, `p${i}`, s, { init: "zeros" }).assign(tf.tensor(init[i], s))
+  );
+  const adam = createAdam(params, { learningRate: 0.01, clipNorm });
+  const names = [...params.keys()];
+  let launches;
+  let before = 0;
+  try {
+    for (let step = 0; step < steps; step++) {
+      if (step === 1) before = tf.memory().numTensors;
+      const g = grads(step);
+      const gt = Object.fromEntries(names.map((n, i) => [n, tf.tensor(g[i], shapes[i])]));
+      const apply = () => Promise.resolve(adam.apply(gt));
+      if (step === 2) launches = await countLaunches(apply);
+      else await apply();
+      tf.dispose(Object.values(gt));
+    }
+    const after = tf.memory().numTensors;
+    const values = await Promise.all(
+      [...names.map((n) => params.get(n)!), ...adam.state().tensors.values()]
+        .map((t) => t.data() as Promise<Float32Array>),
+    );
+    return { values, tensorsGrew: after - before, launches };
+  } finally {
+    adam.dispose();
+    disposeParams(params);
+  }
+}
+
+Deno.test("webgpu: Adam in place matches the cpu backend's Adam over 10 steps, in 4 dispatches a parameter", async () => {
+  if (!(await haveWebGpu())) return;
+  try {
+    for (const clipNorm of [1, 0]) {
+      await initBackend({ backend: "cpu" });
+      const cpu = await runAdam(10, clipNorm);
+      await initBackend({ backend: "webgpu" });
+      const gpu = await runAdam(10, clipNorm);
+      assert.equal(gpu.tensorsGrew, 0, "tensors left behind by Adam steps");
+      gpu.values.forEach((v, i) => {
+        let worst = 0;
+        v.forEach((x, j) =>
+          worst = Math.max(
+            worst,
+            Math.abs(x - cpu.values[i][j]) / Math.max(1e-3, Math.abs(cpu.values[i][j])),
+          )
+        );
+        assert.ok(worst < 1e-4, `clip ${clipNorm}, tensor ${i}: relative difference ${worst}`);
+      });
+      const params = adamCase(5).shapes.length;
+      assert.equal(gpu.launches?.byProgram?.halo_sumsq, params);
+      assert.equal(gpu.launches?.byProgram?.halo_adam, 3 * params);
+      assert.equal(
+        gpu.launches?.dispatches,
+        4 * params,
+        JSON.stringify(gpu.launches?.byProgram),
+      );
+    }
+  } finally {
+    await initBackend({ backend: "wasm" });
+  }
+});
