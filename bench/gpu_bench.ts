@@ -5,7 +5,7 @@
  * B = 8, 64, 256 of the default config and B = 8, 32 of a larger one (64 px,
  * 256 tokens, d = 256, depth 4), then the peer (bench/peer/generator_peer.py,
  * random weights) at the same configs and batches, prints clips/s and the
- * kit/peer ratio, and writes `out/bench/gpu.json`. A size that fails is
+ * kit/peer ratio with the GPU dispatches of one kit step, and writes `out/bench/gpu.json`. A size that fails is
  * reported with its error's first line and the bench goes on. Refuses (exit 2)
  * when the WebGPU adapter is a CPU fallback such as lavapipe, unless
  * `--allow-fallback`. bench/gpu/README.md says how to run it on an offline
@@ -157,6 +157,7 @@ export function formatGpuTable(rows: readonly GpuBenchRow[]): string {
     "B",
     "kit ms (min–max)",
     "kit clips/s",
+    "kit dispatches",
     "peer ms (min–max)",
     "peer clips/s",
     "kit/peer",
@@ -168,6 +169,7 @@ export function formatGpuTable(rows: readonly GpuBenchRow[]): string {
     String(r.batch),
     r.kit.error ? "failed" : span(r.kit.medianMs, r.kit.minMs, r.kit.maxMs),
     r.kit.error ? "-" : fmt(r.kit.itemsPerSecond, 1),
+    String(r.kit.launches?.dispatches ?? r.kit.launches?.kernels ?? "-"),
     !r.peer ? "-" : r.peer.error ? "failed" : span(r.peer.medianMs, r.peer.minMs, r.peer.maxMs),
     !r.peer || r.peer.error ? "-" : fmt(r.peer.clipsPerSecond, 1),
     r.ratio === undefined ? "-" : `${fmt(r.ratio, 3)}×`,
@@ -321,10 +323,11 @@ export async function gpuBench(args: readonly string[]): Promise<number> {
   const rows: GpuBenchRow[] = [];
   for (const size of sizes) {
     console.error(`… kit ${size.config} B=${size.batch}`);
-    const kit = await measure(
-      trainStepBenchOf(configs[size.config], size.batch, `${size.config} B=${size.batch}`),
-      { warmup, minRuns, seconds },
-    );
+    const kit = await measure({
+      ...trainStepBenchOf(configs[size.config], size.batch, `${size.config} B=${size.batch}`),
+      // one more untimed step counts its kernels and GPU dispatches (bench/_launches.ts)
+      countLaunches: true,
+    }, { warmup, minRuns, seconds });
     if (kit.error) console.error(`  failed: ${kit.error}`);
     else console.error(`  ${kit.medianMs.toFixed(1)} ms, ${kit.itemsPerSecond.toFixed(1)} clips/s`);
     rows.push({ ...size, params: resolved.get(size.config)!.params, kit });

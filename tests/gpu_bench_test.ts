@@ -91,7 +91,7 @@ Deno.test("formatGpuTable: ratio = kit clips/s ÷ peer clips/s; failures listed 
       config: "default",
       batch: 8,
       params: 1,
-      kit,
+      kit: { ...kit, launches: { kernels: 3600, dispatches: 700 } },
       peer: { runs: 5, medianMs: 25, minMs: 24, maxMs: 26, clipsPerSecond: 320, device: "cuda" },
       ratio: 0.25,
     },
@@ -106,9 +106,9 @@ Deno.test("formatGpuTable: ratio = kit clips/s ÷ peer clips/s; failures listed 
   const table = formatGpuTable(rows);
   assert.match(
     table,
-    /default\s+8\s+100\.0 \(90\.0–120\.0\)\s+80\.0\s+25\.0 \(24\.0–26\.0\)\s+320\.0\s+0\.250×/,
+    /default\s+8\s+100\.0 \(90\.0–120\.0\)\s+80\.0\s+700\s+25\.0 \(24\.0–26\.0\)\s+320\.0\s+0\.250×/,
   );
-  assert.match(table, /default\s+64\s+failed\s+-\s+failed\s+-\s+-/);
+  assert.match(table, /default\s+64\s+failed\s+-\s+-\s+failed\s+-\s+-/);
   assert.match(table, /failed: kit default B=64: Dispatch size exceeds WebGPU limits/);
   assert.match(table, /failed: peer default B=64: no CUDA/);
 });
@@ -178,6 +178,7 @@ Deno.test({
         assert.ok(row.kit.runs >= 2 && row.kit.minMs <= row.kit.medianMs, JSON.stringify(row.kit));
         assert.ok(Math.abs(row.kit.itemsPerSecond - b / (row.kit.medianMs / 1000)) < 1e-9);
         assert.ok(row.params > 0);
+        assert.ok(row.kit.launches!.dispatches! > 0, JSON.stringify(row.kit.launches));
         if (noPeer) {
           assert.match(row.peer?.error ?? "", /torch|cannot run/);
           continue;
