@@ -43,6 +43,7 @@ interface WebGpuBackendLike {
     output?: tf.TensorInfo,
   ): tf.TensorInfo;
   disposeData(dataId: tf.DataId): boolean;
+  refCount(dataId: tf.DataId): number;
   device: { limits: { maxComputeWorkgroupsPerDimension: number } };
 }
 
@@ -181,6 +182,20 @@ export interface AdamUpdate {
 export function webgpuAdamApply(u: AdamUpdate): boolean {
   if (!enabled || tf.getBackend() !== "webgpu" || u.names.length === 0) return false;
   const backend = tf.backend() as unknown as WebGpuBackendLike;
+  // tfjs shares buffers between tensors (a clone, a variable made from a tensor: a frozen
+  // reference's weights); a variable about to be written in place gets a buffer of its own.
+  const own = (v: tf.Variable) => {
+    if (backend.refCount(v.dataId) > 1) {
+      const copy = tf.tidy(() => v.add(0));
+      v.assign(copy);
+      copy.dispose();
+    }
+  };
+  for (const name of u.names) {
+    own(u.params.get(name)!);
+    own(u.moments.get(`${name}/m`)!);
+    own(u.moments.get(`${name}/v`)!);
+  }
   const count = u.names.length;
   const partial = tf.zeros([count]);
   try {

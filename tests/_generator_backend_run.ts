@@ -53,7 +53,7 @@ export const RUN_PROMPTS: readonly string[] = [
 ];
 
 /** Runs the measurement on the active backend. */
-export async function backendRun(steps = 4): Promise<BackendRun> {
+export async function backendRun(steps = 10): Promise<BackendRun> {
   const choice = await initBackend();
   const gpuErrors: string[] = [];
   if (choice.name === "webgpu") {

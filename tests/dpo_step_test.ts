@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../lib/backend.ts";
+import { initBackend, probeWebGpu } from "../lib/backend.ts";
 import { createAdam } from "../lib/_nn.ts";
 import { disposeGenerator, freezeGenerator, loadGenerator } from "../lib/generator.ts";
 import { dpoStep, dpoStepInputs, stepPairIndices } from "../lib/dpo_step.ts";
@@ -25,21 +25,23 @@ Deno.test("stepPairIndices: every pair once per epoch, the same for the same (se
   assert.notDeepEqual(stepPairIndices(0, { pairs: n, batchSize: b, seed: 4 }), seen.slice(0, 4));
 });
 
-Deno.test("DPO steps leak no tensors over 20 steps, and move the policy", async () => {
-  await withTempDir(async (dir) => {
-    const r = await tinyPairsSetup(dir);
-    const pairs = await readPairs(r.file);
-    const { generator: policy } = await loadGenerator(`${dir}/gen`);
-    const reference = freezeGenerator(policy);
-    const adam = createAdam(policy.params, { learningRate: 1e-3 });
-    const clips = await Promise.all(pairs.map(async (q) =>
-      [
-        await Deno.readFile(join(dir, "pairs", q.chosen.clip)),
-        await Deno.readFile(join(dir, "pairs", q.rejected.clip)),
-      ] as [Uint8Array, Uint8Array]
-    ));
-    const data = { pairs, clips, grid: { rows: 2, cols: 2, framesPerPatch: 2 } };
-    const step = async (i: number) => {
+/** Loads the tiny pairs' policy, reference and Adam on the active backend; `step(i)` runs DPO step i. */
+async function dpoRun(dir: string, pairsFile: string) {
+  const pairs = await readPairs(pairsFile);
+  const { generator: policy } = await loadGenerator(`${dir}/gen`);
+  const reference = freezeGenerator(policy);
+  const adam = createAdam(policy.params, { learningRate: 1e-3 });
+  const clips = await Promise.all(pairs.map(async (q) =>
+    [
+      await Deno.readFile(join(dir, "pairs", q.chosen.clip)),
+      await Deno.readFile(join(dir, "pairs", q.rejected.clip)),
+    ] as [Uint8Array, Uint8Array]
+  ));
+  const data = { pairs, clips, grid: { rows: 2, cols: 2, framesPerPatch: 2 } };
+  return {
+    policy,
+    reference,
+    async step(i: number) {
       const inputs = dpoStepInputs(policy, data, i, { batchSize: 2, seed: 1, tMin: 50, tMax: 950 });
       try {
         return await dpoStep({ policy, reference, adam }, inputs, {
@@ -51,23 +53,63 @@ Deno.test("DPO steps leak no tensors over 20 steps, and move the policy", async 
       } finally {
         tf.dispose([inputs.x0, inputs.tokens, inputs.noise, inputs.patchGaps]);
       }
-    };
-    const first = await step(0);
+    },
+    dispose() {
+      adam.dispose();
+      disposeGenerator(policy);
+      disposeGenerator(reference);
+    },
+  };
+}
+
+Deno.test("DPO steps leak no tensors over 20 steps, and move the policy", async () => {
+  await withTempDir(async (dir) => {
+    const r = await tinyPairsSetup(dir);
+    const run = await dpoRun(dir, r.file);
+    const first = await run.step(0);
     assert.ok(
       Math.abs(first.loss - 2 * Math.log(2)) < 1e-4,
       `the first step starts at 2·log 2: ${first.loss}`,
     );
-    for (let i = 1; i < 10; i++) await step(i);
+    for (let i = 1; i < 10; i++) await run.step(i);
     const after10 = tf.memory().numTensors;
-    for (let i = 10; i < 20; i++) await step(i);
+    for (let i = 10; i < 20; i++) await run.step(i);
     assert.equal(tf.memory().numTensors, after10);
     const moved = tf.tidy(() =>
-      policy.params.get("pixel.clean.w")!.sub(reference.params.get("pixel.clean.w")!).abs().max()
-        .dataSync()[0]
+      run.policy.params.get("pixel.clean.w")!.sub(run.reference.params.get("pixel.clean.w")!).abs()
+        .max().dataSync()[0]
     );
     assert.ok(moved > 0);
-    adam.dispose();
-    disposeGenerator(policy);
-    disposeGenerator(reference);
+    run.dispose();
+  });
+});
+
+Deno.test("Gran-DPO steps on webgpu give the cpu backend's losses within 1e-4 over 10 steps", async () => {
+  const probe = await probeWebGpu();
+  if (!probe.available) {
+    if (Deno.env.get("CI")) assert.fail(`CI installs lavapipe: ${probe.description}`);
+    return;
+  }
+  await withTempDir(async (dir) => {
+    const r = await tinyPairsSetup(dir);
+    const losses: Record<string, number[]> = {};
+    try {
+      for (const backend of ["cpu", "webgpu"] as const) {
+        await initBackend({ backend });
+        const run = await dpoRun(dir, r.file);
+        losses[backend] = [];
+        for (let i = 0; i < 10; i++) losses[backend].push((await run.step(i)).loss);
+        run.dispose();
+      }
+    } finally {
+      await initBackend({ backend: "wasm" });
+    }
+    losses.webgpu.forEach((loss, i) => {
+      const rel = Math.abs(loss - losses.cpu[i]) / Math.abs(losses.cpu[i]);
+      assert.ok(
+        rel < 1e-4,
+        `step ${i + 1}: webgpu ${loss} vs cpu ${losses.cpu[i]} (relative ${rel})`,
+      );
+    });
   });
 });
