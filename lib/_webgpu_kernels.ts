@@ -18,10 +18,16 @@
  *   Y or Z dimension"): the 2-D transpose (tiles of 16 rows, so past 1,048,560
  *   rows — the per-pixel decoder's rows at batch 64) and the matmuls (tiles of
  *   up to 32 rows of the left operand, past about 2 million rows: batch 128+).
- *   The `Transpose` and `BatchMatMul` kernels registered here route those
- *   shapes to layouts that fit (a rank-3 transpose, which tfjs lays out flat;
- *   the left operand's rows folded into the batch dimension) and pass every
- *   other call to tfjs' own kernel.
+ *   The `Transpose`, `BatchMatMul` and reduction kernels registered here route
+ *   those shapes to layouts that fit (a rank-3 transpose, which tfjs lays out
+ *   flat; the left operand's rows folded into the batch dimension) and pass
+ *   every other call to tfjs' own kernel. `Softmax`, one workgroup per row,
+ *   runs past 65,535 rows (attention at batch 256) in chunks: tfjs' 2-D
+ *   spread of the rows would write past the last one.
+ * - **Bindings**: a tensor larger than the adapter's
+ *   `maxStorageBufferBindingSize` (128 MiB on lavapipe: the per-pixel decoder's
+ *   activations past batch 64) cannot be bound; WebGPU only reports it as an
+ *   uncaptured error and the result is garbage, so the kit throws first.
  *
  * Installed when the webgpu backend is activated (lib/backend.ts);
  * `HALO_WEBGPU_KERNELS=stock` keeps tfjs' own kernels and Adam.
@@ -44,7 +50,9 @@ interface WebGpuBackendLike {
   ): tf.TensorInfo;
   disposeData(dataId: tf.DataId): boolean;
   refCount(dataId: tf.DataId): number;
-  device: { limits: { maxComputeWorkgroupsPerDimension: number } };
+  device: {
+    limits: { maxComputeWorkgroupsPerDimension: number; maxStorageBufferBindingSize: number };
+  };
 }
 
 type KernelArgs = {
@@ -347,13 +355,86 @@ const batchMatMulKernel: KernelImpl = (args) => {
 };
 
 /**
+ * Softmax runs one workgroup per row; past 65,535 rows tfjs spreads the rows
+ * over a 2-D grid with surplus workgroups that write past the last row (no
+ * bounds check in its shader). Softmax the rows in chunks that fit instead.
+ */
+const softmaxKernel: KernelImpl = (args) => {
+  const { inputs: { logits }, backend, attrs } = args;
+  const cols = logits.shape[logits.shape.length - 1];
+  const rows = logits.shape.reduce((a, b) => a * b, 1) / cols;
+  const limit = backend.device.limits.maxComputeWorkgroupsPerDimension;
+  if (!enabled || rows <= limit) return stock.get("Softmax")!(args);
+  const flat = reshapeInfo(backend, logits, [rows, cols]);
+  const parts: tf.TensorInfo[] = [];
+  for (let start = 0; start < rows; start += limit) {
+    const n = Math.min(limit, rows - start);
+    const part = stock.get("Slice")!({
+      inputs: { x: flat },
+      backend,
+      attrs: { begin: [start, 0], size: [n, cols] },
+    });
+    parts.push(stock.get("Softmax")!({ inputs: { logits: part }, backend, attrs: { dim: 1 } }));
+    backend.disposeData(part.dataId);
+  }
+  // Concat takes its inputs as an array
+  const inputs = parts as unknown as Record<string, tf.TensorInfo>;
+  const joined = stock.get("Concat")!({ inputs, backend, attrs: { axis: 0 } });
+  const y = reshapeInfo(backend, joined, [...logits.shape]);
+  for (const t of [flat, joined, ...parts]) backend.disposeData(t.dataId);
+  return y;
+};
+
+/**
+ * Makes the active webgpu backend refuse a kernel whose input or output is
+ * larger than the adapter lets one shader bind (`maxStorageBufferBindingSize`,
+ * 128 MiB on lavapipe): WebGPU reports such a binding only as an uncaptured
+ * validation error and the kernel's result is silently wrong. Called by
+ * `initBackend` after it activates webgpu.
+ */
+export function guardWebGpuBindings(): void {
+  const backend = tf.backend() as unknown as WebGpuBackendLike & { haloGuarded?: boolean };
+  if (backend.haloGuarded) return;
+  backend.haloGuarded = true;
+  const original = backend.runWebGPUProgram;
+  const limit = backend.device.limits.maxStorageBufferBindingSize;
+  backend.runWebGPUProgram = function (this: unknown, program, inputs, dtype, uniforms, output) {
+    const shapes = [
+      (output ?? { shape: (program as { outputShape: number[] }).outputShape }).shape,
+      ...inputs.map((t) => t.shape),
+    ];
+    for (const shape of shapes) {
+      const bytes = 4 * shape.reduce((a, b) => a * b, 1);
+      if (bytes > limit) {
+        const name = (program as { constructor: { name: string } }).constructor.name;
+        throw new Error(
+          `webgpu: Expected every tensor of a kernel to fit the adapter's maxStorageBufferBindingSize ` +
+            `(${limit} bytes) but found [${shape}] (${bytes} bytes) in ${name}; use a smaller batch`,
+        );
+      }
+    }
+    return original.call(this, program, inputs, dtype, uniforms, output);
+  };
+}
+
+/**
  * Registers the dispatch-limit kernels over tfjs' own for the webgpu backend
  * (once; they pass through when switched off). Called by `initBackend` when it
  * activates webgpu.
  */
 export function installWebGpuKernels(): void {
   if (stock.size > 0) return;
-  for (const name of ["Transpose", "BatchMatMul", "Reshape", ...REDUCTIONS]) {
+  for (
+    const name of [
+      "Transpose",
+      "BatchMatMul",
+      "Softmax",
+      "Reshape",
+      "Slice",
+      "Concat",
+      ...REDUCTIONS,
+    ]
+  ) {
     const config = tf.getKernel(name, "webgpu");
     if (!config) throw new Error(`installWebGpuKernels: Expected tfjs' webgpu "${name}" kernel`);
     stock.set(name, config.kernelFunc as unknown as KernelImpl);
@@ -361,6 +442,7 @@ export function installWebGpuKernels(): void {
   const overrides: Array<[string, KernelImpl]> = [
     ["Transpose", transposeKernel],
     ["BatchMatMul", batchMatMulKernel],
+    ["Softmax", softmaxKernel],
     ...REDUCTIONS.map((name): [string, KernelImpl] => [name, reduceKernel(name)]),
   ];
   for (const [kernelName, kernelFunc] of overrides) {

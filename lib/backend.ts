@@ -15,7 +15,7 @@ import "@tensorflow/tfjs-backend-wasm";
 export { fastWasmKernelsEnabled, setFastWasmKernels } from "./_wasm_kernels.ts";
 import { join, resolve } from "node:path";
 import { fail } from "./_errors.ts";
-import { installWebGpuKernels } from "./_webgpu_kernels.ts";
+import { guardWebGpuBindings, installWebGpuKernels } from "./_webgpu_kernels.ts";
 export { fastWebGpuKernelsEnabled, setFastWebGpuKernels } from "./_webgpu_kernels.ts";
 
 // Silences tfjs' "install tfjs-node" banner on the cpu backend; the kit reports its own choice.
@@ -178,6 +178,7 @@ async function activate(name: BackendName, reason: string): Promise<BackendChoic
   }
   const ok = await tf.setBackend(name);
   await tf.ready();
+  if (ok && name === "webgpu") guardWebGpuBindings();
   if (!ok || tf.getBackend() !== name) {
     throw new Error(
       `initBackend: Expected backend "${name}" to start but tfjs is on "${tf.getBackend()}"`,

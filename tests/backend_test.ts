@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { type BackendName, initBackend, probeWebGpu } from "../lib/backend.ts";
+import { type BackendName, gpuDecision, initBackend, probeWebGpu } from "../lib/backend.ts";
 import { createRng } from "../lib/_rng.ts";
 
 /** A matmul + softmax forward and backward pass on the active backend (async reads: WebGPU has no sync read-back in Deno). */
@@ -114,5 +114,34 @@ Deno.test("probeWebGpu tells a CPU fallback adapter from a GPU", async () => {
   assert.equal(typeof probe.description, "string");
   if (probe.available && /llvmpipe|lavapipe/i.test(probe.description)) {
     assert.equal(probe.fallback, true);
+  }
+});
+
+Deno.test("gpuDecision: a real GPU trains unless the bench measured a CPU backend faster on that very adapter", () => {
+  const bench = {
+    bench: "generator train step (Adam) B=8",
+    cpuRanking: ["wasm", "cpu"] as BackendName[],
+    adapter: "NVIDIA H200",
+    medians: { webgpu: 543, wasm: 245, cpu: 3400 },
+  };
+  const slower = gpuDecision("NVIDIA H200", bench);
+  assert.equal(slower.useGpu, false);
+  assert.match(
+    slower.reason,
+    /webgpu on NVIDIA H200 measured 543 ms a training step, slower than wasm's 245 ms/,
+  );
+  const faster = gpuDecision("NVIDIA H200", {
+    ...bench,
+    medians: { ...bench.medians, webgpu: 40 },
+  });
+  assert.equal(faster.useGpu, true);
+  assert.match(
+    faster.reason,
+    /real GPU adapter: NVIDIA H200, a training step in 40 ms vs 245 ms on wasm/,
+  );
+  // measured on another adapter, or never: the GPU is presumed faster and the reason says so
+  for (const other of [gpuDecision("RTX 4090", bench), gpuDecision("RTX 4090", undefined)]) {
+    assert.equal(other.useGpu, true);
+    assert.match(other.reason, /not measured against the CPU route on this machine/);
   }
 });

@@ -1,0 +1,51 @@
+/**
+ * Subprocess fixture of tests/webgpu_kernels_test.ts: one training step of the default generator
+ * at batch `--batch` on the backend `HALO_BACKEND` names; prints `{backend, loss, gpuErrors}` or
+ * `{backend, error}` as one line of JSON.
+ *
+ * Usage: HALO_BACKEND=webgpu deno run <task permissions> tests/_big_batch_run.ts 64
+ */
+import * as tf from "@tensorflow/tfjs";
+import { initBackend } from "../lib/backend.ts";
+import { createAdam } from "../lib/_nn.ts";
+import { createRng } from "../lib/_rng.ts";
+import {
+  createGenerator,
+  DEFAULT_GENERATOR_CONFIG,
+  disposeGenerator,
+  makeBatch,
+  trainStep,
+} from "../lib/generator.ts";
+import { parsePrompt } from "../lib/world.ts";
+
+const PROMPTS = [
+  "one red circle moving up slowly on a black background",
+  "two blue squares moving left quickly on a gray background",
+  "three green triangles moving right slowly on a navy background",
+];
+
+if (import.meta.main) {
+  const batchSize = Number(Deno.args[0] ?? 64);
+  const choice = await initBackend();
+  const gpuErrors: string[] = [];
+  if (choice.name === "webgpu") {
+    const device = (tf.backend() as unknown as { device: EventTarget }).device;
+    device.addEventListener("uncapturederror", (event) => {
+      gpuErrors.push(String((event as Event & { error?: { message?: string } }).error?.message));
+    });
+  }
+  const gen = createGenerator(DEFAULT_GENERATOR_CONFIG, { seed: 1 });
+  const adam = createAdam(gen.params, { learningRate: 1e-3 });
+  const prompts = Array.from({ length: batchSize }, (_, i) => parsePrompt(PROMPTS[i % 3]));
+  const batch = makeBatch(gen.config, prompts, { seeds: prompts.map((_, i) => i) });
+  try {
+    const loss = await trainStep(gen, adam, batch, { rng: createRng(2) });
+    console.log(JSON.stringify({ backend: choice.name, loss, gpuErrors }));
+  } catch (error) {
+    console.log(JSON.stringify({ backend: choice.name, error: (error as Error).message }));
+  } finally {
+    tf.dispose([batch.x0, batch.tokens]);
+    adam.dispose();
+    disposeGenerator(gen);
+  }
+}
