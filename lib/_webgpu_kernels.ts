@@ -360,7 +360,7 @@ const batchMatMulKernel: KernelImpl = (args) => {
  * bounds check in its shader). Softmax the rows in chunks that fit instead.
  */
 const softmaxKernel: KernelImpl = (args) => {
-  const { inputs: { logits }, backend, attrs } = args;
+  const { inputs: { logits }, backend } = args;
   const cols = logits.shape[logits.shape.length - 1];
   const rows = logits.shape.reduce((a, b) => a * b, 1) / cols;
   const limit = backend.device.limits.maxComputeWorkgroupsPerDimension;
