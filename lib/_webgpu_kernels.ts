@@ -40,7 +40,7 @@ import * as tf from "@tensorflow/tfjs";
 type Params = Map<string, tf.Variable>;
 
 /** The part of tfjs-backend-webgpu's `WebGPUBackend` used here. */
-interface WebGpuBackendLike {
+export interface WebGpuBackendLike {
   runWebGPUProgram(
     program: unknown,
     inputs: tf.TensorInfo[],
@@ -96,10 +96,10 @@ export function fastWebGpuKernelsEnabled(): boolean {
 }
 
 /** Workgroup size of the flat programs below. */
-const WG = 128;
+export const WG = 128;
 
 /** A minimal tfjs-webgpu program: flat layout over `outputShape`, user code in WGSL. */
-function program(
+export function program(
   key: string,
   outputShape: number[],
   variableNames: string[],

@@ -24,8 +24,8 @@ import {
   getParam,
   initLinear,
   initTransformerBlock,
-  layerNorm,
   linear,
+  modulatedLayerNorm,
   paramGrads,
   type Params,
   transformerBlock,
@@ -336,7 +336,7 @@ export function predictNoiseAndClean(
     }
     const mod = linear(p, "final.ada", silu(cond)).reshape([b, 1, 2, d]);
     const [shift, scale] = tf.unstack(mod, 2);
-    const out = layerNorm(h.reshape([b, nTok, d])).mul(scale.add(1)).add(shift);
+    const out = modulatedLayerNorm(h.reshape([b, nTok, d]) as tf.Tensor3D, shift, scale);
     // Output: a per-pixel decoder and a gated skip (EDM-style c_skip, but
     // learned per pixel). Each token hands `pixelContext` values to each of its
     // pixels; a small MLP shared by all pixels (a 1×1 "convolution" written as

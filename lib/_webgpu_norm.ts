@@ -1,0 +1,200 @@
+/**
+ * adaLN's modulated layer norm, LN(x)·(1 + scale) + shift, as one WGSL
+ * dispatch forward and four backward on the webgpu backend (issue 13). tfjs
+ * composes it from about 10 kernels forward and 25 more for the gradient; the
+ * generator runs it 9 times a step (2 per transformer block, 4 blocks, and the
+ * final layer). One thread per row of `D` values — the kit's rows are short
+ * (D = 96), so a workgroup-wide reduction would buy nothing. Numerics: the
+ * same formula as `layerNorm(x).mul(scale.add(1)).add(shift)`, with each row's
+ * sums taken in order (tfjs' reductions sum in another order: ~1e-7 relative).
+ * @module
+ */
+
+import * as tf from "@tensorflow/tfjs";
+import {
+  fastWebGpuKernelsEnabled,
+  program,
+  type WebGpuBackendLike,
+  WG,
+} from "./_webgpu_kernels.ts";
+
+const UNIFORMS = "rows : i32, n : i32, d : i32, eps : f32,";
+
+/** Row statistics in WGSL: mean and 1/σ of row `row` of X. */
+const STATS = `
+  fn rowStats(row : i32) -> vec2<f32> {
+    let base = row * uniforms.d;
+    var mean = 0.0;
+    for (var k = 0; k < uniforms.d; k++) { mean = mean + X[base + k]; }
+    mean = mean / f32(uniforms.d);
+    var v = 0.0;
+    for (var k = 0; k < uniforms.d; k++) { let c = X[base + k] - mean; v = v + c * c; }
+    return vec2<f32>(mean, inverseSqrt(v / f32(uniforms.d) + uniforms.eps));
+  }`;
+
+const forwardCode = `${STATS}
+  fn main(row : i32) {
+    if (row >= uniforms.rows) { return; }
+    let s = rowStats(row);
+    let base = row * uniforms.d;
+    let m = (row / uniforms.n) * uniforms.d;
+    for (var k = 0; k < uniforms.d; k++) {
+      result[base + k] = (X[base + k] - s.x) * s.y * (1.0 + SC[m + k]) + SH[m + k];
+    }
+  }`;
+
+const statsCode = `${STATS}
+  fn main(row : i32) {
+    if (row >= uniforms.rows) { return; }
+    let s = rowStats(row);
+    result[2 * row] = s.x;
+    result[2 * row + 1] = s.y;
+  }`;
+
+const dxCode = `
+  fn main(row : i32) {
+    if (row >= uniforms.rows) { return; }
+    let base = row * uniforms.d;
+    let m = (row / uniforms.n) * uniforms.d;
+    let mean = S[2 * row];
+    let rstd = S[2 * row + 1];
+    var m1 = 0.0;
+    var m2 = 0.0;
+    for (var k = 0; k < uniforms.d; k++) {
+      let g = DY[base + k] * (1.0 + SC[m + k]);
+      m1 = m1 + g;
+      m2 = m2 + g * (X[base + k] - mean) * rstd;
+    }
+    m1 = m1 / f32(uniforms.d);
+    m2 = m2 / f32(uniforms.d);
+    for (var k = 0; k < uniforms.d; k++) {
+      let g = DY[base + k] * (1.0 + SC[m + k]);
+      result[base + k] = rstd * (g - m1 - (X[base + k] - mean) * rstd * m2);
+    }
+  }`;
+
+/** dshift (scaled = 0) or dscale (scaled = 1) at (r, k): a sum over the n rows of group r. */
+const dModCode = `
+  fn main(index : i32) {
+    if (index >= uniforms.rows) { return; }
+    let r = index / uniforms.d;
+    let k = index % uniforms.d;
+    var sum = 0.0;
+    for (var j = 0; j < uniforms.n; j++) {
+      let row = r * uniforms.n + j;
+      let dy = DY[row * uniforms.d + k];
+      if (uniforms.scaled == 1) {
+        sum = sum + dy * (X[row * uniforms.d + k] - S[2 * row]) * S[2 * row + 1];
+      } else {
+        sum = sum + dy;
+      }
+    }
+    result[index] = sum;
+  }`;
+
+function run(
+  key: string,
+  code: string,
+  outputShape: number[],
+  threads: number,
+  inputs: Record<string, tf.Tensor>,
+  uniforms: Array<{ type: string; data: number[] }>,
+  extra = "",
+): tf.Tensor {
+  const backend = tf.backend() as unknown as WebGpuBackendLike;
+  const info = backend.runWebGPUProgram(
+    program(key, outputShape, Object.keys(inputs), UNIFORMS + extra, code, [
+      Math.ceil(threads / WG),
+      1,
+      1,
+    ]),
+    Object.values(inputs),
+    "float32",
+    uniforms,
+  );
+  return tf.engine().makeTensorFromTensorInfo(info);
+}
+
+const dims = (rows: number, n: number, d: number, eps: number) => [
+  { type: "int32", data: [rows] },
+  { type: "int32", data: [n] },
+  { type: "int32", data: [d] },
+  { type: "float32", data: [eps] },
+];
+
+type Fused = (x: tf.Tensor3D, shift: tf.Tensor, scale: tf.Tensor) => tf.Tensor3D;
+
+/** The fused op for one ε (customGrad takes tensors only, so ε is closed over). */
+function fusedOp(eps: number): Fused {
+  return tf.customGrad((...args) => {
+    const [x, shift, scale, save] = args as [
+      tf.Tensor3D,
+      tf.Tensor,
+      tf.Tensor,
+      (saved: tf.Tensor[]) => void,
+    ];
+    const [r, n, d] = x.shape;
+    const rows = dims(r * n, n, d, eps);
+    save([x, scale]);
+    const value = run(
+      "halo_mln_fwd",
+      forwardCode,
+      [r, n, d],
+      r * n,
+      { X: x, SH: shift, SC: scale },
+      rows,
+    );
+    return {
+      value: value as tf.Tensor3D,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xs, sc] = saved;
+        const stats = run("halo_mln_stats", statsCode, [r * n, 2], r * n, { X: xs }, rows);
+        const dx = run(
+          "halo_mln_dx",
+          dxCode,
+          [r, n, d],
+          r * n,
+          { DY: dy, X: xs, SC: sc, S: stats },
+          rows,
+        );
+        const dMod = (scaled: number) =>
+          run(
+            "halo_mln_dmod",
+            dModCode,
+            [r, 1, d],
+            r * d,
+            { DY: dy, X: xs, S: stats },
+            [...dims(r * d, n, d, eps), { type: "int32", data: [scaled] }],
+            "scaled : i32,",
+          );
+        const grads = [dx, dMod(0), dMod(1)];
+        stats.dispose();
+        return grads;
+      },
+    };
+  }) as unknown as Fused;
+}
+
+const fusedByEps = new Map<number, Fused>();
+
+/**
+ * LN(x)·(1 + scale) + shift over the last axis of `x` [R, N, D], with `shift`
+ * and `scale` [R, 1, D], as the kit's fused WGSL programs; undefined when the
+ * backend is not webgpu or the kit's kernels are off (the caller composes it).
+ */
+export function webgpuModulatedLayerNorm(
+  x: tf.Tensor3D,
+  shift: tf.Tensor,
+  scale: tf.Tensor,
+  eps: number,
+): tf.Tensor3D | undefined {
+  if (!fastWebGpuKernelsEnabled() || tf.getBackend() !== "webgpu") return undefined;
+  const [r, , d] = x.shape;
+  const modShape = [r, 1, d];
+  if (!tf.util.arraysEqual(shift.shape, modShape) || !tf.util.arraysEqual(scale.shape, modShape)) {
+    return undefined;
+  }
+  let op = fusedByEps.get(eps);
+  if (!op) fusedByEps.set(eps, op = fusedOp(eps));
+  return op(x, shift, scale);
+}

@@ -1,0 +1,77 @@
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs";
+import { initBackend, probeWebGpu } from "../lib/backend.ts";
+import { modulatedLayerNorm } from "../lib/_nn.ts";
+import { countLaunches } from "../bench/_launches.ts";
+
+const R = 12, N = 5, D = 96;
+const wave = (n: number, s: number) =>
+  Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + s) * 3);
+const X = wave(R * N * D, 1),
+  SHIFT = wave(R * D, 2),
+  SCALE = wave(R * D, 3),
+  W = wave(R * N * D, 4);
+
+/** The modulated layer norm and the gradients of Σ w·y on the active backend, and its launches. */
+async function forwardBackward() {
+  const x = tf.tensor3d(X, [R, N, D]);
+  const shift = tf.tensor3d(SHIFT, [R, 1, D]), scale = tf.tensor3d(SCALE, [R, 1, D]);
+  const w = tf.tensor3d(W, [R, N, D]);
+  const loss = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
+    modulatedLayerNorm(a as tf.Tensor3D, b, c).mul(w).sum() as tf.Scalar;
+  try {
+    const before = tf.memory().numTensors;
+    const outs = tf.tidy(
+      () => [modulatedLayerNorm(x, shift, scale), ...tf.grads(loss)([x, shift, scale])],
+    );
+    const values = await Promise.all(outs.map((t) => t.data() as Promise<Float32Array>));
+    tf.dispose(outs);
+    const grew = tf.memory().numTensors - before;
+    const launches = await countLaunches(async () => {
+      const y = tf.tidy(() => modulatedLayerNorm(x, shift, scale));
+      await y.data();
+      y.dispose();
+    });
+    return { values, grew, launches };
+  } finally {
+    tf.dispose([x, shift, scale, w]);
+  }
+}
+
+Deno.test("modulatedLayerNorm on webgpu (one fused dispatch, four for its gradient) equals the cpu composition", async () => {
+  const probe = await probeWebGpu();
+  if (!probe.available) {
+    if (Deno.env.get("CI")) assert.fail(`CI installs lavapipe: ${probe.description}`);
+    return;
+  }
+  try {
+    await initBackend({ backend: "cpu" });
+    const cpu = await forwardBackward();
+    await initBackend({ backend: "webgpu" });
+    const gpu = await forwardBackward();
+    assert.equal(gpu.grew, 0, "tensors left behind");
+    ["y", "dL/dx", "dL/dshift", "dL/dscale"].forEach((name, i) => {
+      let diff = 0, size = 0;
+      cpu.values[i].forEach((v, j) => {
+        diff = Math.max(diff, Math.abs(v - gpu.values[i][j]));
+        size = Math.max(size, Math.abs(v));
+      });
+      assert.ok(diff / size < 1e-5, `${name}: max difference ${diff} at scale ${size}`);
+    });
+    assert.deepEqual(gpu.launches.byProgram, { halo_mln: 1 });
+    const grads = await countLaunches(async () => {
+      const x = tf.tensor3d(X, [R, N, D]);
+      const shift = tf.tensor3d(SHIFT, [R, 1, D]), scale = tf.tensor3d(SCALE, [R, 1, D]);
+      const g = tf.tidy(() =>
+        tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
+          modulatedLayerNorm(a as tf.Tensor3D, b, c).sum() as tf.Scalar
+        )([x, shift, scale])
+      );
+      await g[0].data();
+      tf.dispose([...g, x, shift, scale]);
+    });
+    assert.equal(grads.byProgram?.halo_mln, 5, JSON.stringify(grads.byProgram));
+  } finally {
+    await initBackend({ backend: "wasm" });
+  }
+});
