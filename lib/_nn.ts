@@ -596,7 +596,7 @@ export function createAdam(params: Params, options: AdamOptions = {}): Adam {
       step++;
       const { beta1, beta2, epsilon, clipNorm } = opts;
       const lr = opts.learningRate * Math.sqrt(1 - beta2 ** step) / (1 - beta1 ** step);
-      // On webgpu: four in-place dispatches per parameter (lib/_webgpu_kernels.ts).
+      // On webgpu: three in-place dispatches per parameter + the norm in groups of 7 (lib/_webgpu_kernels.ts).
       if (webgpuAdamApply({ names, params, moments, grads, beta1, beta2, epsilon, clipNorm, lr })) {
         return;
       }

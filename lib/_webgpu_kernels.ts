@@ -5,11 +5,12 @@
  * - **Adam in place**: tfjs composes one Adam update of one parameter from
  *   about a dozen kernels (scale, two moment updates, square root, division,
  *   subtraction) and the clipping norm from three more per parameter; with the
- *   generator's 78 parameters that is about 1,000 dispatches per step. Here a
- *   parameter costs four WGSL dispatches — its sum of squares into one slot of
- *   a small partial-norm buffer, then m, v and the parameter itself updated in
- *   place (tfjs' `runWebGPUProgram` writes into a given output), each shader
- *   reading the clipping scale from the partial norms. The arithmetic is the
+ *   generator's 78 parameters that is about 1,000 dispatches per step. Here
+ *   the sums of squares of up to 7 gradients go into slots of a small
+ *   partial-norm buffer per dispatch, then each parameter costs three WGSL
+ *   dispatches — m, v and the parameter itself updated in place (tfjs'
+ *   `runWebGPUProgram` writes into a given output), each shader reading the
+ *   clipping scale from the partial norms. The arithmetic is the
  *   per-tensor rule of `createAdam` term for term; only the order of the norm's
  *   summation differs (partial sums per parameter, then their sum).
  * - **Dispatch limits**: WebGPU allows at most 65,535 workgroups per
@@ -130,20 +131,29 @@ const SCALE = `
     return min(1.0, uniforms.clip / sqrt(s));
   }`;
 
-const sumSquaresCode = `
-  var<workgroup> part: array<f32, ${WG}>;
-  fn main(index : i32) {
-    let i = i32(localIndex);
-    var s = 0.0;
-    for (var j = i; j < uniforms.n; j = j + ${WG}) { let g = G[j]; s = s + g * g; }
+/** Gradients whose sums of squares one dispatch takes (WebGPU's default 8 storage buffers, one the output). */
+const SUMSQ_GROUP = 7;
+
+/** WGSL: the sums of squares of inputs G0…G{k−1} into slots slot…slot+k−1, one workgroup. */
+function sumSquaresCode(k: number): string {
+  const one = (g: number) => `
+    s = 0.0;
+    for (var j = i; j < uniforms.n${g}; j = j + ${WG}) { let x = G${g}[j]; s = s + x * x; }
     part[i] = s;
     workgroupBarrier();
     if (i == 0) {
       var t = 0.0;
-      for (var k = 0; k < ${WG}; k++) { t = t + part[k]; }
-      result[uniforms.slot] = t;
+      for (var q = 0; q < ${WG}; q++) { t = t + part[q]; }
+      result[uniforms.slot + ${g}] = t;
     }
+    workgroupBarrier();`;
+  return `
+  var<workgroup> part: array<f32, ${WG}>;
+  fn main(index : i32) {
+    let i = i32(localIndex);
+    var s = 0.0;${Array.from({ length: k }, (_, g) => one(g)).join("")}
   }`;
+}
 
 const momentCode = `${SCALE}
   fn main(index : i32) {
@@ -183,7 +193,8 @@ export interface AdamUpdate {
 
 /**
  * One Adam update on the webgpu backend, written in place into the
- * parameters and moments: four dispatches per parameter instead of about
+ * parameters and moments: three dispatches per parameter plus one per 7
+ * gradients for the clipping norm, instead of about
  * fifteen. Returns false (and does nothing) when the backend is not webgpu or
  * the kernels are switched off, so the caller runs the tensor-op update.
  */
@@ -207,22 +218,24 @@ export function webgpuAdamApply(u: AdamUpdate): boolean {
   const count = u.names.length;
   const partial = tf.zeros([count]);
   try {
-    u.names.forEach((name, slot) => {
-      const g = u.grads[name];
+    for (let slot = 0; slot < count; slot += SUMSQ_GROUP) {
+      const group = u.names.slice(slot, slot + SUMSQ_GROUP).map((name) => u.grads[name]);
+      const names = group.map((_, g) => `G${g}`);
       backend.runWebGPUProgram(
-        {
-          ...program("halo_sumsq", [count], ["G"], "n : i32, slot : i32,", sumSquaresCode, [
-            1,
-            1,
-            1,
-          ]),
-        },
-        [g],
+        program(
+          `halo_sumsq${group.length}`,
+          [count],
+          names,
+          `slot : i32, ${names.map((_, g) => `n${g} : i32,`).join(" ")}`,
+          sumSquaresCode(group.length),
+          [1, 1, 1],
+        ),
+        group,
         "float32",
-        [{ type: "int32", data: [g.size] }, { type: "int32", data: [slot] }],
+        [{ type: "int32", data: [slot] }, ...group.map((g) => ({ type: "int32", data: [g.size] }))],
         partial,
       );
-    });
+    }
     for (const name of u.names) {
       const g = u.grads[name], shape = [...g.shape];
       const m = u.moments.get(`${name}/m`)!, v = u.moments.get(`${name}/v`)!;
