@@ -17,6 +17,7 @@ import {
   trainStep,
 } from "../lib/generator.ts";
 import { parsePrompt } from "../lib/world.ts";
+import { watchGpuErrors } from "./_helpers.ts";
 
 const PROMPTS = [
   "one red circle moving up slowly on a black background",
@@ -27,13 +28,7 @@ const PROMPTS = [
 if (import.meta.main) {
   const batchSize = Number(Deno.args[0] ?? 64);
   const choice = await initBackend();
-  const gpuErrors: string[] = [];
-  if (choice.name === "webgpu") {
-    const device = (tf.backend() as unknown as { device: EventTarget }).device;
-    device.addEventListener("uncapturederror", (event) => {
-      gpuErrors.push(String((event as Event & { error?: { message?: string } }).error?.message));
-    });
-  }
+  const gpuErrors = watchGpuErrors();
   const gen = createGenerator(DEFAULT_GENERATOR_CONFIG, { seed: 1 });
   const adam = createAdam(gen.params, { learningRate: 1e-3 });
   const prompts = Array.from({ length: batchSize }, (_, i) => parsePrompt(PROMPTS[i % 3]));

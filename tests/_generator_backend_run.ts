@@ -22,7 +22,7 @@ import {
 } from "../lib/generator.ts";
 import { sampleClips } from "../lib/sampler.ts";
 import { parsePrompt } from "../lib/world.ts";
-import { TINY_GENERATOR } from "./_helpers.ts";
+import { TINY_GENERATOR, watchGpuErrors } from "./_helpers.ts";
 
 /** What one run measured. */
 export interface BackendRun {
@@ -55,13 +55,7 @@ export const RUN_PROMPTS: readonly string[] = [
 /** Runs the measurement on the active backend. */
 export async function backendRun(steps = 10): Promise<BackendRun> {
   const choice = await initBackend();
-  const gpuErrors: string[] = [];
-  if (choice.name === "webgpu") {
-    const device = (tf.backend() as unknown as { device: EventTarget }).device;
-    device.addEventListener("uncapturederror", (event) => {
-      gpuErrors.push(String((event as Event & { error?: { message?: string } }).error?.message));
-    });
-  }
+  const gpuErrors = watchGpuErrors();
   const prompts = RUN_PROMPTS.map(parsePrompt);
   const gen = createGenerator(TINY_GENERATOR, { seed: 1 });
   const adam = createAdam(gen.params, { learningRate: 3e-3 });

@@ -1,4 +1,5 @@
 /** Shared test fixtures: paths and small random videos. */
+import * as tf from "@tensorflow/tfjs";
 import { createRng } from "../lib/_rng.ts";
 import { createVideo, type Video } from "../lib/video.ts";
 
@@ -53,3 +54,15 @@ export const TINY_GENERATOR = {
   heads: 2,
   tokenGrid: { rows: 2, cols: 2, framesPerPatch: 2 },
 };
+
+/** Collects the validation errors the active WebGPU device reports from now on (none elsewhere). */
+export function watchGpuErrors(): string[] {
+  const errors: string[] = [];
+  if (tf.getBackend() === "webgpu") {
+    const device = (tf.backend() as unknown as { device: EventTarget }).device;
+    device.addEventListener("uncapturederror", (event) => {
+      errors.push(String((event as Event & { error?: { message?: string } }).error?.message));
+    });
+  }
+  return errors;
+}
