@@ -20,6 +20,7 @@ export * from "./lib/judge.ts";
 export * from "./lib/defects.ts";
 export * from "./lib/label_protocol.ts";
 export * from "./lib/_nn.ts";
+export * from "./lib/adam.ts";
 export * from "./lib/prompt.ts";
 export * from "./lib/generator.ts";
 export * from "./lib/sampler.ts";

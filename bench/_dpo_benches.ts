@@ -8,7 +8,7 @@
  */
 
 import * as tf from "@tensorflow/tfjs";
-import { createAdam } from "../lib/_nn.ts";
+import { createAdam } from "../lib/adam.ts";
 import {
   disposeGenerator,
   freezeGenerator,

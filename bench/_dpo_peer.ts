@@ -16,7 +16,8 @@
 
 import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
-import { createAdam, readParams, writeParams } from "../lib/_nn.ts";
+import { readParams, writeParams } from "../lib/_nn.ts";
+import { createAdam } from "../lib/adam.ts";
 import { fail } from "../lib/_errors.ts";
 import { pathExists } from "../lib/_atomic.ts";
 import { alphaBars, disposeGenerator, freezeGenerator, type Generator } from "../lib/generator.ts";

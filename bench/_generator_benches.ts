@@ -8,7 +8,8 @@
  */
 
 import * as tf from "@tensorflow/tfjs";
-import { type Adam, createAdam, paramGrads } from "../lib/_nn.ts";
+import { paramGrads } from "../lib/_nn.ts";
+import { type Adam, createAdam } from "../lib/adam.ts";
 import { checkInt } from "../lib/_errors.ts";
 import { createRng } from "../lib/_rng.ts";
 import {

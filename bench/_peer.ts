@@ -10,7 +10,8 @@
 
 import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
-import { createAdam, readParams } from "../lib/_nn.ts";
+import { readParams } from "../lib/_nn.ts";
+import { createAdam } from "../lib/adam.ts";
 import { createRng } from "../lib/_rng.ts";
 import {
   addNoise,

@@ -12,7 +12,8 @@
 import { basename, dirname, join } from "node:path";
 import { fail } from "./_errors.ts";
 import { sha256Hex as sha256 } from "./_hash.ts";
-import { type Adam, checkSavedParams, type Params, readParams, writeParams } from "./_nn.ts";
+import { checkSavedParams, type Params, readParams, writeParams } from "./_nn.ts";
+import type { Adam } from "./adam.ts";
 
 /** Format version written into `config.json`; bump on layout changes. */
 export const CHECKPOINT_VERSION = 1;

@@ -10,7 +10,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { dirname, join } from "node:path";
 import { fail } from "./_errors.ts";
-import { type Adam, paramGrads } from "./_nn.ts";
+import { paramGrads } from "./_nn.ts";
+import type { Adam } from "./adam.ts";
 import { createRng } from "./_rng.ts";
 import { type Generator, normalArray } from "./generator.ts";
 import { type ErrorWeighting, patchErrors } from "./loss_maps.ts";

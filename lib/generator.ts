@@ -15,7 +15,6 @@ import * as tf from "@tensorflow/tfjs";
 import { checkInt, checkNumber, fail } from "./_errors.ts";
 import { createRng, type Rng } from "./_rng.ts";
 import {
-  type Adam,
   addParam,
   cloneParams,
   countParams,
@@ -30,6 +29,7 @@ import {
   type Params,
   transformerBlock,
 } from "./_nn.ts";
+import type { Adam } from "./adam.ts";
 import { checkGrid, type PatchGrid, patchify, unpatchify } from "./patch.ts";
 import { encodePrompt, initPromptEncoder, PROMPT_LENGTH, tokenizeBatch, VOCAB } from "./prompt.ts";
 import { renderClip, type ShapesPrompt } from "./world.ts";

@@ -8,7 +8,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { checkInt } from "./_errors.ts";
 import { createRng } from "./_rng.ts";
-import { createAdam } from "./_nn.ts";
+import { createAdam } from "./adam.ts";
 import {
   createGenerator,
   disposeGenerator,

@@ -41,7 +41,7 @@ import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
 import { checkInt, checkNumber, fail } from "./_errors.ts";
 import { appendJsonLines, pathExists, trimJsonLines } from "./_atomic.ts";
-import { createAdam } from "./_nn.ts";
+import { createAdam } from "./adam.ts";
 import { Progress } from "./_progress.ts";
 import { type CliCommand, intOption, numberOption } from "./cli.ts";
 import { initBackend } from "./backend.ts";

@@ -10,7 +10,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { checkInt, checkNumber, fail } from "./_errors.ts";
 import { createRng } from "./_rng.ts";
-import { createAdam } from "./_nn.ts";
+import { createAdam } from "./adam.ts";
 import { appendJsonLines, trimJsonLines, writeFileAtomic } from "./_atomic.ts";
 import { Progress } from "./_progress.ts";
 import { type CliCommand, intOption, numberOption } from "./cli.ts";

@@ -33,7 +33,8 @@ import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
 import { appendJsonLines, pathExists, trimJsonLines, writeFileAtomic } from "./_atomic.ts";
 import { checkInt, checkNumber, fail } from "./_errors.ts";
-import { type Adam, checkSavedParams, createAdam, paramGrads } from "./_nn.ts";
+import { checkSavedParams, paramGrads } from "./_nn.ts";
+import { type Adam, createAdam } from "./adam.ts";
 import { Progress } from "./_progress.ts";
 import { createRng } from "./_rng.ts";
 import {

@@ -7,7 +7,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend.ts";
-import { createAdam } from "../lib/_nn.ts";
+import { createAdam } from "../lib/adam.ts";
 import { createRng } from "../lib/_rng.ts";
 import {
   createGenerator,

@@ -9,7 +9,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend.ts";
-import { createAdam, readParams } from "../lib/_nn.ts";
+import { readParams } from "../lib/_nn.ts";
+import { createAdam } from "../lib/adam.ts";
 import { createRng } from "../lib/_rng.ts";
 import { loadCheckpoint } from "../lib/checkpoint.ts";
 import {

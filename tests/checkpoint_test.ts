@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import type * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend.ts";
-import { addParam, createAdam, createParams, disposeParams, paramGrads } from "../lib/_nn.ts";
+import { addParam, createParams, disposeParams, paramGrads } from "../lib/_nn.ts";
+import { createAdam } from "../lib/adam.ts";
 import { loadCheckpoint, readCheckpointManifest, saveCheckpoint } from "../lib/checkpoint.ts";
 import {
   createGenerator,

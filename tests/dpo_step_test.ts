@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend, probeWebGpu } from "../lib/backend.ts";
-import { createAdam } from "../lib/_nn.ts";
+import { createAdam } from "../lib/adam.ts";
 import { disposeGenerator, freezeGenerator, loadGenerator } from "../lib/generator.ts";
 import { dpoStep, dpoStepInputs, stepPairIndices } from "../lib/dpo_step.ts";
 import { methodLossOptions } from "../lib/post_train.ts";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend, probeWebGpu } from "../lib/backend.ts";
-import { createAdam } from "../lib/_nn.ts";
+import { createAdam } from "../lib/adam.ts";
 import { createRng } from "../lib/_rng.ts";
 import {
   alphaBars,
