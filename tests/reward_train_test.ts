@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../lib/backend.ts";
+import { initBackend, probeWebGpu } from "../lib/backend.ts";
 import { readParams } from "../lib/_nn.ts";
 import { readJsonLines } from "../lib/_atomic.ts";
 import { injectDefect } from "../lib/defects.ts";
@@ -240,4 +240,43 @@ Deno.test("benchmarks run and count FLOPs; report formats", async () => {
     }),
     /\| 0\.3 \| 100 \| not reached \|[\s\S]*\| prm \| 3\.00 ± 1\.00 \| 3\.10 ± 0\.90 \| 0\.100 \|/,
   );
+});
+
+Deno.test("reward-model training on webgpu gives the cpu backend's losses within 1e-4 over 10 steps", async () => {
+  const probe = await probeWebGpu();
+  if (!probe.available) {
+    if (Deno.env.get("CI")) assert.fail(`CI installs lavapipe: ${probe.description}`);
+    return;
+  }
+  const train = [
+    example(PROMPTS[0], 1, false),
+    example(PROMPTS[1], 2, true),
+    example(PROMPTS[2], 3, true),
+  ];
+  const losses: Record<string, number[]> = {};
+  try {
+    for (const backend of ["cpu", "webgpu"] as const) {
+      await initBackend({ backend });
+      const run = await trainRewardStage(train, {
+        stage: "patch",
+        steps: 10,
+        batchSize: 2,
+        config: TINY,
+        quiet: true,
+        evalEvery: 1,
+      });
+      losses[backend] = run.curve.map((p) => p.loss);
+      disposeRewardModel(run.model);
+    }
+  } finally {
+    await initBackend({ backend: "wasm" });
+  }
+  assert.equal(losses.webgpu.length, 10);
+  losses.webgpu.forEach((loss, i) => {
+    const rel = Math.abs(loss - losses.cpu[i]) / Math.abs(losses.cpu[i]);
+    assert.ok(
+      rel < 1e-4,
+      `step ${i + 1}: webgpu ${loss} vs cpu ${losses.cpu[i]} (relative ${rel})`,
+    );
+  });
 });
