@@ -30,7 +30,14 @@ export const TASK_PERMISSIONS: readonly string[] = [
 const TASK_WRITE_DIRS = ["out", "data"];
 
 /** What the narrow tasks may read from the environment for the backend (deno.json's `--allow-env=…`). */
-const TASK_ENV = ["HALO_BACKEND", "HALO_WASM_KERNELS", "HALO_DEBUG", "XDG_RUNTIME_DIR", "TMPDIR"];
+const TASK_ENV = [
+  "HALO_BACKEND",
+  "HALO_WASM_KERNELS",
+  "HALO_WEBGPU_KERNELS",
+  "HALO_DEBUG",
+  "XDG_RUNTIME_DIR",
+  "TMPDIR",
+];
 
 /**
  * The permissions a job child runs with: its parent's, never more. A parent

@@ -26,7 +26,7 @@ async function readmeTable(): Promise<Map<string, string[]>> {
   const rows = new Map<string, string[]>();
   for (const line of section.split("\n").slice(1)) {
     if (line.startsWith("## ")) break;
-    const m = /^\|\s*`([\w-]+)`\s*\|\s*`([^`]*)`\s*\|/.exec(line);
+    const m = /^\|\s*`([\w:-]+)`\s*\|\s*`([^`]*)`\s*\|/.exec(line);
     if (m) rows.set(m[1], m[2].trim().split(/\s+/).sort());
   }
   return rows;
@@ -46,6 +46,8 @@ const BROAD: Record<string, string[]> = {
   figure: ["--allow-write", "--allow-run", "--allow-env", "--allow-sys"],
   // measures the machine: the PyTorch peer, a temporary folder, load averages
   bench: ["--allow-write", "--allow-run", "--allow-env", "--allow-sys"],
+  // the same on a GPU machine: the peer on CUDA (any python), nvidia-smi, Vulkan's environment
+  "bench:gpu": ["--allow-write", "--allow-run", "--allow-env", "--allow-sys"],
 };
 
 Deno.test("permissions: each task declares narrow permissions, and the README's table matches deno.json", async () => {
