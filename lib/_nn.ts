@@ -12,7 +12,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { checkInt, fail } from "./_errors.ts";
 import { createRng, type Rng } from "./_rng.ts";
-import { webgpuModulatedLayerNorm } from "./_webgpu_norm.ts";
+import { webgpuGelu, webgpuModulatedLayerNorm } from "./_webgpu_fused.ts";
 
 /** Named trainable tensors. Names are stable across processes (checkpoints key on them). */
 export type Params = Map<string, tf.Variable>;
@@ -327,7 +327,7 @@ export function layerNorm(x: tf.Tensor, params?: Params, name?: string, eps = 1e
  * adaLN's modulated layer norm: LN(x)·(1 + scale) + shift over the last axis
  * of `x` [R, N, D], with `shift` and `scale` [R, 1, D] (no affine weights of
  * its own). On webgpu it is one fused WGSL program forward and four backward
- * (lib/_webgpu_norm.ts); elsewhere exactly `layerNorm(x).mul(scale.add(1)).add(shift)`.
+ * (lib/_webgpu_fused.ts); elsewhere exactly `layerNorm(x).mul(scale.add(1)).add(shift)`.
  *
  * @example
  * ```ts
@@ -397,9 +397,12 @@ export function mlp(params: Params, name: string, x: tf.Tensor): tf.Tensor {
   return tf.tidy(() => linear(params, `${name}.fc2`, gelu(linear(params, `${name}.fc1`, x))));
 }
 
-/** GELU, tanh approximation (tfjs has no fused GELU with a gradient on every backend). */
+/**
+ * GELU, tanh approximation (tfjs has no fused GELU with a gradient on every
+ * backend; on webgpu the kit's own: lib/_webgpu_fused.ts).
+ */
 export function gelu(x: tf.Tensor): tf.Tensor {
-  return tf.tidy(() => {
+  return webgpuGelu(x) ?? tf.tidy(() => {
     const inner = x.add(x.pow(3).mul(0.044715)).mul(Math.sqrt(2 / Math.PI));
     return x.mul(0.5).mul(tf.tanh(inner).add(1));
   });

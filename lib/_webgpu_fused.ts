@@ -1,12 +1,18 @@
 /**
- * adaLN's modulated layer norm, LN(x)·(1 + scale) + shift, as one WGSL
- * dispatch forward and four backward on the webgpu backend (issue 13). tfjs
- * composes it from about 10 kernels forward and 25 more for the gradient; the
- * generator runs it 9 times a step (2 per transformer block, 4 blocks, and the
- * final layer). One thread per row of `D` values — the kit's rows are short
- * (D = 96), so a workgroup-wide reduction would buy nothing. Numerics: the
- * same formula as `layerNorm(x).mul(scale.add(1)).add(shift)`, with each row's
- * sums taken in order (tfjs' reductions sum in another order: ~1e-7 relative).
+ * Fused ops with their gradients on the webgpu backend (issue 13): each is a
+ * `tf.customGrad` over WGSL programs run with `runWebGPUProgram`, used only
+ * when the backend is webgpu and the kit's kernels are on; elsewhere the
+ * callers compose the same formula from tfjs ops.
+ *
+ * - adaLN's modulated layer norm, LN(x)·(1 + scale) + shift: one dispatch
+ *   forward and four backward (tfjs: about 10 kernels forward and 25 for the
+ *   gradient), 9 times a generator step. One thread per row of `D` values —
+ *   the kit's rows are short (D = 96), so a workgroup-wide reduction would buy
+ *   nothing. Each row's sums are taken in order (tfjs' reductions sum in
+ *   another order: ~1e-7 relative).
+ * - GELU (tanh approximation): one dispatch forward and one backward (tfjs:
+ *   about 8 and 14), 4 times a step. tanh is computed as tfjs-webgpu does,
+ *   sign(a)·(1 − e^(−2|a|))/(1 + e^(−2|a|)), which cannot overflow.
  * @module
  */
 
@@ -19,6 +25,8 @@ import {
 } from "./_webgpu_kernels.ts";
 
 const UNIFORMS = "rows : i32, n : i32, d : i32, eps : f32,";
+/** The uniforms of the elementwise programs (GELU): only tfjs' own `size`. */
+const NO_UNIFORMS = "";
 
 /** Row statistics in WGSL: mean and 1/σ of row `row` of X. */
 const STATS = `
@@ -99,11 +107,11 @@ function run(
   threads: number,
   inputs: Record<string, tf.Tensor>,
   uniforms: Array<{ type: string; data: number[] }>,
-  extra = "",
+  header = UNIFORMS,
 ): tf.Tensor {
   const backend = tf.backend() as unknown as WebGpuBackendLike;
   const info = backend.runWebGPUProgram(
-    program(key, outputShape, Object.keys(inputs), UNIFORMS + extra, code, [
+    program(key, outputShape, Object.keys(inputs), header, code, [
       Math.ceil(threads / WG),
       1,
       1,
@@ -165,7 +173,7 @@ function fusedOp(eps: number): Fused {
             r * d,
             { DY: dy, X: xs, S: stats },
             [...dims(r * d, n, d, eps), { type: "int32", data: [scaled] }],
-            "scaled : i32,",
+            UNIFORMS + "scaled : i32,",
           );
         const grads = [dx, dMod(0), dMod(1)];
         stats.dispose();
@@ -197,4 +205,51 @@ export function webgpuModulatedLayerNorm(
   let op = fusedByEps.get(eps);
   if (!op) fusedByEps.set(eps, op = fusedOp(eps));
   return op(x, shift, scale);
+}
+
+/** GELU's pieces in WGSL: the safe tanh and the inner argument √(2/π)·(x + 0.044715·x³). */
+const GELU = `
+  fn safeTanh(a : f32) -> f32 {
+    let e = exp(-2.0 * abs(a));
+    return sign(a) * (1.0 - e) / (1.0 + e);
+  }
+  fn inner(x : f32) -> f32 { return (x + x * x * x * 0.044715) * ${Math.sqrt(2 / Math.PI)}; }`;
+
+const geluCode = `${GELU}
+  fn main(index : i32) {
+    if (index < uniforms.size) {
+      let x = X[index];
+      result[index] = x * 0.5 * (safeTanh(inner(x)) + 1.0);
+    }
+  }`;
+
+const geluGradCode = `${GELU}
+  fn main(index : i32) {
+    if (index < uniforms.size) {
+      let x = X[index];
+      let t = safeTanh(inner(x));
+      let dInner = ${Math.sqrt(2 / Math.PI)} * (1.0 + 3.0 * 0.044715 * x * x);
+      result[index] = DY[index] * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * dInner);
+    }
+  }`;
+
+const fusedGelu = tf.customGrad((...args) => {
+  const [x, save] = args as [tf.Tensor, (saved: tf.Tensor[]) => void];
+  save([x]);
+  const flat = (code: string, key: string, inputs: Record<string, tf.Tensor>) =>
+    run(key, code, [...x.shape], x.size, inputs, [], NO_UNIFORMS);
+  return {
+    value: flat(geluCode, "halo_gelu_fwd", { X: x }),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+      flat(geluGradCode, "halo_gelu_bwd", { DY: dy, X: saved[0] }),
+  };
+});
+
+/**
+ * GELU (tanh approximation) as the kit's fused WGSL programs; undefined when
+ * the backend is not webgpu or the kit's kernels are off.
+ */
+export function webgpuGelu(x: tf.Tensor): tf.Tensor | undefined {
+  if (!fastWebGpuKernelsEnabled() || tf.getBackend() !== "webgpu") return undefined;
+  return fusedGelu(x);
 }

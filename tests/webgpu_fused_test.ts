@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend, probeWebGpu } from "../lib/backend.ts";
-import { modulatedLayerNorm } from "../lib/_nn.ts";
+import { gelu, modulatedLayerNorm } from "../lib/_nn.ts";
 import { countLaunches } from "../bench/_launches.ts";
 
 const R = 12, N = 5, D = 96;
@@ -71,6 +71,47 @@ Deno.test("modulatedLayerNorm on webgpu (one fused dispatch, four for its gradie
       tf.dispose([...g, x, shift, scale]);
     });
     assert.equal(grads.byProgram?.halo_mln, 5, JSON.stringify(grads.byProgram));
+  } finally {
+    await initBackend({ backend: "wasm" });
+  }
+});
+
+Deno.test("gelu on webgpu (one fused dispatch forward, one backward) equals the cpu composition, large inputs included", async () => {
+  const probe = await probeWebGpu();
+  if (!probe.available) {
+    if (Deno.env.get("CI")) assert.fail(`CI installs lavapipe: ${probe.description}`);
+    return;
+  }
+  // wide range: tanh's argument overflows a naive exp formula past |x| ≈ 10
+  const values = Float32Array.from({ length: 4001 }, (_, i) => (i - 2000) / 40);
+  const run = async () => {
+    const x = tf.tensor1d(values);
+    const outs = tf.tidy(() => [gelu(x), tf.grad((a: tf.Tensor) => gelu(a).mul(a.cos()).sum())(x)]);
+    const data = await Promise.all(outs.map((t) => t.data() as Promise<Float32Array>));
+    const launches = await countLaunches(async () => {
+      const g = tf.tidy(() => tf.grad((a: tf.Tensor) => gelu(a).sum())(x));
+      await g.data();
+      g.dispose();
+    });
+    tf.dispose([...outs, x]);
+    return { data, launches };
+  };
+  try {
+    await initBackend({ backend: "cpu" });
+    const cpu = await run();
+    await initBackend({ backend: "webgpu" });
+    const gpu = await run();
+    ["gelu", "gradient"].forEach((name, i) => {
+      gpu.data[i].forEach((v, j) => {
+        const want = cpu.data[i][j];
+        assert.ok(Number.isFinite(v), `${name}(${values[j]}) = ${v}`);
+        assert.ok(
+          Math.abs(v - want) <= 1e-5 * Math.max(1, Math.abs(want)),
+          `${name}(${values[j]}): ${v} vs ${want}`,
+        );
+      });
+    });
+    assert.equal(gpu.launches.byProgram?.halo_gelu, 2, JSON.stringify(gpu.launches.byProgram));
   } finally {
     await initBackend({ backend: "wasm" });
   }
