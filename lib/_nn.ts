@@ -12,7 +12,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { checkInt, fail } from "./_errors.ts";
 import { createRng, type Rng } from "./_rng.ts";
-import { webgpuGelu, webgpuModulatedLayerNorm } from "./_webgpu_fused.ts";
+import { webgpuAttention, webgpuGelu, webgpuModulatedLayerNorm } from "./_webgpu_fused.ts";
 
 /** Named trainable tensors. Names are stable across processes (checkpoints key on them). */
 export type Params = Map<string, tf.Variable>;
@@ -366,17 +366,15 @@ export function attention(
   if (d % heads !== 0) fail(`attention(${name})`, `width divisible by ${heads} heads`, d);
   const dh = d / heads;
   return tf.tidy(() => {
-    const qkv = linear(params, `${name}.qkv`, x).reshape([b, n, 3, heads, dh]).transpose([
-      2,
-      0,
-      3,
-      1,
-      4,
-    ]); // [3, B, h, N, dh]
-    const [q, k, v] = tf.unstack(qkv, 0).map((t) => t.reshape([b * heads, n, dh]));
-    const scores = tf.matMul(q, k, false, true).mul(1 / Math.sqrt(dh));
-    const mixed = tf.matMul(tf.softmax(scores), v); // [B*h, N, dh]
-    const merged = mixed.reshape([b, heads, n, dh]).transpose([0, 2, 1, 3]).reshape([b, n, d]);
+    const projected = linear(params, `${name}.qkv`, x) as tf.Tensor3D; // [B, N, 3·d]
+    // on webgpu one fused program each way (lib/_webgpu_fused.ts)
+    const merged = webgpuAttention(projected, heads) ?? tf.tidy(() => {
+      const qkv = projected.reshape([b, n, 3, heads, dh]).transpose([2, 0, 3, 1, 4]); // [3, B, h, N, dh]
+      const [q, k, v] = tf.unstack(qkv, 0).map((t) => t.reshape([b * heads, n, dh]));
+      const scores = tf.matMul(q, k, false, true).mul(1 / Math.sqrt(dh));
+      const mixed = tf.matMul(tf.softmax(scores), v); // [B*h, N, dh]
+      return mixed.reshape([b, heads, n, dh]).transpose([0, 2, 1, 3]).reshape([b, n, d]);
+    });
     return linear(params, `${name}.out`, merged) as tf.Tensor3D;
   });
 }

@@ -253,3 +253,184 @@ export function webgpuGelu(x: tf.Tensor): tf.Tensor | undefined {
   if (!fastWebGpuKernelsEnabled() || tf.getBackend() !== "webgpu") return undefined;
   return fusedGelu(x);
 }
+
+/** Longest token row the fused attention keeps in a thread's local arrays. */
+const MAX_TOKENS = 128;
+
+const ATTN_UNIFORMS = "b : i32, n : i32, h : i32, dh : i32, scale : f32,";
+
+/**
+ * Attention's pieces in WGSL over the qkv projection laid out [b, n, 3, h, dh]:
+ * `at(bb, t, part, hh)` is where token t's q (part 0), k (1) or v (2) of head hh
+ * starts; `score` is q_i·k_j·scale.
+ */
+const ATTN = `
+  fn at(bb : i32, t : i32, part : i32, hh : i32) -> i32 {
+    return ((bb * uniforms.n + t) * 3 + part) * uniforms.h * uniforms.dh + hh * uniforms.dh;
+  }
+  fn score(bb : i32, i : i32, j : i32, hh : i32) -> f32 {
+    let q = at(bb, i, 0, hh);
+    let k = at(bb, j, 1, hh);
+    var s = 0.0;
+    for (var c = 0; c < uniforms.dh; c++) { s = s + QKV[q + c] * QKV[k + c]; }
+    return s * uniforms.scale;
+  }
+  // the probabilities of query row i
+  fn probs(bb : i32, i : i32, hh : i32) -> array<f32, ${MAX_TOKENS}> {
+    var p : array<f32, ${MAX_TOKENS}>;
+    var mx = -3.402823e+38;
+    for (var j = 0; j < uniforms.n; j++) { p[j] = score(bb, i, j, hh); mx = max(mx, p[j]); }
+    var sum = 0.0;
+    for (var j = 0; j < uniforms.n; j++) { p[j] = exp(p[j] - mx); sum = sum + p[j]; }
+    for (var j = 0; j < uniforms.n; j++) { p[j] = p[j] / sum; }
+    return p;
+  }`;
+
+const attentionCode = `${ATTN}
+  fn main(index : i32) {
+    if (index >= uniforms.b * uniforms.n * uniforms.h) { return; }
+    let hh = index % uniforms.h;
+    let i = (index / uniforms.h) % uniforms.n;
+    let bb = index / (uniforms.h * uniforms.n);
+    let p = probs(bb, i, hh);
+    let o = ((bb * uniforms.n + i) * uniforms.h + hh) * uniforms.dh;
+    for (var c = 0; c < uniforms.dh; c++) {
+      var acc = 0.0;
+      for (var j = 0; j < uniforms.n; j++) { acc = acc + p[j] * QKV[at(bb, j, 2, hh) + c]; }
+      result[o + c] = acc;
+    }
+  }`;
+
+/** dO_i·v_j for head hh, in WGSL (dO laid out [b, n, h, dh]). */
+const DP = `
+  fn dout(bb : i32, i : i32, hh : i32) -> i32 {
+    return ((bb * uniforms.n + i) * uniforms.h + hh) * uniforms.dh;
+  }
+  fn dp(bb : i32, i : i32, j : i32, hh : i32) -> f32 {
+    let o = dout(bb, i, hh);
+    let v = at(bb, j, 2, hh);
+    var s = 0.0;
+    for (var c = 0; c < uniforms.dh; c++) { s = s + DO[o + c] * QKV[v + c]; }
+    return s;
+  }
+  fn psRow(bb : i32, hh : i32, i : i32) -> i32 {
+    return ((bb * uniforms.h + hh) * uniforms.n + i) * 2 * uniforms.n;
+  }`;
+
+/**
+ * Backward, first pass: one thread per (query row i, head) writes row i of P and of
+ * dS = P ⊙ (dO·vᵀ − Σ_k P_ik dO_i·v_k) into PS [b·h·n, 2n]. (Two short passes, not one
+ * long one: lavapipe cut a single pass's loops short past some 50,000 iterations.)
+ */
+const attentionRowsCode = `${ATTN}${DP}
+  fn main(index : i32) {
+    if (index >= uniforms.b * uniforms.n * uniforms.h) { return; }
+    let hh = index % uniforms.h;
+    let i = (index / uniforms.h) % uniforms.n;
+    let bb = index / (uniforms.h * uniforms.n);
+    let p = probs(bb, i, hh);
+    var g : array<f32, ${MAX_TOKENS}>;
+    var delta = 0.0;
+    for (var j = 0; j < uniforms.n; j++) { g[j] = dp(bb, i, j, hh); delta = delta + p[j] * g[j]; }
+    let r = psRow(bb, hh, i);
+    for (var j = 0; j < uniforms.n; j++) {
+      result[r + j] = p[j];
+      result[r + uniforms.n + j] = p[j] * (g[j] - delta);
+    }
+  }`;
+
+/**
+ * Backward, second pass: d(qkv), one thread per (token t, part, head): dq_t = scale·Σ_j
+ * dS_tj k_j, dk_t = scale·Σ_i dS_it q_i, dv_t = Σ_i P_it dO_i.
+ */
+const attentionGradCode = `${ATTN}${DP}
+  fn main(index : i32) {
+    if (index >= uniforms.b * uniforms.n * 3 * uniforms.h) { return; }
+    let hh = index % uniforms.h;
+    let part = (index / uniforms.h) % 3;
+    let t = (index / (3 * uniforms.h)) % uniforms.n;
+    let bb = index / (3 * uniforms.h * uniforms.n);
+    let out = at(bb, t, part, hh);
+    for (var c = 0; c < uniforms.dh; c++) { result[out + c] = 0.0; }
+    for (var u = 0; u < uniforms.n; u++) {
+      var w = 0.0;
+      var src = 0;
+      if (part == 0) {
+        w = PS[psRow(bb, hh, t) + uniforms.n + u] * uniforms.scale;
+        src = at(bb, u, 1, hh);
+      } else if (part == 1) {
+        w = PS[psRow(bb, hh, u) + uniforms.n + t] * uniforms.scale;
+        src = at(bb, u, 0, hh);
+      } else {
+        w = PS[psRow(bb, hh, u) + t];
+      }
+      for (var c = 0; c < uniforms.dh; c++) {
+        var x = 0.0;
+        if (part == 2) { x = DO[dout(bb, u, hh) + c]; } else { x = QKV[src + c]; }
+        result[out + c] = result[out + c] + w * x;
+      }
+    }
+  }`;
+
+const fusedAttention = new Map<number, (qkv: tf.Tensor3D) => tf.Tensor3D>();
+
+function attentionOp(heads: number): (qkv: tf.Tensor3D) => tf.Tensor3D {
+  return tf.customGrad((...args) => {
+    const [qkv, save] = args as [tf.Tensor3D, (saved: tf.Tensor[]) => void];
+    const [b, n, d3] = qkv.shape;
+    const d = d3 / 3, dh = d / heads;
+    const uniforms = [b, n, heads, dh].map((v) => ({ type: "int32", data: [v] }))
+      .concat({ type: "float32", data: [1 / Math.sqrt(dh)] });
+    save([qkv]);
+    const value = run(
+      "halo_attn_fwd",
+      attentionCode,
+      [b, n, d],
+      b * n * heads,
+      { QKV: qkv },
+      uniforms,
+      ATTN_UNIFORMS,
+    );
+    return {
+      value: value as tf.Tensor3D,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const inputs = { QKV: saved[0], DO: dy };
+        const threads = b * n * heads;
+        const ps = run(
+          "halo_attn_rows",
+          attentionRowsCode,
+          [threads, 2 * n],
+          threads,
+          inputs,
+          uniforms,
+          ATTN_UNIFORMS,
+        );
+        const grad = run(
+          "halo_attn_bwd",
+          attentionGradCode,
+          [b, n, d3],
+          3 * threads,
+          { ...inputs, PS: ps },
+          uniforms,
+          ATTN_UNIFORMS,
+        );
+        ps.dispose();
+        return grad;
+      },
+    };
+  }) as unknown as (qkv: tf.Tensor3D) => tf.Tensor3D;
+}
+
+/**
+ * Multi-head self-attention from the fused qkv projection `qkv` [b, n, 3·d]
+ * (laid out [b, n, 3, heads, d/heads]) to the heads' merged outputs [b, n, d],
+ * as one WGSL dispatch forward and two backward; undefined when the backend is
+ * not webgpu, the kit's kernels are off, or rows are longer than 128 tokens.
+ */
+export function webgpuAttention(qkv: tf.Tensor3D, heads: number): tf.Tensor3D | undefined {
+  if (!fastWebGpuKernelsEnabled() || tf.getBackend() !== "webgpu") return undefined;
+  if (qkv.shape[1] > MAX_TOKENS) return undefined;
+  let op = fusedAttention.get(heads);
+  if (!op) fusedAttention.set(heads, op = attentionOp(heads));
+  return op(qkv);
+}

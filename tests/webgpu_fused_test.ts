@@ -1,7 +1,16 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend, probeWebGpu } from "../lib/backend.ts";
-import { gelu, modulatedLayerNorm } from "../lib/_nn.ts";
+import {
+  attention,
+  createParams,
+  disposeParams,
+  gelu,
+  initAttention,
+  modulatedLayerNorm,
+  paramGrads,
+} from "../lib/_nn.ts";
+import { createRng } from "../lib/_rng.ts";
 import { countLaunches } from "../bench/_launches.ts";
 
 const R = 12, N = 5, D = 96;
@@ -112,6 +121,59 @@ Deno.test("gelu on webgpu (one fused dispatch forward, one backward) equals the 
       });
     });
     assert.equal(gpu.launches.byProgram?.halo_gelu, 2, JSON.stringify(gpu.launches.byProgram));
+  } finally {
+    await initBackend({ backend: "wasm" });
+  }
+});
+
+Deno.test("attention on webgpu (one fused dispatch forward, one backward) equals the cpu composition", async () => {
+  const probe = await probeWebGpu();
+  if (!probe.available) {
+    if (Deno.env.get("CI")) assert.fail(`CI installs lavapipe: ${probe.description}`);
+    return;
+  }
+  // 65 tokens: the reward model's rows (a prompt token and 64 patches)
+  const [b, n, d, heads] = [3, 65, 32, 2];
+  const x = wave(b * n * d, 5), w = wave(b * n * d, 6);
+  const run = async () => {
+    const params = createParams();
+    initAttention(params, "a", d, createRng(3));
+    const xt = tf.tensor3d(x, [b, n, d]), wt = tf.tensor3d(w, [b, n, d]);
+    const loss = () => attention(params, "a", xt, heads).mul(wt).sum() as tf.Scalar;
+    const outs = tf.tidy(() => {
+      const { value, grads } = paramGrads(params, loss);
+      const dx = tf.grad((a: tf.Tensor) =>
+        attention(params, "a", a as tf.Tensor3D, heads).mul(wt).sum()
+      )(xt);
+      return [attention(params, "a", xt, heads), value, dx, ...Object.values(grads)];
+    });
+    const data = await Promise.all(outs.map((t) => t.data() as Promise<Float32Array>));
+    const launches = await countLaunches(async () => {
+      const y = tf.tidy(() => attention(params, "a", xt, heads));
+      await y.data();
+      y.dispose();
+    });
+    tf.dispose([...outs, xt, wt]);
+    disposeParams(params);
+    return { data, launches };
+  };
+  try {
+    await initBackend({ backend: "cpu" });
+    const cpu = await run();
+    await initBackend({ backend: "webgpu" });
+    const gpu = await run();
+    gpu.data.forEach((values, i) => {
+      let diff = 0, size = 0;
+      values.forEach((v, j) => {
+        diff = Math.max(diff, Math.abs(v - cpu.data[i][j]));
+        size = Math.max(size, Math.abs(cpu.data[i][j]));
+      });
+      assert.ok(
+        diff <= 1e-5 * Math.max(1, size),
+        `output ${i}: max difference ${diff} at scale ${size}`,
+      );
+    });
+    assert.equal(gpu.launches.byProgram?.halo_attn, 1, JSON.stringify(gpu.launches.byProgram));
   } finally {
     await initBackend({ backend: "wasm" });
   }
