@@ -12,7 +12,12 @@
 import * as tf from "@tensorflow/tfjs";
 import { checkInt, fail } from "./_errors.ts";
 import { createRng, type Rng } from "./_rng.ts";
-import { webgpuAttention, webgpuGelu, webgpuModulatedLayerNorm } from "./_webgpu_fused.ts";
+import {
+  webgpuAttention,
+  webgpuGelu,
+  webgpuLinear,
+  webgpuModulatedLayerNorm,
+} from "./_webgpu_fused.ts";
 
 /** Named trainable tensors. Names are stable across processes (checkpoints key on them). */
 export type Params = Map<string, tf.Variable>;
@@ -296,8 +301,13 @@ export function linear(params: Params, name: string, x: tf.Tensor): tf.Tensor {
   }
   return tf.tidy(() => {
     const lead = x.shape.slice(0, -1);
-    let y = tf.matMul(x.reshape([-1, inDim]), w);
-    if (b) y = y.add(b);
+    const x2 = x.reshape([-1, inDim]) as tf.Tensor2D;
+    // on webgpu the bias rides in the matmul's shader (lib/_webgpu_fused.ts)
+    let y = b ? webgpuLinear(x2, w, b) : undefined;
+    if (!y) {
+      y = tf.matMul(x2, w);
+      if (b) y = y.add(b);
+    }
     return y.reshape([...lead, outDim]);
   });
 }

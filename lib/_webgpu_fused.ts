@@ -10,6 +10,8 @@
  *   the kit's rows are short (D = 96), so a workgroup-wide reduction would buy
  *   nothing. Each row's sums are taken in order (tfjs' reductions sum in
  *   another order: ~1e-7 relative).
+ * - Linear layers: the bias added in the matmul's shader (tfjs' fused matmul).
+ * - Attention from the fused qkv projection: one dispatch forward, two backward.
  * - GELU (tanh approximation): one dispatch forward and one backward (tfjs:
  *   about 8 and 14), 4 times a step. tanh is computed as tfjs-webgpu does,
  *   sign(a)·(1 − e^(−2|a|))/(1 + e^(−2|a|)), which cannot overflow.
@@ -433,4 +435,17 @@ export function webgpuAttention(qkv: tf.Tensor3D, heads: number): tf.Tensor3D | 
   let op = fusedAttention.get(heads);
   if (!op) fusedAttention.set(heads, op = attentionOp(heads));
   return op(qkv);
+}
+
+/**
+ * x·w + b with the bias added in the matmul's shader (tfjs' fused matmul: one
+ * dispatch instead of two), for `x` [rows, in]; undefined when the backend is
+ * not webgpu, the kit's kernels are off, or the rows are past what tfjs' fused
+ * matmul can dispatch (it bypasses the kit's BatchMatMul, which folds them).
+ */
+export function webgpuLinear(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor): tf.Tensor | undefined {
+  if (!fastWebGpuKernelsEnabled() || tf.getBackend() !== "webgpu") return undefined;
+  const backend = tf.backend() as unknown as WebGpuBackendLike;
+  if (x.shape[0] > backend.device.limits.maxComputeWorkgroupsPerDimension * 16) return undefined;
+  return tf.fused.matMul({ a: x, b: w as tf.Tensor2D, bias: b });
 }

@@ -2,17 +2,7 @@
  * WebGPU work the kit does itself instead of through tfjs' stock kernels
  * (issue 13; the profile behind it is in bench/NOTES.md, "The GPU route").
  *
- * - **Adam in place**: tfjs composes one Adam update of one parameter from
- *   about a dozen kernels (scale, two moment updates, square root, division,
- *   subtraction) and the clipping norm from three more per parameter; with the
- *   generator's 78 parameters that is about 1,000 dispatches per step. Here
- *   the sums of squares of up to 7 gradients go into slots of a small
- *   partial-norm buffer per dispatch, then each parameter costs three WGSL
- *   dispatches — m, v and the parameter itself updated in place (tfjs'
- *   `runWebGPUProgram` writes into a given output), each shader reading the
- *   clipping scale from the partial norms. The arithmetic is the
- *   per-tensor rule of `createAdam` term for term; only the order of the norm's
- *   summation differs (partial sums per parameter, then their sum).
+ * - **Adam** lives in lib/_webgpu_adam.ts (flat moments, in-place updates).
  * - **Dispatch limits**: WebGPU allows at most 65,535 workgroups per
  *   dimension, and tfjs-webgpu 4.22 lays some programs out in two or three
  *   dimensions, which fail past that ("Dispatch size exceeds WebGPU limits in
@@ -31,14 +21,11 @@
  *   uncaptured error and the result is garbage, so the kit throws first.
  *
  * Installed when the webgpu backend is activated (lib/backend.ts);
- * `HALO_WEBGPU_KERNELS=stock` keeps tfjs' own kernels and Adam.
+ * `HALO_WEBGPU_KERNELS=stock` keeps tfjs' own kernels, Adam and ops.
  * @module
  */
 
 import * as tf from "@tensorflow/tfjs";
-
-/** Named variables (the shape of `Params` in lib/_nn.ts, which imports this module). */
-type Params = Map<string, tf.Variable>;
 
 /** The part of tfjs-backend-webgpu's `WebGPUBackend` used here. */
 export interface WebGpuBackendLike {
@@ -122,158 +109,6 @@ export function program(
   };
 }
 
-/** The clipping scale min(1, clip/‖g‖) from the partial sums of squares `N`, in WGSL. */
-const SCALE = `
-  fn clipScale() -> f32 {
-    if (uniforms.clip <= 0.0) { return 1.0; }
-    var s = 0.0;
-    for (var k = 0; k < uniforms.count; k++) { s = s + N[k]; }
-    return min(1.0, uniforms.clip / sqrt(s));
-  }`;
-
-/** Gradients whose sums of squares one dispatch takes (WebGPU's default 8 storage buffers, one the output). */
-const SUMSQ_GROUP = 7;
-
-/** WGSL: the sums of squares of inputs G0…G{k−1} into slots slot…slot+k−1, one workgroup. */
-function sumSquaresCode(k: number): string {
-  const one = (g: number) => `
-    s = 0.0;
-    for (var j = i; j < uniforms.n${g}; j = j + ${WG}) { let x = G${g}[j]; s = s + x * x; }
-    part[i] = s;
-    workgroupBarrier();
-    if (i == 0) {
-      var t = 0.0;
-      for (var q = 0; q < ${WG}; q++) { t = t + part[q]; }
-      result[uniforms.slot + ${g}] = t;
-    }
-    workgroupBarrier();`;
-  return `
-  var<workgroup> part: array<f32, ${WG}>;
-  fn main(index : i32) {
-    let i = i32(localIndex);
-    var s = 0.0;${Array.from({ length: k }, (_, g) => one(g)).join("")}
-  }`;
-}
-
-const momentCode = `${SCALE}
-  fn main(index : i32) {
-    if (index < uniforms.size) {
-      let g = G[index] * clipScale();
-      var x = g;
-      if (uniforms.square == 1) { x = g * g; }
-      result[index] = result[index] * uniforms.beta + x * uniforms.oneMinusBeta;
-    }
-  }`;
-
-const paramCode = `
-  fn main(index : i32) {
-    if (index < uniforms.size) {
-      result[index] = result[index] - (M[index] * uniforms.lr) / (sqrt(V[index]) + uniforms.eps);
-    }
-  }`;
-
-/** What {@linkcode webgpuAdamApply} needs from `createAdam`. */
-export interface AdamUpdate {
-  /** The trainable parameters' names, in order. */
-  names: readonly string[];
-  /** The parameters. */
-  params: Params;
-  /** The moments, keyed `<name>/m` and `<name>/v`. */
-  moments: Params;
-  /** Gradients by name. */
-  grads: Record<string, tf.Tensor>;
-  /** β1, β2, ε and the clipping norm (0 = off). */
-  beta1: number;
-  beta2: number;
-  epsilon: number;
-  clipNorm: number;
-  /** The bias-corrected step size of this update. */
-  lr: number;
-}
-
-/**
- * One Adam update on the webgpu backend, written in place into the
- * parameters and moments: three dispatches per parameter plus one per 7
- * gradients for the clipping norm, instead of about
- * fifteen. Returns false (and does nothing) when the backend is not webgpu or
- * the kernels are switched off, so the caller runs the tensor-op update.
- */
-export function webgpuAdamApply(u: AdamUpdate): boolean {
-  if (!enabled || tf.getBackend() !== "webgpu" || u.names.length === 0) return false;
-  const backend = tf.backend() as unknown as WebGpuBackendLike;
-  // tfjs shares buffers between tensors (a clone, a variable made from a tensor: a frozen
-  // reference's weights); a variable about to be written in place gets a buffer of its own.
-  const own = (v: tf.Variable) => {
-    if (backend.refCount(v.dataId) > 1) {
-      const copy = tf.tidy(() => v.add(0));
-      v.assign(copy);
-      copy.dispose();
-    }
-  };
-  for (const name of u.names) {
-    own(u.params.get(name)!);
-    own(u.moments.get(`${name}/m`)!);
-    own(u.moments.get(`${name}/v`)!);
-  }
-  const count = u.names.length;
-  const partial = tf.zeros([count]);
-  try {
-    for (let slot = 0; slot < count; slot += SUMSQ_GROUP) {
-      const group = u.names.slice(slot, slot + SUMSQ_GROUP).map((name) => u.grads[name]);
-      const names = group.map((_, g) => `G${g}`);
-      backend.runWebGPUProgram(
-        program(
-          `halo_sumsq${group.length}`,
-          [count],
-          names,
-          `slot : i32, ${names.map((_, g) => `n${g} : i32,`).join(" ")}`,
-          sumSquaresCode(group.length),
-          [1, 1, 1],
-        ),
-        group,
-        "float32",
-        [{ type: "int32", data: [slot] }, ...group.map((g) => ({ type: "int32", data: [g.size] }))],
-        partial,
-      );
-    }
-    for (const name of u.names) {
-      const g = u.grads[name], shape = [...g.shape];
-      const m = u.moments.get(`${name}/m`)!, v = u.moments.get(`${name}/v`)!;
-      for (const [target, beta, square] of [[m, u.beta1, 0], [v, u.beta2, 1]] as const) {
-        backend.runWebGPUProgram(
-          program(
-            "halo_adam_moment",
-            shape,
-            ["G", "N"],
-            "beta : f32, oneMinusBeta : f32, clip : f32, count : i32, square : i32,",
-            momentCode,
-          ),
-          [g, partial],
-          "float32",
-          [
-            { type: "float32", data: [beta] },
-            { type: "float32", data: [1 - beta] },
-            { type: "float32", data: [u.clipNorm] },
-            { type: "int32", data: [count] },
-            { type: "int32", data: [square] },
-          ],
-          target,
-        );
-      }
-      backend.runWebGPUProgram(
-        program("halo_adam_param", shape, ["M", "V"], "lr : f32, eps : f32,", paramCode),
-        [m, v],
-        "float32",
-        [{ type: "float32", data: [u.lr] }, { type: "float32", data: [u.epsilon] }],
-        u.params.get(name)!,
-      );
-    }
-  } finally {
-    partial.dispose();
-  }
-  return true;
-}
-
 /** Largest row count whose tiles of `rowsPerTile` rows fit one dispatch dimension. */
 function maxRows(backend: WebGpuBackendLike, rowsPerTile: number): number {
   return backend.device.limits.maxComputeWorkgroupsPerDimension * rowsPerTile;
@@ -307,6 +142,47 @@ const transposeKernel: KernelImpl = (args) => {
   return y;
 };
 
+/** Rows a thread of {@linkcode leadingSum} adds up (lavapipe stops loops past ~65k iterations). */
+const COLUMN_SUM_ROWS = 16_384;
+
+const columnSumCode = `
+  fn main(index : i32) {
+    if (index < uniforms.size) {
+      var s = 0.0;
+      for (var r = 0; r < uniforms.rows; r++) { s = s + X[r * uniforms.size + index]; }
+      result[index] = s;
+    }
+  }`;
+
+/**
+ * A sum over the leading axes (every bias and modulation gradient): one
+ * column-sum dispatch where tfjs transposes and then reduces (two). Undefined
+ * when the axes are not the leading ones or the rows are too many for one
+ * thread's loop.
+ */
+function leadingSum(
+  backend: WebGpuBackendLike,
+  x: tf.TensorInfo,
+  axes: number[],
+  keepDims: boolean,
+): tf.TensorInfo | undefined {
+  const k = axes.length;
+  if (k === 0 || k === x.shape.length || !axes.every((a, i) => a === i) || x.shape.length > 6) {
+    return undefined;
+  }
+  const rows = x.shape.slice(0, k).reduce((a, b) => a * b, 1);
+  const inner = x.shape.slice(k);
+  const cols = inner.reduce((a, b) => a * b, 1);
+  if (rows > COLUMN_SUM_ROWS || cols === 0) return undefined;
+  const shape = keepDims ? [...x.shape.slice(0, k).map(() => 1), ...inner] : inner;
+  return backend.runWebGPUProgram(
+    program("halo_colsum", shape.length ? shape : [1], ["X"], "rows : i32,", columnSumCode),
+    [x],
+    "float32",
+    [{ type: "int32", data: [rows] }],
+  );
+}
+
 /**
  * A reduction whose axes are not innermost transposes first, calling tfjs'
  * transpose directly (not the registered kernel): route the 2-D case that
@@ -318,6 +194,10 @@ const reduceKernel = (name: string): KernelImpl => (args) => {
   // Sum and Mean name their axes `axis`, Max and Min `reductionIndices`.
   const key = "axis" in attrs ? "axis" : "reductionIndices";
   const axes = tf.util.parseAxisParam(attrs[key] as number | number[], x.shape);
+  if (enabled && name === "Sum" && x.dtype === "float32") {
+    const summed = leadingSum(backend, x, axes, Boolean(attrs.keepDims));
+    if (summed) return summed;
+  }
   if (
     !enabled || rank !== 2 || axes.length !== 1 || axes[0] !== 0 ||
     Math.max(x.shape[0], x.shape[1]) <= maxRows(backend, 16)

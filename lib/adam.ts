@@ -2,14 +2,14 @@
  * The kit's Adam optimiser over named parameters: state keyed by parameter
  * name so checkpoints save and resume it exactly, global-norm clipping on the
  * device, and on webgpu an in-place update in a few WGSL dispatches
- * (lib/_webgpu_kernels.ts).
+ * (lib/_webgpu_adam.ts).
  * @module
  */
 
 import * as tf from "@tensorflow/tfjs";
 import { fail } from "./_errors.ts";
 import { addParam, createParams, disposeParams, type Params, writeParams } from "./_nn.ts";
-import { webgpuAdamApply } from "./_webgpu_kernels.ts";
+import { dropWebGpuMoments, syncWebGpuMoments, webgpuAdamApply } from "./_webgpu_adam.ts";
 
 /** Options for {@linkcode createAdam}. */
 export interface AdamOptions {
@@ -97,10 +97,11 @@ export function createAdam(params: Params, options: AdamOptions = {}): Adam {
       step++;
       const { beta1, beta2, epsilon, clipNorm } = opts;
       const lr = opts.learningRate * Math.sqrt(1 - beta2 ** step) / (1 - beta1 ** step);
-      // On webgpu: three in-place dispatches per parameter + the norm in groups of 7 (lib/_webgpu_kernels.ts).
+      // On webgpu: flat moments, one in-place dispatch per parameter (lib/_webgpu_adam.ts).
       if (webgpuAdamApply({ names, params, moments, grads, beta1, beta2, epsilon, clipNorm, lr })) {
         return;
       }
+      dropWebGpuMoments(moments, true); // back from webgpu: its moments first
       tf.tidy(() => {
         // Clip on the device: reading the norm back would stall a GPU every step, and Deno's
         // WebGPU cannot read synchronously at all. min(1, c/‖g‖) is one correctly rounded f32
@@ -133,13 +134,16 @@ export function createAdam(params: Params, options: AdamOptions = {}): Adam {
       opts.learningRate = lr;
     },
     state() {
+      syncWebGpuMoments(moments);
       return { step, tensors: moments };
     },
     load(savedStep, saved) {
+      dropWebGpuMoments(moments);
       writeParams(moments, saved, "Adam.load");
       step = savedStep;
     },
     dispose() {
+      dropWebGpuMoments(moments);
       disposeParams(moments);
     },
   };

@@ -66,3 +66,13 @@ export function watchGpuErrors(): string[] {
   }
   return errors;
 }
+
+/** Whether a WebGPU adapter exists here; CI installs lavapipe, so there a missing one fails the test. */
+export async function haveWebGpu(): Promise<boolean> {
+  const { probeWebGpu } = await import("../lib/backend.ts");
+  const probe = await probeWebGpu();
+  if (!probe.available && Deno.env.get("CI")) {
+    throw new Error(`CI installs lavapipe, so a WebGPU adapter must exist: ${probe.description}`);
+  }
+  return probe.available;
+}

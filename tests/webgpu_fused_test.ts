@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend, probeWebGpu } from "../lib/backend.ts";
+import { initBackend } from "../lib/backend.ts";
 import {
   attention,
   createParams,
@@ -12,6 +12,7 @@ import {
 } from "../lib/_nn.ts";
 import { createRng } from "../lib/_rng.ts";
 import { countLaunches } from "../bench/_launches.ts";
+import { haveWebGpu } from "./_helpers.ts";
 
 const R = 12, N = 5, D = 96;
 const wave = (n: number, s: number) =>
@@ -48,11 +49,7 @@ async function forwardBackward() {
 }
 
 Deno.test("modulatedLayerNorm on webgpu (one fused dispatch, four for its gradient) equals the cpu composition", async () => {
-  const probe = await probeWebGpu();
-  if (!probe.available) {
-    if (Deno.env.get("CI")) assert.fail(`CI installs lavapipe: ${probe.description}`);
-    return;
-  }
+  if (!(await haveWebGpu())) return;
   try {
     await initBackend({ backend: "cpu" });
     const cpu = await forwardBackward();
@@ -86,11 +83,7 @@ Deno.test("modulatedLayerNorm on webgpu (one fused dispatch, four for its gradie
 });
 
 Deno.test("gelu on webgpu (one fused dispatch forward, one backward) equals the cpu composition, large inputs included", async () => {
-  const probe = await probeWebGpu();
-  if (!probe.available) {
-    if (Deno.env.get("CI")) assert.fail(`CI installs lavapipe: ${probe.description}`);
-    return;
-  }
+  if (!(await haveWebGpu())) return;
   // wide range: tanh's argument overflows a naive exp formula past |x| ≈ 10
   const values = Float32Array.from({ length: 4001 }, (_, i) => (i - 2000) / 40);
   const run = async () => {
@@ -127,11 +120,7 @@ Deno.test("gelu on webgpu (one fused dispatch forward, one backward) equals the 
 });
 
 Deno.test("attention on webgpu (one fused dispatch forward, one backward) equals the cpu composition", async () => {
-  const probe = await probeWebGpu();
-  if (!probe.available) {
-    if (Deno.env.get("CI")) assert.fail(`CI installs lavapipe: ${probe.description}`);
-    return;
-  }
+  if (!(await haveWebGpu())) return;
   // 65 tokens: the reward model's rows (a prompt token and 64 patches)
   const [b, n, d, heads] = [3, 65, 32, 2];
   const x = wave(b * n * d, 5), w = wave(b * n * d, 6);
