@@ -2,7 +2,11 @@
  * WebGPU work the kit does itself instead of through tfjs' stock kernels
  * (issue 13; the profile behind it is in bench/NOTES.md, "The GPU route").
  *
- * - **Adam** lives in lib/_webgpu_adam.ts (flat moments, in-place updates).
+ * - **Adam** lives in lib/_webgpu_adam.ts (flat moments, in-place updates),
+ *   fused ops with gradients in lib/_webgpu_fused.ts; both build on the
+ *   program type, `program()`, defined here.
+ * - **Sums over leading axes** (every bias and modulation gradient): one
+ *   column-sum dispatch up to 16,384 rows, where tfjs transposes and reduces.
  * - **Dispatch limits**: WebGPU allows at most 65,535 workgroups per
  *   dimension, and tfjs-webgpu 4.22 lays some programs out in two or three
  *   dimensions, which fail past that ("Dispatch size exceeds WebGPU limits in
