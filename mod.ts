@@ -23,6 +23,7 @@ export * from "./lib/_nn.ts";
 export * from "./lib/adam.ts";
 export * from "./lib/prompt.ts";
 export * from "./lib/generator.ts";
+export * from "./lib/generator_train.ts";
 export * from "./lib/sampler.ts";
 export * from "./lib/loss_maps.ts";
 export * from "./lib/dpo.ts";

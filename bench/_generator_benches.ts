@@ -25,8 +25,8 @@ import {
   makeBatch,
   normalArray,
   predictNoise,
-  trainStep,
 } from "../lib/generator.ts";
+import { trainStep } from "../lib/generator_train.ts";
 import { patchLossMap } from "../lib/loss_maps.ts";
 import { sampleVideos } from "../lib/sampler.ts";
 import { samplePrompt, type ShapesPrompt } from "../lib/world.ts";

@@ -24,8 +24,8 @@ import {
   loadGenerator,
   normalArray,
   predictNoise,
-  trainStep,
 } from "../lib/generator.ts";
+import { trainStep } from "../lib/generator_train.ts";
 
 /** Debian's Python, which carries `python3-torch`; `python3` on PATH may be another one. */
 export const PEER_PYTHON = "/usr/bin/python3";

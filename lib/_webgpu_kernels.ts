@@ -282,6 +282,12 @@ const softmaxKernel: KernelImpl = (args) => {
   return y;
 };
 
+/** The active webgpu adapter's `maxStorageBufferBindingSize` in bytes; undefined on other backends. */
+export function webgpuBindingLimit(): number | undefined {
+  if (tf.getBackend() !== "webgpu") return undefined;
+  return (tf.backend() as unknown as WebGpuBackendLike).device.limits.maxStorageBufferBindingSize;
+}
+
 /**
  * Makes the active webgpu backend refuse a kernel whose input or output is
  * larger than the adapter lets one shader bind (`maxStorageBufferBindingSize`,

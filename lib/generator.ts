@@ -2,7 +2,7 @@
  * A tiny text-to-video diffusion transformer (video DiT) for ShapesWorld:
  * patch tokens cut by a {@linkcode PatchGrid}, factorised spatial + temporal
  * attention, timestep and prompt conditioning through adaLN-zero, an ε or x0
- * output head under a cosine noise schedule, a DDPM training step with Adam,
+ * output head under a cosine noise schedule (its training step: lib/generator_train.ts),
  * and checkpoints. Sampling lives in `lib/sampler.ts`, the per-patch error maps
  * that Diffusion-DPO and Gran-DPO are built on in `lib/loss_maps.ts`. Everything is made of
  * matmuls (DESIGN §6). It stands in for the pretrained video generator that
@@ -25,7 +25,6 @@ import {
   initTransformerBlock,
   linear,
   modulatedLayerNorm,
-  paramGrads,
   type Params,
   transformerBlock,
 } from "./_nn.ts";
@@ -450,75 +449,6 @@ function alphaBarTensor(config: GeneratorConfig): tf.Tensor1D {
     alphaBarCache.set(key, t);
   }
   return t;
-}
-
-/** Options for {@linkcode trainStep}. */
-export interface TrainStepOptions {
-  /** Source of t, ε and prompt dropout for this step. */
-  rng: Rng;
-  /** Probability of replacing the prompt with the null prompt (for CFG). Default 0.1. */
-  promptDropout?: number;
-  /**
-   * Cap of the per-clip loss weight min(1/ᾱ_t, maxWeight) that lifts the high-noise
-   * steps (1 = the plain ε-MSE of DDPM). Default 10. Why: under ε-MSE an error
-   * in the clean estimate counts SNR = ᾱ/(1−ᾱ) times, almost nothing at high
-   * noise, where this small model must learn the layout of the clip; weight
-   * 1/ᾱ makes it count SNR + 1 (the v-prediction weighting), capped so the
-   * last steps, whose error cannot be reduced, do not dominate.
-   */
-  maxWeight?: number;
-}
-
-/**
- * One DDPM training step: sample t and ε, predict ε from x_t, take the
- * (weighted, see {@linkcode TrainStepOptions.maxWeight}) MSE and one Adam
- * update. Resolves to the plain, unweighted ε-MSE (x0-MSE with prediction "x0") of the step
- * (a number, so nothing leaks). The loss is the only value read back, asynchronously, so the
- * step also runs on backends without synchronous reads (WebGPU in Deno).
- */
-export async function trainStep(
-  gen: Generator,
-  adam: Adam,
-  batch: DiffusionBatch,
-  options: TrainStepOptions,
-): Promise<number> {
-  const c = gen.config;
-  const b = batch.x0.shape[0];
-  const drop = checkNumber("trainStep", "promptDropout", options.promptDropout ?? 0.1, 0, 1);
-  const rng = options.rng;
-  const tVals = Int32Array.from({ length: b }, () => rng.int(c.timesteps));
-  const keepVals = Float32Array.from({ length: b }, () => (rng.next() < drop ? 0 : 1));
-  const noiseVals = normalArray(rng, batch.x0.size);
-  const cap = checkNumber("trainStep", "maxWeight", options.maxWeight ?? 10, 1);
-  const ab = alphaBars(c.timesteps, c.schedule);
-  const x0 = c.prediction === "x0";
-  // With prediction "x0" the loss is the plain (unweighted) x0-MSE.
-  const weights = Float32Array.from(tVals, (t) => x0 ? 1 : Math.min(1 / ab[t], cap));
-  const weightSum = weights.reduce((x, y) => x + y, 0);
-  const loss = tf.tidy(() => {
-    const t = tf.tensor1d(tVals, "int32");
-    const keep = tf.tensor1d(keepVals);
-    const noise = tf.tensor(noiseVals, batch.x0.shape);
-    const w = tf.tensor1d(weights.map((v) => v * b / weightSum));
-    const xt = addNoise(c, batch.x0, t, noise);
-    let plain: tf.Scalar | undefined;
-    const { value, grads } = paramGrads(gen.params, () => {
-      const perClip = (x0
-        ? predictNoiseAndClean(gen, { xt, t, tokens: batch.tokens }, { keep }).clean.sub(batch.x0)
-        : predictNoise(gen, { xt, t, tokens: batch.tokens }, { keep }).sub(noise))
-        .square().mean([1, 2, 3, 4]);
-      plain = tf.keep(perClip.mean() as tf.Scalar);
-      return perClip.mul(w).mean() as tf.Scalar;
-    });
-    adam.apply(grads);
-    value.dispose();
-    return plain!;
-  });
-  try {
-    return (await loss.data())[0];
-  } finally {
-    loss.dispose();
-  }
 }
 
 /** `n` standard normal draws from `rng` (deterministic on every backend, unlike tf.randomNormal). */

@@ -17,8 +17,8 @@ import {
   generatorFlops,
   makeBatch,
   resolveGeneratorConfig,
-  trainStep,
 } from "./generator.ts";
+import { trainStep } from "./generator_train.ts";
 import { sampleClips, type SampleOptions } from "./sampler.ts";
 import { judgeVideo } from "./judge.ts";
 import type { Video } from "./video.ts";

@@ -24,8 +24,8 @@ import {
   makeBatch,
   resolveGeneratorConfig,
   saveGenerator,
-  trainStep,
 } from "./generator.ts";
+import { trainStep } from "./generator_train.ts";
 import { sampleClips } from "./sampler.ts";
 import { loadCheckpoint, readCheckpointManifest } from "./checkpoint.ts";
 import { parseGrid } from "./patch.ts";

@@ -14,8 +14,8 @@ import {
   DEFAULT_GENERATOR_CONFIG,
   disposeGenerator,
   makeBatch,
-  trainStep,
 } from "../lib/generator.ts";
+import { trainStep } from "../lib/generator_train.ts";
 import { parsePrompt } from "../lib/world.ts";
 import { watchGpuErrors } from "./_helpers.ts";
 

@@ -19,8 +19,8 @@ import {
   loadGenerator,
   makeBatch,
   saveGenerator,
-  trainStep,
 } from "../lib/generator.ts";
+import { trainStep } from "../lib/generator_train.ts";
 import { sampleClips } from "../lib/sampler.ts";
 import { parsePrompt } from "../lib/world.ts";
 import { TINY_GENERATOR, watchGpuErrors } from "./_helpers.ts";

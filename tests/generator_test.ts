@@ -16,8 +16,8 @@ import {
   predictNoise,
   predictNoiseAndClean,
   resolveGeneratorConfig,
-  trainStep,
 } from "../lib/generator.ts";
+import { trainStep } from "../lib/generator_train.ts";
 import { patchLossMap } from "../lib/loss_maps.ts";
 import { sampleVideos } from "../lib/sampler.ts";
 import { parsePrompt } from "../lib/world.ts";
