@@ -378,10 +378,11 @@ function sliceKernel(args: KernelArgs): tf.TensorInfo {
     // ranks ≤ 4 have unrolled loops in the stock kernel; ≥ 5 go through a per-value TensorBuffer
     return stock.get("Slice")!(args);
   }
-  const begin = [...(args.attrs.begin as number[])];
-  const rawSize = args.attrs.size as number[];
-  const size = x.shape.map((d, i) =>
-    rawSize[i] === undefined || rawSize[i] === -1 ? d - begin[i] : rawSize[i]
+  // begin and size may be numbers (axis 0) or shorter than the rank: tfjs' own parsing
+  const [begin, size] = tf.slice_util.parseSliceParams(
+    x as tf.Tensor,
+    args.attrs.begin as number | number[],
+    args.attrs.size as number | number[],
   );
   if (begin.length !== rank || size.some((v) => v === 0)) return stock.get("Slice")!(args);
   const backend = args.backend;

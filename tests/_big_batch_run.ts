@@ -1,9 +1,9 @@
 /**
  * Subprocess fixture of tests/webgpu_kernels_test.ts: one training step of the default generator
- * at batch `--batch` on the backend `HALO_BACKEND` names; prints `{backend, loss, gpuErrors}` or
- * `{backend, error}` as one line of JSON.
+ * at a batch size on the backend `HALO_BACKEND` names, optionally in passes of a micro-batch;
+ * prints `{backend, loss, gpuErrors}` or `{backend, error}` as one line of JSON.
  *
- * Usage: HALO_BACKEND=webgpu deno run <task permissions> tests/_big_batch_run.ts 64
+ * Usage: HALO_BACKEND=webgpu deno run <task permissions> tests/_big_batch_run.ts 64 [microBatch]
  */
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend.ts";
@@ -27,6 +27,7 @@ const PROMPTS = [
 
 if (import.meta.main) {
   const batchSize = Number(Deno.args[0] ?? 64);
+  const microBatch = Deno.args[1] ? Number(Deno.args[1]) : undefined;
   const choice = await initBackend();
   const gpuErrors = watchGpuErrors();
   const gen = createGenerator(DEFAULT_GENERATOR_CONFIG, { seed: 1 });
@@ -34,7 +35,7 @@ if (import.meta.main) {
   const prompts = Array.from({ length: batchSize }, (_, i) => parsePrompt(PROMPTS[i % 3]));
   const batch = makeBatch(gen.config, prompts, { seeds: prompts.map((_, i) => i) });
   try {
-    const loss = await trainStep(gen, adam, batch, { rng: createRng(2) });
+    const loss = await trainStep(gen, adam, batch, { rng: createRng(2), microBatch });
     console.log(JSON.stringify({ backend: choice.name, loss, gpuErrors }));
   } catch (error) {
     console.log(JSON.stringify({ backend: choice.name, error: (error as Error).message }));

@@ -34,7 +34,7 @@ async function threeSteps(microBatch?: number) {
 }
 
 Deno.test("trainStep in passes of 2 clips (summed gradients, one Adam step) equals the whole batch at once", async () => {
-  const backends: BackendName[] = ["cpu"];
+  const backends: BackendName[] = ["cpu", "wasm"];
   if (await haveWebGpu()) backends.push("webgpu");
   try {
     for (const backend of backends) {

@@ -235,3 +235,13 @@ Deno.test({
     disposeGenerator(generator);
   },
 });
+
+Deno.test("wasm Slice of rank ≥ 5 takes a number or a short begin/size like tfjs' own kernel", async () => {
+  const x = tf.range(0, 2 * 3 * 2 * 2 * 2 * 2).reshape([2, 3, 2, 2, 2, 2]);
+  const full = x.slice([1, 0, 0, 0, 0, 0], [1, 3, 2, 2, 2, 2]);
+  const number = x.slice(1, 1), short = x.slice([1], [-1]);
+  const [f, n, s] = await Promise.all([full, number, short].map((t) => t.data()));
+  assert.deepEqual(Array.from(n), Array.from(f));
+  assert.deepEqual(Array.from(s), Array.from(f));
+  tf.dispose([x, full, number, short]);
+});
