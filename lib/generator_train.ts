@@ -42,18 +42,24 @@ export interface TrainStepOptions {
    * the one Adam update (the same update up to summation order). Default: the
    * whole batch at once, except on webgpu where the adapter cannot bind the
    * per-pixel decoder's activations of the whole batch in one buffer (128 MiB
-   * on many adapters: 64 default-size clips), which gets the largest pass that fits.
+   * on many adapters: 64 default-size clips), which gets the largest pass that
+   * fits, and on wasm, which gets passes of the same size.
    */
   microBatch?: number;
 }
 
+/** Bytes of one activation tensor the wasm backend is given at most per pass (see below). */
+const WASM_PASS_BYTES = 128 * 2 ** 20;
+
 /**
- * Clips of config `c` whose per-pixel activations (the decoder's widest, about
- * max(pixelHidden, pixelContext + 8) values a pixel) fit one WebGPU binding;
- * the whole batch on other backends.
+ * Clips of config `c` a pass takes by default: those whose per-pixel
+ * activations (the decoder's widest, about max(pixelHidden, pixelContext + 8)
+ * values a pixel) fit one WebGPU binding on webgpu, or 128 MiB on wasm, whose
+ * 32-bit heap cannot hold a whole 256-clip step of the default config ("memory
+ * access out of bounds"; 64 clips do); the whole batch on other backends.
  */
 function defaultMicroBatch(c: GeneratorConfig, batch: number): number {
-  const limit = webgpuBindingLimit();
+  const limit = webgpuBindingLimit() ?? (tf.getBackend() === "wasm" ? WASM_PASS_BYTES : undefined);
   if (limit === undefined) return batch;
   const bytesPerClip = 4 * c.frames * c.size * c.size * Math.max(c.pixelHidden, c.pixelContext + 8);
   return Math.max(1, Math.min(batch, Math.floor(limit / bytesPerClip)));
