@@ -286,14 +286,22 @@ const ATTN = `
     for (var j = 0; j < uniforms.n; j++) { p[j] = exp(p[j] - mx); sum = sum + p[j]; }
     for (var j = 0; j < uniforms.n; j++) { p[j] = p[j] / sum; }
     return p;
+  }
+  // (batch, query row, head) of thread \`index\` over b·n·h threads
+  fn query(index : i32) -> vec3<i32> {
+    return vec3<i32>(index / (uniforms.h * uniforms.n), (index / uniforms.h) % uniforms.n, index % uniforms.h);
   }`;
+
+/** The start of a (batch, query row, head) thread's main: bounds check, then bb, i, hh. */
+const QUERY_THREAD = `if (index >= uniforms.b * uniforms.n * uniforms.h) { return; }
+    let q = query(index);
+    let bb = q.x;
+    let i = q.y;
+    let hh = q.z;`;
 
 const attentionCode = `${ATTN}
   fn main(index : i32) {
-    if (index >= uniforms.b * uniforms.n * uniforms.h) { return; }
-    let hh = index % uniforms.h;
-    let i = (index / uniforms.h) % uniforms.n;
-    let bb = index / (uniforms.h * uniforms.n);
+    ${QUERY_THREAD}
     let p = probs(bb, i, hh);
     let o = ((bb * uniforms.n + i) * uniforms.h + hh) * uniforms.dh;
     for (var c = 0; c < uniforms.dh; c++) {
@@ -326,10 +334,7 @@ const DP = `
  */
 const attentionRowsCode = `${ATTN}${DP}
   fn main(index : i32) {
-    if (index >= uniforms.b * uniforms.n * uniforms.h) { return; }
-    let hh = index % uniforms.h;
-    let i = (index / uniforms.h) % uniforms.n;
-    let bb = index / (uniforms.h * uniforms.n);
+    ${QUERY_THREAD}
     let p = probs(bb, i, hh);
     var g : array<f32, ${MAX_TOKENS}>;
     var delta = 0.0;

@@ -42,44 +42,47 @@ async function forwardBackward() {
       await y.data();
       y.dispose();
     });
-    return { values, grew, launches };
-  } finally {
-    tf.dispose([x, shift, scale, w]);
-  }
-}
-
-Deno.test("modulatedLayerNorm on webgpu (one fused dispatch, four for its gradient) equals the cpu composition", async () => {
-  if (!(await haveWebGpu())) return;
-  try {
-    await initBackend({ backend: "cpu" });
-    const cpu = await forwardBackward();
-    await initBackend({ backend: "webgpu" });
-    const gpu = await forwardBackward();
-    assert.equal(gpu.grew, 0, "tensors left behind");
-    ["y", "dL/dx", "dL/dshift", "dL/dscale"].forEach((name, i) => {
-      let diff = 0, size = 0;
-      cpu.values[i].forEach((v, j) => {
-        diff = Math.max(diff, Math.abs(v - gpu.values[i][j]));
-        size = Math.max(size, Math.abs(v));
-      });
-      assert.ok(diff / size < 1e-5, `${name}: max difference ${diff} at scale ${size}`);
-    });
-    assert.deepEqual(gpu.launches.byProgram, { halo_mln: 1 });
-    const grads = await countLaunches(async () => {
-      const x = tf.tensor3d(X, [R, N, D]);
-      const shift = tf.tensor3d(SHIFT, [R, 1, D]), scale = tf.tensor3d(SCALE, [R, 1, D]);
+    const gradLaunches = await countLaunches(async () => {
       const g = tf.tidy(() =>
         tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
           modulatedLayerNorm(a as tf.Tensor3D, b, c).sum() as tf.Scalar
         )([x, shift, scale])
       );
       await g[0].data();
-      tf.dispose([...g, x, shift, scale]);
+      tf.dispose(g);
     });
-    assert.equal(grads.byProgram?.halo_mln, 5, JSON.stringify(grads.byProgram));
+    return { values, grew, launches, gradLaunches };
+  } finally {
+    tf.dispose([x, shift, scale, w]);
+  }
+}
+
+/** `run` on the cpu backend and then on webgpu (back to wasm after). */
+async function cpuThenWebGpu<T>(run: () => Promise<T>): Promise<{ cpu: T; gpu: T }> {
+  try {
+    await initBackend({ backend: "cpu" });
+    const cpu = await run();
+    await initBackend({ backend: "webgpu" });
+    return { cpu, gpu: await run() };
   } finally {
     await initBackend({ backend: "wasm" });
   }
+}
+
+Deno.test("modulatedLayerNorm on webgpu (one fused dispatch, four for its gradient) equals the cpu composition", async () => {
+  if (!(await haveWebGpu())) return;
+  const { cpu, gpu } = await cpuThenWebGpu(forwardBackward);
+  assert.equal(gpu.grew, 0, "tensors left behind");
+  ["y", "dL/dx", "dL/dshift", "dL/dscale"].forEach((name, i) => {
+    let diff = 0, size = 0;
+    cpu.values[i].forEach((v, j) => {
+      diff = Math.max(diff, Math.abs(v - gpu.values[i][j]));
+      size = Math.max(size, Math.abs(v));
+    });
+    assert.ok(diff / size < 1e-5, `${name}: max difference ${diff} at scale ${size}`);
+  });
+  assert.deepEqual(gpu.launches.byProgram, { halo_mln: 1 });
+  assert.equal(gpu.gradLaunches.byProgram?.halo_mln, 5, JSON.stringify(gpu.gradLaunches.byProgram));
 });
 
 Deno.test("gelu on webgpu (one fused dispatch forward, one backward) equals the cpu composition, large inputs included", async () => {
@@ -98,25 +101,18 @@ Deno.test("gelu on webgpu (one fused dispatch forward, one backward) equals the 
     tf.dispose([...outs, x]);
     return { data, launches };
   };
-  try {
-    await initBackend({ backend: "cpu" });
-    const cpu = await run();
-    await initBackend({ backend: "webgpu" });
-    const gpu = await run();
-    ["gelu", "gradient"].forEach((name, i) => {
-      gpu.data[i].forEach((v, j) => {
-        const want = cpu.data[i][j];
-        assert.ok(Number.isFinite(v), `${name}(${values[j]}) = ${v}`);
-        assert.ok(
-          Math.abs(v - want) <= 1e-5 * Math.max(1, Math.abs(want)),
-          `${name}(${values[j]}): ${v} vs ${want}`,
-        );
-      });
+  const { cpu, gpu } = await cpuThenWebGpu(run);
+  ["gelu", "gradient"].forEach((name, i) => {
+    gpu.data[i].forEach((v, j) => {
+      const want = cpu.data[i][j];
+      assert.ok(Number.isFinite(v), `${name}(${values[j]}) = ${v}`);
+      assert.ok(
+        Math.abs(v - want) <= 1e-5 * Math.max(1, Math.abs(want)),
+        `${name}(${values[j]}): ${v} vs ${want}`,
+      );
     });
-    assert.equal(gpu.launches.byProgram?.halo_gelu, 2, JSON.stringify(gpu.launches.byProgram));
-  } finally {
-    await initBackend({ backend: "wasm" });
-  }
+  });
+  assert.equal(gpu.launches.byProgram?.halo_gelu, 2, JSON.stringify(gpu.launches.byProgram));
 });
 
 Deno.test("attention on webgpu (one fused dispatch forward, one backward) equals the cpu composition", async () => {
@@ -146,24 +142,17 @@ Deno.test("attention on webgpu (one fused dispatch forward, one backward) equals
     disposeParams(params);
     return { data, launches };
   };
-  try {
-    await initBackend({ backend: "cpu" });
-    const cpu = await run();
-    await initBackend({ backend: "webgpu" });
-    const gpu = await run();
-    gpu.data.forEach((values, i) => {
-      let diff = 0, size = 0;
-      values.forEach((v, j) => {
-        diff = Math.max(diff, Math.abs(v - cpu.data[i][j]));
-        size = Math.max(size, Math.abs(cpu.data[i][j]));
-      });
-      assert.ok(
-        diff <= 1e-5 * Math.max(1, size),
-        `output ${i}: max difference ${diff} at scale ${size}`,
-      );
+  const { cpu, gpu } = await cpuThenWebGpu(run);
+  gpu.data.forEach((values, i) => {
+    let diff = 0, size = 0;
+    values.forEach((v, j) => {
+      diff = Math.max(diff, Math.abs(v - cpu.data[i][j]));
+      size = Math.max(size, Math.abs(cpu.data[i][j]));
     });
-    assert.equal(gpu.launches.byProgram?.halo_attn, 1, JSON.stringify(gpu.launches.byProgram));
-  } finally {
-    await initBackend({ backend: "wasm" });
-  }
+    assert.ok(
+      diff <= 1e-5 * Math.max(1, size),
+      `output ${i}: max difference ${diff} at scale ${size}`,
+    );
+  });
+  assert.equal(gpu.launches.byProgram?.halo_attn, 1, JSON.stringify(gpu.launches.byProgram));
 });
