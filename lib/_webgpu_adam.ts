@@ -158,15 +158,20 @@ export function webgpuAdamApply(u: AdamUpdate): boolean {
   }
   const flat = flatMoments(u.moments, u.names);
   const g = tf.tidy(() => tf.concat(u.names.map((n) => u.grads[n].reshape([-1])))) as tf.Tensor1D;
-  const norm = tf.zeros([1]);
+  // one workgroup of 128 threads sums the squares; past 4 M values tfjs' reduction (256 threads):
+  // llvmpipe stops a thread's loop after about 65,000 iterations
+  const oneWorkgroup = g.size <= 4 * 2 ** 20;
+  const norm = oneWorkgroup ? tf.zeros([1]) : tf.tidy(() => g.square().sum().reshape([1]));
   try {
-    backend.runWebGPUProgram(
-      program("halo_adam_sumsq", [1], ["G"], "n : i32,", sumSquaresCode, [1, 1, 1]),
-      [g],
-      "float32",
-      [{ type: "int32", data: [g.size] }],
-      norm,
-    );
+    if (oneWorkgroup) {
+      backend.runWebGPUProgram(
+        program("halo_adam_sumsq", [1], ["G"], "n : i32,", sumSquaresCode, [1, 1, 1]),
+        [g],
+        "float32",
+        [{ type: "int32", data: [g.size] }],
+        norm,
+      );
+    }
     for (const [target, beta, square] of [[flat.m, u.beta1, 0], [flat.v, u.beta2, 1]] as const) {
       backend.runWebGPUProgram(
         program(
