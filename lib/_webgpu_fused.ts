@@ -13,7 +13,7 @@
  * - Linear layers: the bias added in the matmul's shader (tfjs' fused matmul).
  * - Attention from the fused qkv projection: one dispatch forward, two backward.
  * - GELU (tanh approximation): one dispatch forward and one backward (tfjs:
- *   about 8 and 14), 4 times a step. tanh is computed as tfjs-webgpu does,
+ *   about 8 and 14), 5 times a step. tanh is computed as tfjs-webgpu does,
  *   sign(a)·(1 − e^(−2|a|))/(1 + e^(−2|a|)), which cannot overflow.
  * @module
  */
