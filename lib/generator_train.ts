@@ -103,13 +103,18 @@ export async function trainStep(
     const noise = tf.tensor(noiseVals, batch.x0.shape);
     const w = tf.tensor1d(weights.map((v) => v * b / weightSum));
     const xt = addNoise(c, batch.x0, t, noise);
+    // each clip's MSE over the clips `part` picks (all of them, or one pass)
+    const perClipOf = (part: <T extends tf.Tensor>(x: T) => T) => {
+      const inputs = { xt: part(xt), t: part(t), tokens: part(batch.tokens) };
+      return (x0
+        ? predictNoiseAndClean(gen, inputs, { keep: part(keep) }).clean.sub(part(batch.x0))
+        : predictNoise(gen, inputs, { keep: part(keep) }).sub(part(noise)))
+        .square().mean([1, 2, 3, 4]);
+    };
     if (chunk >= b) {
       let plain: tf.Scalar | undefined;
       const { value, grads } = paramGrads(gen.params, () => {
-        const perClip = (x0
-          ? predictNoiseAndClean(gen, { xt, t, tokens: batch.tokens }, { keep }).clean.sub(batch.x0)
-          : predictNoise(gen, { xt, t, tokens: batch.tokens }, { keep }).sub(noise))
-          .square().mean([1, 2, 3, 4]);
+        const perClip = perClipOf((x) => x);
         plain = tf.keep(perClip.mean() as tf.Scalar);
         return perClip.mul(w).mean() as tf.Scalar;
       });
@@ -124,11 +129,7 @@ export async function trainStep(
       const n = Math.min(chunk, b - start);
       const part = <T extends tf.Tensor>(x: T) => x.slice(start, n) as T;
       const { value, grads } = paramGrads(gen.params, () => {
-        const inputs = { xt: part(xt), t: part(t), tokens: part(batch.tokens) };
-        const perClip = (x0
-          ? predictNoiseAndClean(gen, inputs, { keep: part(keep) }).clean.sub(part(batch.x0))
-          : predictNoise(gen, inputs, { keep: part(keep) }).sub(part(noise)))
-          .square().mean([1, 2, 3, 4]);
+        const perClip = perClipOf(part);
         const before = plain;
         plain = tf.keep(before.add(perClip.sum().div(b)) as tf.Scalar);
         before.dispose();
