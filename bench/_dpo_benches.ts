@@ -1,6 +1,6 @@
 /**
  * Benchmarks of one Diffusion-DPO and one Gran-DPO post-training step of the
- * shipped generator (`lib/dpo_step.ts` `dpoStep` on `dpoStepInputs`: the
+ * shipped generator (`lib/dpo/step.ts` `dpoStep` on `dpoStepInputs`: the
  * frozen reference's per-patch errors without gradient, the policy's under the
  * tape, the loss, Adam) on the same 8 pairs (16 clips), and the same steps in
  * the PyTorch peer (bench/peer/dpo_peer.py) with its loss parity check.
@@ -8,15 +8,15 @@
  */
 
 import * as tf from "@tensorflow/tfjs";
-import { createAdam } from "../lib/adam.ts";
+import { createAdam } from "../lib/tensor/adam.ts";
 import {
   disposeGenerator,
   freezeGenerator,
   type GeneratorConfig,
   generatorFlops,
   loadGenerator,
-} from "../lib/generator.ts";
-import { dpoStep, dpoStepInputs, loadPairData } from "../lib/dpo_step.ts";
+} from "../lib/generator/model.ts";
+import { dpoStep, dpoStepInputs, loadPairData } from "../lib/dpo/step.ts";
 import { type Bench, type BenchResult, summarizeRuns } from "./_harness.ts";
 import {
   benchPairsFile,

@@ -16,23 +16,32 @@
 
 import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
-import { readParams, writeParams } from "../lib/_nn.ts";
-import { createAdam } from "../lib/adam.ts";
-import { fail } from "../lib/_errors.ts";
-import { pathExists } from "../lib/_atomic.ts";
-import { alphaBars, disposeGenerator, freezeGenerator, type Generator } from "../lib/generator.ts";
-import { DEFAULT_MIN_SNR_GAMMA, DEFAULT_WEIGHTING, type ErrorWeighting } from "../lib/loss_maps.ts";
-import type { DpoMetrics } from "../lib/dpo.ts";
-import { buildPairs } from "../lib/pairs.ts";
+import { readParams, writeParams } from "../lib/tensor/nn.ts";
+import { createAdam } from "../lib/tensor/adam.ts";
+import { fail } from "../lib/core/_errors.ts";
+import { pathExists } from "../lib/core/_atomic.ts";
+import {
+  alphaBars,
+  disposeGenerator,
+  freezeGenerator,
+  type Generator,
+} from "../lib/generator/model.ts";
+import {
+  DEFAULT_MIN_SNR_GAMMA,
+  DEFAULT_WEIGHTING,
+  type ErrorWeighting,
+} from "../lib/dpo/loss_maps.ts";
+import type { DpoMetrics } from "../lib/dpo/loss.ts";
+import { buildPairs } from "../lib/pairs/pairs.ts";
 import {
   dpoStep,
   type DpoStepInputs,
   dpoStepInputs,
   type DpoStepOptions,
   type PairData,
-} from "../lib/dpo_step.ts";
-import { methodLossOptions } from "../lib/post_train.ts";
-import { formatGrid } from "../lib/patch.ts";
+} from "../lib/dpo/step.ts";
+import { methodLossOptions } from "../lib/dpo/post_train.ts";
+import { formatGrid } from "../lib/videos/patch.ts";
 import {
   f32Bytes,
   type LossParity,

@@ -1,5 +1,5 @@
 /**
- * Benchmarks of the default generator (lib/generator.ts): the training step
+ * Benchmarks of the default generator (lib/generator/model.ts): the training step
  * with Adam, the per-patch loss maps of a policy and its frozen reference
  * (forward, and forward + backward as in every DPO step), DDIM sampling with
  * classifier-free guidance, a 200-step memory check, and an independent FLOP
@@ -8,10 +8,10 @@
  */
 
 import * as tf from "@tensorflow/tfjs";
-import { paramGrads } from "../lib/_nn.ts";
-import { type Adam, createAdam } from "../lib/adam.ts";
-import { checkInt } from "../lib/_errors.ts";
-import { createRng } from "../lib/_rng.ts";
+import { paramGrads } from "../lib/tensor/nn.ts";
+import { type Adam, createAdam } from "../lib/tensor/adam.ts";
+import { checkInt } from "../lib/core/_errors.ts";
+import { createRng } from "../lib/core/_rng.ts";
 import {
   addNoise,
   createGenerator,
@@ -25,11 +25,11 @@ import {
   makeBatch,
   normalArray,
   predictNoise,
-} from "../lib/generator.ts";
-import { trainStep } from "../lib/generator_train.ts";
-import { patchLossMap } from "../lib/loss_maps.ts";
-import { sampleVideos } from "../lib/sampler.ts";
-import { samplePrompt, type ShapesPrompt } from "../lib/world.ts";
+} from "../lib/generator/model.ts";
+import { trainStep } from "../lib/generator/train_step.ts";
+import { patchLossMap } from "../lib/dpo/loss_maps.ts";
+import { sampleVideos } from "../lib/generator/sampler.ts";
+import { samplePrompt, type ShapesPrompt } from "../lib/videos/world.ts";
 import { type Bench, type BenchResult, median } from "./_harness.ts";
 
 /** Clips per training batch in the generator benchmarks (pretrain's default). */

@@ -8,11 +8,11 @@
  * @module
  */
 
-import { createRng } from "../lib/_rng.ts";
-import { startJudgeServer } from "../lib/judge_server.ts";
-import { labelVideos } from "../lib/label.ts";
-import { labelBatch } from "../lib/label_batch.ts";
-import { renderClip, samplePrompt } from "../lib/world.ts";
+import { createRng } from "../lib/core/_rng.ts";
+import { startJudgeServer } from "../lib/labels/judge_server/server.ts";
+import { labelVideos } from "../lib/labels/label.ts";
+import { labelBatch } from "../lib/labels/batch.ts";
+import { renderClip, samplePrompt } from "../lib/videos/world.ts";
 import type { Bench } from "./_harness.ts";
 
 /** Simulated judge latency of the labelling benches, ms. */

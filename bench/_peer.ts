@@ -10,9 +10,9 @@
 
 import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
-import { readParams } from "../lib/_nn.ts";
-import { createAdam } from "../lib/adam.ts";
-import { createRng } from "../lib/_rng.ts";
+import { readParams } from "../lib/tensor/nn.ts";
+import { createAdam } from "../lib/tensor/adam.ts";
+import { createRng } from "../lib/core/_rng.ts";
 import {
   addNoise,
   alphaBars,
@@ -24,8 +24,8 @@ import {
   loadGenerator,
   normalArray,
   predictNoise,
-} from "../lib/generator.ts";
-import { trainStep } from "../lib/generator_train.ts";
+} from "../lib/generator/model.ts";
+import { trainStep } from "../lib/generator/train_step.ts";
 
 /** Debian's Python, which carries `python3-torch`; `python3` on PATH may be another one. */
 export const PEER_PYTHON = "/usr/bin/python3";
@@ -148,7 +148,7 @@ export async function writeParamsFile(
 }
 
 /**
- * The per-clip loss weights of `trainStep` (lib/generator.ts): min(1/ᾱ_t, cap)
+ * The per-clip loss weights of `trainStep` (lib/generator/model.ts): min(1/ᾱ_t, cap)
  * in float32, normalised to mean 1 over the batch. Written out here because
  * trainStep does not export them; {@linkcode exportForPeer} checks the plain
  * ε-MSE trainStep reports against its own, and the post-step losses check the

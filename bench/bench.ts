@@ -20,7 +20,7 @@
 
 import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
-import { writeFileAtomic } from "../lib/_atomic.ts";
+import { writeFileAtomic } from "../lib/core/_atomic.ts";
 import {
   type BackendName,
   type BenchRanking,
@@ -28,10 +28,10 @@ import {
   probeWebGpu,
   setFastWasmKernels,
   setFastWebGpuKernels,
-} from "../lib/backend.ts";
-import { parseCli } from "../lib/cli.ts";
-import { parseGrid, patchify, unpatchify } from "../lib/patch.ts";
-import { loadVideo } from "../lib/video.ts";
+} from "../lib/tensor/backend.ts";
+import { parseCli } from "../lib/cli/_flags.ts";
+import { parseGrid, patchify, unpatchify } from "../lib/videos/patch.ts";
+import { loadVideo } from "../lib/videos/video.ts";
 import { type Bench, type BenchResult, formatTable, measure, summarizeRuns } from "./_harness.ts";
 import {
   benchBatch,
@@ -52,8 +52,12 @@ import {
   type PeerReport,
   runPeer,
 } from "./_peer.ts";
-import { DEFAULT_GENERATOR_CONFIG, disposeGenerator, generatorFlops } from "../lib/generator.ts";
-import { rewardBenches } from "../lib/reward_train.ts";
+import {
+  DEFAULT_GENERATOR_CONFIG,
+  disposeGenerator,
+  generatorFlops,
+} from "../lib/generator/model.ts";
+import { rewardBenches } from "../lib/reward/train.ts";
 import { batchLabelBench, labelBenches } from "./_label_benches.ts";
 import { DPO_BENCH_NAMES, dpoBenches, dpoParityLine, dpoPeerRows } from "./_dpo_benches.ts";
 import { benchPairsFile, DPO_METHODS } from "./_dpo_peer.ts";
@@ -131,7 +135,7 @@ export const BENCHES: Bench[] = [
   lossMapBench,
   lossMapGradBench,
   ddimBench,
-  // reward-model scoring and training step (lib/reward_train.ts)
+  // reward-model scoring and training step (lib/reward/train.ts)
   ...rewardBenches(),
   // one Diffusion-DPO and one Gran-DPO post-training step of the shipped generator (8 pairs)
   ...dpoBenches(),
@@ -143,9 +147,9 @@ export const BENCHES: Bench[] = [
 /** The benchmark whose speed ranks the CPU backends. */
 const RANKING_BENCH = TRAIN_STEP_BENCH;
 
-/** Pseudo-backend: wasm with tfjs' stock kernels (lib/_wasm_kernels.ts off), training step only. */
+/** Pseudo-backend: wasm with tfjs' stock kernels (lib/tensor/_kernels/wasm.ts off), training step only. */
 const WASM_STOCK = "wasm-stock";
-/** Pseudo-backend: webgpu with tfjs' stock kernels and Adam (lib/_webgpu_kernels.ts off). */
+/** Pseudo-backend: webgpu with tfjs' stock kernels and Adam (lib/tensor/_kernels/webgpu.ts off). */
 const WEBGPU_STOCK = "webgpu-stock";
 /** The pseudo-backends and the backend each runs on. */
 const STOCK: Record<string, BackendName> = { [WASM_STOCK]: "wasm", [WEBGPU_STOCK]: "webgpu" };

@@ -19,15 +19,15 @@
 
 import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
-import { writeFileAtomic } from "../lib/_atomic.ts";
-import { initBackend, probeWebGpu } from "../lib/backend.ts";
-import { cliHelp, type CliSpec, intOption, numberOption, parseCli } from "../lib/cli.ts";
+import { writeFileAtomic } from "../lib/core/_atomic.ts";
+import { initBackend, probeWebGpu } from "../lib/tensor/backend.ts";
+import { cliHelp, type CliSpec, intOption, numberOption, parseCli } from "../lib/cli/_flags.ts";
 import {
   createGenerator,
   disposeGenerator,
   type GeneratorConfig,
   generatorParamCount,
-} from "../lib/generator.ts";
+} from "../lib/generator/model.ts";
 import { type BenchResult, measure, summarizeRuns } from "./_harness.ts";
 import { trainStepBenchOf } from "./_generator_benches.ts";
 import { PEER_SCRIPT, peerAvailable, type PeerTiming, timePeer, writePeerShapes } from "./_peer.ts";

@@ -6,7 +6,7 @@ import {
   readJsonLines,
   trimJsonLines,
   writeFileAtomic,
-} from "../lib/_atomic.ts";
+} from "../lib/core/_atomic.ts";
 import { withTempDir } from "./_helpers.ts";
 
 Deno.test("writeFileAtomic replaces the file whole and leaves no temporary files", async () => {

@@ -11,9 +11,9 @@
  * prints one line of JSON ({@linkcode DrillResult}) and exits non-zero if a check fails.
  */
 import { join } from "node:path";
-import { parseCli } from "../lib/cli.ts";
-import { startJudgeServer } from "../lib/judge_server.ts";
-import { LabelCache } from "../lib/label_cache.ts";
+import { parseCli } from "../lib/cli/_flags.ts";
+import { startJudgeServer } from "../lib/labels/judge_server/server.ts";
+import { LabelCache } from "../lib/labels/cache.ts";
 import { FAKE_KEY } from "./_label_fixtures.ts";
 import { MAIN, TASK_PERMISSIONS } from "./_helpers.ts";
 

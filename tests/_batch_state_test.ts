@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ShardStore } from "../lib/_batch_state.ts";
+import { ShardStore } from "../lib/labels/_batch_state.ts";
 import { withTempDir } from "./_helpers.ts";
 
 const shard = (name: string) => ({

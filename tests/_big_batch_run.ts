@@ -6,17 +6,17 @@
  * Usage: HALO_BACKEND=webgpu deno run <task permissions> tests/_big_batch_run.ts 64 [microBatch]
  */
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../lib/backend.ts";
-import { createAdam } from "../lib/adam.ts";
-import { createRng } from "../lib/_rng.ts";
+import { initBackend } from "../lib/tensor/backend.ts";
+import { createAdam } from "../lib/tensor/adam.ts";
+import { createRng } from "../lib/core/_rng.ts";
 import {
   createGenerator,
   DEFAULT_GENERATOR_CONFIG,
   disposeGenerator,
   makeBatch,
-} from "../lib/generator.ts";
-import { trainStep } from "../lib/generator_train.ts";
-import { parsePrompt } from "../lib/world.ts";
+} from "../lib/generator/model.ts";
+import { trainStep } from "../lib/generator/train_step.ts";
+import { parsePrompt } from "../lib/videos/world.ts";
 import { watchGpuErrors } from "./_helpers.ts";
 
 const PROMPTS = [

@@ -4,9 +4,9 @@
  * reports, per plotly figure: the elements drawn, a hover label read after a
  * real mouse move onto the figure's data, and how non-blank its screenshot is.
  */
-import { openBrowser } from "../lib/_chromium.ts";
-import { findChromium } from "../lib/_chromium.ts";
-import { decodePng } from "../lib/png.ts";
+import { openBrowser } from "../lib/report/_chromium.ts";
+import { findChromium } from "../lib/report/_chromium.ts";
+import { decodePng } from "../lib/core/png.ts";
 
 /** What one figure drew. */
 export interface FigureCheck {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { CHROMIUM_FLAGS, findChromium, openBrowser } from "../lib/_chromium.ts";
+import { CHROMIUM_FLAGS, findChromium, openBrowser } from "../lib/report/_chromium.ts";
 import { hasChromium } from "./_browser.ts";
 
 const ignore = !(await hasChromium()) && !Deno.env.get("CI");

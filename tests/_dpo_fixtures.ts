@@ -1,9 +1,9 @@
 /** Shared fixtures of the preference-data and post-training tests: a tiny generator, PRM and pairs. */
 import * as tf from "@tensorflow/tfjs";
-import { createGenerator, disposeGenerator, saveGenerator } from "../lib/generator.ts";
-import { createRewardModel, disposeRewardModel } from "../lib/reward.ts";
-import { saveRewardModel } from "../lib/reward_train.ts";
-import { buildPairs, type BuildPairsResult } from "../lib/pairs.ts";
+import { createGenerator, disposeGenerator, saveGenerator } from "../lib/generator/model.ts";
+import { createRewardModel, disposeRewardModel } from "../lib/reward/model.ts";
+import { saveRewardModel } from "../lib/reward/train.ts";
+import { buildPairs, type BuildPairsResult } from "../lib/pairs/pairs.ts";
 import { TINY_GENERATOR } from "./_helpers.ts";
 
 /** The tiny generator of these tests: x0 head, 4 frames of 16×16. */

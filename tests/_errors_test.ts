@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { checkInt, checkNumber, describe, fail } from "../lib/_errors.ts";
+import { checkInt, checkNumber, describe, fail } from "../lib/core/_errors.ts";
 
 Deno.test("errors read 'where: Expected X but found Y' with short renderings", () => {
   assert.throws(() => fail("f", "a number", "x"), {

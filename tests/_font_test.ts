@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { drawText, textWidth } from "../lib/_font.ts";
+import { drawText, textWidth } from "../lib/core/_font.ts";
 
 Deno.test("drawText writes glyph pixels inside its box only", () => {
   const width = 40, height = 12;

@@ -8,21 +8,21 @@
  * Usage: HALO_BACKEND=webgpu deno run <task permissions> tests/_generator_backend_run.ts
  */
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../lib/backend.ts";
-import { readParams } from "../lib/_nn.ts";
-import { createAdam } from "../lib/adam.ts";
-import { createRng } from "../lib/_rng.ts";
-import { loadCheckpoint } from "../lib/checkpoint.ts";
+import { initBackend } from "../lib/tensor/backend.ts";
+import { readParams } from "../lib/tensor/nn.ts";
+import { createAdam } from "../lib/tensor/adam.ts";
+import { createRng } from "../lib/core/_rng.ts";
+import { loadCheckpoint } from "../lib/tensor/checkpoint.ts";
 import {
   createGenerator,
   disposeGenerator,
   loadGenerator,
   makeBatch,
   saveGenerator,
-} from "../lib/generator.ts";
-import { trainStep } from "../lib/generator_train.ts";
-import { sampleClips } from "../lib/sampler.ts";
-import { parsePrompt } from "../lib/world.ts";
+} from "../lib/generator/model.ts";
+import { trainStep } from "../lib/generator/train_step.ts";
+import { sampleClips } from "../lib/generator/sampler.ts";
+import { parsePrompt } from "../lib/videos/world.ts";
 import { TINY_GENERATOR, watchGpuErrors } from "./_helpers.ts";
 
 /** What one run measured. */

@@ -1,7 +1,7 @@
 /** Shared test fixtures: paths and small random videos. */
 import * as tf from "@tensorflow/tfjs";
-import { createRng } from "../lib/_rng.ts";
-import { createVideo, type Video } from "../lib/video.ts";
+import { createRng } from "../lib/core/_rng.ts";
+import { createVideo, type Video } from "../lib/videos/video.ts";
 
 /** The real text-to-video outputs beside the repository. */
 export const SHARED_VIDEOS: string = new URL("../../shared/videos/", import.meta.url).pathname;
@@ -40,10 +40,10 @@ export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T
 }
 
 /** The permissions every `deno task` of the kit runs with (deno.json); subprocess tests use the same. */
-export { TASK_PERMISSIONS } from "../lib/_spawn.ts";
+export { TASK_PERMISSIONS } from "../lib/core/_spawn.ts";
 
 /** The CLI entry point the tasks run. */
-export const MAIN: string = new URL("../lib/main.ts", import.meta.url).pathname;
+export const MAIN: string = new URL("../lib/cli/main.ts", import.meta.url).pathname;
 
 /** A generator config small enough for tests to train and sample in seconds. */
 export const TINY_GENERATOR = {
@@ -69,7 +69,7 @@ export function watchGpuErrors(): string[] {
 
 /** Whether a WebGPU adapter exists here; CI installs lavapipe, so there a missing one fails the test. */
 export async function haveWebGpu(): Promise<boolean> {
-  const { probeWebGpu } = await import("../lib/backend.ts");
+  const { probeWebGpu } = await import("../lib/tensor/backend.ts");
   const probe = await probeWebGpu();
   if (!probe.available && Deno.env.get("CI")) {
     throw new Error(`CI installs lavapipe, so a WebGPU adapter must exist: ${probe.description}`);

@@ -1,9 +1,9 @@
 /** Fixtures of the labelling tests: ShapesWorld clips with injected defects at known patches. */
-import type { PatchGrid } from "../lib/patch.ts";
-import type { ShapesPrompt } from "../lib/world.ts";
-import { objectPresence } from "../lib/defect_cases.ts";
+import type { PatchGrid } from "../lib/videos/patch.ts";
+import type { ShapesPrompt } from "../lib/videos/world.ts";
+import { objectPresence } from "../lib/videos/defect_cases.ts";
 
-export { type DefectCase, defectCases, topKHit, worstFirst } from "../lib/defect_cases.ts";
+export { type DefectCase, defectCases, topKHit, worstFirst } from "../lib/videos/defect_cases.ts";
 
 /** The grid of the tests. */
 export const GRID: PatchGrid = { rows: 4, cols: 4, framesPerPatch: 4 };

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { formatSeconds, Progress } from "../lib/_progress.ts";
+import { formatSeconds, Progress } from "../lib/core/_progress.ts";
 
 Deno.test("Progress prints a line with counts, rate, ETA and fields; the final tick always prints", () => {
   const lines: string[] = [];

@@ -2,17 +2,17 @@
  * A reproduction output folder for report tests: the real `videos`, `world`
  * and `labels` stages (run here, seconds), the reward stage's result rebuilt
  * from the shipped `data/reward` numbers, and — until the Gran-DPO stages land —
- * `dpo` and `eval` results written in the shapes `lib/report.ts` documents,
+ * `dpo` and `eval` results written in the shapes `lib/report/report.ts` documents,
  * with real logs, pictures and clips of ShapesWorld.
  */
 import { join } from "node:path";
-import { injectDefect } from "../lib/defects.ts";
-import { judgeVideo } from "../lib/judge.ts";
-import { parseGrid } from "../lib/patch.ts";
-import { videoSheet } from "../lib/plot.ts";
-import { reproduce } from "../lib/reproduce.ts";
-import { parsePrompt, renderClip } from "../lib/world.ts";
-import { saveVideo } from "../lib/video.ts";
+import { injectDefect } from "../lib/videos/defects.ts";
+import { judgeVideo } from "../lib/videos/judge.ts";
+import { parseGrid } from "../lib/videos/patch.ts";
+import { videoSheet } from "../lib/videos/sheet.ts";
+import { reproduce } from "../lib/reproduce/reproduce.ts";
+import { parsePrompt, renderClip } from "../lib/videos/world.ts";
+import { saveVideo } from "../lib/videos/video.ts";
 import { SHARED_VIDEOS } from "./_helpers.ts";
 
 const DATA = new URL("../data/reward/", import.meta.url).pathname;

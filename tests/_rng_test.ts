@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createRng } from "../lib/_rng.ts";
+import { createRng } from "../lib/core/_rng.ts";
 
 Deno.test("createRng is deterministic per seed and roughly uniform/normal", () => {
   const a = createRng(42), b = createRng(42), c = createRng(43);

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { jobPermissions, TASK_PERMISSIONS } from "../lib/_spawn.ts";
+import { jobPermissions, TASK_PERMISSIONS } from "../lib/core/_spawn.ts";
 import { withTempDir } from "./_helpers.ts";
 
-const SPAWN = new URL("../lib/_spawn.ts", import.meta.url).href;
+const SPAWN = new URL("../lib/core/_spawn.ts", import.meta.url).href;
 
 /** jobPermissions() as seen by a process started with `flags` in `cwd`. */
 async function childView(flags: string[], cwd: string): Promise<string[]> {

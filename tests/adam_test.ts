@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../lib/backend.ts";
-import { addParam, createParams, disposeParams, paramGrads } from "../lib/_nn.ts";
-import { createAdam } from "../lib/adam.ts";
+import { initBackend } from "../lib/tensor/backend.ts";
+import { addParam, createParams, disposeParams, paramGrads } from "../lib/tensor/nn.ts";
+import { createAdam } from "../lib/tensor/adam.ts";
 
 await initBackend();
 

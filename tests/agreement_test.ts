@@ -9,8 +9,8 @@ import {
   pearson,
   rank,
   spearman,
-} from "../lib/agreement.ts";
-import { createRng } from "../lib/_rng.ts";
+} from "../lib/core/agreement.ts";
+import { createRng } from "../lib/core/_rng.ts";
 
 /** O(n²) reference implementations. */
 function naive(x: number[], y: number[]) {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { type BackendName, gpuDecision, initBackend, probeWebGpu } from "../lib/backend.ts";
-import { createRng } from "../lib/_rng.ts";
+import { type BackendName, gpuDecision, initBackend, probeWebGpu } from "../lib/tensor/backend.ts";
+import { createRng } from "../lib/core/_rng.ts";
 
 /** A matmul + softmax forward and backward pass on the active backend (async reads: WebGPU has no sync read-back in Deno). */
 async function forwardBackward(
@@ -86,7 +86,7 @@ Deno.test("the automatic choice follows a given CPU ranking and explains itself"
     const probe = await probeWebGpu();
     if (probe.available && !probe.fallback) return; // a real GPU wins over any CPU ranking
     const script = `
-      import { initBackend } from "${new URL("../lib/backend.ts", import.meta.url).href}";
+      import { initBackend } from "${new URL("../lib/tensor/backend.ts", import.meta.url).href}";
       const choice = await initBackend({ cpuRanking: ["cpu", "wasm"] });
       console.log(JSON.stringify(choice));`;
     const out = await new Deno.Command(Deno.execPath(), {

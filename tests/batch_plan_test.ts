@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
-import { createRng } from "../lib/_rng.ts";
+import { createRng } from "../lib/core/_rng.ts";
 import {
   BATCH_LIMITS,
   FilePacker,
   planBatchFiles,
   resolveBatchLimits,
   utf8Bytes,
-} from "../lib/batch_plan.ts";
+} from "../lib/labels/batch_plan.ts";
 
 Deno.test("the defaults are the Batch API's limits; bad limits are named", () => {
   assert.deepEqual(resolveBatchLimits(), { maxRequestsPerFile: 50_000, maxBytesPerFile: 2e8 });

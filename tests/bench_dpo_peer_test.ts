@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { initBackend } from "../lib/backend.ts";
-import { disposeGenerator, loadGenerator } from "../lib/generator.ts";
-import { loadPairData } from "../lib/dpo_step.ts";
+import { initBackend } from "../lib/tensor/backend.ts";
+import { disposeGenerator, loadGenerator } from "../lib/generator/model.ts";
+import { loadPairData } from "../lib/dpo/step.ts";
 import { benchPairsFile, DPO_METHODS, exportDpoForPeer, runDpoPeer } from "../bench/_dpo_peer.ts";
 import { peerAvailable, SHIPPED_GENERATOR } from "../bench/_peer.ts";
-import type { ErrorWeighting } from "../lib/loss_maps.ts";
+import type { ErrorWeighting } from "../lib/dpo/loss_maps.ts";
 import { withTempDir } from "./_helpers.ts";
 
 const peer = await peerAvailable();

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
-import { initBackend } from "../lib/backend.ts";
-import { createRng } from "../lib/_rng.ts";
-import { disposeGenerator, makeBatch } from "../lib/generator.ts";
-import { samplePrompt } from "../lib/world.ts";
+import { initBackend } from "../lib/tensor/backend.ts";
+import { createRng } from "../lib/core/_rng.ts";
+import { disposeGenerator, makeBatch } from "../lib/generator/model.ts";
+import { samplePrompt } from "../lib/videos/world.ts";
 import { exportForPeer, parityGenerator, peerAvailable, runPeer } from "../bench/_peer.ts";
 import { withTempDir } from "./_helpers.ts";
 

@@ -10,9 +10,9 @@
  */
 import assert from "node:assert/strict";
 import { join, resolve } from "node:path";
-import { inspectVideos } from "../lib/inspect.ts";
-import { startJudgeServer } from "../lib/judge_server.ts";
-import { writeReport } from "../lib/report.ts";
+import { inspectVideos } from "../lib/report/inspect.ts";
+import { startJudgeServer } from "../lib/labels/judge_server/server.ts";
+import { writeReport } from "../lib/report/report.ts";
 import { checkPage, type FigureCheck, hasChromium } from "./_browser.ts";
 import { DIMENSIONS, METHODS, METRICS, writeReportFixture } from "./_report_fixtures.ts";
 import { SHARED_VIDEOS, withTempDir } from "./_helpers.ts";

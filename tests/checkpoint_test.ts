@@ -1,16 +1,20 @@
 import assert from "node:assert/strict";
 import type * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../lib/backend.ts";
-import { addParam, createParams, disposeParams, paramGrads } from "../lib/_nn.ts";
-import { createAdam } from "../lib/adam.ts";
-import { loadCheckpoint, readCheckpointManifest, saveCheckpoint } from "../lib/checkpoint.ts";
+import { initBackend } from "../lib/tensor/backend.ts";
+import { addParam, createParams, disposeParams, paramGrads } from "../lib/tensor/nn.ts";
+import { createAdam } from "../lib/tensor/adam.ts";
+import {
+  loadCheckpoint,
+  readCheckpointManifest,
+  saveCheckpoint,
+} from "../lib/tensor/checkpoint.ts";
 import {
   createGenerator,
   disposeGenerator,
   type GeneratorConfig,
   loadGenerator,
   saveGenerator,
-} from "../lib/generator.ts";
+} from "../lib/generator/model.ts";
 import { TINY_GENERATOR } from "./_helpers.ts";
 
 await initBackend();

@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { cliHelp, intListOption, intOption, numberOption, parseCli, runCli } from "../lib/cli.ts";
+import {
+  cliHelp,
+  intListOption,
+  intOption,
+  numberOption,
+  parseCli,
+  runCli,
+} from "../lib/cli/_flags.ts";
 
 const SPEC = {
   port: { type: "string" as const, default: "0", description: "port" },

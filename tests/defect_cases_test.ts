@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { defectCases, objectPresence, topKHit, worstFirst } from "../lib/defect_cases.ts";
-import { DEFECT_KINDS } from "../lib/defects.ts";
-import type { PatchLabel } from "../lib/label_protocol.ts";
-import { parseGrid } from "../lib/patch.ts";
-import { parsePrompt, renderClip } from "../lib/world.ts";
+import { defectCases, objectPresence, topKHit, worstFirst } from "../lib/videos/defect_cases.ts";
+import { DEFECT_KINDS } from "../lib/videos/defects.ts";
+import type { PatchLabel } from "../lib/labels/protocol.ts";
+import { parseGrid } from "../lib/videos/patch.ts";
+import { parsePrompt, renderClip } from "../lib/videos/world.ts";
 
 const scores = (v: number) => ({ visual_quality: v, temporal_consistency: v, text_alignment: v });
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { DEFECT_KINDS, injectDefect } from "../lib/defects.ts";
-import { parsePrompt, renderClip } from "../lib/world.ts";
+import { DEFECT_KINDS, injectDefect } from "../lib/videos/defects.ts";
+import { parsePrompt, renderClip } from "../lib/videos/world.ts";
 import { GRID, presence } from "./_label_fixtures.ts";
 
 const TEXT = "two red circles moving left quickly on a gray background";

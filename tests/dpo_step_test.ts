@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../lib/backend.ts";
-import { createAdam } from "../lib/adam.ts";
-import { disposeGenerator, freezeGenerator, loadGenerator } from "../lib/generator.ts";
-import { dpoStep, dpoStepInputs, stepPairIndices } from "../lib/dpo_step.ts";
-import { methodLossOptions } from "../lib/post_train.ts";
-import { readPairs } from "../lib/pairs_file.ts";
+import { initBackend } from "../lib/tensor/backend.ts";
+import { createAdam } from "../lib/tensor/adam.ts";
+import { disposeGenerator, freezeGenerator, loadGenerator } from "../lib/generator/model.ts";
+import { dpoStep, dpoStepInputs, stepPairIndices } from "../lib/dpo/step.ts";
+import { methodLossOptions } from "../lib/dpo/post_train.ts";
+import { readPairs } from "../lib/pairs/file.ts";
 import { haveWebGpu, withTempDir } from "./_helpers.ts";
 import { tinyPairsSetup } from "./_dpo_fixtures.ts";
 

@@ -1,15 +1,15 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import fc from "fast-check";
-import { initBackend } from "../lib/backend.ts";
-import { paramGrads } from "../lib/_nn.ts";
+import { initBackend } from "../lib/tensor/backend.ts";
+import { paramGrads } from "../lib/tensor/nn.ts";
 import {
   diffusionDpoLoss,
   type DpoErrorMaps,
   granDpoLoss,
   type GranDpoOptions,
   readDpoMetrics,
-} from "../lib/dpo.ts";
+} from "../lib/dpo/loss.ts";
 import {
   createGenerator,
   disposeGenerator,
@@ -17,10 +17,10 @@ import {
   type Generator,
   makeBatch,
   normalArray,
-} from "../lib/generator.ts";
-import { patchErrors } from "../lib/loss_maps.ts";
-import { createRng } from "../lib/_rng.ts";
-import { parsePrompt } from "../lib/world.ts";
+} from "../lib/generator/model.ts";
+import { patchErrors } from "../lib/dpo/loss_maps.ts";
+import { createRng } from "../lib/core/_rng.ts";
+import { parsePrompt } from "../lib/videos/world.ts";
 import { TINY_GENERATOR } from "./_helpers.ts";
 
 await initBackend({ backend: "cpu" });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { parseCli } from "../lib/cli.ts";
-import { evaluateCommand } from "../lib/eval_cli.ts";
+import { parseCli } from "../lib/cli/_flags.ts";
+import { evaluateCommand } from "../lib/cli/evaluate.ts";
 
 const run = (args: string[]) => evaluateCommand.run(parseCli(args, evaluateCommand.spec));
 

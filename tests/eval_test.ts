@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { initBackend } from "../lib/backend.ts";
+import { initBackend } from "../lib/tensor/backend.ts";
 import {
   checkIndependentEvaluator,
   type ClipEvaluation,
@@ -9,13 +9,13 @@ import {
   evaluatorMedian,
   shapesBench,
   summariseResults,
-} from "../lib/eval.ts";
-import { createGenerator, disposeGenerator } from "../lib/generator.ts";
-import { createRewardModel, disposeRewardModel } from "../lib/reward.ts";
-import { injectDefect } from "../lib/defects.ts";
-import { parsePrompt, renderClip } from "../lib/world.ts";
+} from "../lib/eval/evaluate.ts";
+import { createGenerator, disposeGenerator } from "../lib/generator/model.ts";
+import { createRewardModel, disposeRewardModel } from "../lib/reward/model.ts";
+import { injectDefect } from "../lib/videos/defects.ts";
+import { parsePrompt, renderClip } from "../lib/videos/world.ts";
 import { withTempDir } from "./_helpers.ts";
-import { readJsonLines } from "../lib/_atomic.ts";
+import { readJsonLines } from "../lib/core/_atomic.ts";
 
 await initBackend();
 
@@ -54,7 +54,7 @@ Deno.test("the evaluator must not be the training RM", () => {
 });
 
 Deno.test("the shipped evaluator and PRM are different reward models", async () => {
-  const { readCheckpointManifest } = await import("../lib/checkpoint.ts");
+  const { readCheckpointManifest } = await import("../lib/tensor/checkpoint.ts");
   const evaluator = await readCheckpointManifest("data/reward/evaluator");
   const prm = await readCheckpointManifest("data/reward/prm");
   checkIndependentEvaluator(

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { efficiencyFigureOf, figureCommand, reportCommand } from "../lib/figure_cli.ts";
-import { parseCli } from "../lib/cli.ts";
-import { decodePng } from "../lib/png.ts";
+import { efficiencyFigureOf, figureCommand, reportCommand } from "../lib/cli/figure.ts";
+import { parseCli } from "../lib/cli/_flags.ts";
+import { decodePng } from "../lib/core/png.ts";
 import { hasChromium } from "./_browser.ts";
 import { writeDpoEvalFixture } from "./_report_fixtures.ts";
 import { MAIN, TASK_PERMISSIONS, withTempDir } from "./_helpers.ts";

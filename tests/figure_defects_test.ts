@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { defectFigure, patchScore, worstPatches } from "../lib/figure_defects.ts";
-import type { PatchLabel } from "../lib/label_protocol.ts";
-import { decodePng } from "../lib/png.ts";
-import { fromBase64 } from "../lib/label_images.ts";
-import { patchId } from "../lib/patch.ts";
+import { defectFigure, patchScore, worstPatches } from "../lib/report/figure_defects.ts";
+import type { PatchLabel } from "../lib/labels/protocol.ts";
+import { decodePng } from "../lib/core/png.ts";
+import { fromBase64 } from "../lib/labels/images.ts";
+import { patchId } from "../lib/videos/patch.ts";
 import { smoothVideo } from "./_helpers.ts";
 
 const GRID = { rows: 2, cols: 3, framesPerPatch: 2 };

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { resultsFigure } from "../lib/figure_results.ts";
-import { figurePngs } from "../lib/figure_png.ts";
-import { decodePng } from "../lib/png.ts";
+import { resultsFigure } from "../lib/report/figure_results.ts";
+import { figurePngs } from "../lib/report/figure_png.ts";
+import { decodePng } from "../lib/core/png.ts";
 import { hasChromium } from "./_browser.ts";
 
 const ignore = !(await hasChromium()) && !Deno.env.get("CI");

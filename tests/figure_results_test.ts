@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { resultsFigure } from "../lib/figure_results.ts";
+import { resultsFigure } from "../lib/report/figure_results.ts";
 
 Deno.test("resultsFigure: one subplot per metric, one colour per method, asymmetric 95% bars", () => {
   const rows = ["Base", "Diffusion-DPO", "patch-only", "HALO"].flatMap((method, k) =>

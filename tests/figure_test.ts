@@ -6,7 +6,7 @@ import {
   logSeries,
   subplotGrid,
   trainingCurvesFigure,
-} from "../lib/figure.ts";
+} from "../lib/report/figure.ts";
 
 Deno.test("trainingCurvesFigure: one subplot per quantity, seeds thin, their mean thick, one legend entry per group", () => {
   const seed = (s: number, group: string) => ({

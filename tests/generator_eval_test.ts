@@ -1,16 +1,20 @@
 import assert from "node:assert/strict";
-import { initBackend } from "../lib/backend.ts";
-import { DEFAULT_GENERATOR_CONFIG, disposeGenerator, loadGenerator } from "../lib/generator.ts";
-import { sampleVideos } from "../lib/sampler.ts";
+import { initBackend } from "../lib/tensor/backend.ts";
+import {
+  DEFAULT_GENERATOR_CONFIG,
+  disposeGenerator,
+  loadGenerator,
+} from "../lib/generator/model.ts";
+import { sampleVideos } from "../lib/generator/sampler.ts";
 import {
   benchGenerator,
   evaluateGenerator,
   objectColors,
   testPromptSample,
-} from "../lib/generator_eval.ts";
-import { pickTestPrompts, sampleGrid } from "../lib/pretrain.ts";
-import { decodePng } from "../lib/png.ts";
-import { PALETTE, parsePrompt, promptSplits, renderClip } from "../lib/world.ts";
+} from "../lib/generator/quick_eval.ts";
+import { pickTestPrompts, sampleGrid } from "../lib/generator/pretrain.ts";
+import { decodePng } from "../lib/core/png.ts";
+import { PALETTE, parsePrompt, promptSplits, renderClip } from "../lib/videos/world.ts";
 import { TINY_GENERATOR } from "./_helpers.ts";
 
 await initBackend();
@@ -52,7 +56,7 @@ Deno.test("test prompts come from the held-out split", () => {
 });
 
 Deno.test("evaluateGenerator, sampleGrid and benchGenerator run on a tiny model", async () => {
-  const { createGenerator } = await import("../lib/generator.ts");
+  const { createGenerator } = await import("../lib/generator/model.ts");
   const gen = createGenerator(TINY);
   const e = await evaluateGenerator(gen, { count: 2, steps: 2 });
   assert.equal(e.prompts, 2);

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend, probeWebGpu } from "../lib/backend.ts";
-import { createAdam } from "../lib/adam.ts";
-import { createRng } from "../lib/_rng.ts";
+import { initBackend, probeWebGpu } from "../lib/tensor/backend.ts";
+import { createAdam } from "../lib/tensor/adam.ts";
+import { createRng } from "../lib/core/_rng.ts";
 import {
   alphaBars,
   createGenerator,
@@ -16,11 +16,11 @@ import {
   predictNoise,
   predictNoiseAndClean,
   resolveGeneratorConfig,
-} from "../lib/generator.ts";
-import { trainStep } from "../lib/generator_train.ts";
-import { patchLossMap } from "../lib/loss_maps.ts";
-import { sampleVideos } from "../lib/sampler.ts";
-import { parsePrompt } from "../lib/world.ts";
+} from "../lib/generator/model.ts";
+import { trainStep } from "../lib/generator/train_step.ts";
+import { patchLossMap } from "../lib/dpo/loss_maps.ts";
+import { sampleVideos } from "../lib/generator/sampler.ts";
+import { parsePrompt } from "../lib/videos/world.ts";
 import { TASK_PERMISSIONS } from "./_helpers.ts";
 import type { BackendRun } from "./_generator_backend_run.ts";
 

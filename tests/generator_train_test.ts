@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { type BackendName, initBackend } from "../lib/backend.ts";
-import { createAdam } from "../lib/adam.ts";
-import { readParams } from "../lib/_nn.ts";
-import { createRng } from "../lib/_rng.ts";
-import { createGenerator, disposeGenerator, makeBatch } from "../lib/generator.ts";
-import { trainStep } from "../lib/generator_train.ts";
-import { parsePrompt } from "../lib/world.ts";
+import { type BackendName, initBackend } from "../lib/tensor/backend.ts";
+import { createAdam } from "../lib/tensor/adam.ts";
+import { readParams } from "../lib/tensor/nn.ts";
+import { createRng } from "../lib/core/_rng.ts";
+import { createGenerator, disposeGenerator, makeBatch } from "../lib/generator/model.ts";
+import { trainStep } from "../lib/generator/train_step.ts";
+import { parsePrompt } from "../lib/videos/world.ts";
 import { haveWebGpu, TINY_GENERATOR } from "./_helpers.ts";
 
 const PROMPTS = [

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { probeWebGpu } from "../lib/backend.ts";
-import { createGenerator, disposeGenerator, generatorParamCount } from "../lib/generator.ts";
+import { probeWebGpu } from "../lib/tensor/backend.ts";
+import { createGenerator, disposeGenerator, generatorParamCount } from "../lib/generator/model.ts";
 import {
   PEER_PYTHON,
   PEER_SCRIPT,

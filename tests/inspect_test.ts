@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { parseCli } from "../lib/cli.ts";
-import { inspectCommand, inspectVideos } from "../lib/inspect.ts";
-import { startJudgeServer } from "../lib/judge_server.ts";
-import { parsePrompt, renderClip } from "../lib/world.ts";
-import { saveVideo } from "../lib/video.ts";
+import { parseCli } from "../lib/cli/_flags.ts";
+import { inspectCommand, inspectVideos } from "../lib/report/inspect.ts";
+import { startJudgeServer } from "../lib/labels/judge_server/server.ts";
+import { parsePrompt, renderClip } from "../lib/videos/world.ts";
+import { saveVideo } from "../lib/videos/video.ts";
 import { withTempDir } from "./_helpers.ts";
 
 const TEXT = "one red circle moving left slowly on a black background";

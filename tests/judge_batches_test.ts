@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import OpenAI from "openai";
-import { startJudgeServer } from "../lib/judge_server.ts";
-import { buildLabelRequest } from "../lib/label_protocol.ts";
-import { parsePrompt, renderClip } from "../lib/world.ts";
+import { startJudgeServer } from "../lib/labels/judge_server/server.ts";
+import { buildLabelRequest } from "../lib/labels/protocol.ts";
+import { parsePrompt, renderClip } from "../lib/videos/world.ts";
 import { FAKE_KEY } from "./_label_fixtures.ts";
 
 const TEXT = "two blue squares moving up slowly on a gray background";

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { judgeVideo } from "../lib/judge.ts";
-import { judgeLabelRequest } from "../lib/judge_request.ts";
-import { buildLabelRequest } from "../lib/label_protocol.ts";
-import { parsePrompt, renderClip } from "../lib/world.ts";
+import { judgeVideo } from "../lib/videos/judge.ts";
+import { judgeLabelRequest } from "../lib/labels/judge_server/request.ts";
+import { buildLabelRequest } from "../lib/labels/protocol.ts";
+import { parsePrompt, renderClip } from "../lib/videos/world.ts";
 import { GRID } from "./_label_fixtures.ts";
 
 const TEXT = "two green triangles moving down quickly on a black background";

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import OpenAI from "openai";
-import { judgeVideo } from "../lib/judge.ts";
-import { parseFaultRates, startJudgeServer } from "../lib/judge_server.ts";
-import { buildLabelRequest, parseLabelAnswer } from "../lib/label_protocol.ts";
-import { loadVideo } from "../lib/video.ts";
-import { parsePrompt, renderClip } from "../lib/world.ts";
+import { judgeVideo } from "../lib/videos/judge.ts";
+import { parseFaultRates, startJudgeServer } from "../lib/labels/judge_server/server.ts";
+import { buildLabelRequest, parseLabelAnswer } from "../lib/labels/protocol.ts";
+import { loadVideo } from "../lib/videos/video.ts";
+import { parsePrompt, renderClip } from "../lib/videos/world.ts";
 import { FAKE_KEY, GRID } from "./_label_fixtures.ts";
 import { SHARED_VIDEOS } from "./_helpers.ts";
 

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
-import { judgeGeneric, judgeVideo } from "../lib/judge.ts";
-import { createVideo } from "../lib/video.ts";
-import { parsePrompt, renderClip, samplePrompt } from "../lib/world.ts";
-import { createRng } from "../lib/_rng.ts";
+import { judgeGeneric, judgeVideo } from "../lib/videos/judge.ts";
+import { createVideo } from "../lib/videos/video.ts";
+import { parsePrompt, renderClip, samplePrompt } from "../lib/videos/world.ts";
+import { createRng } from "../lib/core/_rng.ts";
 import { defectCases, GRID, topKHit } from "./_label_fixtures.ts";
 import { SHARED_VIDEOS } from "./_helpers.ts";
-import { loadVideo } from "../lib/video.ts";
+import { loadVideo } from "../lib/videos/video.ts";
 
 Deno.test("clean renders score high everywhere (40 random prompts, 32 and 64 px)", () => {
   const rng = createRng(21);

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { startJudgeServer } from "../lib/judge_server.ts";
-import { labelVideos } from "../lib/label.ts";
-import { LabelCache, labelCacheKey, type LabelRecord } from "../lib/label_cache.ts";
-import { createVideo, saveVideo } from "../lib/video.ts";
-import { parsePrompt, renderClip, samplePrompt } from "../lib/world.ts";
-import { createRng } from "../lib/_rng.ts";
+import { startJudgeServer } from "../lib/labels/judge_server/server.ts";
+import { labelVideos } from "../lib/labels/label.ts";
+import { LabelCache, labelCacheKey, type LabelRecord } from "../lib/labels/cache.ts";
+import { createVideo, saveVideo } from "../lib/videos/video.ts";
+import { parsePrompt, renderClip, samplePrompt } from "../lib/videos/world.ts";
+import { createRng } from "../lib/core/_rng.ts";
 import { FAKE_KEY, GRID } from "./_label_fixtures.ts";
 import { MAIN, TASK_PERMISSIONS } from "./_helpers.ts";
 import { withTempDir } from "./_helpers.ts";

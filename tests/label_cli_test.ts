@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { folderSource, shapesSource } from "../lib/label_cli.ts";
+import { folderSource, shapesSource } from "../lib/labels/folder.ts";
 import { MAIN, SHARED_VIDEOS, TASK_PERMISSIONS } from "./_helpers.ts";
 
 Deno.test("shapesSource renders the same clip for the same index and seed, others for others", async () => {

@@ -4,8 +4,8 @@ import {
   estimateAnswerTokens,
   estimateCost,
   estimateRequestTokens,
-} from "../lib/label_cost.ts";
-import { buildLabelRequest } from "../lib/label_protocol.ts";
+} from "../lib/labels/cost.ts";
+import { buildLabelRequest } from "../lib/labels/protocol.ts";
 import { randomVideo } from "./_helpers.ts";
 
 Deno.test("CostBudget: reservations count against the limit until settled, and a refusal stops it", () => {

@@ -5,7 +5,7 @@ import {
   imageUrlSize,
   lowDetailView,
   resizeVideo,
-} from "../lib/label_images.ts";
+} from "../lib/labels/images.ts";
 import { randomVideo, smoothVideo } from "./_helpers.ts";
 
 function rgbOf(video: ReturnType<typeof smoothVideo>): Uint8Array {

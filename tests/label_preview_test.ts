@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
-import { BATCH_LIMITS } from "../lib/batch_plan.ts";
-import { estimateCost, estimateRequestTokens } from "../lib/label.ts";
-import { shapesSource } from "../lib/label_cli.ts";
-import { withBatchDefaults } from "../lib/label_batch.ts";
-import { buildLabelRequest } from "../lib/label_protocol.ts";
-import { estimateAnswerTokens } from "../lib/label_cost.ts";
-import { formatPreview, previewLabelling } from "../lib/label_preview.ts";
-import { DEFAULT_GRID } from "../lib/patch.ts";
+import { BATCH_LIMITS } from "../lib/labels/batch_plan.ts";
+import { estimateCost, estimateRequestTokens } from "../lib/labels/label.ts";
+import { shapesSource } from "../lib/labels/folder.ts";
+import { withBatchDefaults } from "../lib/labels/batch.ts";
+import { buildLabelRequest } from "../lib/labels/protocol.ts";
+import { estimateAnswerTokens } from "../lib/labels/cost.ts";
+import { formatPreview, previewLabelling } from "../lib/labels/preview.ts";
+import { DEFAULT_GRID } from "../lib/videos/patch.ts";
 
 Deno.test("the preview measures the requests a batch run builds and plans files under the limits", async () => {
   const source = shapesSource(12, { seed: 4 });

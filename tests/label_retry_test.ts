@@ -1,19 +1,19 @@
 import assert from "node:assert/strict";
 import OpenAI from "openai";
-import { startJudgeServer } from "../lib/judge_server.ts";
-import { CostBudget } from "../lib/label_cost.ts";
+import { startJudgeServer } from "../lib/labels/judge_server/server.ts";
+import { CostBudget } from "../lib/labels/cost.ts";
 import {
   buildLabelRequest,
   LabelValidationError,
   parseChatCompletion,
-} from "../lib/label_protocol.ts";
+} from "../lib/labels/protocol.ts";
 import {
   AttemptTimeoutError,
   callWithRetry,
   classifyFailure,
   resolveRetry,
-} from "../lib/label_retry.ts";
-import { parsePrompt, renderClip } from "../lib/world.ts";
+} from "../lib/labels/retry.ts";
+import { parsePrompt, renderClip } from "../lib/videos/world.ts";
 
 Deno.test("classifyFailure retries broken answers and transport errors, not bugs or 4xx", () => {
   const retried = [

@@ -3,7 +3,7 @@ import {
   compareRequestSettings,
   formatSettingsTable,
   REQUEST_SETTINGS,
-} from "../lib/label_settings.ts";
+} from "../lib/labels/settings.ts";
 
 Deno.test("settings: low detail on strips within one tile keeps the labels and cuts tokens", async () => {
   const rows = await compareRequestSettings({

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { startJudgeServer } from "../lib/judge_server.ts";
+import { startJudgeServer } from "../lib/labels/judge_server/server.ts";
 import {
   classifyFailure,
   estimateCost,
@@ -7,10 +7,10 @@ import {
   labelVideos,
   retryAfterMs,
   scrub,
-} from "../lib/label.ts";
-import { labelFolder } from "../lib/label_cli.ts";
-import { LabelCache } from "../lib/label_cache.ts";
-import { parsePrompt, renderClip } from "../lib/world.ts";
+} from "../lib/labels/label.ts";
+import { labelFolder } from "../lib/labels/folder.ts";
+import { LabelCache } from "../lib/labels/cache.ts";
+import { parsePrompt, renderClip } from "../lib/videos/world.ts";
 import { defectCases, FAKE_KEY, GRID, topKHit } from "./_label_fixtures.ts";
 import { MAIN, TASK_PERMISSIONS } from "./_helpers.ts";
 import { SHARED_VIDEOS, withTempDir } from "./_helpers.ts";

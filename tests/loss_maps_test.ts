@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../lib/backend.ts";
-import { paramGrads } from "../lib/_nn.ts";
+import { initBackend } from "../lib/tensor/backend.ts";
+import { paramGrads } from "../lib/tensor/nn.ts";
 import {
   alphaBars,
   createGenerator,
@@ -12,15 +12,15 @@ import {
   makeBatch,
   predictNoise,
   predictNoiseAndClean,
-} from "../lib/generator.ts";
+} from "../lib/generator/model.ts";
 import {
   errorWeights,
   patchErrors,
   patchLossMap,
   pixelErrors,
   sameGeneratorConfig,
-} from "../lib/loss_maps.ts";
-import { parsePrompt } from "../lib/world.ts";
+} from "../lib/dpo/loss_maps.ts";
+import { parsePrompt } from "../lib/videos/world.ts";
 import { TINY_GENERATOR } from "./_helpers.ts";
 
 await initBackend();

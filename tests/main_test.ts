@@ -18,7 +18,7 @@ async function run(args: string[]): Promise<{ code: number; out: string; err: st
   return { code: output.code, out: decode(output.stdout), err: decode(output.stderr) };
 }
 
-Deno.test("lib/main.ts lists its commands, prints help and rejects bad usage without a stack trace", async () => {
+Deno.test("lib/cli/main.ts lists its commands, prints help and rejects bad usage without a stack trace", async () => {
   const list = await run([]);
   assert.equal(list.code, 0);
   assert.match(list.err, /reproduce\s+run the HALO reproduction/);

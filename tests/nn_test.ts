@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../lib/backend.ts";
+import { initBackend } from "../lib/tensor/backend.ts";
 import {
   addParam,
   attention,
@@ -18,8 +18,8 @@ import {
   readParams,
   transformerBlock,
   writeParams,
-} from "../lib/_nn.ts";
-import { createRng } from "../lib/_rng.ts";
+} from "../lib/tensor/nn.ts";
+import { createRng } from "../lib/core/_rng.ts";
 
 await initBackend();
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { parseCli } from "../lib/cli.ts";
-import { pairsCommand } from "../lib/pairs_cli.ts";
+import { parseCli } from "../lib/cli/_flags.ts";
+import { pairsCommand } from "../lib/cli/pairs.ts";
 
 const run = (args: string[]) => pairsCommand.run(parseCli(args, pairsCommand.spec));
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { initBackend } from "../lib/backend.ts";
-import { type PreferencePair, readClip, readPairs } from "../lib/pairs_file.ts";
+import { initBackend } from "../lib/tensor/backend.ts";
+import { type PreferencePair, readClip, readPairs } from "../lib/pairs/file.ts";
 import { withTempDir } from "./_helpers.ts";
 import { tinyPairsSetup } from "./_dpo_fixtures.ts";
 

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { initBackend } from "../lib/backend.ts";
-import { readJsonLines } from "../lib/_atomic.ts";
-import { buildPairs, pairPrompts } from "../lib/pairs.ts";
-import { readClip, readPairs } from "../lib/pairs_file.ts";
-import { promptSplits } from "../lib/world.ts";
+import { initBackend } from "../lib/tensor/backend.ts";
+import { readJsonLines } from "../lib/core/_atomic.ts";
+import { buildPairs, pairPrompts } from "../lib/pairs/pairs.ts";
+import { readClip, readPairs } from "../lib/pairs/file.ts";
+import { promptSplits } from "../lib/videos/world.ts";
 import { withTempDir } from "./_helpers.ts";
 import { tinyPairsSetup } from "./_dpo_fixtures.ts";
 

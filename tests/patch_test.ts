@@ -17,10 +17,10 @@ import {
   patchMeans,
   reducePatches,
   unpatchify,
-} from "../lib/patch.ts";
-import { decodePng } from "../lib/png.ts";
-import { type BackendName, initBackend, probeWebGpu } from "../lib/backend.ts";
-import { createRng } from "../lib/_rng.ts";
+} from "../lib/videos/patch.ts";
+import { decodePng } from "../lib/core/png.ts";
+import { type BackendName, initBackend, probeWebGpu } from "../lib/tensor/backend.ts";
+import { createRng } from "../lib/core/_rng.ts";
 import { randomVideo } from "./_helpers.ts";
 
 const CASES = [

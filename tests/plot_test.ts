@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { videoSheet } from "../lib/plot.ts";
-import { decodePng } from "../lib/png.ts";
+import { videoSheet } from "../lib/videos/sheet.ts";
+import { decodePng } from "../lib/core/png.ts";
 import { randomVideo, smoothVideo } from "./_helpers.ts";
 
 Deno.test("videoSheet lays clips out as rows of evenly spaced frames", () => {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { resultsFigure } from "../lib/figure_results.ts";
+import { resultsFigure } from "../lib/report/figure_results.ts";
 import {
   display,
   escapeHtml,
@@ -10,7 +10,7 @@ import {
   plotlyScript,
   plotlySource,
   scriptJson,
-} from "../lib/plotly.ts";
+} from "../lib/report/plotly.ts";
 
 const fig = resultsFigure([{ method: "Base </script><b>", metric: "m", mean: 1, lo: 0.5, hi: 2 }]);
 

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { decodePng, encodePng } from "../lib/png.ts";
-import { findFfmpeg } from "../lib/video.ts";
-import { createRng } from "../lib/_rng.ts";
+import { decodePng, encodePng } from "../lib/core/png.ts";
+import { findFfmpeg } from "../lib/videos/video.ts";
+import { createRng } from "../lib/core/_rng.ts";
 import { withTempDir } from "./_helpers.ts";
 
 Deno.test("encodePng → decodePng round-trips random pixels", () => {

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { initBackend } from "../lib/backend.ts";
-import { readJsonLines } from "../lib/_atomic.ts";
-import { readCheckpointManifest } from "../lib/checkpoint.ts";
-import { createGenerator, disposeGenerator, saveGenerator } from "../lib/generator.ts";
-import { methodLossOptions, postTrain } from "../lib/post_train.ts";
-import { readPairs } from "../lib/pairs_file.ts";
+import { initBackend } from "../lib/tensor/backend.ts";
+import { readJsonLines } from "../lib/core/_atomic.ts";
+import { readCheckpointManifest } from "../lib/tensor/checkpoint.ts";
+import { createGenerator, disposeGenerator, saveGenerator } from "../lib/generator/model.ts";
+import { methodLossOptions, postTrain } from "../lib/dpo/post_train.ts";
+import { readPairs } from "../lib/pairs/file.ts";
 import { MAIN, TASK_PERMISSIONS, withTempDir } from "./_helpers.ts";
 import { TINY_X0, tinyPairsSetup } from "./_dpo_fixtures.ts";
 

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { initBackend } from "../lib/backend.ts";
-import { readJsonLines } from "../lib/_atomic.ts";
-import { readCheckpointManifest } from "../lib/checkpoint.ts";
-import { disposeGenerator, loadGenerator } from "../lib/generator.ts";
-import { learningRateAt, pretrain } from "../lib/pretrain.ts";
+import { initBackend } from "../lib/tensor/backend.ts";
+import { readJsonLines } from "../lib/core/_atomic.ts";
+import { readCheckpointManifest } from "../lib/tensor/checkpoint.ts";
+import { disposeGenerator, loadGenerator } from "../lib/generator/model.ts";
+import { learningRateAt, pretrain } from "../lib/generator/pretrain.ts";
 import { MAIN, TASK_PERMISSIONS, TINY_GENERATOR } from "./_helpers.ts";
 
 await initBackend();

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../lib/backend.ts";
-import { createParams, disposeParams } from "../lib/_nn.ts";
+import { initBackend } from "../lib/tensor/backend.ts";
+import { createParams, disposeParams } from "../lib/tensor/nn.ts";
 import {
   detokenizePrompt,
   encodePrompt,
@@ -10,8 +10,8 @@ import {
   tokenizeBatch,
   tokenizePrompt,
   VOCAB,
-} from "../lib/prompt.ts";
-import { GRAMMAR_WORDS, samplePrompt } from "../lib/world.ts";
+} from "../lib/generator/prompt.ts";
+import { GRAMMAR_WORDS, samplePrompt } from "../lib/videos/world.ts";
 
 await initBackend();
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { reportSections, writeReport } from "../lib/report.ts";
+import { reportSections, writeReport } from "../lib/report/report.ts";
 import { writeDpoEvalFixture } from "./_report_fixtures.ts";
 import { withTempDir } from "./_helpers.ts";
 

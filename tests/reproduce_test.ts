@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { reproduce, STAGES } from "../lib/reproduce.ts";
+import { reproduce, STAGES } from "../lib/reproduce/reproduce.ts";
 import { MAIN, SHARED_VIDEOS, TASK_PERMISSIONS, withTempDir } from "./_helpers.ts";
 import { checkPage, hasChromium } from "./_browser.ts";
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import type { ClipEvaluation } from "../lib/eval.ts";
-import { formatResults, haloResults } from "../lib/results.ts";
+import type { ClipEvaluation } from "../lib/eval/evaluate.ts";
+import { formatResults, haloResults } from "../lib/eval/results.ts";
 
 /** A clip of prompt `i` with every ShapesBench dimension at `v`. */
 function clip(i: number, v: number, evaluator: number, defectivePatches: number): ClipEvaluation {

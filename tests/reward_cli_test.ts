@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { runCli } from "../lib/cli.ts";
-import { trainRmCommand } from "../lib/reward_cli.ts";
+import { runCli } from "../lib/cli/_flags.ts";
+import { trainRmCommand } from "../lib/cli/train_rm.ts";
 
 async function capture(argv: string[]): Promise<{ code: number; text: string }> {
   const lines: string[] = [];

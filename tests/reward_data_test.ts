@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { initBackend } from "../lib/backend.ts";
-import type { VideoLabels } from "../lib/label_protocol.ts";
-import { patchIds } from "../lib/patch.ts";
-import { buildRewardDataset, checkVideoLabels, readLabelsFile } from "../lib/reward_data.ts";
+import { initBackend } from "../lib/tensor/backend.ts";
+import type { VideoLabels } from "../lib/labels/protocol.ts";
+import { patchIds } from "../lib/videos/patch.ts";
+import { buildRewardDataset, checkVideoLabels, readLabelsFile } from "../lib/reward/data.ts";
 import { withTempDir } from "./_helpers.ts";
 
 await initBackend();

@@ -1,14 +1,14 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { initBackend } from "../lib/backend.ts";
-import type { CurvePoint, RewardReport } from "../lib/reward_train.ts";
+import { initBackend } from "../lib/tensor/backend.ts";
+import type { CurvePoint, RewardReport } from "../lib/reward/train.ts";
 import {
   efficiencyFigure,
   formatEfficiency,
   type SeedReport,
   summariseEfficiency,
   trainRewardSeeds,
-} from "../lib/reward_seeds.ts";
+} from "../lib/reward/seeds.ts";
 import { withTempDir } from "./_helpers.ts";
 
 await initBackend();

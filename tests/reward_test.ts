@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../lib/backend.ts";
-import { readParams } from "../lib/_nn.ts";
-import { patchId } from "../lib/patch.ts";
-import { tokenizeBatch } from "../lib/prompt.ts";
+import { initBackend } from "../lib/tensor/backend.ts";
+import { readParams } from "../lib/tensor/nn.ts";
+import { patchId } from "../lib/videos/patch.ts";
+import { tokenizeBatch } from "../lib/generator/prompt.ts";
 import {
   createRewardModel,
   disposeRewardModel,
@@ -17,10 +17,10 @@ import {
   scorePatches,
   scoreRewards,
   scoreVideo,
-} from "../lib/reward.ts";
-import { loadRewardModel, saveRewardModel } from "../lib/reward_train.ts";
-import { loadVideo, type Video } from "../lib/video.ts";
-import { parsePrompt, renderClip } from "../lib/world.ts";
+} from "../lib/reward/model.ts";
+import { loadRewardModel, saveRewardModel } from "../lib/reward/train.ts";
+import { loadVideo, type Video } from "../lib/videos/video.ts";
+import { parsePrompt, renderClip } from "../lib/videos/world.ts";
 import { SHARED_VIDEOS, withTempDir } from "./_helpers.ts";
 
 await initBackend();

@@ -1,22 +1,22 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../lib/backend.ts";
-import { readParams } from "../lib/_nn.ts";
-import { readJsonLines } from "../lib/_atomic.ts";
-import { injectDefect } from "../lib/defects.ts";
-import { judgeVideo } from "../lib/judge.ts";
-import { flattenPatchScores, type RewardConfig, scorePatches } from "../lib/reward.ts";
-import { disposeRewardModel } from "../lib/reward.ts";
-import type { RewardExample } from "../lib/reward_data.ts";
+import { initBackend } from "../lib/tensor/backend.ts";
+import { readParams } from "../lib/tensor/nn.ts";
+import { readJsonLines } from "../lib/core/_atomic.ts";
+import { injectDefect } from "../lib/videos/defects.ts";
+import { judgeVideo } from "../lib/videos/judge.ts";
+import { flattenPatchScores, type RewardConfig, scorePatches } from "../lib/reward/model.ts";
+import { disposeRewardModel } from "../lib/reward/model.ts";
+import type { RewardExample } from "../lib/reward/data.ts";
 import {
   formatRewardReport,
   makeRewardBatch,
   rewardBenches,
   rewardLoss,
   trainRewardStage,
-} from "../lib/reward_train.ts";
-import { paramGrads } from "../lib/_nn.ts";
-import { parsePrompt, renderClip } from "../lib/world.ts";
+} from "../lib/reward/train.ts";
+import { paramGrads } from "../lib/tensor/nn.ts";
+import { parsePrompt, renderClip } from "../lib/videos/world.ts";
 import { haveWebGpu, withTempDir } from "./_helpers.ts";
 
 await initBackend();

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../lib/backend.ts";
-import { createGenerator, disposeGenerator } from "../lib/generator.ts";
-import { sampleClips, sampleVideos } from "../lib/sampler.ts";
+import { initBackend } from "../lib/tensor/backend.ts";
+import { createGenerator, disposeGenerator } from "../lib/generator/model.ts";
+import { sampleClips, sampleVideos } from "../lib/generator/sampler.ts";
 import { TINY_GENERATOR } from "./_helpers.ts";
 
 await initBackend();

@@ -8,7 +8,7 @@ import {
   saveVideo,
   videoFromTensor,
   videoToTensor,
-} from "../lib/video.ts";
+} from "../lib/videos/video.ts";
 import { SHARED_VIDEOS, smoothVideo, withTempDir } from "./_helpers.ts";
 
 const GIFS = ["child.gif", "couple.gif", "duck.gif", "rabbit.gif"];

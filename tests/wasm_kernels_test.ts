@@ -1,9 +1,13 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../lib/backend.ts";
-import { setFastWasmKernels, simplifyTranspose, transposeArray } from "../lib/_wasm_kernels.ts";
-import { createRng } from "../lib/_rng.ts";
-import { paramGrads } from "../lib/_nn.ts";
+import { initBackend } from "../lib/tensor/backend.ts";
+import {
+  setFastWasmKernels,
+  simplifyTranspose,
+  transposeArray,
+} from "../lib/tensor/_kernels/wasm.ts";
+import { createRng } from "../lib/core/_rng.ts";
+import { paramGrads } from "../lib/tensor/nn.ts";
 import {
   addNoise,
   createGenerator,
@@ -14,8 +18,8 @@ import {
   makeBatch,
   normalArray,
   predictNoise,
-} from "../lib/generator.ts";
-import { samplePrompt } from "../lib/world.ts";
+} from "../lib/generator/model.ts";
+import { samplePrompt } from "../lib/videos/world.ts";
 
 await initBackend({ backend: "wasm" });
 

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../lib/backend.ts";
-import { addParam, createParams, disposeParams, type Params } from "../lib/_nn.ts";
-import { createAdam } from "../lib/adam.ts";
-import { createRng } from "../lib/_rng.ts";
+import { initBackend } from "../lib/tensor/backend.ts";
+import { addParam, createParams, disposeParams, type Params } from "../lib/tensor/nn.ts";
+import { createAdam } from "../lib/tensor/adam.ts";
+import { createRng } from "../lib/core/_rng.ts";
 import { countLaunches } from "../bench/_launches.ts";
 import { haveWebGpu } from "./_helpers.ts";
 

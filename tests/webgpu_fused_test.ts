@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../lib/backend.ts";
+import { initBackend } from "../lib/tensor/backend.ts";
 import {
   attention,
   createParams,
@@ -9,8 +9,8 @@ import {
   initAttention,
   modulatedLayerNorm,
   paramGrads,
-} from "../lib/_nn.ts";
-import { createRng } from "../lib/_rng.ts";
+} from "../lib/tensor/nn.ts";
+import { createRng } from "../lib/core/_rng.ts";
 import { countLaunches } from "../bench/_launches.ts";
 import { haveWebGpu } from "./_helpers.ts";
 

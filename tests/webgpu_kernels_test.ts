@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../lib/backend.ts";
-import { setFastWebGpuKernels } from "../lib/_webgpu_kernels.ts";
+import { initBackend } from "../lib/tensor/backend.ts";
+import { setFastWebGpuKernels } from "../lib/tensor/_kernels/webgpu.ts";
 import { haveWebGpu, TASK_PERMISSIONS } from "./_helpers.ts";
 
 /** Rows past what tfjs' 2-D transpose (16-row tiles) and its matmuls (≤ 32-row tiles) can dispatch. */

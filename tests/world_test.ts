@@ -10,8 +10,8 @@ import {
   renderClip,
   samplePrompt,
   SHAPE_NAMES,
-} from "../lib/world.ts";
-import { createRng } from "../lib/_rng.ts";
+} from "../lib/videos/world.ts";
+import { createRng } from "../lib/core/_rng.ts";
 
 Deno.test("parsePrompt round-trips every sampled prompt and normalises case", () => {
   const rng = createRng(5);

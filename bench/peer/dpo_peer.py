@@ -1,16 +1,16 @@
 #!/usr/bin/python3
-"""PyTorch peer of the HALO kit's Diffusion-DPO and Gran-DPO steps (lib/dpo_step.ts dpoStep).
+"""PyTorch peer of the HALO kit's Diffusion-DPO and Gran-DPO steps (lib/dpo/step.ts dpoStep).
 
 One step: the frozen reference's per-patch errors without gradient, the policy's under autograd,
 the loss, backward, the kit's Adam — written in PyTorch on the generator of generator_peer.py to
 measure the kit against (`deno task bench`) and to check that both compute the same losses on
 identical weights and inputs, before and after one step.
 
-- Errors (lib/loss_maps.ts pixelErrors/patchErrors): x_t = √ᾱ·x0 + √(1−ᾱ)·ε, x̂0 from the x0 head,
+- Errors (lib/dpo/loss_maps.ts pixelErrors/patchErrors): x_t = √ᾱ·x0 + √(1−ᾱ)·ε, x̂0 from the x0 head,
   w(t)·‖x̂0 − x0‖² averaged over channels, then averaged over each patch of the score grid
   (rows × cols × frames per patch), flattened in patch-index order (segment, row, col).
   w(t) = 1 ("x0"), SNR = ᾱ/(1−ᾱ) ("eps") or min(SNR, γ) ("min-snr").
-- Diffusion-DPO (lib/dpo.ts): d(x) = mean over patches of (policy − reference) error,
+- Diffusion-DPO (lib/dpo/loss.ts): d(x) = mean over patches of (policy − reference) error,
   r(x) = −β/2·d(x), L = mean over pairs of −log σ(r(x_w) − r(x_l)) with −log σ(z) = softplus(−z).
 - Gran-DPO: d_k the same per patch, y_k = sign(gap_k), patch k of a pair used when |gap_k| ≥ τ and
   gap_k ≠ 0, L_patch = Σ_used softplus(−(−β_p/2·y_k·(d_k(w) − d_k(l)))) / max(#used, 1),
@@ -44,7 +44,7 @@ from generator_peer import KitAdam, Peer, load_clips, load_params, parity, peer_
 
 
 def error_weights(ab64, t, weighting, gamma):
-    """w(t) of lib/loss_maps.ts errorWeights: computed in float64, used in float32."""
+    """w(t) of lib/dpo/loss_maps.ts errorWeights: computed in float64, used in float32."""
     snr = ab64[t] / (1 - ab64[t])
     if weighting == "x0":
         w = torch.ones_like(snr)
@@ -75,7 +75,7 @@ def patch_errors(model, x0, t, noise, tokens, w, grid):
 
 
 def dpo_loss(pol, ref, gaps, o):
-    """lib/dpo.ts granDpoLoss (λ = 0: exactly diffusionDpoLoss). pol, ref: [2B, P]; gaps: [B, P]."""
+    """lib/dpo/loss.ts granDpoLoss (λ = 0: exactly diffusionDpoLoss). pol, ref: [2B, P]; gaps: [B, P]."""
     b = gaps.shape[0]
     pc, pr, rc, rr = pol[:b], pol[b:], ref[:b], ref[b:]
     chosen = (pc - rc).mean(1) * (-o["beta"] / 2)

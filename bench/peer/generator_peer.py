@@ -1,8 +1,8 @@
 #!/usr/bin/python3
-"""PyTorch peer of the HALO kit's video DiT generator (lib/generator.ts).
+"""PyTorch peer of the HALO kit's video DiT generator (lib/generator/model.ts).
 
 The same architecture, the same training step — ε-MSE per clip weighted by
-min(1/ᾱ_t, maxWeight) normalised to mean 1 over the batch (lib/generator.ts
+min(1/ᾱ_t, maxWeight) normalised to mean 1 over the batch (lib/generator/model.ts
 trainStep), and the kit's own Adam (global-norm clipping, bias-corrected step
 size, ε outside the square root) — written in PyTorch to measure the kit
 against (`deno task bench`) and to check that both compute the same losses on
@@ -40,7 +40,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-SIGMA_DATA = 0.5  # lib/generator.ts: data std assumed by the output preconditioning
+SIGMA_DATA = 0.5  # lib/generator/model.ts: data std assumed by the output preconditioning
 
 
 def load_f32(path, count=None):
@@ -155,7 +155,7 @@ class Peer:
         return self.predict_noise_and_clean(xt, t, tokens, keep)[0]
 
     def predict_noise_and_clean(self, xt, t, tokens, keep=None):
-        """(ε̂, X) as lib/generator.ts predictNoiseAndClean: X is the pixel MLP's clean value,
+        """(ε̂, X) as lib/generator/model.ts predictNoiseAndClean: X is the pixel MLP's clean value,
         x̂0 itself for prediction "x0", the ungated branch for the default (ε) head."""
         p, s, n, d = self.p, self.s, self.n, self.d
         b = xt.shape[0]
@@ -175,7 +175,7 @@ class Peer:
         mod = self.lin("final.ada", F.silu(cond)).reshape(b, 1, 2, d)
         shift, scale = mod[:, :, 0], mod[:, :, 1]
         out = self.ln(h.reshape(b, s * n, d)) * (scale + 1) + shift
-        # per-pixel decoder + gated skip, as in lib/generator.ts predictNoiseAndClean: each token
+        # per-pixel decoder + gated skip, as in lib/generator/model.ts predictNoiseAndClean: each token
         # hands pixelContext values to each of its pixels; a pixel MLP reads them with the pixel's
         # Wiener estimate of its clean value over σd, σd·√ᾱ·x_t / (1 − ᾱ + ᾱσd²), and predicts a
         # clean value X and a raw gate r; the gate only closes, G = −softplus(r) ≤ 0, and
@@ -215,7 +215,7 @@ class Peer:
 
 
 class KitAdam:
-    """The kit's Adam (lib/_nn.ts createAdam), with PyTorch's multi-tensor ops."""
+    """The kit's Adam (lib/tensor/nn.ts createAdam), with PyTorch's multi-tensor ops."""
 
     def __init__(self, params, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, clip_norm=1.0):
         self.params = params

@@ -84,7 +84,7 @@ export interface FaultProxy {
   close(): Promise<void>;
 }
 
-import { parsePromptLine } from "../../lib/label_protocol.ts";
+import { parsePromptLine } from "../../lib/labels/protocol.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();

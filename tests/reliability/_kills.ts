@@ -7,9 +7,9 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { startJudgeServer } from "../../lib/judge_server.ts";
-import { readJsonLines } from "../../lib/_atomic.ts";
-import { createRng, type Rng } from "../../lib/_rng.ts";
+import { startJudgeServer } from "../../lib/labels/judge_server/server.ts";
+import { readJsonLines } from "../../lib/core/_atomic.ts";
+import { createRng, type Rng } from "../../lib/core/_rng.ts";
 import { startFaultProxy } from "./_fault_proxy.ts";
 import { CANARY_KEY, countCycles, ledger, suiteDir } from "./_ledger.ts";
 import { labelArgs, videoFolder } from "./_responses.ts";

@@ -6,10 +6,10 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { startJudgeServer } from "../../lib/judge_server.ts";
-import { buildLabelRequest } from "../../lib/label_protocol.ts";
-import { readJsonLines } from "../../lib/_atomic.ts";
-import { createVideo, loadVideo, saveVideo } from "../../lib/video.ts";
+import { startJudgeServer } from "../../lib/labels/judge_server/server.ts";
+import { buildLabelRequest } from "../../lib/labels/protocol.ts";
+import { readJsonLines } from "../../lib/core/_atomic.ts";
+import { createVideo, loadVideo, saveVideo } from "../../lib/videos/video.ts";
 import { CANARY_KEY, ledger, suiteDir } from "./_ledger.ts";
 import { labelArgs, tinyItems, videoFolder } from "./_responses.ts";
 import { runTask } from "./_tasks.ts";

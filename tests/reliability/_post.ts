@@ -8,10 +8,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import fc from "fast-check";
-import { readJsonLines } from "../../lib/_atomic.ts";
-import { createRng } from "../../lib/_rng.ts";
-import { readCheckpointManifest } from "../../lib/checkpoint.ts";
-import { readPairs } from "../../lib/pairs_file.ts";
+import { readJsonLines } from "../../lib/core/_atomic.ts";
+import { createRng } from "../../lib/core/_rng.ts";
+import { readCheckpointManifest } from "../../lib/tensor/checkpoint.ts";
+import { readPairs } from "../../lib/pairs/file.ts";
 import { tinyPairsSetup } from "../_dpo_fixtures.ts";
 import { countCycles, ledger, suiteDir } from "./_ledger.ts";
 import { killAndResume, startupMs } from "./_kills.ts";

@@ -6,13 +6,13 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type JudgeServer, startJudgeServer } from "../../lib/judge_server.ts";
-import { type LabelItem, labelVideos } from "../../lib/label.ts";
-import { LabelCache } from "../../lib/label_cache.ts";
-import { readLabelsFile } from "../../lib/reward_data.ts";
-import { saveVideo } from "../../lib/video.ts";
-import { renderClip, samplePrompt } from "../../lib/world.ts";
-import { createRng } from "../../lib/_rng.ts";
+import { type JudgeServer, startJudgeServer } from "../../lib/labels/judge_server/server.ts";
+import { type LabelItem, labelVideos } from "../../lib/labels/label.ts";
+import { LabelCache } from "../../lib/labels/cache.ts";
+import { readLabelsFile } from "../../lib/reward/data.ts";
+import { saveVideo } from "../../lib/videos/video.ts";
+import { renderClip, samplePrompt } from "../../lib/videos/world.ts";
+import { createRng } from "../../lib/core/_rng.ts";
 import {
   type FaultPlan,
   type FaultProxy,

@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { startJudgeServer } from "../../lib/judge_server.ts";
+import { startJudgeServer } from "../../lib/labels/judge_server/server.ts";
 import { startFaultProxy } from "./_fault_proxy.ts";
 import { CANARY_KEY, captured, ledger, removeSuiteRoot, suiteDir, suiteRoot } from "./_ledger.ts";
 import { labelArgs, videoFolder } from "./_responses.ts";

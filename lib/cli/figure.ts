@@ -1,0 +1,101 @@
+/**
+ * `deno task report` (re-)writes the offline report of a reproduction, and
+ * `deno task figure` renders one figure of it — or the reward models'
+ * efficiency figure — to a PNG, from the very spec the report draws. The
+ * README's charts are made this way.
+ * @module
+ */
+
+import { join } from "node:path";
+import { pathExists, writeFileAtomic } from "../core/_atomic.ts";
+import { fail } from "../core/_errors.ts";
+import { type CliCommand, type CliValues, intOption } from "./_flags.ts";
+import type { Figure } from "../report/figure.ts";
+import { figurePng } from "../report/figure_png.ts";
+import { reportSections, writeReport } from "../report/report.ts";
+import { efficiencyFigure, type EfficiencySummary, type SeedReport } from "../reward/seeds.ts";
+
+/**
+ * The efficiency figure of a `train-rm --seeds` output or ship folder: its
+ * `efficiency.json`, plus `report.json` (the shipped seed) and
+ * `seed-<n>/report.json` curves when the summary predates per-seed curves.
+ */
+export async function efficiencyFigureOf(dir: string): Promise<Figure> {
+  const file = join(dir, "efficiency.json");
+  if (!(await pathExists(file))) {
+    fail(`figure --efficiency ${dir}`, "a folder with efficiency.json", "none");
+  }
+  const summary = JSON.parse(await Deno.readTextFile(file)) as EfficiencySummary;
+  const reports: SeedReport[] = [];
+  for (const seed of summary.seeds ?? []) {
+    for (const path of [join(dir, `seed-${seed}`, "report.json"), join(dir, "report.json")]) {
+      if (!(await pathExists(path))) continue;
+      const report = JSON.parse(await Deno.readTextFile(path));
+      if (report?.facts?.seed === seed) {
+        reports.push({ seed, report });
+        break;
+      }
+    }
+  }
+  return efficiencyFigure(summary, reports);
+}
+
+/** `deno task report`. */
+export const reportCommand: CliCommand = {
+  summary: "write the offline HTML report of a reproduction's stage results",
+  spec: {
+    root: { type: "string", default: "out/reproduce", description: "reproduction output folder" },
+    out: { type: "string", description: "report file (default: report.html beside the root)" },
+  },
+  run: async (values: CliValues): Promise<void> => {
+    const written = await writeReport(String(values.root), {
+      out: values.out as string | undefined,
+    });
+    console.log(
+      `report of ${
+        written.stages.join(", ") || "no stages"
+      } (${written.figures} figures) → ${written.html}`,
+    );
+  },
+};
+
+/** `deno task figure`. */
+export const figureCommand: CliCommand = {
+  summary: "render one report figure (or the reward efficiency figure) to PNG in headless Chromium",
+  spec: {
+    root: { type: "string", default: "out/reproduce", description: "reproduction output folder" },
+    id: {
+      type: "string",
+      description: "figure id in the report (e.g. results, agreement, dpo-curves)",
+    },
+    efficiency: {
+      type: "string",
+      description: "a train-rm output or ship folder (efficiency.json)",
+    },
+    out: { type: "string", description: "PNG file" },
+    width: { type: "string", default: "900", description: "width in CSS pixels" },
+  },
+  run: async (values: CliValues): Promise<void> => {
+    const width = intOption(values, "width"); // read first: a bad flag fails at once
+    if (typeof values.out !== "string") fail("figure", "--out FILE.png", "nothing");
+    let fig: Figure;
+    if (typeof values.efficiency === "string") fig = await efficiencyFigureOf(values.efficiency);
+    else {
+      const { sections } = await reportSections(String(values.root));
+      const all = sections.flatMap((s) => s.figures);
+      const found = all.find((f) => f.id === values.id);
+      if (!found) {
+        fail(
+          `figure --id`,
+          `one of ${
+            all.map((f) => f.id).join(", ") || "(no figures: run deno task reproduce first)"
+          }`,
+          values.id,
+        );
+      }
+      fig = found.figure;
+    }
+    await writeFileAtomic(values.out, await figurePng(fig, { width }));
+    console.log(`figure → ${values.out}`);
+  },
+};

@@ -1,0 +1,59 @@
+/**
+ * `deno task pairs`: samples candidates from the generator, scores them with
+ * the PRM and writes the preference pairs (`lib/pairs/pairs.ts` has the format).
+ * @module
+ */
+
+import { initBackend } from "../tensor/backend.ts";
+import { type CliCommand, intOption, numberOption } from "./_flags.ts";
+import { fail } from "../core/_errors.ts";
+import { buildPairs, type Pairing } from "../pairs/pairs.ts";
+
+/** `lib/cli/main.ts pairs`: builds (or resumes) a preference-pairs folder. */
+export const pairsCommand: CliCommand = {
+  summary: "sample candidates from the generator, score them with the PRM, write preference pairs",
+  spec: {
+    out: { type: "string", default: "out/pairs", description: "output folder" },
+    generator: { type: "string", default: "data/generator", description: "generator checkpoint" },
+    prm: { type: "string", default: "data/reward/prm", description: "patch reward model" },
+    "video-rm": { type: "string", description: "video scores from this RM (default: the PRM's)" },
+    prompts: { type: "string", default: "256", description: "training prompts" },
+    candidates: { type: "string", default: "4", description: "candidates per prompt" },
+    steps: { type: "string", default: "20", description: "DDIM steps" },
+    guidance: { type: "string", default: "2", description: "classifier-free guidance" },
+    seed: { type: "string", default: "0", description: "seed of prompts and noise" },
+    pairing: { type: "string", default: "best-worst", description: "best-worst | all" },
+    name: { type: "string", default: "pairs", description: "pairs file name (<name>.jsonl)" },
+    margin: { type: "string", default: "0.1", description: "minimum video-score gap" },
+    quiet: { type: "boolean", default: false, description: "no progress bar" },
+  },
+  async run(values) {
+    // every flag is read and checked before any model is loaded
+    const pairing = String(values.pairing);
+    if (pairing !== "best-worst" && pairing !== "all") {
+      fail("--pairing", '"best-worst" or "all"', pairing);
+    }
+    const options = {
+      out: String(values.out),
+      generatorDir: String(values.generator),
+      prmDir: String(values.prm),
+      videoRmDir: values["video-rm"] ? String(values["video-rm"]) : undefined,
+      prompts: intOption(values, "prompts"),
+      candidates: intOption(values, "candidates"),
+      steps: intOption(values, "steps"),
+      guidance: numberOption(values, "guidance"),
+      seed: intOption(values, "seed"),
+      pairing: pairing as Pairing,
+      name: String(values.name),
+      margin: numberOption(values, "margin"),
+      quiet: Boolean(values.quiet),
+    };
+    const backend = await initBackend();
+    if (!values.quiet) console.error(`pairs: backend ${backend.name} (${backend.reason})`);
+    const r = await buildPairs(options);
+    console.log(
+      `${r.pairs} pairs from ${r.candidates} candidates (${r.sampled} sampled now) → ${r.file}`,
+    );
+    console.log(JSON.stringify(r.manifest.diagnostics, null, 2));
+  },
+};

@@ -1,0 +1,210 @@
+/**
+ * One Diffusion-DPO / Gran-DPO update, the unit `lib/dpo/post_train.ts` loops
+ * over: the preference pairs held in memory, the deterministic draws of step
+ * i (pairs, timesteps, shared noise), and the update itself — the frozen
+ * reference's per-patch errors without gradient, the policy's under the tape,
+ * the loss of `lib/dpo/loss.ts` and one Adam step.
+ * @module
+ */
+
+import * as tf from "@tensorflow/tfjs";
+import { dirname, join } from "node:path";
+import { fail } from "../core/_errors.ts";
+import { paramGrads } from "../tensor/nn.ts";
+import type { Adam } from "../tensor/adam.ts";
+import { createRng } from "../core/_rng.ts";
+import { type Generator, normalArray } from "../generator/model.ts";
+import { type ErrorWeighting, patchErrors } from "./loss_maps.ts";
+import {
+  diffusionDpoLoss,
+  type DpoLoss,
+  type DpoMetrics,
+  granDpoLoss,
+  type GranDpoOptions,
+  readDpoMetrics,
+} from "./loss.ts";
+import { type PreferencePair, readClipBytes, readPairs } from "../pairs/file.ts";
+import { parseGrid, type PatchGrid } from "../videos/patch.ts";
+import { tokenizeBatch } from "../generator/prompt.ts";
+
+/** Preference pairs with their clips in memory as bytes, loaded once. */
+export interface PairData {
+  pairs: PreferencePair[];
+  /** chosen/rejected bytes by pair index. */
+  clips: Array<[Uint8Array, Uint8Array]>;
+  grid: PatchGrid;
+}
+
+/** Reads and validates a pairs file for `gen` (clip shape, one grid) and loads every clip. */
+export async function loadPairData(file: string, gen: Generator): Promise<PairData> {
+  const c = gen.config;
+  const shape = [c.frames, c.size, c.size, 3];
+  const pairs = await readPairs(file, { shape });
+  if (pairs.length === 0) fail(file, "at least one preference pair", "an empty file");
+  const gridSpec = pairs[0].grid;
+  const bad = pairs.find((q) => q.grid !== gridSpec);
+  if (bad) fail(file, `every pair on grid ${gridSpec}`, `pair ${bad.id} on ${bad.grid}`);
+  const folder = dirname(file);
+  const clips: Array<[Uint8Array, Uint8Array]> = [];
+  for (const q of pairs) {
+    clips.push([
+      await readClipBytes(join(folder, q.chosen.clip), shape, q.chosen.sha256),
+      await readClipBytes(join(folder, q.rejected.clip), shape, q.rejected.sha256),
+    ]);
+  }
+  return { pairs, clips, grid: parseGrid(gridSpec) };
+}
+
+/**
+ * The pair indices of step `step` (epoch-wise shuffles seeded by (seed, epoch)).
+ *
+ * @example
+ * ```ts
+ * import { stepPairIndices } from "@halo/kit";
+ * const epoch = [0, 1].flatMap((step) => stepPairIndices(step, { pairs: 4, batchSize: 2, seed: 0 }));
+ * console.log(epoch.toSorted()); // [0, 1, 2, 3]: every pair once per epoch
+ * ```
+ */
+export function stepPairIndices(
+  step: number,
+  options: { pairs: number; batchSize: number; seed: number },
+): number[] {
+  const { pairs: n, batchSize: b, seed } = options;
+  const out: number[] = [];
+  const perm = new Map<number, number[]>();
+  for (let k = step * b; k < (step + 1) * b; k++) {
+    const epoch = Math.floor(k / n);
+    let order = perm.get(epoch);
+    if (!order) {
+      order = Array.from({ length: n }, (_, i) => i);
+      const rng = createRng((seed * 0x9e3779b1 + epoch * 0x7f4a7c15) >>> 0);
+      for (let i = n - 1; i > 0; i--) {
+        const j = rng.int(i + 1);
+        [order[i], order[j]] = [order[j], order[i]];
+      }
+      perm.set(epoch, order);
+    }
+    out.push(order[k % n]);
+  }
+  return out;
+}
+
+/** Inputs of one DPO step, built from (seed, step). */
+export interface DpoStepInputs {
+  /** `[2B, T, H, W, 3]` in model space: the B chosen clips, then the B rejected ones. */
+  x0: tf.Tensor;
+  /** `[2B, L]` prompt tokens (each pair's prompt twice). */
+  tokens: tf.Tensor2D;
+  /** 2B timesteps (each pair's t twice). */
+  t: number[];
+  /** `[2B, T, H, W, 3]` noise (each pair's ε twice). */
+  noise: tf.Tensor;
+  /** `[B, P]` PRM patch gaps (chosen − rejected). */
+  patchGaps: tf.Tensor2D;
+}
+
+/** Builds the tensors of one step; the caller disposes them (`tf.dispose(Object.values(x))`). */
+export function dpoStepInputs(
+  gen: Generator,
+  data: PairData,
+  step: number,
+  options: { batchSize: number; seed: number; tMin: number; tMax: number },
+): DpoStepInputs {
+  const c = gen.config;
+  const idx = stepPairIndices(step, {
+    pairs: data.pairs.length,
+    batchSize: options.batchSize,
+    seed: options.seed,
+  });
+  const b = idx.length;
+  const rng = createRng((options.seed * 0x9e3779b1 + step * 0x85ebca6b + 0x1234567) >>> 0);
+  const n = c.frames * c.size * c.size * 3;
+  const x = new Float32Array(2 * b * n);
+  idx.forEach((q, i) => {
+    const [chosen, rejected] = data.clips[q];
+    for (let j = 0; j < n; j++) {
+      x[i * n + j] = chosen[j] / 127.5 - 1;
+      x[(b + i) * n + j] = rejected[j] / 127.5 - 1;
+    }
+  });
+  const t = idx.map(() => options.tMin + rng.int(options.tMax - options.tMin));
+  const eps = normalArray(rng, b * n);
+  const noise = new Float32Array(2 * b * n);
+  noise.set(eps);
+  noise.set(eps, b * n);
+  const prompts = idx.map((q) => data.pairs[q].prompt);
+  const P = data.pairs[0].patch_gaps.length;
+  const gaps = new Float32Array(b * P);
+  idx.forEach((q, i) => gaps.set(data.pairs[q].patch_gaps, i * P));
+  const shape = [2 * b, c.frames, c.size, c.size, 3];
+  return {
+    x0: tf.tensor(x, shape),
+    tokens: tokenizeBatch([...prompts, ...prompts]),
+    t: [...t, ...t],
+    noise: tf.tensor(noise, shape),
+    patchGaps: tf.tensor2d(gaps, [b, P]),
+  };
+}
+
+/** Options of {@linkcode dpoStep}. */
+export interface DpoStepOptions {
+  /** Loss options (from {@linkcode methodLossOptions}). */
+  loss: Required<GranDpoOptions>;
+  /** Error weighting. */
+  weighting: ErrorWeighting;
+  /** γ of "min-snr". */
+  gamma: number;
+  /** Patch grid of the pairs' scores. */
+  grid: PatchGrid;
+}
+
+/**
+ * One DPO update: reference errors (no gradient), policy errors and the loss
+ * under the gradient tape, one Adam step. Resolves to the step's metrics
+ * (read asynchronously); every tensor it makes is freed.
+ */
+export async function dpoStep(
+  models: { policy: Generator; reference: Generator; adam: Adam },
+  inputs: DpoStepInputs,
+  options: DpoStepOptions,
+): Promise<DpoMetrics> {
+  const { policy, reference, adam } = models;
+  const b = inputs.patchGaps.shape[0];
+  const errorOptions = {
+    t: inputs.t,
+    noise: inputs.noise,
+    grid: options.grid,
+    weighting: options.weighting,
+    gamma: options.gamma,
+  };
+  const batch = { x0: inputs.x0, tokens: inputs.tokens };
+  const ref = patchErrors(reference, batch, errorOptions);
+  let result: DpoLoss | undefined;
+  try {
+    tf.tidy(() => {
+      const [referenceChosen, referenceRejected] = tf.split(ref, [b, b]) as tf.Tensor2D[];
+      const { grads } = paramGrads(policy.params, () => {
+        const [policyChosen, policyRejected] = tf.split(
+          patchErrors(policy, batch, errorOptions),
+          [b, b],
+        ) as tf.Tensor2D[];
+        const maps = { policyChosen, policyRejected, referenceChosen, referenceRejected };
+        const out = options.loss.lambda === 0 && options.loss.video
+          ? diffusionDpoLoss(maps, options.loss)
+          : granDpoLoss({ ...maps, patchGaps: inputs.patchGaps }, options.loss);
+        result = { loss: tf.keep(out.loss), metrics: {} };
+        for (const [k, v] of Object.entries(out.metrics)) result.metrics[k] = tf.keep(v);
+        return out.loss;
+      });
+      // Weights the loss does not reach (the null prompt: DPO trains the conditional model) get
+      // zero gradients, so Adam leaves them as they are.
+      for (const [name, v] of policy.params) {
+        if (v.trainable && !grads[name]) grads[name] = tf.zerosLike(v);
+      }
+      adam.apply(grads);
+    });
+  } finally {
+    ref.dispose();
+  }
+  return await readDpoMetrics(result!);
+}

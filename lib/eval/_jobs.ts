@@ -1,0 +1,71 @@
+/**
+ * The child side of `lib/core/_spawn.ts`: `deno run lib/eval/_jobs.ts JSON` runs one
+ * job — a post-training run, an evaluation, or a shard of preference
+ * candidates — with the same functions the parent would call in-process.
+ * @module
+ */
+
+import { fail } from "../core/_errors.ts";
+import { initBackend } from "../tensor/backend.ts";
+import { exitWithParent } from "../core/_spawn.ts";
+import { disposeGenerator, loadGenerator } from "../generator/model.ts";
+import { postTrain, type PostTrainOptions } from "../dpo/post_train.ts";
+import { evaluateModel, type EvaluateModelOptions } from "./evaluate.ts";
+import { type CandidateJob, sampleCandidates } from "../pairs/pairs.ts";
+import { loadRewardModel } from "../reward/train.ts";
+import { disposeRewardModel } from "../reward/model.ts";
+import { parsePrompt } from "../videos/world.ts";
+
+/** One unit of work for a child process. */
+export type Job =
+  | { kind: "post-train"; options: PostTrainOptions }
+  | {
+    kind: "evaluate";
+    generatorDir: string;
+    evaluatorDir: string;
+    prmDir: string;
+    options: Omit<EvaluateModelOptions, "evaluator" | "prm">;
+  }
+  | { kind: "candidates"; generatorDir: string; job: CandidateJob };
+
+/** Runs one job in this process. */
+export async function runJob(job: Job): Promise<void> {
+  if (job.kind === "post-train") {
+    await postTrain({ ...job.options, quiet: true });
+    return;
+  }
+  if (job.kind !== "evaluate" && job.kind !== "candidates") {
+    fail("runJob", 'a "post-train", "evaluate" or "candidates" job', job);
+  }
+  const { generator } = await loadGenerator(job.generatorDir);
+  try {
+    if (job.kind === "candidates") {
+      const items = job.job.items.map((i) => ({ ...i, prompt: parsePrompt(i.prompt) }));
+      await sampleCandidates(generator, { ...job.job, items });
+      return;
+    }
+    const evaluator = (await loadRewardModel(job.evaluatorDir)).model;
+    const prm = (await loadRewardModel(job.prmDir)).model;
+    try {
+      await evaluateModel(generator, { ...job.options, evaluator, prm, quiet: true });
+    } finally {
+      disposeRewardModel(evaluator);
+      disposeRewardModel(prm);
+    }
+  } finally {
+    disposeGenerator(generator);
+  }
+}
+
+if (import.meta.main) {
+  exitWithParent();
+  try {
+    await initBackend();
+    await runJob(JSON.parse(Deno.args[0]) as Job);
+  } catch (err) {
+    // The parent shows this line; a stack trace would push the message out.
+    console.error(err instanceof Error ? err.message : String(err));
+    Deno.exit(1);
+  }
+  Deno.exit(0); // the stdin watch would keep the process alive
+}

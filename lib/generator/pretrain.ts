@@ -1,0 +1,438 @@
+/**
+ * Pretraining of the ShapesWorld generator (`deno task pretrain`) and the
+ * sample-grid picture (`lib/cli/main.ts samples`). Training is resumable: a
+ * checkpoint with the optimiser state is written every N steps, and the batch
+ * of step i depends only on (seed, i), so a run killed and restarted ends at
+ * the same step count with the same data order.
+ * @module
+ */
+
+import * as tf from "@tensorflow/tfjs";
+import { checkInt, checkNumber, fail } from "../core/_errors.ts";
+import { createRng } from "../core/_rng.ts";
+import { createAdam } from "../tensor/adam.ts";
+import { appendJsonLines, trimJsonLines, writeFileAtomic } from "../core/_atomic.ts";
+import { Progress } from "../core/_progress.ts";
+import { type CliCommand, intOption, numberOption } from "../cli/_flags.ts";
+import { initBackend } from "../tensor/backend.ts";
+import {
+  createGenerator,
+  disposeGenerator,
+  type Generator,
+  type GeneratorConfig,
+  loadGenerator,
+  makeBatch,
+  resolveGeneratorConfig,
+  saveGenerator,
+} from "./model.ts";
+import { trainStep } from "./train_step.ts";
+import { sampleClips } from "./sampler.ts";
+import { loadCheckpoint, readCheckpointManifest } from "../tensor/checkpoint.ts";
+import { parseGrid } from "../videos/patch.ts";
+import { videoSheet } from "../videos/sheet.ts";
+import { promptSplits, renderClip, type ShapesPrompt } from "../videos/world.ts";
+import { evaluateGenerator } from "./quick_eval.ts";
+
+/** Options for {@linkcode pretrain}. */
+export interface PretrainOptions {
+  /** Checkpoint directory (resumed from when it exists). Default `out/generator`. */
+  out?: string;
+  /** Total training steps. Default 2400. */
+  steps?: number;
+  /** Clips per step. Default 8. */
+  batchSize?: number;
+  /** Peak learning rate (linear warm-up over 100 steps, cosine decay to 10%). Default 1e-3. */
+  learningRate?: number;
+  /** Seed of the initial weights and of the data order. Default 0. */
+  seed?: number;
+  /** Steps between checkpoints. Default 100. */
+  checkpointEvery?: number;
+  /** Generator config (defaults: {@linkcode DEFAULT_GENERATOR_CONFIG}). */
+  config?: Partial<GeneratorConfig>;
+  /** Probability of dropping the prompt (CFG). Default 0.1. */
+  promptDropout?: number;
+  /** Stop (after a checkpoint) once this many seconds have passed; 0 = no limit. Default 0. */
+  maxSeconds?: number;
+  /** Silence the progress bar. Default false. */
+  quiet?: boolean;
+}
+
+/** What {@linkcode pretrain} returns. */
+export interface PretrainResult {
+  /** Steps done in total (including earlier runs of a resumed checkpoint). */
+  step: number;
+  /** Mean loss of the last (up to) 50 steps of this run, NaN if no step ran. */
+  loss: number;
+  /** Wall seconds of all runs that built this checkpoint. */
+  wallSeconds: number;
+  /** Whether it continued from an existing checkpoint. */
+  resumed: boolean;
+  /** Checkpoint directory. */
+  out: string;
+}
+
+/** The training prompts: the train split of {@linkcode promptSplits} (seed 0). */
+export function pretrainPrompts(): ShapesPrompt[] {
+  return promptSplits({ seed: 0 }).train;
+}
+
+/**
+ * Pretrains a generator from scratch on ShapesWorld, or resumes the checkpoint
+ * in `out`. Writes a checkpoint (weights + Adam state) every `checkpointEvery`
+ * steps and at the end, and appends `{step, loss, seconds}` lines to
+ * `<out>.log.jsonl`.
+ *
+ * @example
+ * ```ts
+ * import { pretrain } from "@halo/kit";
+ * const dir = await Deno.makeTempDir();
+ * const tiny = { frames: 4, size: 16, dim: 16, depth: 1, heads: 2, tokenGrid: { rows: 2, cols: 2, framesPerPatch: 2 } };
+ * const result = await pretrain({ out: `${dir}/gen`, steps: 2, batchSize: 2, config: tiny, quiet: true });
+ * console.log(result.step); // 2
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function pretrain(options: PretrainOptions = {}): Promise<PretrainResult> {
+  const where = "pretrain";
+  const out = options.out ?? "out/generator";
+  const steps = checkInt(where, "steps", options.steps ?? 2400, 1);
+  const batchSize = checkInt(where, "batchSize", options.batchSize ?? 8, 1, 4096);
+  const peak = checkNumber(where, "learningRate", options.learningRate ?? 1e-3, 0, 1);
+  const seed = checkInt(where, "seed", options.seed ?? 0, 0, 0xffffffff);
+  const every = checkInt(where, "checkpointEvery", options.checkpointEvery ?? 100, 1);
+  const dropout = checkNumber(where, "promptDropout", options.promptDropout ?? 0.1, 0, 1);
+  const maxSeconds = checkNumber(where, "maxSeconds", options.maxSeconds ?? 0, 0);
+  const config = resolveGeneratorConfig(options.config ?? {});
+
+  let gen: Generator;
+  let start = 0;
+  let priorSeconds = 0;
+  let resumed = false;
+  const adamOptions = { learningRate: peak };
+  let exists = false;
+  try {
+    await readCheckpointManifest(out);
+    exists = true;
+  } catch (error) {
+    if (!(error instanceof RangeError && /no such file/.test(error.message))) throw error;
+  }
+  let adam;
+  if (exists) {
+    // Resume: the stored config must be the requested one (a clear error otherwise).
+    const loaded = await loadGenerator(out, { config });
+    gen = loaded.generator;
+    adam = createAdam(gen.params, adamOptions);
+    try {
+      const state = await loadCheckpoint(out, { kind: "generator", config, optimizer: adam });
+      start = state.step;
+      priorSeconds = Number(loaded.manifest.meta.wallSeconds ?? 0);
+    } catch (error) {
+      adam.dispose();
+      disposeGenerator(gen);
+      throw error;
+    }
+    if (loaded.manifest.meta.seed !== undefined && loaded.manifest.meta.seed !== seed) {
+      adam.dispose();
+      disposeGenerator(gen);
+      fail(`${out}/config.json`, `a run with seed ${seed}`, `seed ${loaded.manifest.meta.seed}`);
+    }
+    resumed = true;
+  } else {
+    gen = createGenerator(config, { seed });
+    adam = createAdam(gen.params, adamOptions);
+  }
+
+  const prompts = pretrainPrompts();
+  const t0 = performance.now();
+  const seconds = () => priorSeconds + (performance.now() - t0) / 1000;
+  const recent: number[] = [];
+  const logFile = `${out}.log.jsonl`;
+  let pendingLog: Array<{ step: number; loss: number; seconds: number }> = [];
+  const progress = new Progress(steps, {
+    label: "pretrain",
+    unit: "step",
+    initial: start,
+    quiet: options.quiet,
+  });
+  // A kill between the log append and the checkpoint rename leaves log lines past the
+  // checkpoint (past step 0 when the first checkpoint never landed); those steps are
+  // trained again, so their lines go.
+  await trimJsonLines<{ step: number }>(logFile, (r) => r.step <= start);
+  const save = async (step: number) => {
+    // Log first, then the checkpoint: a kill in between leaves extra lines (dropped on resume),
+    // never a checkpoint whose steps are missing from the log.
+    await appendJsonLines(logFile, pendingLog);
+    pendingLog = [];
+    await saveGenerator(out, gen, {
+      step,
+      optimizer: adam,
+      meta: { seed, batchSize, learningRate: peak, steps, wallSeconds: seconds() },
+    });
+  };
+  let step = start;
+  try {
+    while (step < steps) {
+      const stepRng = createRng((seed * 0x9e3779b1 + step * 0x85ebca6b) >>> 0);
+      const batchPrompts = Array.from({ length: batchSize }, () => stepRng.pick(prompts));
+      const seeds = batchPrompts.map(() => stepRng.seed());
+      adam.setLearningRate(learningRateAt(step, steps, peak));
+      const batch = makeBatch(config, batchPrompts, { seeds });
+      const stepStart = performance.now();
+      let loss: number;
+      try {
+        loss = await trainStep(gen, adam, batch, { rng: stepRng, promptDropout: dropout });
+      } finally {
+        tf.dispose([batch.x0, batch.tokens]);
+      }
+      if (!Number.isFinite(loss)) fail(where, "a finite loss", `${loss} at step ${step + 1}`);
+      step++;
+      recent.push(loss);
+      if (recent.length > 50) recent.shift();
+      pendingLog.push({ step, loss, seconds: Math.round(seconds() * 10) / 10 });
+      const dt = (performance.now() - stepStart) / 1000;
+      progress.tick(1, {
+        loss: mean(recent),
+        "samples/s": batchSize / dt,
+      });
+      const outOfTime = maxSeconds > 0 && (performance.now() - t0) / 1000 >= maxSeconds;
+      if (step % every === 0 || step === steps || outOfTime) await save(step);
+      if (outOfTime) break;
+    }
+    if (step === start && !resumed) await save(step);
+  } finally {
+    adam.dispose();
+    disposeGenerator(gen);
+  }
+  return { step, loss: recent.length ? mean(recent) : NaN, wallSeconds: seconds(), resumed, out };
+}
+
+function mean(xs: number[]): number {
+  return xs.reduce((a, b) => a + b, 0) / xs.length;
+}
+
+/** Linear warm-up over the first 100 steps (or 5%), then cosine decay to 10% of the peak. */
+export function learningRateAt(step: number, total: number, peak: number): number {
+  const warm = Math.max(1, Math.min(100, Math.floor(total * 0.05)));
+  if (step < warm) return peak * (step + 1) / warm;
+  const progress = (step - warm) / Math.max(1, total - warm);
+  return peak * (0.1 + 0.9 * 0.5 * (1 + Math.cos(Math.PI * Math.min(1, progress))));
+}
+
+function configFromCli(
+  values: Record<string, string | boolean | undefined>,
+): Partial<GeneratorConfig> {
+  const config: Partial<GeneratorConfig> = {};
+  if (values["config"]) {
+    try {
+      Object.assign(config, JSON.parse(String(values["config"])));
+    } catch {
+      throw new TypeError(`--config: Expected JSON but found ${JSON.stringify(values["config"])}`);
+    }
+  }
+  for (const key of ["frames", "size", "dim", "depth", "heads"] as const) {
+    if (values[key] !== undefined) config[key] = intOption(values, key);
+  }
+  if (values["token-grid"]) config.tokenGrid = parseGrid(String(values["token-grid"]));
+  return config;
+}
+
+/** `lib/cli/main.ts pretrain`: pretrains (or resumes) the generator with a progress bar. */
+export const pretrainCommand: CliCommand = {
+  summary: "pretrain the ShapesWorld video generator (resumes from --out)",
+  spec: {
+    out: { type: "string", default: "out/generator", description: "checkpoint directory" },
+    steps: { type: "string", default: "2400", description: "total training steps" },
+    "batch-size": { type: "string", default: "8", description: "clips per step" },
+    lr: { type: "string", default: "0.001", description: "peak learning rate" },
+    seed: { type: "string", default: "0", description: "seed of weights and data order" },
+    "checkpoint-every": {
+      type: "string",
+      default: "100",
+      description: "steps between checkpoints",
+    },
+    "max-seconds": {
+      type: "string",
+      default: "0",
+      description: "stop after this many seconds (0: no limit)",
+    },
+    frames: { type: "string", description: "frames per clip (default 16)" },
+    size: { type: "string", description: "frame size (default 32)" },
+    dim: { type: "string", description: "model width" },
+    depth: { type: "string", description: "layers (spatial + temporal block each)" },
+    heads: { type: "string", description: "attention heads" },
+    "token-grid": { type: "string", description: "DiT token grid ROWSxCOLSxFRAMES, e.g. 4x4x4" },
+    config: {
+      type: "string",
+      description: "generator config as JSON (overridden by the flags above)",
+    },
+    quiet: { type: "boolean", default: false, description: "no progress bar" },
+  },
+  async run(values) {
+    const options: PretrainOptions = {
+      out: String(values.out),
+      steps: intOption(values, "steps"),
+      batchSize: intOption(values, "batch-size"),
+      learningRate: numberOption(values, "lr"),
+      seed: intOption(values, "seed"),
+      checkpointEvery: intOption(values, "checkpoint-every"),
+      maxSeconds: numberOption(values, "max-seconds"),
+      config: configFromCli(values),
+      quiet: Boolean(values.quiet),
+    };
+    const backend = await initBackend();
+    if (!options.quiet) console.error(`pretrain: backend ${backend.name} (${backend.reason})`);
+    const result = await pretrain(options);
+    console.log(JSON.stringify(result));
+  },
+};
+
+/** Options for {@linkcode sampleGrid}. */
+export interface SampleGridOptions {
+  /** Frames shown per prompt (evenly spaced). Default 8. */
+  frames?: number;
+  /** Pixel zoom. Default 2. */
+  scale?: number;
+  /** DDIM steps. Default 25. */
+  steps?: number;
+  /** Sampling seed. Default 0. */
+  seed?: number;
+  /** CFG scale. Default 2. */
+  guidance?: number;
+  /** Also draw the renderer's clip of the same prompt under each sample. Default false. */
+  withReference?: boolean;
+  /** DDIM clean estimate, as in `sampleVideos`. Default "clean". */
+  estimate?: "clean" | "gated";
+  /** Steps at t ≥ this use the gated estimate (see `sampleVideos`). */
+  cleanBelow?: number;
+  /** Share of the gated estimate mixed in (see `sampleVideos`). */
+  leak?: number;
+}
+
+/**
+ * Samples one clip per prompt and lays them out as an RGB8 image: one row per
+ * prompt (plus, optionally, the ground-truth render below it), `frames` columns.
+ * Resolves to the PNG bytes.
+ *
+ * @example
+ * ```ts
+ * import { createGenerator, disposeGenerator, pickTestPrompts, sampleGrid } from "@halo/kit";
+ * const gen = createGenerator({ frames: 4, size: 16, dim: 16, depth: 1, heads: 2, tokenGrid: { rows: 2, cols: 2, framesPerPatch: 2 } });
+ * const png = await sampleGrid(gen, pickTestPrompts(2, 0), { frames: 3, steps: 2 });
+ * console.log(png.length > 0); // true
+ * disposeGenerator(gen);
+ * ```
+ */
+export async function sampleGrid(
+  gen: Generator,
+  prompts: readonly ShapesPrompt[],
+  options: SampleGridOptions = {},
+): Promise<Uint8Array> {
+  const where = "sampleGrid";
+  const c = gen.config;
+  const frames = checkInt(where, "frames", options.frames ?? 8, 1, c.frames);
+  const scale = checkInt(where, "scale", options.scale ?? 2, 1, 16);
+  const samples = await sampleClips(gen, prompts, {
+    steps: options.steps,
+    seed: options.seed,
+    guidance: options.guidance,
+    estimate: options.estimate,
+    cleanBelow: options.cleanBelow,
+    leak: options.leak,
+  });
+  const rows = samples.flatMap((sample, i) =>
+    options.withReference
+      ? [sample, renderClip(prompts[i], { frames: c.frames, size: c.size, seed: i }).video]
+      : [sample]
+  );
+  return videoSheet(rows, { frames, scale, gap: 2 });
+}
+
+/** `lib/cli/main.ts samples`: writes a PNG of 8 test prompts × 8 frames from a generator checkpoint. */
+export const samplesCommand: CliCommand = {
+  summary: "render a PNG grid of generator samples on held-out test prompts",
+  spec: {
+    checkpoint: { type: "string", default: "data/generator", description: "generator checkpoint" },
+    out: { type: "string", default: "out/samples.png", description: "PNG to write" },
+    prompts: { type: "string", default: "8", description: "number of test prompts (rows)" },
+    seed: { type: "string", default: "0", description: "sampling seed (also picks the prompts)" },
+    steps: { type: "string", default: "25", description: "DDIM steps" },
+    guidance: { type: "string", default: "2", description: "classifier-free guidance scale" },
+    estimate: {
+      type: "string",
+      default: "clean",
+      description: "DDIM clean estimate: clean or gated",
+    },
+    reference: {
+      type: "boolean",
+      default: false,
+      description: "draw the renderer's clip under each sample",
+    },
+  },
+  async run(values) {
+    const n = intOption(values, "prompts");
+    const seed = intOption(values, "seed");
+    const steps = intOption(values, "steps");
+    const guidance = numberOption(values, "guidance");
+    await initBackend();
+    const { generator } = await loadGenerator(String(values.checkpoint));
+    try {
+      const prompts = pickTestPrompts(n, seed);
+      const png = await sampleGrid(generator, prompts, {
+        seed,
+        steps,
+        guidance,
+        withReference: Boolean(values.reference),
+        estimate: values.estimate === undefined
+          ? undefined
+          : String(values.estimate) as "clean" | "gated",
+      });
+      await writeFileAtomic(String(values.out), png);
+      console.log(
+        `wrote ${values.out}:\n${prompts.map((p, i) => `  row ${i + 1}: ${p.text}`).join("\n")}`,
+      );
+    } finally {
+      disposeGenerator(generator);
+    }
+  },
+};
+
+/** `n` held-out test prompts, spread over the test combinations, picked by `seed`. */
+export function pickTestPrompts(n: number, seed: number): ShapesPrompt[] {
+  const test = promptSplits({ seed: 0 }).test;
+  const rng = createRng(seed);
+  const combos = [...new Set(test.map((p) => `${p.color}/${p.shape}`))];
+  return Array.from({ length: n }, (_, i) => {
+    const combo = combos[i % combos.length];
+    return rng.pick(test.filter((p) => `${p.color}/${p.shape}` === combo));
+  });
+}
+
+/** `lib/cli/main.ts eval-generator`: recognisability of a checkpoint's samples on held-out test prompts. */
+export const evalGeneratorCommand: CliCommand = {
+  summary: "measure object colour (and judge) accuracy of generator samples on test prompts",
+  spec: {
+    checkpoint: { type: "string", default: "data/generator", description: "generator checkpoint" },
+    prompts: { type: "string", default: "64", description: "number of held-out test prompts" },
+    seed: { type: "string", default: "0", description: "sampling seed (also picks the prompts)" },
+    steps: { type: "string", default: "25", description: "DDIM steps" },
+    guidance: { type: "string", default: "2", description: "classifier-free guidance scale" },
+  },
+  async run(values) {
+    const options = {
+      count: intOption(values, "prompts"),
+      seed: intOption(values, "seed"),
+      steps: intOption(values, "steps"),
+      guidance: numberOption(values, "guidance"),
+    };
+    await initBackend();
+    const { generator } = await loadGenerator(String(values.checkpoint));
+    try {
+      const t0 = performance.now();
+      const result = await evaluateGenerator(generator, options);
+      const seconds = Math.round((performance.now() - t0) / 100) / 10;
+      console.log(JSON.stringify({ checkpoint: values.checkpoint, ...result, seconds }, null, 2));
+    } finally {
+      disposeGenerator(generator);
+    }
+  },
+};

@@ -1,0 +1,293 @@
+/**
+ * Quick measurements of a generator: how recognisable its samples are (object
+ * colour, and the reference judge's colour / shape / count / direction checks)
+ * and how fast it trains and samples (for `deno task bench`).
+ * @module
+ */
+
+import * as tf from "@tensorflow/tfjs";
+import { checkInt } from "../core/_errors.ts";
+import { createRng } from "../core/_rng.ts";
+import { createAdam } from "../tensor/adam.ts";
+import {
+  createGenerator,
+  disposeGenerator,
+  type Generator,
+  type GeneratorConfig,
+  generatorFlops,
+  makeBatch,
+  resolveGeneratorConfig,
+} from "./model.ts";
+import { trainStep } from "./train_step.ts";
+import { sampleClips, type SampleOptions } from "./sampler.ts";
+import { judgeVideo } from "../videos/judge.ts";
+import type { Video } from "../videos/video.ts";
+import {
+  BACKGROUNDS,
+  type ColorName,
+  PALETTE,
+  promptSplits,
+  type ShapesPrompt,
+} from "../videos/world.ts";
+
+/** Objects found in a clip and how many have the prompt's colour. */
+export interface ObjectColorResult {
+  /** Blobs found, summed over frames. */
+  objects: number;
+  /** Blobs whose mean colour is nearest to the prompt's palette colour. */
+  correct: number;
+}
+
+/** Options for {@linkcode objectColors}. */
+export interface ObjectColorOptions {
+  /** RGB distance from the background colour above which a pixel is foreground. Default 0.25. */
+  threshold?: number;
+  /** Smallest blob, in pixels. Default 4. */
+  minArea?: number;
+}
+
+/**
+ * Finds the objects of each frame without using any ground truth (pixels far
+ * from the prompt's background colour, grouped into 4-connected blobs) and
+ * classifies each blob by the palette colour nearest to its mean colour.
+ *
+ * @example
+ * ```ts
+ * import { objectColors, parsePrompt, renderClip } from "@halo/kit";
+ * import assert from "node:assert/strict";
+ * const prompt = parsePrompt("two red circles moving left quickly on a gray background");
+ * const { video } = renderClip(prompt, { seed: 1 });
+ * const r = objectColors(video, prompt);
+ * assert.equal(r.objects, 2 * 16);
+ * assert.equal(r.correct, r.objects);
+ * ```
+ */
+export function objectColors(
+  video: Video,
+  prompt: ShapesPrompt,
+  options: ObjectColorOptions = {},
+): ObjectColorResult {
+  const threshold = options.threshold ?? 0.25;
+  const minArea = options.minArea ?? 4;
+  const { numFrames: T, height: H, width: W, frames } = video;
+  const bg = BACKGROUNDS[prompt.background];
+  const names = Object.keys(PALETTE) as ColorName[];
+  let objects = 0;
+  let correct = 0;
+  const label = new Int32Array(H * W);
+  const stack: number[] = [];
+  for (let t = 0; t < T; t++) {
+    const base = t * H * W;
+    const fg = (i: number) => {
+      const p = (base + i) * 3;
+      return Math.hypot(frames[p] - bg[0], frames[p + 1] - bg[1], frames[p + 2] - bg[2]) >
+        threshold;
+    };
+    label.fill(0);
+    let next = 0;
+    for (let i = 0; i < H * W; i++) {
+      if (label[i] !== 0 || !fg(i)) continue;
+      next++;
+      let area = 0;
+      const sum = [0, 0, 0];
+      stack.push(i);
+      label[i] = next;
+      while (stack.length) {
+        const j = stack.pop()!;
+        area++;
+        for (let c = 0; c < 3; c++) sum[c] += frames[(base + j) * 3 + c];
+        const y = Math.floor(j / W);
+        const x = j % W;
+        const around = [
+          y > 0 ? j - W : -1,
+          y < H - 1 ? j + W : -1,
+          x > 0 ? j - 1 : -1,
+          x < W - 1 ? j + 1 : -1,
+        ];
+        for (const k of around) {
+          if (k >= 0 && label[k] === 0 && fg(k)) {
+            label[k] = next;
+            stack.push(k);
+          }
+        }
+      }
+      if (area < minArea) continue;
+      const mean = sum.map((s) => s / area);
+      let best = names[0];
+      let bestDist = Infinity;
+      for (const name of names) {
+        const c = PALETTE[name];
+        const d = Math.hypot(mean[0] - c[0], mean[1] - c[1], mean[2] - c[2]);
+        if (d < bestDist) [best, bestDist] = [name, d];
+      }
+      objects++;
+      if (best === prompt.color) correct++;
+    }
+  }
+  return { objects, correct };
+}
+
+/** Recognisability of a generator's samples. */
+export interface GeneratorEvaluation {
+  /** Prompts sampled. */
+  prompts: number;
+  /** Share of blobs (all frames) with the prompt's colour ({@linkcode objectColors}). */
+  objectColorAccuracy: number;
+  /** Share of videos whose colour the reference judge accepts. */
+  judgeColorAccuracy: number;
+  /** Share of videos whose shape the reference judge accepts. */
+  judgeShapeAccuracy: number;
+  /** Share of videos whose object count the reference judge accepts. */
+  judgeCountAccuracy: number;
+  /** Share of videos whose motion direction the reference judge accepts. */
+  judgeDirectionAccuracy: number;
+  /** Mean blobs per frame against the mean prompt count (over- or under-generation). */
+  blobsPerFrame: number;
+  /** Mean objects per prompt. */
+  promptCount: number;
+}
+
+/** Options for {@linkcode evaluateGenerator}. */
+export interface EvaluateGeneratorOptions extends SampleOptions {
+  /** Prompts to sample; default: `count` held-out test prompts. */
+  prompts?: readonly ShapesPrompt[];
+  /** Number of test prompts when `prompts` is not given. Default 32. */
+  count?: number;
+}
+
+/**
+ * Samples held-out test prompts (colour/shape combinations never trained on)
+ * and measures how recognisable the clips are.
+ *
+ * @example
+ * ```ts
+ * import { createGenerator, disposeGenerator, evaluateGenerator } from "@halo/kit";
+ * const gen = createGenerator({ frames: 4, size: 16, dim: 16, depth: 1, heads: 2, tokenGrid: { rows: 2, cols: 2, framesPerPatch: 2 } });
+ * const e = await evaluateGenerator(gen, { count: 2, steps: 2 });
+ * console.log(e.prompts, e.objectColorAccuracy >= 0); // 2 true
+ * disposeGenerator(gen);
+ * ```
+ */
+export async function evaluateGenerator(
+  gen: Generator,
+  options: EvaluateGeneratorOptions = {},
+): Promise<GeneratorEvaluation> {
+  const prompts = options.prompts ??
+    testPromptSample(
+      checkInt("evaluateGenerator", "count", options.count ?? 32, 1),
+      options.seed ?? 0,
+    );
+  const clips = await sampleClips(gen, prompts, options);
+  let objects = 0, correct = 0, frames = 0;
+  const ok = { color: 0, shape: 0, count: 0, direction: 0 };
+  clips.forEach((clip, i) => {
+    const r = objectColors(clip, prompts[i]);
+    objects += r.objects;
+    correct += r.correct;
+    frames += clip.numFrames;
+    const checks =
+      judgeVideo(clip, prompts[i].text, { rows: 4, cols: 4, framesPerPatch: 4 }).checks;
+    if (checks?.colorOk) ok.color++;
+    if (checks?.shapeOk) ok.shape++;
+    if (checks?.countOk) ok.count++;
+    if (checks?.directionOk) ok.direction++;
+  });
+  const n = prompts.length;
+  return {
+    prompts: n,
+    objectColorAccuracy: objects ? correct / objects : 0,
+    judgeColorAccuracy: ok.color / n,
+    judgeShapeAccuracy: ok.shape / n,
+    judgeCountAccuracy: ok.count / n,
+    judgeDirectionAccuracy: ok.direction / n,
+    blobsPerFrame: objects / frames,
+    promptCount: prompts.reduce((s, p) => s + p.count, 0) / n,
+  };
+}
+
+/** `n` distinct held-out test prompts picked by `seed`. */
+export function testPromptSample(n: number, seed: number): ShapesPrompt[] {
+  const test = [...promptSplits({ seed: 0 }).test];
+  const rng = createRng(seed);
+  for (let i = test.length - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    [test[i], test[j]] = [test[j], test[i]];
+  }
+  return test.slice(0, Math.min(n, test.length));
+}
+
+/** Throughput of a generator config on the current backend. */
+export interface GeneratorBench {
+  /** Training clips per second (forward + backward + Adam). */
+  trainSamplesPerSec: number;
+  /** Videos per second of DDIM sampling with the given steps (CFG doubles the work). */
+  sampleVideosPerSec: number;
+  /** Achieved GFLOP/s in training, from {@linkcode generatorFlops} × 3. */
+  trainGflops: number;
+  /** Achieved GFLOP/s in sampling. */
+  sampleGflops: number;
+  /** The config measured. */
+  config: GeneratorConfig;
+}
+
+/** Options for {@linkcode benchGenerator}. */
+export interface BenchGeneratorOptions {
+  /** Clips per training step and per sampling batch. Default 8. */
+  batchSize?: number;
+  /** Timed training steps (after one warm-up step). Default 3. */
+  trainSteps?: number;
+  /** DDIM steps for the sampling measurement. Default 5. */
+  sampleSteps?: number;
+  /** CFG scale (≠ 1 doubles the forward passes). Default 2. */
+  guidance?: number;
+}
+
+/**
+ * Measures training samples/s, sampling videos/s and achieved GFLOP/s of a
+ * freshly initialised generator of `config` on the active backend.
+ *
+ * @example
+ * ```ts
+ * import { benchGenerator } from "@halo/kit";
+ * const tiny = { frames: 4, size: 16, dim: 16, depth: 1, heads: 2, tokenGrid: { rows: 2, cols: 2, framesPerPatch: 2 } };
+ * const r = await benchGenerator(tiny, { batchSize: 2, trainSteps: 1, sampleSteps: 1 });
+ * console.log(r.trainSamplesPerSec > 0);
+ * ```
+ */
+export async function benchGenerator(
+  config: Partial<GeneratorConfig> = {},
+  options: BenchGeneratorOptions = {},
+): Promise<GeneratorBench> {
+  const c = resolveGeneratorConfig(config);
+  const b = checkInt("benchGenerator", "batchSize", options.batchSize ?? 8, 1);
+  const trainSteps = checkInt("benchGenerator", "trainSteps", options.trainSteps ?? 3, 1);
+  const sampleSteps = checkInt("benchGenerator", "sampleSteps", options.sampleSteps ?? 5, 1);
+  const guidance = options.guidance ?? 2;
+  const gen = createGenerator(c, { seed: 0 });
+  const adam = createAdam(gen.params);
+  const rng = createRng(0);
+  const prompts = testPromptSample(b, 0);
+  const batch = makeBatch(c, prompts);
+  try {
+    await trainStep(gen, adam, batch, { rng });
+    let t0 = performance.now();
+    for (let i = 0; i < trainSteps; i++) await trainStep(gen, adam, batch, { rng });
+    const trainSec = (performance.now() - t0) / 1000 / trainSteps;
+    await sampleClips(gen, prompts.slice(0, 1), { steps: 1, guidance });
+    t0 = performance.now();
+    await sampleClips(gen, prompts, { steps: sampleSteps, guidance, batchSize: b });
+    const sampleSec = (performance.now() - t0) / 1000;
+    const passes = guidance === 1 ? 1 : 2;
+    return {
+      trainSamplesPerSec: b / trainSec,
+      sampleVideosPerSec: b / sampleSec,
+      trainGflops: 3 * generatorFlops(c, b) / trainSec / 1e9,
+      sampleGflops: passes * sampleSteps * generatorFlops(c, b) / sampleSec / 1e9,
+      config: c,
+    };
+  } finally {
+    tf.dispose([batch.x0, batch.tokens]);
+    adam.dispose();
+    disposeGenerator(gen);
+  }
+}

@@ -1,0 +1,205 @@
+/**
+ * Sampling from a generator: a seeded DDIM sampler with classifier-free
+ * guidance ({@linkcode sampleVideos}, tensors) and its asynchronous
+ * {@linkcode Video} form ({@linkcode sampleClips}). The same seed gives the same
+ * clips on every backend: the noise comes from the kit's own generator.
+ * @module
+ */
+
+import * as tf from "@tensorflow/tfjs";
+import { checkInt, checkNumber, fail } from "../core/_errors.ts";
+import { createRng } from "../core/_rng.ts";
+import { alphaBars, type Generator, normalArray, predictNoiseAndClean } from "./model.ts";
+import { PROMPT_LENGTH, tokenizeBatch } from "./prompt.ts";
+import type { ShapesPrompt } from "../videos/world.ts";
+import type { Video } from "../videos/video.ts";
+
+/** Options for {@linkcode sampleVideos}. */
+export interface SampleOptions {
+  /** DDIM steps. Default 25. */
+  steps?: number;
+  /** Seed of the initial noise (and of η>0 noise). Default 0. */
+  seed?: number;
+  /**
+   * One seed per prompt: each clip's noise then comes from its own seed, so a
+   * clip does not depend on the batch it was sampled in (caches of single
+   * clips, like the preference candidates, need that). Beats `seed`.
+   */
+  seeds?: readonly number[];
+  /** Classifier-free guidance scale w: ε = ε_u + w(ε_c − ε_u); 1 = off. Default 2. */
+  guidance?: number;
+  /** DDIM η (0 = deterministic). Default 0. */
+  eta?: number;
+  /** Prompts per forward pass. Default 8. */
+  batchSize?: number;
+  /**
+   * Which clean estimate each DDIM step moves towards: "clean", the network's
+   * clean image X, or "gated", the estimate implied by ε̂ (standard DDIM).
+   * Default "clean": the gated one keeps the noise that the output gate lets
+   * through where X is unsure, and DDIM accumulates it into speckle.
+   */
+  estimate?: "clean" | "gated";
+  /** With estimate "clean": steps at t ≥ cleanBelow still use the gated estimate. Default: timesteps (all clean). */
+  cleanBelow?: number;
+  /** With estimate "clean": move this share of the way to the gated estimate (0..1). Default 0. */
+  leak?: number;
+}
+
+/**
+ * Samples one clip per prompt with DDIM. The same seed gives the same videos
+ * (the noise comes from the kit's own seeded generator, not tfjs' global RNG).
+ * Returns tensors `[B, T, H, W, 3]` in [0, 1]; the caller disposes it.
+ *
+ * @example
+ * ```ts
+ * import { createGenerator, disposeGenerator, sampleVideos } from "@halo/kit";
+ * const gen = createGenerator({ dim: 16, depth: 1, heads: 2, frames: 4, size: 16, tokenGrid: { rows: 4, cols: 4, framesPerPatch: 2 } });
+ * const x = sampleVideos(gen, ["one red circle moving up slowly on a black background"], { steps: 2, seed: 3 });
+ * console.log(x.shape); // [1, 4, 16, 16, 3]
+ * x.dispose();
+ * disposeGenerator(gen);
+ * ```
+ */
+export function sampleVideos(
+  gen: Generator,
+  prompts: ReadonlyArray<string | ShapesPrompt>,
+  options: SampleOptions = {},
+): tf.Tensor {
+  const where = "sampleVideos";
+  const c = gen.config;
+  const steps = checkInt(where, "steps", options.steps ?? 25, 1, c.timesteps);
+  const seed = checkInt(where, "seed", options.seed ?? 0, 0, 0xffffffff);
+  const w = checkNumber(where, "guidance", options.guidance ?? 2, 0, 100);
+  const eta = checkNumber(where, "eta", options.eta ?? 0, 0, 1);
+  const batchSize = checkInt(where, "batchSize", options.batchSize ?? 8, 1);
+  const estimate = options.estimate ?? "clean";
+  if (estimate !== "clean" && estimate !== "gated") {
+    fail(where, 'estimate "clean" or "gated"', estimate);
+  }
+  const cleanBelow = checkInt(
+    where,
+    "cleanBelow",
+    options.cleanBelow ?? c.timesteps,
+    0,
+    c.timesteps,
+  );
+  const leak = checkNumber(where, "leak", options.leak ?? 0, 0, 1);
+  const seeds = options.seeds;
+  if (seeds !== undefined) {
+    if (!Array.isArray(seeds) || seeds.length !== prompts.length) {
+      fail(where, `seeds with one seed per prompt (${prompts.length})`, seeds);
+    }
+    seeds.forEach((s, i) => checkInt(where, `seeds[${i}]`, s, 0, 0xffffffff));
+  }
+  const tokensAll = tokenizeBatch(prompts); // validates prompts before any work
+  const perVideo = c.frames * c.size * c.size * 3;
+  const rng = createRng(seed);
+  const clipRngs = seeds?.map((s) => createRng(s));
+  // b·perVideo normal draws: from the shared generator, or clip by clip from their own.
+  const draw = (start: number, b: number): Float32Array => {
+    if (!clipRngs) return normalArray(rng, b * perVideo);
+    const out = new Float32Array(b * perVideo);
+    for (let i = 0; i < b; i++) out.set(normalArray(clipRngs[start + i], perVideo), i * perVideo);
+    return out;
+  };
+  const ab = alphaBars(c.timesteps, c.schedule);
+  // Evenly spaced timesteps from T-1 down to 0.
+  const ts = Array.from(
+    { length: steps },
+    (_, i) => Math.round((c.timesteps - 1) * (1 - i / steps)),
+  );
+  const shape = [c.frames, c.size, c.size, 3];
+  const chunks: tf.Tensor[] = [];
+  try {
+    for (let start = 0; start < prompts.length; start += batchSize) {
+      const b = Math.min(batchSize, prompts.length - start);
+      const tokens = tokensAll.slice([start, 0], [b, PROMPT_LENGTH]);
+      let x = tf.tensor(draw(start, b), [b, ...shape]);
+      for (let i = 0; i < steps; i++) {
+        const t = ts[i];
+        const aT = ab[t];
+        const aPrev = i + 1 < steps ? ab[ts[i + 1]] : 1;
+        const extra = eta > 0 ? draw(start, b) : undefined;
+        const next = tf.tidy(() => {
+          const tt = tf.fill([b], t, "int32") as tf.Tensor1D;
+          let pred: { eps: tf.Tensor; clean: tf.Tensor };
+          if (w === 1) pred = predictNoiseAndClean(gen, { xt: x, t: tt, tokens });
+          else {
+            const both = predictNoiseAndClean(gen, {
+              xt: tf.concat([x, x]),
+              t: tf.concat([tt, tt]) as tf.Tensor1D,
+              tokens: tf.concat([tokens, tokens]) as tf.Tensor2D,
+            }, { keep: tf.concat([tf.ones([b]), tf.zeros([b])]) as tf.Tensor1D });
+            const mix = (v: tf.Tensor) => {
+              const [cond, uncond] = tf.split(v, 2);
+              return uncond.add(cond.sub(uncond).mul(w));
+            };
+            pred = { eps: mix(both.eps), clean: mix(both.clean) };
+          }
+          // x0 estimate, clipped to the data range (standard for pixel-space DDIM):
+          // the network's clean image, or the gated estimate implied by ε̂.
+          const gated = x.sub(pred.eps.mul(Math.sqrt(1 - aT))).div(Math.sqrt(aT));
+          const x0 = (estimate === "clean" && t < cleanBelow
+            ? (leak > 0 ? pred.clean.add(gated.sub(pred.clean).mul(leak)) : pred.clean)
+            : gated).clipByValue(-1, 1);
+          const epsHat = x.sub(x0.mul(Math.sqrt(aT))).div(Math.sqrt(1 - aT));
+          const sigma = eta * Math.sqrt((1 - aPrev) / (1 - aT) * (1 - aT / aPrev));
+          let out = x0.mul(Math.sqrt(aPrev)).add(
+            epsHat.mul(Math.sqrt(Math.max(0, 1 - aPrev - sigma * sigma))),
+          );
+          if (extra && sigma > 0) {
+            out = out.add(tf.tensor(extra, x.shape).mul(sigma));
+          }
+          return out;
+        });
+        x.dispose();
+        x = next;
+      }
+      chunks.push(tf.tidy(() => x.add(1).div(2).clipByValue(0, 1)));
+      x.dispose();
+      tokens.dispose();
+    }
+    return chunks.length === 1 ? chunks[0] : tf.tidy(() => tf.concat(chunks));
+  } finally {
+    tokensAll.dispose();
+    if (chunks.length > 1) tf.dispose(chunks);
+  }
+}
+
+/**
+ * Samples clips and returns them as {@linkcode Video} values (data copied off
+ * the backend with an asynchronous read; nothing to dispose).
+ *
+ * @example
+ * ```ts
+ * import { createGenerator, disposeGenerator, sampleClips } from "@halo/kit";
+ * const gen = createGenerator({ dim: 16, depth: 1, heads: 2, frames: 4, size: 16, tokenGrid: { rows: 4, cols: 4, framesPerPatch: 2 } });
+ * const [clip] = await sampleClips(gen, ["one red circle moving up slowly on a black background"], { steps: 2, seed: 3 });
+ * console.log(clip.numFrames, clip.width, clip.frames.length); // 4 16 3072
+ * disposeGenerator(gen);
+ * ```
+ */
+export async function sampleClips(
+  gen: Generator,
+  prompts: ReadonlyArray<string | ShapesPrompt>,
+  options: SampleOptions = {},
+): Promise<Video[]> {
+  const x = sampleVideos(gen, prompts, options);
+  let data: Float32Array;
+  try {
+    data = await x.data() as Float32Array;
+  } finally {
+    x.dispose();
+  }
+  const c = gen.config;
+  const n = c.frames * c.size * c.size * 3;
+  return prompts.map((p, i) => ({
+    frames: data.slice(i * n, (i + 1) * n),
+    numFrames: c.frames,
+    height: c.size,
+    width: c.size,
+    fps: 8,
+    source: `generator:${typeof p === "string" ? p : p.text}:` +
+      (options.seeds ? `seed=${options.seeds[i]}` : `seed=${options.seed ?? 0}#${i}`),
+  }));
+}

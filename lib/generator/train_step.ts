@@ -1,0 +1,155 @@
+/**
+ * The generator's training step (DESIGN §3): sample t and ε, predict from x_t,
+ * the weighted MSE, one Adam update; on webgpu in passes that fit the adapter's
+ * bindings when the batch does not.
+ * @module
+ */
+
+import * as tf from "@tensorflow/tfjs";
+import { checkInt, checkNumber } from "../core/_errors.ts";
+import type { Rng } from "../core/_rng.ts";
+import { paramGrads } from "../tensor/nn.ts";
+import type { Adam } from "../tensor/adam.ts";
+import { webgpuBindingLimit } from "../tensor/_kernels/webgpu.ts";
+import {
+  addNoise,
+  alphaBars,
+  type DiffusionBatch,
+  type Generator,
+  type GeneratorConfig,
+  normalArray,
+  predictNoise,
+  predictNoiseAndClean,
+} from "./model.ts";
+
+/** Options for {@linkcode trainStep}. */
+export interface TrainStepOptions {
+  /** Source of t, ε and prompt dropout for this step. */
+  rng: Rng;
+  /** Probability of replacing the prompt with the null prompt (for CFG). Default 0.1. */
+  promptDropout?: number;
+  /**
+   * Cap of the per-clip loss weight min(1/ᾱ_t, maxWeight) that lifts the high-noise
+   * steps (1 = the plain ε-MSE of DDPM). Default 10. Why: under ε-MSE an error
+   * in the clean estimate counts SNR = ᾱ/(1−ᾱ) times, almost nothing at high
+   * noise, where this small model must learn the layout of the clip; weight
+   * 1/ᾱ makes it count SNR + 1 (the v-prediction weighting), capped so the
+   * last steps, whose error cannot be reduced, do not dominate.
+   */
+  maxWeight?: number;
+  /**
+   * Clips per forward/backward pass; the passes' gradients are summed before
+   * the one Adam update (the same update up to summation order). Default: the
+   * whole batch at once, except on webgpu where the adapter cannot bind the
+   * per-pixel decoder's activations of the whole batch in one buffer (128 MiB
+   * on many adapters: 64 default-size clips), which gets the largest pass that
+   * fits, and on wasm, which gets passes of the same size.
+   */
+  microBatch?: number;
+}
+
+/** Bytes of one activation tensor the wasm backend is given at most per pass (see below). */
+const WASM_PASS_BYTES = 128 * 2 ** 20;
+
+/**
+ * Clips of config `c` a pass takes by default: those whose per-pixel
+ * activations (the decoder's widest, about max(pixelHidden, pixelContext + 8)
+ * values a pixel) fit one WebGPU binding on webgpu, or 128 MiB on wasm, whose
+ * 32-bit heap cannot hold a whole 256-clip step of the default config ("memory
+ * access out of bounds"; 64 clips do); the whole batch on other backends.
+ */
+function defaultMicroBatch(c: GeneratorConfig, batch: number): number {
+  const limit = webgpuBindingLimit() ?? (tf.getBackend() === "wasm" ? WASM_PASS_BYTES : undefined);
+  if (limit === undefined) return batch;
+  const bytesPerClip = 4 * c.frames * c.size * c.size * Math.max(c.pixelHidden, c.pixelContext + 8);
+  return Math.max(1, Math.min(batch, Math.floor(limit / bytesPerClip)));
+}
+
+/**
+ * One DDPM training step: sample t and ε, predict ε from x_t, take the
+ * (weighted, see {@linkcode TrainStepOptions.maxWeight}) MSE and one Adam
+ * update. Resolves to the plain, unweighted ε-MSE (x0-MSE with prediction "x0") of the step
+ * (a number, so nothing leaks). The loss is the only value read back, asynchronously, so the
+ * step also runs on backends without synchronous reads (WebGPU in Deno).
+ */
+export async function trainStep(
+  gen: Generator,
+  adam: Adam,
+  batch: DiffusionBatch,
+  options: TrainStepOptions,
+): Promise<number> {
+  const c = gen.config;
+  const b = batch.x0.shape[0];
+  const drop = checkNumber("trainStep", "promptDropout", options.promptDropout ?? 0.1, 0, 1);
+  const rng = options.rng;
+  const tVals = Int32Array.from({ length: b }, () => rng.int(c.timesteps));
+  const keepVals = Float32Array.from({ length: b }, () => (rng.next() < drop ? 0 : 1));
+  const noiseVals = normalArray(rng, batch.x0.size);
+  const cap = checkNumber("trainStep", "maxWeight", options.maxWeight ?? 10, 1);
+  const ab = alphaBars(c.timesteps, c.schedule);
+  const x0 = c.prediction === "x0";
+  // With prediction "x0" the loss is the plain (unweighted) x0-MSE.
+  const weights = Float32Array.from(tVals, (t) => x0 ? 1 : Math.min(1 / ab[t], cap));
+  const weightSum = weights.reduce((x, y) => x + y, 0);
+  const chunk = checkInt(
+    "trainStep",
+    "microBatch",
+    options.microBatch ?? defaultMicroBatch(c, b),
+    1,
+  );
+  const loss = tf.tidy(() => {
+    const t = tf.tensor1d(tVals, "int32");
+    const keep = tf.tensor1d(keepVals);
+    const noise = tf.tensor(noiseVals, batch.x0.shape);
+    const w = tf.tensor1d(weights.map((v) => v * b / weightSum));
+    const xt = addNoise(c, batch.x0, t, noise);
+    // each clip's MSE over the clips `part` picks (all of them, or one pass)
+    const perClipOf = (part: <T extends tf.Tensor>(x: T) => T) => {
+      const inputs = { xt: part(xt), t: part(t), tokens: part(batch.tokens) };
+      return (x0
+        ? predictNoiseAndClean(gen, inputs, { keep: part(keep) }).clean.sub(part(batch.x0))
+        : predictNoise(gen, inputs, { keep: part(keep) }).sub(part(noise)))
+        .square().mean([1, 2, 3, 4]);
+    };
+    if (chunk >= b) {
+      let plain: tf.Scalar | undefined;
+      const { value, grads } = paramGrads(gen.params, () => {
+        const perClip = perClipOf((x) => x);
+        plain = tf.keep(perClip.mean() as tf.Scalar);
+        return perClip.mul(w).mean() as tf.Scalar;
+      });
+      adam.apply(grads);
+      value.dispose();
+      return plain!;
+    }
+    // passes of `chunk` clips: each contributes its share of the batch means
+    let sums: Record<string, tf.Tensor> = {};
+    let plain = tf.scalar(0);
+    for (let start = 0; start < b; start += chunk) {
+      const n = Math.min(chunk, b - start);
+      const part = <T extends tf.Tensor>(x: T) => x.slice(start, n) as T;
+      const { value, grads } = paramGrads(gen.params, () => {
+        const perClip = perClipOf(part);
+        const before = plain;
+        plain = tf.keep(before.add(perClip.sum().div(b)) as tf.Scalar);
+        before.dispose();
+        return perClip.mul(part(w)).sum().div(b) as tf.Scalar;
+      });
+      value.dispose();
+      const previous = sums;
+      sums = Object.fromEntries(
+        Object.entries(grads).map((
+          [name, g],
+        ) => [name, previous[name] ? previous[name].add(g) : g]),
+      );
+      tf.dispose([...Object.values(previous), ...Object.keys(previous).map((k) => grads[k])]);
+    }
+    adam.apply(sums);
+    return plain;
+  });
+  try {
+    return (await loss.data())[0];
+  } finally {
+    loss.dispose();
+  }
+}

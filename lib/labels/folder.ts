@@ -1,0 +1,497 @@
+/**
+ * Labelling from the command line (`deno task label`) and the labeller
+ * benchmark: label every video of a folder with a `prompts.json` manifest
+ * (the format of `../shared/videos/prompts.json`), or generated ShapesWorld
+ * clips, into a JSONL label file that doubles as the cache, through GPT-4o,
+ * any OpenAI-compatible server, or an in-process judge server — directly or
+ * through the Batch API — or preview the run's size and cost (`--dry-run`).
+ * @module
+ */
+
+import { isAbsolute, join, relative, resolve } from "node:path";
+import { fail } from "../core/_errors.ts";
+import { createRng } from "../core/_rng.ts";
+import { checkInt } from "../core/_errors.ts";
+import { BATCH_LIMIT_FLAGS } from "./batch_plan.ts";
+import { type CliCommand, type CliValues, intOption, numberOption } from "../cli/_flags.ts";
+import { startJudgeServer } from "./judge_server/server.ts";
+import { type LabelRunReport, labelVideos } from "./label.ts";
+import {
+  type BatchLabelOptions,
+  type BatchRunReport,
+  labelBatch,
+  type LabelItemSource,
+} from "./batch.ts";
+import type { ImageDetail, ImageFormat } from "./images.ts";
+import { formatPreview, previewLabelling } from "./preview.ts";
+import { DEFAULT_GRID, formatGrid, parseGrid, type PatchGrid } from "../videos/patch.ts";
+import { createVideo, loadVideo, type Video } from "../videos/video.ts";
+import { renderClip, samplePrompt } from "../videos/world.ts";
+
+/** One entry of a `prompts.json` manifest. */
+export interface PromptManifestEntry {
+  /** Video file name, relative to the folder. */
+  file: string;
+  /** Its prompt. */
+  prompt: string;
+}
+
+/**
+ * Reads `DIR/prompts.json` (`{"videos": [{"file", "prompt"}, …]}`, optionally with a
+ * `"source"` note); errors name the file and the field. File names must stay inside
+ * `DIR` (no absolute paths, no `..`), and unknown fields are errors (a typo such as
+ * `"promt"` would otherwise drop the prompt silently).
+ *
+ * @example
+ * ```ts
+ * import { readPromptManifest } from "@halo/kit";
+ * import assert from "node:assert/strict";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/prompts.json`, JSON.stringify({ videos: [{ file: "a.gif", prompt: "a cat" }] }));
+ * assert.deepEqual(await readPromptManifest(dir), [{ file: "a.gif", prompt: "a cat" }]);
+ * await Deno.writeTextFile(`${dir}/prompts.json`, JSON.stringify({ videos: [{ file: "../a.gif", prompt: "a cat" }] }));
+ * await assert.rejects(readPromptManifest(dir), /videos\[0\]\.file: Expected a file name inside/);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function readPromptManifest(dir: string): Promise<PromptManifestEntry[]> {
+  if (typeof dir !== "string" || dir === "") fail("readPromptManifest", "a folder path", dir);
+  const path = join(dir, "prompts.json");
+  let value: unknown;
+  try {
+    value = JSON.parse(await Deno.readTextFile(path));
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      fail(path, 'a prompts manifest {"videos": [{"file", "prompt"}]}', "no such file");
+    }
+    fail(path, "valid JSON", (error as Error).message);
+  }
+  if (!isRecord(value)) fail(path, 'a JSON object {"videos": [...]}', value);
+  unknownFields(path, value, ["videos", "source"]);
+  const videos = value.videos;
+  if (!Array.isArray(videos)) fail(`${path}: videos`, "an array", videos);
+  return videos.map((entry: unknown, i: number) => {
+    const at = `${path}: videos[${i}]`;
+    if (!isRecord(entry)) fail(at, 'an object {"file", "prompt"}', entry);
+    unknownFields(at, entry, ["file", "prompt"]);
+    const file = entry.file;
+    if (typeof file !== "string" || file.trim() === "") fail(`${at}.file`, "a file name", file);
+    const inside = relative(resolve(dir), resolve(dir, file));
+    if (isAbsolute(file) || inside === "" || inside.startsWith("..") || isAbsolute(inside)) {
+      fail(`${at}.file`, `a file name inside ${dir}`, file);
+    }
+    if (typeof entry.prompt !== "string" || entry.prompt.trim() === "") {
+      fail(`${at}.prompt`, "a non-empty prompt", entry.prompt);
+    }
+    return { file, prompt: entry.prompt };
+  });
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}
+
+function unknownFields(where: string, value: Record<string, unknown>, known: string[]): void {
+  const extra = Object.keys(value).filter((k) => !known.includes(k));
+  if (extra.length > 0) fail(where, `only the fields ${known.join(", ")}`, extra[0]);
+}
+
+/**
+ * Trims a video to the largest size the grid divides: trailing frames, bottom
+ * rows and right columns that do not fill a whole patch are dropped.
+ */
+export function fitToGrid(video: Video, grid: PatchGrid): Video {
+  const T = video.numFrames - (video.numFrames % grid.framesPerPatch);
+  const H = video.height - (video.height % grid.rows);
+  const W = video.width - (video.width % grid.cols);
+  if (T === 0 || H === 0 || W === 0) {
+    fail(
+      `fitToGrid(${video.source})`,
+      `a video with at least ${grid.framesPerPatch} frames of ${grid.cols}x${grid.rows} pixels`,
+      `${video.numFrames} frames of ${video.width}x${video.height}`,
+    );
+  }
+  if (T === video.numFrames && H === video.height && W === video.width) return video;
+  const frames = new Float32Array(T * H * W * 3);
+  for (let t = 0; t < T; t++) {
+    for (let y = 0; y < H; y++) {
+      const src = ((t * video.height + y) * video.width) * 3;
+      frames.set(video.frames.subarray(src, src + W * 3), ((t * H + y) * W) * 3);
+    }
+  }
+  return createVideo({
+    frames,
+    numFrames: T,
+    height: H,
+    width: W,
+    fps: video.fps,
+    source: video.source,
+  });
+}
+
+/** Options of {@linkcode labelFolder}. */
+export interface LabelFolderOptions extends Omit<BatchLabelOptions, "cache"> {
+  /** Label file (JSONL; also the cache). */
+  out: string;
+  /** Use the Batch API. Default false. */
+  batch?: boolean;
+  /** Load this many frames per video (evenly spaced). Default: all. */
+  frames?: number;
+}
+
+/**
+ * The videos of `DIR/prompts.json` as a source that decodes one video at a
+ * time, each trimmed to the grid ({@linkcode fitToGrid}).
+ *
+ * @example
+ * ```ts
+ * import { folderSource, parsePrompt, renderClip, saveVideo } from "@halo/kit";
+ * import assert from "node:assert/strict";
+ * const dir = await Deno.makeTempDir();
+ * const text = "one red circle moving left slowly on a black background";
+ * await saveVideo(renderClip(parsePrompt(text), { seed: 1 }).video, `${dir}/a.gif`);
+ * await Deno.writeTextFile(`${dir}/prompts.json`, JSON.stringify({ videos: [{ file: "a.gif", prompt: text }] }));
+ * const source = await folderSource(dir);
+ * assert.equal(source.count, 1);
+ * assert.equal((await source.load(0)).video.numFrames, 16);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function folderSource(
+  dir: string,
+  options: { grid?: PatchGrid; frames?: number } = {},
+): Promise<LabelItemSource> {
+  const grid = options.grid ?? DEFAULT_GRID;
+  const entries = await readPromptManifest(dir);
+  return {
+    count: entries.length,
+    load: async (i) => {
+      const path = resolve(dir, entries[i].file);
+      const video = await loadVideo(path, options.frames ? { frames: options.frames } : {});
+      return { video: fitToGrid(video, grid), prompt: entries[i].prompt };
+    },
+  };
+}
+
+/** Options of {@linkcode shapesSource}. */
+export interface ShapesSourceOptions {
+  /** Frame side in pixels. Default 32. */
+  size?: number;
+  /** Frames per clip. Default 16. */
+  frames?: number;
+  /** Seed of the prompts and renders. Default 0. */
+  seed?: number;
+}
+
+/**
+ * `count` ShapesWorld clips with sampled prompts, rendered on demand (item `i`
+ * is always the same clip for the same seed).
+ *
+ * @example
+ * ```ts
+ * import { shapesSource } from "@halo/kit";
+ * import assert from "node:assert/strict";
+ * const source = shapesSource(10, { size: 16, frames: 4 });
+ * const item = await source.load(3);
+ * assert.equal(item.video.width, 16);
+ * assert.deepEqual((await source.load(3)).video.frames, item.video.frames);
+ * ```
+ */
+export function shapesSource(count: number, options: ShapesSourceOptions = {}): LabelItemSource {
+  checkInt("shapesSource", "count", count, 1);
+  const seed = options.seed ?? 0;
+  return {
+    count,
+    load: (i) => {
+      const prompt = samplePrompt(createRng(seed * 1_000_003 + i));
+      const { video } = renderClip(prompt, {
+        seed: (seed * 7919 + i) >>> 0,
+        size: options.size ?? 32,
+        frames: options.frames ?? 16,
+      });
+      return Promise.resolve({
+        video: { ...video, source: `shapes:${seed}:${i}` },
+        prompt: prompt.text,
+      });
+    },
+  };
+}
+
+/**
+ * Labels every video listed in `DIR/prompts.json` into `options.out`.
+ *
+ * @example
+ * ```ts
+ * import { labelFolder, parsePrompt, renderClip, saveVideo, startJudgeServer } from "@halo/kit";
+ * import assert from "node:assert/strict";
+ * const dir = await Deno.makeTempDir();
+ * const text = "one red circle moving left slowly on a black background";
+ * await saveVideo(renderClip(parsePrompt(text), { seed: 1 }).video, `${dir}/a.gif`);
+ * await Deno.writeTextFile(`${dir}/prompts.json`, JSON.stringify({ videos: [{ file: "a.gif", prompt: text }] }));
+ * const server = startJudgeServer({ port: 0 });
+ * const report = await labelFolder(dir, { out: `${dir}/labels.jsonl`, baseURL: server.url, quiet: true });
+ * assert.equal(report.failed, 0);
+ * await server.close();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function labelFolder(
+  dir: string,
+  options: LabelFolderOptions,
+): Promise<LabelRunReport> {
+  const source = await folderSource(dir, options);
+  return await labelSource(source, options);
+}
+
+/** Labels a source directly or (with `batch`) through the Batch API. */
+async function labelSource(
+  source: LabelItemSource,
+  options: LabelFolderOptions,
+): Promise<LabelRunReport> {
+  if (options.batch && options.maxCostUsd !== undefined) {
+    fail("labelFolder", "no maxCostUsd with the Batch API (its bill comes at the end)", "both");
+  }
+  if (options.batch) return await labelBatch(source, { ...options, cache: options.out });
+  const items = [];
+  for (let i = 0; i < source.count; i++) items.push(await source.load(i));
+  return await labelVideos(items, { ...options, cache: options.out });
+}
+
+/** `deno task label`. */
+export const labelCommand: CliCommand = {
+  summary: "label the videos of a folder (prompts.json) or generated ShapesWorld clips with " +
+    "patch labels from GPT-4o or a judge server; --dry-run previews the cost",
+  spec: {
+    videos: { type: "string", description: "folder with videos and prompts.json" },
+    shapes: { type: "string", description: "label N generated ShapesWorld clips instead" },
+    size: { type: "string", default: "32", description: "frame side of --shapes clips" },
+    seed: { type: "string", default: "0", description: "seed of --shapes clips" },
+    out: { type: "string", description: "label file (JSONL, also the cache)" },
+    "base-url": { type: "string", description: "OpenAI-compatible base URL (default: OpenAI)" },
+    model: { type: "string", default: "gpt-4o", description: "model name" },
+    grid: {
+      type: "string",
+      default: formatGrid(DEFAULT_GRID),
+      description: "patch grid ROWSxCOLSxFRAMES",
+    },
+    batch: { type: "boolean", default: false, description: "use the Batch API (half price, slow)" },
+    "dry-run": {
+      type: "boolean",
+      default: false,
+      description: "print requests, batch files, bytes, tokens and dollars; send nothing",
+    },
+    count: { type: "string", description: "--dry-run: plan for N videos like the measured ones" },
+    sample: { type: "string", description: "--dry-run: build and measure at most N requests" },
+    concurrency: { type: "string", default: "4", description: "requests in flight" },
+    "max-attempts": {
+      type: "string",
+      default: "5",
+      description: "attempts per video (retries + 1)",
+    },
+    frames: { type: "string", description: "frames per video: loaded from files, or rendered" },
+    "frames-per-segment": { type: "string", description: "frames shown per segment (4)" },
+    "frame-side": {
+      type: "string",
+      description: "longer side of a shown frame (128; --batch and --dry-run: 96)",
+    },
+    "image-format": { type: "string", description: "png or jpeg (png)" },
+    "jpeg-quality": { type: "string", description: "JPEG quality 1-100 (90)" },
+    detail: {
+      type: "string",
+      description: "image detail: low, high or auto (high; --batch and --dry-run: low)",
+    },
+    "sheet-side": {
+      type: "string",
+      description:
+        "longer side of a reference-sheet frame (0: own size, the default; --batch and --dry-run: 120)",
+    },
+    ...BATCH_LIMIT_FLAGS,
+    "max-in-flight": { type: "string", default: "4", description: "Batch API: batches at once" },
+    "poll-ms": { type: "string", default: "5000", description: "Batch API: poll interval" },
+    "max-cost": {
+      type: "string",
+      description: "stop starting calls before the estimated spend passes this many USD; " +
+        "a rerun with a higher limit pays only for the rest",
+    },
+    "timeout-s": {
+      type: "string",
+      default: "120",
+      description: "time-out of one API call, answer included, in seconds",
+    },
+    judge: {
+      type: "boolean",
+      default: false,
+      description: "start an in-process judge server and label with it",
+    },
+    quiet: { type: "boolean", default: false, description: "no progress bar" },
+  },
+  run: async (values: CliValues): Promise<void> => {
+    // Every flag is read (and checked) before any video is: a bad flag fails at once.
+    const grid = parseGrid(String(values.grid));
+    const frames = values.frames === undefined ? undefined : intOption(values, "frames");
+    const optionalInt = (name: string) =>
+      values[name] === undefined ? undefined : intOption(values, name);
+    const request = {
+      model: String(values.model),
+      grid,
+      framesPerSegment: optionalInt("frames-per-segment"),
+      frameSide: optionalInt("frame-side"),
+      imageFormat: values["image-format"] as ImageFormat | undefined,
+      jpegQuality: optionalInt("jpeg-quality"),
+      detail: values.detail as ImageDetail | undefined,
+      sheetSide: optionalInt("sheet-side"),
+      maxRequestsPerFile: intOption(values, "max-requests-per-file"),
+      maxBytesPerFile: intOption(values, "max-bytes-per-file"),
+    };
+    const preview = { count: optionalInt("count"), sample: optionalInt("sample") };
+    const running = {
+      batch: Boolean(values.batch),
+      concurrency: intOption(values, "concurrency"),
+      retry: {
+        maxAttempts: intOption(values, "max-attempts"),
+        timeoutMs: positive(values, "timeout-s") * 1000,
+      },
+      maxCostUsd: values["max-cost"] === undefined ? undefined : budgetOption(values),
+      maxInFlight: intOption(values, "max-in-flight"),
+      pollMs: intOption(values, "poll-ms"),
+      quiet: Boolean(values.quiet),
+    };
+    const shapes = { size: intOption(values, "size"), frames, seed: intOption(values, "seed") };
+    let source: LabelItemSource;
+    if (typeof values.shapes === "string") {
+      source = shapesSource(intOption(values, "shapes"), shapes);
+    } else if (typeof values.videos === "string") {
+      source = await folderSource(values.videos, { grid, frames });
+    } else fail("label", "--videos DIR or --shapes N", "neither");
+    if (values["dry-run"]) {
+      const plan = await previewLabelling(source, { ...request, ...preview });
+      console.log(formatPreview(plan));
+      return;
+    }
+    if (typeof values.out !== "string") fail("label", "--out FILE", "nothing");
+    const server = values.judge ? startJudgeServer({ port: 0 }) : null;
+    try {
+      const baseURL = server?.url ?? (values["base-url"] as string | undefined);
+      const report = await labelSource(source, {
+        ...request,
+        ...running,
+        out: values.out,
+        baseURL,
+      });
+      for (const r of report.results) {
+        if (r.error && !r.skipped) console.error(`${r.source}: ${r.error}`);
+      }
+      const batch = report as Partial<BatchRunReport>;
+      console.log(
+        `labelled ${report.labelled}, cached ${report.cached}, failed ${report.failed} → ${values.out}; ` +
+          `${report.usage.promptTokens} input + ${report.usage.completionTokens} output tokens, ` +
+          `estimated cost $${report.costUsd.toFixed(4)} (${report.calls} API calls` +
+          (batch.files === undefined
+            ? ")"
+            : `; ${batch.files} files, ${batch.batches} batches, ${batch.resumed} resumed, ` +
+              `${batch.resubmitted} requests re-submitted)`),
+      );
+      if (report.skipped > 0) {
+        throw new Error(
+          `budget: stopped at an estimated $${report.costUsd.toFixed(4)} of --max-cost ` +
+            `$${values["max-cost"]} with ${report.skipped} of ${report.results.length} videos ` +
+            "not labelled; rerun with a higher --max-cost to label them " +
+            "(the labelled ones are cached and not paid again)",
+        );
+      }
+      if (report.failed > 0) {
+        throw new Error(
+          `${report.failed} of ${report.results.length} videos failed; rerun to retry them`,
+        );
+      }
+    } finally {
+      await server?.close();
+    }
+  },
+};
+
+function positive(values: CliValues, name: string): number {
+  const n = numberOption(values, name);
+  if (!(n > 0)) throw new TypeError(`--${name}: Expected a number > 0 but found ${values[name]}`);
+  return n;
+}
+
+function budgetOption(values: CliValues): number {
+  const n = numberOption(values, "max-cost");
+  if (!(n >= 0)) {
+    throw new TypeError(`--max-cost: Expected USD ≥ 0 but found ${values["max-cost"]}`);
+  }
+  return n;
+}
+
+/** Options of {@linkcode benchLabeller}. */
+export interface BenchLabellerOptions {
+  /** Concurrency levels. Default [1, 4, 16]. */
+  concurrencies?: readonly number[];
+  /** Simulated latency of every judge answer, ms. Default 200. */
+  latencyMs?: number;
+  /** Videos labelled per level. Default 32. */
+  videos?: number;
+  /** Grid. Default 4×4×4. */
+  grid?: PatchGrid;
+}
+
+/** Throughput of the labeller at one concurrency. */
+export interface BenchLabellerResult {
+  /** Requests in flight. */
+  concurrency: number;
+  /** Videos labelled. */
+  videos: number;
+  /** Wall-clock seconds. */
+  seconds: number;
+  /** Labelled videos per second. */
+  videosPerSecond: number;
+}
+
+/**
+ * Labelled videos per second against an in-process judge server with a fixed
+ * simulated latency, at each concurrency (ShapesWorld clips, no cache).
+ *
+ * @example
+ * ```ts
+ * import { benchLabeller } from "@halo/kit";
+ * import assert from "node:assert/strict";
+ * const rows = await benchLabeller({ concurrencies: [1, 2], videos: 2, latencyMs: 10 });
+ * assert.equal(rows.length, 2);
+ * assert.ok(rows[1].videosPerSecond > 0);
+ * ```
+ */
+export async function benchLabeller(
+  options: BenchLabellerOptions = {},
+): Promise<BenchLabellerResult[]> {
+  const concurrencies = options.concurrencies ?? [1, 4, 16];
+  const n = options.videos ?? 32;
+  const rng = createRng(1234);
+  const items = Array.from({ length: n }, (_, i) => {
+    const prompt = samplePrompt(rng);
+    return { video: renderClip(prompt, { seed: i }).video, prompt: prompt.text };
+  });
+  const server = startJudgeServer({ port: 0, latencyMs: options.latencyMs ?? 200 });
+  const out: BenchLabellerResult[] = [];
+  try {
+    for (const concurrency of concurrencies) {
+      const report = await labelVideos(items, {
+        baseURL: server.url,
+        apiKey: "sk-bench",
+        concurrency,
+        grid: options.grid,
+        quiet: true,
+      });
+      if (report.failed > 0) throw new Error(`benchLabeller: ${report.failed} items failed`);
+      out.push({
+        concurrency,
+        videos: n,
+        seconds: report.seconds,
+        videosPerSecond: n / report.seconds,
+      });
+    }
+  } finally {
+    await server.close();
+  }
+  return out;
+}

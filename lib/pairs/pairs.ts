@@ -1,0 +1,580 @@
+/**
+ * Preference data for Diffusion-DPO and Gran-DPO (`deno task pairs`): for each
+ * training prompt, N candidate clips from a generator (DDIM, one seed per
+ * clip), scored by the patch reward model (patch scores) and a video head
+ * (the PRM's own, or a VRM's), paired into chosen/rejected clips by video
+ * score, with the PRM's per-patch score gaps attached.
+ *
+ * **Files** (in the output folder):
+ * - `clips/<key>.rgb` — one candidate clip, raw bytes: frames × height ×
+ *   width × RGB, row-major, 0–255. `<key>` is the SHA-256 of what determines
+ *   the clip (generator weights, prompt, seed, sampler settings), so a rerun,
+ *   or a later run with more prompts, reuses every clip it has.
+ * - `candidates.jsonl` — one line per sampled clip
+ *   (`{key, prompt, seed, clip, sha256}`), appended as clips are written, so a
+ *   killed run resumes where it stopped.
+ * - `pairs.jsonl` — the interchange another trainer can read, one pair per
+ *   line, written atomically once all candidates are scored (another `name`
+ *   writes `<name>.jsonl` and `<name>.manifest.json` beside the same clips):
+ *
+ * ```jsonc
+ * {
+ *   "id": "p0012-c3-c0",            // prompt index, chosen and rejected candidate
+ *   "prompt": "two red circles moving left quickly on a gray background",
+ *   "grid": "4x4x4",                // patch geometry of the scores (rows x cols x frames)
+ *   "shape": [16, 32, 32, 3],       // frames, height, width, channels of the clips
+ *   "chosen":   { "clip": "clips/<key>.rgb", "sha256": "…", "seed": 123,
+ *                 "video_score": 3.41, "patch_scores": [/* P numbers, patch-index order *\/] },
+ *   "rejected": { … },
+ *   "video_gap": 0.62,              // chosen.video_score − rejected.video_score (> 0)
+ *   "patch_gaps": [/* P numbers: chosen − rejected per patch; sign = Gran-DPO's direction *\/]
+ * }
+ * ```
+ *
+ *   Scores are the reward models' means over the aspects, on the 1–4 scale;
+ *   patches are in patch-index order `(segment·rows + row)·cols + col` (see
+ *   `patchId`); clip paths are relative to the `pairs.jsonl` folder.
+ * - `pairs.manifest.json` — settings, counts and diagnostics (score spreads, how
+ *   often patch directions disagree with the video direction, and how often
+ *   the reference judge agrees with the pair's direction — for reporting
+ *   only; the judge never chooses a pair).
+ * @module
+ */
+
+import { join } from "node:path";
+import { checkInt, checkNumber, fail } from "../core/_errors.ts";
+import { appendJsonLines, pathExists, readJsonLines, writeFileAtomic } from "../core/_atomic.ts";
+import { quantizePixels, sha256Hex } from "../core/_hash.ts";
+import { readParams } from "../tensor/nn.ts";
+import { createRng } from "../core/_rng.ts";
+import { Progress } from "../core/_progress.ts";
+import { defaultJobs, runJobs } from "../core/_spawn.ts";
+import { disposeGenerator, type Generator, loadGenerator } from "../generator/model.ts";
+import { sampleClips } from "../generator/sampler.ts";
+import { loadRewardModel } from "../reward/train.ts";
+import {
+  disposeRewardModel,
+  flattenPatchScores,
+  type RewardModel,
+  scoreRewards,
+} from "../reward/model.ts";
+import { shapesBench } from "../eval/evaluate.ts";
+import { ASPECTS } from "../labels/protocol.ts";
+import { formatGrid, numPatches, parseGrid } from "../videos/patch.ts";
+import { promptSplits, type ShapesPrompt } from "../videos/world.ts";
+import { type PairSide, type PreferencePair, readClip } from "./file.ts";
+
+/** How candidates of one prompt are paired. */
+export type Pairing = "best-worst" | "all";
+
+/** Options for {@linkcode buildPairs}. */
+export interface BuildPairsOptions {
+  /** Output folder (clips, candidates.jsonl, pairs.jsonl, pairs.manifest.json). Required. */
+  out: string;
+  /**
+   * Name of the pairs file and its manifest in `out` (`<name>.jsonl`, `<name>.manifest.json`), so
+   * several pairings of the same candidates share one folder of clips. Default "pairs".
+   */
+  name?: string;
+  /** Generator checkpoint to sample from. Default `data/generator`. */
+  generatorDir?: string;
+  /** An in-memory generator instead (iterative DPO samples from the current policy). */
+  generator?: Generator;
+  /** Patch reward model. Default `data/reward/prm`. */
+  prmDir?: string;
+  /** Take video scores from this reward model instead of the PRM's video head. */
+  videoRmDir?: string;
+  /** Training prompts (a seeded sample of the train split). Default 256. */
+  prompts?: number;
+  /** Candidates per prompt. Default 4. */
+  candidates?: number;
+  /** DDIM steps. Default 20. */
+  steps?: number;
+  /** Classifier-free guidance. Default 2. */
+  guidance?: number;
+  /** Seed of the prompt sample and of the candidates' noise. Default 0. */
+  seed?: number;
+  /** "best-worst" (one pair per prompt) or "all" pairs above the margin. Default "best-worst". */
+  pairing?: Pairing;
+  /** Minimum video-score gap of a pair. Default 0.1. */
+  margin?: number;
+  /** Clips per sampling batch. Default 16. */
+  batchSize?: number;
+  /** Child processes that sample candidates at once (a generator from a directory only). Default: the CPU count. */
+  jobs?: number;
+  /** Add the reference judge's agreement to the manifest (diagnostics only). Default true. */
+  judgeDiagnostics?: boolean;
+  /** No progress bar. Default false. */
+  quiet?: boolean;
+}
+
+/** What {@linkcode buildPairs} did. */
+export interface BuildPairsResult {
+  /** The pairs file written. */
+  file: string;
+  /** Pairs written. */
+  pairs: number;
+  /** Candidate clips in all. */
+  candidates: number;
+  /** Clips sampled by this run (the rest were reused). */
+  sampled: number;
+  /** The manifest written beside the pairs. */
+  manifest: PairsManifest;
+}
+
+/** `pairs.manifest.json`: the settings and diagnostics of a pairs file. */
+export interface PairsManifest {
+  /** Settings that made the pairs. */
+  settings: Record<string, unknown>;
+  /** Pairs, prompts, candidates. */
+  counts: { pairs: number; prompts: number; candidates: number; skippedBelowMargin: number };
+  /** Diagnostics of the pairs. */
+  diagnostics: Record<string, number>;
+}
+
+const CLIP_FORMAT_VERSION = 1;
+
+/** A stable 32-bit seed for candidate `j` of prompt `index` under `seed`. */
+function candidateSeed(seed: number, index: number, j: number): number {
+  return createRng((seed * 0x9e3779b1 + index * 0x85ebca6b + j * 0xc2b2ae35) >>> 0).seed();
+}
+
+/**
+ * A seeded sample of `n` prompts of the train split (indices into it kept, for ids).
+ *
+ * @example
+ * ```ts
+ * import { pairPrompts } from "@halo/kit";
+ * const a = pairPrompts(3, 0), b = pairPrompts(3, 0);
+ * console.log(a.length, a[0].index === b[0].index); // 3 true
+ * ```
+ */
+export function pairPrompts(
+  n: number,
+  seed: number,
+): Array<{ index: number; prompt: ShapesPrompt }> {
+  const train = promptSplits({ seed: 0 }).train;
+  checkInt("pairPrompts", "n", n, 1, train.length);
+  const order = train.map((_, i) => i);
+  const rng = createRng(seed ^ 0x5a17);
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  return order.slice(0, n).map((index) => ({ index, prompt: train[index] }));
+}
+
+/** The SHA-256 of a generator's weights (names, shapes, values), read asynchronously. */
+export async function generatorHash(gen: Generator): Promise<string> {
+  const parts = await readParams(gen.params);
+  const header = JSON.stringify({
+    config: gen.config,
+    tensors: parts.map((p) => [p.name, p.shape]),
+  });
+  const head = new TextEncoder().encode(header + "\n");
+  const total = parts.reduce((n, p) => n + p.values.byteLength, head.length);
+  const all = new Uint8Array(total);
+  all.set(head);
+  let offset = head.length;
+  for (const p of parts) {
+    all.set(new Uint8Array(p.values.buffer, p.values.byteOffset, p.values.byteLength), offset);
+    offset += p.values.byteLength;
+  }
+  return await sha256Hex(all);
+}
+
+/** A sampled candidate, one line of `candidates*.jsonl`. */
+export interface CandidateRecord {
+  key: string;
+  prompt: string;
+  seed: number;
+  clip: string;
+  sha256: string;
+}
+
+function mean(xs: readonly number[]): number {
+  return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN;
+}
+
+/** One candidate clip to sample: its prompt, noise seed and content key. */
+export interface CandidateItem {
+  /** The prompt. */
+  prompt: ShapesPrompt;
+  /** Noise seed of the clip. */
+  seed: number;
+  /** SHA-256 of what determines the clip (the clip file is `clips/<key>.rgb`). */
+  key: string;
+}
+
+/** A shard of candidates to sample, as JSON for a child process. */
+export interface CandidateJob {
+  /** Pairs folder (clips go to `<out>/clips/`). */
+  out: string;
+  /** JSONL the records are appended to (`candidates*.jsonl` in `out`). */
+  log: string;
+  /** The clips, prompts as text. */
+  items: Array<{ prompt: string; seed: number; key: string }>;
+  /** DDIM steps. */
+  steps: number;
+  /** Classifier-free guidance. */
+  guidance: number;
+  /** Clips per sampling batch. */
+  batchSize: number;
+}
+
+/** Every candidate record of a pairs folder (`candidates*.jsonl`), by key. */
+async function readCandidates(out: string): Promise<Map<string, CandidateRecord>> {
+  const known = new Map<string, CandidateRecord>();
+  let names: string[] = [];
+  try {
+    names = [...Deno.readDirSync(out)].map((e) => e.name)
+      .filter((n) => /^candidates(\.\d+)?\.jsonl$/.test(n)).sort();
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  for (const name of names) {
+    for (const r of await readJsonLines<CandidateRecord>(join(out, name))) known.set(r.key, r);
+  }
+  return known;
+}
+
+/**
+ * Samples candidate clips batch by batch, writes each clip atomically as
+ * `clips/<key>.rgb` and appends its record to `log` after every batch (so a
+ * kill loses at most one batch). Resolves to the records written.
+ */
+export async function sampleCandidates(
+  generator: Generator,
+  job: Omit<CandidateJob, "items"> & { items: CandidateItem[]; onChunk?: (n: number) => void },
+): Promise<CandidateRecord[]> {
+  const written: CandidateRecord[] = [];
+  for (let start = 0; start < job.items.length; start += job.batchSize) {
+    const chunk = job.items.slice(start, start + job.batchSize);
+    const clips = await sampleClips(generator, chunk.map((w) => w.prompt), {
+      steps: job.steps,
+      guidance: job.guidance,
+      seeds: chunk.map((w) => w.seed),
+      batchSize: job.batchSize,
+    });
+    const records: CandidateRecord[] = [];
+    for (let i = 0; i < chunk.length; i++) {
+      const bytes = quantizePixels(clips[i].frames);
+      const clip = `clips/${chunk[i].key}.rgb`;
+      await writeFileAtomic(join(job.out, clip), bytes);
+      records.push({
+        key: chunk[i].key,
+        prompt: chunk[i].prompt.text,
+        seed: chunk[i].seed,
+        clip,
+        sha256: await sha256Hex(bytes),
+      });
+    }
+    await appendJsonLines(job.log, records);
+    written.push(...records);
+    job.onChunk?.(chunk.length);
+  }
+  return written;
+}
+
+/**
+ * Samples (or reuses) candidates, scores them, pairs them and writes the
+ * pairs folder described in the module doc. Resumable: clips already in
+ * `candidates.jsonl` with an intact file are reused, so a killed run picks up
+ * where it stopped and a rerun samples nothing.
+ *
+ * @example
+ * ```ts
+ * import { buildPairs, createGenerator, createRewardModel, disposeGenerator, disposeRewardModel, saveRewardModel } from "@halo/kit";
+ * const dir = await Deno.makeTempDir();
+ * const prm = createRewardModel({ frames: 4, size: 16, grid: "2x2x2", dim: 16, depth: 1, heads: 2 }, { seed: 1 });
+ * await saveRewardModel(`${dir}/prm`, prm);
+ * const generator = createGenerator({ frames: 4, size: 16, dim: 16, depth: 1, heads: 2, tokenGrid: { rows: 2, cols: 2, framesPerPatch: 2 } });
+ * const r = await buildPairs({ out: `${dir}/pairs`, generator, prmDir: `${dir}/prm`, prompts: 2, candidates: 3, steps: 2, margin: 0, quiet: true });
+ * console.log(r.candidates, r.pairs); // 6 2
+ * disposeGenerator(generator);
+ * disposeRewardModel(prm);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function buildPairs(options: BuildPairsOptions): Promise<BuildPairsResult> {
+  const where = "buildPairs";
+  if (!options || typeof options.out !== "string" || options.out === "") {
+    fail(where, "an options object with an output folder `out`", options?.out);
+  }
+  const out = options.out;
+  const nPrompts = checkInt(where, "prompts", options.prompts ?? 256, 1);
+  const nCandidates = checkInt(where, "candidates", options.candidates ?? 4, 2, 64);
+  const steps = checkInt(where, "steps", options.steps ?? 20, 1, 1000);
+  const guidance = checkNumber(where, "guidance", options.guidance ?? 2, 0, 100);
+  const seed = checkInt(where, "seed", options.seed ?? 0, 0, 0xffffffff);
+  const margin = checkNumber(where, "margin", options.margin ?? 0.1, 0);
+  const batchSize = checkInt(where, "batchSize", options.batchSize ?? 16, 1);
+  const pairing = options.pairing ?? "best-worst";
+  if (pairing !== "best-worst" && pairing !== "all") {
+    fail(where, 'pairing "best-worst" or "all"', pairing);
+  }
+  const prmDir = options.prmDir ?? "data/reward/prm";
+  const name = options.name ?? "pairs";
+  if (!/^[A-Za-z0-9_.-]+$/.test(name) || name.startsWith(".")) {
+    fail(where, "a file name of letters, digits, '_', '-' and '.'", name);
+  }
+  const prompts = pairPrompts(nPrompts, seed);
+
+  // Models: the generator (own or loaded), the PRM and an optional video RM.
+  let generator = options.generator;
+  let generatorKey: string;
+  let ownGenerator = false;
+  if (generator) generatorKey = await generatorHash(generator);
+  else {
+    const loaded = await loadGenerator(options.generatorDir ?? "data/generator");
+    generator = loaded.generator;
+    ownGenerator = true;
+    generatorKey = loaded.manifest.weights.sha256;
+  }
+  const models: RewardModel[] = [];
+  try {
+    const prm = (await loadRewardModel(prmDir)).model;
+    models.push(prm);
+    const videoRm = options.videoRmDir ? (await loadRewardModel(options.videoRmDir)).model : prm;
+    if (videoRm !== prm) models.push(videoRm);
+    const c = generator.config;
+    if (prm.config.frames !== c.frames || prm.config.size !== c.size) {
+      fail(
+        prmDir,
+        `a reward model for ${c.frames} frames of ${c.size}×${c.size} (the generator's)`,
+        `${prm.config.frames} frames of ${prm.config.size}×${prm.config.size}`,
+      );
+    }
+    const shape: [number, number, number, number] = [c.frames, c.size, c.size, 3];
+    const grid = parseGrid(prm.config.grid);
+    const P = numPatches(grid, c.frames);
+
+    // 1. Candidates: reuse what is on disk (every candidates*.jsonl), sample the rest.
+    const known = await readCandidates(out);
+    const wanted: CandidateItem[] = [];
+    for (const { index, prompt } of prompts) {
+      for (let j = 0; j < nCandidates; j++) {
+        const s = candidateSeed(seed, index, j);
+        const key = await sha256Hex(JSON.stringify({
+          v: CLIP_FORMAT_VERSION,
+          generator: generatorKey,
+          prompt: prompt.text,
+          seed: s,
+          steps,
+          guidance,
+        }));
+        wanted.push({ prompt, seed: s, key });
+      }
+    }
+    const missing: CandidateItem[] = [];
+    for (const w of wanted) {
+      const r = known.get(w.key);
+      if (!r || !(await pathExists(join(out, r.clip)))) missing.push(w);
+    }
+    const progress = new Progress(wanted.length, {
+      label: "pairs: sample candidates",
+      unit: "clips",
+      initial: wanted.length - missing.length,
+      quiet: options.quiet || missing.length === 0,
+    });
+    const jobs = options.jobs ?? defaultJobs();
+    const sampling = { out, steps, guidance, batchSize };
+    if (jobs > 1 && !options.generator && missing.length > batchSize) {
+      // One shard per core, each in a child process with its own log file.
+      const per = Math.ceil(missing.length / jobs);
+      const shards = Array.from({ length: jobs }, (_, k) => missing.slice(k * per, (k + 1) * per))
+        .filter((shard) => shard.length > 0);
+      await runJobs(
+        shards.map((shard, k) => ({
+          kind: "candidates",
+          generatorDir: options.generatorDir ?? "data/generator",
+          job: {
+            ...sampling,
+            log: join(out, `candidates.${k}.jsonl`),
+            items: shard.map((w) => ({ prompt: w.prompt.text, seed: w.seed, key: w.key })),
+          },
+        })),
+        {
+          concurrency: jobs,
+          onDone: (job) => progress.tick((job.job as CandidateJob).items.length),
+        },
+      );
+      for (const [key, r] of await readCandidates(out)) known.set(key, r);
+    } else {
+      const records = await sampleCandidates(generator, {
+        ...sampling,
+        log: join(out, "candidates.jsonl"),
+        items: missing,
+        onChunk: (n) => progress.tick(n),
+      });
+      for (const r of records) known.set(r.key, r);
+    }
+
+    // 2. Scores of every candidate (cheap, so always recomputed: a new PRM needs no resampling).
+    const videos = await Promise.all(
+      wanted.map((w) => {
+        const r = known.get(w.key)!;
+        return readClip(join(out, r.clip), shape, r.sha256);
+      }),
+    );
+    const items = videos.map((video, i) => ({ video, prompt: wanted[i].prompt.text }));
+    const meanAspects = (s: Record<string, number>) => mean(ASPECTS.map((a) => s[a]));
+    const prmScores = await scoreRewards(prm, items);
+    const videoScores = videoRm === prm
+      ? prmScores.map((s) => meanAspects(s.video as unknown as Record<string, number>))
+      : (await scoreRewards(videoRm, items)).map((s) =>
+        meanAspects(s.video as unknown as Record<string, number>)
+      );
+    const patchScores = prmScores.map((s) => flattenPatchScores(s.patches).map((a) => mean(a)));
+    for (const [i, v] of videoScores.entries()) {
+      if (!Number.isFinite(v) || patchScores[i].some((x) => !Number.isFinite(x))) {
+        fail(where, `finite reward scores`, `NaN for candidate ${wanted[i].key.slice(0, 12)}…`);
+      }
+    }
+
+    // 3. Pairs.
+    const pairs: PreferencePair[] = [];
+    let skipped = 0;
+    const round = (x: number) => Math.round(x * 1e5) / 1e5;
+    const side = (i: number): PairSide => {
+      const r = known.get(wanted[i].key)!;
+      return {
+        clip: r.clip,
+        sha256: r.sha256,
+        seed: r.seed,
+        video_score: round(videoScores[i]),
+        patch_scores: patchScores[i].map(round),
+      };
+    };
+    for (let p = 0; p < prompts.length; p++) {
+      const ids = Array.from({ length: nCandidates }, (_, j) => p * nCandidates + j);
+      const candidatesPairs: Array<[number, number]> = [];
+      if (pairing === "best-worst") {
+        const sorted = [...ids].sort((a, b) => videoScores[b] - videoScores[a]);
+        candidatesPairs.push([sorted[0], sorted[sorted.length - 1]]);
+      } else {
+        for (const a of ids) {
+          for (const b of ids) if (videoScores[a] > videoScores[b]) candidatesPairs.push([a, b]);
+        }
+      }
+      for (const [a, b] of candidatesPairs) {
+        const gap = videoScores[a] - videoScores[b];
+        if (!(gap >= margin) || gap <= 0) {
+          skipped++;
+          continue;
+        }
+        const chosen = side(a), rejected = side(b);
+        pairs.push({
+          id: `p${String(prompts[p].index).padStart(4, "0")}-c${a % nCandidates}-c${
+            b % nCandidates
+          }`,
+          prompt: prompts[p].prompt.text,
+          grid: formatGrid(grid),
+          shape,
+          chosen,
+          rejected,
+          video_gap: round(gap),
+          patch_gaps: chosen.patch_scores.map((s, k) => round(s - rejected.patch_scores[k])),
+        });
+      }
+    }
+
+    // 4. Diagnostics (the judge only reports; it never picks a pair).
+    const diagnostics: Record<string, number> = {
+      meanVideoGap: mean(pairs.map((q) => q.video_gap)),
+      meanAbsPatchGap: mean(pairs.flatMap((q) => q.patch_gaps.map(Math.abs))),
+      patchGapsOver025: mean(
+        pairs.flatMap((q) => q.patch_gaps.map((g) => Math.abs(g) >= 0.25 ? 1 : 0)),
+      ),
+      patchDisagreeOver025: mean(
+        pairs.flatMap((q) =>
+          q.patch_gaps.filter((g) => Math.abs(g) >= 0.25).map((g) => g < 0 ? 1 : 0)
+        ),
+      ),
+      videoScoreStd: Math.sqrt(mean(videoScores.map((v) => (v - mean(videoScores)) ** 2))),
+    };
+    if (options.judgeDiagnostics ?? true) {
+      const index = new Map(wanted.map((w, i) => [known.get(w.key)!.clip, i]));
+      const judged = new Map<number, { video: number; overall: number; patches: number[] }>();
+      const judgeOf = (clip: string) => {
+        const i = index.get(clip)!;
+        let j = judged.get(i);
+        if (!j) {
+          const b = shapesBench(videos[i], wanted[i].prompt.text);
+          j = {
+            video: mean(ASPECTS.map((a) => b.judgement.video[a])),
+            overall: b.bench.overall,
+            patches: b.judgement.patches.map((q) => mean(ASPECTS.map((a) => q.scores[a]))),
+          };
+          judged.set(i, j);
+        }
+        return j;
+      };
+      let videoAgree = 0, videoTies = 0, overallAgree = 0, patchAgree = 0, patchTies = 0;
+      let patchCount = 0;
+      for (const q of pairs) {
+        const a = judgeOf(q.chosen.clip), b = judgeOf(q.rejected.clip);
+        if (a.video > b.video) videoAgree++;
+        else if (a.video === b.video) videoTies++;
+        if (a.overall > b.overall) overallAgree++;
+        q.patch_gaps.forEach((g, k) => {
+          if (Math.abs(g) < 0.25) return;
+          patchCount++;
+          const jg = a.patches[k] - b.patches[k];
+          if (jg === 0) patchTies++;
+          else if (Math.sign(jg) === Math.sign(g)) patchAgree++;
+        });
+      }
+      const share = (n: number, of: number) => of ? n / of : NaN;
+      Object.assign(diagnostics, {
+        judgeAgreesWithVideoDirection: share(videoAgree, pairs.length),
+        judgeTiesVideo: share(videoTies, pairs.length),
+        judgeShapesBenchAgreesWithVideoDirection: share(overallAgree, pairs.length),
+        judgeAgreesWithPatchDirection: share(patchAgree, patchCount),
+        judgeTiesPatchDirection: share(patchTies, patchCount),
+      });
+    }
+    const manifest: PairsManifest = {
+      settings: {
+        generator: options.generator
+          ? `in-memory ${generatorKey.slice(0, 12)}…`
+          : (options.generatorDir ?? "data/generator"),
+        generatorSha256: generatorKey,
+        prm: prmDir,
+        videoRm: options.videoRmDir ?? null,
+        prompts: nPrompts,
+        candidates: nCandidates,
+        steps,
+        guidance,
+        seed,
+        pairing,
+        margin,
+        grid: formatGrid(grid),
+        patches: P,
+      },
+      counts: {
+        pairs: pairs.length,
+        prompts: prompts.length,
+        candidates: wanted.length,
+        skippedBelowMargin: skipped,
+      },
+      diagnostics,
+    };
+    const file = join(out, `${name}.jsonl`);
+    await writeFileAtomic(file, pairs.map((q) => JSON.stringify(q) + "\n").join(""));
+    await writeFileAtomic(
+      join(out, `${name}.manifest.json`),
+      JSON.stringify(manifest, null, 2) + "\n",
+    );
+    return {
+      file,
+      pairs: pairs.length,
+      candidates: wanted.length,
+      sampled: missing.length,
+      manifest,
+    };
+  } finally {
+    for (const m of new Set(models)) disposeRewardModel(m);
+    if (ownGenerator) disposeGenerator(generator);
+  }
+}

@@ -1,0 +1,480 @@
+/**
+ * The reward models' data: ShapesWorld renders (clean, with injected local
+ * defects, or rendered from a mismatched prompt), plus generator samples when
+ * a generator checkpoint exists; each labelled by the patch labeller through
+ * the judge server (the *distilled* labels, DESIGN §3: GPT-4o's stand-in, with
+ * its noise) and, for held-out videos only, by the reference judge (the
+ * *human* labels that agreement is measured against). Also the validation of
+ * label files: a missing or extra patch is an error naming the item.
+ *
+ * Reconstruction: the paper labels generated videos of a large model with
+ * GPT-4o; our mix (share of defective clips, kinds, label noise) is our choice,
+ * every part a parameter.
+ * @module
+ */
+
+import { checkInt, checkNumber, fail } from "../core/_errors.ts";
+import { createRng, type Rng } from "../core/_rng.ts";
+import { pathExists, readJsonLines } from "../core/_atomic.ts";
+import { DEFECT_KINDS, type DefectKind, injectDefect } from "../videos/defects.ts";
+import { loadGenerator } from "../generator/model.ts";
+import { disposeGenerator } from "../generator/model.ts";
+import { sampleClips } from "../generator/sampler.ts";
+import { judgeVideo } from "../videos/judge.ts";
+import { labelVideos } from "../labels/label.ts";
+import type { LabelRecord } from "../labels/cache.ts";
+import { ASPECTS, SCORE_MAX, SCORE_MIN, type VideoLabels } from "../labels/protocol.ts";
+import { startJudgeServer } from "../labels/judge_server/server.ts";
+import { formatGrid, numPatches, parseGrid, type PatchGrid, patchIds } from "../videos/patch.ts";
+import type { Video } from "../videos/video.ts";
+import {
+  COLOR_NAMES,
+  DIRECTIONS,
+  formatPrompt,
+  promptSplits,
+  renderClip,
+  SHAPE_NAMES,
+  type ShapesPrompt,
+} from "../videos/world.ts";
+
+/** Where a training clip came from. */
+export type RewardOrigin = "clean" | "defect" | "mismatch" | "generator";
+
+/** One labelled clip. */
+export interface RewardExample {
+  /** The clip. */
+  video: Video;
+  /** The prompt it is judged against. */
+  prompt: string;
+  /** How it was made. */
+  origin: RewardOrigin;
+  /** Defects injected (kind and affected patch indices), when any. */
+  defects: Array<{ kind: DefectKind; patches: number[] }>;
+  /** Distilled labels (the labeller through the judge server). */
+  labels: VideoLabels;
+  /** Reference-judge labels: only on held-out examples, for evaluation. */
+  reference?: VideoLabels;
+}
+
+/** A train / held-out pair of labelled sets. */
+export interface RewardDataset {
+  /** Training clips (distilled labels only). */
+  train: RewardExample[];
+  /** Held-out clips (distilled and reference labels), from prompts never trained on. */
+  heldOut: RewardExample[];
+  /** Patch grid of all labels. */
+  grid: string;
+  /** Labelling summary. */
+  labelling: { calls: number; cached: number; seconds: number; noise: number; bias: number };
+}
+
+/** Options for {@linkcode buildRewardDataset}. */
+export interface RewardDatasetOptions {
+  /** Training clips. Default 400. */
+  train?: number;
+  /** Held-out clips. Default 96. */
+  heldOut?: number;
+  /** Share of rendered clips that get 1–3 injected local defects. Default 0.6. */
+  defectRate?: number;
+  /** Share of rendered clips rendered from a mismatched prompt (wrong colour, shape or direction). Default 0.15. */
+  mismatchRate?: number;
+  /** Seed of prompts, render seeds, defects. Default 0. */
+  seed?: number;
+  /** Patch grid. Default "4x4x4". */
+  grid?: string;
+  /** Frames and size of the clips. Default 16 and 32. */
+  frames?: number;
+  /** Frame size. Default 32. */
+  size?: number;
+  /** Generator checkpoint whose samples join the mix when it exists. Default "data/generator". */
+  generatorDir?: string;
+  /** Share of clips taken from the generator when it exists. Default 0.25. */
+  generatorShare?: number;
+  /** Label cache (JSONL). Default "out/reward/labels.jsonl". */
+  cache?: string;
+  /** Base URL of a running judge server or API; default: a judge server started on loopback. */
+  baseURL?: string;
+  /** Score noise of the started judge server (a VLM labeller's error). Default 0.6. */
+  noise?: number;
+  /** Score bias of the started judge server. Default 0. */
+  bias?: number;
+  /** Silence progress. Default false. */
+  quiet?: boolean;
+}
+
+interface Draft {
+  video: Video;
+  prompt: string;
+  origin: RewardOrigin;
+  defects: Array<{ kind: DefectKind; patches: number[] }>;
+}
+
+/** Patch indices whose tube holds at least `share` object coverage on average. */
+function objectPatches(
+  masks: Float32Array,
+  count: number,
+  video: Video,
+  grid: PatchGrid,
+): number[] {
+  const { numFrames: T, height: H, width: W } = video;
+  const n = numPatches(grid, T);
+  const cover = new Float64Array(n);
+  const ph = H / grid.rows, pw = W / grid.cols;
+  for (let t = 0; t < T; t++) {
+    const s = Math.floor(t / grid.framesPerPatch);
+    for (let o = 0; o < count; o++) {
+      for (let y = 0; y < H; y++) {
+        for (let x = 0; x < W; x++) {
+          const m = masks[((t * count + o) * H + y) * W + x];
+          if (m > 0) {
+            cover[(s * grid.rows + Math.floor(y / ph)) * grid.cols + Math.floor(x / pw)] += m;
+          }
+        }
+      }
+    }
+  }
+  const perPatch = grid.framesPerPatch * ph * pw;
+  return Array.from({ length: n }, (_, i) => i).filter((i) => cover[i] / perPatch > 0.04);
+}
+
+function mismatch(p: ShapesPrompt, rng: Rng): ShapesPrompt {
+  const which = rng.int(3);
+  const other = <T>(all: readonly T[], v: T): T => {
+    const rest = all.filter((x) => x !== v);
+    return rest[rng.int(rest.length)];
+  };
+  const fields = {
+    count: p.count,
+    color: which === 0 ? other(COLOR_NAMES, p.color) : p.color,
+    shape: which === 1 ? other(SHAPE_NAMES, p.shape) : p.shape,
+    direction: which === 2 ? other(DIRECTIONS, p.direction) : p.direction,
+    speed: p.speed,
+    background: p.background,
+  };
+  return { ...fields, text: formatPrompt(fields) };
+}
+
+function renderDrafts(
+  prompts: ShapesPrompt[],
+  n: number,
+  rng: Rng,
+  o: Required<Pick<RewardDatasetOptions, "defectRate" | "mismatchRate" | "frames" | "size">> & {
+    grid: PatchGrid;
+    tag: string;
+  },
+): Draft[] {
+  const drafts: Draft[] = [];
+  for (let i = 0; i < n; i++) {
+    const prompt = rng.pick(prompts);
+    const seed = rng.seed();
+    const u = rng.next();
+    const source = `shapesworld:${o.tag}:${i}:seed=${seed}`;
+    if (u < o.mismatchRate) {
+      const shown = mismatch(prompt, rng);
+      const { video } = renderClip(shown, { seed, frames: o.frames, size: o.size });
+      drafts.push({
+        video: { ...video, source: `${source}:shows=${shown.text}` },
+        prompt: prompt.text,
+        origin: "mismatch",
+        defects: [],
+      });
+      continue;
+    }
+    const { video, truth } = renderClip(prompt, { seed, frames: o.frames, size: o.size });
+    let current: Video = { ...video, source };
+    const defects: Draft["defects"] = [];
+    if (u < o.mismatchRate + o.defectRate) {
+      const onObject = objectPatches(truth.masks, prompt.count, video, o.grid);
+      const all = Array.from({ length: numPatches(o.grid, o.frames) }, (_, k) => k);
+      const kinds = 1 + rng.int(2);
+      for (let k = 0; k < kinds; k++) {
+        const kind = rng.pick(DEFECT_KINDS);
+        const pool = kind === "extra_object"
+          ? all.filter((p) => !onObject.includes(p))
+          : onObject.length > 0
+          ? onObject
+          : all;
+        const chosen = Array.from({ length: 1 + rng.int(3) }, () => pool[rng.int(pool.length)]);
+        const out = injectDefect(current, {
+          kind,
+          grid: o.grid,
+          patches: chosen,
+          strength: 0.7 + 0.6 * rng.next(),
+        });
+        if (out.affected.length > 0) {
+          current = out.video;
+          defects.push({ kind, patches: out.affected });
+        }
+      }
+    }
+    drafts.push({
+      video: { ...current, source: defects.length ? `${source}:defects` : source },
+      prompt: prompt.text,
+      origin: defects.length ? "defect" : "clean",
+      defects,
+    });
+  }
+  return drafts;
+}
+
+/**
+ * Builds the labelled train and held-out sets. Training prompts come from the
+ * grammar's train split, held-out prompts from its validation split (prompts
+ * never trained on). Every clip is labelled through the real labeller
+ * (`openai` client) against a judge server on loopback (or `baseURL`), with a
+ * label cache so a rerun makes no calls; held-out clips also get the reference
+ * judge's labels. Labels are validated patch by patch.
+ *
+ * @example
+ * ```ts
+ * import { buildRewardDataset } from "@halo/kit";
+ * const dir = await Deno.makeTempDir();
+ * const data = await buildRewardDataset({ train: 2, heldOut: 1, cache: `${dir}/labels.jsonl`, quiet: true });
+ * console.log(data.train.length, data.heldOut[0].reference!.patches.length); // 2 64
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function buildRewardDataset(
+  options: RewardDatasetOptions = {},
+): Promise<RewardDataset> {
+  const where = "buildRewardDataset";
+  const nTrain = checkInt(where, "train", options.train ?? 400, 0);
+  const nHeld = checkInt(where, "heldOut", options.heldOut ?? 96, 0);
+  const defectRate = checkNumber(where, "defectRate", options.defectRate ?? 0.6, 0, 1);
+  const mismatchRate = checkNumber(where, "mismatchRate", options.mismatchRate ?? 0.15, 0, 1);
+  if (defectRate + mismatchRate > 1) {
+    fail(where, "defectRate + mismatchRate ≤ 1", defectRate + mismatchRate);
+  }
+  const frames = checkInt(where, "frames", options.frames ?? 16, 1);
+  const size = checkInt(where, "size", options.size ?? 32, 16);
+  const grid = parseGrid(options.grid ?? "4x4x4");
+  const generatorShare = checkNumber(where, "generatorShare", options.generatorShare ?? 0.25, 0, 1);
+  const noise = checkNumber(where, "noise", options.noise ?? 0.6, 0);
+  const bias = checkNumber(where, "bias", options.bias ?? 0);
+  const rng = createRng(options.seed ?? 0);
+  const splits = promptSplits({ seed: 0 });
+  const common = { defectRate, mismatchRate, frames, size, grid };
+
+  const genDir = options.generatorDir ?? "data/generator";
+  let genTrain: Draft[] = [], genHeld: Draft[] = [];
+  if (generatorShare > 0 && await pathExists(`${genDir}/config.json`)) {
+    const { generator } = await loadGenerator(genDir);
+    try {
+      if (generator.config.frames !== frames || generator.config.size !== size) {
+        fail(
+          `${genDir}/config.json`,
+          `a generator of ${frames} frames of ${size}×${size}`,
+          `${generator.config.frames} frames of ${generator.config.size}`,
+        );
+      }
+      const sample = async (
+        prompts: ShapesPrompt[],
+        n: number,
+        seed: number,
+        tag: string,
+      ): Promise<Draft[]> => {
+        if (n === 0) return [];
+        const picked = Array.from({ length: n }, () => rng.pick(prompts));
+        return (await sampleClips(generator, picked, { seed, steps: 20 })).map((video, i) => ({
+          video: { ...video, source: `generator:${tag}:${i}:seed=${seed}` },
+          prompt: picked[i].text,
+          origin: "generator" as const,
+          defects: [],
+        }));
+      };
+      genTrain = await sample(
+        splits.train,
+        Math.round(nTrain * generatorShare),
+        rng.seed(),
+        "train",
+      );
+      genHeld = await sample(
+        splits.validation,
+        Math.round(nHeld * generatorShare),
+        rng.seed(),
+        "held",
+      );
+    } finally {
+      disposeGenerator(generator);
+    }
+  }
+  const train = [
+    ...renderDrafts(splits.train, nTrain - genTrain.length, rng, { ...common, tag: "train" }),
+    ...genTrain,
+  ];
+  const held = [
+    ...renderDrafts(splits.validation, nHeld - genHeld.length, rng, { ...common, tag: "held" }),
+    ...genHeld,
+  ];
+
+  const server = options.baseURL ? null : startJudgeServer({ port: 0, noise, bias, seed: 1 });
+  let report;
+  try {
+    report = await labelVideos(
+      [...train, ...held].map((d) => ({ video: d.video, prompt: d.prompt })),
+      {
+        baseURL: options.baseURL ?? server!.url,
+        grid,
+        cache: options.cache ?? "out/reward/labels.jsonl",
+        quiet: options.quiet,
+        progressLabel: "label (distil)",
+        concurrency: 4,
+      },
+    );
+  } finally {
+    await server?.close();
+  }
+  const all = [...train, ...held];
+  const examples: RewardExample[] = report.results.map((r, i) => {
+    if (!r.labels) {
+      fail(`${where}: item ${i} (${JSON.stringify(all[i].video.source)})`, "labels", r.error);
+    }
+    checkVideoLabels(r.labels, {
+      grid,
+      numFrames: frames,
+      where: `labels of item ${i} (${JSON.stringify(all[i].video.source)})`,
+    });
+    return { ...all[i], labels: r.labels };
+  });
+  const heldOut = examples.slice(train.length).map((e) => {
+    const j = judgeVideo(e.video, e.prompt, grid);
+    return { ...e, reference: { video: j.video, patches: j.patches } };
+  });
+  return {
+    train: examples.slice(0, train.length),
+    heldOut,
+    grid: formatGrid(grid),
+    labelling: {
+      calls: report.calls,
+      cached: report.cached,
+      seconds: report.seconds,
+      noise: options.baseURL ? NaN : noise,
+      bias: options.baseURL ? NaN : bias,
+    },
+  };
+}
+
+/** Options for {@linkcode checkVideoLabels}. */
+export interface CheckLabelsOptions {
+  /** Patch grid the labels must cover. */
+  grid: PatchGrid;
+  /** Frames of the labelled video. */
+  numFrames: number;
+  /** Names the item in errors. Default "labels". */
+  where?: string;
+}
+
+/**
+ * Checks one video's labels against the grid: every patch exactly once, in
+ * index order, every aspect an integer score on the scale. Errors name the
+ * item and the patch (`Expected … but found an extra patch s4r0c0`).
+ *
+ * @example
+ * ```ts
+ * import { checkVideoLabels } from "@halo/kit";
+ * import assert from "node:assert/strict";
+ * const s = { visual_quality: 4, temporal_consistency: 4, text_alignment: 4 };
+ * const grid = { rows: 1, cols: 2, framesPerPatch: 4 };
+ * const labels = { video: s, patches: [{ id: "s0r0c0", index: 0, scores: s, reason: "" }] };
+ * assert.throws(() => checkVideoLabels(labels, { grid, numFrames: 4, where: "clip 7" }), /clip 7.*missing patch s0r0c1/);
+ * ```
+ */
+export function checkVideoLabels(labels: VideoLabels, options: CheckLabelsOptions): void {
+  const where = options.where ?? "labels";
+  const { grid, numFrames } = options;
+  if (!labels || typeof labels !== "object") fail(where, "labels {video, patches}", labels);
+  checkScores(`${where}.video`, labels.video);
+  if (!Array.isArray(labels.patches)) fail(`${where}.patches`, "an array", labels.patches);
+  const ids = patchIds(grid, numFrames);
+  const known = new Set(ids);
+  const seen = new Set<string>();
+  for (const p of labels.patches) {
+    const id = p?.id;
+    if (!known.has(id)) {
+      fail(where, `the ${ids.length} patches of grid ${formatGrid(grid)}`, `an extra patch ${id}`);
+    }
+    if (seen.has(id)) fail(where, `each patch once`, `patch ${id} twice`);
+    seen.add(id);
+    checkScores(`${where} patch ${id}`, p.scores);
+  }
+  const missing = ids.filter((id) => !seen.has(id));
+  if (missing.length > 0) {
+    fail(
+      where,
+      `all ${ids.length} patches of grid ${formatGrid(grid)}`,
+      `missing patch ${missing.slice(0, 4).join(", ")}${missing.length > 4 ? ", …" : ""}`,
+    );
+  }
+  labels.patches.forEach((p, k) => {
+    if (p.id !== ids[k] || p.index !== k) {
+      fail(`${where} patch ${p.id}`, `index ${ids.indexOf(p.id)} in patch-index order`, {
+        index: p.index,
+        position: k,
+      });
+    }
+  });
+}
+
+function checkScores(where: string, scores: unknown): void {
+  if (!scores || typeof scores !== "object") fail(where, "aspect scores", scores);
+  for (const a of ASPECTS) {
+    const v = (scores as Record<string, unknown>)[a];
+    if (typeof v !== "number" || !Number.isInteger(v) || v < SCORE_MIN || v > SCORE_MAX) {
+      fail(`${where}.${a}`, `an integer in [${SCORE_MIN}, ${SCORE_MAX}]`, v);
+    }
+  }
+}
+
+/** Options for {@linkcode readLabelsFile}. */
+export interface ReadLabelsOptions {
+  /** Frames of the labelled videos. Default 16. */
+  numFrames?: number;
+  /** Grid the records must use; default: each record's own. */
+  grid?: string;
+}
+
+/**
+ * Reads a labels JSONL file (the label cache format) and validates every
+ * record; an error names the file, the line, the video's source and the patch.
+ *
+ * @example
+ * ```ts
+ * import { readLabelsFile } from "@halo/kit";
+ * import assert from "node:assert/strict";
+ * const path = await Deno.makeTempFile({ suffix: ".jsonl" });
+ * const s = { visual_quality: 4, temporal_consistency: 4, text_alignment: 4 };
+ * const record = { key: "k", grid: "1x1x4", source: "clip-a", prompt: "p", labels: { video: s, patches: [] } };
+ * await Deno.writeTextFile(path, JSON.stringify(record) + "\n");
+ * await assert.rejects(readLabelsFile(path, { numFrames: 4 }), /line 1 \("clip-a"\).*missing patch s0r0c0/);
+ * await Deno.remove(path);
+ * ```
+ */
+export async function readLabelsFile(
+  path: string,
+  options: ReadLabelsOptions = {},
+): Promise<LabelRecord[]> {
+  const rows = await readJsonLines<LabelRecord>(path);
+  const numFrames = options.numFrames ?? 16;
+  rows.forEach((row, i) => {
+    const at = `${path} line ${i + 1} (${JSON.stringify(row?.source ?? "?")})`;
+    if (!row || typeof row !== "object") fail(at, "a label record", row);
+    const gridSpec = options.grid ?? row.grid;
+    if (options.grid && row.grid !== options.grid) fail(at, `grid ${options.grid}`, row.grid);
+    let grid: PatchGrid;
+    try {
+      grid = parseGrid(gridSpec);
+    } catch {
+      fail(at, 'a grid such as "4x4x4"', gridSpec);
+    }
+    checkVideoLabels(row.labels, { grid, numFrames, where: at });
+  });
+  return rows;
+}
+
+/** Per-aspect score arrays of labels: `video[aspect]`, `patches[patch][aspect]`. */
+export function labelArrays(labels: VideoLabels): { video: number[]; patches: number[][] } {
+  return {
+    video: ASPECTS.map((a) => labels.video[a]),
+    patches: labels.patches.map((p) => ASPECTS.map((a) => p.scores[a])),
+  };
+}

@@ -1,0 +1,638 @@
+/**
+ * The reward model: a small transformer over patch tokens (geometry from a
+ * {@linkcode PatchGrid}) conditioned on the prompt, with two heads on the
+ * labeller's 1–4 scale: a **video head** (pooled tokens → one score per aspect)
+ * and a **patch head** (each token → one score per aspect). Stage 1 trains it
+ * as the video reward model (VRM), stage 2 continues it into the patch reward
+ * model (PRM); see `lib/reward/train.ts`.
+ *
+ * Architecture (our reconstruction; the paper builds on a large VLM): each
+ * `framesPerPatch × (H/rows) × (W/cols)` tube (RGB plus luminance-difference
+ * magnitudes, see {@linkcode RewardConfig.features}) is flattened and linearly
+ * embedded, a learned position embedding is added, the prompt (encoded by the
+ * kit's prompt encoder) is prepended as one extra token, and `depth`
+ * pre-norm transformer blocks mix everything. Scores are `1 + 3·σ(z)` so they
+ * can never leave the scale. Matmuls only (DESIGN §6).
+ * @module
+ */
+
+import * as tf from "@tensorflow/tfjs";
+import { checkInt, checkNumber, fail } from "../core/_errors.ts";
+import { createRng } from "../core/_rng.ts";
+import {
+  addParam,
+  countParams,
+  createParams,
+  disposeParams,
+  gelu,
+  getParam,
+  initLayerNorm,
+  initLinear,
+  initTransformerBlock,
+  layerNorm,
+  linear,
+  type Params,
+  transformerBlock,
+} from "../tensor/nn.ts";
+import {
+  ASPECTS,
+  type AspectScores,
+  type PatchLabel,
+  SCORE_MAX,
+  SCORE_MIN,
+} from "../labels/protocol.ts";
+import {
+  checkGrid,
+  formatGrid,
+  numSegments,
+  parseGrid,
+  type PatchGrid,
+  patchId,
+} from "../videos/patch.ts";
+import {
+  encodePrompt,
+  initPromptEncoder,
+  PROMPT_LENGTH,
+  tokenizePrompt,
+  VOCAB,
+} from "../generator/prompt.ts";
+import type { Video } from "../videos/video.ts";
+import { parsePrompt } from "../videos/world.ts";
+
+/** Shape of a reward model. */
+export interface RewardConfig {
+  /** Frames per clip the model reads. Default 16. */
+  frames: number;
+  /** Frame height and width. Default 32. */
+  size: number;
+  /** Patch grid as `"ROWSxCOLSxFRAMES"`. Default `"4x4x4"` (64 tokens on 16×32×32). */
+  grid: string;
+  /** Token width. Default 48. */
+  dim: number;
+  /** Transformer blocks. Default 2. */
+  depth: number;
+  /** Attention heads. Default 4. */
+  heads: number;
+  /** Prompt encoder blocks. Default 1. */
+  promptLayers: number;
+  /** MLP hidden width as a multiple of `dim`. Default 2. */
+  mlpRatio: number;
+  /**
+   * Input channels per pixel: `"rgb"`, or `"rgb+grad"` which appends the
+   * magnitudes of the horizontal, vertical and temporal luminance differences.
+   * Default `"rgb+grad"`: blur, flicker and frozen patches are changes in
+   * those magnitudes, which a linear patch embedding of raw pixels cannot
+   * express (it is linear in the pixels), and a tiny model learns them far
+   * faster when it sees them.
+   */
+  features: "rgb" | "rgb+grad";
+}
+
+/** The default reward model: about 120k parameters. */
+export const DEFAULT_REWARD_CONFIG: Readonly<RewardConfig> = Object.freeze({
+  frames: 16,
+  size: 32,
+  grid: "4x4x4",
+  dim: 48,
+  depth: 2,
+  heads: 4,
+  promptLayers: 1,
+  mlpRatio: 2,
+  features: "rgb+grad",
+});
+
+/** A reward model: its config and weights. */
+export interface RewardModel {
+  /** The resolved config. */
+  readonly config: RewardConfig;
+  /** The weights. */
+  readonly params: Params;
+}
+
+/**
+ * Fills defaults and validates a reward config; errors name the field.
+ *
+ * @example
+ * ```ts
+ * import { resolveRewardConfig } from "@halo/kit";
+ * console.log(resolveRewardConfig({ dim: 32 }).grid); // "4x4x4"
+ * ```
+ */
+export function resolveRewardConfig(config: Partial<RewardConfig> = {}): RewardConfig {
+  const where = "RewardConfig";
+  const c: RewardConfig = { ...DEFAULT_REWARD_CONFIG, ...config };
+  checkInt(where, "frames", c.frames, 1, 1024);
+  checkInt(where, "size", c.size, 4, 1024);
+  checkInt(where, "dim", c.dim, 4, 4096);
+  checkInt(where, "depth", c.depth, 0, 64);
+  checkInt(where, "heads", c.heads, 1, 64);
+  checkInt(where, "promptLayers", c.promptLayers, 0, 16);
+  if (c.dim % c.heads !== 0) fail(where, `dim divisible by heads ${c.heads}`, c.dim);
+  checkNumber(where, "mlpRatio", c.mlpRatio, 0.25, 16);
+  if (c.features !== "rgb" && c.features !== "rgb+grad") {
+    fail(where, 'features "rgb" or "rgb+grad"', c.features);
+  }
+  const grid = parseGrid(c.grid);
+  checkGrid(grid, { numFrames: c.frames, height: c.size, width: c.size });
+  return { ...c, grid: formatGrid(grid) };
+}
+
+/** The patch grid of a reward config. */
+export function rewardGrid(config: RewardConfig): PatchGrid {
+  return parseGrid(config.grid);
+}
+
+function channels(c: RewardConfig): number {
+  return c.features === "rgb+grad" ? 6 : 3;
+}
+
+/** `[B, T, H, W, 3]` in [0, 1] → the model's input channels, centred. */
+function inputFeatures(x: tf.Tensor, c: RewardConfig): tf.Tensor {
+  const centred = x.mul(2).sub(1);
+  if (c.features === "rgb") return centred;
+  const [b, t, h, w] = x.shape;
+  const lum = x.mean(4, true); // [B, T, H, W, 1]
+  const dx = lum.slice([0, 0, 0, 1, 0], [b, t, h, w - 1, 1])
+    .sub(lum.slice([0, 0, 0, 0, 0], [b, t, h, w - 1, 1])).abs();
+  const dy = lum.slice([0, 0, 1, 0, 0], [b, t, h - 1, w, 1])
+    .sub(lum.slice([0, 0, 0, 0, 0], [b, t, h - 1, w, 1])).abs();
+  const dt = lum.slice([0, 1, 0, 0, 0], [b, t - 1, h, w, 1])
+    .sub(lum.slice([0, 0, 0, 0, 0], [b, t - 1, h, w, 1])).abs();
+  // zero-pad back to full size; ×4 puts typical edge magnitudes near the pixel range
+  const gx = tf.concat([dx, tf.zeros([b, t, h, 1, 1])], 3);
+  const gy = tf.concat([dy, tf.zeros([b, t, 1, w, 1])], 2);
+  const gt = tf.concat([tf.zeros([b, 1, h, w, 1]), dt], 1);
+  return tf.concat([centred, gx.mul(4), gy.mul(4), gt.mul(4)], 4);
+}
+
+/** Tokens (patches) per clip and values per token of a config. */
+function geometry(c: RewardConfig): { grid: PatchGrid; tokens: number; tokenValues: number } {
+  const grid = rewardGrid(c);
+  const tokens = numSegments(grid, c.frames) * grid.rows * grid.cols;
+  const tokenValues = grid.framesPerPatch * (c.size / grid.rows) * (c.size / grid.cols) *
+    channels(c);
+  return { grid, tokens, tokenValues };
+}
+
+/** Options for {@linkcode createRewardModel}. */
+export interface CreateRewardModelOptions {
+  /** Seed of the initial weights. Default 0. */
+  seed?: number;
+}
+
+/**
+ * Creates a freshly initialised reward model (initial scores ≈ 2.5 everywhere).
+ *
+ * @example
+ * ```ts
+ * import { countParams, createRewardModel, disposeRewardModel } from "@halo/kit";
+ * const model = createRewardModel({}, { seed: 1 });
+ * console.log(countParams(model.params) < 200_000); // true
+ * disposeRewardModel(model);
+ * ```
+ */
+export function createRewardModel(
+  config: Partial<RewardConfig> = {},
+  options: CreateRewardModelOptions = {},
+): RewardModel {
+  const c = resolveRewardConfig(config);
+  const { tokens, tokenValues } = geometry(c);
+  const rng = createRng(options.seed ?? 0);
+  const params = createParams();
+  const d = c.dim;
+  const na = ASPECTS.length;
+  initLinear(params, "embed", { in: tokenValues, out: d }, { seed: rng });
+  addParam(params, "pos", [tokens, d], { init: "normal", std: 0.1, seed: rng });
+  initPromptEncoder(params, "prompt", {
+    dim: d,
+    layers: c.promptLayers,
+    heads: c.heads,
+    seed: rng.seed(),
+  });
+  addParam(params, "promptType", [d], { init: "normal", std: 0.1, seed: rng });
+  const hidden = Math.max(1, Math.round(c.mlpRatio * d));
+  for (let i = 0; i < c.depth; i++) {
+    initTransformerBlock(params, `block${i}`, { dim: d, hidden, seed: rng });
+  }
+  initLayerNorm(params, "ln", d);
+  initLinear(params, "videoHead.fc1", { in: 2 * d, out: d }, { seed: rng });
+  initLinear(params, "videoHead.fc2", { in: d, out: na }, { init: "normal", std: 0.01, seed: rng });
+  initLinear(params, "patchHead", { in: d, out: na }, { init: "normal", std: 0.01, seed: rng });
+  return { config: c, params };
+}
+
+/** Frees a reward model's weights. */
+export function disposeRewardModel(model: RewardModel): void {
+  disposeParams(model.params);
+}
+
+/** Options for {@linkcode rewardForward}. */
+export interface RewardForwardOptions {
+  /** `[B]` 1 = use the prompt, 0 = the learned null prompt (prompt dropout, unknown prompts). */
+  keep?: tf.Tensor1D;
+}
+
+/** What {@linkcode rewardForward} returns (tensors; the caller disposes them). */
+export interface RewardOutputs {
+  /** `[B, aspects]` video scores in [1, 4]. */
+  video: tf.Tensor2D;
+  /** `[B, patches, aspects]` patch scores in [1, 4], patches in (segment, row, col) order. */
+  patches: tf.Tensor3D;
+}
+
+/**
+ * The forward pass: `x` `[B, T, H, W, 3]` in [0, 1] and prompt token ids
+ * `[B, PROMPT_LENGTH]` → video and patch scores. Differentiable; used by
+ * training and scoring alike.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { createRewardModel, disposeRewardModel, rewardForward, tokenizeBatch } from "@halo/kit";
+ * const model = createRewardModel({ dim: 16, depth: 1, heads: 2 });
+ * const x = tf.zeros([1, 16, 32, 32, 3]);
+ * const tokens = tokenizeBatch(["one red circle moving up slowly on a black background"]);
+ * const out = rewardForward(model, { x, tokens });
+ * console.log(out.video.shape, out.patches.shape); // [1, 3] [1, 64, 3]
+ * tf.dispose([x, tokens, out.video, out.patches]);
+ * disposeRewardModel(model);
+ * ```
+ */
+export function rewardForward(
+  model: RewardModel,
+  inputs: { x: tf.Tensor; tokens: tf.Tensor2D },
+  options: RewardForwardOptions = {},
+): RewardOutputs {
+  const c = model.config;
+  const { grid, tokens: n } = geometry(c);
+  const { x, tokens } = inputs;
+  const where = "rewardForward";
+  if (x.rank !== 5 || x.shape[1] !== c.frames || x.shape[2] !== c.size || x.shape[3] !== c.size) {
+    fail(where, `x of shape [B, ${c.frames}, ${c.size}, ${c.size}, 3]`, `[${x.shape.join(", ")}]`);
+  }
+  const b = x.shape[0];
+  if (tokens.shape[0] !== b || tokens.shape[1] !== PROMPT_LENGTH) {
+    fail(where, `tokens of shape [${b}, ${PROMPT_LENGTH}]`, `[${tokens.shape.join(", ")}]`);
+  }
+  const p = model.params;
+  const d = c.dim;
+  return tf.tidy(() => {
+    // patchify inline (rank ≤ 6, like lib/videos/patch.ts) so the op stays differentiable end to end
+    const s = c.frames / grid.framesPerPatch;
+    const ph = c.size / grid.rows, pw = c.size / grid.cols;
+    const ch = channels(c);
+    const patches = inputFeatures(x, c)
+      .reshape([b * s, grid.framesPerPatch, grid.rows, ph, grid.cols, pw * ch])
+      .transpose([0, 2, 4, 1, 3, 5])
+      .reshape([b, n, grid.framesPerPatch * ph * pw * ch]);
+    const h = linear(p, "embed", patches).add(getParam(p, "pos"));
+    const promptVec = encodePrompt(p, "prompt", tokens, {
+      layers: c.promptLayers,
+      heads: c.heads,
+      keep: options.keep,
+    }).add(getParam(p, "promptType"));
+    let seq = tf.concat([promptVec.reshape([b, 1, d]), h], 1) as tf.Tensor3D;
+    for (let i = 0; i < c.depth; i++) {
+      seq = transformerBlock(p, `block${i}`, seq, { heads: c.heads });
+    }
+    const out = layerNorm(seq, p, "ln");
+    const promptOut = out.slice([0, 0, 0], [b, 1, d]).reshape([b, d]);
+    const patchOut = out.slice([0, 1, 0], [b, n, d]);
+    const pooled = tf.concat([patchOut.mean(1), promptOut], 1);
+    const videoZ = linear(p, "videoHead.fc2", gelu(linear(p, "videoHead.fc1", pooled)));
+    const patchZ = linear(p, "patchHead", patchOut);
+    const toScale = (z: tf.Tensor) => tf.sigmoid(z).mul(SCORE_MAX - SCORE_MIN).add(SCORE_MIN);
+    return {
+      video: toScale(videoZ) as tf.Tensor2D,
+      patches: toScale(patchZ) as tf.Tensor3D,
+    } as unknown as tf.TensorContainer;
+  }) as unknown as RewardOutputs;
+}
+
+/**
+ * Analytic FLOP count (2 × multiply-adds of every matmul) of one forward pass
+ * over `batch` clips. A training step costs about 3× this.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_REWARD_CONFIG, rewardFlops } from "@halo/kit";
+ * console.log((rewardFlops(DEFAULT_REWARD_CONFIG, 1) / 1e6).toFixed(1), "MFLOP per clip");
+ * ```
+ */
+export function rewardFlops(config: Partial<RewardConfig>, batch: number): number {
+  const c = resolveRewardConfig(config);
+  checkInt("rewardFlops", "batch", batch, 1);
+  const { tokens: n, tokenValues: D } = geometry(c);
+  const d = c.dim;
+  const hidden = Math.max(1, Math.round(c.mlpRatio * d));
+  const block = (len: number, mlpHidden: number) =>
+    len * (4 * d * d + 2 * d * mlpHidden) + 2 * len * len * d;
+  let macs = n * D * d; // embed (feature maps: a few elementwise ops, not counted)
+  for (let i = 0; i < c.depth; i++) macs += block(n + 1, hidden);
+  const L = PROMPT_LENGTH;
+  macs += L * VOCAB.length * d; // one-hot embedding matmul
+  for (let i = 0; i < c.promptLayers; i++) macs += block(L, 2 * d);
+  macs += d * d; // prompt projection
+  macs += 2 * d * d + d * ASPECTS.length + n * d * ASPECTS.length; // heads
+  return 2 * macs * batch;
+}
+
+/** One video to score. */
+export interface ScoreItem {
+  /** The video. */
+  video: Video;
+  /** Its prompt (a ShapesWorld sentence; anything else is scored with the null prompt). */
+  prompt: string;
+}
+
+/** Options of the scoring functions. */
+export interface ScoreOptions {
+  /** Clips per forward pass. Default 16. */
+  batchSize?: number;
+  /**
+   * Resample videos of another size to the model's (frames evenly spaced,
+   * pixels box-filtered) instead of failing. Default false: a mismatch is an
+   * error, because silently resampling would hide a wrong grid.
+   */
+  resample?: boolean;
+  /** Where notes go (resampling, unknown prompts). Default `console.warn`. */
+  note?: (message: string) => void;
+}
+
+/** Video and patch scores of one video. */
+export interface RewardScores {
+  /** One score per aspect. */
+  video: AspectScores;
+  /** `[rows][cols][segments][aspects]` patch scores (aspects in {@linkcode ASPECTS} order). */
+  patches: number[][][][];
+}
+
+/**
+ * Resamples a video to `frames` frames of `size × size` pixels: frames evenly
+ * spaced over the clip (nearest), pixels box-filtered (area average, so
+ * shrinking keeps the mean colour; growing repeats pixels).
+ *
+ * @example
+ * ```ts
+ * import { createVideo, resampleVideo } from "@halo/kit";
+ * const v = createVideo({ frames: new Float32Array(8 * 64 * 48 * 3).fill(0.5), numFrames: 8, height: 64, width: 48 });
+ * const r = resampleVideo(v, { frames: 16, size: 32 });
+ * console.log(r.numFrames, r.height, r.width); // 16 32 32
+ * ```
+ */
+export function resampleVideo(video: Video, target: { frames: number; size: number }): Video {
+  const { numFrames: T, height: H, width: W } = video;
+  const t2 = target.frames, s = target.size;
+  const out = new Float32Array(t2 * s * s * 3);
+  const frameOf = (i: number) => t2 === 1 ? 0 : Math.round(i * (T - 1) / (t2 - 1));
+  for (let f = 0; f < t2; f++) {
+    const src = frameOf(f);
+    for (let y = 0; y < s; y++) {
+      const y0 = y * H / s, y1 = (y + 1) * H / s;
+      for (let x = 0; x < s; x++) {
+        const x0 = x * W / s, x1 = (x + 1) * W / s;
+        let r = 0, g = 0, bl = 0, wsum = 0;
+        for (let yy = Math.floor(y0); yy < Math.min(H, Math.ceil(y1)); yy++) {
+          const wy = Math.min(yy + 1, y1) - Math.max(yy, y0);
+          for (let xx = Math.floor(x0); xx < Math.min(W, Math.ceil(x1)); xx++) {
+            const w = wy * (Math.min(xx + 1, x1) - Math.max(xx, x0));
+            const i = ((src * H + yy) * W + xx) * 3;
+            r += w * video.frames[i];
+            g += w * video.frames[i + 1];
+            bl += w * video.frames[i + 2];
+            wsum += w;
+          }
+        }
+        const o = ((f * s + y) * s + x) * 3;
+        out[o] = r / wsum;
+        out[o + 1] = g / wsum;
+        out[o + 2] = bl / wsum;
+      }
+    }
+  }
+  return Object.freeze({
+    frames: out,
+    numFrames: t2,
+    height: s,
+    width: s,
+    fps: video.fps * (t2 / T),
+    source: `${video.source} (resampled to ${t2}×${s}×${s})`,
+  });
+}
+
+/** Checks one item, resamples it when allowed, and returns its frames at the model's size. */
+function prepareItem(
+  model: RewardModel,
+  item: ScoreItem,
+  index: number,
+  options: ScoreOptions,
+): { frames: Float32Array; known: boolean } {
+  const c = model.config;
+  const v = item?.video;
+  const where = `score item ${index} (${JSON.stringify(v?.source ?? "?")})`;
+  if (!v || !(v.frames instanceof Float32Array)) fail(where, "a Video", v);
+  const { numFrames: T, height: H, width: W } = v;
+  if (v.frames.length !== T * H * W * 3) {
+    fail(where, `${T * H * W * 3} frame values for ${T}×${H}×${W}×3`, v.frames.length);
+  }
+  for (let i = 0; i < v.frames.length; i++) {
+    if (!Number.isFinite(v.frames[i])) {
+      const frame = Math.floor(i / (H * W * 3));
+      fail(where, "finite pixel values", `${v.frames[i]} in frame ${frame} (value index ${i})`);
+    }
+  }
+  let video = v;
+  if (T !== c.frames || H !== c.size || W !== c.size) {
+    if (!options.resample) {
+      fail(
+        where,
+        `a video of ${c.frames} frames of ${c.size}×${c.size} (the reward model's grid ${c.grid}; ` +
+          `pass { resample: true } to resize it)`,
+        `${T} frames of ${H}×${W}`,
+      );
+    }
+    (options.note ?? console.warn)(
+      `${where}: resampled ${T} frames of ${H}×${W} to the model's ${c.frames} frames of ` +
+        `${c.size}×${c.size} (scores refer to the resampled grid)`,
+    );
+    video = resampleVideo(v, { frames: c.frames, size: c.size });
+  }
+  let known = true;
+  try {
+    parsePrompt(item.prompt);
+  } catch {
+    known = false;
+    (options.note ?? console.warn)(
+      `${where}: prompt ${
+        JSON.stringify(String(item.prompt).slice(0, 60))
+      } is not a ShapesWorld sentence; scored with the null prompt (text alignment is then not ` +
+        `meaningful)`,
+    );
+  }
+  return { frames: video.frames, known };
+}
+
+/**
+ * Scores videos with both heads, batched. Every input is checked first
+ * (size, NaN pixels), with an error naming the item.
+ *
+ * @example
+ * ```ts
+ * import { createRewardModel, disposeRewardModel, parsePrompt, renderClip, scoreRewards } from "@halo/kit";
+ * const model = createRewardModel({ dim: 16, depth: 1, heads: 2 });
+ * const prompt = "one red circle moving up slowly on a black background";
+ * const [s] = await scoreRewards(model, [{ video: renderClip(parsePrompt(prompt)).video, prompt }]);
+ * console.log(s.video.visual_quality > 1, s.patches.length); // true 4
+ * disposeRewardModel(model);
+ * ```
+ */
+export async function scoreRewards(
+  model: RewardModel,
+  items: readonly ScoreItem[],
+  options: ScoreOptions = {},
+): Promise<RewardScores[]> {
+  if (!Array.isArray(items)) fail("scoreRewards", "an array of {video, prompt}", items);
+  const c = model.config;
+  const { grid, tokens: n } = geometry(c);
+  const batchSize = checkInt("scoreRewards", "batchSize", options.batchSize ?? 16, 1);
+  const prepared = items.map((item, i) => prepareItem(model, item, i, options));
+  const perVideo = c.frames * c.size * c.size * 3;
+  const na = ASPECTS.length;
+  const segments = numSegments(grid, c.frames);
+  const results: RewardScores[] = [];
+  for (let start = 0; start < items.length; start += batchSize) {
+    const chunk = prepared.slice(start, start + batchSize);
+    const b = chunk.length;
+    const data = new Float32Array(b * perVideo);
+    chunk.forEach((p, i) => data.set(p.frames, i * perVideo));
+    const ids = new Int32Array(b * PROMPT_LENGTH);
+    chunk.forEach((p, i) => {
+      if (p.known) ids.set(tokenizePrompt(items[start + i].prompt), i * PROMPT_LENGTH);
+    });
+    const out = tf.tidy(() => {
+      const x = tf.tensor(data, [b, c.frames, c.size, c.size, 3]);
+      const tokens = tf.tensor2d(ids, [b, PROMPT_LENGTH], "int32");
+      const keep = tf.tensor1d(chunk.map((p) => (p.known ? 1 : 0)), "float32");
+      return rewardForward(model, { x, tokens }, { keep }) as unknown as tf.TensorContainer;
+    }) as unknown as RewardOutputs;
+    let vs: Float32Array, ps: Float32Array;
+    try {
+      vs = (await out.video.data()) as Float32Array;
+      ps = (await out.patches.data()) as Float32Array;
+    } finally {
+      tf.dispose([out.video, out.patches]);
+    }
+    for (let i = 0; i < b; i++) {
+      const video = {} as AspectScores;
+      ASPECTS.forEach((a, k) => (video[a] = vs[i * na + k]));
+      const patches = Array.from(
+        { length: grid.rows },
+        (_, r) =>
+          Array.from(
+            { length: grid.cols },
+            (_, col) =>
+              Array.from({ length: segments }, (_, s) => {
+                const k = (s * grid.rows + r) * grid.cols + col;
+                return Array.from({ length: na }, (_, a) => ps[(i * n + k) * na + a]);
+              }),
+          ),
+      );
+      results.push({ video, patches });
+    }
+  }
+  return results;
+}
+
+/**
+ * Video-level scores (one per aspect) of each item, batched.
+ *
+ * @example
+ * ```ts
+ * import { createRewardModel, disposeRewardModel, parsePrompt, renderClip, scoreVideo } from "@halo/kit";
+ * const model = createRewardModel({ dim: 16, depth: 1, heads: 2 });
+ * const prompt = "two blue squares moving left quickly on a gray background";
+ * const [scores] = await scoreVideo(model, [{ video: renderClip(parsePrompt(prompt)).video, prompt }]);
+ * console.log(Object.keys(scores)); // ["visual_quality", "temporal_consistency", "text_alignment"]
+ * disposeRewardModel(model);
+ * ```
+ */
+export async function scoreVideo(
+  model: RewardModel,
+  items: readonly ScoreItem[],
+  options: ScoreOptions = {},
+): Promise<AspectScores[]> {
+  return (await scoreRewards(model, items, options)).map((s) => s.video);
+}
+
+/**
+ * Patch scores of each item as a `[rows][cols][segments][aspects]` array, batched.
+ *
+ * @example
+ * ```ts
+ * import { createRewardModel, disposeRewardModel, parsePrompt, renderClip, scorePatches } from "@halo/kit";
+ * const model = createRewardModel({ dim: 16, depth: 1, heads: 2 });
+ * const prompt = "one green triangle moving down slowly on a navy background";
+ * const [p] = await scorePatches(model, [{ video: renderClip(parsePrompt(prompt)).video, prompt }]);
+ * console.log(p.length, p[0].length, p[0][0].length, p[0][0][0].length); // 4 4 4 3
+ * disposeRewardModel(model);
+ * ```
+ */
+export async function scorePatches(
+  model: RewardModel,
+  items: readonly ScoreItem[],
+  options: ScoreOptions = {},
+): Promise<number[][][][][]> {
+  return (await scoreRewards(model, items, options)).map((s) => s.patches);
+}
+
+/**
+ * Flattens a `[rows][cols][segments][aspects]` patch array to patch-index
+ * order `[patch][aspect]` (index `(segment·rows + row)·cols + col`, as
+ * {@linkcode patchId}), the order labels use.
+ *
+ * @example
+ * ```ts
+ * import { flattenPatchScores } from "@halo/kit";
+ * const grid = [[[[1], [2]], [[3], [4]]]]; // 1 row, 2 cols, 2 segments, 1 aspect
+ * console.log(flattenPatchScores(grid)); // [[1], [3], [2], [4]]
+ * ```
+ */
+export function flattenPatchScores(patches: number[][][][]): number[][] {
+  const rows = patches.length, cols = patches[0].length, segments = patches[0][0].length;
+  const out: number[][] = [];
+  for (let s = 0; s < segments; s++) {
+    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out.push(patches[r][c][s]);
+  }
+  return out;
+}
+
+/**
+ * A reward model's patch scores as labeller-style {@linkcode PatchLabel}s (id,
+ * flat index, scores by aspect), so the labeller's tools — `worstFirst`,
+ * `topKHit` — apply to the PRM as they do to distilled labels.
+ *
+ * @example
+ * ```ts
+ * import { createRewardModel, disposeRewardModel, parsePrompt, renderClip, rewardPatchLabels, scoreRewards } from "@halo/kit";
+ * const model = createRewardModel({ dim: 16, depth: 1, heads: 2, promptLayers: 0 });
+ * const prompt = "one red circle moving right slowly on a black background";
+ * const [scores] = await scoreRewards(model, [{ video: renderClip(parsePrompt(prompt)).video, prompt }]);
+ * const labels = rewardPatchLabels(model, scores);
+ * console.log(labels.length, labels[5].id); // 64 "s0r1c1"
+ * disposeRewardModel(model);
+ * ```
+ */
+export function rewardPatchLabels(model: RewardModel, scores: RewardScores): PatchLabel[] {
+  const grid = rewardGrid(model.config);
+  return flattenPatchScores(scores.patches).map((s, index) => ({
+    id: patchId(grid, index),
+    index,
+    scores: Object.fromEntries(ASPECTS.map((a, k) => [a, s[k]])) as AspectScores,
+    reason: "",
+  }));
+}
+
+/** The parameter count of a model (for reports). */
+export function rewardParamCount(model: RewardModel): number {
+  return countParams(model.params);
+}
