@@ -4,12 +4,11 @@ import {
   checkIndependentEvaluator,
   type ClipEvaluation,
   clipMetrics,
-  DEFECT_SCORE,
   evaluateModel,
   evaluatorMedian,
-  shapesBench,
   summariseResults,
 } from "../lib/eval/evaluate.ts";
+import { DEFECT_SCORE, shapesBench } from "../lib/videos/shapes_bench.ts";
 import { createGenerator, disposeGenerator } from "../lib/generator/model.ts";
 import { createRewardModel, disposeRewardModel } from "../lib/reward/model.ts";
 import { injectDefect } from "../lib/videos/defects.ts";

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parseCli } from "../lib/cli/_flags.ts";
-import { inspectCommand, inspectVideos } from "../lib/report/inspect.ts";
+import { inspectCommand } from "../lib/cli/inspect.ts";
+import { inspectVideos } from "../lib/report/inspect.ts";
 import { startJudgeServer } from "../lib/labels/judge_server/server.ts";
 import { parsePrompt, renderClip } from "../lib/videos/world.ts";
 import { saveVideo } from "../lib/videos/video.ts";

@@ -11,6 +11,9 @@ import { fail } from "../core/_errors.ts";
 import { HALO_PROFILES, runEvaluation, writeResults } from "../eval/experiment.ts";
 import { POST_TRAIN_METHODS, type PostTrainMethod } from "../dpo/post_train.ts";
 
+/** The evaluation sizes of the default profile: the flags' defaults. */
+const EVAL = HALO_PROFILES.default.eval;
+
 /** `lib/cli/main.ts evaluate`: Base vs post-trained checkpoints, both methods, with intervals. */
 export const evaluateCommand: CliCommand = {
   summary: "evaluate post-trained checkpoints against the base model (ShapesBench, evaluator RM)",
@@ -20,16 +23,15 @@ export const evaluateCommand: CliCommand = {
       description:
         "comma-separated METHOD=DIR (METHOD: dpo, patch-only, grandpo); DIR alone = grandpo",
     },
-    base: { type: "string", default: "data/generator", description: "base generator" },
+    base: { type: "string", description: "base generator (default: the shipped data/generator)" },
     evaluator: {
       type: "string",
-      default: "data/reward/evaluator",
-      description: "independent evaluator RM",
+      description: "independent evaluator RM (default: the shipped data/reward/evaluator)",
     },
-    prm: { type: "string", default: "data/reward/prm", description: "the training PRM" },
-    prompts: { type: "string", default: "64", description: "held-out test prompts" },
-    seeds: { type: "string", default: "0,1", description: "sampling seeds" },
-    steps: { type: "string", default: "20", description: "DDIM steps" },
+    prm: { type: "string", description: "the training PRM (default: the shipped data/reward/prm)" },
+    prompts: { type: "string", default: `${EVAL.prompts}`, description: "held-out test prompts" },
+    seeds: { type: "string", default: EVAL.seeds.join(","), description: "sampling seeds" },
+    steps: { type: "string", default: `${EVAL.steps}`, description: "DDIM steps" },
     split: {
       type: "string",
       default: "test",
@@ -73,10 +75,10 @@ export const evaluateCommand: CliCommand = {
     const out = String(values.out);
     const { results } = await runEvaluation({
       dir: out,
-      generatorDir: String(values.base),
+      generatorDir: values.base as string | undefined,
       runs,
-      evaluatorDir: String(values.evaluator),
-      prmDir: String(values.prm),
+      evaluatorDir: values.evaluator as string | undefined,
+      prmDir: values.prm as string | undefined,
       profile,
       config: { checkpoints: runs.map((r) => `${r.method}=${r.dir}`) },
       log: (line) => console.log(line),

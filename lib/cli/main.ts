@@ -6,16 +6,16 @@
  */
 
 import { type CliCommand, runCli } from "./_flags.ts";
-import { reproduceCommand } from "../reproduce/reproduce.ts";
-import { evalGeneratorCommand, pretrainCommand, samplesCommand } from "../generator/pretrain.ts";
-import { judgeCommand } from "../labels/judge_server/server.ts";
-import { labelCommand } from "../labels/folder.ts";
-import { labelSettingsCommand } from "../labels/settings.ts";
+import { reproduceCommand } from "./reproduce.ts";
+import { evalGeneratorCommand, pretrainCommand, samplesCommand } from "./pretrain.ts";
+import { judgeCommand } from "./judge.ts";
+import { labelCommand } from "./label.ts";
+import { labelSettingsCommand } from "./label_settings.ts";
 import { trainRmCommand } from "./train_rm.ts";
-import { inspectCommand } from "../report/inspect.ts";
+import { inspectCommand } from "./inspect.ts";
 import { figureCommand, reportCommand } from "./figure.ts";
 import { pairsCommand } from "./pairs.ts";
-import { postTrainCommand } from "../dpo/post_train.ts";
+import { postTrainCommand } from "./post_train.ts";
 import { evaluateCommand } from "./evaluate.ts";
 
 /** The kit's sub-commands, by name. */

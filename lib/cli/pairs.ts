@@ -7,24 +7,34 @@
 import { initBackend } from "../tensor/backend.ts";
 import { type CliCommand, intOption, numberOption } from "./_flags.ts";
 import { fail } from "../core/_errors.ts";
-import { buildPairs, type Pairing } from "../pairs/pairs.ts";
+import { buildPairs, type Pairing, PAIRS_DEFAULTS as D } from "../pairs/pairs.ts";
 
 /** `lib/cli/main.ts pairs`: builds (or resumes) a preference-pairs folder. */
 export const pairsCommand: CliCommand = {
   summary: "sample candidates from the generator, score them with the PRM, write preference pairs",
   spec: {
     out: { type: "string", default: "out/pairs", description: "output folder" },
-    generator: { type: "string", default: "data/generator", description: "generator checkpoint" },
-    prm: { type: "string", default: "data/reward/prm", description: "patch reward model" },
+    generator: {
+      type: "string",
+      description: "generator checkpoint (default: the shipped data/generator)",
+    },
+    prm: {
+      type: "string",
+      description: "patch reward model (default: the shipped data/reward/prm)",
+    },
     "video-rm": { type: "string", description: "video scores from this RM (default: the PRM's)" },
-    prompts: { type: "string", default: "256", description: "training prompts" },
-    candidates: { type: "string", default: "4", description: "candidates per prompt" },
-    steps: { type: "string", default: "20", description: "DDIM steps" },
-    guidance: { type: "string", default: "2", description: "classifier-free guidance" },
-    seed: { type: "string", default: "0", description: "seed of prompts and noise" },
-    pairing: { type: "string", default: "best-worst", description: "best-worst | all" },
-    name: { type: "string", default: "pairs", description: "pairs file name (<name>.jsonl)" },
-    margin: { type: "string", default: "0.1", description: "minimum video-score gap" },
+    prompts: { type: "string", default: `${D.prompts}`, description: "training prompts" },
+    candidates: {
+      type: "string",
+      default: `${D.candidates}`,
+      description: "candidates per prompt",
+    },
+    steps: { type: "string", default: `${D.steps}`, description: "DDIM steps" },
+    guidance: { type: "string", default: `${D.guidance}`, description: "classifier-free guidance" },
+    seed: { type: "string", default: `${D.seed}`, description: "seed of prompts and noise" },
+    pairing: { type: "string", default: D.pairing, description: "best-worst | all" },
+    name: { type: "string", default: D.name, description: "pairs file name (<name>.jsonl)" },
+    margin: { type: "string", default: `${D.margin}`, description: "minimum video-score gap" },
     quiet: { type: "boolean", default: false, description: "no progress bar" },
   },
   async run(values) {
@@ -35,8 +45,8 @@ export const pairsCommand: CliCommand = {
     }
     const options = {
       out: String(values.out),
-      generatorDir: String(values.generator),
-      prmDir: String(values.prm),
+      generatorDir: values.generator as string | undefined,
+      prmDir: values.prm as string | undefined,
       videoRmDir: values["video-rm"] ? String(values["video-rm"]) : undefined,
       prompts: intOption(values, "prompts"),
       candidates: intOption(values, "candidates"),

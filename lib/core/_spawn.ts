@@ -1,7 +1,8 @@
 /**
  * Child processes for parallel work: tfjs' wasm backend runs on one thread in
  * Deno, so a machine with N cores runs N post-training runs, evaluations or
- * sampling shards at once as `deno run lib/eval/_jobs.ts JSON` children, each
+ * sampling shards at once as `deno run <stage>/_job*.ts JSON` children (`lib/pairs/_candidates_job.ts`,
+ * `lib/eval/_jobs.ts`), each
  * writing its usual checkpoint, per-clip cache or clip files. The caller then
  * calls the same functions in-process, which find the work done and only read
  * it back — so a parallel run and a serial one give the same files, and a
@@ -62,15 +63,12 @@ export function jobPermissions(): string[] {
   ];
 }
 
-/** The job runner children execute. */
-export const JOBS_ENTRY: string = new URL("../eval/_jobs.ts", import.meta.url).href;
-
 /** The default number of parallel jobs: the machine's logical cores. */
 export function defaultJobs(): number {
   return Math.max(1, navigator.hardwareConcurrency ?? 1);
 }
 
-/** A job for {@linkcode runJobs}: JSON-able, with a `kind` that `lib/eval/_jobs.ts` knows. */
+/** A job for {@linkcode runJobs}: JSON-able, with a `kind` that the child module (`entry`) knows. */
 export type JobSpec = { kind: string } & Record<string, unknown>;
 
 /**
@@ -84,8 +82,8 @@ export async function runJobs(
   options: {
     concurrency: number;
     onDone?: (job: JobSpec, seconds: number) => void;
-    /** The module children run (default {@linkcode JOBS_ENTRY}); it calls {@linkcode exitWithParent}. */
-    entry?: string;
+    /** The module children run (a stage's `_job*.ts`); it calls {@linkcode exitWithParent}. */
+    entry: string;
   },
 ): Promise<void> {
   const queue = [...jobs];
@@ -95,10 +93,10 @@ export async function runJobs(
       const job = queue.shift()!;
       const t0 = performance.now();
       // The child's stdin stays open while this process lives: when it ends, even by
-      // SIGKILL, the child reads end-of-file and stops (lib/eval/_jobs.ts), so a killed run
+      // SIGKILL, the child reads end-of-file and stops (exitWithParent), so a killed run
       // leaves no job writing behind the run that resumes it.
       const child = new Deno.Command(Deno.execPath(), {
-        args: ["run", ...jobPermissions(), options.entry ?? JOBS_ENTRY, JSON.stringify(job)],
+        args: ["run", ...jobPermissions(), options.entry, JSON.stringify(job)],
         stdin: "piped",
         stdout: "null",
         stderr: "piped",

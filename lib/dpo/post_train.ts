@@ -43,8 +43,7 @@ import { checkInt, checkNumber, fail } from "../core/_errors.ts";
 import { appendJsonLines, pathExists, trimJsonLines } from "../core/_atomic.ts";
 import { createAdam } from "../tensor/adam.ts";
 import { Progress } from "../core/_progress.ts";
-import { type CliCommand, intOption, numberOption } from "../cli/_flags.ts";
-import { initBackend } from "../tensor/backend.ts";
+import { modelName, type ModelRef, shipped } from "../core/shipped.ts";
 import {
   disposeGenerator,
   freezeGenerator,
@@ -75,22 +74,50 @@ export interface IterativeOptions {
   prompts?: number;
   /** Candidates per prompt. Default 4. */
   candidates?: number;
-  /** Patch reward model that scores the new candidates. Default `data/reward/prm`. */
-  prmDir?: string;
+  /** Patch reward model that scores the new candidates. Default: the shipped PRM. */
+  prmDir?: ModelRef;
   /** Minimum video-score gap. Default 0.1. */
   margin?: number;
   /** DDIM steps of the candidates. Default 20. */
   steps?: number;
 }
 
-/** Options for {@linkcode postTrain}. */
+/** The defaults of {@linkcode PostTrainOptions} (`deno task post-train` shows the same). */
+export const POST_TRAIN_DEFAULTS: Readonly<{
+  method: PostTrainMethod;
+  steps: number;
+  batchSize: number;
+  learningRate: number;
+  clipNorm: number;
+  seed: number;
+  tMin: number;
+  tMax: number;
+  checkpointEvery: number;
+  maxSeconds: number;
+}> = Object.freeze({
+  method: "grandpo",
+  steps: 300,
+  batchSize: 8,
+  learningRate: 1e-4,
+  clipNorm: 1,
+  seed: 0,
+  tMin: 50,
+  tMax: 950,
+  checkpointEvery: 50,
+  maxSeconds: 0,
+});
+
+/** The defaults of {@linkcode IterativeOptions}. */
+export const ITERATIVE_DEFAULTS: Readonly<{ prompts: number }> = Object.freeze({ prompts: 128 });
+
+/** Options for {@linkcode postTrain}; defaults in {@linkcode POST_TRAIN_DEFAULTS}. */
 export interface PostTrainOptions extends Omit<GranDpoOptions, "video"> {
   /** Checkpoint directory of the policy (resumed when it exists); the log is `<out>.log.jsonl`. */
   out: string;
   /** The offline `pairs.jsonl`. */
   pairs: string;
-  /** Generator checkpoint the policy starts from and the reference stays at. Default `data/generator`. */
-  generatorDir?: string;
+  /** Generator checkpoint the policy starts from and the reference stays at. Default: the shipped generator. */
+  generatorDir?: ModelRef;
   /** Loss. Default "grandpo". */
   method?: PostTrainMethod;
   /** Optimiser steps. Default 300. */
@@ -203,23 +230,30 @@ export async function postTrain(options: PostTrainOptions): Promise<PostTrainRes
   if (!options || typeof options.out !== "string" || typeof options.pairs !== "string") {
     fail(where, "options with `out` and `pairs` paths", options);
   }
-  const method = options.method ?? "grandpo";
+  const d = POST_TRAIN_DEFAULTS;
+  const method = options.method ?? d.method;
+  const generatorRef = options.generatorDir ?? shipped.generator;
   const loss = methodLossOptions(method, options);
   const settings = {
     out: options.out,
     pairs: options.pairs,
-    generatorDir: options.generatorDir ?? "data/generator",
+    generatorDir: modelName(generatorRef),
     method,
-    steps: checkInt(where, "steps", options.steps ?? 300, 1),
-    batchSize: checkInt(where, "batchSize", options.batchSize ?? 8, 1, 1024),
-    learningRate: checkNumber(where, "learningRate", options.learningRate ?? 1e-4, 0, 1),
-    clipNorm: checkNumber(where, "clipNorm", options.clipNorm ?? 1, 0),
-    seed: checkInt(where, "seed", options.seed ?? 0, 0, 0xffffffff),
-    tMin: checkInt(where, "tMin", options.tMin ?? 50, 0),
-    tMax: checkInt(where, "tMax", options.tMax ?? 950, 1),
+    steps: checkInt(where, "steps", options.steps ?? d.steps, 1),
+    batchSize: checkInt(where, "batchSize", options.batchSize ?? d.batchSize, 1, 1024),
+    learningRate: checkNumber(where, "learningRate", options.learningRate ?? d.learningRate, 0, 1),
+    clipNorm: checkNumber(where, "clipNorm", options.clipNorm ?? d.clipNorm, 0),
+    seed: checkInt(where, "seed", options.seed ?? d.seed, 0, 0xffffffff),
+    tMin: checkInt(where, "tMin", options.tMin ?? d.tMin, 0),
+    tMax: checkInt(where, "tMax", options.tMax ?? d.tMax, 1),
     weighting: checkWeighting(where, options.weighting),
     gamma: checkNumber(where, "gamma", options.gamma ?? DEFAULT_MIN_SNR_GAMMA, 1e-6),
-    checkpointEvery: checkInt(where, "checkpointEvery", options.checkpointEvery ?? 50, 1),
+    checkpointEvery: checkInt(
+      where,
+      "checkpointEvery",
+      options.checkpointEvery ?? d.checkpointEvery,
+      1,
+    ),
     iterative: options.iterative ?? null,
     beta: loss.beta,
     betaPatch: loss.betaPatch,
@@ -232,11 +266,11 @@ export async function postTrain(options: PostTrainOptions): Promise<PostTrainRes
   const resampleEvery = settings.iterative
     ? checkInt(where, "iterative.resampleEvery", settings.iterative.resampleEvery, 0)
     : 0;
-  const maxSeconds = checkNumber(where, "maxSeconds", options.maxSeconds ?? 0, 0);
+  const maxSeconds = checkNumber(where, "maxSeconds", options.maxSeconds ?? d.maxSeconds, 0);
   const out = settings.out;
   const logFile = `${out}.log.jsonl`;
 
-  const base = await loadGenerator(settings.generatorDir);
+  const base = await loadGenerator(generatorRef);
   if (settings.tMax > base.generator.config.timesteps) {
     disposeGenerator(base.generator);
     fail(where, `tMax ≤ ${base.generator.config.timesteps} (the schedule)`, settings.tMax);
@@ -290,7 +324,7 @@ export async function postTrain(options: PostTrainOptions): Promise<PostTrainRes
           out: roundDir(r),
           generator: policy,
           prmDir: it.prmDir,
-          prompts: it.prompts ?? 128,
+          prompts: it.prompts ?? ITERATIVE_DEFAULTS.prompts,
           candidates: it.candidates ?? 4,
           margin: it.margin,
           steps: it.steps,
@@ -374,74 +408,3 @@ export async function postTrain(options: PostTrainOptions): Promise<PostTrainRes
     disposeGenerator(reference);
   }
 }
-
-/** `lib/cli/main.ts post-train`: Diffusion-DPO, Gran-DPO or patch-only post-training with resume. */
-export const postTrainCommand: CliCommand = {
-  summary: "post-train the generator on preference pairs (dpo | grandpo | patch-only)",
-  spec: {
-    out: { type: "string", default: "out/post/grandpo", description: "policy checkpoint dir" },
-    pairs: { type: "string", default: "out/pairs/pairs.jsonl", description: "pairs file" },
-    generator: { type: "string", default: "data/generator", description: "initial + reference" },
-    method: { type: "string", default: "grandpo", description: "dpo | grandpo | patch-only" },
-    steps: { type: "string", default: "300", description: "optimiser steps" },
-    "batch-size": { type: "string", default: "8", description: "pairs per step" },
-    lr: { type: "string", default: "1e-4", description: "learning rate" },
-    beta: { type: "string", default: String(DEFAULT_DPO_OPTIONS.beta), description: "β" },
-    "beta-patch": {
-      type: "string",
-      default: String(DEFAULT_DPO_OPTIONS.betaPatch),
-      description: "β_p of the patch terms",
-    },
-    lambda: { type: "string", default: String(DEFAULT_DPO_OPTIONS.lambda), description: "λ" },
-    tau: { type: "string", default: String(DEFAULT_DPO_OPTIONS.tau), description: "τ" },
-    weighting: { type: "string", description: "x0 | eps | min-snr (default: the kit's)" },
-    "t-min": { type: "string", default: "50", description: "smallest timestep" },
-    "t-max": { type: "string", default: "950", description: "one past the largest timestep" },
-    seed: { type: "string", default: "0", description: "seed of pair order, t and ε" },
-    "resample-every": { type: "string", default: "0", description: "iterative DPO: K steps" },
-    prm: { type: "string", default: "data/reward/prm", description: "PRM for iterative rounds" },
-    "resample-prompts": { type: "string", default: "128", description: "prompts per round" },
-    "checkpoint-every": { type: "string", default: "50", description: "steps between checkpoints" },
-    "max-seconds": { type: "string", default: "0", description: "stop after a checkpoint" },
-    quiet: { type: "boolean", default: false, description: "no progress bar" },
-  },
-  async run(values) {
-    // Every flag is read (and checked) before the backend starts: a bad flag fails at once.
-    const every = intOption(values, "resample-every");
-    const resamplePrompts = intOption(values, "resample-prompts");
-    const options: PostTrainOptions = {
-      out: String(values.out),
-      pairs: String(values.pairs),
-      generatorDir: String(values.generator),
-      method: String(values.method) as PostTrainMethod,
-      steps: intOption(values, "steps"),
-      batchSize: intOption(values, "batch-size"),
-      learningRate: numberOption(values, "lr"),
-      beta: numberOption(values, "beta"),
-      betaPatch: numberOption(values, "beta-patch"),
-      lambda: numberOption(values, "lambda"),
-      tau: numberOption(values, "tau"),
-      weighting: values.weighting ? String(values.weighting) as ErrorWeighting : undefined,
-      tMin: intOption(values, "t-min"),
-      tMax: intOption(values, "t-max"),
-      seed: intOption(values, "seed"),
-      iterative: every > 0
-        ? {
-          resampleEvery: every,
-          prmDir: String(values.prm),
-          prompts: resamplePrompts,
-        }
-        : undefined,
-      checkpointEvery: intOption(values, "checkpoint-every"),
-      maxSeconds: numberOption(values, "max-seconds"),
-      quiet: Boolean(values.quiet),
-    };
-    const backend = await initBackend();
-    if (!values.quiet) console.error(`post-train: backend ${backend.name} (${backend.reason})`);
-    const r = await postTrain(options);
-    console.log(
-      `${r.out}: step ${r.step}${r.resumed ? " (resumed)" : ""}, ${r.wallSeconds.toFixed(0)} s; ` +
-        Object.entries(r.recent).map(([k, v]) => `${k}=${v.toPrecision(4)}`).join(" "),
-    );
-  },
-};

@@ -1,7 +1,7 @@
 /**
- * The child side of `lib/core/_spawn.ts`: `deno run lib/eval/_jobs.ts JSON` runs one
- * job — a post-training run, an evaluation, or a shard of preference
- * candidates — with the same functions the parent would call in-process.
+ * The child side of `lib/core/_spawn.ts` for the experiment: `deno run
+ * lib/eval/_jobs.ts JSON` runs one job — a post-training run or an evaluation —
+ * with the same functions the parent would call in-process.
  * @module
  */
 
@@ -11,10 +11,8 @@ import { exitWithParent } from "../core/_spawn.ts";
 import { disposeGenerator, loadGenerator } from "../generator/model.ts";
 import { postTrain, type PostTrainOptions } from "../dpo/post_train.ts";
 import { evaluateModel, type EvaluateModelOptions } from "./evaluate.ts";
-import { type CandidateJob, sampleCandidates } from "../pairs/pairs.ts";
 import { loadRewardModel } from "../reward/train.ts";
 import { disposeRewardModel } from "../reward/model.ts";
-import { parsePrompt } from "../videos/world.ts";
 
 /** One unit of work for a child process. */
 export type Job =
@@ -25,8 +23,7 @@ export type Job =
     evaluatorDir: string;
     prmDir: string;
     options: Omit<EvaluateModelOptions, "evaluator" | "prm">;
-  }
-  | { kind: "candidates"; generatorDir: string; job: CandidateJob };
+  };
 
 /** Runs one job in this process. */
 export async function runJob(job: Job): Promise<void> {
@@ -34,16 +31,9 @@ export async function runJob(job: Job): Promise<void> {
     await postTrain({ ...job.options, quiet: true });
     return;
   }
-  if (job.kind !== "evaluate" && job.kind !== "candidates") {
-    fail("runJob", 'a "post-train", "evaluate" or "candidates" job', job);
-  }
+  if (job.kind !== "evaluate") fail("runJob", 'a "post-train" or "evaluate" job', job);
   const { generator } = await loadGenerator(job.generatorDir);
   try {
-    if (job.kind === "candidates") {
-      const items = job.job.items.map((i) => ({ ...i, prompt: parsePrompt(i.prompt) }));
-      await sampleCandidates(generator, { ...job.job, items });
-      return;
-    }
     const evaluator = (await loadRewardModel(job.evaluatorDir)).model;
     const prm = (await loadRewardModel(job.prmDir)).model;
     try {

@@ -41,30 +41,18 @@ import { Progress } from "../core/_progress.ts";
 import type { Interval } from "../core/agreement.ts";
 import type { Generator } from "../generator/model.ts";
 import { sampleClips } from "../generator/sampler.ts";
-import { type Judgement, judgeVideo } from "../videos/judge.ts";
+import {
+  DEFECT_SCORE,
+  shapesBench,
+  SHAPESBENCH_DIMENSIONS,
+  type ShapesBenchDimension,
+} from "../videos/shapes_bench.ts";
 import { ASPECTS } from "../labels/protocol.ts";
 import { flattenPatchScores, rewardGrid, type RewardModel, scoreRewards } from "../reward/model.ts";
 import { testPromptSample } from "../generator/quick_eval.ts";
 import type { CheckpointManifest } from "../tensor/checkpoint.ts";
 import { parsePrompt, promptSplits, type ShapesPrompt } from "../videos/world.ts";
 import type { Video } from "../videos/video.ts";
-
-/** A patch is defective when the judge scores any aspect at or below this (then it gives a reason). */
-export const DEFECT_SCORE = 2;
-
-/** ShapesBench's dimensions, in report order. */
-export const SHAPESBENCH_DIMENSIONS = [
-  "color",
-  "shape",
-  "count",
-  "direction",
-  "temporal",
-  "background",
-  "artefacts",
-] as const;
-
-/** One ShapesBench dimension. */
-export type ShapesBenchDimension = typeof SHAPESBENCH_DIMENSIONS[number];
 
 /** Everything measured on one evaluated clip. */
 export interface ClipEvaluation {
@@ -84,52 +72,6 @@ export interface ClipEvaluation {
   defectivePatches: number;
   /** Whether the judge finds the training PRM's worst patch defective (null without a PRM). */
   prmWorstDefective: boolean | null;
-}
-
-/**
- * The reference judge's ShapesBench scores of one clip, plus its worst patch
- * score and defective-patch share.
- *
- * @example
- * ```ts
- * import { parsePrompt, renderClip, shapesBench } from "@halo/kit";
- * const text = "one red circle moving right slowly on a black background";
- * const { video } = renderClip(parsePrompt(text), { seed: 2 });
- * const b = shapesBench(video, text);
- * console.log(b.bench.color, b.bench.overall > 0.9, b.defectivePatches); // 1 true 0
- * ```
- */
-export function shapesBench(
-  video: Parameters<typeof judgeVideo>[0],
-  prompt: string,
-): Pick<ClipEvaluation, "bench" | "judgeWorst" | "defectivePatches"> & {
-  defective: boolean[];
-  judgement: Judgement;
-} {
-  const j = judgeVideo(video, prompt, { rows: 4, cols: 4, framesPerPatch: 4 });
-  if (!j.checks) fail("shapesBench", "a ShapesWorld prompt", prompt);
-  const worst = j.patches.map((p) => Math.min(...ASPECTS.map((a) => p.scores[a])));
-  const defective = worst.map((w) => w <= DEFECT_SCORE);
-  const share = defective.filter(Boolean).length / defective.length;
-  const c = j.checks;
-  const dims: Record<ShapesBenchDimension, number> = {
-    color: c.colorOk ? 1 : 0,
-    shape: c.shapeOk ? 1 : 0,
-    count: c.countOk ? 1 : 0,
-    direction: c.directionOk ? 1 : 0,
-    temporal: c.steadyShare,
-    background: c.backgroundShare,
-    artefacts: 1 - share,
-  };
-  const overall = SHAPESBENCH_DIMENSIONS.reduce((s, d) => s + dims[d], 0) /
-    SHAPESBENCH_DIMENSIONS.length;
-  return {
-    bench: { ...dims, overall },
-    judgeWorst: Math.min(...worst),
-    defectivePatches: share,
-    defective,
-    judgement: j,
-  };
 }
 
 /**

@@ -24,8 +24,8 @@ import {
   type ClipEvaluation,
   evaluateModel,
   evaluationClip,
-  shapesBench,
 } from "./evaluate.ts";
+import { shapesBench } from "../videos/shapes_bench.ts";
 import { formatResults, type HaloResults, haloResults, RESULT_METHODS } from "./results.ts";
 import { disposeRewardModel, rewardPatchLabels, scoreRewards } from "../reward/model.ts";
 import type { PatchLabel } from "../labels/protocol.ts";
@@ -36,6 +36,10 @@ import { sampleClips } from "../generator/sampler.ts";
 import { testPromptSample } from "../generator/quick_eval.ts";
 import { videoSheet } from "../videos/sheet.ts";
 import type { Video } from "../videos/video.ts";
+import { modelName, type ModelRef, shipped } from "../core/shipped.ts";
+
+/** The child module that runs post-training and evaluation jobs. */
+const JOBS_ENTRY = new URL("./_jobs.ts", import.meta.url).href;
 
 /** Sizes of every step of the reproduction. */
 export interface HaloProfile {
@@ -125,9 +129,9 @@ export interface RunPostTrainingOptions {
   /** Output folder (pairs/ and one checkpoint per run). */
   dir: string;
   /** Base generator. */
-  generatorDir: string;
+  generatorDir: ModelRef;
   /** The training PRM. */
-  prmDir: string;
+  prmDir: ModelRef;
   /** Profile. */
   profile: HaloProfile;
   /** Seed of the pairs. Default 0. */
@@ -196,6 +200,7 @@ export async function runPostTraining(
     log(`  training ${todo.length} of ${specs.length} runs, ${jobs} at a time`);
     await runJobs(todo.map((spec) => ({ kind: "post-train", options: spec.options })), {
       concurrency: jobs,
+      entry: JOBS_ENTRY,
       onDone: (job, seconds) =>
         log(
           `  ${(job.options as PostTrainOptions).out} done in ${seconds.toFixed(0)} s`,
@@ -220,14 +225,14 @@ export async function runPostTraining(
 export interface RunEvaluationOptions {
   /** Output folder (one per-clip JSONL per model). */
   dir: string;
-  /** Base generator. */
-  generatorDir: string;
+  /** Base generator. Default: the shipped one ({@linkcode shipped}). */
+  generatorDir?: ModelRef;
   /** The post-training runs to evaluate. */
   runs: ReadonlyArray<Pick<ExperimentRun, "method" | "seed" | "dir">>;
-  /** The independent evaluator RM. */
-  evaluatorDir: string;
-  /** The training PRM (refused as evaluator; used for its worst-patch precision). */
-  prmDir: string;
+  /** The independent evaluator RM. Default: the shipped one. */
+  evaluatorDir?: ModelRef;
+  /** The training PRM (refused as evaluator; used for its worst-patch precision). Default: the shipped one. */
+  prmDir?: ModelRef;
   /** Profile. */
   profile: HaloProfile;
   /** Settings recorded in the results. */
@@ -256,21 +261,30 @@ export interface EvaluationRun {
  * the results table with the paper's claims checked. Per-clip records are
  * cached, so a killed evaluation resumes.
  */
-export async function runEvaluation(options: RunEvaluationOptions): Promise<EvaluationRun> {
+export async function runEvaluation(given: RunEvaluationOptions): Promise<EvaluationRun> {
+  const options = {
+    ...given,
+    generatorDir: given.generatorDir ?? shipped.generator,
+    evaluatorDir: given.evaluatorDir ?? shipped.evaluator,
+    prmDir: given.prmDir ?? shipped.prm,
+  };
   const { dir, profile } = options;
   const log = options.log ?? (() => {});
   checkIndependentEvaluator(
-    { dir: options.evaluatorDir, manifest: await readCheckpointManifest(options.evaluatorDir) },
-    { dir: options.prmDir, manifest: await readCheckpointManifest(options.prmDir) },
+    {
+      dir: modelName(options.evaluatorDir),
+      manifest: await readCheckpointManifest(options.evaluatorDir),
+    },
+    { dir: modelName(options.prmDir), manifest: await readCheckpointManifest(options.prmDir) },
   );
   const evaluatorLoaded = await loadRewardModel(options.evaluatorDir);
   const prmLoaded = await loadRewardModel(options.prmDir);
   const evaluator = evaluatorLoaded.model, prm = prmLoaded.model;
   try {
     // The per-clip cache is keyed by everything that determines a clip's numbers.
-    const cacheOf = async (checkpoint: string, name: string) => {
+    const cacheOf = async (checkpoint: ModelRef, name: string) => {
       const manifest = await readCheckpointManifest(checkpoint).catch(() =>
-        fail("eval", `a checkpoint at ${checkpoint} (run the dpo stage first)`, "none")
+        fail("eval", `a checkpoint at ${modelName(checkpoint)} (run the dpo stage first)`, "none")
       );
       const key = await sha256Hex(JSON.stringify({
         generator: manifest.weights.sha256,
@@ -299,16 +313,17 @@ export async function runEvaluation(options: RunEvaluationOptions): Promise<Eval
       await runJobs(
         todo.map((m) => ({
           kind: "evaluate",
-          generatorDir: m.checkpoint,
-          evaluatorDir: options.evaluatorDir,
-          prmDir: options.prmDir,
+          generatorDir: String(m.checkpoint),
+          evaluatorDir: String(options.evaluatorDir),
+          prmDir: String(options.prmDir),
           options: { ...profile.eval, cache: m.cache },
         })),
         {
           concurrency: jobs,
+          entry: JOBS_ENTRY,
           onDone: (job, s) =>
             log(
-              `  evaluated ${job.generatorDir} in ${s.toFixed(0)} s`,
+              `  evaluated ${modelName(String(job.generatorDir))} in ${s.toFixed(0)} s`,
             ),
         },
       );
@@ -336,9 +351,9 @@ export async function runEvaluation(options: RunEvaluationOptions): Promise<Eval
     const results = haloResults({ base, methods }, {
       config: {
         profile: profile.name,
-        evaluator: options.evaluatorDir,
-        prm: options.prmDir,
-        generator: options.generatorDir,
+        evaluator: modelName(options.evaluatorDir),
+        prm: modelName(options.prmDir),
+        generator: modelName(options.generatorDir),
         eval: profile.eval,
         pairs: profile.pairs,
         postTrain: profile.postTrain,
@@ -371,12 +386,12 @@ export interface ComparisonSheetOptions {
  * @example
  * ```ts
  * import { comparisonSheet } from "@halo/kit";
- * const png = await comparisonSheet([{ name: "Base", dir: "data/generator" }], { prompts: 1, frames: 2, steps: 2 });
+ * const png = await comparisonSheet([{ name: "Base", dir: shipped.generator }], { prompts: 1, frames: 2, steps: 2 });
  * console.log(png.length > 0); // true
  * ```
  */
 export async function comparisonSheet(
-  models: ReadonlyArray<{ name: string; dir: string }>,
+  models: ReadonlyArray<{ name: string; dir: ModelRef }>,
   options: ComparisonSheetOptions = {},
 ): Promise<Uint8Array> {
   const prompts = testPromptSample(options.prompts ?? 6, 0);
@@ -419,10 +434,10 @@ export interface EvaluationPictures {
  */
 export async function evaluationPictures(options: {
   dir: string;
-  generatorDir: string;
+  generatorDir: ModelRef;
   runs: ReadonlyArray<Pick<ExperimentRun, "method" | "seed" | "dir">>;
   clips: EvaluationRun["clips"];
-  prmDir: string;
+  prmDir: ModelRef;
   profile: HaloProfile;
   worst?: number;
 }): Promise<EvaluationPictures> {

@@ -15,9 +15,9 @@ import {
   evaluatorMedian,
   type MethodEvaluation,
   type ResultsRow,
-  SHAPESBENCH_DIMENSIONS,
   summariseResults,
 } from "./evaluate.ts";
+import { SHAPESBENCH_DIMENSIONS } from "../videos/shapes_bench.ts";
 
 /** The four rows of the paper's table, in order. */
 export const RESULT_METHODS = {

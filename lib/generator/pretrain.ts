@@ -13,8 +13,6 @@ import { createRng } from "../core/_rng.ts";
 import { createAdam } from "../tensor/adam.ts";
 import { appendJsonLines, trimJsonLines, writeFileAtomic } from "../core/_atomic.ts";
 import { Progress } from "../core/_progress.ts";
-import { type CliCommand, intOption, numberOption } from "../cli/_flags.ts";
-import { initBackend } from "../tensor/backend.ts";
 import {
   createGenerator,
   disposeGenerator,
@@ -28,12 +26,29 @@ import {
 import { trainStep } from "./train_step.ts";
 import { sampleClips } from "./sampler.ts";
 import { loadCheckpoint, readCheckpointManifest } from "../tensor/checkpoint.ts";
-import { parseGrid } from "../videos/patch.ts";
 import { videoSheet } from "../videos/sheet.ts";
 import { promptSplits, renderClip, type ShapesPrompt } from "../videos/world.ts";
-import { evaluateGenerator } from "./quick_eval.ts";
+import {
+  evaluateGenerator,
+  type EvaluateGeneratorOptions,
+  type GeneratorEvaluation,
+} from "./quick_eval.ts";
+import { modelName, type ModelRef, shipped } from "../core/shipped.ts";
 
-/** Options for {@linkcode pretrain}. */
+/** The defaults of {@linkcode PretrainOptions} (the `pretrain` task's flags show the same). */
+export const PRETRAIN_DEFAULTS: Readonly<Required<Omit<PretrainOptions, "config" | "quiet">>> =
+  Object.freeze({
+    out: "out/generator",
+    steps: 2400,
+    batchSize: 8,
+    learningRate: 1e-3,
+    seed: 0,
+    checkpointEvery: 100,
+    promptDropout: 0.1,
+    maxSeconds: 0,
+  });
+
+/** Options for {@linkcode pretrain}; defaults in {@linkcode PRETRAIN_DEFAULTS}. */
 export interface PretrainOptions {
   /** Checkpoint directory (resumed from when it exists). Default `out/generator`. */
   out?: string;
@@ -94,14 +109,21 @@ export function pretrainPrompts(): ShapesPrompt[] {
  */
 export async function pretrain(options: PretrainOptions = {}): Promise<PretrainResult> {
   const where = "pretrain";
-  const out = options.out ?? "out/generator";
-  const steps = checkInt(where, "steps", options.steps ?? 2400, 1);
-  const batchSize = checkInt(where, "batchSize", options.batchSize ?? 8, 1, 4096);
-  const peak = checkNumber(where, "learningRate", options.learningRate ?? 1e-3, 0, 1);
-  const seed = checkInt(where, "seed", options.seed ?? 0, 0, 0xffffffff);
-  const every = checkInt(where, "checkpointEvery", options.checkpointEvery ?? 100, 1);
-  const dropout = checkNumber(where, "promptDropout", options.promptDropout ?? 0.1, 0, 1);
-  const maxSeconds = checkNumber(where, "maxSeconds", options.maxSeconds ?? 0, 0);
+  const d = PRETRAIN_DEFAULTS;
+  const out = options.out ?? d.out;
+  const steps = checkInt(where, "steps", options.steps ?? d.steps, 1);
+  const batchSize = checkInt(where, "batchSize", options.batchSize ?? d.batchSize, 1, 4096);
+  const peak = checkNumber(where, "learningRate", options.learningRate ?? d.learningRate, 0, 1);
+  const seed = checkInt(where, "seed", options.seed ?? d.seed, 0, 0xffffffff);
+  const every = checkInt(where, "checkpointEvery", options.checkpointEvery ?? d.checkpointEvery, 1);
+  const dropout = checkNumber(
+    where,
+    "promptDropout",
+    options.promptDropout ?? d.promptDropout,
+    0,
+    1,
+  );
+  const maxSeconds = checkNumber(where, "maxSeconds", options.maxSeconds ?? d.maxSeconds, 0);
   const config = resolveGeneratorConfig(options.config ?? {});
 
   let gen: Generator;
@@ -218,74 +240,6 @@ export function learningRateAt(step: number, total: number, peak: number): numbe
   return peak * (0.1 + 0.9 * 0.5 * (1 + Math.cos(Math.PI * Math.min(1, progress))));
 }
 
-function configFromCli(
-  values: Record<string, string | boolean | undefined>,
-): Partial<GeneratorConfig> {
-  const config: Partial<GeneratorConfig> = {};
-  if (values["config"]) {
-    try {
-      Object.assign(config, JSON.parse(String(values["config"])));
-    } catch {
-      throw new TypeError(`--config: Expected JSON but found ${JSON.stringify(values["config"])}`);
-    }
-  }
-  for (const key of ["frames", "size", "dim", "depth", "heads"] as const) {
-    if (values[key] !== undefined) config[key] = intOption(values, key);
-  }
-  if (values["token-grid"]) config.tokenGrid = parseGrid(String(values["token-grid"]));
-  return config;
-}
-
-/** `lib/cli/main.ts pretrain`: pretrains (or resumes) the generator with a progress bar. */
-export const pretrainCommand: CliCommand = {
-  summary: "pretrain the ShapesWorld video generator (resumes from --out)",
-  spec: {
-    out: { type: "string", default: "out/generator", description: "checkpoint directory" },
-    steps: { type: "string", default: "2400", description: "total training steps" },
-    "batch-size": { type: "string", default: "8", description: "clips per step" },
-    lr: { type: "string", default: "0.001", description: "peak learning rate" },
-    seed: { type: "string", default: "0", description: "seed of weights and data order" },
-    "checkpoint-every": {
-      type: "string",
-      default: "100",
-      description: "steps between checkpoints",
-    },
-    "max-seconds": {
-      type: "string",
-      default: "0",
-      description: "stop after this many seconds (0: no limit)",
-    },
-    frames: { type: "string", description: "frames per clip (default 16)" },
-    size: { type: "string", description: "frame size (default 32)" },
-    dim: { type: "string", description: "model width" },
-    depth: { type: "string", description: "layers (spatial + temporal block each)" },
-    heads: { type: "string", description: "attention heads" },
-    "token-grid": { type: "string", description: "DiT token grid ROWSxCOLSxFRAMES, e.g. 4x4x4" },
-    config: {
-      type: "string",
-      description: "generator config as JSON (overridden by the flags above)",
-    },
-    quiet: { type: "boolean", default: false, description: "no progress bar" },
-  },
-  async run(values) {
-    const options: PretrainOptions = {
-      out: String(values.out),
-      steps: intOption(values, "steps"),
-      batchSize: intOption(values, "batch-size"),
-      learningRate: numberOption(values, "lr"),
-      seed: intOption(values, "seed"),
-      checkpointEvery: intOption(values, "checkpoint-every"),
-      maxSeconds: numberOption(values, "max-seconds"),
-      config: configFromCli(values),
-      quiet: Boolean(values.quiet),
-    };
-    const backend = await initBackend();
-    if (!options.quiet) console.error(`pretrain: backend ${backend.name} (${backend.reason})`);
-    const result = await pretrain(options);
-    console.log(JSON.stringify(result));
-  },
-};
-
 /** Options for {@linkcode sampleGrid}. */
 export interface SampleGridOptions {
   /** Frames shown per prompt (evenly spaced). Default 8. */
@@ -347,55 +301,6 @@ export async function sampleGrid(
   return videoSheet(rows, { frames, scale, gap: 2 });
 }
 
-/** `lib/cli/main.ts samples`: writes a PNG of 8 test prompts × 8 frames from a generator checkpoint. */
-export const samplesCommand: CliCommand = {
-  summary: "render a PNG grid of generator samples on held-out test prompts",
-  spec: {
-    checkpoint: { type: "string", default: "data/generator", description: "generator checkpoint" },
-    out: { type: "string", default: "out/samples.png", description: "PNG to write" },
-    prompts: { type: "string", default: "8", description: "number of test prompts (rows)" },
-    seed: { type: "string", default: "0", description: "sampling seed (also picks the prompts)" },
-    steps: { type: "string", default: "25", description: "DDIM steps" },
-    guidance: { type: "string", default: "2", description: "classifier-free guidance scale" },
-    estimate: {
-      type: "string",
-      default: "clean",
-      description: "DDIM clean estimate: clean or gated",
-    },
-    reference: {
-      type: "boolean",
-      default: false,
-      description: "draw the renderer's clip under each sample",
-    },
-  },
-  async run(values) {
-    const n = intOption(values, "prompts");
-    const seed = intOption(values, "seed");
-    const steps = intOption(values, "steps");
-    const guidance = numberOption(values, "guidance");
-    await initBackend();
-    const { generator } = await loadGenerator(String(values.checkpoint));
-    try {
-      const prompts = pickTestPrompts(n, seed);
-      const png = await sampleGrid(generator, prompts, {
-        seed,
-        steps,
-        guidance,
-        withReference: Boolean(values.reference),
-        estimate: values.estimate === undefined
-          ? undefined
-          : String(values.estimate) as "clean" | "gated",
-      });
-      await writeFileAtomic(String(values.out), png);
-      console.log(
-        `wrote ${values.out}:\n${prompts.map((p, i) => `  row ${i + 1}: ${p.text}`).join("\n")}`,
-      );
-    } finally {
-      disposeGenerator(generator);
-    }
-  },
-};
-
 /** `n` held-out test prompts, spread over the test combinations, picked by `seed`. */
 export function pickTestPrompts(n: number, seed: number): ShapesPrompt[] {
   const test = promptSplits({ seed: 0 }).test;
@@ -407,32 +312,104 @@ export function pickTestPrompts(n: number, seed: number): ShapesPrompt[] {
   });
 }
 
-/** `lib/cli/main.ts eval-generator`: recognisability of a checkpoint's samples on held-out test prompts. */
-export const evalGeneratorCommand: CliCommand = {
-  summary: "measure object colour (and judge) accuracy of generator samples on test prompts",
-  spec: {
-    checkpoint: { type: "string", default: "data/generator", description: "generator checkpoint" },
-    prompts: { type: "string", default: "64", description: "number of held-out test prompts" },
-    seed: { type: "string", default: "0", description: "sampling seed (also picks the prompts)" },
-    steps: { type: "string", default: "25", description: "DDIM steps" },
-    guidance: { type: "string", default: "2", description: "classifier-free guidance scale" },
-  },
-  async run(values) {
-    const options = {
-      count: intOption(values, "prompts"),
-      seed: intOption(values, "seed"),
-      steps: intOption(values, "steps"),
-      guidance: numberOption(values, "guidance"),
-    };
-    await initBackend();
-    const { generator } = await loadGenerator(String(values.checkpoint));
-    try {
-      const t0 = performance.now();
-      const result = await evaluateGenerator(generator, options);
-      const seconds = Math.round((performance.now() - t0) / 100) / 10;
-      console.log(JSON.stringify({ checkpoint: values.checkpoint, ...result, seconds }, null, 2));
-    } finally {
-      disposeGenerator(generator);
-    }
-  },
-};
+/** Options for {@linkcode writeSampleSheet}; defaults in {@linkcode SAMPLE_SHEET_DEFAULTS}. */
+export interface SampleSheetOptions extends SampleGridOptions {
+  /** Generator checkpoint. Default: the shipped generator ({@linkcode shipped}). */
+  checkpoint?: ModelRef;
+  /** PNG file to write. */
+  out?: string;
+  /** Number of held-out test prompts (rows). */
+  prompts?: number;
+}
+
+/** The defaults of {@linkcode SampleSheetOptions} (the `samples` task's flags show the same). */
+export const SAMPLE_SHEET_DEFAULTS: Readonly<{
+  out: string;
+  prompts: number;
+  seed: number;
+  steps: number;
+  guidance: number;
+  estimate: "clean" | "gated";
+}> = Object.freeze({
+  out: "out/samples.png",
+  prompts: 8,
+  seed: 0,
+  steps: 25,
+  guidance: 2,
+  estimate: "clean",
+});
+
+/**
+ * Loads a generator checkpoint, samples `prompts` held-out test prompts (picked
+ * by `seed`) and writes the {@linkcode sampleGrid} picture to `out` atomically.
+ * Resolves to the prompts of the rows, in order.
+ *
+ * @example
+ * ```ts
+ * import { initBackend, shipped, writeSampleSheet } from "@halo/kit";
+ * await initBackend();
+ * const out = `${await Deno.makeTempDir()}/samples.png`;
+ * const rows = await writeSampleSheet({ checkpoint: shipped.generator, out, prompts: 1, steps: 2 });
+ * console.log(rows.length); // 1
+ * ```
+ */
+export async function writeSampleSheet(options: SampleSheetOptions = {}): Promise<ShapesPrompt[]> {
+  const d = SAMPLE_SHEET_DEFAULTS;
+  const seed = checkInt("writeSampleSheet", "seed", options.seed ?? d.seed, 0, 0xffffffff);
+  const count = checkInt("writeSampleSheet", "prompts", options.prompts ?? d.prompts, 1, 4096);
+  const { generator } = await loadGenerator(options.checkpoint ?? shipped.generator);
+  try {
+    const prompts = pickTestPrompts(count, seed);
+    const png = await sampleGrid(generator, prompts, {
+      ...options,
+      seed,
+      steps: options.steps ?? d.steps,
+      guidance: options.guidance ?? d.guidance,
+      estimate: options.estimate ?? d.estimate,
+    });
+    await writeFileAtomic(options.out ?? d.out, png);
+    return prompts;
+  } finally {
+    disposeGenerator(generator);
+  }
+}
+
+/** The defaults of {@linkcode evaluateCheckpoint} (the `eval-generator` task's flags show the same). */
+export const EVAL_GENERATOR_DEFAULTS: Readonly<
+  Required<Pick<EvaluateGeneratorOptions, "count" | "seed" | "steps" | "guidance">>
+> = Object.freeze({ count: 64, seed: 0, steps: 25, guidance: 2 });
+
+/** What {@linkcode evaluateCheckpoint} resolves to. */
+export interface CheckpointEvaluation extends GeneratorEvaluation {
+  /** The checkpoint's name ({@linkcode modelName}). */
+  checkpoint: string;
+  /** Wall seconds of sampling and judging. */
+  seconds: number;
+}
+
+/**
+ * {@linkcode evaluateGenerator} on a checkpoint: loads it (default: the shipped
+ * generator), samples `count` held-out test prompts and judges them.
+ *
+ * @example
+ * ```ts
+ * import { evaluateCheckpoint, initBackend } from "@halo/kit";
+ * await initBackend();
+ * const e = await evaluateCheckpoint(undefined, { count: 1, steps: 2 });
+ * console.log(e.checkpoint); // "data/generator"
+ * ```
+ */
+export async function evaluateCheckpoint(
+  checkpoint: ModelRef = shipped.generator,
+  options: EvaluateGeneratorOptions = {},
+): Promise<CheckpointEvaluation> {
+  const { generator } = await loadGenerator(checkpoint);
+  try {
+    const t0 = performance.now();
+    const result = await evaluateGenerator(generator, { ...EVAL_GENERATOR_DEFAULTS, ...options });
+    const seconds = Math.round((performance.now() - t0) / 100) / 10;
+    return { checkpoint: modelName(checkpoint), ...result, seconds };
+  } finally {
+    disposeGenerator(generator);
+  }
+}

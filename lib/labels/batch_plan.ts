@@ -8,7 +8,6 @@
  */
 
 import { checkInt, fail } from "../core/_errors.ts";
-import type { CliSpec } from "../cli/_flags.ts";
 
 /** The per-file limits of a Batch API input file. */
 export interface BatchLimits {
@@ -25,20 +24,6 @@ export interface BatchLimits {
 export const BATCH_LIMITS: Readonly<Required<BatchLimits>> = Object.freeze({
   maxRequestsPerFile: 50_000,
   maxBytesPerFile: 200_000_000,
-});
-
-/** The command-line flags of the limits (`deno task label`, `deno task judge`). */
-export const BATCH_LIMIT_FLAGS: Readonly<CliSpec> = Object.freeze({
-  "max-requests-per-file": {
-    type: "string",
-    default: String(BATCH_LIMITS.maxRequestsPerFile),
-    description: "Batch API: requests per input file",
-  },
-  "max-bytes-per-file": {
-    type: "string",
-    default: String(BATCH_LIMITS.maxBytesPerFile),
-    description: "Batch API: bytes per input file",
-  },
 });
 
 /** Fills in the defaults of `limits` and validates them. */

@@ -12,19 +12,10 @@ import { isAbsolute, join, relative, resolve } from "node:path";
 import { fail } from "../core/_errors.ts";
 import { createRng } from "../core/_rng.ts";
 import { checkInt } from "../core/_errors.ts";
-import { BATCH_LIMIT_FLAGS } from "./batch_plan.ts";
-import { type CliCommand, type CliValues, intOption, numberOption } from "../cli/_flags.ts";
 import { startJudgeServer } from "./judge_server/server.ts";
 import { type LabelRunReport, labelVideos } from "./label.ts";
-import {
-  type BatchLabelOptions,
-  type BatchRunReport,
-  labelBatch,
-  type LabelItemSource,
-} from "./batch.ts";
-import type { ImageDetail, ImageFormat } from "./images.ts";
-import { formatPreview, previewLabelling } from "./preview.ts";
-import { DEFAULT_GRID, formatGrid, parseGrid, type PatchGrid } from "../videos/patch.ts";
+import { type BatchLabelOptions, labelBatch, type LabelItemSource } from "./batch.ts";
+import { DEFAULT_GRID, type PatchGrid } from "../videos/patch.ts";
 import { createVideo, loadVideo, type Video } from "../videos/video.ts";
 import { renderClip, samplePrompt } from "../videos/world.ts";
 
@@ -243,8 +234,11 @@ export async function labelFolder(
   return await labelSource(source, options);
 }
 
-/** Labels a source directly or (with `batch`) through the Batch API. */
-async function labelSource(
+/**
+ * Labels a source directly or (with `batch`) through the Batch API into
+ * `options.out` (the label file, also the cache).
+ */
+export async function labelSource(
   source: LabelItemSource,
   options: LabelFolderOptions,
 ): Promise<LabelRunReport> {
@@ -255,173 +249,6 @@ async function labelSource(
   const items = [];
   for (let i = 0; i < source.count; i++) items.push(await source.load(i));
   return await labelVideos(items, { ...options, cache: options.out });
-}
-
-/** `deno task label`. */
-export const labelCommand: CliCommand = {
-  summary: "label the videos of a folder (prompts.json) or generated ShapesWorld clips with " +
-    "patch labels from GPT-4o or a judge server; --dry-run previews the cost",
-  spec: {
-    videos: { type: "string", description: "folder with videos and prompts.json" },
-    shapes: { type: "string", description: "label N generated ShapesWorld clips instead" },
-    size: { type: "string", default: "32", description: "frame side of --shapes clips" },
-    seed: { type: "string", default: "0", description: "seed of --shapes clips" },
-    out: { type: "string", description: "label file (JSONL, also the cache)" },
-    "base-url": { type: "string", description: "OpenAI-compatible base URL (default: OpenAI)" },
-    model: { type: "string", default: "gpt-4o", description: "model name" },
-    grid: {
-      type: "string",
-      default: formatGrid(DEFAULT_GRID),
-      description: "patch grid ROWSxCOLSxFRAMES",
-    },
-    batch: { type: "boolean", default: false, description: "use the Batch API (half price, slow)" },
-    "dry-run": {
-      type: "boolean",
-      default: false,
-      description: "print requests, batch files, bytes, tokens and dollars; send nothing",
-    },
-    count: { type: "string", description: "--dry-run: plan for N videos like the measured ones" },
-    sample: { type: "string", description: "--dry-run: build and measure at most N requests" },
-    concurrency: { type: "string", default: "4", description: "requests in flight" },
-    "max-attempts": {
-      type: "string",
-      default: "5",
-      description: "attempts per video (retries + 1)",
-    },
-    frames: { type: "string", description: "frames per video: loaded from files, or rendered" },
-    "frames-per-segment": { type: "string", description: "frames shown per segment (4)" },
-    "frame-side": {
-      type: "string",
-      description: "longer side of a shown frame (128; --batch and --dry-run: 96)",
-    },
-    "image-format": { type: "string", description: "png or jpeg (png)" },
-    "jpeg-quality": { type: "string", description: "JPEG quality 1-100 (90)" },
-    detail: {
-      type: "string",
-      description: "image detail: low, high or auto (high; --batch and --dry-run: low)",
-    },
-    "sheet-side": {
-      type: "string",
-      description:
-        "longer side of a reference-sheet frame (0: own size, the default; --batch and --dry-run: 120)",
-    },
-    ...BATCH_LIMIT_FLAGS,
-    "max-in-flight": { type: "string", default: "4", description: "Batch API: batches at once" },
-    "poll-ms": { type: "string", default: "5000", description: "Batch API: poll interval" },
-    "max-cost": {
-      type: "string",
-      description: "stop starting calls before the estimated spend passes this many USD; " +
-        "a rerun with a higher limit pays only for the rest",
-    },
-    "timeout-s": {
-      type: "string",
-      default: "120",
-      description: "time-out of one API call, answer included, in seconds",
-    },
-    judge: {
-      type: "boolean",
-      default: false,
-      description: "start an in-process judge server and label with it",
-    },
-    quiet: { type: "boolean", default: false, description: "no progress bar" },
-  },
-  run: async (values: CliValues): Promise<void> => {
-    // Every flag is read (and checked) before any video is: a bad flag fails at once.
-    const grid = parseGrid(String(values.grid));
-    const frames = values.frames === undefined ? undefined : intOption(values, "frames");
-    const optionalInt = (name: string) =>
-      values[name] === undefined ? undefined : intOption(values, name);
-    const request = {
-      model: String(values.model),
-      grid,
-      framesPerSegment: optionalInt("frames-per-segment"),
-      frameSide: optionalInt("frame-side"),
-      imageFormat: values["image-format"] as ImageFormat | undefined,
-      jpegQuality: optionalInt("jpeg-quality"),
-      detail: values.detail as ImageDetail | undefined,
-      sheetSide: optionalInt("sheet-side"),
-      maxRequestsPerFile: intOption(values, "max-requests-per-file"),
-      maxBytesPerFile: intOption(values, "max-bytes-per-file"),
-    };
-    const preview = { count: optionalInt("count"), sample: optionalInt("sample") };
-    const running = {
-      batch: Boolean(values.batch),
-      concurrency: intOption(values, "concurrency"),
-      retry: {
-        maxAttempts: intOption(values, "max-attempts"),
-        timeoutMs: positive(values, "timeout-s") * 1000,
-      },
-      maxCostUsd: values["max-cost"] === undefined ? undefined : budgetOption(values),
-      maxInFlight: intOption(values, "max-in-flight"),
-      pollMs: intOption(values, "poll-ms"),
-      quiet: Boolean(values.quiet),
-    };
-    const shapes = { size: intOption(values, "size"), frames, seed: intOption(values, "seed") };
-    let source: LabelItemSource;
-    if (typeof values.shapes === "string") {
-      source = shapesSource(intOption(values, "shapes"), shapes);
-    } else if (typeof values.videos === "string") {
-      source = await folderSource(values.videos, { grid, frames });
-    } else fail("label", "--videos DIR or --shapes N", "neither");
-    if (values["dry-run"]) {
-      const plan = await previewLabelling(source, { ...request, ...preview });
-      console.log(formatPreview(plan));
-      return;
-    }
-    if (typeof values.out !== "string") fail("label", "--out FILE", "nothing");
-    const server = values.judge ? startJudgeServer({ port: 0 }) : null;
-    try {
-      const baseURL = server?.url ?? (values["base-url"] as string | undefined);
-      const report = await labelSource(source, {
-        ...request,
-        ...running,
-        out: values.out,
-        baseURL,
-      });
-      for (const r of report.results) {
-        if (r.error && !r.skipped) console.error(`${r.source}: ${r.error}`);
-      }
-      const batch = report as Partial<BatchRunReport>;
-      console.log(
-        `labelled ${report.labelled}, cached ${report.cached}, failed ${report.failed} → ${values.out}; ` +
-          `${report.usage.promptTokens} input + ${report.usage.completionTokens} output tokens, ` +
-          `estimated cost $${report.costUsd.toFixed(4)} (${report.calls} API calls` +
-          (batch.files === undefined
-            ? ")"
-            : `; ${batch.files} files, ${batch.batches} batches, ${batch.resumed} resumed, ` +
-              `${batch.resubmitted} requests re-submitted)`),
-      );
-      if (report.skipped > 0) {
-        throw new Error(
-          `budget: stopped at an estimated $${report.costUsd.toFixed(4)} of --max-cost ` +
-            `$${values["max-cost"]} with ${report.skipped} of ${report.results.length} videos ` +
-            "not labelled; rerun with a higher --max-cost to label them " +
-            "(the labelled ones are cached and not paid again)",
-        );
-      }
-      if (report.failed > 0) {
-        throw new Error(
-          `${report.failed} of ${report.results.length} videos failed; rerun to retry them`,
-        );
-      }
-    } finally {
-      await server?.close();
-    }
-  },
-};
-
-function positive(values: CliValues, name: string): number {
-  const n = numberOption(values, name);
-  if (!(n > 0)) throw new TypeError(`--${name}: Expected a number > 0 but found ${values[name]}`);
-  return n;
-}
-
-function budgetOption(values: CliValues): number {
-  const n = numberOption(values, "max-cost");
-  if (!(n >= 0)) {
-    throw new TypeError(`--max-cost: Expected USD ≥ 0 but found ${values["max-cost"]}`);
-  }
-  return n;
 }
 
 /** Options of {@linkcode benchLabeller}. */

@@ -191,6 +191,12 @@ export function createLabelClient(options: LabelClientOptions = {}): OpenAI {
   });
 }
 
+/** The labeller's defaults: the model asked and the requests in flight (the tasks' flags show the same). */
+export const LABEL_DEFAULTS: Readonly<{ model: string; concurrency: number }> = Object.freeze({
+  model: "gpt-4o",
+  concurrency: 4,
+});
+
 /**
  * Labels `items` (videos with prompts) and returns one result per item. A
  * failing item never fails the run: its result carries an `error`. Cached
@@ -225,8 +231,8 @@ export async function labelVideos(
   });
   const started = performance.now();
   const grid = options.grid ?? DEFAULT_GRID;
-  const model = options.model ?? "gpt-4o";
-  const concurrency = options.concurrency ?? 4;
+  const model = options.model ?? LABEL_DEFAULTS.model;
+  const concurrency = options.concurrency ?? LABEL_DEFAULTS.concurrency;
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     fail(where, "concurrency ≥ 1", concurrency);
   }

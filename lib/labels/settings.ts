@@ -16,7 +16,6 @@
 
 import { checkInt } from "../core/_errors.ts";
 import { spearman } from "../core/agreement.ts";
-import { type CliCommand, type CliValues, intOption, numberOption } from "../cli/_flags.ts";
 import { defectCases, topKHit } from "../videos/defect_cases.ts";
 import { judgeVideo } from "../videos/judge.ts";
 import { startJudgeServer } from "./judge_server/server.ts";
@@ -61,7 +60,15 @@ export const REQUEST_SETTINGS: readonly RequestSetting[] = Object.freeze([
   },
 ] as RequestSetting[]);
 
-/** Options of {@linkcode compareRequestSettings}. */
+/** The defaults of {@linkcode CompareSettingsOptions} (the `label-settings` task shows the same). */
+export const COMPARE_SETTINGS_DEFAULTS: Readonly<{
+  perKind: number;
+  seed: number;
+  noise: number;
+  realFrames: number;
+}> = Object.freeze({ perKind: 4, seed: 11, noise: 0, realFrames: 16 });
+
+/** Options of {@linkcode compareRequestSettings}; defaults in {@linkcode COMPARE_SETTINGS_DEFAULTS}. */
 export interface CompareSettingsOptions {
   /** Settings to measure. Default {@linkcode REQUEST_SETTINGS}. */
   settings?: readonly RequestSetting[];
@@ -119,9 +126,14 @@ export async function compareRequestSettings(
 ): Promise<SettingRow[]> {
   const grid = options.grid ?? DEFAULT_GRID;
   const cases = defectCases(
-    checkInt("compareRequestSettings", "perKind", options.perKind ?? 4, 1),
+    checkInt(
+      "compareRequestSettings",
+      "perKind",
+      options.perKind ?? COMPARE_SETTINGS_DEFAULTS.perKind,
+      1,
+    ),
     {
-      seed: options.seed ?? 11,
+      seed: options.seed ?? COMPARE_SETTINGS_DEFAULTS.seed,
       grid,
     },
   );
@@ -130,11 +142,14 @@ export async function compareRequestSettings(
   if (options.realVideos) {
     const source = await folderSource(options.realVideos, {
       grid,
-      frames: options.realFrames ?? 16,
+      frames: options.realFrames ?? COMPARE_SETTINGS_DEFAULTS.realFrames,
     });
     for (let i = 0; i < source.count; i++) real.push(await source.load(i));
   }
-  const server = startJudgeServer({ port: 0, noise: options.noise ?? 0 });
+  const server = startJudgeServer({
+    port: 0,
+    noise: options.noise ?? COMPARE_SETTINGS_DEFAULTS.noise,
+  });
   const rows: SettingRow[] = [];
   try {
     for (const setting of options.settings ?? REQUEST_SETTINGS) {
@@ -217,23 +232,3 @@ export function formatSettingsTable(rows: readonly SettingRow[]): string {
   ]);
   return [head, head.map(() => "---"), ...lines].map((c) => `| ${c.join(" | ")} |`).join("\n");
 }
-
-/** `deno task label-settings`. */
-export const labelSettingsCommand: CliCommand = {
-  summary: "measure tokens, bytes and agreement with the reference judge of each request setting",
-  spec: {
-    "per-kind": { type: "string", default: "4", description: "damaged clips per defect kind" },
-    seed: { type: "string", default: "11", description: "seed of the clips" },
-    noise: { type: "string", default: "0", description: "judge server noise" },
-    videos: { type: "string", description: "real videos (prompts.json) for tokens and bytes" },
-  },
-  run: async (values: CliValues): Promise<void> => {
-    const rows = await compareRequestSettings({
-      perKind: intOption(values, "per-kind"),
-      seed: intOption(values, "seed"),
-      noise: numberOption(values, "noise"),
-      realVideos: typeof values.videos === "string" ? values.videos : undefined,
-    });
-    console.log(formatSettingsTable(rows));
-  },
-};

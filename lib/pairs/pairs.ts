@@ -58,14 +58,41 @@ import {
   type RewardModel,
   scoreRewards,
 } from "../reward/model.ts";
-import { shapesBench } from "../eval/evaluate.ts";
+import { shapesBench } from "../videos/shapes_bench.ts";
+import { modelName, type ModelRef, shipped } from "../core/shipped.ts";
 import { ASPECTS } from "../labels/protocol.ts";
 import { formatGrid, numPatches, parseGrid } from "../videos/patch.ts";
 import { promptSplits, type ShapesPrompt } from "../videos/world.ts";
 import { type PairSide, type PreferencePair, readClip } from "./file.ts";
 
+/** The child module that samples one shard of candidates. */
+const CANDIDATES_JOB = new URL("./_candidates_job.ts", import.meta.url).href;
+
 /** How candidates of one prompt are paired. */
 export type Pairing = "best-worst" | "all";
+
+/** The defaults of {@linkcode BuildPairsOptions} (`deno task pairs` shows the same). */
+export const PAIRS_DEFAULTS: Readonly<{
+  prompts: number;
+  candidates: number;
+  steps: number;
+  guidance: number;
+  seed: number;
+  margin: number;
+  batchSize: number;
+  pairing: Pairing;
+  name: string;
+}> = Object.freeze({
+  prompts: 256,
+  candidates: 4,
+  steps: 20,
+  guidance: 2,
+  seed: 0,
+  margin: 0.1,
+  batchSize: 16,
+  pairing: "best-worst",
+  name: "pairs",
+});
 
 /** Options for {@linkcode buildPairs}. */
 export interface BuildPairsOptions {
@@ -76,14 +103,14 @@ export interface BuildPairsOptions {
    * several pairings of the same candidates share one folder of clips. Default "pairs".
    */
   name?: string;
-  /** Generator checkpoint to sample from. Default `data/generator`. */
-  generatorDir?: string;
+  /** Generator checkpoint to sample from. Default: the shipped generator ({@linkcode shipped}). */
+  generatorDir?: ModelRef;
   /** An in-memory generator instead (iterative DPO samples from the current policy). */
   generator?: Generator;
-  /** Patch reward model. Default `data/reward/prm`. */
-  prmDir?: string;
+  /** Patch reward model. Default: the shipped PRM ({@linkcode shipped}). */
+  prmDir?: ModelRef;
   /** Take video scores from this reward model instead of the PRM's video head. */
-  videoRmDir?: string;
+  videoRmDir?: ModelRef;
   /** Training prompts (a seeded sample of the train split). Default 256. */
   prompts?: number;
   /** Candidates per prompt. Default 4. */
@@ -302,19 +329,22 @@ export async function buildPairs(options: BuildPairsOptions): Promise<BuildPairs
     fail(where, "an options object with an output folder `out`", options?.out);
   }
   const out = options.out;
-  const nPrompts = checkInt(where, "prompts", options.prompts ?? 256, 1);
-  const nCandidates = checkInt(where, "candidates", options.candidates ?? 4, 2, 64);
-  const steps = checkInt(where, "steps", options.steps ?? 20, 1, 1000);
-  const guidance = checkNumber(where, "guidance", options.guidance ?? 2, 0, 100);
-  const seed = checkInt(where, "seed", options.seed ?? 0, 0, 0xffffffff);
-  const margin = checkNumber(where, "margin", options.margin ?? 0.1, 0);
-  const batchSize = checkInt(where, "batchSize", options.batchSize ?? 16, 1);
-  const pairing = options.pairing ?? "best-worst";
+  const d = PAIRS_DEFAULTS;
+  const nPrompts = checkInt(where, "prompts", options.prompts ?? d.prompts, 1);
+  const nCandidates = checkInt(where, "candidates", options.candidates ?? d.candidates, 2, 64);
+  const steps = checkInt(where, "steps", options.steps ?? d.steps, 1, 1000);
+  const guidance = checkNumber(where, "guidance", options.guidance ?? d.guidance, 0, 100);
+  const seed = checkInt(where, "seed", options.seed ?? d.seed, 0, 0xffffffff);
+  const margin = checkNumber(where, "margin", options.margin ?? d.margin, 0);
+  const batchSize = checkInt(where, "batchSize", options.batchSize ?? d.batchSize, 1);
+  const pairing = options.pairing ?? d.pairing;
   if (pairing !== "best-worst" && pairing !== "all") {
     fail(where, 'pairing "best-worst" or "all"', pairing);
   }
-  const prmDir = options.prmDir ?? "data/reward/prm";
-  const name = options.name ?? "pairs";
+  const generatorRef = options.generatorDir ?? shipped.generator;
+  const prmRef = options.prmDir ?? shipped.prm;
+  const prmDir = modelName(prmRef);
+  const name = options.name ?? d.name;
   if (!/^[A-Za-z0-9_.-]+$/.test(name) || name.startsWith(".")) {
     fail(where, "a file name of letters, digits, '_', '-' and '.'", name);
   }
@@ -326,14 +356,14 @@ export async function buildPairs(options: BuildPairsOptions): Promise<BuildPairs
   let ownGenerator = false;
   if (generator) generatorKey = await generatorHash(generator);
   else {
-    const loaded = await loadGenerator(options.generatorDir ?? "data/generator");
+    const loaded = await loadGenerator(generatorRef);
     generator = loaded.generator;
     ownGenerator = true;
     generatorKey = loaded.manifest.weights.sha256;
   }
   const models: RewardModel[] = [];
   try {
-    const prm = (await loadRewardModel(prmDir)).model;
+    const prm = (await loadRewardModel(prmRef)).model;
     models.push(prm);
     const videoRm = options.videoRmDir ? (await loadRewardModel(options.videoRmDir)).model : prm;
     if (videoRm !== prm) models.push(videoRm);
@@ -387,7 +417,7 @@ export async function buildPairs(options: BuildPairsOptions): Promise<BuildPairs
       await runJobs(
         shards.map((shard, k) => ({
           kind: "candidates",
-          generatorDir: options.generatorDir ?? "data/generator",
+          generatorDir: String(generatorRef),
           job: {
             ...sampling,
             log: join(out, `candidates.${k}.jsonl`),
@@ -396,6 +426,7 @@ export async function buildPairs(options: BuildPairsOptions): Promise<BuildPairs
         })),
         {
           concurrency: jobs,
+          entry: CANDIDATES_JOB,
           onDone: (job) => progress.tick((job.job as CandidateJob).items.length),
         },
       );
@@ -538,10 +569,10 @@ export async function buildPairs(options: BuildPairsOptions): Promise<BuildPairs
       settings: {
         generator: options.generator
           ? `in-memory ${generatorKey.slice(0, 12)}…`
-          : (options.generatorDir ?? "data/generator"),
+          : modelName(generatorRef),
         generatorSha256: generatorKey,
         prm: prmDir,
-        videoRm: options.videoRmDir ?? null,
+        videoRm: options.videoRmDir === undefined ? null : modelName(options.videoRmDir),
         prompts: nPrompts,
         candidates: nCandidates,
         steps,

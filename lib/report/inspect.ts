@@ -11,25 +11,18 @@
  * @module
  */
 
+import { modelName, type ModelRef, shipped } from "../core/shipped.ts";
 import { basename, extname, join, resolve } from "node:path";
 import { pathExists, writeFileAtomic } from "../core/_atomic.ts";
 import { checkInt, fail } from "../core/_errors.ts";
 import { Progress } from "../core/_progress.ts";
-import { type CliCommand, type CliValues, intOption } from "../cli/_flags.ts";
 import { defectFigure, patchScore, type PatchScoreOf, worstPatches } from "./figure_defects.ts";
 import type { Figure } from "./figure.ts";
 import { figurePngs } from "./figure_png.ts";
-import { startJudgeServer } from "../labels/judge_server/server.ts";
 import { type LabelItem, labelVideos } from "../labels/label.ts";
 import { fitToGrid, readPromptManifest } from "../labels/folder.ts";
 import { ASPECTS, type AspectScores, type PatchLabel } from "../labels/protocol.ts";
-import {
-  DEFAULT_GRID,
-  formatGrid,
-  numSegments,
-  parseGrid,
-  type PatchGrid,
-} from "../videos/patch.ts";
+import { DEFAULT_GRID, formatGrid, numSegments, type PatchGrid } from "../videos/patch.ts";
 import { escapeHtml, figureDiv, htmlPage } from "./plotly.ts";
 import { rewardGrid, rewardPatchLabels, scoreRewards } from "../reward/model.ts";
 import { disposeRewardModel } from "../reward/model.ts";
@@ -46,6 +39,12 @@ export const VIDEO_EXTENSIONS: readonly string[] = Object.freeze([
   ".avi",
 ]);
 
+/** The defaults of {@linkcode InspectOptions} that `deno task inspect` shows (labeller defaults: `LABEL_DEFAULTS`). */
+export const INSPECT_DEFAULTS: Readonly<{ frames: number; worst: number }> = Object.freeze({
+  frames: 16,
+  worst: 3,
+});
+
 /** Options of {@linkcode inspectVideos}. */
 export interface InspectOptions {
   /** Report path. Default `<DIR>-report.html` beside the folder. */
@@ -58,8 +57,8 @@ export interface InspectOptions {
   model?: string;
   /** Labels cache (JSONL). Default `<out without .html>.labels.jsonl`. */
   labels?: string;
-  /** Patch reward model checkpoint, or null for none. Default `data/reward/prm` when it exists. */
-  prm?: string | null;
+  /** Patch reward model checkpoint, or null for none. Default: the shipped PRM ({@linkcode shipped}). */
+  prm?: ModelRef | null;
   /** Frames kept per video, evenly spaced (fewer when the clip is shorter). Default 16. */
   frames?: number;
   /** Patch grid of the labeller. Default 4×4×4. */
@@ -159,7 +158,7 @@ async function decode(path: string, frames: number, grid: PatchGrid): Promise<Vi
  *
  * @example
  * ```ts
- * import { inspectVideos, parsePrompt, renderClip, saveVideo, startJudgeServer } from "@halo/kit";
+ * import { inspectVideos, parsePrompt, renderClip, saveVideo } from "@halo/kit";
  * import assert from "node:assert/strict";
  * const dir = await Deno.makeTempDir();
  * const text = "one red circle moving left slowly on a black background";
@@ -184,8 +183,8 @@ export async function inspectVideos(
     fail(where, "a folder of videos", `${dir} (${info ? "not a folder" : "missing"})`);
   }
   const grid = options.grid ?? DEFAULT_GRID;
-  const frames = checkInt(where, "frames", options.frames ?? 16, 1, 4096);
-  const worstCount = checkInt(where, "worst", options.worst ?? 3, 0, 1000);
+  const frames = checkInt(where, "frames", options.frames ?? INSPECT_DEFAULTS.frames, 1, 4096);
+  const worstCount = checkInt(where, "worst", options.worst ?? INSPECT_DEFAULTS.worst, 0, 1000);
   const score = options.score ?? "mean";
   const trimmed = resolve(dir).replace(/\/+$/, "");
   const out = options.out ?? `${trimmed}-report.html`;
@@ -237,11 +236,10 @@ export async function inspectVideos(
   });
 
   // 3. PRM scores, when a PRM exists and its grid matches
-  const prmPath = options.prm === undefined
-    ? ((await pathExists("data/reward/prm/config.json")) ? "data/reward/prm" : null)
-    : options.prm;
+  const prmRef = options.prm === undefined ? shipped.prm : options.prm;
+  const prmPath = prmRef === null ? null : modelName(prmRef);
   if (prmPath && order.length) {
-    const { model } = await loadRewardModel(prmPath);
+    const { model } = await loadRewardModel(prmRef!);
     try {
       const g = rewardGrid(model.config);
       const fits = order.filter((i) => {
@@ -288,7 +286,7 @@ export async function inspectVideos(
     }
   } else if (!prmPath) {
     notes.push(
-      "No patch reward model (data/reward/prm) was found: heatmaps show the labeller's scores.",
+      "No patch reward model was given: heatmaps show the labeller's scores.",
     );
   }
 
@@ -397,83 +395,3 @@ async function inspectHtml(
   });
   return await htmlPage({ title: `Patch defects of ${dir}`, body: body.join("\n") });
 }
-
-/** `deno task inspect`. */
-export const inspectCommand: CliCommand = {
-  summary: "label and plot the patch defects of your own videos into an HTML report",
-  spec: {
-    videos: {
-      type: "string",
-      description: "folder of videos (with prompts.json, or use --prompt)",
-    },
-    prompt: {
-      type: "string",
-      description: "prompt of every video (a folder without prompts.json)",
-    },
-    out: { type: "string", description: "report file (default: DIR-report.html)" },
-    labels: { type: "string", description: "labels cache, JSONL (default: beside the report)" },
-    "base-url": { type: "string", description: "OpenAI-compatible base URL (default: OpenAI)" },
-    model: { type: "string", default: "gpt-4o", description: "model name" },
-    judge: {
-      type: "boolean",
-      default: false,
-      description: "start an in-process judge server and label with it",
-    },
-    prm: {
-      type: "string",
-      description: 'patch reward model (default: data/reward/prm if present; "none")',
-    },
-    frames: { type: "string", default: "16", description: "frames per video, evenly spaced" },
-    grid: {
-      type: "string",
-      default: formatGrid(DEFAULT_GRID),
-      description: "patch grid ROWSxCOLSxFRAMES",
-    },
-    worst: {
-      type: "string",
-      default: "3",
-      description: "worst patches boxed and listed per video",
-    },
-    concurrency: { type: "string", default: "4", description: "labelling requests in flight" },
-    png: {
-      type: "string",
-      description: "also write each video's defect view as PNG into this folder",
-    },
-    quiet: { type: "boolean", default: false, description: "no progress bars" },
-  },
-  run: async (values: CliValues): Promise<void> => {
-    // Every flag is read (and checked) before the folder is: a bad flag fails at once.
-    const numbers = {
-      frames: intOption(values, "frames"),
-      grid: parseGrid(String(values.grid)),
-      worst: intOption(values, "worst"),
-      concurrency: intOption(values, "concurrency"),
-    };
-    if (typeof values.videos !== "string") fail("inspect", "--videos DIR", "nothing");
-    const server = values.judge ? startJudgeServer({ port: 0 }) : null;
-    try {
-      const report = await inspectVideos(values.videos, {
-        ...numbers,
-        prompt: values.prompt as string | undefined,
-        out: values.out as string | undefined,
-        labels: values.labels as string | undefined,
-        baseURL: server?.url ?? (values["base-url"] as string | undefined),
-        model: String(values.model),
-        prm: values.prm === "none" ? null : (values.prm as string | undefined),
-        png: values.png as string | undefined,
-        quiet: Boolean(values.quiet),
-      });
-      for (const v of report.videos) if (v.error) console.error(v.error);
-      const drawn = report.videos.filter((v) => v.figure).length;
-      console.log(
-        `inspected ${drawn} of ${report.videos.length} videos → ${report.out}; ${report.calls} API calls, ` +
-          `${report.cached} from the cache (${report.labels}), estimated cost $${
-            report.costUsd.toFixed(4)
-          }`,
-      );
-      if (drawn === 0) throw new Error("no video could be inspected");
-    } finally {
-      await server?.close();
-    }
-  },
-};

@@ -19,7 +19,7 @@ import {
   writeResults,
 } from "../eval/experiment.ts";
 import { fail } from "../core/_errors.ts";
-import { type CliCommand, intOption } from "../cli/_flags.ts";
+import { type ModelRef, shipped } from "../core/shipped.ts";
 import { initBackend } from "../tensor/backend.ts";
 import { checkGrid, gridImage, parseGrid, patchify, unpatchify } from "../videos/patch.ts";
 import { videoSheet } from "../videos/sheet.ts";
@@ -46,9 +46,9 @@ export interface StageContext {
   /** Output root of the whole run (other stages' folders live here). */
   root: string;
   /** Generator checkpoint to post-train and evaluate. */
-  generatorDir: string;
+  generatorDir: ModelRef;
   /** The independent evaluator reward model of the eval stage. */
-  evaluatorDir: string;
+  evaluatorDir: ModelRef;
   /** Directory of real videos with a `prompts.json` manifest. */
   videosDir: string;
   /** Seed for everything random. */
@@ -348,7 +348,20 @@ export const STAGES: readonly Stage[] = [
   },
 ];
 
-/** Options for {@linkcode reproduce}. */
+/** The defaults of {@linkcode ReproduceOptions} (`deno task reproduce` shows the same). */
+export const REPRODUCE_DEFAULTS: Readonly<{
+  outDir: string;
+  videosDir: string;
+  seed: number;
+  profile: "tiny" | "default";
+}> = Object.freeze({
+  outDir: "out/reproduce",
+  videosDir: "../shared/videos",
+  seed: 0,
+  profile: "default",
+});
+
+/** Options for {@linkcode reproduce}; defaults in {@linkcode REPRODUCE_DEFAULTS}. */
 export interface ReproduceOptions {
   /** Output root. Default `out/reproduce`. */
   outDir?: string;
@@ -356,10 +369,10 @@ export interface ReproduceOptions {
   videosDir?: string;
   /** Seed. Default 0. */
   seed?: number;
-  /** Generator checkpoint. Default `data/generator` (the shipped one). */
-  generatorDir?: string;
-  /** The independent evaluator RM. Default `data/reward/evaluator` (the shipped one). */
-  evaluatorDir?: string;
+  /** Generator checkpoint. Default: the shipped one ({@linkcode shipped}). */
+  generatorDir?: ModelRef;
+  /** The independent evaluator RM. Default: the shipped one ({@linkcode shipped}). */
+  evaluatorDir?: ModelRef;
   /** Sizes of the stages. Default "default". */
   profile?: "tiny" | "default";
   /** Re-run stages that already finished. Default false. */
@@ -382,9 +395,10 @@ export interface StageOutcome {
 
 /** Runs the reproduction stages in order, resuming past stages that already finished. */
 export async function reproduce(options: ReproduceOptions = {}): Promise<StageOutcome[]> {
-  const outDir = options.outDir ?? "out/reproduce";
+  const d = REPRODUCE_DEFAULTS;
+  const outDir = options.outDir ?? d.outDir;
   const log = options.log ?? ((line: string) => console.log(line));
-  const profile = haloProfile(options.profile ?? "default");
+  const profile = haloProfile(options.profile ?? d.profile);
   const backend = await initBackend();
   log(`backend: ${backend.name} (${backend.reason}); profile ${profile.name}`);
   const started = performance.now();
@@ -423,10 +437,10 @@ export async function reproduce(options: ReproduceOptions = {}): Promise<StageOu
     const result = await stage.run({
       dir,
       root: outDir,
-      generatorDir: options.generatorDir ?? "data/generator",
-      evaluatorDir: options.evaluatorDir ?? "data/reward/evaluator",
-      videosDir: options.videosDir ?? "../shared/videos",
-      seed: options.seed ?? 0,
+      generatorDir: options.generatorDir ?? shipped.generator,
+      evaluatorDir: options.evaluatorDir ?? shipped.evaluator,
+      videosDir: options.videosDir ?? d.videosDir,
+      seed: options.seed ?? d.seed,
       profile,
       log,
     });
@@ -454,39 +468,3 @@ export async function reproduce(options: ReproduceOptions = {}): Promise<StageOu
   log(`report of ${report.stages.join(", ")} → ${report.html}`);
   return outcomes;
 }
-
-/** The `reproduce` command of `lib/cli/main.ts`. */
-export const reproduceCommand: CliCommand = {
-  summary: "run the HALO reproduction, stage by stage (resumable)",
-  spec: {
-    out: { type: "string", default: "out/reproduce", description: "output directory" },
-    videos: {
-      type: "string",
-      default: "../shared/videos",
-      description: "folder of real videos with prompts.json",
-    },
-    seed: { type: "string", default: "0", description: "random seed" },
-    profile: { type: "string", default: "default", description: "stage sizes: default | tiny" },
-    evaluator: {
-      type: "string",
-      default: "data/reward/evaluator",
-      description: "independent evaluator reward model",
-    },
-    force: { type: "boolean", default: false, description: "re-run stages that already finished" },
-    only: { type: "string", description: "comma-separated stage names to run" },
-  },
-  async run(values) {
-    await reproduce({
-      outDir: values.out as string,
-      videosDir: values.videos as string,
-      generatorDir: values.generator as string,
-      evaluatorDir: values.evaluator as string,
-      profile: haloProfile(String(values.profile)).name,
-      seed: intOption(values, "seed"),
-      force: values.force as boolean,
-      only: typeof values.only === "string"
-        ? values.only.split(",").map((s) => s.trim())
-        : undefined,
-    });
-  },
-};

@@ -36,6 +36,17 @@ import {
   SHAPE_NAMES,
   type ShapesPrompt,
 } from "../videos/world.ts";
+import { join } from "node:path";
+import { fileURLToPath as fromFileUrl } from "node:url";
+import { modelName, type ModelRef, shipped } from "../core/shipped.ts";
+
+/** Whether a checkpoint is there: a local one when its config.json exists; a remote one is assumed. */
+async function checkpointExists(ref: ModelRef): Promise<boolean> {
+  const url = ref instanceof URL ? ref : /^(file|https?):/i.test(ref) ? new URL(ref) : null;
+  if (url && url.protocol !== "file:") return true;
+  const dir = url ? fromFileUrl(url) : String(ref);
+  return await pathExists(join(dir, "config.json"));
+}
 
 /** Where a training clip came from. */
 export type RewardOrigin = "clean" | "defect" | "mismatch" | "generator";
@@ -86,8 +97,8 @@ export interface RewardDatasetOptions {
   frames?: number;
   /** Frame size. Default 32. */
   size?: number;
-  /** Generator checkpoint whose samples join the mix when it exists. Default "data/generator". */
-  generatorDir?: string;
+  /** Generator checkpoint whose samples join the mix. Default: the shipped generator ({@linkcode shipped}). */
+  generatorDir?: ModelRef;
   /** Share of clips taken from the generator when it exists. Default 0.25. */
   generatorShare?: number;
   /** Label cache (JSONL). Default "out/reward/labels.jsonl". */
@@ -255,10 +266,11 @@ export async function buildRewardDataset(
   const splits = promptSplits({ seed: 0 });
   const common = { defectRate, mismatchRate, frames, size, grid };
 
-  const genDir = options.generatorDir ?? "data/generator";
+  const genRef = options.generatorDir ?? shipped.generator;
+  const genDir = modelName(genRef);
   let genTrain: Draft[] = [], genHeld: Draft[] = [];
-  if (generatorShare > 0 && await pathExists(`${genDir}/config.json`)) {
-    const { generator } = await loadGenerator(genDir);
+  if (generatorShare > 0 && await checkpointExists(genRef)) {
+    const { generator } = await loadGenerator(genRef);
     try {
       if (generator.config.frames !== frames || generator.config.size !== size) {
         fail(

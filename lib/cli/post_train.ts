@@ -1,0 +1,103 @@
+/**
+ * `deno task post-train`: Diffusion-DPO, Gran-DPO or patch-only post-training
+ * with resume ({@linkcode postTrain}); defaults from {@linkcode POST_TRAIN_DEFAULTS}.
+ * @module
+ */
+
+import { DEFAULT_DPO_OPTIONS } from "../dpo/loss.ts";
+import type { ErrorWeighting } from "../dpo/loss_maps.ts";
+import {
+  ITERATIVE_DEFAULTS,
+  POST_TRAIN_DEFAULTS as D,
+  postTrain,
+  type PostTrainMethod,
+  type PostTrainOptions,
+} from "../dpo/post_train.ts";
+import { initBackend } from "../tensor/backend.ts";
+import { type CliCommand, intOption, numberOption } from "./_flags.ts";
+
+/** `lib/cli/main.ts post-train`: Diffusion-DPO, Gran-DPO or patch-only post-training with resume. */
+export const postTrainCommand: CliCommand = {
+  summary: "post-train the generator on preference pairs (dpo | grandpo | patch-only)",
+  spec: {
+    out: { type: "string", default: "out/post/grandpo", description: "policy checkpoint dir" },
+    pairs: { type: "string", default: "out/pairs/pairs.jsonl", description: "pairs file" },
+    generator: {
+      type: "string",
+      description: "initial + reference checkpoint (default: the shipped data/generator)",
+    },
+    method: { type: "string", default: D.method, description: "dpo | grandpo | patch-only" },
+    steps: { type: "string", default: `${D.steps}`, description: "optimiser steps" },
+    "batch-size": { type: "string", default: `${D.batchSize}`, description: "pairs per step" },
+    lr: { type: "string", default: `${D.learningRate}`, description: "learning rate" },
+    beta: { type: "string", default: String(DEFAULT_DPO_OPTIONS.beta), description: "β" },
+    "beta-patch": {
+      type: "string",
+      default: String(DEFAULT_DPO_OPTIONS.betaPatch),
+      description: "β_p of the patch terms",
+    },
+    lambda: { type: "string", default: String(DEFAULT_DPO_OPTIONS.lambda), description: "λ" },
+    tau: { type: "string", default: String(DEFAULT_DPO_OPTIONS.tau), description: "τ" },
+    weighting: { type: "string", description: "x0 | eps | min-snr (default: the kit's)" },
+    "t-min": { type: "string", default: `${D.tMin}`, description: "smallest timestep" },
+    "t-max": { type: "string", default: `${D.tMax}`, description: "one past the largest timestep" },
+    seed: { type: "string", default: `${D.seed}`, description: "seed of pair order, t and ε" },
+    "resample-every": { type: "string", default: "0", description: "iterative DPO: K steps" },
+    prm: { type: "string", description: "PRM for iterative rounds (default: the shipped one)" },
+    "resample-prompts": {
+      type: "string",
+      default: `${ITERATIVE_DEFAULTS.prompts}`,
+      description: "prompts per round",
+    },
+    "checkpoint-every": {
+      type: "string",
+      default: `${D.checkpointEvery}`,
+      description: "steps between checkpoints",
+    },
+    "max-seconds": {
+      type: "string",
+      default: `${D.maxSeconds}`,
+      description: "stop after a checkpoint",
+    },
+    quiet: { type: "boolean", default: false, description: "no progress bar" },
+  },
+  async run(values) {
+    // Every flag is read (and checked) before the backend starts: a bad flag fails at once.
+    const every = intOption(values, "resample-every");
+    const resamplePrompts = intOption(values, "resample-prompts");
+    const options: PostTrainOptions = {
+      out: String(values.out),
+      pairs: String(values.pairs),
+      generatorDir: values.generator === undefined ? undefined : String(values.generator),
+      method: String(values.method) as PostTrainMethod,
+      steps: intOption(values, "steps"),
+      batchSize: intOption(values, "batch-size"),
+      learningRate: numberOption(values, "lr"),
+      beta: numberOption(values, "beta"),
+      betaPatch: numberOption(values, "beta-patch"),
+      lambda: numberOption(values, "lambda"),
+      tau: numberOption(values, "tau"),
+      weighting: values.weighting ? String(values.weighting) as ErrorWeighting : undefined,
+      tMin: intOption(values, "t-min"),
+      tMax: intOption(values, "t-max"),
+      seed: intOption(values, "seed"),
+      iterative: every > 0
+        ? {
+          resampleEvery: every,
+          prmDir: values.prm === undefined ? undefined : String(values.prm),
+          prompts: resamplePrompts,
+        }
+        : undefined,
+      checkpointEvery: intOption(values, "checkpoint-every"),
+      maxSeconds: numberOption(values, "max-seconds"),
+      quiet: Boolean(values.quiet),
+    };
+    const backend = await initBackend();
+    if (!values.quiet) console.error(`post-train: backend ${backend.name} (${backend.reason})`);
+    const r = await postTrain(options);
+    console.log(
+      `${r.out}: step ${r.step}${r.resumed ? " (resumed)" : ""}, ${r.wallSeconds.toFixed(0)} s; ` +
+        Object.entries(r.recent).map(([k, v]) => `${k}=${v.toPrecision(4)}`).join(" "),
+    );
+  },
+};

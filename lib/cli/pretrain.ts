@@ -1,0 +1,193 @@
+/**
+ * The generator's commands: `pretrain`, `samples` and `eval-generator`. Each
+ * parses its flags into the library function's options; the defaults shown
+ * in the help are the library's ({@linkcode PRETRAIN_DEFAULTS},
+ * {@linkcode SAMPLE_SHEET_DEFAULTS}, {@linkcode EVAL_GENERATOR_DEFAULTS}).
+ * @module
+ */
+
+import type { GeneratorConfig } from "../generator/model.ts";
+import {
+  EVAL_GENERATOR_DEFAULTS,
+  evaluateCheckpoint,
+  pretrain,
+  PRETRAIN_DEFAULTS,
+  SAMPLE_SHEET_DEFAULTS,
+  writeSampleSheet,
+} from "../generator/pretrain.ts";
+import { initBackend } from "../tensor/backend.ts";
+import { parseGrid } from "../videos/patch.ts";
+import { type CliCommand, type CliValues, intOption, numberOption } from "./_flags.ts";
+
+function configFromCli(values: CliValues): Partial<GeneratorConfig> {
+  const config: Partial<GeneratorConfig> = {};
+  if (values["config"]) {
+    try {
+      Object.assign(config, JSON.parse(String(values["config"])));
+    } catch {
+      throw new TypeError(`--config: Expected JSON but found ${JSON.stringify(values["config"])}`);
+    }
+  }
+  for (const key of ["frames", "size", "dim", "depth", "heads"] as const) {
+    if (values[key] !== undefined) config[key] = intOption(values, key);
+  }
+  if (values["token-grid"]) config.tokenGrid = parseGrid(String(values["token-grid"]));
+  return config;
+}
+
+const CHECKPOINT_FLAG = {
+  type: "string",
+  description: "generator checkpoint: a folder or URL (default: the shipped data/generator)",
+} as const;
+
+/** `pretrain`: pretrains (or resumes) the generator with a progress bar. */
+export const pretrainCommand: CliCommand = {
+  summary: "pretrain the ShapesWorld video generator (resumes from --out)",
+  spec: {
+    out: { type: "string", default: PRETRAIN_DEFAULTS.out, description: "checkpoint directory" },
+    steps: { type: "string", default: `${PRETRAIN_DEFAULTS.steps}`, description: "total steps" },
+    "batch-size": {
+      type: "string",
+      default: `${PRETRAIN_DEFAULTS.batchSize}`,
+      description: "clips per step",
+    },
+    lr: {
+      type: "string",
+      default: `${PRETRAIN_DEFAULTS.learningRate}`,
+      description: "peak learning rate",
+    },
+    seed: {
+      type: "string",
+      default: `${PRETRAIN_DEFAULTS.seed}`,
+      description: "seed of weights and data order",
+    },
+    "checkpoint-every": {
+      type: "string",
+      default: `${PRETRAIN_DEFAULTS.checkpointEvery}`,
+      description: "steps between checkpoints",
+    },
+    "max-seconds": {
+      type: "string",
+      default: `${PRETRAIN_DEFAULTS.maxSeconds}`,
+      description: "stop after this many seconds (0: no limit)",
+    },
+    frames: { type: "string", description: "frames per clip (default 16)" },
+    size: { type: "string", description: "frame size (default 32)" },
+    dim: { type: "string", description: "model width" },
+    depth: { type: "string", description: "layers (spatial + temporal block each)" },
+    heads: { type: "string", description: "attention heads" },
+    "token-grid": { type: "string", description: "DiT token grid ROWSxCOLSxFRAMES, e.g. 4x4x4" },
+    config: {
+      type: "string",
+      description: "generator config as JSON (overridden by the flags above)",
+    },
+    quiet: { type: "boolean", default: false, description: "no progress bar" },
+  },
+  async run(values) {
+    const options = {
+      out: String(values.out),
+      steps: intOption(values, "steps"),
+      batchSize: intOption(values, "batch-size"),
+      learningRate: numberOption(values, "lr"),
+      seed: intOption(values, "seed"),
+      checkpointEvery: intOption(values, "checkpoint-every"),
+      maxSeconds: numberOption(values, "max-seconds"),
+      config: configFromCli(values),
+      quiet: Boolean(values.quiet),
+    };
+    const backend = await initBackend();
+    if (!options.quiet) console.error(`pretrain: backend ${backend.name} (${backend.reason})`);
+    console.log(JSON.stringify(await pretrain(options)));
+  },
+};
+
+/** `samples`: writes a PNG of test prompts × frames from a generator checkpoint. */
+export const samplesCommand: CliCommand = {
+  summary: "render a PNG grid of generator samples on held-out test prompts",
+  spec: {
+    checkpoint: CHECKPOINT_FLAG,
+    out: { type: "string", default: SAMPLE_SHEET_DEFAULTS.out, description: "PNG to write" },
+    prompts: {
+      type: "string",
+      default: `${SAMPLE_SHEET_DEFAULTS.prompts}`,
+      description: "number of test prompts (rows)",
+    },
+    seed: {
+      type: "string",
+      default: `${SAMPLE_SHEET_DEFAULTS.seed}`,
+      description: "sampling seed (also picks the prompts)",
+    },
+    steps: { type: "string", default: `${SAMPLE_SHEET_DEFAULTS.steps}`, description: "DDIM steps" },
+    guidance: {
+      type: "string",
+      default: `${SAMPLE_SHEET_DEFAULTS.guidance}`,
+      description: "classifier-free guidance scale",
+    },
+    estimate: {
+      type: "string",
+      default: SAMPLE_SHEET_DEFAULTS.estimate,
+      description: "DDIM clean estimate: clean or gated",
+    },
+    reference: {
+      type: "boolean",
+      default: false,
+      description: "draw the renderer's clip under each sample",
+    },
+  },
+  async run(values) {
+    const options = {
+      checkpoint: values.checkpoint === undefined ? undefined : String(values.checkpoint),
+      out: String(values.out),
+      prompts: intOption(values, "prompts"),
+      seed: intOption(values, "seed"),
+      steps: intOption(values, "steps"),
+      guidance: numberOption(values, "guidance"),
+      withReference: Boolean(values.reference),
+      estimate: String(values.estimate) as "clean" | "gated",
+    };
+    await initBackend();
+    const prompts = await writeSampleSheet(options);
+    console.log(
+      `wrote ${options.out}:\n${prompts.map((p, i) => `  row ${i + 1}: ${p.text}`).join("\n")}`,
+    );
+  },
+};
+
+/** `eval-generator`: recognisability of a checkpoint's samples on held-out test prompts. */
+export const evalGeneratorCommand: CliCommand = {
+  summary: "measure object colour (and judge) accuracy of generator samples on test prompts",
+  spec: {
+    checkpoint: CHECKPOINT_FLAG,
+    prompts: {
+      type: "string",
+      default: `${EVAL_GENERATOR_DEFAULTS.count}`,
+      description: "number of held-out test prompts",
+    },
+    seed: {
+      type: "string",
+      default: `${EVAL_GENERATOR_DEFAULTS.seed}`,
+      description: "sampling seed (also picks the prompts)",
+    },
+    steps: {
+      type: "string",
+      default: `${EVAL_GENERATOR_DEFAULTS.steps}`,
+      description: "DDIM steps",
+    },
+    guidance: {
+      type: "string",
+      default: `${EVAL_GENERATOR_DEFAULTS.guidance}`,
+      description: "classifier-free guidance scale",
+    },
+  },
+  async run(values) {
+    const options = {
+      count: intOption(values, "prompts"),
+      seed: intOption(values, "seed"),
+      steps: intOption(values, "steps"),
+      guidance: numberOption(values, "guidance"),
+    };
+    await initBackend();
+    const checkpoint = values.checkpoint === undefined ? undefined : String(values.checkpoint);
+    console.log(JSON.stringify(await evaluateCheckpoint(checkpoint, options), null, 2));
+  },
+};

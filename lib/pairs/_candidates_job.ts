@@ -1,0 +1,46 @@
+/**
+ * The child side of `lib/core/_spawn.ts` for the pairs stage: `deno run
+ * lib/pairs/_candidates_job.ts JSON` samples one shard of preference
+ * candidates with the same function the parent would call in-process.
+ * @module
+ */
+
+import { exitWithParent } from "../core/_spawn.ts";
+import { disposeGenerator, loadGenerator } from "../generator/model.ts";
+import { initBackend } from "../tensor/backend.ts";
+import { parsePrompt } from "../videos/world.ts";
+import { type CandidateJob, sampleCandidates } from "./pairs.ts";
+
+/** One shard: the generator to load and the candidates to sample. */
+export interface CandidatesJob {
+  /** Always "candidates". */
+  kind: "candidates";
+  /** Generator checkpoint (a path or URL). */
+  generatorDir: string;
+  /** The shard. */
+  job: CandidateJob;
+}
+
+/** Samples one shard of candidates in this process. */
+export async function runCandidatesJob(job: CandidatesJob): Promise<void> {
+  const { generator } = await loadGenerator(job.generatorDir);
+  try {
+    const items = job.job.items.map((i) => ({ ...i, prompt: parsePrompt(i.prompt) }));
+    await sampleCandidates(generator, { ...job.job, items });
+  } finally {
+    disposeGenerator(generator);
+  }
+}
+
+if (import.meta.main) {
+  exitWithParent();
+  try {
+    await initBackend();
+    await runCandidatesJob(JSON.parse(Deno.args[0]) as CandidatesJob);
+  } catch (err) {
+    // The parent shows this line; a stack trace would push the message out.
+    console.error(err instanceof Error ? err.message : String(err));
+    Deno.exit(1);
+  }
+  Deno.exit(0); // the stdin watch would keep the process alive
+}
