@@ -37,6 +37,7 @@ export * from "./lib/eval/results.ts";
 export * from "./lib/eval/experiment.ts";
 export * from "./lib/cli/evaluate.ts";
 export * from "./lib/tensor/checkpoint.ts";
+export * from "./lib/core/shipped.ts";
 export * from "./lib/generator/pretrain.ts";
 export * from "./lib/labels/cache.ts";
 export * from "./lib/labels/label.ts";

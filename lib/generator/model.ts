@@ -38,6 +38,8 @@ import {
   readCheckpointManifest,
   saveCheckpoint,
 } from "../tensor/checkpoint.ts";
+import { checkpointFile } from "../tensor/_checkpoint_folder.ts";
+import type { ModelRef } from "../core/shipped.ts";
 
 /** Architecture and diffusion settings of a generator; saved with every checkpoint. */
 export interface GeneratorConfig {
@@ -560,10 +562,20 @@ export interface LoadGeneratorOptions {
 }
 
 /**
- * Loads a generator checkpoint (e.g. the shipped `data/generator`), building
- * the model from the stored config.
+ * Loads a generator checkpoint (e.g. the shipped one, `shipped.generator`),
+ * building the model from the stored config. `dir` is a local path, a `file:`
+ * URL or an `http:`/`https:` URL of the checkpoint's folder (see
+ * {@linkcode loadCheckpoint}).
  *
- * @example
+ * @example The shipped generator, wherever the kit is imported from
+ * ```ts
+ * import { disposeGenerator, loadGenerator, shipped } from "@halo/kit";
+ * const { generator } = await loadGenerator(shipped.generator);
+ * console.log(generator.config.frames, generator.config.size); // 16 32
+ * disposeGenerator(generator);
+ * ```
+ *
+ * @example A checkpoint of your own
  * ```ts
  * import { createGenerator, disposeGenerator, loadGenerator, saveGenerator } from "@halo/kit";
  * const dir = await Deno.makeTempDir();
@@ -577,11 +589,11 @@ export interface LoadGeneratorOptions {
  * ```
  */
 export async function loadGenerator(
-  dir: string,
+  dir: ModelRef,
   options: LoadGeneratorOptions = {},
 ): Promise<{ generator: Generator; step: number; manifest: CheckpointManifest }> {
   const manifest = await readCheckpointManifest(dir);
-  const file = `${dir}/config.json`;
+  const file = checkpointFile(dir, "config.json");
   if (manifest.kind !== "generator") fail(file, 'a "generator" checkpoint', manifest.kind);
   const expected = options.config ? resolveGeneratorConfig(options.config) : undefined;
   let stored: GeneratorConfig;

@@ -51,6 +51,8 @@ import {
   saveCheckpoint,
 } from "../tensor/checkpoint.ts";
 import { ASPECTS } from "../labels/protocol.ts";
+import { checkpointFile } from "../tensor/_checkpoint_folder.ts";
+import type { ModelRef } from "../core/shipped.ts";
 import { numPatches } from "../videos/patch.ts";
 import { PROMPT_LENGTH, tokenizePrompt } from "../generator/prompt.ts";
 import {
@@ -121,11 +123,11 @@ export async function saveRewardModel(
  * building the model from the stored config; an error names the file.
  */
 export async function loadRewardModel(
-  dir: string,
+  dir: ModelRef,
   options: { optimizer?: (model: RewardModel) => Adam } = {},
 ): Promise<{ model: RewardModel; step: number; manifest: CheckpointManifest; optimizer?: Adam }> {
   const manifest = await readCheckpointManifest(dir);
-  const file = join(dir, "config.json");
+  const file = checkpointFile(dir, "config.json");
   if (manifest.kind !== REWARD_KIND) fail(file, `a "${REWARD_KIND}" checkpoint`, manifest.kind);
   let config: RewardConfig;
   try {

@@ -5,15 +5,19 @@
  * is renamed into place, so a crash leaves either the old checkpoint or the
  * new one. Loading checks the format version, the model kind, the config and a
  * SHA-256 of every binary file, and fails with a clear message before touching
- * any weights.
+ * any weights. A checkpoint is loaded from a local path, a `file:` URL, or an
+ * `http:`/`https:` URL (fetched, and checked the same way), so the shipped
+ * models load wherever the kit is imported from.
  * @module
  */
 
 import { basename, dirname, join } from "node:path";
 import { fail } from "../core/_errors.ts";
+import type { ModelRef } from "../core/shipped.ts";
 import { sha256Hex as sha256 } from "../core/_hash.ts";
 import { checkSavedParams, type Params, readParams, writeParams } from "./nn.ts";
 import type { Adam } from "./adam.ts";
+import { type CheckpointFolder, checkpointFolder } from "./_checkpoint_folder.ts";
 
 /** Format version written into `config.json`; bump on layout changes. */
 export const CHECKPOINT_VERSION = 1;
@@ -172,20 +176,35 @@ export interface LoadedCheckpoint {
 
 /**
  * Reads a checkpoint's manifest without loading weights; an error names the
- * file when it is missing or not a checkpoint.
+ * file when it is missing or not a checkpoint. `dir` is a local path (relative
+ * to the working directory), a `file:` URL, or an `http:`/`https:` URL of the
+ * checkpoint's folder (`config.json` is fetched from it; an HTTP status other
+ * than 200 or an unreachable server is an error naming the URL).
+ *
+ * @example
+ * ```ts
+ * import { addParam, createParams, disposeParams, readCheckpointManifest, saveCheckpoint } from "@halo/kit";
+ * const dir = await Deno.makeTempDir();
+ * const params = createParams();
+ * addParam(params, "w", [2], { seed: 1 });
+ * await saveCheckpoint(`${dir}/ckpt`, { kind: "demo", config: {}, params, step: 4 });
+ * const manifest = await readCheckpointManifest(new URL(`file://${dir}/ckpt`));
+ * console.log(manifest.kind, manifest.step); // demo 4
+ * disposeParams(params);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
  */
-export async function readCheckpointManifest(dir: string): Promise<CheckpointManifest> {
-  await recoverInterruptedSave(dir);
-  const file = join(dir, "config.json");
-  let text: string;
-  try {
-    text = await Deno.readTextFile(file);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      fail(file, "a checkpoint's config.json", "no such file");
-    }
-    throw error;
-  }
+export async function readCheckpointManifest(dir: ModelRef): Promise<CheckpointManifest> {
+  return await readManifest(checkpointFolder(dir, "readCheckpointManifest"));
+}
+
+async function readManifest(folder: CheckpointFolder): Promise<CheckpointManifest> {
+  // Only a local folder can hold what an interrupted save left behind.
+  if (folder.local !== undefined) await recoverInterruptedSave(folder.local);
+  const file = folder.at("config.json");
+  const text = new TextDecoder().decode(
+    await folder.read("config.json", "a checkpoint's config.json"),
+  );
   let manifest: CheckpointManifest;
   try {
     manifest = JSON.parse(text);
@@ -260,17 +279,11 @@ async function recoverInterruptedSave(dir: string): Promise<void> {
 }
 
 async function readBinary(
-  dir: string,
+  folder: CheckpointFolder,
   entry: { file: string; sha256: string; tensors: TensorEntry[] },
 ): Promise<Array<{ name: string; shape: number[]; values: Float32Array }>> {
-  const path = join(dir, entry.file);
-  let bytes: Uint8Array;
-  try {
-    bytes = await Deno.readFile(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) fail(path, "a weights file", "no such file");
-    throw error;
-  }
+  const path = folder.at(entry.file);
+  const bytes = await folder.read(entry.file, "a weights file");
   const hash = await sha256(bytes);
   if (hash !== entry.sha256) {
     fail(
@@ -315,13 +328,34 @@ function configDiff(expected: unknown, found: unknown): string[] {
 /**
  * Loads a checkpoint into `params` (and `optimizer`), after checking version,
  * kind, config and file hashes. On any error nothing has been overwritten.
+ * `dir` is a local path, a `file:` URL, or an `http:`/`https:` URL of the
+ * checkpoint's folder, whose `config.json`, `weights.bin` (and
+ * `optimizer.bin` when an optimizer is given) are fetched and SHA-256-checked
+ * like local files.
+ *
+ * @example
+ * ```ts
+ * import { addParam, createParams, disposeParams, loadCheckpoint, saveCheckpoint } from "@halo/kit";
+ * const dir = await Deno.makeTempDir();
+ * const params = createParams();
+ * addParam(params, "w", [2, 2], { seed: 1 });
+ * await saveCheckpoint(`${dir}/ckpt`, { kind: "demo", config: {}, params, step: 2 });
+ * const target = createParams();
+ * addParam(target, "w", [2, 2], { init: "zeros" });
+ * const { step } = await loadCheckpoint(`file://${dir}/ckpt`, { kind: "demo", params: target });
+ * console.log(step); // 2
+ * disposeParams(params);
+ * disposeParams(target);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
  */
 export async function loadCheckpoint(
-  dir: string,
+  dir: ModelRef,
   options: LoadCheckpointOptions,
 ): Promise<LoadedCheckpoint> {
-  const manifest = await readCheckpointManifest(dir);
-  const file = join(dir, "config.json");
+  const folder = checkpointFolder(dir, "loadCheckpoint");
+  const manifest = await readManifest(folder);
+  const file = folder.at("config.json");
   if (manifest.kind !== options.kind) fail(file, `a "${options.kind}" checkpoint`, manifest.kind);
   if (options.config !== undefined) {
     const diff = configDiff(options.config, manifest.config);
@@ -329,18 +363,18 @@ export async function loadCheckpoint(
       fail(file, "a checkpoint of the same config", `a different config (${diff.join("; ")})`);
     }
   }
-  const weights = await readBinary(dir, manifest.weights);
+  const weights = await readBinary(folder, manifest.weights);
   let opt: Array<{ name: string; shape: number[]; values: Float32Array }> | undefined;
   if (options.optimizer) {
     if (!manifest.optimizer) fail(file, "optimizer state (saved with an optimizer)", "none");
-    opt = await readBinary(dir, manifest.optimizer);
+    opt = await readBinary(folder, manifest.optimizer);
   }
   // Validate both before assigning either, so a failure leaves the model untouched.
-  if (options.params) checkSavedParams(options.params, weights, join(dir, manifest.weights.file));
+  if (options.params) checkSavedParams(options.params, weights, folder.at(manifest.weights.file));
   if (options.optimizer && opt) {
-    checkSavedParams(options.optimizer.state().tensors, opt, join(dir, manifest.optimizer!.file));
+    checkSavedParams(options.optimizer.state().tensors, opt, folder.at(manifest.optimizer!.file));
   }
-  if (options.params) writeParams(options.params, weights, join(dir, manifest.weights.file));
+  if (options.params) writeParams(options.params, weights, folder.at(manifest.weights.file));
   if (options.optimizer && opt) {
     options.optimizer.load(manifest.optimizer!.step, opt);
   }
