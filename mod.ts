@@ -18,6 +18,7 @@ export * from "./lib/videos/world.ts";
 export * from "./lib/reproduce/reproduce.ts";
 export * from "./lib/videos/judge.ts";
 export * from "./lib/videos/defects.ts";
+export * from "./lib/videos/scores.ts";
 export * from "./lib/labels/protocol.ts";
 export * from "./lib/tensor/nn.ts";
 export * from "./lib/tensor/adam.ts";

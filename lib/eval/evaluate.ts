@@ -42,7 +42,7 @@ import type { Interval } from "../core/agreement.ts";
 import type { Generator } from "../generator/model.ts";
 import { sampleClips } from "../generator/sampler.ts";
 import { type Judgement, judgeVideo } from "../videos/judge.ts";
-import { ASPECTS } from "../labels/protocol.ts";
+import { ASPECTS } from "../videos/scores.ts";
 import { flattenPatchScores, rewardGrid, type RewardModel, scoreRewards } from "../reward/model.ts";
 import { testPromptSample } from "../generator/quick_eval.ts";
 import type { CheckpointManifest } from "../tensor/checkpoint.ts";

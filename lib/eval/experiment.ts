@@ -28,7 +28,7 @@ import {
 } from "./evaluate.ts";
 import { formatResults, type HaloResults, haloResults, RESULT_METHODS } from "./results.ts";
 import { disposeRewardModel, rewardPatchLabels, scoreRewards } from "../reward/model.ts";
-import type { PatchLabel } from "../labels/protocol.ts";
+import type { PatchLabel } from "../videos/scores.ts";
 import { saveVideo } from "../videos/video.ts";
 import { loadRewardModel } from "../reward/train.ts";
 import { readCheckpointManifest } from "../tensor/checkpoint.ts";

@@ -59,7 +59,7 @@ import {
   scoreRewards,
 } from "../reward/model.ts";
 import { shapesBench } from "../eval/evaluate.ts";
-import { ASPECTS } from "../labels/protocol.ts";
+import { ASPECTS } from "../videos/scores.ts";
 import { formatGrid, numPatches, parseGrid } from "../videos/patch.ts";
 import { promptSplits, type ShapesPrompt } from "../videos/world.ts";
 import { type PairSide, type PreferencePair, readClip } from "./file.ts";

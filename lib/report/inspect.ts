@@ -22,7 +22,7 @@ import { figurePngs } from "./figure_png.ts";
 import { startJudgeServer } from "../labels/judge_server/server.ts";
 import { type LabelItem, labelVideos } from "../labels/label.ts";
 import { fitToGrid, readPromptManifest } from "../labels/folder.ts";
-import { ASPECTS, type AspectScores, type PatchLabel } from "../labels/protocol.ts";
+import { ASPECTS, type AspectScores, type PatchLabel } from "../videos/scores.ts";
 import {
   DEFAULT_GRID,
   formatGrid,

@@ -23,7 +23,7 @@ import { sampleClips } from "../generator/sampler.ts";
 import { judgeVideo } from "../videos/judge.ts";
 import { labelVideos } from "../labels/label.ts";
 import type { LabelRecord } from "../labels/cache.ts";
-import { ASPECTS, SCORE_MAX, SCORE_MIN, type VideoLabels } from "../labels/protocol.ts";
+import { ASPECTS, SCORE_MAX, SCORE_MIN, type VideoLabels } from "../videos/scores.ts";
 import { startJudgeServer } from "../labels/judge_server/server.ts";
 import { formatGrid, numPatches, parseGrid, type PatchGrid, patchIds } from "../videos/patch.ts";
 import type { Video } from "../videos/video.ts";

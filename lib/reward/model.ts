@@ -40,7 +40,7 @@ import {
   type PatchLabel,
   SCORE_MAX,
   SCORE_MIN,
-} from "../labels/protocol.ts";
+} from "../videos/scores.ts";
 import {
   checkGrid,
   formatGrid,

@@ -50,7 +50,7 @@ import {
   readCheckpointManifest,
   saveCheckpoint,
 } from "../tensor/checkpoint.ts";
-import { ASPECTS } from "../labels/protocol.ts";
+import { ASPECTS } from "../videos/scores.ts";
 import { numPatches } from "../videos/patch.ts";
 import { PROMPT_LENGTH, tokenizePrompt } from "../generator/prompt.ts";
 import {

@@ -20,7 +20,7 @@ import {
   type PatchLabel,
   SCORE_MAX,
   SCORE_MIN,
-} from "../labels/protocol.ts";
+} from "./scores.ts";
 import { numSegments, type PatchGrid, patchId } from "./patch.ts";
 import type { Video } from "./video.ts";
 import { BACKGROUNDS, PALETTE, parsePrompt, type ShapeName, type ShapesPrompt } from "./world.ts";

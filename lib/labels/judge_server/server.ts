@@ -24,7 +24,8 @@ import {
 import { judgeLabelRequest } from "./request.ts";
 import { BATCH_LIMIT_FLAGS } from "../batch_plan.ts";
 import { estimateRequestTokens } from "../label.ts";
-import { ASPECTS, type LabelRequestBody, SCORE_MAX, SCORE_MIN } from "../protocol.ts";
+import type { LabelRequestBody } from "../protocol.ts";
+import { ASPECTS, SCORE_MAX, SCORE_MIN } from "../../videos/scores.ts";
 
 /** A fault the server can inject into a chat completion. */
 export type FaultKind = "ok" | "429" | "500" | "slow" | "malformed" | "missing_patch";
