@@ -58,6 +58,7 @@ export * from "./lib/videos/sheet.ts";
 export * from "./lib/report/figure.ts";
 export * from "./lib/report/figure_results.ts";
 export * from "./lib/report/figure_defects.ts";
+export * from "./lib/report/figure_efficiency.ts";
 export * from "./lib/report/plotly.ts";
 export * from "./lib/report/figure_png.ts";
 export * from "./lib/report/inspect.ts";

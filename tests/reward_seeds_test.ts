@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { initBackend } from "../lib/tensor/backend.ts";
 import type { CurvePoint, RewardReport } from "../lib/reward/train.ts";
+import { efficiencyFigure } from "../lib/report/figure_efficiency.ts";
 import {
-  efficiencyFigure,
   formatEfficiency,
   type SeedReport,
   summariseEfficiency,
