@@ -2,7 +2,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { createGenerator, disposeGenerator, saveGenerator } from "../lib/generator/model.ts";
 import { createRewardModel, disposeRewardModel } from "../lib/reward/model.ts";
-import { saveRewardModel } from "../lib/reward/train.ts";
+import { saveRewardModel } from "../lib/reward/io.ts";
 import { buildPairs, type BuildPairsResult } from "../lib/pairs/pairs.ts";
 import { TINY_GENERATOR } from "./_helpers.ts";
 

@@ -12,7 +12,7 @@ import { disposeGenerator, loadGenerator } from "../generator/model.ts";
 import { postTrain, type PostTrainOptions } from "../dpo/post_train.ts";
 import { evaluateModel, type EvaluateModelOptions } from "./evaluate.ts";
 import { type CandidateJob, sampleCandidates } from "../pairs/pairs.ts";
-import { loadRewardModel } from "../reward/train.ts";
+import { loadRewardModel } from "../reward/io.ts";
 import { disposeRewardModel } from "../reward/model.ts";
 import { parsePrompt } from "../videos/world.ts";
 

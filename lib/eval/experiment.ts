@@ -27,10 +27,11 @@ import {
   shapesBench,
 } from "./evaluate.ts";
 import { formatResults, type HaloResults, haloResults, RESULT_METHODS } from "./results.ts";
-import { disposeRewardModel, rewardPatchLabels, scoreRewards } from "../reward/model.ts";
+import { disposeRewardModel } from "../reward/model.ts";
+import { rewardPatchLabels, scoreRewards } from "../reward/score.ts";
 import type { PatchLabel } from "../videos/scores.ts";
 import { saveVideo } from "../videos/video.ts";
-import { loadRewardModel } from "../reward/train.ts";
+import { loadRewardModel } from "../reward/io.ts";
 import { readCheckpointManifest } from "../tensor/checkpoint.ts";
 import { sampleClips } from "../generator/sampler.ts";
 import { testPromptSample } from "../generator/quick_eval.ts";

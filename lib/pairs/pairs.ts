@@ -51,13 +51,9 @@ import { Progress } from "../core/_progress.ts";
 import { defaultJobs, runJobs } from "../core/_spawn.ts";
 import { disposeGenerator, type Generator, loadGenerator } from "../generator/model.ts";
 import { sampleClips } from "../generator/sampler.ts";
-import { loadRewardModel } from "../reward/train.ts";
-import {
-  disposeRewardModel,
-  flattenPatchScores,
-  type RewardModel,
-  scoreRewards,
-} from "../reward/model.ts";
+import { loadRewardModel } from "../reward/io.ts";
+import { disposeRewardModel, type RewardModel } from "../reward/model.ts";
+import { flattenPatchScores, scoreRewards } from "../reward/score.ts";
 import { shapesBench } from "../eval/evaluate.ts";
 import { ASPECTS } from "../videos/scores.ts";
 import { formatGrid, numPatches, parseGrid } from "../videos/patch.ts";

@@ -31,9 +31,10 @@ import {
   type PatchGrid,
 } from "../videos/patch.ts";
 import { escapeHtml, figureDiv, htmlPage } from "./plotly.ts";
-import { rewardGrid, rewardPatchLabels, scoreRewards } from "../reward/model.ts";
+import { rewardGrid } from "../reward/model.ts";
+import { rewardPatchLabels, scoreRewards } from "../reward/score.ts";
 import { disposeRewardModel } from "../reward/model.ts";
-import { loadRewardModel } from "../reward/train.ts";
+import { loadRewardModel } from "../reward/io.ts";
 import { loadVideo, type Video } from "../videos/video.ts";
 
 /** File extensions taken as videos when a folder has no `prompts.json`. */

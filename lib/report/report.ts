@@ -30,7 +30,7 @@ import { parseGrid } from "../videos/patch.ts";
 import { escapeHtml, figureDiv, htmlPage } from "./plotly.ts";
 import { efficiencyFigure } from "./figure_efficiency.ts";
 import type { EfficiencySummary, SeedReport } from "../reward/seeds.ts";
-import type { RewardReport } from "../reward/train.ts";
+import type { RewardReport } from "../reward/experiment.ts";
 import { loadVideo } from "../videos/video.ts";
 import type { DpoStageResult, EvalStageResult, ResultsTableRow } from "./report_inputs.ts";
 import { RESULT_COLUMNS, RESULT_METHODS } from "../eval/results.ts";

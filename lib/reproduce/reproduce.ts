@@ -31,7 +31,7 @@ import { startJudgeServer } from "../labels/judge_server/server.ts";
 import { labelVideos } from "../labels/label.ts";
 import { labelFolder } from "../labels/folder.ts";
 import { pickTestPrompts, sampleGrid } from "../generator/pretrain.ts";
-import { formatRewardReport } from "../reward/train.ts";
+import { formatRewardReport } from "../reward/experiment.ts";
 import { formatEfficiency, trainRewardSeeds } from "../reward/seeds.ts";
 import { promptSplits, renderClip, type ShapesPrompt } from "../videos/world.ts";
 import { readPromptManifest } from "../labels/folder.ts";

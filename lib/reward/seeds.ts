@@ -30,13 +30,13 @@ import {
   formatInterval,
   type Interval,
 } from "../core/agreement.ts";
+import type { CurvePoint } from "./train.ts";
 import {
-  type CurvePoint,
   firstStepReaching,
   type RewardReport,
   trainRewardModels,
   type TrainRewardModelsOptions,
-} from "./train.ts";
+} from "./experiment.ts";
 
 /** One seed's finished experiment. */
 export interface SeedReport {
