@@ -24,6 +24,7 @@ export * from "./lib/tensor/nn.ts";
 export * from "./lib/tensor/adam.ts";
 export * from "./lib/generator/prompt.ts";
 export * from "./lib/generator/model.ts";
+export * from "./lib/generator/io.ts";
 export * from "./lib/generator/train_step.ts";
 export * from "./lib/generator/sampler.ts";
 export * from "./lib/dpo/loss_maps.ts";

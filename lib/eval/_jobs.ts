@@ -8,7 +8,8 @@
 import { fail } from "../core/_errors.ts";
 import { initBackend } from "../tensor/backend.ts";
 import { exitWithParent } from "../core/_spawn.ts";
-import { disposeGenerator, loadGenerator } from "../generator/model.ts";
+import { disposeGenerator } from "../generator/model.ts";
+import { loadGenerator } from "../generator/io.ts";
 import { postTrain, type PostTrainOptions } from "../dpo/post_train.ts";
 import { evaluateModel, type EvaluateModelOptions } from "./evaluate.ts";
 import { type CandidateJob, sampleCandidates } from "../pairs/pairs.ts";

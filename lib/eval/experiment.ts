@@ -16,7 +16,8 @@ import { fail } from "../core/_errors.ts";
 import { readJsonLines, writeFileAtomic } from "../core/_atomic.ts";
 import { defaultJobs, runJobs } from "../core/_spawn.ts";
 import { sha256Hex } from "../core/_hash.ts";
-import { disposeGenerator, loadGenerator } from "../generator/model.ts";
+import { disposeGenerator } from "../generator/model.ts";
+import { loadGenerator } from "../generator/io.ts";
 import { buildPairs, type BuildPairsOptions } from "../pairs/pairs.ts";
 import { postTrain, type PostTrainMethod, type PostTrainOptions } from "../dpo/post_train.ts";
 import {

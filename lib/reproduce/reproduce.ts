@@ -25,7 +25,8 @@ import { checkGrid, gridImage, parseGrid, patchify, unpatchify } from "../videos
 import { videoSheet } from "../videos/sheet.ts";
 import { loadVideo, type Video, videoToTensor } from "../videos/video.ts";
 import { defectCases, topKHit } from "../videos/defect_cases.ts";
-import { disposeGenerator, loadGenerator } from "../generator/model.ts";
+import { disposeGenerator } from "../generator/model.ts";
+import { loadGenerator } from "../generator/io.ts";
 import { evaluateGenerator } from "../generator/quick_eval.ts";
 import { startJudgeServer } from "../labels/judge_server/server.ts";
 import { labelVideos } from "../labels/label.ts";

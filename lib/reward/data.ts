@@ -17,7 +17,7 @@ import { checkInt, checkNumber, fail } from "../core/_errors.ts";
 import { createRng, type Rng } from "../core/_rng.ts";
 import { pathExists, readJsonLines } from "../core/_atomic.ts";
 import { DEFECT_KINDS, type DefectKind, injectDefect } from "../videos/defects.ts";
-import { loadGenerator } from "../generator/model.ts";
+import { loadGenerator } from "../generator/io.ts";
 import { disposeGenerator } from "../generator/model.ts";
 import { sampleClips } from "../generator/sampler.ts";
 import { judgeVideo } from "../videos/judge.ts";
