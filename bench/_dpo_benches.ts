@@ -14,8 +14,8 @@ import {
   freezeGenerator,
   type GeneratorConfig,
   generatorFlops,
-  loadGenerator,
 } from "../lib/generator/model.ts";
+import { loadGenerator } from "../lib/generator/io.ts";
 import { dpoStep, dpoStepInputs, loadPairData } from "../lib/dpo/step.ts";
 import { type Bench, type BenchResult, summarizeRuns } from "./_harness.ts";
 import {

@@ -21,10 +21,10 @@ import {
   disposeGenerator,
   type Generator,
   type GeneratorConfig,
-  loadGenerator,
   normalArray,
   predictNoise,
 } from "../lib/generator/model.ts";
+import { loadGenerator } from "../lib/generator/io.ts";
 import { trainStep } from "../lib/generator/train_step.ts";
 
 /** Debian's Python, which carries `python3-torch`; `python3` on PATH may be another one. */
@@ -148,7 +148,7 @@ export async function writeParamsFile(
 }
 
 /**
- * The per-clip loss weights of `trainStep` (lib/generator/model.ts): min(1/ᾱ_t, cap)
+ * The per-clip loss weights of `trainStep` (lib/generator/train_step.ts): min(1/ᾱ_t, cap)
  * in float32, normalised to mean 1 over the batch. Written out here because
  * trainStep does not export them; {@linkcode exportForPeer} checks the plain
  * ε-MSE trainStep reports against its own, and the post-step losses check the

@@ -57,7 +57,7 @@ import {
   disposeGenerator,
   generatorFlops,
 } from "../lib/generator/model.ts";
-import { rewardBenches } from "../lib/reward/train.ts";
+import { rewardBenches } from "../lib/reward/experiment.ts";
 import { batchLabelBench, labelBenches } from "./_label_benches.ts";
 import { DPO_BENCH_NAMES, dpoBenches, dpoParityLine, dpoPeerRows } from "./_dpo_benches.ts";
 import { benchPairsFile, DPO_METHODS } from "./_dpo_peer.ts";
@@ -135,7 +135,7 @@ export const BENCHES: Bench[] = [
   lossMapBench,
   lossMapGradBench,
   ddimBench,
-  // reward-model scoring and training step (lib/reward/train.ts)
+  // reward-model scoring and training step (lib/reward/experiment.ts)
   ...rewardBenches(),
   // one Diffusion-DPO and one Gran-DPO post-training step of the shipped generator (8 pairs)
   ...dpoBenches(),

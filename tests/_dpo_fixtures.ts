@@ -1,8 +1,9 @@
 /** Shared fixtures of the preference-data and post-training tests: a tiny generator, PRM and pairs. */
 import * as tf from "@tensorflow/tfjs";
-import { createGenerator, disposeGenerator, saveGenerator } from "../lib/generator/model.ts";
+import { createGenerator, disposeGenerator } from "../lib/generator/model.ts";
+import { saveGenerator } from "../lib/generator/io.ts";
 import { createRewardModel, disposeRewardModel } from "../lib/reward/model.ts";
-import { saveRewardModel } from "../lib/reward/train.ts";
+import { saveRewardModel } from "../lib/reward/io.ts";
 import { buildPairs, type BuildPairsResult } from "../lib/pairs/pairs.ts";
 import { TINY_GENERATOR } from "./_helpers.ts";
 

@@ -13,13 +13,8 @@ import { readParams } from "../lib/tensor/nn.ts";
 import { createAdam } from "../lib/tensor/adam.ts";
 import { createRng } from "../lib/core/_rng.ts";
 import { loadCheckpoint } from "../lib/tensor/checkpoint.ts";
-import {
-  createGenerator,
-  disposeGenerator,
-  loadGenerator,
-  makeBatch,
-  saveGenerator,
-} from "../lib/generator/model.ts";
+import { createGenerator, disposeGenerator, makeBatch } from "../lib/generator/model.ts";
+import { loadGenerator, saveGenerator } from "../lib/generator/io.ts";
 import { trainStep } from "../lib/generator/train_step.ts";
 import { sampleClips } from "../lib/generator/sampler.ts";
 import { parsePrompt } from "../lib/videos/world.ts";

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { initBackend } from "../lib/tensor/backend.ts";
-import { disposeGenerator, loadGenerator } from "../lib/generator/model.ts";
+import { disposeGenerator } from "../lib/generator/model.ts";
+import { loadGenerator } from "../lib/generator/io.ts";
 import { loadPairData } from "../lib/dpo/step.ts";
 import { benchPairsFile, DPO_METHODS, exportDpoForPeer, runDpoPeer } from "../bench/_dpo_peer.ts";
 import { peerAvailable, SHIPPED_GENERATOR } from "../bench/_peer.ts";

@@ -8,13 +8,8 @@ import {
   readCheckpointManifest,
   saveCheckpoint,
 } from "../lib/tensor/checkpoint.ts";
-import {
-  createGenerator,
-  disposeGenerator,
-  type GeneratorConfig,
-  loadGenerator,
-  saveGenerator,
-} from "../lib/generator/model.ts";
+import { createGenerator, disposeGenerator, type GeneratorConfig } from "../lib/generator/model.ts";
+import { loadGenerator, saveGenerator } from "../lib/generator/io.ts";
 import { TINY_GENERATOR } from "./_helpers.ts";
 
 await initBackend();

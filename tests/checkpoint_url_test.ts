@@ -14,15 +14,10 @@ import {
   readCheckpointManifest,
   saveCheckpoint,
 } from "../lib/tensor/checkpoint.ts";
-import {
-  createGenerator,
-  disposeGenerator,
-  type Generator,
-  loadGenerator,
-  saveGenerator,
-} from "../lib/generator/model.ts";
+import { createGenerator, disposeGenerator, type Generator } from "../lib/generator/model.ts";
+import { loadGenerator, saveGenerator } from "../lib/generator/io.ts";
 import { disposeRewardModel } from "../lib/reward/model.ts";
-import { loadRewardModel } from "../lib/reward/train.ts";
+import { loadRewardModel } from "../lib/reward/io.ts";
 import { shipped } from "../lib/core/shipped.ts";
 import { closedPort, serveFiles } from "./_serve.ts";
 import { TINY_GENERATOR, withTempDir } from "./_helpers.ts";

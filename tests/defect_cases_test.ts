@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { defectCases, objectPresence, topKHit, worstFirst } from "../lib/videos/defect_cases.ts";
 import { DEFECT_KINDS } from "../lib/videos/defects.ts";
-import type { PatchLabel } from "../lib/labels/protocol.ts";
+import type { PatchLabel } from "../lib/videos/scores.ts";
 import { parseGrid } from "../lib/videos/patch.ts";
 import { parsePrompt, renderClip } from "../lib/videos/world.ts";
 

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { efficiencyFigureOf, figureCommand, reportCommand } from "../lib/cli/figure.ts";
+import { figureCommand, reportCommand } from "../lib/cli/figure.ts";
+import { efficiencyFigureOf } from "../lib/report/figure_efficiency.ts";
 import { parseCli } from "../lib/cli/_flags.ts";
 import { decodePng } from "../lib/core/png.ts";
 import { hasChromium } from "./_browser.ts";

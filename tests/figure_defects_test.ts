@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { defectFigure, patchScore, worstPatches } from "../lib/report/figure_defects.ts";
-import type { PatchLabel } from "../lib/labels/protocol.ts";
+import type { PatchLabel } from "../lib/videos/scores.ts";
 import { decodePng } from "../lib/core/png.ts";
 import { fromBase64 } from "../lib/labels/images.ts";
 import { patchId } from "../lib/videos/patch.ts";

@@ -1,10 +1,7 @@
 import assert from "node:assert/strict";
 import { initBackend } from "../lib/tensor/backend.ts";
-import {
-  DEFAULT_GENERATOR_CONFIG,
-  disposeGenerator,
-  loadGenerator,
-} from "../lib/generator/model.ts";
+import { DEFAULT_GENERATOR_CONFIG, disposeGenerator } from "../lib/generator/model.ts";
+import { loadGenerator } from "../lib/generator/io.ts";
 import { sampleVideos } from "../lib/generator/sampler.ts";
 import {
   benchGenerator,

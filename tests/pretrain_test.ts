@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { initBackend } from "../lib/tensor/backend.ts";
 import { readJsonLines } from "../lib/core/_atomic.ts";
 import { readCheckpointManifest } from "../lib/tensor/checkpoint.ts";
-import { disposeGenerator, loadGenerator } from "../lib/generator/model.ts";
+import { disposeGenerator } from "../lib/generator/model.ts";
+import { loadGenerator } from "../lib/generator/io.ts";
 import { learningRateAt, pretrain } from "../lib/generator/pretrain.ts";
 import { MAIN, TASK_PERMISSIONS, TINY_GENERATOR } from "./_helpers.ts";
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { initBackend } from "../lib/tensor/backend.ts";
-import type { VideoLabels } from "../lib/labels/protocol.ts";
+import type { VideoLabels } from "../lib/videos/scores.ts";
 import { patchIds } from "../lib/videos/patch.ts";
 import { buildRewardDataset, checkVideoLabels, readLabelsFile } from "../lib/reward/data.ts";
 import { withTempDir } from "./_helpers.ts";

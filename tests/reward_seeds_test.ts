@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { initBackend } from "../lib/tensor/backend.ts";
-import type { CurvePoint, RewardReport } from "../lib/reward/train.ts";
+import type { CurvePoint } from "../lib/reward/train.ts";
+import type { RewardReport } from "../lib/reward/experiment.ts";
+import { efficiencyFigure } from "../lib/report/figure_efficiency.ts";
 import {
-  efficiencyFigure,
   formatEfficiency,
   type SeedReport,
   summariseEfficiency,

@@ -7,18 +7,20 @@ import { tokenizeBatch } from "../lib/generator/prompt.ts";
 import {
   createRewardModel,
   disposeRewardModel,
-  flattenPatchScores,
-  resampleVideo,
   resolveRewardConfig,
   rewardFlops,
   rewardForward,
   rewardParamCount,
+} from "../lib/reward/model.ts";
+import {
+  flattenPatchScores,
+  resampleVideo,
   rewardPatchLabels,
   scorePatches,
   scoreRewards,
   scoreVideo,
-} from "../lib/reward/model.ts";
-import { loadRewardModel, saveRewardModel } from "../lib/reward/train.ts";
+} from "../lib/reward/score.ts";
+import { loadRewardModel, saveRewardModel } from "../lib/reward/io.ts";
 import { loadVideo, type Video } from "../lib/videos/video.ts";
 import { parsePrompt, renderClip } from "../lib/videos/world.ts";
 import { SHARED_VIDEOS, withTempDir } from "./_helpers.ts";

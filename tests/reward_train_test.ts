@@ -5,16 +5,12 @@ import { readParams } from "../lib/tensor/nn.ts";
 import { readJsonLines } from "../lib/core/_atomic.ts";
 import { injectDefect } from "../lib/videos/defects.ts";
 import { judgeVideo } from "../lib/videos/judge.ts";
-import { flattenPatchScores, type RewardConfig, scorePatches } from "../lib/reward/model.ts";
+import type { RewardConfig } from "../lib/reward/model.ts";
+import { flattenPatchScores, scorePatches } from "../lib/reward/score.ts";
 import { disposeRewardModel } from "../lib/reward/model.ts";
 import type { RewardExample } from "../lib/reward/data.ts";
-import {
-  formatRewardReport,
-  makeRewardBatch,
-  rewardBenches,
-  rewardLoss,
-  trainRewardStage,
-} from "../lib/reward/train.ts";
+import { makeRewardBatch, rewardLoss, trainRewardStage } from "../lib/reward/train.ts";
+import { formatRewardReport, rewardBenches } from "../lib/reward/experiment.ts";
 import { paramGrads } from "../lib/tensor/nn.ts";
 import { parsePrompt, renderClip } from "../lib/videos/world.ts";
 import { haveWebGpu, withTempDir } from "./_helpers.ts";

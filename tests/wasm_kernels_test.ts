@@ -14,11 +14,11 @@ import {
   DEFAULT_GENERATOR_CONFIG,
   disposeGenerator,
   type Generator,
-  loadGenerator,
   makeBatch,
   normalArray,
   predictNoise,
 } from "../lib/generator/model.ts";
+import { loadGenerator } from "../lib/generator/io.ts";
 import { samplePrompt } from "../lib/videos/world.ts";
 
 await initBackend({ backend: "wasm" });

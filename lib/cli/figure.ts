@@ -6,39 +6,13 @@
  * @module
  */
 
-import { join } from "node:path";
-import { pathExists, writeFileAtomic } from "../core/_atomic.ts";
+import { writeFileAtomic } from "../core/_atomic.ts";
 import { fail } from "../core/_errors.ts";
 import { type CliCommand, type CliValues, intOption } from "./_flags.ts";
 import type { Figure } from "../report/figure.ts";
 import { figurePng } from "../report/figure_png.ts";
 import { reportSections, writeReport } from "../report/report.ts";
-import { efficiencyFigure, type EfficiencySummary, type SeedReport } from "../reward/seeds.ts";
-
-/**
- * The efficiency figure of a `train-rm --seeds` output or ship folder: its
- * `efficiency.json`, plus `report.json` (the shipped seed) and
- * `seed-<n>/report.json` curves when the summary predates per-seed curves.
- */
-export async function efficiencyFigureOf(dir: string): Promise<Figure> {
-  const file = join(dir, "efficiency.json");
-  if (!(await pathExists(file))) {
-    fail(`figure --efficiency ${dir}`, "a folder with efficiency.json", "none");
-  }
-  const summary = JSON.parse(await Deno.readTextFile(file)) as EfficiencySummary;
-  const reports: SeedReport[] = [];
-  for (const seed of summary.seeds ?? []) {
-    for (const path of [join(dir, `seed-${seed}`, "report.json"), join(dir, "report.json")]) {
-      if (!(await pathExists(path))) continue;
-      const report = JSON.parse(await Deno.readTextFile(path));
-      if (report?.facts?.seed === seed) {
-        reports.push({ seed, report });
-        break;
-      }
-    }
-  }
-  return efficiencyFigure(summary, reports);
-}
+import { efficiencyFigureOf } from "../report/figure_efficiency.ts";
 
 /** `deno task report`. */
 export const reportCommand: CliCommand = {

@@ -6,7 +6,7 @@
 
 import { initBackend } from "../tensor/backend.ts";
 import { type CliCommand, intListOption, intOption, numberOption } from "./_flags.ts";
-import { formatRewardReport, trainRewardModels } from "../reward/train.ts";
+import { formatRewardReport, trainRewardModels } from "../reward/experiment.ts";
 import { formatEfficiency, trainRewardSeeds } from "../reward/seeds.ts";
 
 /** `lib/cli/main.ts train-rm`: the reward-model experiment with progress, checkpoints and resume. */

@@ -44,12 +44,8 @@ import { appendJsonLines, pathExists, trimJsonLines } from "../core/_atomic.ts";
 import { createAdam } from "../tensor/adam.ts";
 import { Progress } from "../core/_progress.ts";
 import { modelName, type ModelRef, shipped } from "../core/shipped.ts";
-import {
-  disposeGenerator,
-  freezeGenerator,
-  loadGenerator,
-  saveGenerator,
-} from "../generator/model.ts";
+import { disposeGenerator, freezeGenerator } from "../generator/model.ts";
+import { loadGenerator, saveGenerator } from "../generator/io.ts";
 import { loadCheckpoint, readCheckpointManifest } from "../tensor/checkpoint.ts";
 import { checkWeighting, DEFAULT_MIN_SNR_GAMMA, type ErrorWeighting } from "./loss_maps.ts";
 import { DEFAULT_DPO_OPTIONS, type DpoMetrics, type GranDpoOptions } from "./loss.ts";

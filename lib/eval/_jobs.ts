@@ -8,10 +8,11 @@
 import { fail } from "../core/_errors.ts";
 import { initBackend } from "../tensor/backend.ts";
 import { exitWithParent } from "../core/_spawn.ts";
-import { disposeGenerator, loadGenerator } from "../generator/model.ts";
+import { disposeGenerator } from "../generator/model.ts";
+import { loadGenerator } from "../generator/io.ts";
 import { postTrain, type PostTrainOptions } from "../dpo/post_train.ts";
 import { evaluateModel, type EvaluateModelOptions } from "./evaluate.ts";
-import { loadRewardModel } from "../reward/train.ts";
+import { loadRewardModel } from "../reward/io.ts";
 import { disposeRewardModel } from "../reward/model.ts";
 
 /** One unit of work for a child process. */

@@ -47,8 +47,9 @@ import {
   SHAPESBENCH_DIMENSIONS,
   type ShapesBenchDimension,
 } from "../videos/shapes_bench.ts";
-import { ASPECTS } from "../labels/protocol.ts";
-import { flattenPatchScores, rewardGrid, type RewardModel, scoreRewards } from "../reward/model.ts";
+import { ASPECTS } from "../videos/scores.ts";
+import { rewardGrid, type RewardModel } from "../reward/model.ts";
+import { flattenPatchScores, scoreRewards } from "../reward/score.ts";
 import { testPromptSample } from "../generator/quick_eval.ts";
 import type { CheckpointManifest } from "../tensor/checkpoint.ts";
 import { parsePrompt, promptSplits, type ShapesPrompt } from "../videos/world.ts";

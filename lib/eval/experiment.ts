@@ -16,7 +16,8 @@ import { fail } from "../core/_errors.ts";
 import { readJsonLines, writeFileAtomic } from "../core/_atomic.ts";
 import { defaultJobs, runJobs } from "../core/_spawn.ts";
 import { sha256Hex } from "../core/_hash.ts";
-import { disposeGenerator, loadGenerator } from "../generator/model.ts";
+import { disposeGenerator } from "../generator/model.ts";
+import { loadGenerator } from "../generator/io.ts";
 import { buildPairs, type BuildPairsOptions } from "../pairs/pairs.ts";
 import { postTrain, type PostTrainMethod, type PostTrainOptions } from "../dpo/post_train.ts";
 import {
@@ -27,10 +28,11 @@ import {
 } from "./evaluate.ts";
 import { shapesBench } from "../videos/shapes_bench.ts";
 import { formatResults, type HaloResults, haloResults, RESULT_METHODS } from "./results.ts";
-import { disposeRewardModel, rewardPatchLabels, scoreRewards } from "../reward/model.ts";
-import type { PatchLabel } from "../labels/protocol.ts";
+import { disposeRewardModel } from "../reward/model.ts";
+import { rewardPatchLabels, scoreRewards } from "../reward/score.ts";
+import type { PatchLabel } from "../videos/scores.ts";
 import { saveVideo } from "../videos/video.ts";
-import { loadRewardModel } from "../reward/train.ts";
+import { loadRewardModel } from "../reward/io.ts";
 import { readCheckpointManifest } from "../tensor/checkpoint.ts";
 import { sampleClips } from "../generator/sampler.ts";
 import { testPromptSample } from "../generator/quick_eval.ts";

@@ -2,9 +2,10 @@
  * A tiny text-to-video diffusion transformer (video DiT) for ShapesWorld:
  * patch tokens cut by a {@linkcode PatchGrid}, factorised spatial + temporal
  * attention, timestep and prompt conditioning through adaLN-zero, an ε or x0
- * output head under a cosine noise schedule (its training step: lib/generator/train_step.ts),
- * and checkpoints. Sampling lives in `lib/generator/sampler.ts`, the per-patch error maps
- * that Diffusion-DPO and Gran-DPO are built on in `lib/dpo/loss_maps.ts`. Everything is made of
+ * output head under a cosine noise schedule (its training step: lib/generator/train_step.ts).
+ * Checkpoints are saved and loaded in `lib/generator/io.ts`, sampling lives in
+ * `lib/generator/sampler.ts`, the per-patch error maps that Diffusion-DPO and Gran-DPO are
+ * built on in `lib/dpo/loss_maps.ts`. Everything is made of
  * matmuls (DESIGN §6). It stands in for the pretrained video generator that
  * HALO post-trains (the paper's base models are far larger latent video
  * diffusion models; this is a reconstruction at toy scale).
@@ -28,18 +29,9 @@ import {
   type Params,
   transformerBlock,
 } from "../tensor/nn.ts";
-import type { Adam } from "../tensor/adam.ts";
 import { checkGrid, type PatchGrid, patchify, unpatchify } from "../videos/patch.ts";
 import { encodePrompt, initPromptEncoder, PROMPT_LENGTH, tokenizeBatch, VOCAB } from "./prompt.ts";
 import { renderClip, type ShapesPrompt } from "../videos/world.ts";
-import {
-  type CheckpointManifest,
-  loadCheckpoint,
-  readCheckpointManifest,
-  saveCheckpoint,
-} from "../tensor/checkpoint.ts";
-import { checkpointFile } from "../tensor/_checkpoint_folder.ts";
-import type { ModelRef } from "../core/shipped.ts";
 
 /** Architecture and diffusion settings of a generator; saved with every checkpoint. */
 export interface GeneratorConfig {
@@ -529,89 +521,4 @@ export function generatorFlops(config: GeneratorConfig, batch: number): number {
   for (let i = 0; i < c.promptLayers; i++) macs += block(L, 1, 2 * d, false);
   macs += d * d; // prompt projection
   return 2 * macs * batch;
-}
-
-/** Options for {@linkcode saveGenerator}. */
-export interface SaveGeneratorOptions {
-  /** Training steps done. */
-  step?: number;
-  /** Optimiser to save along (for resumption). */
-  optimizer?: Adam;
-  /** Metadata (seed, wall time...). */
-  meta?: Record<string, unknown>;
-}
-
-/** Saves a generator checkpoint (atomic; see {@linkcode saveCheckpoint}). */
-export async function saveGenerator(
-  dir: string,
-  gen: Generator,
-  options: SaveGeneratorOptions = {},
-): Promise<void> {
-  await saveCheckpoint(dir, {
-    kind: "generator",
-    config: gen.config,
-    params: gen.params,
-    ...options,
-  });
-}
-
-/** Options for {@linkcode loadGenerator}. */
-export interface LoadGeneratorOptions {
-  /** Expected config; a checkpoint of another config is an error naming the differing fields. */
-  config?: Partial<GeneratorConfig>;
-}
-
-/**
- * Loads a generator checkpoint (e.g. the shipped one, `shipped.generator`),
- * building the model from the stored config. `dir` is a local path, a `file:`
- * URL or an `http:`/`https:` URL of the checkpoint's folder (see
- * {@linkcode loadCheckpoint}).
- *
- * @example The shipped generator, wherever the kit is imported from
- * ```ts
- * import { disposeGenerator, loadGenerator, shipped } from "@halo/kit";
- * const { generator } = await loadGenerator(shipped.generator);
- * console.log(generator.config.frames, generator.config.size); // 16 32
- * disposeGenerator(generator);
- * ```
- *
- * @example A checkpoint of your own
- * ```ts
- * import { createGenerator, disposeGenerator, loadGenerator, saveGenerator } from "@halo/kit";
- * const dir = await Deno.makeTempDir();
- * const gen = createGenerator({ dim: 16, depth: 1, heads: 2 });
- * await saveGenerator(`${dir}/g`, gen, { step: 3 });
- * const { generator, step } = await loadGenerator(`${dir}/g`);
- * console.log(step, generator.config.dim); // 3 16
- * disposeGenerator(gen);
- * disposeGenerator(generator);
- * await Deno.remove(dir, { recursive: true });
- * ```
- */
-export async function loadGenerator(
-  dir: ModelRef,
-  options: LoadGeneratorOptions = {},
-): Promise<{ generator: Generator; step: number; manifest: CheckpointManifest }> {
-  const manifest = await readCheckpointManifest(dir);
-  const file = checkpointFile(dir, "config.json");
-  if (manifest.kind !== "generator") fail(file, 'a "generator" checkpoint', manifest.kind);
-  const expected = options.config ? resolveGeneratorConfig(options.config) : undefined;
-  let stored: GeneratorConfig;
-  try {
-    stored = resolveGeneratorConfig(manifest.config as Partial<GeneratorConfig>);
-  } catch (error) {
-    fail(file, "a valid generator config", (error as Error).message);
-  }
-  const generator = createGenerator(stored);
-  try {
-    const loaded = await loadCheckpoint(dir, {
-      kind: "generator",
-      config: expected ?? stored,
-      params: generator.params,
-    });
-    return { generator, step: loaded.step, manifest };
-  } catch (error) {
-    disposeGenerator(generator);
-    throw error;
-  }
 }

@@ -18,11 +18,10 @@ import {
   disposeGenerator,
   type Generator,
   type GeneratorConfig,
-  loadGenerator,
   makeBatch,
   resolveGeneratorConfig,
-  saveGenerator,
 } from "./model.ts";
+import { loadGenerator, saveGenerator } from "./io.ts";
 import { trainStep } from "./train_step.ts";
 import { sampleClips } from "./sampler.ts";
 import { loadCheckpoint, readCheckpointManifest } from "../tensor/checkpoint.ts";

@@ -11,7 +11,8 @@
 
 import { appendJsonLines, readJsonLines } from "../core/_atomic.ts";
 import { fail } from "../core/_errors.ts";
-import { PROTOCOL_VERSION, type VideoLabels } from "./protocol.ts";
+import { PROTOCOL_VERSION } from "./protocol.ts";
+import type { VideoLabels } from "../videos/scores.ts";
 import { formatGrid, type PatchGrid } from "../videos/patch.ts";
 import type { Video } from "../videos/video.ts";
 

@@ -7,7 +7,8 @@
 
 import { fail } from "../core/_errors.ts";
 import { imageUrlSize } from "./images.ts";
-import { ASPECTS, type LabelRequestBody } from "./protocol.ts";
+import type { LabelRequestBody } from "./protocol.ts";
+import { ASPECTS } from "../videos/scores.ts";
 import { numPatches, type PatchGrid, patchId } from "../videos/patch.ts";
 
 /**

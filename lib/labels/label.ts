@@ -30,8 +30,8 @@ import {
   type LabelRequestOptions,
   parseChatCompletion,
   PROTOCOL_VERSION,
-  type VideoLabels,
 } from "./protocol.ts";
+import type { VideoLabels } from "../videos/scores.ts";
 import { callWithRetry, resolveRetry, type RetryPolicy, scrub } from "./retry.ts";
 import { DEFAULT_GRID, formatGrid, type PatchGrid } from "../videos/patch.ts";
 import type { Video } from "../videos/video.ts";

@@ -35,47 +35,18 @@ import {
   patchId,
 } from "../videos/patch.ts";
 import type { Video } from "../videos/video.ts";
+import {
+  type Aspect,
+  ASPECTS,
+  type AspectScores,
+  type PatchLabel,
+  SCORE_MAX,
+  SCORE_MIN,
+  type VideoLabels,
+} from "../videos/scores.ts";
 
 /** Version of the request wording and answer schema; part of every cache key. */
 export const PROTOCOL_VERSION = "halo-patch-label-v1";
-
-/** The aspects every patch and video is scored on. */
-export type Aspect = "visual_quality" | "temporal_consistency" | "text_alignment";
-
-/** Every aspect, in a fixed order. */
-export const ASPECTS: readonly Aspect[] = Object.freeze([
-  "visual_quality",
-  "temporal_consistency",
-  "text_alignment",
-]);
-
-/** Lowest score on the scale (clearly defective). */
-export const SCORE_MIN = 1;
-/** Highest score on the scale (no visible problem). */
-export const SCORE_MAX = 4;
-
-/** One score per aspect, integers in `[SCORE_MIN, SCORE_MAX]`. */
-export type AspectScores = Record<Aspect, number>;
-
-/** The label of one patch. */
-export interface PatchLabel {
-  /** Patch id such as `"s0r1c2"`. */
-  id: string;
-  /** Flat patch index (`(segment·rows + row)·cols + col`). */
-  index: number;
-  /** Scores per aspect. */
-  scores: AspectScores;
-  /** Short defect reason; empty when the patch looks fine. */
-  reason: string;
-}
-
-/** Validated labels of one video. */
-export interface VideoLabels {
-  /** Whole-video scores. */
-  video: AspectScores;
-  /** One label per patch, in patch-index order. */
-  patches: PatchLabel[];
-}
 
 /** Options for {@linkcode buildLabelRequest}. */
 export interface LabelRequestOptions {

@@ -6,7 +6,8 @@
  */
 
 import { exitWithParent } from "../core/_spawn.ts";
-import { disposeGenerator, loadGenerator } from "../generator/model.ts";
+import { disposeGenerator } from "../generator/model.ts";
+import { loadGenerator } from "../generator/io.ts";
 import { initBackend } from "../tensor/backend.ts";
 import { parsePrompt } from "../videos/world.ts";
 import { type CandidateJob, sampleCandidates } from "./pairs.ts";

@@ -49,18 +49,15 @@ import { readParams } from "../tensor/nn.ts";
 import { createRng } from "../core/_rng.ts";
 import { Progress } from "../core/_progress.ts";
 import { defaultJobs, runJobs } from "../core/_spawn.ts";
-import { disposeGenerator, type Generator, loadGenerator } from "../generator/model.ts";
+import { disposeGenerator, type Generator } from "../generator/model.ts";
+import { loadGenerator } from "../generator/io.ts";
 import { sampleClips } from "../generator/sampler.ts";
-import { loadRewardModel } from "../reward/train.ts";
-import {
-  disposeRewardModel,
-  flattenPatchScores,
-  type RewardModel,
-  scoreRewards,
-} from "../reward/model.ts";
+import { loadRewardModel } from "../reward/io.ts";
+import { disposeRewardModel, type RewardModel } from "../reward/model.ts";
+import { flattenPatchScores, scoreRewards } from "../reward/score.ts";
 import { shapesBench } from "../videos/shapes_bench.ts";
 import { modelName, type ModelRef, shipped } from "../core/shipped.ts";
-import { ASPECTS } from "../labels/protocol.ts";
+import { ASPECTS } from "../videos/scores.ts";
 import { formatGrid, numPatches, parseGrid } from "../videos/patch.ts";
 import { promptSplits, type ShapesPrompt } from "../videos/world.ts";
 import { type PairSide, type PreferencePair, readClip } from "./file.ts";

@@ -8,7 +8,7 @@
 
 import { checkInt, checkNumber, fail } from "../core/_errors.ts";
 import { escapeLabel, type Figure, type Trace } from "./figure.ts";
-import { type Aspect, ASPECTS, type PatchLabel, SCORE_MAX, SCORE_MIN } from "../labels/protocol.ts";
+import { type Aspect, ASPECTS, type PatchLabel, SCORE_MAX, SCORE_MIN } from "../videos/scores.ts";
 import { toBase64 } from "../labels/images.ts";
 import {
   checkGrid,

@@ -21,12 +21,13 @@ import type { Figure } from "./figure.ts";
 import { figurePngs } from "./figure_png.ts";
 import { type LabelItem, labelVideos } from "../labels/label.ts";
 import { fitToGrid, readPromptManifest } from "../labels/folder.ts";
-import { ASPECTS, type AspectScores, type PatchLabel } from "../labels/protocol.ts";
+import { ASPECTS, type AspectScores, type PatchLabel } from "../videos/scores.ts";
 import { DEFAULT_GRID, formatGrid, numSegments, type PatchGrid } from "../videos/patch.ts";
 import { escapeHtml, figureDiv, htmlPage } from "./plotly.ts";
-import { rewardGrid, rewardPatchLabels, scoreRewards } from "../reward/model.ts";
+import { rewardGrid } from "../reward/model.ts";
+import { rewardPatchLabels, scoreRewards } from "../reward/score.ts";
 import { disposeRewardModel } from "../reward/model.ts";
-import { loadRewardModel } from "../reward/train.ts";
+import { loadRewardModel } from "../reward/io.ts";
 import { loadVideo, type Video } from "../videos/video.ts";
 
 /** File extensions taken as videos when a folder has no `prompts.json`. */

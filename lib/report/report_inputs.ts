@@ -7,7 +7,7 @@
  */
 
 import type { ResultRow } from "./figure_results.ts";
-import type { PatchLabel } from "../labels/protocol.ts";
+import type { PatchLabel } from "../videos/scores.ts";
 
 /** One post-training run of the `dpo` stage: a method, a seed, and its training log. */
 export interface DpoRunInput {

@@ -25,13 +25,14 @@ import { checkGrid, gridImage, parseGrid, patchify, unpatchify } from "../videos
 import { videoSheet } from "../videos/sheet.ts";
 import { loadVideo, type Video, videoToTensor } from "../videos/video.ts";
 import { defectCases, topKHit } from "../videos/defect_cases.ts";
-import { disposeGenerator, loadGenerator } from "../generator/model.ts";
+import { disposeGenerator } from "../generator/model.ts";
+import { loadGenerator } from "../generator/io.ts";
 import { evaluateGenerator } from "../generator/quick_eval.ts";
 import { startJudgeServer } from "../labels/judge_server/server.ts";
 import { labelVideos } from "../labels/label.ts";
 import { labelFolder } from "../labels/folder.ts";
 import { pickTestPrompts, sampleGrid } from "../generator/pretrain.ts";
-import { formatRewardReport } from "../reward/train.ts";
+import { formatRewardReport } from "../reward/experiment.ts";
 import { formatEfficiency, trainRewardSeeds } from "../reward/seeds.ts";
 import { promptSplits, renderClip, type ShapesPrompt } from "../videos/world.ts";
 import { readPromptManifest } from "../labels/folder.ts";

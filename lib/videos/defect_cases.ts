@@ -8,7 +8,7 @@
 import { checkInt } from "../core/_errors.ts";
 import { createRng } from "../core/_rng.ts";
 import { DEFECT_KINDS, type DefectKind, injectDefect } from "./defects.ts";
-import type { PatchLabel } from "../labels/protocol.ts";
+import type { PatchLabel } from "./scores.ts";
 import { DEFAULT_GRID, numPatches, type PatchGrid } from "./patch.ts";
 import type { Video } from "./video.ts";
 import { renderClip, samplePrompt, type ShapesPrompt } from "./world.ts";

@@ -19,7 +19,7 @@ import { buildLabelRequest } from "../../lib/labels/protocol.ts";
 import { parseGrid } from "../../lib/videos/patch.ts";
 import { createRewardModel, disposeRewardModel } from "../../lib/reward/model.ts";
 import { readLabelsFile } from "../../lib/reward/data.ts";
-import { loadRewardModel, saveRewardModel } from "../../lib/reward/train.ts";
+import { loadRewardModel, saveRewardModel } from "../../lib/reward/io.ts";
 import { createGenerator, disposeGenerator } from "../../lib/generator/model.ts";
 import { readParams } from "../../lib/tensor/nn.ts";
 import { createVideo, loadVideo, saveVideo } from "../../lib/videos/video.ts";

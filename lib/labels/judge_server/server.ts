@@ -21,7 +21,8 @@ import {
 } from "./batches.ts";
 import { judgeLabelRequest } from "./request.ts";
 import { estimateRequestTokens } from "../label.ts";
-import { ASPECTS, type LabelRequestBody, SCORE_MAX, SCORE_MIN } from "../protocol.ts";
+import type { LabelRequestBody } from "../protocol.ts";
+import { ASPECTS, SCORE_MAX, SCORE_MIN } from "../../videos/scores.ts";
 
 /** A fault the server can inject into a chat completion. */
 export type FaultKind = "ok" | "429" | "500" | "slow" | "malformed" | "missing_patch";
