@@ -2,6 +2,12 @@
  * HALO kit: post-training text-to-video diffusion with patch-level reward
  * models and Gran-DPO, reproduced step by step (arXiv 2502.06812).
  *
+ * This module is the curated API: what a notebook cell or a script calls, one
+ * group per paper stage, with its option and result types. Each stage has its
+ * own sub-path with everything it exports (`@halo/kit/videos`,
+ * `@halo/kit/labels`, `@halo/kit/reward`, `@halo/kit/dpo`, …;
+ * `@halo/kit/tensor` for the nn building blocks).
+ *
  * @example
  * ```ts
  * import { parseGrid, patchIds } from "@halo/kit";
@@ -9,70 +15,246 @@
  * ```
  * @module
  */
-export * from "./lib/tensor/backend.ts";
-export * from "./lib/cli/_flags.ts";
-export * from "./lib/videos/patch.ts";
-export * from "./lib/core/png.ts";
-export * from "./lib/videos/video.ts";
-export * from "./lib/videos/world.ts";
-export * from "./lib/reproduce/reproduce.ts";
-export * from "./lib/videos/judge.ts";
-export * from "./lib/videos/defects.ts";
-export * from "./lib/videos/scores.ts";
-export * from "./lib/labels/protocol.ts";
-export * from "./lib/tensor/nn.ts";
-export * from "./lib/tensor/adam.ts";
-export * from "./lib/generator/prompt.ts";
-export * from "./lib/generator/model.ts";
-export * from "./lib/generator/io.ts";
-export * from "./lib/generator/train_step.ts";
-export * from "./lib/generator/sampler.ts";
-export * from "./lib/dpo/loss_maps.ts";
-export * from "./lib/dpo/loss.ts";
-export * from "./lib/pairs/pairs.ts";
-export * from "./lib/cli/pairs.ts";
-export * from "./lib/pairs/file.ts";
-export * from "./lib/dpo/step.ts";
-export * from "./lib/dpo/post_train.ts";
-export * from "./lib/eval/evaluate.ts";
-export * from "./lib/eval/results.ts";
-export * from "./lib/eval/experiment.ts";
-export * from "./lib/cli/evaluate.ts";
-export * from "./lib/tensor/checkpoint.ts";
-export * from "./lib/core/shipped.ts";
-export * from "./lib/generator/pretrain.ts";
-export * from "./lib/labels/cache.ts";
-export * from "./lib/labels/label.ts";
-export * from "./lib/labels/cost.ts";
-export * from "./lib/labels/retry.ts";
-export * from "./lib/labels/judge_server/server.ts";
-export * from "./lib/labels/batch.ts";
-export * from "./lib/labels/folder.ts";
-export * from "./lib/generator/quick_eval.ts";
-export * from "./lib/core/agreement.ts";
-export * from "./lib/reward/model.ts";
-export * from "./lib/reward/score.ts";
-export * from "./lib/reward/io.ts";
-export * from "./lib/reward/data.ts";
-export * from "./lib/reward/train.ts";
-export * from "./lib/reward/experiment.ts";
-export * from "./lib/reward/seeds.ts";
-export * from "./lib/cli/train_rm.ts";
-export * from "./lib/videos/defect_cases.ts";
-export * from "./lib/videos/sheet.ts";
-export * from "./lib/report/figure.ts";
-export * from "./lib/report/figure_results.ts";
-export * from "./lib/report/figure_defects.ts";
-export * from "./lib/report/figure_efficiency.ts";
-export * from "./lib/report/plotly.ts";
-export * from "./lib/report/figure_png.ts";
-export * from "./lib/report/inspect.ts";
-export * from "./lib/report/report.ts";
-export * from "./lib/cli/figure.ts";
-export * from "./lib/report/report_inputs.ts";
-export * from "./lib/labels/images.ts";
-export * from "./lib/labels/batch_plan.ts";
-export * from "./lib/labels/judge_server/request.ts";
-export * from "./lib/labels/judge_server/batches.ts";
-export * from "./lib/labels/preview.ts";
-export * from "./lib/labels/settings.ts";
+
+// core
+export {
+  type AgreementOptions,
+  agreementReport,
+  type AgreementRow,
+  bootstrapInterval,
+  type BootstrapOptions,
+  decodePng,
+  encodePng,
+  formatInterval,
+  type Interval,
+  kendallTau,
+  modelName,
+  type ModelRef,
+  pairwiseAccuracy,
+  type RgbImage,
+  shipped,
+  type ShippedModels,
+  spearman,
+} from "./lib/core/mod.ts";
+
+// tensor
+export {
+  type BackendChoice,
+  type BackendName,
+  currentBackend,
+  initBackend,
+  type InitBackendOptions,
+} from "./lib/tensor/mod.ts";
+
+// videos
+export {
+  type Aspect,
+  ASPECTS,
+  type AspectScores,
+  createVideo,
+  DEFAULT_GRID,
+  DEFECT_KINDS,
+  DEFECT_SCORE,
+  type DefectCase,
+  defectCases,
+  type DefectKind,
+  formatGrid,
+  formatPrompt,
+  gridImage,
+  injectDefect,
+  type InjectDefectOptions,
+  judgeGeneric,
+  type Judgement,
+  type JudgeOptions,
+  judgeVideo,
+  loadVideo,
+  type LoadVideoOptions,
+  numPatches,
+  parseGrid,
+  parsePrompt,
+  patchBox,
+  type PatchGrid,
+  patchId,
+  patchIds,
+  patchify,
+  type PatchLabel,
+  promptSplits,
+  renderClip,
+  type RenderOptions,
+  samplePrompt,
+  saveVideo,
+  type SaveVideoOptions,
+  SCORE_MAX,
+  SCORE_MIN,
+  shapesBench,
+  SHAPESBENCH_DIMENSIONS,
+  type ShapesBenchScores,
+  type ShapesPrompt,
+  topKHit,
+  unpatchify,
+  type Video,
+  videoFromTensor,
+  type VideoInit,
+  type VideoLabels,
+  videoSheet,
+  videoToTensor,
+} from "./lib/videos/mod.ts";
+
+// generator
+export {
+  createGenerator,
+  DEFAULT_GENERATOR_CONFIG,
+  disposeGenerator,
+  evaluateCheckpoint,
+  evaluateGenerator,
+  type EvaluateGeneratorOptions,
+  type Generator,
+  type GeneratorConfig,
+  type GeneratorEvaluation,
+  loadGenerator,
+  pickTestPrompts,
+  pretrain,
+  PRETRAIN_DEFAULTS,
+  type PretrainOptions,
+  type PretrainResult,
+  sampleClips,
+  sampleGrid,
+  type SampleOptions,
+  saveGenerator,
+  writeSampleSheet,
+} from "./lib/generator/mod.ts";
+
+// labels
+export {
+  type BatchLabelOptions,
+  estimateCost,
+  formatPreview,
+  type JudgeServer,
+  type JudgeServerOptions,
+  LABEL_DEFAULTS,
+  labelBatch,
+  labelFolder,
+  type LabelFolderOptions,
+  type LabelItem,
+  type LabellerOptions,
+  type LabelResult,
+  type LabelRunReport,
+  labelVideo,
+  labelVideos,
+  previewLabelling,
+  type PromptManifestEntry,
+  readPromptManifest,
+  startJudgeServer,
+} from "./lib/labels/mod.ts";
+
+// reward
+export {
+  buildRewardDataset,
+  createRewardModel,
+  disposeRewardModel,
+  type EfficiencySummary,
+  flattenPatchScores,
+  formatEfficiency,
+  formatRewardReport,
+  loadRewardModel,
+  readLabelsFile,
+  type RewardConfig,
+  type RewardDatasetOptions,
+  rewardGrid,
+  type RewardModel,
+  rewardPatchLabels,
+  type RewardReport,
+  type RewardScores,
+  saveRewardModel,
+  type ScoreItem,
+  scorePatches,
+  scoreRewards,
+  scoreVideo,
+  trainRewardModels,
+  type TrainRewardModelsOptions,
+  trainRewardSeeds,
+} from "./lib/reward/mod.ts";
+
+// pairs
+export {
+  buildPairs,
+  type BuildPairsOptions,
+  type BuildPairsResult,
+  PAIRS_DEFAULTS,
+  type PreferencePair,
+  readClip,
+  readPairs,
+} from "./lib/pairs/mod.ts";
+
+// dpo
+export {
+  DEFAULT_DPO_OPTIONS,
+  diffusionDpoLoss,
+  type DiffusionDpoOptions,
+  type DpoMetrics,
+  dpoStep,
+  dpoStepInputs,
+  type DpoStepOptions,
+  type ErrorWeighting,
+  granDpoLoss,
+  type GranDpoOptions,
+  loadPairData,
+  patchErrors,
+  patchLossMap,
+  pixelErrors,
+  POST_TRAIN_DEFAULTS,
+  postTrain,
+  type PostTrainMethod,
+  type PostTrainOptions,
+  type PostTrainResult,
+  readDpoMetrics,
+} from "./lib/dpo/mod.ts";
+
+// eval
+export {
+  checkIndependentEvaluator,
+  type ClipEvaluation,
+  comparisonSheet,
+  evaluateModel,
+  type EvaluateModelOptions,
+  formatResults,
+  HALO_PROFILES,
+  type HaloProfile,
+  haloProfile,
+  type HaloResults,
+  haloResults,
+  RESULT_METHODS,
+  runEvaluation,
+  runPostTraining,
+  summariseResults,
+  writeResults,
+} from "./lib/eval/mod.ts";
+
+// report
+export {
+  agreementScatterFigure,
+  defectFigure,
+  display,
+  distributionFigure,
+  efficiencyFigure,
+  efficiencyFigureOf,
+  type Figure,
+  figurePng,
+  type InspectOptions,
+  type InspectReport,
+  inspectVideos,
+  logSeries,
+  resultsFigure,
+  resultsTableFigure,
+  trainingCurvesFigure,
+  worstPatches,
+  writeReport,
+} from "./lib/report/mod.ts";
+
+// reproduce
+export {
+  reproduce,
+  REPRODUCE_DEFAULTS,
+  type ReproduceOptions,
+  type StageOutcome,
+} from "./lib/reproduce/mod.ts";

@@ -31,7 +31,7 @@ export type CliValues = Record<string, string | boolean | undefined>;
  *
  * @example
  * ```ts
- * import { parseCli } from "@halo/kit";
+ * import { parseCli } from "./_flags.ts";
  * import assert from "node:assert/strict";
  * const values = parseCli(["--port", "8080"], { port: { type: "string", default: "0", description: "port" } });
  * assert.equal(values.port, "8080");
@@ -113,7 +113,7 @@ export function intOption(values: CliValues, name: string): number {
  *
  * @example
  * ```ts
- * import { intListOption } from "@halo/kit";
+ * import { intListOption } from "./_flags.ts";
  * console.log(intListOption({ seeds: "0, 1,2" }, "seeds")); // [ 0, 1, 2 ]
  * ```
  */

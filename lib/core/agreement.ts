@@ -34,7 +34,7 @@ function finitePairs(x: ArrayLike<number>, y: ArrayLike<number>, where: string):
  *
  * @example
  * ```ts
- * import { rank } from "@halo/kit";
+ * import { rank } from "@halo/kit/core";
  * console.log(rank([10, 20, 20, 5])); // Float64Array [2, 3.5, 3.5, 1]
  * ```
  */
@@ -59,7 +59,7 @@ export function rank(values: ArrayLike<number>): Float64Array {
  *
  * @example
  * ```ts
- * import { pearson } from "@halo/kit";
+ * import { pearson } from "@halo/kit/core";
  * console.log(pearson([1, 2, 3], [2, 4, 7])); // ≈ 0.993
  * ```
  */
@@ -121,7 +121,7 @@ export interface Concordance {
  *
  * @example
  * ```ts
- * import { concordance } from "@halo/kit";
+ * import { concordance } from "@halo/kit/core";
  * const c = concordance([1, 2, 3], [1, 3, 2]);
  * console.log(c.concordant, c.discordant); // 2 1
  * ```

@@ -72,7 +72,8 @@ export interface ErrorWeightingOptions {
  *
  * @example
  * ```ts
- * import { DEFAULT_GENERATOR_CONFIG, errorWeights } from "@halo/kit";
+ * import { DEFAULT_GENERATOR_CONFIG } from "@halo/kit";
+ * import { errorWeights } from "@halo/kit/dpo";
  * const w = errorWeights(DEFAULT_GENERATOR_CONFIG, [0, 500, 999], { weighting: "min-snr", gamma: 5 });
  * console.log(w[0], w[1] < 5, w[2] < 1e-3); // 5 true true
  * ```
@@ -100,7 +101,7 @@ export function errorWeights(
  *
  * @example
  * ```ts
- * import { checkWeighting } from "@halo/kit";
+ * import { checkWeighting } from "@halo/kit/dpo";
  * console.log(checkWeighting("demo", undefined), checkWeighting("demo", "eps")); // "min-snr" "eps"
  * ```
  */
@@ -164,7 +165,8 @@ export function pixelErrors(
  * @example
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
- * import { createGenerator, disposeGenerator, patchErrors, tokenizeBatch } from "@halo/kit";
+ * import { createGenerator, disposeGenerator, patchErrors } from "@halo/kit";
+ * import { tokenizeBatch } from "@halo/kit/generator";
  * const gen = createGenerator({ dim: 16, depth: 1, heads: 2, frames: 4, size: 16, prediction: "x0", tokenGrid: { rows: 4, cols: 4, framesPerPatch: 2 } });
  * const batch = { x0: tf.zeros([1, 4, 16, 16, 3]), tokens: tokenizeBatch(["one red circle moving up slowly on a black background"]) };
  * const e = patchErrors(gen, batch, { t: [500], noise: tf.randomNormal([1, 4, 16, 16, 3], 0, 1, "float32", 1), grid: { rows: 2, cols: 2, framesPerPatch: 2 } });
@@ -223,7 +225,8 @@ export interface PatchLossMapOptions extends ErrorWeightingOptions {
  * @example
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
- * import { createGenerator, freezeGenerator, disposeGenerator, patchLossMap, tokenizeBatch } from "@halo/kit";
+ * import { createGenerator, disposeGenerator, patchLossMap } from "@halo/kit";
+ * import { freezeGenerator, tokenizeBatch } from "@halo/kit/generator";
  * const policy = createGenerator({ dim: 16, depth: 1, heads: 2, frames: 4, size: 16, tokenGrid: { rows: 4, cols: 4, framesPerPatch: 2 } });
  * const reference = freezeGenerator(policy);
  * const tokens = tokenizeBatch(["one red circle moving up slowly on a black background"]);

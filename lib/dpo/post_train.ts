@@ -174,7 +174,7 @@ function runSettings(
  *
  * @example
  * ```ts
- * import { methodLossOptions } from "@halo/kit";
+ * import { methodLossOptions } from "@halo/kit/dpo";
  * const dpo = methodLossOptions("dpo");
  * const patchOnly = methodLossOptions("patch-only", { tau: 0.5 });
  * console.log(dpo.lambda, patchOnly.video, patchOnly.tau); // 0 false 0.5

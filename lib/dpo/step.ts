@@ -60,7 +60,7 @@ export async function loadPairData(file: string, gen: Generator): Promise<PairDa
  *
  * @example
  * ```ts
- * import { stepPairIndices } from "@halo/kit";
+ * import { stepPairIndices } from "@halo/kit/dpo";
  * const epoch = [0, 1].flatMap((step) => stepPairIndices(step, { pairs: 4, batchSize: 2, seed: 0 }));
  * console.log(epoch.toSorted()); // [0, 1, 2, 3]: every pair once per epoch
  * ```

@@ -162,7 +162,8 @@ export interface EvaluationClipOptions {
  *
  * @example
  * ```ts
- * import { createGenerator, disposeGenerator, evaluationClip } from "@halo/kit";
+ * import { createGenerator, disposeGenerator } from "@halo/kit";
+ * import { evaluationClip } from "@halo/kit/eval";
  * const gen = createGenerator({ dim: 16, depth: 1, heads: 2 });
  * const clip = await evaluationClip(gen, { prompt: "one red circle moving up slowly on a black background", promptIndex: 0, seed: 0 }, { steps: 2 });
  * console.log(clip.numFrames); // 16

@@ -387,7 +387,7 @@ export interface ComparisonSheetOptions {
  *
  * @example
  * ```ts
- * import { comparisonSheet } from "@halo/kit";
+ * import { comparisonSheet, shipped } from "@halo/kit";
  * const png = await comparisonSheet([{ name: "Base", dir: shipped.generator }], { prompts: 1, frames: 2, steps: 2 });
  * console.log(png.length > 0); // true
  * ```

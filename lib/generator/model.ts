@@ -168,7 +168,8 @@ export interface CreateGeneratorOptions {
  *
  * @example
  * ```ts
- * import { createGenerator, disposeGenerator, countParams } from "@halo/kit";
+ * import { createGenerator, disposeGenerator } from "@halo/kit";
+ * import { countParams } from "@halo/kit/tensor";
  * const gen = createGenerator({ dim: 16, depth: 1, heads: 2 }, { seed: 1 });
  * console.log(countParams(gen.params));
  * disposeGenerator(gen);
@@ -382,7 +383,7 @@ export function predictNoiseAndClean(
  *
  * @example
  * ```ts
- * import { alphaBars } from "@halo/kit";
+ * import { alphaBars } from "@halo/kit/generator";
  * const ab = alphaBars(1000, "cosine");
  * console.log(ab[0] > 0.99, ab[999] < 0.01);
  * ```
@@ -494,7 +495,8 @@ export function makeBatch(
  *
  * @example
  * ```ts
- * import { DEFAULT_GENERATOR_CONFIG, generatorFlops } from "@halo/kit";
+ * import { DEFAULT_GENERATOR_CONFIG } from "@halo/kit";
+ * import { generatorFlops } from "@halo/kit/generator";
  * console.log((generatorFlops(DEFAULT_GENERATOR_CONFIG, 1) / 1e6).toFixed(1), "MFLOP per clip");
  * ```
  */

@@ -34,7 +34,7 @@ export const PROMPT_LENGTH = 10;
  *
  * @example
  * ```ts
- * import { tokenizePrompt, VOCAB } from "@halo/kit";
+ * import { tokenizePrompt, VOCAB } from "@halo/kit/generator";
  * import assert from "node:assert/strict";
  * const ids = tokenizePrompt("one red circle moving up slowly on a black background");
  * assert.equal(VOCAB[ids[1]], "red");
@@ -68,7 +68,7 @@ export function detokenizePrompt(ids: ArrayLike<number>): string {
  *
  * @example
  * ```ts
- * import { tokenizeBatch } from "@halo/kit";
+ * import { tokenizeBatch } from "@halo/kit/generator";
  * const t = tokenizeBatch(["two red circles moving left quickly on a gray background"]);
  * console.log(t.shape); // [1, 10]
  * t.dispose();

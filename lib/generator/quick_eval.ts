@@ -53,7 +53,8 @@ export interface ObjectColorOptions {
  *
  * @example
  * ```ts
- * import { objectColors, parsePrompt, renderClip } from "@halo/kit";
+ * import { objectColors } from "@halo/kit/generator";
+ * import { parsePrompt, renderClip } from "@halo/kit";
  * import assert from "node:assert/strict";
  * const prompt = parsePrompt("two red circles moving left quickly on a gray background");
  * const { video } = renderClip(prompt, { seed: 1 });
@@ -248,7 +249,7 @@ export interface BenchGeneratorOptions {
  *
  * @example
  * ```ts
- * import { benchGenerator } from "@halo/kit";
+ * import { benchGenerator } from "@halo/kit/generator";
  * const tiny = { frames: 4, size: 16, dim: 16, depth: 1, heads: 2, tokenGrid: { rows: 2, cols: 2, framesPerPatch: 2 } };
  * const r = await benchGenerator(tiny, { batchSize: 2, trainSteps: 1, sampleSteps: 1 });
  * console.log(r.trainSamplesPerSec > 0);

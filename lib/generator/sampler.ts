@@ -52,7 +52,8 @@ export interface SampleOptions {
  *
  * @example
  * ```ts
- * import { createGenerator, disposeGenerator, sampleVideos } from "@halo/kit";
+ * import { createGenerator, disposeGenerator } from "@halo/kit";
+ * import { sampleVideos } from "@halo/kit/generator";
  * const gen = createGenerator({ dim: 16, depth: 1, heads: 2, frames: 4, size: 16, tokenGrid: { rows: 4, cols: 4, framesPerPatch: 2 } });
  * const x = sampleVideos(gen, ["one red circle moving up slowly on a black background"], { steps: 2, seed: 3 });
  * console.log(x.shape); // [1, 4, 16, 16, 3]

@@ -60,7 +60,7 @@ export interface FilePlan {
  *
  * @example
  * ```ts
- * import { FilePacker } from "@halo/kit";
+ * import { FilePacker } from "@halo/kit/labels";
  * import assert from "node:assert/strict";
  * const packer = new FilePacker({ maxRequestsPerFile: 2, maxBytesPerFile: 100 });
  * assert.deepEqual([60, 30, 30, 30, 500].map((b) => packer.add(b)), [0, 0, 1, 1, -1]);
@@ -110,7 +110,7 @@ export class FilePacker {
  *
  * @example
  * ```ts
- * import { planBatchFiles } from "@halo/kit";
+ * import { planBatchFiles } from "@halo/kit/labels";
  * import assert from "node:assert/strict";
  * const plan = planBatchFiles([40, 40, 40], { maxRequestsPerFile: 10, maxBytesPerFile: 100 });
  * assert.deepEqual(plan.files.map((f) => f.items), [[0, 1], [2]]);
@@ -141,7 +141,7 @@ export function planBatchFiles(
  *
  * @example
  * ```ts
- * import { batchLine } from "@halo/kit";
+ * import { batchLine } from "@halo/kit/labels";
  * import assert from "node:assert/strict";
  * assert.equal(JSON.parse(batchLine("k1", { model: "gpt-4o" })).url, "/v1/chat/completions");
  * ```

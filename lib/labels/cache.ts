@@ -55,7 +55,8 @@ export interface LabelKeyParts {
  *
  * @example
  * ```ts
- * import { createVideo, labelCacheKey } from "@halo/kit";
+ * import { createVideo } from "@halo/kit";
+ * import { labelCacheKey } from "@halo/kit/labels";
  * import assert from "node:assert/strict";
  * const video = createVideo({ frames: new Float32Array(4 * 8 * 8 * 3), numFrames: 4, height: 8, width: 8 });
  * const grid = { rows: 2, cols: 2, framesPerPatch: 2 };
@@ -93,7 +94,7 @@ export async function labelCacheKey(video: Video, parts: LabelKeyParts): Promise
  *
  * @example
  * ```ts
- * import { LabelCache } from "@halo/kit";
+ * import { LabelCache } from "@halo/kit/labels";
  * import assert from "node:assert/strict";
  * const dir = await Deno.makeTempDir();
  * const cache = await LabelCache.open(`${dir}/labels.jsonl`);

@@ -70,7 +70,7 @@ export function estimateCost(model: string, usage: TokenUsage, options: CostOpti
  *
  * @example
  * ```ts
- * import { imageTokens } from "@halo/kit";
+ * import { imageTokens } from "@halo/kit/labels";
  * import assert from "node:assert/strict";
  * assert.equal(imageTokens(512, 128), 255);
  * assert.equal(imageTokens(1024, 1024), 765);
@@ -123,7 +123,7 @@ export function estimateRequestTokens(body: LabelRequestBody): number {
  *
  * @example
  * ```ts
- * import { estimateAnswerTokens } from "@halo/kit";
+ * import { estimateAnswerTokens } from "@halo/kit/labels";
  * import assert from "node:assert/strict";
  * const t = estimateAnswerTokens({ rows: 4, cols: 4, framesPerPatch: 4 }, 16);
  * assert.ok(t > 1000 && t < 2000);
@@ -156,7 +156,7 @@ export interface CostBudgetOptions extends CostOptions {
  *
  * @example
  * ```ts
- * import { CostBudget } from "@halo/kit";
+ * import { CostBudget } from "@halo/kit/labels";
  * import assert from "node:assert/strict";
  * const budget = new CostBudget({ model: "gpt-4o", limitUsd: 0.01 });
  * const call = { promptTokens: 2000, completionTokens: 200 }; // $0.007

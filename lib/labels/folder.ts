@@ -136,7 +136,8 @@ export interface LabelFolderOptions extends Omit<BatchLabelOptions, "cache"> {
  *
  * @example
  * ```ts
- * import { folderSource, parsePrompt, renderClip, saveVideo } from "@halo/kit";
+ * import { folderSource } from "@halo/kit/labels";
+ * import { parsePrompt, renderClip, saveVideo } from "@halo/kit";
  * import assert from "node:assert/strict";
  * const dir = await Deno.makeTempDir();
  * const text = "one red circle moving left slowly on a black background";
@@ -180,7 +181,7 @@ export interface ShapesSourceOptions {
  *
  * @example
  * ```ts
- * import { shapesSource } from "@halo/kit";
+ * import { shapesSource } from "@halo/kit/labels";
  * import assert from "node:assert/strict";
  * const source = shapesSource(10, { size: 16, frames: 4 });
  * const item = await source.load(3);
@@ -281,7 +282,7 @@ export interface BenchLabellerResult {
  *
  * @example
  * ```ts
- * import { benchLabeller } from "@halo/kit";
+ * import { benchLabeller } from "@halo/kit/labels";
  * import assert from "node:assert/strict";
  * const rows = await benchLabeller({ concurrencies: [1, 2], videos: 2, latencyMs: 10 });
  * assert.equal(rows.length, 2);

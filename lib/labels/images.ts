@@ -36,7 +36,7 @@ export interface ImageEncoding {
  *
  * @example
  * ```ts
- * import { decodeImageUrl, encodeImageUrl } from "@halo/kit";
+ * import { decodeImageUrl, encodeImageUrl } from "@halo/kit/labels";
  * import assert from "node:assert/strict";
  * const rgb = new Uint8Array(8 * 8 * 3).fill(128);
  * const url = encodeImageUrl(rgb, 8, 8, { format: "jpeg", jpegQuality: 90 });
@@ -90,7 +90,7 @@ export function decodeImageUrl(url: string): RgbImage {
  *
  * @example
  * ```ts
- * import { encodeImageUrl, imageUrlSize } from "@halo/kit";
+ * import { encodeImageUrl, imageUrlSize } from "@halo/kit/labels";
  * import assert from "node:assert/strict";
  * const url = encodeImageUrl(new Uint8Array(6 * 4 * 3), 6, 4, { format: "jpeg" });
  * assert.deepEqual(imageUrlSize(url), { width: 6, height: 4 });
@@ -133,7 +133,8 @@ export function imageUrlSize(url: string): { width: number; height: number } | n
  *
  * @example
  * ```ts
- * import { createVideo, resizeVideo } from "@halo/kit";
+ * import { createVideo } from "@halo/kit";
+ * import { resizeVideo } from "@halo/kit/labels";
  * import assert from "node:assert/strict";
  * const video = createVideo({ frames: new Float32Array(2 * 8 * 8 * 3).fill(0.5), numFrames: 2, height: 8, width: 8 });
  * const small = resizeVideo(video, 4, 2);

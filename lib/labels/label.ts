@@ -176,7 +176,7 @@ function envKey(): string | undefined {
  *
  * @example
  * ```ts
- * import { createLabelClient } from "@halo/kit";
+ * import { createLabelClient } from "@halo/kit/labels";
  * import assert from "node:assert/strict";
  * const client = createLabelClient({ baseURL: "http://127.0.0.1:9/v1", apiKey: "sk-test" });
  * assert.equal(client.maxRetries, 0);

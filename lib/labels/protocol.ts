@@ -157,7 +157,8 @@ const GAP = 2;
  *
  * @example
  * ```ts
- * import { buildLabelRequest, createVideo } from "@halo/kit";
+ * import { buildLabelRequest } from "@halo/kit/labels";
+ * import { createVideo } from "@halo/kit";
  * import assert from "node:assert/strict";
  * const video = createVideo({ frames: new Float32Array(8 * 16 * 16 * 3), numFrames: 8, height: 16, width: 16 });
  * const body = buildLabelRequest(video, "one red circle moving left slowly on a black background", { rows: 2, cols: 2, framesPerPatch: 4 });
@@ -367,7 +368,7 @@ export function parsePromptLine(text: string): string | null {
  *
  * @example
  * ```ts
- * import { parseLabelAnswer } from "@halo/kit";
+ * import { parseLabelAnswer } from "@halo/kit/labels";
  * import assert from "node:assert/strict";
  * const grid = { rows: 1, cols: 2, framesPerPatch: 4 };
  * const s = { visual_quality: 4, temporal_consistency: 4, text_alignment: 3 };
@@ -433,7 +434,7 @@ export function parseLabelAnswer(text: string, grid: PatchGrid, numFrames: numbe
  *
  * @example
  * ```ts
- * import { parseChatCompletion } from "@halo/kit";
+ * import { parseChatCompletion } from "@halo/kit/labels";
  * import assert from "node:assert/strict";
  * const grid = { rows: 1, cols: 1, framesPerPatch: 4 };
  * const refusal = { choices: [{ message: { content: null, refusal: "I can't help with that." }, finish_reason: "stop" }] };

@@ -36,7 +36,7 @@ export interface RetryPolicy {
  *
  * @example
  * ```ts
- * import { resolveRetry } from "@halo/kit";
+ * import { resolveRetry } from "@halo/kit/labels";
  * console.log(resolveRetry({ maxAttempts: 3 }).timeoutMs); // 120000
  * ```
  */
@@ -90,7 +90,7 @@ const CONNECTION = /body|connection|network|socket|stream|closed|reset|broken pi
  *
  * @example
  * ```ts
- * import { classifyFailure } from "@halo/kit";
+ * import { classifyFailure } from "@halo/kit/labels";
  * console.log(classifyFailure(new SyntaxError("Unterminated string in JSON")).retry); // true
  * console.log(classifyFailure(new Error("a bug")).retry); // false
  * ```
@@ -153,7 +153,7 @@ function isAbort(error: unknown): boolean {
  *
  * @example
  * ```ts
- * import { retryAfterMs } from "@halo/kit";
+ * import { retryAfterMs } from "@halo/kit/labels";
  * console.log(retryAfterMs(new Headers({ "retry-after": "2" }))); // 2000
  * ```
  */
@@ -174,7 +174,7 @@ export function retryAfterMs(headers: Headers | undefined): number | undefined {
  *
  * @example
  * ```ts
- * import { scrub } from "@halo/kit";
+ * import { scrub } from "@halo/kit/labels";
  * console.log(scrub("bad key sk-abcdef123456")); // "bad key sk-[redacted]"
  * ```
  */

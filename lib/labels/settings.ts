@@ -111,7 +111,7 @@ export interface SettingRow {
  *
  * @example
  * ```ts
- * import { compareRequestSettings } from "@halo/kit";
+ * import { compareRequestSettings } from "@halo/kit/labels";
  * import assert from "node:assert/strict";
  * const rows = await compareRequestSettings({
  *   perKind: 1,

@@ -168,7 +168,7 @@ function candidateSeed(seed: number, index: number, j: number): number {
  *
  * @example
  * ```ts
- * import { pairPrompts } from "@halo/kit";
+ * import { pairPrompts } from "@halo/kit/pairs";
  * const a = pairPrompts(3, 0), b = pairPrompts(3, 0);
  * console.log(a.length, a[0].index === b[0].index); // 3 true
  * ```

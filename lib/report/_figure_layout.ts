@@ -9,7 +9,7 @@
  *
  * @example
  * ```ts
- * import { escapeLabel } from "@halo/kit";
+ * import { escapeLabel } from "./_figure_layout.ts";
  * console.log(escapeLabel("a<b> & c")); // "a&lt;b&gt; &amp; c"
  * ```
  */

@@ -64,7 +64,7 @@ export interface SubplotGrid {
  *
  * @example
  * ```ts
- * import { subplotGrid } from "@halo/kit";
+ * import { subplotGrid } from "@halo/kit/report";
  * const g = subplotGrid(3, 2);
  * console.log(g.rows, g.refs[2], Object.keys(g.axes).length); // 2 { x: "x3", y: "y3" } 6
  * ```

@@ -24,7 +24,8 @@ const CONTINUAL = "continual (from VRM)", SCRATCH = "from scratch";
  *
  * @example
  * ```ts
- * import { efficiencyFigure, summariseEfficiency } from "@halo/kit";
+ * import { efficiencyFigure } from "@halo/kit";
+ * import { summariseEfficiency } from "@halo/kit/reward";
  * const curve = (k: number) => [0, 10, 20].map((step) => ({ step, loss: 0, seconds: 0, patchRho: k * step }));
  * const runs = [0, 1].map((seed) => ({ seed, report: { curves: { prm: curve(0.02), prm_scratch: curve(0.01) } } as never }));
  * const fig = efficiencyFigure(summariseEfficiency(runs, { resamples: 10 }));

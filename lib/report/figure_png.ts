@@ -29,7 +29,8 @@ export interface FigurePngOptions {
  *
  * @example
  * ```ts ignore
- * import { figurePngs, resultsFigure } from "@halo/kit";
+ * import { figurePngs } from "@halo/kit/report";
+ * import { resultsFigure } from "@halo/kit";
  * const [png] = await figurePngs([resultsFigure([{ method: "Base", metric: "score", mean: 2, lo: 1.8, hi: 2.2 }])]);
  * await Deno.writeFile("results.png", png);
  * ```

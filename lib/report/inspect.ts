@@ -159,7 +159,7 @@ async function decode(path: string, frames: number, grid: PatchGrid): Promise<Vi
  *
  * @example
  * ```ts
- * import { inspectVideos, parsePrompt, renderClip, saveVideo } from "@halo/kit";
+ * import { inspectVideos, parsePrompt, renderClip, saveVideo, startJudgeServer } from "@halo/kit";
  * import assert from "node:assert/strict";
  * const dir = await Deno.makeTempDir();
  * const text = "one red circle moving left slowly on a black background";

@@ -20,7 +20,7 @@ let source: Promise<string> | undefined;
  *
  * @example
  * ```ts
- * import { plotlySource } from "@halo/kit";
+ * import { plotlySource } from "@halo/kit/report";
  * console.log((await plotlySource()).includes("plotly.js v")); // true
  * ```
  */
@@ -62,7 +62,8 @@ function checkFigure(where: string, fig: Figure): void {
  *
  * @example
  * ```ts
- * import { figureDiv, resultsFigure } from "@halo/kit";
+ * import { figureDiv } from "@halo/kit/report";
+ * import { resultsFigure } from "@halo/kit";
  * const fig = resultsFigure([{ method: "Base", metric: "score", mean: 2, lo: 1.8, hi: 2.2 }]);
  * console.log(figureDiv(fig, "fig-1").startsWith('<div class="halo-figure" id="fig-1"')); // true
  * ```
@@ -102,7 +103,8 @@ let inlinedOnce = false;
  *
  * @example
  * ```ts
- * import { figureMimeBundle, PLOTLY_MIME, resultsFigure } from "@halo/kit";
+ * import { figureMimeBundle, PLOTLY_MIME } from "@halo/kit/report";
+ * import { resultsFigure } from "@halo/kit";
  * const fig = resultsFigure([{ method: "Base", metric: "score", mean: 2, lo: 1.8, hi: 2.2 }]);
  * const bundle = await figureMimeBundle(fig, { includePlotlyJs: false });
  * console.log(Object.keys(bundle).sort(), bundle[PLOTLY_MIME] !== undefined);
@@ -198,7 +200,8 @@ code { background: #f4f4f4; padding: 0 0.2rem; }`;
  *
  * @example
  * ```ts
- * import { figureDiv, htmlPage, resultsFigure } from "@halo/kit";
+ * import { figureDiv, htmlPage } from "@halo/kit/report";
+ * import { resultsFigure } from "@halo/kit";
  * const fig = resultsFigure([{ method: "Base", metric: "score", mean: 2, lo: 1.8, hi: 2.2 }]);
  * const page = await htmlPage({ title: "results", body: figureDiv(fig, "f1") });
  * console.log(page.startsWith("<!doctype html>"), page.includes("https://cdn")); // true false
@@ -221,7 +224,8 @@ export async function htmlPage(options: HtmlPageOptions): Promise<string> {
  *
  * @example
  * ```ts
- * import { figurePage, resultsFigure } from "@halo/kit";
+ * import { figurePage } from "@halo/kit/report";
+ * import { resultsFigure } from "@halo/kit";
  * const fig = resultsFigure([{ method: "Base", metric: "score", mean: 2, lo: 1.8, hi: 2.2 }]);
  * console.log((await figurePage(fig, "results")).includes('id="figure"')); // true
  * ```

@@ -127,7 +127,7 @@ const DPO_KEYS = [
  *
  * @example
  * ```ts
- * import { resultsTableRows } from "@halo/kit";
+ * import { resultsTableRows } from "@halo/kit/report";
  * const rows = resultsTableRows([{ method: "Base", metrics: { defectShare: { estimate: 0.4, lo: 0.3, hi: 0.5 } } }]);
  * console.log(rows); // [ { method: "Base", metric: "Patch-defect share", mean: 0.4, lo: 0.3, hi: 0.5 } ]
  * ```

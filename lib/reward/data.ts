@@ -383,7 +383,7 @@ export interface CheckLabelsOptions {
  *
  * @example
  * ```ts
- * import { checkVideoLabels } from "@halo/kit";
+ * import { checkVideoLabels } from "@halo/kit/reward";
  * import assert from "node:assert/strict";
  * const s = { visual_quality: 4, temporal_consistency: 4, text_alignment: 4 };
  * const grid = { rows: 1, cols: 2, framesPerPatch: 4 };

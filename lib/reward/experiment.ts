@@ -136,7 +136,7 @@ async function scoredSet(
  *
  * @example
  * ```ts
- * import { firstStepReaching } from "@halo/kit";
+ * import { firstStepReaching } from "@halo/kit/reward";
  * const curve = [0.05, 0.2, 0.3].map((patchRho, i) => ({ step: i * 10, loss: 0, seconds: 0, patchRho }));
  * console.log(firstStepReaching(curve, 0.2), firstStepReaching(curve, 0.5)); // 10 null
  * ```
@@ -404,7 +404,7 @@ export interface RewardBench {
  *
  * @example
  * ```ts
- * import { rewardBenches } from "@halo/kit";
+ * import { rewardBenches } from "@halo/kit/reward";
  * console.log(rewardBenches().map((b) => b.name));
  * ```
  */

@@ -94,7 +94,7 @@ export interface RewardModel {
  *
  * @example
  * ```ts
- * import { resolveRewardConfig } from "@halo/kit";
+ * import { resolveRewardConfig } from "@halo/kit/reward";
  * console.log(resolveRewardConfig({ dim: 32 }).grid); // "4x4x4"
  * ```
  */
@@ -165,7 +165,8 @@ export interface CreateRewardModelOptions {
  *
  * @example
  * ```ts
- * import { countParams, createRewardModel, disposeRewardModel } from "@halo/kit";
+ * import { countParams } from "@halo/kit/tensor";
+ * import { createRewardModel, disposeRewardModel } from "@halo/kit";
  * const model = createRewardModel({}, { seed: 1 });
  * console.log(countParams(model.params) < 200_000); // true
  * disposeRewardModel(model);
@@ -228,7 +229,9 @@ export interface RewardOutputs {
  * @example
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
- * import { createRewardModel, disposeRewardModel, rewardForward, tokenizeBatch } from "@halo/kit";
+ * import { createRewardModel, disposeRewardModel } from "@halo/kit";
+ * import { rewardForward } from "@halo/kit/reward";
+ * import { tokenizeBatch } from "@halo/kit/generator";
  * const model = createRewardModel({ dim: 16, depth: 1, heads: 2 });
  * const x = tf.zeros([1, 16, 32, 32, 3]);
  * const tokens = tokenizeBatch(["one red circle moving up slowly on a black background"]);
@@ -295,7 +298,7 @@ export function rewardForward(
  *
  * @example
  * ```ts
- * import { DEFAULT_REWARD_CONFIG, rewardFlops } from "@halo/kit";
+ * import { DEFAULT_REWARD_CONFIG, rewardFlops } from "@halo/kit/reward";
  * console.log((rewardFlops(DEFAULT_REWARD_CONFIG, 1) / 1e6).toFixed(1), "MFLOP per clip");
  * ```
  */

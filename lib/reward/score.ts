@@ -54,7 +54,8 @@ export interface RewardScores {
  *
  * @example
  * ```ts
- * import { createVideo, resampleVideo } from "@halo/kit";
+ * import { createVideo } from "@halo/kit";
+ * import { resampleVideo } from "@halo/kit/reward";
  * const v = createVideo({ frames: new Float32Array(8 * 64 * 48 * 3).fill(0.5), numFrames: 8, height: 64, width: 48 });
  * const r = resampleVideo(v, { frames: 16, size: 32 });
  * console.log(r.numFrames, r.height, r.width); // 16 32 32

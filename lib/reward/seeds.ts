@@ -171,7 +171,7 @@ function curvesOf(run: SeedReport, index: number): { prm: CurvePoint[]; scratch:
  *
  * @example
  * ```ts
- * import { summariseEfficiency } from "@halo/kit";
+ * import { summariseEfficiency } from "@halo/kit/reward";
  * const curve = (rhos: number[]) => rhos.map((patchRho, i) => ({ step: i * 10, loss: 0, seconds: 0, patchRho }));
  * const run = (seed: number, a: number[], b: number[]) => ({
  *   seed,

@@ -264,7 +264,8 @@ async function quickAgreement(
  *
  * @example
  * ```ts
- * import { disposeRewardModel, judgeVideo, parsePrompt, renderClip, trainRewardStage } from "@halo/kit";
+ * import { disposeRewardModel, judgeVideo, parsePrompt, renderClip } from "@halo/kit";
+ * import { trainRewardStage } from "@halo/kit/reward";
  * const prompt = "one red circle moving up slowly on a black background";
  * const video = renderClip(parsePrompt(prompt)).video;
  * const labels = judgeVideo(video, prompt, { rows: 4, cols: 4, framesPerPatch: 4 });

@@ -57,7 +57,7 @@ export interface Adam {
  * @example
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
- * import { addParam, createAdam, createParams, disposeParams } from "@halo/kit";
+ * import { addParam, createAdam, createParams, disposeParams } from "@halo/kit/tensor";
  * const params = createParams();
  * const w = addParam(params, "w", [1], { init: "ones" });
  * const adam = createAdam(params, { learningRate: 0.1 });

@@ -228,7 +228,7 @@ export interface BenchRanking {
  *
  * @example
  * ```ts
- * import { gpuDecision } from "@halo/kit";
+ * import { gpuDecision } from "@halo/kit/tensor";
  * const bench = { bench: "step", cpuRanking: ["wasm" as const], adapter: "H200", medians: { webgpu: 540, wasm: 245 } };
  * console.log(gpuDecision("H200", bench).useGpu); // false
  * console.log(gpuDecision("RTX 4090", bench).useGpu); // true

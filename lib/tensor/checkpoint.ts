@@ -87,7 +87,7 @@ function pack(
  *
  * @example
  * ```ts
- * import { addParam, createParams, disposeParams, loadCheckpoint, saveCheckpoint } from "@halo/kit";
+ * import { addParam, createParams, disposeParams, loadCheckpoint, saveCheckpoint } from "@halo/kit/tensor";
  * const dir = await Deno.makeTempDir();
  * const params = createParams();
  * addParam(params, "w", [2, 2], { seed: 1 });
@@ -183,7 +183,7 @@ export interface LoadedCheckpoint {
  *
  * @example
  * ```ts
- * import { addParam, createParams, disposeParams, readCheckpointManifest, saveCheckpoint } from "@halo/kit";
+ * import { addParam, createParams, disposeParams, readCheckpointManifest, saveCheckpoint } from "@halo/kit/tensor";
  * const dir = await Deno.makeTempDir();
  * const params = createParams();
  * addParam(params, "w", [2], { seed: 1 });
@@ -335,7 +335,7 @@ function configDiff(expected: unknown, found: unknown): string[] {
  *
  * @example
  * ```ts
- * import { addParam, createParams, disposeParams, loadCheckpoint, saveCheckpoint } from "@halo/kit";
+ * import { addParam, createParams, disposeParams, loadCheckpoint, saveCheckpoint } from "@halo/kit/tensor";
  * const dir = await Deno.makeTempDir();
  * const params = createParams();
  * addParam(params, "w", [2, 2], { seed: 1 });

@@ -31,7 +31,7 @@ let instanceCounter = 0;
  *
  * @example
  * ```ts
- * import { addParam, createParams, countParams, disposeParams } from "@halo/kit";
+ * import { addParam, createParams, countParams, disposeParams } from "@halo/kit/tensor";
  * import assert from "node:assert/strict";
  * const params = createParams();
  * addParam(params, "w", [3, 4], { init: "normal", seed: 1 });
@@ -72,7 +72,7 @@ export interface AddParamOptions {
  *
  * @example
  * ```ts
- * import { addParam, createParams, disposeParams } from "@halo/kit";
+ * import { addParam, createParams, disposeParams } from "@halo/kit/tensor";
  * const params = createParams();
  * const b = addParam(params, "bias", [4], { init: "zeros" });
  * console.log(b.shape);
@@ -128,7 +128,7 @@ export function getParam(params: Params, name: string): tf.Variable {
  *
  * @example
  * ```ts
- * import { createParams, addParam, countParams, disposeParams } from "@halo/kit";
+ * import { createParams, addParam, countParams, disposeParams } from "@halo/kit/tensor";
  * const params = createParams();
  * addParam(params, "w", [2, 5], { init: "zeros" });
  * console.log(countParams(params)); // 10
@@ -158,7 +158,7 @@ export interface CloneParamsOptions {
  *
  * @example
  * ```ts
- * import { addParam, cloneParams, createParams, disposeParams } from "@halo/kit";
+ * import { addParam, cloneParams, createParams, disposeParams } from "@halo/kit/tensor";
  * const a = createParams();
  * addParam(a, "w", [2, 2], { seed: 3 });
  * const b = cloneParams(a);
@@ -183,7 +183,7 @@ export function cloneParams(params: Params, options: CloneParamsOptions = {}): P
  *
  * @example
  * ```ts
- * import { addParam, createParams, disposeParams, readParams } from "@halo/kit";
+ * import { addParam, createParams, disposeParams, readParams } from "@halo/kit/tensor";
  * const params = createParams();
  * addParam(params, "w", [2, 3], { init: "ones" });
  * const [w] = await readParams(params);
@@ -284,7 +284,7 @@ export function initLinear(
  * @example
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
- * import { createParams, disposeParams, initLinear, linear } from "@halo/kit";
+ * import { createParams, disposeParams, initLinear, linear } from "@halo/kit/tensor";
  * const params = createParams();
  * initLinear(params, "proj", { in: 3, out: 5 }, { seed: 1 });
  * const y = linear(params, "proj", tf.ones([2, 4, 3]));
@@ -342,7 +342,7 @@ export function layerNorm(x: tf.Tensor, params?: Params, name?: string, eps = 1e
  * @example
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
- * import { modulatedLayerNorm } from "@halo/kit";
+ * import { modulatedLayerNorm } from "@halo/kit/tensor";
  * const y = modulatedLayerNorm(tf.tensor3d([[[1, 2, 3]]]), tf.fill([1, 1, 3], 0.5), tf.zeros([1, 1, 3]));
  * console.log(Array.from(await y.data()).map((v) => v.toFixed(2))); // ["-0.72", "0.50", "1.72"]
  * ```
@@ -471,7 +471,7 @@ export interface TransformerBlockOptions {
  * @example
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
- * import { createParams, disposeParams, initTransformerBlock, transformerBlock } from "@halo/kit";
+ * import { createParams, disposeParams, initTransformerBlock, transformerBlock } from "@halo/kit/tensor";
  * const params = createParams();
  * initTransformerBlock(params, "block0", { dim: 8, seed: 1 });
  * const y = transformerBlock(params, "block0", tf.ones([2, 5, 8]), { heads: 2 });

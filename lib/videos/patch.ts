@@ -106,7 +106,7 @@ function makeGrid(grid: PatchGrid): PatchGrid {
  *
  * @example
  * ```ts
- * import { checkGrid } from "@halo/kit";
+ * import { checkGrid } from "@halo/kit/videos";
  * import assert from "node:assert/strict";
  * checkGrid({ rows: 4, cols: 4, framesPerPatch: 4 }, { numFrames: 16, height: 32, width: 32 });
  * assert.throws(() => checkGrid({ rows: 5, cols: 4, framesPerPatch: 4 }, { numFrames: 16, height: 32, width: 32 }));
@@ -157,7 +157,8 @@ export function patchCoords(grid: PatchGrid, index: number): PatchCoords {
  *
  * @example
  * ```ts
- * import { patchId, parsePatchId } from "@halo/kit";
+ * import { patchId } from "@halo/kit";
+ * import { parsePatchId } from "@halo/kit/videos";
  * import assert from "node:assert/strict";
  * const grid = { rows: 4, cols: 4, framesPerPatch: 4 };
  * assert.equal(patchId(grid, 18), "s1r0c2");
@@ -291,7 +292,7 @@ export function unpatchify(tokens: tf.Tensor, grid: PatchGrid, shape: Unpatchify
  * @example
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
- * import { reducePatches } from "@halo/kit";
+ * import { reducePatches } from "@halo/kit/videos";
  * import assert from "node:assert/strict";
  * const map = tf.ones([1, 4, 8, 8]);
  * const means = reducePatches(map, { rows: 2, cols: 2, framesPerPatch: 2 });
@@ -331,7 +332,7 @@ export interface PixelMapShape extends VideoShape {
  *
  * @example
  * ```ts
- * import { patchMeans } from "@halo/kit";
+ * import { patchMeans } from "@halo/kit/videos";
  * import assert from "node:assert/strict";
  * const map = new Float32Array(2 * 4 * 4).fill(0.5);
  * const means = patchMeans(map, { numFrames: 2, height: 4, width: 4, channels: 1 }, { rows: 2, cols: 2, framesPerPatch: 2 });

@@ -37,7 +37,8 @@ export interface JudgedRequest {
  *
  * @example
  * ```ts
- * import { buildLabelRequest, judgeLabelRequest, judgeVideo, parsePrompt, renderClip } from "@halo/kit";
+ * import { buildLabelRequest, judgeLabelRequest } from "@halo/kit/labels";
+ * import { judgeVideo, parsePrompt, renderClip } from "@halo/kit";
  * import assert from "node:assert/strict";
  * const text = "one red circle moving left slowly on a black background";
  * const { video } = renderClip(parsePrompt(text), { seed: 1 });

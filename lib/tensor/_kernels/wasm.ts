@@ -70,7 +70,7 @@ function readEnv(): boolean {
  *
  * @example
  * ```ts
- * import { setFastWasmKernels } from "@halo/kit";
+ * import { setFastWasmKernels } from "@halo/kit/tensor";
  * const before = setFastWasmKernels(false); // stock tfjs kernels from here on
  * setFastWasmKernels(before);
  * ```

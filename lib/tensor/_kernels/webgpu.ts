@@ -71,7 +71,7 @@ function readEnv(): boolean {
  *
  * @example
  * ```ts
- * import { setFastWebGpuKernels } from "@halo/kit";
+ * import { setFastWebGpuKernels } from "@halo/kit/tensor";
  * const before = setFastWebGpuKernels(false); // tfjs' own kernels and Adam from here on
  * setFastWebGpuKernels(before);
  * ```

@@ -1,0 +1,15 @@
+/**
+ * Post-training: the Diffusion-DPO and Gran-DPO losses (`loss.ts`: video
+ * term + λ · per-patch terms with directions from the PRM), the per-patch
+ * error maps they compare (`loss_maps.ts`), one optimiser step (`step.ts`)
+ * and the resumable post-training run (`post_train.ts`).
+ *
+ * Paper step: §3.3, Gran-DPO. Reads: pairs and the base generator. Writes: the
+ * policy checkpoint and its TRL-style log.
+ * @module
+ */
+
+export * from "./loss.ts";
+export * from "./loss_maps.ts";
+export * from "./post_train.ts";
+export * from "./step.ts";

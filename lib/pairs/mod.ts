@@ -1,0 +1,14 @@
+/**
+ * Preference pairs for Gran-DPO: N candidates per training prompt sampled
+ * from the generator, scored per patch and per video by the PRM, paired
+ * best-worst (or every pair above a margin), with per-patch score gaps; the
+ * pairs file (JSONL + content-addressed clips) and its reader (`file.ts`).
+ *
+ * Paper step: §3.3, the preference data. Reads: a generator and a PRM. Writes:
+ * `<name>.jsonl`, `<name>.manifest.json` and `clips/`. Internal:
+ * `_candidates_job.ts` (the child process of a sampling shard).
+ * @module
+ */
+
+export * from "./file.ts";
+export * from "./pairs.ts";

@@ -1,0 +1,21 @@
+/**
+ * The reward models: the video reward model (VRM) and its continual
+ * training into the patch reward model (PRM). The model and its load/save,
+ * scoring of videos and patches, the training data (ShapesWorld renders,
+ * injected defects and generator samples, labelled through the judge server),
+ * the training loop, the experiment with its report, and the
+ * continual-vs-scratch comparison over seeds.
+ *
+ * Paper step: §3.2, the patch reward model distilled from GPT-4o's labels.
+ * Reads: labels and videos. Writes: reward checkpoints (`data/reward/`,
+ * `shipped.vrm`, `shipped.prm`, `shipped.evaluator`) and reports.
+ * @module
+ */
+
+export * from "./data.ts";
+export * from "./experiment.ts";
+export * from "./io.ts";
+export * from "./model.ts";
+export * from "./score.ts";
+export * from "./seeds.ts";
+export * from "./train.ts";

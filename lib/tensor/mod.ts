@@ -1,0 +1,17 @@
+/**
+ * Tensors: the TensorFlow.js backend choice (`backend.ts`: wasm, WebGPU,
+ * cpu), the neural-network building blocks the generator and the reward models
+ * are made of (`nn.ts`: parameters, linear, layer norm, attention, MLP,
+ * transformer blocks), Adam with clipping (`adam.ts`) and checkpoints
+ * (`checkpoint.ts`: `config.json` + `weights.bin`, SHA-256 checked, loaded
+ * from a path, a `file:` URL or an `http(s):` URL).
+ *
+ * Paper step: none (infrastructure). Reads and writes: checkpoints.
+ * Internal: `_kernels/` (the wasm and WebGPU kernels behind the backends).
+ * @module
+ */
+
+export * from "./adam.ts";
+export * from "./backend.ts";
+export * from "./checkpoint.ts";
+export * from "./nn.ts";
