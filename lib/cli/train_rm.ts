@@ -5,6 +5,9 @@
  */
 
 import { initBackend } from "../tensor/backend.ts";
+import { REWARD_DATA_DEFAULTS as D } from "../reward/data.ts";
+import { REWARD_TRAINING_DEFAULTS as T } from "../reward/experiment.ts";
+import { REWARD_STAGE_DEFAULTS as S } from "../reward/train.ts";
 import { type CliCommand, intListOption, intOption, numberOption } from "./_flags.ts";
 import { formatRewardReport, trainRewardModels } from "../reward/experiment.ts";
 import { formatEfficiency, trainRewardSeeds } from "../reward/seeds.ts";
@@ -13,30 +16,50 @@ import { formatEfficiency, trainRewardSeeds } from "../reward/seeds.ts";
 export const trainRmCommand: CliCommand = {
   summary: "train the video reward model, then continue it into the patch reward model",
   spec: {
-    out: { type: "string", default: "out/reward", description: "output directory" },
-    "video-steps": { type: "string", default: "600", description: "stage-1 (VRM) steps" },
-    "patch-steps": { type: "string", default: "800", description: "stage-2 (PRM) steps" },
-    "batch-size": { type: "string", default: "16", description: "clips per step" },
-    lr: { type: "string", default: "0.002", description: "peak learning rate" },
-    seed: { type: "string", default: "0", description: "seed of data, weights and batches" },
+    out: { type: "string", default: T.out, description: "output directory" },
+    "video-steps": {
+      type: "string",
+      default: `${T.videoSteps}`,
+      description: "stage-1 (VRM) steps",
+    },
+    "patch-steps": {
+      type: "string",
+      default: `${T.patchSteps}`,
+      description: "stage-2 (PRM) steps",
+    },
+    "batch-size": { type: "string", default: `${S.batchSize}`, description: "clips per step" },
+    lr: { type: "string", default: `${S.learningRate}`, description: "peak learning rate" },
+    seed: {
+      type: "string",
+      default: `${T.seed}`,
+      description: "seed of data, weights and batches",
+    },
     seeds: {
       type: "string",
       description:
         "comma-separated seeds: one run per seed in <out>/seed-N, then continual vs scratch",
     },
-    train: { type: "string", default: "400", description: "training clips" },
-    "held-out": { type: "string", default: "96", description: "held-out clips" },
-    noise: { type: "string", default: "0.6", description: "label noise of the judge server" },
+    train: { type: "string", default: `${D.train}`, description: "training clips" },
+    "held-out": { type: "string", default: `${D.heldOut}`, description: "held-out clips" },
+    noise: {
+      type: "string",
+      default: `${D.noise}`,
+      description: "label noise of the judge server",
+    },
     "base-url": { type: "string", description: "label through this API instead of a local judge" },
     "from-scratch": { type: "boolean", default: false, description: "stage 2 from fresh weights" },
     ablation: { type: "boolean", default: false, description: "also train the from-scratch PRM" },
-    "eval-every": { type: "string", default: "50", description: "steps between curve points" },
+    "eval-every": {
+      type: "string",
+      default: `${S.evalEvery}`,
+      description: "steps between curve points",
+    },
     "checkpoint-every": {
       type: "string",
-      default: "100",
+      default: `${S.checkpointEvery}`,
       description: "steps between checkpoints (a killed run resumes from the last)",
     },
-    resamples: { type: "string", default: "1000", description: "bootstrap resamples" },
+    resamples: { type: "string", default: `${T.resamples}`, description: "bootstrap resamples" },
     ship: { type: "string", description: "also write weights-only vrm/ and prm/ + report here" },
     quiet: { type: "boolean", default: false, description: "no progress bar" },
   },

@@ -79,6 +79,10 @@ export interface RewardDataset {
   labelling: { calls: number; cached: number; seconds: number; noise: number; bias: number };
 }
 
+/** The defaults of {@linkcode RewardDatasetOptions} that `deno task train-rm` shows. */
+export const REWARD_DATA_DEFAULTS: Readonly<{ train: number; heldOut: number; noise: number }> =
+  Object.freeze({ train: 400, heldOut: 96, noise: 0.6 });
+
 /** Options for {@linkcode buildRewardDataset}. */
 export interface RewardDatasetOptions {
   /** Training clips. Default 400. */
@@ -249,8 +253,8 @@ export async function buildRewardDataset(
   options: RewardDatasetOptions = {},
 ): Promise<RewardDataset> {
   const where = "buildRewardDataset";
-  const nTrain = checkInt(where, "train", options.train ?? 400, 0);
-  const nHeld = checkInt(where, "heldOut", options.heldOut ?? 96, 0);
+  const nTrain = checkInt(where, "train", options.train ?? REWARD_DATA_DEFAULTS.train, 0);
+  const nHeld = checkInt(where, "heldOut", options.heldOut ?? REWARD_DATA_DEFAULTS.heldOut, 0);
   const defectRate = checkNumber(where, "defectRate", options.defectRate ?? 0.6, 0, 1);
   const mismatchRate = checkNumber(where, "mismatchRate", options.mismatchRate ?? 0.15, 0, 1);
   if (defectRate + mismatchRate > 1) {
@@ -260,7 +264,7 @@ export async function buildRewardDataset(
   const size = checkInt(where, "size", options.size ?? 32, 16);
   const grid = parseGrid(options.grid ?? "4x4x4");
   const generatorShare = checkNumber(where, "generatorShare", options.generatorShare ?? 0.25, 0, 1);
-  const noise = checkNumber(where, "noise", options.noise ?? 0.6, 0);
+  const noise = checkNumber(where, "noise", options.noise ?? REWARD_DATA_DEFAULTS.noise, 0);
   const bias = checkNumber(where, "bias", options.bias ?? 0);
   const rng = createRng(options.seed ?? 0);
   const splits = promptSplits({ seed: 0 });

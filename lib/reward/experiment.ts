@@ -37,6 +37,7 @@ import { saveRewardModel } from "./io.ts";
 import {
   type CurvePoint,
   makeRewardBatch,
+  REWARD_STAGE_DEFAULTS,
   rewardLoss,
   type RewardLossWeights,
   trainRewardStage,
@@ -44,6 +45,21 @@ import {
 import { buildRewardDataset, type RewardDatasetOptions, type RewardExample } from "./data.ts";
 import { renderClip } from "../videos/world.ts";
 import { parsePrompt } from "../videos/world.ts";
+
+/** The defaults of {@linkcode TrainRewardModelsOptions} (`deno task train-rm` shows the same). */
+export const REWARD_TRAINING_DEFAULTS: Readonly<{
+  out: string;
+  seed: number;
+  videoSteps: number;
+  patchSteps: number;
+  resamples: number;
+}> = Object.freeze({
+  out: "out/reward",
+  seed: 0,
+  videoSteps: 600,
+  patchSteps: 800,
+  resamples: 1000,
+});
 
 /** Options for {@linkcode trainRewardModels}. */
 export interface TrainRewardModelsOptions extends RewardLossWeights {
@@ -155,8 +171,9 @@ export function firstStepReaching(curve: readonly CurvePoint[], threshold: numbe
 export async function trainRewardModels(
   options: TrainRewardModelsOptions = {},
 ): Promise<RewardReport> {
-  const out = options.out ?? "out/reward";
-  const seed = options.seed ?? 0;
+  const d = REWARD_TRAINING_DEFAULTS;
+  const out = options.out ?? d.out;
+  const seed = options.seed ?? d.seed;
   const quiet = options.quiet ?? false;
   const t0 = performance.now();
   const data = await buildRewardDataset({
@@ -171,7 +188,7 @@ export async function trainRewardModels(
     learningRate: options.learningRate,
     seed,
     heldOut: data.heldOut,
-    evalEvery: options.evalEvery ?? 50,
+    evalEvery: options.evalEvery ?? REWARD_STAGE_DEFAULTS.evalEvery,
     checkpointEvery: options.checkpointEvery,
     quiet,
     videoWeight: options.videoWeight,
@@ -184,7 +201,7 @@ export async function trainRewardModels(
     const vrm = await trainRewardStage(data.train, {
       ...common,
       stage: "video",
-      steps: options.videoSteps ?? 600,
+      steps: options.videoSteps ?? d.videoSteps,
       config: options.config,
       out: join(out, "vrm"),
       label: "train-rm stage 1 (VRM)",
@@ -192,7 +209,7 @@ export async function trainRewardModels(
     models.vrm = vrm.model;
     curves.vrm = vrm.curve;
     seconds.vrm = vrm.seconds;
-    const patchSteps = options.patchSteps ?? 800;
+    const patchSteps = options.patchSteps ?? d.patchSteps;
     if (!options.fromScratch) {
       const prm = await trainRewardStage(data.train, {
         ...common,
@@ -241,7 +258,7 @@ export async function trainRewardModels(
       patches: held.map((e) => e.labels.patches.map((p) => ASPECTS.map((a) => p.scores[a]))),
     };
     const agreement = agreementReport(methods, reference, {
-      resamples: options.resamples ?? 1000,
+      resamples: options.resamples ?? d.resamples,
       seed,
     });
     const distributions: RewardReport["distributions"] = {};
@@ -286,9 +303,9 @@ export async function trainRewardModels(
         config: models.vrm.config,
         seed,
         backend: tf.getBackend(),
-        videoSteps: options.videoSteps ?? 600,
+        videoSteps: options.videoSteps ?? d.videoSteps,
         patchSteps,
-        batchSize: options.batchSize ?? 16,
+        batchSize: options.batchSize ?? REWARD_STAGE_DEFAULTS.batchSize,
       },
     };
     await writeFileAtomic(join(out, "report.json"), JSON.stringify(report, null, 2) + "\n");

@@ -184,6 +184,14 @@ export interface CurvePoint {
   seconds: number;
 }
 
+/** The defaults of {@linkcode RewardStageOptions} shared by both stages (`deno task train-rm` shows the same). */
+export const REWARD_STAGE_DEFAULTS: Readonly<{
+  batchSize: number;
+  learningRate: number;
+  checkpointEvery: number;
+  evalEvery: number;
+}> = Object.freeze({ batchSize: 16, learningRate: 2e-3, checkpointEvery: 100, evalEvery: 50 });
+
 /** Options for {@linkcode trainRewardStage}. */
 export interface RewardStageOptions extends RewardLossWeights {
   /** Which loss. */
@@ -286,12 +294,33 @@ export async function trainRewardStage(
   const stage = options.stage;
   if (stage !== "video" && stage !== "patch") fail(where, 'stage "video" or "patch"', stage);
   const steps = checkInt(where, "steps", options.steps ?? 600, 0);
-  const batchSize = checkInt(where, "batchSize", options.batchSize ?? 16, 1);
-  const peak = checkNumber(where, "learningRate", options.learningRate ?? 2e-3, 0, 1);
+  const batchSize = checkInt(
+    where,
+    "batchSize",
+    options.batchSize ?? REWARD_STAGE_DEFAULTS.batchSize,
+    1,
+  );
+  const peak = checkNumber(
+    where,
+    "learningRate",
+    options.learningRate ?? REWARD_STAGE_DEFAULTS.learningRate,
+    0,
+    1,
+  );
   const seed = checkInt(where, "seed", options.seed ?? 0, 0, 0xffffffff);
   const dropout = checkNumber(where, "promptDropout", options.promptDropout ?? 0.1, 0, 1);
-  const every = checkInt(where, "checkpointEvery", options.checkpointEvery ?? 100, 1);
-  const evalEvery = checkInt(where, "evalEvery", options.evalEvery ?? 50, 0);
+  const every = checkInt(
+    where,
+    "checkpointEvery",
+    options.checkpointEvery ?? REWARD_STAGE_DEFAULTS.checkpointEvery,
+    1,
+  );
+  const evalEvery = checkInt(
+    where,
+    "evalEvery",
+    options.evalEvery ?? REWARD_STAGE_DEFAULTS.evalEvery,
+    0,
+  );
   const stopAt = Math.min(steps, checkInt(where, "stopAt", options.stopAt ?? steps, 0));
   const out = options.out;
   const heldOut = options.heldOut ?? [];
