@@ -264,3 +264,30 @@ Deno.test("every stage mod.ts re-exports only its public files, and deno.json ha
     assert.equal(config.exports[`./${stage}`], `./lib/${stage}/mod.ts`);
   }
 });
+
+/** JSR's size limit of one package version. */
+const JSR_LIMIT_BYTES = 20 * 1000 * 1000;
+
+Deno.test("deno publish --dry-run passes, ships data/ (the models load by name from JSR) and fits JSR's limit", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["publish", "--dry-run", "--allow-dirty"],
+    cwd: new URL(".", ROOT).pathname,
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  assert.ok(out.success, text.slice(-2000));
+  const files = [
+    ...text.matchAll(/file:\/\/\S+\/(data\/\S+|lib\/\S+|mod\.ts) \(([\d.]+)(B|KB|MB)\)/g),
+  ];
+  const listed = new Set(files.map((m) => m[1]));
+  for (const model of ["generator", "reward/vrm", "reward/prm", "reward/evaluator"]) {
+    assert.ok(listed.has(`data/${model}/config.json`), `data/${model}/config.json listed`);
+    assert.ok(listed.has(`data/${model}/weights.bin`), `data/${model}/weights.bin listed`);
+  }
+  const unit = { B: 1, KB: 1024, MB: 1024 * 1024 } as const;
+  const bytes = [...text.matchAll(/\(([\d.]+)(B|KB|MB)\)\n/g)]
+    .reduce((sum, m) => sum + Number(m[1]) * unit[m[2] as keyof typeof unit], 0);
+  assert.ok(bytes > 5e6 && bytes < JSR_LIMIT_BYTES, `package ${bytes} bytes`);
+});
