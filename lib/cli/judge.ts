@@ -4,7 +4,11 @@
  * @module
  */
 
-import { parseFaultRates, startJudgeServer } from "../labels/judge_server/server.ts";
+import {
+  JUDGE_SERVER_DEFAULTS as J,
+  parseFaultRates,
+  startJudgeServer,
+} from "../labels/judge_server/server.ts";
 import { type CliCommand, type CliValues, intOption, numberOption } from "./_flags.ts";
 import { BATCH_LIMIT_FLAGS } from "./label.ts";
 
@@ -12,11 +16,19 @@ import { BATCH_LIMIT_FLAGS } from "./label.ts";
 export const judgeCommand: CliCommand = {
   summary: "serve the GPT-4o-compatible judge server on 127.0.0.1 (Ctrl-C stops it)",
   spec: {
-    port: { type: "string", default: "8787", description: "port (0 picks a free one)" },
-    noise: { type: "string", default: "0", description: "std of Gaussian noise on scores" },
-    bias: { type: "string", default: "0", description: "constant added to scores" },
-    "latency-ms": { type: "string", default: "0", description: "simulated latency per request" },
-    seed: { type: "string", default: "0", description: "seed of noise and faults" },
+    port: { type: "string", default: `${J.port}`, description: "port (0 picks a free one)" },
+    noise: {
+      type: "string",
+      default: `${J.noise}`,
+      description: "std of Gaussian noise on scores",
+    },
+    bias: { type: "string", default: `${J.bias}`, description: "constant added to scores" },
+    "latency-ms": {
+      type: "string",
+      default: `${J.latencyMs}`,
+      description: "simulated latency per request",
+    },
+    seed: { type: "string", default: `${J.seed}`, description: "seed of noise and faults" },
     faults: {
       type: "string",
       default: "",

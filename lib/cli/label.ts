@@ -8,8 +8,14 @@
 import { fail } from "../core/_errors.ts";
 import { BATCH_LIMITS } from "../labels/batch_plan.ts";
 import { LABEL_DEFAULTS } from "../labels/label.ts";
-import type { BatchRunReport, LabelItemSource } from "../labels/batch.ts";
-import { folderSource, labelSource, shapesSource } from "../labels/folder.ts";
+import { BATCH_RUN_DEFAULTS, type BatchRunReport, type LabelItemSource } from "../labels/batch.ts";
+import { RETRY_DEFAULTS } from "../labels/retry.ts";
+import {
+  folderSource,
+  labelSource,
+  SHAPES_SOURCE_DEFAULTS,
+  shapesSource,
+} from "../labels/folder.ts";
 import type { ImageDetail, ImageFormat } from "../labels/images.ts";
 import { formatPreview, previewLabelling } from "../labels/preview.ts";
 import { startJudgeServer } from "../labels/judge_server/server.ts";
@@ -43,8 +49,16 @@ export const labelCommand: CliCommand = {
   spec: {
     videos: { type: "string", description: "folder with videos and prompts.json" },
     shapes: { type: "string", description: "label N generated ShapesWorld clips instead" },
-    size: { type: "string", default: "32", description: "frame side of --shapes clips" },
-    seed: { type: "string", default: "0", description: "seed of --shapes clips" },
+    size: {
+      type: "string",
+      default: `${SHAPES_SOURCE_DEFAULTS.size}`,
+      description: "frame side of --shapes clips",
+    },
+    seed: {
+      type: "string",
+      default: `${SHAPES_SOURCE_DEFAULTS.seed}`,
+      description: "seed of --shapes clips",
+    },
     out: { type: "string", description: "label file (JSONL, also the cache)" },
     "base-url": { type: "string", description: "OpenAI-compatible base URL (default: OpenAI)" },
     model: { type: "string", default: LABEL_DEFAULTS.model, description: "model name" },
@@ -68,7 +82,7 @@ export const labelCommand: CliCommand = {
     },
     "max-attempts": {
       type: "string",
-      default: "5",
+      default: `${RETRY_DEFAULTS.maxAttempts}`,
       description: "attempts per video (retries + 1)",
     },
     frames: { type: "string", description: "frames per video: loaded from files, or rendered" },
@@ -89,8 +103,16 @@ export const labelCommand: CliCommand = {
         "longer side of a reference-sheet frame (0: own size, the default; --batch and --dry-run: 120)",
     },
     ...BATCH_LIMIT_FLAGS,
-    "max-in-flight": { type: "string", default: "4", description: "Batch API: batches at once" },
-    "poll-ms": { type: "string", default: "5000", description: "Batch API: poll interval" },
+    "max-in-flight": {
+      type: "string",
+      default: `${BATCH_RUN_DEFAULTS.maxInFlight}`,
+      description: "Batch API: batches at once",
+    },
+    "poll-ms": {
+      type: "string",
+      default: `${BATCH_RUN_DEFAULTS.pollMs}`,
+      description: "Batch API: poll interval",
+    },
     "max-cost": {
       type: "string",
       description: "stop starting calls before the estimated spend passes this many USD; " +
@@ -98,7 +120,7 @@ export const labelCommand: CliCommand = {
     },
     "timeout-s": {
       type: "string",
-      default: "120",
+      default: `${RETRY_DEFAULTS.timeoutMs / 1000}`,
       description: "time-out of one API call, answer included, in seconds",
     },
     judge: {

@@ -49,6 +49,7 @@ import {
   PROTOCOL_VERSION,
 } from "./protocol.ts";
 import { DEFAULT_GRID, formatGrid, parseGrid } from "../videos/patch.ts";
+import { RETRY_DEFAULTS } from "./retry.ts";
 
 /** Videos to label, loaded one at a time (a folder of 100,000 videos does not fit in memory). */
 export interface LabelItemSource {
@@ -57,6 +58,12 @@ export interface LabelItemSource {
   /** Loads item `index` (0 ≤ index < count). */
   load(index: number): Promise<LabelItem>;
 }
+
+/** The defaults of {@linkcode BatchLabelOptions}' batch handling (`deno task label` shows the same). */
+export const BATCH_RUN_DEFAULTS: Readonly<{ maxInFlight: number; pollMs: number }> = Object.freeze({
+  maxInFlight: 4,
+  pollMs: 5000,
+});
 
 /** Options of {@linkcode labelBatch}. */
 export interface BatchLabelOptions extends LabellerOptions, BatchLimits {
@@ -150,13 +157,13 @@ export async function labelBatch(
     fail(where, "an array of {video, prompt} or a {count, load} source", items);
   }
   const limits = resolveBatchLimits(options);
-  const cap0 = options.maxInFlight ?? 4;
+  const cap0 = options.maxInFlight ?? BATCH_RUN_DEFAULTS.maxInFlight;
   if (!Number.isInteger(cap0) || cap0 < 1) fail(where, "maxInFlight ≥ 1", cap0);
   const maxResubmits = options.maxResubmits ?? 3;
   if (!Number.isInteger(maxResubmits) || maxResubmits < 0) {
     fail(where, "maxResubmits ≥ 0", maxResubmits);
   }
-  const pollMs = options.pollMs ?? 5000;
+  const pollMs = options.pollMs ?? BATCH_RUN_DEFAULTS.pollMs;
   const started = performance.now();
   const grid = options.grid ?? DEFAULT_GRID;
   const gridText = formatGrid(grid);
@@ -175,7 +182,7 @@ export async function labelBatch(
         return await fn();
       } catch (error) {
         const kind = classifyFailure(error);
-        if (!kind.retry || attempt >= (options.retry?.maxAttempts ?? 5)) {
+        if (!kind.retry || attempt >= (options.retry?.maxAttempts ?? RETRY_DEFAULTS.maxAttempts)) {
           throw new Error(`${where}: ${scrub(kind.message, apiKey)}`);
         }
         await sleep(Math.min(30_000, kind.waitMs ?? 500 * 2 ** attempt));

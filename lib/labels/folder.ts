@@ -165,6 +165,13 @@ export async function folderSource(
   };
 }
 
+/** The defaults of {@linkcode ShapesSourceOptions} (`deno task label --shapes` shows the same). */
+export const SHAPES_SOURCE_DEFAULTS: Readonly<Required<ShapesSourceOptions>> = Object.freeze({
+  size: 32,
+  frames: 16,
+  seed: 0,
+});
+
 /** Options of {@linkcode shapesSource}. */
 export interface ShapesSourceOptions {
   /** Frame side in pixels. Default 32. */
@@ -191,15 +198,15 @@ export interface ShapesSourceOptions {
  */
 export function shapesSource(count: number, options: ShapesSourceOptions = {}): LabelItemSource {
   checkInt("shapesSource", "count", count, 1);
-  const seed = options.seed ?? 0;
+  const seed = options.seed ?? SHAPES_SOURCE_DEFAULTS.seed;
   return {
     count,
     load: (i) => {
       const prompt = samplePrompt(createRng(seed * 1_000_003 + i));
       const { video } = renderClip(prompt, {
         seed: (seed * 7919 + i) >>> 0,
-        size: options.size ?? 32,
-        frames: options.frames ?? 16,
+        size: options.size ?? SHAPES_SOURCE_DEFAULTS.size,
+        frames: options.frames ?? SHAPES_SOURCE_DEFAULTS.frames,
       });
       return Promise.resolve({
         video: { ...video, source: `shapes:${seed}:${i}` },

@@ -31,6 +31,14 @@ export interface RetryPolicy {
   timeoutMs?: number;
 }
 
+/** The defaults of {@linkcode RetryPolicy} (`deno task label` shows the same). */
+export const RETRY_DEFAULTS: Readonly<Required<RetryPolicy>> = Object.freeze({
+  maxAttempts: 5,
+  baseDelayMs: 500,
+  maxDelayMs: 30_000,
+  timeoutMs: 120_000,
+});
+
 /**
  * The policy with its defaults filled in; errors name the bad field.
  *
@@ -42,10 +50,10 @@ export interface RetryPolicy {
  */
 export function resolveRetry(policy: RetryPolicy = {}): Required<RetryPolicy> {
   const out = {
-    maxAttempts: policy.maxAttempts ?? 5,
-    baseDelayMs: policy.baseDelayMs ?? 500,
-    maxDelayMs: policy.maxDelayMs ?? 30_000,
-    timeoutMs: policy.timeoutMs ?? 120_000,
+    maxAttempts: policy.maxAttempts ?? RETRY_DEFAULTS.maxAttempts,
+    baseDelayMs: policy.baseDelayMs ?? RETRY_DEFAULTS.baseDelayMs,
+    maxDelayMs: policy.maxDelayMs ?? RETRY_DEFAULTS.maxDelayMs,
+    timeoutMs: policy.timeoutMs ?? RETRY_DEFAULTS.timeoutMs,
   };
   if (!Number.isInteger(out.maxAttempts) || out.maxAttempts < 1 || out.maxAttempts > 100) {
     fail("RetryPolicy", "maxAttempts in [1, 100]", out.maxAttempts);

@@ -49,6 +49,15 @@ export interface FaultOptions {
   slowMs?: number;
 }
 
+/** The defaults of {@linkcode JudgeServerOptions} (`deno task judge` shows the same). */
+export const JUDGE_SERVER_DEFAULTS: Readonly<{
+  port: number;
+  noise: number;
+  bias: number;
+  latencyMs: number;
+  seed: number;
+}> = Object.freeze({ port: 8787, noise: 0, bias: 0, latencyMs: 0, seed: 0 });
+
 /** Options for {@linkcode startJudgeServer}. */
 export interface JudgeServerOptions {
   /** Port; 0 picks a free one. Default 8787. */
@@ -115,13 +124,13 @@ type Reply = ApiReply;
  */
 export function startJudgeServer(options: JudgeServerOptions = {}): JudgeServer {
   const where = "startJudgeServer";
-  const port = options.port ?? 8787;
+  const port = options.port ?? JUDGE_SERVER_DEFAULTS.port;
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     fail(where, "a port in [0, 65535]", port);
   }
-  const noise = options.noise ?? 0;
-  const bias = options.bias ?? 0;
-  const latencyMs = options.latencyMs ?? 0;
+  const noise = options.noise ?? JUDGE_SERVER_DEFAULTS.noise;
+  const bias = options.bias ?? JUDGE_SERVER_DEFAULTS.bias;
+  const latencyMs = options.latencyMs ?? JUDGE_SERVER_DEFAULTS.latencyMs;
   if (!(Number.isFinite(noise) && noise >= 0)) fail(where, "a finite noise ≥ 0", noise);
   if (!Number.isFinite(bias)) fail(where, "a finite bias", bias);
   if (!(Number.isFinite(latencyMs) && latencyMs >= 0)) {
@@ -132,7 +141,7 @@ export function startJudgeServer(options: JudgeServerOptions = {}): JudgeServer 
     if (!FAULT_KINDS.includes(kind)) fail(`${where}: faults.script`, FAULT_KINDS.join("/"), kind);
   }
   const script = [...(faults.script ?? [])];
-  const seed = options.seed ?? 0;
+  const seed = options.seed ?? JUDGE_SERVER_DEFAULTS.seed;
   const rng = createRng(seed);
   const stats: JudgeServerStats = {
     chat: 0,
