@@ -132,3 +132,20 @@ export async function exitWithParent(): Promise<void> {
   console.error("the parent process ended: job stopped (a resumed run redoes it)");
   Deno.exit(1);
 }
+
+/**
+ * The `import.meta.main` body of a child job module: watches the parent
+ * ({@linkcode exitWithParent}), runs the job given as JSON in `Deno.args[0]`,
+ * and exits 0, or 1 with the error's message alone on stderr (the parent
+ * shows that line; a stack trace would push the message out).
+ */
+export async function runAsChild<J>(run: (job: J) => Promise<void>): Promise<never> {
+  exitWithParent();
+  try {
+    await run(JSON.parse(Deno.args[0]) as J);
+  } catch (err) {
+    console.error(err instanceof Error ? err.message : String(err));
+    Deno.exit(1);
+  }
+  Deno.exit(0); // the stdin watch would keep the process alive
+}

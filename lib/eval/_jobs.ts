@@ -7,7 +7,7 @@
 
 import { fail } from "../core/_errors.ts";
 import { initBackend } from "../tensor/backend.ts";
-import { exitWithParent } from "../core/_spawn.ts";
+import { runAsChild } from "../core/_spawn.ts";
 import { disposeGenerator } from "../generator/model.ts";
 import { loadGenerator } from "../generator/io.ts";
 import { postTrain, type PostTrainOptions } from "../dpo/post_train.ts";
@@ -49,14 +49,8 @@ export async function runJob(job: Job): Promise<void> {
 }
 
 if (import.meta.main) {
-  exitWithParent();
-  try {
+  await runAsChild(async (job: Job) => {
     await initBackend();
-    await runJob(JSON.parse(Deno.args[0]) as Job);
-  } catch (err) {
-    // The parent shows this line; a stack trace would push the message out.
-    console.error(err instanceof Error ? err.message : String(err));
-    Deno.exit(1);
-  }
-  Deno.exit(0); // the stdin watch would keep the process alive
+    await runJob(job);
+  });
 }

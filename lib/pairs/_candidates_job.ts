@@ -5,7 +5,7 @@
  * @module
  */
 
-import { exitWithParent } from "../core/_spawn.ts";
+import { runAsChild } from "../core/_spawn.ts";
 import { disposeGenerator } from "../generator/model.ts";
 import { loadGenerator } from "../generator/io.ts";
 import { initBackend } from "../tensor/backend.ts";
@@ -34,14 +34,8 @@ export async function runCandidatesJob(job: CandidatesJob): Promise<void> {
 }
 
 if (import.meta.main) {
-  exitWithParent();
-  try {
+  await runAsChild(async (job: CandidatesJob) => {
     await initBackend();
-    await runCandidatesJob(JSON.parse(Deno.args[0]) as CandidatesJob);
-  } catch (err) {
-    // The parent shows this line; a stack trace would push the message out.
-    console.error(err instanceof Error ? err.message : String(err));
-    Deno.exit(1);
-  }
-  Deno.exit(0); // the stdin watch would keep the process alive
+    await runCandidatesJob(job);
+  });
 }
