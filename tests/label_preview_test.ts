@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { BATCH_LIMITS } from "../lib/labels/batch_plan.ts";
 import { estimateCost, estimateRequestTokens } from "../lib/labels/label.ts";
 import { shapesSource } from "../lib/labels/folder.ts";
-import { withBatchDefaults } from "../lib/labels/batch.ts";
+import { withBatchDefaults } from "../lib/labels/batch_plan.ts";
 import { buildLabelRequest } from "../lib/labels/protocol.ts";
 import { estimateAnswerTokens } from "../lib/labels/cost.ts";
 import { formatPreview, previewLabelling } from "../lib/labels/preview.ts";

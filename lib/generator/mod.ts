@@ -6,8 +6,8 @@
  * (`pretrain.ts`) and the quick colour/judge evaluation (`quick_eval.ts`).
  *
  * Paper step: the base model (the paper post-trains VideoCrafter2; we pretrain
- * our own, DESIGN §2). Reads and writes: generator checkpoints
- * (`data/generator/`, `shipped.generator`).
+ * our own, DESIGN §2). Reads and writes: generator checkpoints (`io.ts`;
+ * `data/generator/`, `shipped.generator`).
  * @module
  */
 

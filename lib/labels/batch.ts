@@ -28,6 +28,7 @@ import {
   FilePacker,
   resolveBatchLimits,
   utf8Bytes,
+  withBatchDefaults,
 } from "./batch_plan.ts";
 import {
   classifyFailure,
@@ -42,12 +43,7 @@ import {
   type TokenUsage,
 } from "./label.ts";
 import { LabelCache, labelCacheKey, type LabelRecord } from "./cache.ts";
-import {
-  buildLabelRequest,
-  type LabelRequestOptions,
-  parseLabelAnswer,
-  PROTOCOL_VERSION,
-} from "./protocol.ts";
+import { buildLabelRequest, parseLabelAnswer, PROTOCOL_VERSION } from "./protocol.ts";
 import { DEFAULT_GRID, formatGrid, parseGrid } from "../videos/patch.ts";
 import { RETRY_DEFAULTS } from "./retry.ts";
 
@@ -89,29 +85,6 @@ export interface BatchRunReport extends LabelRunReport {
   resumed: number;
   /** Requests re-submitted after their batch expired or failed. */
   resubmitted: number;
-}
-
-/**
- * The request settings of the Batch API path unless options say otherwise,
- * chosen from the table of `deno task label-settings` (README, "Labelling at
- * scale"): frames at 96 px keep every strip within one 512 px tile, so at
- * `detail: "low"` (85 tokens an image) the model still sees every pixel; the
- * reference sheet at 120 px a frame. On ShapesWorld clips that is 1,310 input
- * tokens a video instead of 3,182 with the same agreement with the reference
- * judge, and PNG stays smaller than JPEG there. The direct path keeps the
- * first defaults, with which the shipped labels and reward models were made.
- */
-export const BATCH_REQUEST_DEFAULTS: Readonly<LabelRequestOptions> = Object.freeze({
-  frameSide: 96,
-  detail: "low",
-  sheetSide: 120,
-});
-
-/** `options` over {@linkcode BATCH_REQUEST_DEFAULTS}; options set to `undefined` keep the default. */
-export function withBatchDefaults<T extends LabelRequestOptions>(options: T): T {
-  const out: Record<string, unknown> = { ...BATCH_REQUEST_DEFAULTS };
-  for (const [k, v] of Object.entries(options)) if (v !== undefined) out[k] = v;
-  return out as T;
 }
 
 const DONE = new Set(["completed", "failed", "expired", "cancelled"]);

@@ -8,6 +8,7 @@
  */
 
 import { checkInt, fail } from "../core/_errors.ts";
+import type { LabelRequestOptions } from "./protocol.ts";
 
 /** The per-file limits of a Batch API input file. */
 export interface BatchLimits {
@@ -163,4 +164,27 @@ export function utf8Bytes(text: string): number {
     } else n += 3;
   }
   return n;
+}
+
+/**
+ * The request settings of the Batch API path unless options say otherwise,
+ * chosen from the table of `deno task label-settings` (README, "Labelling at
+ * scale"): frames at 96 px keep every strip within one 512 px tile, so at
+ * `detail: "low"` (85 tokens an image) the model still sees every pixel; the
+ * reference sheet at 120 px a frame. On ShapesWorld clips that is 1,310 input
+ * tokens a video instead of 3,182 with the same agreement with the reference
+ * judge, and PNG stays smaller than JPEG there. The direct path keeps the
+ * first defaults, with which the shipped labels and reward models were made.
+ */
+export const BATCH_REQUEST_DEFAULTS: Readonly<LabelRequestOptions> = Object.freeze({
+  frameSide: 96,
+  detail: "low",
+  sheetSide: 120,
+});
+
+/** `options` over {@linkcode BATCH_REQUEST_DEFAULTS}; options set to `undefined` keep the default. */
+export function withBatchDefaults<T extends LabelRequestOptions>(options: T): T {
+  const out: Record<string, unknown> = { ...BATCH_REQUEST_DEFAULTS };
+  for (const [k, v] of Object.entries(options)) if (v !== undefined) out[k] = v;
+  return out as T;
 }

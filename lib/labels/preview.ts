@@ -23,7 +23,8 @@ import {
 } from "./batch_plan.ts";
 import { estimateCost, estimateRequestTokens, type LabelItem } from "./label.ts";
 import { estimateAnswerTokens } from "./cost.ts";
-import { type LabelItemSource, withBatchDefaults } from "./batch.ts";
+import type { LabelItemSource } from "./batch.ts";
+import { withBatchDefaults } from "./batch_plan.ts";
 import { buildLabelRequest, type LabelRequestOptions } from "./protocol.ts";
 import { DEFAULT_GRID, type PatchGrid } from "../videos/patch.ts";
 

@@ -10,7 +10,7 @@ import { disposeGenerator } from "../generator/model.ts";
 import { loadGenerator } from "../generator/io.ts";
 import { initBackend } from "../tensor/backend.ts";
 import { parsePrompt } from "../videos/world.ts";
-import { type CandidateJob, sampleCandidates } from "./pairs.ts";
+import { type CandidateJob, sampleCandidates } from "./candidates.ts";
 
 /** One shard: the generator to load and the candidates to sample. */
 export interface CandidatesJob {

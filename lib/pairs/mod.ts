@@ -1,6 +1,6 @@
 /**
  * Preference pairs for Gran-DPO: N candidates per training prompt sampled
- * from the generator, scored per patch and per video by the PRM, paired
+ * from the generator (`candidates.ts`), scored per patch and per video by the PRM, paired
  * best-worst (or every pair above a margin), with per-patch score gaps; the
  * pairs file (JSONL + content-addressed clips) and its reader (`file.ts`).
  *
@@ -10,5 +10,6 @@
  * @module
  */
 
+export * from "./candidates.ts";
 export * from "./file.ts";
 export * from "./pairs.ts";

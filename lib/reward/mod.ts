@@ -1,10 +1,11 @@
 /**
  * The reward models: the video reward model (VRM) and its continual
- * training into the patch reward model (PRM). The model and its load/save,
- * scoring of videos and patches, the training data (ShapesWorld renders,
- * injected defects and generator samples, labelled through the judge server),
- * the training loop, the experiment with its report, and the
- * continual-vs-scratch comparison over seeds.
+ * training into the patch reward model (PRM). The model (`model.ts`) and its
+ * load/save (`io.ts`), scoring of videos and patches (`score.ts`), the training
+ * data (`data.ts`: ShapesWorld renders, injected defects and generator samples,
+ * labelled through the judge server), the training loop (`train.ts`), the
+ * experiment with its report (`experiment.ts`), and the continual-vs-scratch
+ * comparison over seeds (`seeds.ts`).
  *
  * Paper step: §3.2, the patch reward model distilled from GPT-4o's labels.
  * Reads: labels and videos. Writes: reward checkpoints (`data/reward/`,

@@ -7,7 +7,8 @@
  * from a path, a `file:` URL or an `http(s):` URL).
  *
  * Paper step: none (infrastructure). Reads and writes: checkpoints.
- * Internal: `_kernels/` (the wasm and WebGPU kernels behind the backends).
+ * Internal: `_kernels/` (the wasm and WebGPU kernels behind the backends) and
+ * `_checkpoint_folder.ts` (where a checkpoint's files are: a folder or a URL).
  * @module
  */
 

@@ -9,7 +9,9 @@
  * (`sheet.ts`).
  *
  * Paper step: the videos and patches HALO labels (§3.1). Reads: video files
- * (mp4, webm, gif, mov). Writes: GIFs and PNGs.
+ * (mp4, webm, gif, mov). Writes: GIFs and PNGs. Internal: `_judge_common.ts`,
+ * `_judge_shapes.ts` (the judge's shared machinery and its ShapesWorld
+ * analysis).
  * @module
  */
 
