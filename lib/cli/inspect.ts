@@ -5,7 +5,6 @@
  */
 
 import { fail } from "../core/_errors.ts";
-import { startJudgeServer } from "../labels/judge_server/server.ts";
 import { LABEL_DEFAULTS } from "../labels/label.ts";
 import { INSPECT_DEFAULTS, inspectVideos } from "../report/inspect.ts";
 import { DEFAULT_GRID, formatGrid, parseGrid } from "../videos/patch.ts";
@@ -72,30 +71,26 @@ export const inspectCommand: CliCommand = {
       concurrency: intOption(values, "concurrency"),
     };
     if (typeof values.videos !== "string") fail("inspect", "--videos DIR", "nothing");
-    const server = values.judge ? startJudgeServer({ port: 0 }) : null;
-    try {
-      const report = await inspectVideos(values.videos, {
-        ...numbers,
-        prompt: values.prompt as string | undefined,
-        out: values.out as string | undefined,
-        labels: values.labels as string | undefined,
-        baseURL: server?.url ?? (values["base-url"] as string | undefined),
-        model: String(values.model),
-        prm: values.prm === "none" ? null : (values.prm as string | undefined),
-        png: values.png as string | undefined,
-        quiet: Boolean(values.quiet),
-      });
-      for (const v of report.videos) if (v.error) console.error(v.error);
-      const drawn = report.videos.filter((v) => v.figure).length;
-      console.log(
-        `inspected ${drawn} of ${report.videos.length} videos → ${report.out}; ${report.calls} API calls, ` +
-          `${report.cached} from the cache (${report.labels}), estimated cost $${
-            report.costUsd.toFixed(4)
-          }`,
-      );
-      if (drawn === 0) throw new Error("no video could be inspected");
-    } finally {
-      await server?.close();
-    }
+    const report = await inspectVideos(values.videos, {
+      ...numbers,
+      prompt: values.prompt as string | undefined,
+      out: values.out as string | undefined,
+      labels: values.labels as string | undefined,
+      baseURL: values["base-url"] as string | undefined,
+      judge: Boolean(values.judge),
+      model: String(values.model),
+      prm: values.prm === "none" ? null : (values.prm as string | undefined),
+      png: values.png as string | undefined,
+      quiet: Boolean(values.quiet),
+    });
+    for (const v of report.videos) if (v.error) console.error(v.error);
+    const drawn = report.videos.filter((v) => v.figure).length;
+    console.log(
+      `inspected ${drawn} of ${report.videos.length} videos → ${report.out}; ${report.calls} API calls, ` +
+        `${report.cached} from the cache (${report.labels}), estimated cost $${
+          report.costUsd.toFixed(4)
+        }`,
+    );
+    if (drawn === 0) throw new Error("no video could be inspected");
   },
 };

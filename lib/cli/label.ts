@@ -8,17 +8,11 @@
 import { fail } from "../core/_errors.ts";
 import { BATCH_LIMITS } from "../labels/batch_plan.ts";
 import { LABEL_DEFAULTS } from "../labels/label.ts";
-import { BATCH_RUN_DEFAULTS, type BatchRunReport, type LabelItemSource } from "../labels/batch.ts";
+import { BATCH_RUN_DEFAULTS } from "../labels/batch.ts";
 import { RETRY_DEFAULTS } from "../labels/retry.ts";
-import {
-  folderSource,
-  labelSource,
-  SHAPES_SOURCE_DEFAULTS,
-  shapesSource,
-} from "../labels/folder.ts";
+import { labelTask, SHAPES_SOURCE_DEFAULTS } from "../labels/folder.ts";
 import type { ImageDetail, ImageFormat } from "../labels/images.ts";
-import { formatPreview, previewLabelling } from "../labels/preview.ts";
-import { startJudgeServer } from "../labels/judge_server/server.ts";
+import { formatPreview } from "../labels/preview.ts";
 import { DEFAULT_GRID, formatGrid, parseGrid } from "../videos/patch.ts";
 import {
   type CliCommand,
@@ -161,56 +155,55 @@ export const labelCommand: CliCommand = {
       pollMs: intOption(values, "poll-ms"),
       quiet: Boolean(values.quiet),
     };
-    const shapes = { size: intOption(values, "size"), frames, seed: intOption(values, "seed") };
-    let source: LabelItemSource;
-    if (typeof values.shapes === "string") {
-      source = shapesSource(intOption(values, "shapes"), shapes);
-    } else if (typeof values.videos === "string") {
-      source = await folderSource(values.videos, { grid, frames });
-    } else fail("label", "--videos DIR or --shapes N", "neither");
-    if (values["dry-run"]) {
-      const plan = await previewLabelling(source, { ...request, ...preview });
-      console.log(formatPreview(plan));
+    const shapes = { size: intOption(values, "size"), seed: intOption(values, "seed") };
+    if (typeof values.shapes !== "string" && typeof values.videos !== "string") {
+      fail("label", "--videos DIR or --shapes N", "neither");
+    }
+    if (!values["dry-run"] && typeof values.out !== "string") {
+      fail("label", "--out FILE", "nothing");
+    }
+    const result = await labelTask({
+      ...request,
+      ...running,
+      ...preview,
+      videos: values.videos as string | undefined,
+      shapes: typeof values.shapes === "string" ? intOption(values, "shapes") : undefined,
+      shapesOptions: shapes,
+      frames,
+      out: values.out as string | undefined,
+      baseURL: values["base-url"] as string | undefined,
+      dryRun: Boolean(values["dry-run"]),
+      judge: Boolean(values.judge),
+    });
+    if (result.kind === "preview") {
+      console.log(formatPreview(result.preview));
       return;
     }
-    if (typeof values.out !== "string") fail("label", "--out FILE", "nothing");
-    const server = values.judge ? startJudgeServer({ port: 0 }) : null;
-    try {
-      const baseURL = server?.url ?? (values["base-url"] as string | undefined);
-      const report = await labelSource(source, {
-        ...request,
-        ...running,
-        out: values.out,
-        baseURL,
-      });
-      for (const r of report.results) {
-        if (r.error && !r.skipped) console.error(`${r.source}: ${r.error}`);
-      }
-      const batch = report as Partial<BatchRunReport>;
-      console.log(
-        `labelled ${report.labelled}, cached ${report.cached}, failed ${report.failed} → ${values.out}; ` +
-          `${report.usage.promptTokens} input + ${report.usage.completionTokens} output tokens, ` +
-          `estimated cost $${report.costUsd.toFixed(4)} (${report.calls} API calls` +
-          (batch.files === undefined
-            ? ")"
-            : `; ${batch.files} files, ${batch.batches} batches, ${batch.resumed} resumed, ` +
-              `${batch.resubmitted} requests re-submitted)`),
+    const report = result.report;
+    for (const r of report.results) {
+      if (r.error && !r.skipped) console.error(`${r.source}: ${r.error}`);
+    }
+    console.log(
+      `labelled ${report.labelled}, cached ${report.cached}, failed ${report.failed} → ${values.out}; ` +
+        `${report.usage.promptTokens} input + ${report.usage.completionTokens} output tokens, ` +
+        `estimated cost $${report.costUsd.toFixed(4)} (${report.calls} API calls` +
+        (report.files === undefined
+          ? ")"
+          : `; ${report.files} files, ${report.batches} batches, ${report.resumed} resumed, ` +
+            `${report.resubmitted} requests re-submitted)`),
+    );
+    if (report.skipped > 0) {
+      throw new Error(
+        `budget: stopped at an estimated $${report.costUsd.toFixed(4)} of --max-cost ` +
+          `$${values["max-cost"]} with ${report.skipped} of ${report.results.length} videos ` +
+          "not labelled; rerun with a higher --max-cost to label them " +
+          "(the labelled ones are cached and not paid again)",
       );
-      if (report.skipped > 0) {
-        throw new Error(
-          `budget: stopped at an estimated $${report.costUsd.toFixed(4)} of --max-cost ` +
-            `$${values["max-cost"]} with ${report.skipped} of ${report.results.length} videos ` +
-            "not labelled; rerun with a higher --max-cost to label them " +
-            "(the labelled ones are cached and not paid again)",
-        );
-      }
-      if (report.failed > 0) {
-        throw new Error(
-          `${report.failed} of ${report.results.length} videos failed; rerun to retry them`,
-        );
-      }
-    } finally {
-      await server?.close();
+    }
+    if (report.failed > 0) {
+      throw new Error(
+        `${report.failed} of ${report.results.length} videos failed; rerun to retry them`,
+      );
     }
   },
 };

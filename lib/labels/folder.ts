@@ -14,7 +14,13 @@ import { createRng } from "../core/_rng.ts";
 import { checkInt } from "../core/_errors.ts";
 import { startJudgeServer } from "./judge_server/server.ts";
 import { type LabelRunReport, labelVideos } from "./label.ts";
-import { type BatchLabelOptions, labelBatch, type LabelItemSource } from "./batch.ts";
+import {
+  type BatchLabelOptions,
+  type BatchRunReport,
+  labelBatch,
+  type LabelItemSource,
+} from "./batch.ts";
+import { type LabelPreview, previewLabelling } from "./preview.ts";
 import { DEFAULT_GRID, type PatchGrid } from "../videos/patch.ts";
 import { createVideo, loadVideo, type Video } from "../videos/video.ts";
 import { renderClip, samplePrompt } from "../videos/world.ts";
@@ -257,6 +263,69 @@ export async function labelSource(
   const items = [];
   for (let i = 0; i < source.count; i++) items.push(await source.load(i));
   return await labelVideos(items, { ...options, cache: options.out });
+}
+
+/** Options of {@linkcode labelTask}: what to label and how (`deno task label`). */
+export interface LabelTaskOptions extends Omit<LabelFolderOptions, "out"> {
+  /** A folder of videos with `prompts.json`. */
+  videos?: string;
+  /** Or this many generated ShapesWorld clips (`size` and `seed` in `shapesOptions`). */
+  shapes?: number;
+  /** Size and seed of the `shapes` clips (frames: `frames`). */
+  shapesOptions?: Omit<ShapesSourceOptions, "frames">;
+  /** Label file (JSONL, also the cache); required unless `dryRun`. */
+  out?: string;
+  /** Preview the run instead (requests, batch files, bytes, tokens, dollars); send nothing. */
+  dryRun?: boolean;
+  /** With `dryRun`: plan for this many videos like the measured ones. */
+  count?: number;
+  /** With `dryRun`: build and measure at most this many requests. */
+  sample?: number;
+  /** Label with an in-process judge server on loopback instead of `baseURL`. Default false. */
+  judge?: boolean;
+}
+
+/** What {@linkcode labelTask} did: a preview, or a labelling run. */
+export type LabelTaskResult =
+  | { kind: "preview"; preview: LabelPreview }
+  | { kind: "labelled"; report: LabelRunReport & Partial<BatchRunReport> };
+
+/**
+ * `deno task label` as one call: the videos of a folder or generated
+ * ShapesWorld clips, previewed (`dryRun`) or labelled directly or through the
+ * Batch API into `out`, by `baseURL` or an in-process judge server (`judge`).
+ *
+ * @example
+ * ```ts
+ * import { labelTask } from "@halo/kit/labels";
+ * import assert from "node:assert/strict";
+ * const dir = await Deno.makeTempDir();
+ * const r = await labelTask({ shapes: 2, shapesOptions: { size: 16 }, frames: 8, out: `${dir}/l.jsonl`, judge: true, quiet: true });
+ * assert.equal(r.kind === "labelled" && r.report.labelled, 2);
+ * const p = await labelTask({ shapes: 2, dryRun: true, count: 1000 });
+ * assert.equal(p.kind === "preview" && p.preview.videos, 1000);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function labelTask(options: LabelTaskOptions): Promise<LabelTaskResult> {
+  const where = "labelTask";
+  const { frames, grid } = options;
+  let source: LabelItemSource;
+  if (options.shapes !== undefined) {
+    source = shapesSource(options.shapes, { ...options.shapesOptions, frames });
+  } else if (typeof options.videos === "string") {
+    source = await folderSource(options.videos, { grid, frames });
+  } else fail(where, "videos (a folder) or shapes (a count)", "neither");
+  if (options.dryRun) return { kind: "preview", preview: await previewLabelling(source, options) };
+  if (typeof options.out !== "string") fail(where, "out (a label file)", options.out);
+  const server = options.judge ? startJudgeServer({ port: 0 }) : null;
+  try {
+    const baseURL = server?.url ?? options.baseURL;
+    const report = await labelSource(source, { ...options, out: options.out, baseURL });
+    return { kind: "labelled", report };
+  } finally {
+    await server?.close();
+  }
 }
 
 /** Options of {@linkcode benchLabeller}. */

@@ -20,6 +20,7 @@ import { defectFigure, patchScore, type PatchScoreOf, worstPatches } from "./fig
 import type { Figure } from "./figure.ts";
 import { figurePngs } from "./figure_png.ts";
 import { type LabelItem, labelVideos } from "../labels/label.ts";
+import { startJudgeServer } from "../labels/judge_server/server.ts";
 import { fitToGrid, readPromptManifest } from "../labels/folder.ts";
 import { ASPECTS, type AspectScores, type PatchLabel } from "../videos/scores.ts";
 import { DEFAULT_GRID, formatGrid, numSegments, type PatchGrid } from "../videos/patch.ts";
@@ -54,6 +55,8 @@ export interface InspectOptions {
   prompt?: string;
   /** OpenAI-compatible base URL (a judge server's `…/v1`). Default: OpenAI with `OPENAI_API_KEY`. */
   baseURL?: string;
+  /** Label with an in-process judge server on loopback instead of `baseURL`. Default false. */
+  judge?: boolean;
   /** Model name. Default "gpt-4o". */
   model?: string;
   /** Labels cache (JSONL). Default `<out without .html>.labels.jsonl`. */
@@ -219,15 +222,16 @@ export async function inspectVideos(
     video: decoded.get(i)!,
     prompt: entries[i].prompt,
   }));
+  const server = options.judge && items.length ? startJudgeServer({ port: 0 }) : null;
   const run = await labelVideos(items, {
-    baseURL: options.baseURL,
+    baseURL: server?.url ?? options.baseURL,
     model: options.model,
     grid,
     cache: labelsPath,
     concurrency: options.concurrency,
     quiet,
     progressLabel: "inspect: label",
-  });
+  }).finally(() => server?.close());
   run.results.forEach((r, k) => {
     const v = videos[order[k]];
     if (r.labels) {
