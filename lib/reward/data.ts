@@ -37,15 +37,13 @@ import {
   type ShapesPrompt,
 } from "../videos/world.ts";
 import { join } from "node:path";
-import { fileURLToPath as fromFileUrl } from "node:url";
 import { modelName, type ModelRef, shipped } from "../core/shipped.ts";
+import { checkpointFolder } from "../tensor/_checkpoint_folder.ts";
 
 /** Whether a checkpoint is there: a local one when its config.json exists; a remote one is assumed. */
 async function checkpointExists(ref: ModelRef): Promise<boolean> {
-  const url = ref instanceof URL ? ref : /^(file|https?):/i.test(ref) ? new URL(ref) : null;
-  if (url && url.protocol !== "file:") return true;
-  const dir = url ? fromFileUrl(url) : String(ref);
-  return await pathExists(join(dir, "config.json"));
+  const local = checkpointFolder(ref, "buildRewardDataset: generatorDir").local;
+  return local === undefined || await pathExists(join(local, "config.json"));
 }
 
 /** Where a training clip came from. */
