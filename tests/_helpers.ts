@@ -1,6 +1,9 @@
 /** Shared test fixtures: paths and small random videos. */
 import * as tf from "@tensorflow/tfjs";
 import { createRng } from "../lib/core/_rng.ts";
+import { type Adam, createAdam } from "../lib/tensor/adam.ts";
+import { paramGrads } from "../lib/tensor/nn.ts";
+import { createGenerator, type Generator } from "../lib/generator/model.ts";
 import { createVideo, type Video } from "../lib/videos/video.ts";
 
 /** The real text-to-video outputs beside the repository. */
@@ -75,4 +78,19 @@ export async function haveWebGpu(): Promise<boolean> {
     throw new Error(`CI installs lavapipe, so a WebGPU adapter must exist: ${probe.description}`);
   }
   return probe.available;
+}
+
+/** A tiny generator after one Adam step, so its optimiser moments are non-trivial (checkpoint tests). */
+export function steppedGenerator(seed: number): { gen: Generator; adam: Adam } {
+  const gen = createGenerator(TINY_GENERATOR, { seed });
+  const adam = createAdam(gen.params);
+  const { value, grads } = paramGrads(gen.params, () => {
+    let s = gen.params.get("embed.w")!.square().sum();
+    for (const v of gen.params.values()) s = s.add(v.sum());
+    return s as tf.Scalar;
+  });
+  adam.apply(grads);
+  value.dispose();
+  Object.values(grads).forEach((g) => g.dispose());
+  return { gen, adam };
 }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/tensor/backend.ts";
-import { addParam, createParams, disposeParams, paramGrads } from "../lib/tensor/nn.ts";
+import { addParam, createParams, disposeParams } from "../lib/tensor/nn.ts";
 import { createAdam } from "../lib/tensor/adam.ts";
 import {
   loadCheckpoint,
@@ -10,7 +10,7 @@ import {
 } from "../lib/tensor/checkpoint.ts";
 import { createGenerator, disposeGenerator, type GeneratorConfig } from "../lib/generator/model.ts";
 import { loadGenerator, saveGenerator } from "../lib/generator/io.ts";
-import { TINY_GENERATOR } from "./_helpers.ts";
+import { steppedGenerator, TINY_GENERATOR } from "./_helpers.ts";
 
 await initBackend();
 
@@ -28,17 +28,7 @@ async function snapshot(dir: string): Promise<Record<string, string>> {
 
 Deno.test("a generator checkpoint round-trips bit-exactly, optimiser state included", async () => {
   const dir = await Deno.makeTempDir();
-  const gen = createGenerator(TINY, { seed: 5 });
-  const adam = createAdam(gen.params);
-  // take an Adam step so the moments are non-trivial
-  const { value, grads } = paramGrads(gen.params, () => {
-    let s = gen.params.get("embed.w")!.square().sum();
-    for (const v of gen.params.values()) s = s.add(v.sum());
-    return s as tf.Scalar;
-  });
-  adam.apply(grads);
-  value.dispose();
-  Object.values(grads).forEach((g) => g.dispose());
+  const { gen, adam } = steppedGenerator(5);
   await saveGenerator(`${dir}/g`, gen, { step: 7, optimizer: adam, meta: { seed: 5 } });
   const { generator: back, step, manifest } = await loadGenerator(`${dir}/g`);
   assert.equal(step, 7);

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { initBackend } from "../lib/tensor/backend.ts";
-import { addParam, createParams, disposeParams, paramGrads, readParams } from "../lib/tensor/nn.ts";
+import { addParam, createParams, disposeParams, readParams } from "../lib/tensor/nn.ts";
 import { createAdam } from "../lib/tensor/adam.ts";
 import {
   loadCheckpoint,
@@ -20,7 +20,7 @@ import { disposeRewardModel } from "../lib/reward/model.ts";
 import { loadRewardModel } from "../lib/reward/io.ts";
 import { shipped } from "../lib/core/shipped.ts";
 import { closedPort, serveFiles } from "./_serve.ts";
-import { TINY_GENERATOR, withTempDir } from "./_helpers.ts";
+import { steppedGenerator, TINY_GENERATOR, withTempDir } from "./_helpers.ts";
 import type * as tf from "@tensorflow/tfjs";
 
 await initBackend();
@@ -64,16 +64,7 @@ Deno.test("a file: URL, as a string or a URL object, loads the local checkpoint"
 
 Deno.test("over http: the weights and optimiser state are bit-identical to the local load", async () => {
   await withTempDir(async (dir) => {
-    const gen = createGenerator(TINY_GENERATOR, { seed: 5 });
-    const adam = createAdam(gen.params);
-    const { value, grads } = paramGrads(gen.params, () => {
-      let s = gen.params.get("embed.w")!.square().sum();
-      for (const v of gen.params.values()) s = s.add(v.sum());
-      return s as tf.Scalar;
-    });
-    adam.apply(grads);
-    value.dispose();
-    Object.values(grads).forEach((g) => g.dispose());
+    const { gen, adam } = steppedGenerator(5);
     await saveGenerator(join(dir, "g"), gen, { step: 7, optimizer: adam });
     const server = serveFiles(dir);
     try {
