@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import type * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/tensor/backend.ts";
 import { addParam, createParams, disposeParams } from "../lib/tensor/nn.ts";
 import { createAdam } from "../lib/tensor/adam.ts";
