@@ -35,6 +35,24 @@ function configFromCli(values: CliValues): Partial<GeneratorConfig> {
   return config;
 }
 
+function lrScheduleOption(values: CliValues): "cosine" | "constant" {
+  const v = String(values["lr-schedule"]);
+  if (v !== "cosine" && v !== "constant") {
+    throw new TypeError(
+      `--lr-schedule: Expected cosine or constant but found ${JSON.stringify(v)}`,
+    );
+  }
+  return v;
+}
+
+function splitOption(values: CliValues): "test" | "validation" {
+  const v = String(values.split);
+  if (v !== "test" && v !== "validation") {
+    throw new TypeError(`--split: Expected test or validation but found ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
 const CHECKPOINT_FLAG = {
   type: "string",
   description: "generator checkpoint: a folder or URL (default: the shipped data/generator)",
@@ -56,10 +74,30 @@ export const pretrainCommand: CliCommand = {
       default: `${PRETRAIN_DEFAULTS.learningRate}`,
       description: "peak learning rate",
     },
+    "lr-schedule": {
+      type: "string",
+      default: PRETRAIN_DEFAULTS.lrSchedule,
+      description: "after the warm-up: cosine (decay to 10%) or constant",
+    },
+    ema: {
+      type: "string",
+      default: `${PRETRAIN_DEFAULTS.ema}`,
+      description: "EMA decay of the weights, written to OUT-ema (0: none)",
+    },
     seed: {
       type: "string",
       default: `${PRETRAIN_DEFAULTS.seed}`,
       description: "seed of weights and data order",
+    },
+    "eval-every": {
+      type: "string",
+      default: `${PRETRAIN_DEFAULTS.evalEvery}`,
+      description: "steps between validation evaluations, to OUT.eval.jsonl (0: none)",
+    },
+    "eval-prompts": {
+      type: "string",
+      default: `${PRETRAIN_DEFAULTS.evalPrompts}`,
+      description: "validation prompts per evaluation",
     },
     "checkpoint-every": {
       type: "string",
@@ -89,8 +127,12 @@ export const pretrainCommand: CliCommand = {
       steps: intOption(values, "steps"),
       batchSize: intOption(values, "batch-size"),
       learningRate: numberOption(values, "lr"),
+      lrSchedule: lrScheduleOption(values),
+      ema: numberOption(values, "ema"),
       seed: intOption(values, "seed"),
       checkpointEvery: intOption(values, "checkpoint-every"),
+      evalEvery: intOption(values, "eval-every"),
+      evalPrompts: intOption(values, "eval-prompts"),
       maxSeconds: numberOption(values, "max-seconds"),
       config: configFromCli(values),
       quiet: Boolean(values.quiet),
@@ -161,7 +203,17 @@ export const evalGeneratorCommand: CliCommand = {
     prompts: {
       type: "string",
       default: `${EVAL_GENERATOR_DEFAULTS.count}`,
-      description: "number of held-out test prompts",
+      description: "number of prompts",
+    },
+    split: {
+      type: "string",
+      default: EVAL_GENERATOR_DEFAULTS.split,
+      description: "prompts: test (held-out combinations) or validation (for choosing settings)",
+    },
+    "sample-seeds": {
+      type: "string",
+      default: `${EVAL_GENERATOR_DEFAULTS.sampleSeeds}`,
+      description: "sampling seeds per prompt",
     },
     seed: {
       type: "string",
@@ -182,6 +234,8 @@ export const evalGeneratorCommand: CliCommand = {
   async run(values) {
     const options = {
       count: intOption(values, "prompts"),
+      split: splitOption(values),
+      sampleSeeds: intOption(values, "sample-seeds"),
       seed: intOption(values, "seed"),
       steps: intOption(values, "steps"),
       guidance: numberOption(values, "guidance"),

@@ -60,6 +60,13 @@ export class Progress {
     );
   }
 
+  /** Prints a line of text above the bar (unless quiet). */
+  note(text: string): void {
+    if (this.#options.quiet) return;
+    this.#options.write((this.#tty ? "\r\x1b[2K" : "") + text + "\n");
+    this.#lastPrint = -Infinity;
+  }
+
   /** The current line of text, without control characters. */
   render(fields: Record<string, string | number> = {}): string {
     const elapsed = (performance.now() - this.#start) / 1000;

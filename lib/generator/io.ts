@@ -7,7 +7,7 @@
  */
 
 import { fail } from "../core/_errors.ts";
-import type { Adam } from "../tensor/adam.ts";
+import type { OptimizerState } from "../tensor/adam.ts";
 import {
   type CheckpointManifest,
   loadCheckpoint,
@@ -29,7 +29,7 @@ export interface SaveGeneratorOptions {
   /** Training steps done. */
   step?: number;
   /** Optimiser to save along (for resumption). */
-  optimizer?: Adam;
+  optimizer?: OptimizerState;
   /** Metadata (seed, wall time...). */
   meta?: Record<string, unknown>;
 }

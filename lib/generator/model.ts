@@ -73,6 +73,18 @@ export interface GeneratorConfig {
    * default configs (and their JSON) are unchanged.
    */
   prediction?: "eps" | "x0";
+  /**
+   * Channels of the cross-token context (absent or 0: none). Each token also
+   * emits this many values that are interpolated bilinearly between token
+   * centres, across token edges, in space and time, and read by the per-pixel
+   * decoder beside the token's own context. Why: with only its own token's
+   * context, the pixels on either side of an 8×8 token edge are decided
+   * independently, and objects broke into fragments along those edges. Only
+   * stored in a config when > 0, so older configs are unchanged. (Our
+   * reconstruction: the paper's generators decode latents with a convolutional
+   * VAE decoder, which mixes neighbouring latents the same way.)
+   */
+  crossContext?: number;
 }
 
 /**
@@ -138,8 +150,10 @@ export function resolveGeneratorConfig(config: Partial<GeneratorConfig> = {}): G
   if (c.prediction !== undefined && c.prediction !== "eps" && c.prediction !== "x0") {
     fail(where, 'prediction "eps" or "x0"', c.prediction);
   }
-  // The default is stored as an absent key so default configs stay byte-identical.
+  if (c.crossContext !== undefined) checkInt(where, "crossContext", c.crossContext, 0, 256);
+  // Defaults are stored as absent keys so default configs stay byte-identical.
   if (c.prediction !== "x0") delete c.prediction;
+  if (!c.crossContext) delete c.crossContext;
   return c;
 }
 
@@ -206,6 +220,10 @@ export function createGenerator(
   initLinear(params, "final.out", { in: d, out: pixels * c.pixelContext }, { seed: rng });
   initLinear(params, "pixel.ctx", { in: c.pixelContext, out: c.pixelHidden }, { seed: rng });
   initLinear(params, "pixel.x", { in: 3, out: c.pixelHidden }, { seed: rng, bias: false });
+  if (c.crossContext) {
+    initLinear(params, "final.cross", { in: d, out: c.crossContext }, { seed: rng });
+    initLinear(params, "pixel.cross", { in: c.crossContext, out: c.pixelHidden }, { seed: rng });
+  }
   initLinear(params, "pixel.clean", { in: c.pixelHidden, out: 3 }, { init: "zeros" });
   if (c.prediction !== "x0") {
     initLinear(params, "pixel.gate", { in: c.pixelHidden, out: 3 }, { init: "zeros" });
@@ -359,7 +377,12 @@ export function predictNoiseAndClean(
     // Two matmuls summed rather than one on a concat, and one head per output
     // rather than a split: wasm's SplitV on the last axis (the gradient of a
     // concat) is ~100× slower than the matmuls themselves.
-    const hidden = tf.relu(linear(p, "pixel.ctx", ctx).add(linear(p, "pixel.x", scaled)));
+    let pre = linear(p, "pixel.ctx", ctx).add(linear(p, "pixel.x", scaled));
+    if (c.crossContext) {
+      const cross = interpolateTokens(linear(p, "final.cross", out), c, c.crossContext);
+      pre = pre.add(linear(p, "pixel.cross", cross));
+    }
+    const hidden = tf.relu(pre);
     const clean = linear(p, "pixel.clean", hidden);
     if (c.prediction === "x0") {
       // x0-parameterisation: X is x̂0; ε̂ follows from it.
@@ -375,6 +398,71 @@ export function predictNoiseAndClean(
     const eps = keepNoise.mul(xt.sub(clean.mul(a.sqrt()))).div(tf.sub(1, a).sqrt());
     return { eps, clean };
   });
+}
+
+/**
+ * Token values `[B, S·P, C]` (segment-major, as {@linkcode patchify} orders
+ * tokens) interpolated to every pixel `[B, T, H, W, C]`: linearly between
+ * token centres along rows, columns and frames (edges clamped), written as
+ * two matmuls with constant interpolation matrices.
+ */
+function interpolateTokens(x: tf.Tensor, c: GeneratorConfig, channels: number): tf.Tensor {
+  const { segments: s, positions: n } = generatorShape(c);
+  const b = x.shape[0];
+  const hw = c.size * c.size;
+  const { space, time } = interpolationMatrices(c);
+  return tf.tidy(() => {
+    // space: [B·S·C, P] × [P, H·W]
+    let y = x.reshape([b, s, n, channels]).transpose([0, 1, 3, 2]).reshape([b * s * channels, n])
+      .matMul(space);
+    // time: [B·C·H·W, S] × [S, T]
+    y = y.reshape([b, s, channels * hw]).transpose([0, 2, 1]).reshape([b * channels * hw, s])
+      .matMul(time);
+    return y.reshape([b, channels, c.size, c.size, c.frames]).transpose([0, 4, 2, 3, 1]);
+  });
+}
+
+/** 1-D linear interpolation weights from `cells` cell centres to `length` pixel centres `[cells, length]`. */
+function lerpWeights(cells: number, length: number): Float32Array {
+  const w = new Float32Array(cells * length);
+  const per = length / cells;
+  for (let i = 0; i < length; i++) {
+    const u = Math.min(cells - 1, Math.max(0, (i + 0.5) / per - 0.5));
+    const lo = Math.floor(u);
+    const hi = Math.min(cells - 1, lo + 1);
+    w[lo * length + i] += 1 - (u - lo);
+    w[hi * length + i] += u - lo;
+  }
+  return w;
+}
+
+const interpolationCache = new Map<string, { space: tf.Tensor2D; time: tf.Tensor2D }>();
+function interpolationMatrices(c: GeneratorConfig): { space: tf.Tensor2D; time: tf.Tensor2D } {
+  const g = c.tokenGrid;
+  const key = `${g.rows}x${g.cols}x${g.framesPerPatch}:${c.size}:${c.frames}:${tf.getBackend()}`;
+  const hit = interpolationCache.get(key);
+  if (hit && !hit.space.isDisposed && !hit.time.isDisposed) return hit;
+  const rows = lerpWeights(g.rows, c.size);
+  const cols = lerpWeights(g.cols, c.size);
+  const s = c.frames / g.framesPerPatch;
+  const n = g.rows * g.cols;
+  const space = new Float32Array(n * c.size * c.size);
+  for (let r = 0; r < g.rows; r++) {
+    for (let q = 0; q < g.cols; q++) {
+      for (let y = 0; y < c.size; y++) {
+        for (let x = 0; x < c.size; x++) {
+          space[(r * g.cols + q) * c.size * c.size + y * c.size + x] = rows[r * c.size + y] *
+            cols[q * c.size + x];
+        }
+      }
+    }
+  }
+  const made = {
+    space: tf.keep(tf.tensor2d(space, [n, c.size * c.size])),
+    time: tf.keep(tf.tensor2d(lerpWeights(s, c.frames), [s, c.frames])),
+  };
+  interpolationCache.set(key, made);
+  return made;
 }
 
 /**

@@ -11,6 +11,7 @@ import * as tf from "@tensorflow/tfjs";
 import { checkInt, checkNumber, fail } from "../core/_errors.ts";
 import { createRng } from "../core/_rng.ts";
 import { createAdam } from "../tensor/adam.ts";
+import { createEma, type Ema, withEma } from "../tensor/ema.ts";
 import { appendJsonLines, trimJsonLines, writeFileAtomic } from "../core/_atomic.ts";
 import { Progress } from "../core/_progress.ts";
 import {
@@ -41,10 +42,14 @@ export const PRETRAIN_DEFAULTS: Readonly<Required<Omit<PretrainOptions, "config"
     steps: 2400,
     batchSize: 8,
     learningRate: 1e-3,
+    lrSchedule: "cosine",
+    ema: 0.999,
     seed: 0,
     checkpointEvery: 100,
     promptDropout: 0.1,
     maxSeconds: 0,
+    evalEvery: 0,
+    evalPrompts: 32,
   });
 
 /** Options for {@linkcode pretrain}; defaults in {@linkcode PRETRAIN_DEFAULTS}. */
@@ -55,8 +60,21 @@ export interface PretrainOptions {
   steps?: number;
   /** Clips per step. Default 8. */
   batchSize?: number;
-  /** Peak learning rate (linear warm-up over 100 steps, cosine decay to 10%). Default 1e-3. */
+  /** Peak learning rate (linear warm-up over 100 steps, then `lrSchedule`). Default 1e-3. */
   learningRate?: number;
+  /**
+   * After the warm-up: "cosine" decays to 10% of the peak at `steps`;
+   * "constant" keeps the peak, so a run's first N steps do not depend on
+   * `steps` and a finished run can be extended (the EMA does the averaging a
+   * decay would). Default "cosine".
+   */
+  lrSchedule?: "cosine" | "constant";
+  /**
+   * Decay of the EMA of the weights (0 = none). The EMA is saved with the
+   * optimiser state and, as a plain generator checkpoint, to `<out>-ema`: that
+   * is the model to sample and ship. Default 0.999.
+   */
+  ema?: number;
   /** Seed of the initial weights and of the data order. Default 0. */
   seed?: number;
   /** Steps between checkpoints. Default 100. */
@@ -67,6 +85,16 @@ export interface PretrainOptions {
   promptDropout?: number;
   /** Stop (after a checkpoint) once this many seconds have passed; 0 = no limit. Default 0. */
   maxSeconds?: number;
+  /**
+   * Every this many steps (a multiple of `checkpointEvery`), sample
+   * `evalPrompts` validation prompts with the EMA weights (or the weights,
+   * without an EMA) and append {@linkcode evaluateGenerator}'s metrics with the
+   * step and wall seconds to `<out>.eval.jsonl`: the quality-versus-training-time
+   * curve. 0 = never. Default 0.
+   */
+  evalEvery?: number;
+  /** Validation prompts per evaluation (DDIM 25 steps, CFG 2, one seed). Default 32. */
+  evalPrompts?: number;
   /** Silence the progress bar. Default false. */
   quiet?: boolean;
 }
@@ -123,6 +151,16 @@ export async function pretrain(options: PretrainOptions = {}): Promise<PretrainR
     1,
   );
   const maxSeconds = checkNumber(where, "maxSeconds", options.maxSeconds ?? d.maxSeconds, 0);
+  const lrSchedule = options.lrSchedule ?? d.lrSchedule;
+  if (lrSchedule !== "cosine" && lrSchedule !== "constant") {
+    fail(where, 'lrSchedule "cosine" or "constant"', lrSchedule);
+  }
+  const emaDecay = checkNumber(where, "ema", options.ema ?? d.ema, 0, 0.999999);
+  const evalEvery = checkInt(where, "evalEvery", options.evalEvery ?? d.evalEvery, 0);
+  if (evalEvery % every !== 0) {
+    fail(where, `evalEvery a multiple of checkpointEvery (${every})`, evalEvery);
+  }
+  const evalPrompts = checkInt(where, "evalPrompts", options.evalPrompts ?? d.evalPrompts, 1);
   const config = resolveGeneratorConfig(options.config ?? {});
 
   let gen: Generator;
@@ -138,22 +176,27 @@ export async function pretrain(options: PretrainOptions = {}): Promise<PretrainR
     if (!(error instanceof RangeError && /no such file/.test(error.message))) throw error;
   }
   let adam;
+  let ema: Ema | undefined;
   if (exists) {
     // Resume: the stored config must be the requested one (a clear error otherwise).
     const loaded = await loadGenerator(out, { config });
     gen = loaded.generator;
     adam = createAdam(gen.params, adamOptions);
+    if (emaDecay > 0) ema = createEma(gen.params, { decay: emaDecay });
     try {
-      const state = await loadCheckpoint(out, { kind: "generator", config, optimizer: adam });
+      const optimizer = ema ? withEma(adam, ema) : adam;
+      const state = await loadCheckpoint(out, { kind: "generator", config, optimizer });
       start = state.step;
       priorSeconds = Number(loaded.manifest.meta.wallSeconds ?? 0);
     } catch (error) {
       adam.dispose();
+      ema?.dispose();
       disposeGenerator(gen);
       throw error;
     }
     if (loaded.manifest.meta.seed !== undefined && loaded.manifest.meta.seed !== seed) {
       adam.dispose();
+      ema?.dispose();
       disposeGenerator(gen);
       fail(`${out}/config.json`, `a run with seed ${seed}`, `seed ${loaded.manifest.meta.seed}`);
     }
@@ -161,7 +204,9 @@ export async function pretrain(options: PretrainOptions = {}): Promise<PretrainR
   } else {
     gen = createGenerator(config, { seed });
     adam = createAdam(gen.params, adamOptions);
+    if (emaDecay > 0) ema = createEma(gen.params, { decay: emaDecay });
   }
+  const optimizer = ema ? withEma(adam, ema) : adam;
 
   const prompts = pretrainPrompts();
   const t0 = performance.now();
@@ -179,29 +224,76 @@ export async function pretrain(options: PretrainOptions = {}): Promise<PretrainR
   // checkpoint (past step 0 when the first checkpoint never landed); those steps are
   // trained again, so their lines go.
   await trimJsonLines<{ step: number }>(logFile, (r) => r.step <= start);
+  const evalFile = `${out}.eval.jsonl`;
+  const evaluated = new Set<number>();
+  await trimJsonLines<{ step: number }>(evalFile, (r) => {
+    evaluated.add(r.step);
+    return r.step <= start;
+  });
+  const meta = {
+    seed,
+    batchSize,
+    learningRate: peak,
+    lrSchedule,
+    ema: emaDecay,
+    promptDropout: dropout,
+    steps,
+  };
   const save = async (step: number) => {
     // Log first, then the checkpoint: a kill in between leaves extra lines (dropped on resume),
     // never a checkpoint whose steps are missing from the log.
     await appendJsonLines(logFile, pendingLog);
     pendingLog = [];
-    await saveGenerator(out, gen, {
-      step,
-      optimizer: adam,
-      meta: { seed, batchSize, learningRate: peak, steps, wallSeconds: seconds() },
+    await saveGenerator(out, gen, { step, optimizer, meta: { ...meta, wallSeconds: seconds() } });
+    // The model to sample: the EMA as a plain checkpoint (rewritten at every checkpoint).
+    if (ema) {
+      await saveGenerator(`${out}-ema`, { config: gen.config, params: ema.params }, {
+        step,
+        meta: { ...meta, wallSeconds: seconds(), emaOf: modelName(out) },
+      });
+    }
+  };
+  const evaluate = async (step: number) => {
+    if (evalEvery === 0 || step % evalEvery !== 0 || (step <= start && evaluated.has(step))) return;
+    const model = ema ? { config: gen.config, params: ema.params } : gen;
+    const t = performance.now();
+    const metrics = await evaluateGenerator(model, {
+      split: "validation",
+      count: evalPrompts,
+      steps: 25,
+      guidance: 2,
     });
+    const record = {
+      step,
+      seconds: Math.round(seconds() * 10) / 10,
+      evalSeconds: Math.round((performance.now() - t) / 100) / 10,
+      ...metrics,
+    };
+    await appendJsonLines(evalFile, [record]);
+    const pct = (v: number) => v.toFixed(2);
+    progress.note(
+      `validation @ step ${step}: colour ${pct(metrics.judgeColorAccuracy)} shape ${
+        pct(metrics.judgeShapeAccuracy)
+      } count ${pct(metrics.judgeCountAccuracy)} direction ${
+        pct(metrics.judgeDirectionAccuracy)
+      } blobs/frame ${pct(metrics.blobsPerFrame)} (asked ${pct(metrics.promptCount)}) ` +
+        `defective clips ${pct(metrics.defectiveClips)} (${record.evalSeconds} s)`,
+    );
   };
   let step = start;
   try {
+    if (resumed) await evaluate(start);
     while (step < steps) {
       const stepRng = createRng((seed * 0x9e3779b1 + step * 0x85ebca6b) >>> 0);
       const batchPrompts = Array.from({ length: batchSize }, () => stepRng.pick(prompts));
       const seeds = batchPrompts.map(() => stepRng.seed());
-      adam.setLearningRate(learningRateAt(step, steps, peak));
+      adam.setLearningRate(learningRateAt(step, steps, peak, lrSchedule));
       const batch = makeBatch(config, batchPrompts, { seeds });
       const stepStart = performance.now();
       let loss: number;
       try {
         loss = await trainStep(gen, adam, batch, { rng: stepRng, promptDropout: dropout });
+        ema?.update(gen.params, step + 1);
       } finally {
         tf.dispose([batch.x0, batch.tokens]);
       }
@@ -217,11 +309,13 @@ export async function pretrain(options: PretrainOptions = {}): Promise<PretrainR
       });
       const outOfTime = maxSeconds > 0 && (performance.now() - t0) / 1000 >= maxSeconds;
       if (step % every === 0 || step === steps || outOfTime) await save(step);
+      await evaluate(step);
       if (outOfTime) break;
     }
     if (step === start && !resumed) await save(step);
   } finally {
     adam.dispose();
+    ema?.dispose();
     disposeGenerator(gen);
   }
   return { step, loss: recent.length ? mean(recent) : NaN, wallSeconds: seconds(), resumed, out };
@@ -231,10 +325,19 @@ function mean(xs: number[]): number {
   return xs.reduce((a, b) => a + b, 0) / xs.length;
 }
 
-/** Linear warm-up over the first 100 steps (or 5%), then cosine decay to 10% of the peak. */
-export function learningRateAt(step: number, total: number, peak: number): number {
+/**
+ * Linear warm-up over the first 100 steps (or 5%), then cosine decay to 10% of
+ * the peak, or the peak itself with `schedule` "constant".
+ */
+export function learningRateAt(
+  step: number,
+  total: number,
+  peak: number,
+  schedule: "cosine" | "constant" = "cosine",
+): number {
   const warm = Math.max(1, Math.min(100, Math.floor(total * 0.05)));
   if (step < warm) return peak * (step + 1) / warm;
+  if (schedule === "constant") return peak;
   const progress = (step - warm) / Math.max(1, total - warm);
   return peak * (0.1 + 0.9 * 0.5 * (1 + Math.cos(Math.PI * Math.min(1, progress))));
 }
@@ -375,8 +478,13 @@ export async function writeSampleSheet(options: SampleSheetOptions = {}): Promis
 
 /** The defaults of {@linkcode evaluateCheckpoint} (the `eval-generator` task's flags show the same). */
 export const EVAL_GENERATOR_DEFAULTS: Readonly<
-  Required<Pick<EvaluateGeneratorOptions, "count" | "seed" | "steps" | "guidance">>
-> = Object.freeze({ count: 64, seed: 0, steps: 25, guidance: 2 });
+  Required<
+    Pick<
+      EvaluateGeneratorOptions,
+      "count" | "split" | "sampleSeeds" | "seed" | "steps" | "guidance"
+    >
+  >
+> = Object.freeze({ count: 64, split: "test", sampleSeeds: 2, seed: 0, steps: 25, guidance: 2 });
 
 /** What {@linkcode evaluateCheckpoint} resolves to. */
 export interface CheckpointEvaluation extends GeneratorEvaluation {

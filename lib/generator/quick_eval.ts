@@ -6,7 +6,7 @@
  */
 
 import * as tf from "@tensorflow/tfjs";
-import { checkInt } from "../core/_errors.ts";
+import { checkInt, fail } from "../core/_errors.ts";
 import { createRng } from "../core/_rng.ts";
 import { createAdam } from "../tensor/adam.ts";
 import {
@@ -21,6 +21,7 @@ import {
 import { trainStep } from "./train_step.ts";
 import { sampleClips, type SampleOptions } from "./sampler.ts";
 import { judgeVideo } from "../videos/judge.ts";
+import { DEFECT_SCORE, shapesBench } from "../videos/shapes_bench.ts";
 import type { Video } from "../videos/video.ts";
 import {
   BACKGROUNDS,
@@ -146,14 +147,30 @@ export interface GeneratorEvaluation {
   blobsPerFrame: number;
   /** Mean objects per prompt. */
   promptCount: number;
+  /** Share of clips with at least one patch the reference judge finds defective (worst patch ≤ DEFECT_SCORE). */
+  defectiveClips: number;
+  /** Share of all patches the reference judge finds defective. */
+  defectivePatches: number;
+  /** Mean ShapesBench overall score (0..1). */
+  shapesBench: number;
+  /** Clips judged: prompts × sampling seeds. */
+  clips: number;
 }
 
 /** Options for {@linkcode evaluateGenerator}. */
 export interface EvaluateGeneratorOptions extends SampleOptions {
-  /** Prompts to sample; default: `count` held-out test prompts. */
+  /** Prompts to sample; default: `count` prompts of `split`. */
   prompts?: readonly ShapesPrompt[];
-  /** Number of test prompts when `prompts` is not given. Default 32. */
+  /** Number of prompts when `prompts` is not given. Default 32. */
   count?: number;
+  /**
+   * Which prompts when `prompts` is not given: "test" (held-out colour/shape
+   * combinations, for reporting) or "validation" (training combinations held
+   * out, for choosing settings). Default "test".
+   */
+  split?: "test" | "validation";
+  /** Sampling seeds per prompt (`seed`, `seed + 1`, …). Default 1. */
+  sampleSeeds?: number;
 }
 
 /**
@@ -173,48 +190,73 @@ export async function evaluateGenerator(
   gen: Generator,
   options: EvaluateGeneratorOptions = {},
 ): Promise<GeneratorEvaluation> {
+  const where = "evaluateGenerator";
+  const split = options.split ?? "test";
+  if (split !== "test" && split !== "validation") {
+    fail(where, 'split "test" or "validation"', split);
+  }
+  const seed = options.seed ?? 0;
   const prompts = options.prompts ??
-    testPromptSample(
-      checkInt("evaluateGenerator", "count", options.count ?? 32, 1),
-      options.seed ?? 0,
-    );
-  const clips = await sampleClips(gen, prompts, options);
-  let objects = 0, correct = 0, frames = 0;
+    promptSample(checkInt(where, "count", options.count ?? 32, 1), seed, split);
+  const sampleSeeds = checkInt(where, "sampleSeeds", options.sampleSeeds ?? 1, 1, 64);
+  let objects = 0, correct = 0, frames = 0, defectiveClips = 0, defectivePatches = 0, bench = 0;
   const ok = { color: 0, shape: 0, count: 0, direction: 0 };
-  clips.forEach((clip, i) => {
-    const r = objectColors(clip, prompts[i]);
-    objects += r.objects;
-    correct += r.correct;
-    frames += clip.numFrames;
-    const checks =
-      judgeVideo(clip, prompts[i].text, { rows: 4, cols: 4, framesPerPatch: 4 }).checks;
-    if (checks?.colorOk) ok.color++;
-    if (checks?.shapeOk) ok.shape++;
-    if (checks?.countOk) ok.count++;
-    if (checks?.directionOk) ok.direction++;
-  });
-  const n = prompts.length;
+  for (let s = 0; s < sampleSeeds; s++) {
+    const clips = await sampleClips(gen, prompts, { ...options, seed: seed + s });
+    clips.forEach((clip, i) => {
+      const r = objectColors(clip, prompts[i]);
+      objects += r.objects;
+      correct += r.correct;
+      frames += clip.numFrames;
+      const checks = judgeVideo(clip, prompts[i].text, JUDGE_GRID).checks;
+      if (checks?.colorOk) ok.color++;
+      if (checks?.shapeOk) ok.shape++;
+      if (checks?.countOk) ok.count++;
+      if (checks?.directionOk) ok.direction++;
+      const b = shapesBench(clip, prompts[i].text);
+      if (b.judgeWorst <= DEFECT_SCORE) defectiveClips++;
+      defectivePatches += b.defectivePatches;
+      bench += b.bench.overall;
+    });
+  }
+  const n = prompts.length * sampleSeeds;
   return {
-    prompts: n,
+    prompts: prompts.length,
+    clips: n,
     objectColorAccuracy: objects ? correct / objects : 0,
     judgeColorAccuracy: ok.color / n,
     judgeShapeAccuracy: ok.shape / n,
     judgeCountAccuracy: ok.count / n,
     judgeDirectionAccuracy: ok.direction / n,
     blobsPerFrame: objects / frames,
-    promptCount: prompts.reduce((s, p) => s + p.count, 0) / n,
+    promptCount: prompts.reduce((t, p) => t + p.count, 0) / prompts.length,
+    defectiveClips: defectiveClips / n,
+    defectivePatches: defectivePatches / n,
+    shapesBench: bench / n,
   };
 }
 
-/** `n` distinct held-out test prompts picked by `seed`. */
-export function testPromptSample(n: number, seed: number): ShapesPrompt[] {
-  const test = [...promptSplits({ seed: 0 }).test];
+/** The reference judge's grid (the reward models' 4×4×4). */
+const JUDGE_GRID = Object.freeze({ rows: 4, cols: 4, framesPerPatch: 4 });
+
+/** `n` distinct prompts of a split (held-out test, or validation), shuffled by `seed`. */
+export function promptSample(
+  n: number,
+  seed: number,
+  split: "test" | "validation" = "test",
+): ShapesPrompt[] {
+  const pool = [...promptSplits({ seed: 0 })[split]];
   const rng = createRng(seed);
-  for (let i = test.length - 1; i > 0; i--) {
+  for (let i = pool.length - 1; i > 0; i--) {
     const j = rng.int(i + 1);
-    [test[i], test[j]] = [test[j], test[i]];
+    [pool[i], pool[j]] = [pool[j], pool[i]];
   }
-  return test.slice(0, Math.min(n, test.length));
+  return pool.slice(0, Math.min(n, pool.length));
+}
+
+/** `n` distinct held-out test prompts picked by `seed` ({@linkcode promptSample} of the test split). */
+export function testPromptSample(n: number, seed: number): ShapesPrompt[] {
+  return promptSample(n, seed, "test");
 }
 
 /** Throughput of a generator config on the current backend. */

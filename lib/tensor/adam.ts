@@ -25,8 +25,19 @@ export interface AdamOptions {
   clipNorm?: number;
 }
 
+/** What a checkpoint saves and restores of an optimiser (an {@linkcode Adam}, or one with an EMA). */
+export interface OptimizerState {
+  /** Named state tensors plus the step, for checkpoints. */
+  state(): { step: number; tensors: Params };
+  /** Restores state saved by `state()`. */
+  load(
+    step: number,
+    saved: ReadonlyArray<{ name: string; shape: readonly number[]; values: Float32Array }>,
+  ): void;
+}
+
 /** An Adam optimiser over a {@linkcode Params} map, with savable state. */
-export interface Adam {
+export interface Adam extends OptimizerState {
   /** Settings in use. */
   readonly options: Required<AdamOptions>;
   /** Number of updates applied so far. */

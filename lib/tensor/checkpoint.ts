@@ -16,7 +16,7 @@ import { fail } from "../core/_errors.ts";
 import type { ModelRef } from "../core/shipped.ts";
 import { sha256Hex as sha256 } from "../core/_hash.ts";
 import { checkSavedParams, type Params, readParams, writeParams } from "./nn.ts";
-import type { Adam } from "./adam.ts";
+import type { OptimizerState } from "./adam.ts";
 import { type CheckpointFolder, checkpointFolder } from "./_checkpoint_folder.ts";
 
 /** Format version written into `config.json`; bump on layout changes. */
@@ -61,7 +61,7 @@ export interface CheckpointData {
   /** Training steps done. Default 0. */
   step?: number;
   /** Optimiser whose state is saved too (for exact resumption). */
-  optimizer?: Adam;
+  optimizer?: OptimizerState;
   /** Metadata. */
   meta?: Record<string, unknown>;
 }
@@ -159,7 +159,7 @@ export interface LoadCheckpointOptions {
   /** Weights to overwrite (all names and shapes must match). */
   params?: Params;
   /** Optimiser to restore; the checkpoint must hold optimiser state. */
-  optimizer?: Adam;
+  optimizer?: OptimizerState;
 }
 
 /** What {@linkcode loadCheckpoint} returns. */

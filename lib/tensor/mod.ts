@@ -2,7 +2,8 @@
  * Tensors: the TensorFlow.js backend choice (`backend.ts`: wasm, WebGPU,
  * cpu), the neural-network building blocks the generator and the reward models
  * are made of (`nn.ts`: parameters, linear, layer norm, attention, MLP,
- * transformer blocks), Adam with clipping (`adam.ts`) and checkpoints
+ * transformer blocks), Adam with clipping (`adam.ts`), an EMA of weights
+ * saved with the optimiser state (`ema.ts`) and checkpoints
  * (`checkpoint.ts`: `config.json` + `weights.bin`, SHA-256 checked, loaded
  * from a path, a `file:` URL or an `http(s):` URL).
  *
@@ -15,4 +16,5 @@
 export * from "./adam.ts";
 export * from "./backend.ts";
 export * from "./checkpoint.ts";
+export * from "./ema.ts";
 export * from "./nn.ts";
