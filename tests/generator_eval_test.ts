@@ -7,6 +7,7 @@ import {
   benchGenerator,
   evaluateGenerator,
   objectColors,
+  promptSample,
   testPromptSample,
 } from "../lib/generator/quick_eval.ts";
 import { pickTestPrompts, sampleGrid } from "../lib/generator/pretrain.ts";
@@ -44,9 +45,13 @@ Deno.test("objectColors finds every rendered object and its colour, and notices 
   assert.ok(PALETTE.green);
 });
 
-Deno.test("test prompts come from the held-out split", () => {
+Deno.test("test prompts come from the held-out split, validation prompts from theirs", () => {
   const test = new Set(promptSplits().test.map((p) => p.text));
   for (const p of testPromptSample(20, 1)) assert.ok(test.has(p.text));
+  const validation = new Set(promptSplits().validation.map((p) => p.text));
+  const picked = promptSample(20, 1, "validation");
+  assert.equal(new Set(picked.map((p) => p.text)).size, 20);
+  for (const p of picked) assert.ok(validation.has(p.text));
   const grid = pickTestPrompts(8, 0);
   assert.equal(new Set(grid.map((p) => `${p.color}/${p.shape}`)).size, 4);
   assert.ok(grid.every((p) => test.has(p.text)));
@@ -57,9 +62,31 @@ Deno.test("evaluateGenerator, sampleGrid and benchGenerator run on a tiny model"
   const gen = createGenerator(TINY);
   const e = await evaluateGenerator(gen, { count: 2, steps: 2 });
   assert.equal(e.prompts, 2);
-  for (const v of [e.objectColorAccuracy, e.judgeColorAccuracy, e.judgeShapeAccuracy]) {
+  assert.equal(e.clips, 2);
+  for (
+    const v of [
+      e.objectColorAccuracy,
+      e.judgeColorAccuracy,
+      e.judgeShapeAccuracy,
+      e.defectiveClips,
+      e.defectivePatches,
+      e.shapesBench,
+    ]
+  ) {
     assert.ok(v >= 0 && v <= 1);
   }
+  // validation prompts, two sampling seeds each
+  const v = await evaluateGenerator(gen, {
+    count: 3,
+    steps: 2,
+    split: "validation",
+    sampleSeeds: 2,
+  });
+  assert.deepEqual([v.prompts, v.clips], [3, 6]);
+  await assert.rejects(
+    () => evaluateGenerator(gen, { count: 1, split: "train" as never }),
+    /Expected split "test" or "validation"/,
+  );
   const png = decodePng(
     await sampleGrid(gen, pickTestPrompts(2, 0), { frames: 3, steps: 2, scale: 1 }),
   );

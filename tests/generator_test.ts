@@ -237,3 +237,49 @@ Deno.test("training (10 steps, losses within 1e-4), sampling and checkpoints run
     );
   }
 });
+
+Deno.test("crossContext: optional key; token values interpolate across token edges (a partition of unity)", async () => {
+  const { interpolateTokens, lerpWeights } = await import("../lib/generator/_interpolate.ts");
+  assert.equal("crossContext" in resolveGeneratorConfig({ crossContext: 0 }), false);
+  assert.throws(() => resolveGeneratorConfig({ crossContext: -1 }), /crossContext/);
+  // 1-D weights: each pixel's weights sum to 1; pixels at cell centres take their cell only
+  const w = lerpWeights(4, 32);
+  for (let i = 0; i < 32; i++) {
+    let sum = 0;
+    for (let c = 0; c < 4; c++) sum += w[c * 32 + i];
+    assert.ok(Math.abs(sum - 1) < 1e-6);
+  }
+  // cell 0's centre is at 3.5 px: pixels 0–3 are its own; across the edge at 8 px the weights are symmetric
+  assert.equal(w[0 * 32 + 3], 1);
+  assert.equal(w[0 * 32 + 7], w[1 * 32 + 8]);
+  assert.ok(w[0 * 32 + 7] > 0.5 && w[0 * 32 + 8] > 0 && w[0 * 32 + 8] < 0.5);
+  // 3-D: constants stay constant; a ramp over tokens becomes a smooth ramp over pixels
+  const geo = { frames: 4, size: 16, tokenGrid: { rows: 2, cols: 2, framesPerPatch: 2 } };
+  const ones = interpolateTokens(tf.ones([1, 8, 3]), geo, 3);
+  assert.deepEqual(ones.shape, [1, 4, 16, 16, 3]);
+  assert.ok(ones.sub(1).abs().max().dataSync()[0] < 1e-6);
+  // token order is (segment, row, col): value = col → pixels ramp along x, flat along y and t
+  const cols = interpolateTokens(tf.tensor([0, 1, 0, 1, 0, 1, 0, 1], [1, 8, 1]), geo, 1);
+  const v = cols.dataSync();
+  const at = (t: number, y: number, x: number) => v[(t * 16 + y) * 16 + x];
+  assert.equal(at(0, 0, 0), 0);
+  assert.equal(at(3, 15, 15), 1);
+  assert.ok(at(0, 5, 7) > 0 && at(0, 5, 7) < at(0, 5, 8) && at(0, 5, 8) < 1);
+  assert.equal(at(0, 5, 7), at(2, 11, 7));
+  tf.dispose([ones, cols]);
+  // a generator with it trains (gradients reach final.cross and pixel.cross)
+  const gen = createGenerator({ ...TINY, prediction: "x0", crossContext: 4 }, { seed: 1 });
+  assert.equal(gen.config.crossContext, 4);
+  const adam = createAdam(gen.params, { learningRate: 3e-3 });
+  const before = gen.params.get("final.cross.w")!.clone();
+  const batch = makeBatch(gen.config, PROMPTS, { seeds: [1, 2, 3, 4] });
+  const rng = createRng(2);
+  const losses = [];
+  for (let i = 0; i < 30; i++) losses.push(await trainStep(gen, adam, batch, { rng }));
+  assert.ok(gen.params.get("final.cross.w")!.sub(before).abs().max().dataSync()[0] > 0);
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  assert.ok(mean(losses.slice(-5)) < mean(losses.slice(0, 5)), losses.join(" "));
+  tf.dispose([before, batch.x0, batch.tokens]);
+  adam.dispose();
+  disposeGenerator(gen);
+});

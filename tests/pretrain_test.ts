@@ -26,6 +26,10 @@ function pretrainProcess(out: string, steps: number): Deno.ChildProcess {
       "2",
       "--checkpoint-every",
       "10",
+      "--eval-every",
+      "50",
+      "--eval-prompts",
+      "1",
       "--config",
       JSON.stringify(TINY),
       "--quiet",
@@ -66,7 +70,7 @@ Deno.test("a resume drops log lines past the checkpoint (killed between log and 
   }
 });
 
-Deno.test("pretraining killed half-way resumes and ends at the same step with the same weights", async () => {
+Deno.test("pretraining killed half-way resumes and ends at the same step with the same weights and EMA", async () => {
   const dir = await Deno.makeTempDir();
   const steps = 300;
   const child = pretrainProcess(`${dir}/killed`, steps);
@@ -89,7 +93,14 @@ Deno.test("pretraining killed half-way resumes and ends at the same step with th
   const log = await readJsonLines<{ step: number }>(`${dir}/killed.log.jsonl`);
   assert.deepEqual(log.map((r) => r.step), Array.from({ length: steps }, (_, i) => i + 1));
 
-  // the resumed run equals an uninterrupted one bit for bit
+  // every validation evaluation is logged exactly once, across the kill
+  const evals = await readJsonLines<{ step: number; judgeColorAccuracy: number }>(
+    `${dir}/killed.eval.jsonl`,
+  );
+  assert.deepEqual(evals.map((r) => r.step), [50, 100, 150, 200, 250, 300]);
+  assert.ok(evals.every((r) => r.judgeColorAccuracy >= 0 && r.judgeColorAccuracy <= 1));
+
+  // the resumed run equals an uninterrupted one bit for bit, its EMA too
   await pretrain({
     out: `${dir}/straight`,
     steps,
@@ -105,6 +116,14 @@ Deno.test("pretraining killed half-way resumes and ends at the same step with th
   }
   disposeGenerator(a.generator);
   disposeGenerator(b.generator);
+  const emaA = await loadGenerator(`${dir}/killed-ema`);
+  const emaB = await loadGenerator(`${dir}/straight-ema`);
+  assert.equal(emaA.step, steps);
+  for (const [name, v] of emaA.generator.params) {
+    assert.deepEqual(v.dataSync(), emaB.generator.params.get(name)!.dataSync(), name);
+  }
+  disposeGenerator(emaA.generator);
+  disposeGenerator(emaB.generator);
 
   // a finished checkpoint is not trained further
   const again = await pretrain({
@@ -139,11 +158,24 @@ Deno.test("resuming with another config or seed is a clear error and leaves the 
   );
   assert.deepEqual(await Deno.readFile(`${dir}/g/weights.bin`), before);
   await assert.rejects(() => pretrain({ steps: 0 }), /Expected steps to be an integer/);
+  await assert.rejects(
+    () => pretrain({ steps: 4, checkpointEvery: 3, evalEvery: 4 }),
+    /Expected evalEvery a multiple of checkpointEvery \(3\) but found 4/,
+  );
+  await assert.rejects(
+    () => pretrain({ steps: 4, lrSchedule: "linear" as never }),
+    /Expected lrSchedule "cosine" or "constant"/,
+  );
   await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test("learning-rate schedule: warm-up, peak, decay to 10%", () => {
+Deno.test("learning-rate schedule: warm-up, peak, decay to 10% (or constant)", () => {
   assert.ok(learningRateAt(0, 1000, 1) < 0.05);
   assert.ok(Math.abs(learningRateAt(50, 1000, 1) - 1) < 1e-3);
   assert.ok(Math.abs(learningRateAt(1000, 1000, 1) - 0.1) < 1e-9);
+  // constant: after the warm-up the peak, whatever the total, so runs of any length share a prefix
+  for (const total of [2000, 20000]) {
+    assert.equal(learningRateAt(0, total, 1), 0.01);
+    assert.equal(learningRateAt(1500, total, 1, "constant"), 1);
+  }
 });
