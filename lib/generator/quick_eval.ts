@@ -7,6 +7,7 @@
 
 import * as tf from "@tensorflow/tfjs";
 import { checkInt, fail } from "../core/_errors.ts";
+import { bootstrapInterval } from "../core/agreement.ts";
 import { createRng } from "../core/_rng.ts";
 import { createAdam } from "../tensor/adam.ts";
 import {
@@ -155,6 +156,11 @@ export interface GeneratorEvaluation {
   shapesBench: number;
   /** Clips judged: prompts × sampling seeds. */
   clips: number;
+  /**
+   * 95% percentile-bootstrap interval `[lo, hi]` of each rate, resampling
+   * prompts (both sampling seeds of a prompt stay together; 1000 resamples).
+   */
+  intervals: Record<typeof INTERVAL_METRICS[number], [number, number]>;
 }
 
 /** Options for {@linkcode evaluateGenerator}. */
@@ -199,42 +205,84 @@ export async function evaluateGenerator(
   const prompts = options.prompts ??
     promptSample(checkInt(where, "count", options.count ?? 32, 1), seed, split);
   const sampleSeeds = checkInt(where, "sampleSeeds", options.sampleSeeds ?? 1, 1, 64);
-  let objects = 0, correct = 0, frames = 0, defectiveClips = 0, defectivePatches = 0, bench = 0;
-  const ok = { color: 0, shape: 0, count: 0, direction: 0 };
+  // per clip, grouped by prompt (the bootstrap resamples prompts)
+  const byPrompt: ClipMeasures[][] = prompts.map(() => []);
   for (let s = 0; s < sampleSeeds; s++) {
     const clips = await sampleClips(gen, prompts, { ...options, seed: seed + s });
     clips.forEach((clip, i) => {
       const r = objectColors(clip, prompts[i]);
-      objects += r.objects;
-      correct += r.correct;
-      frames += clip.numFrames;
       const checks = judgeVideo(clip, prompts[i].text, JUDGE_GRID).checks;
-      if (checks?.colorOk) ok.color++;
-      if (checks?.shapeOk) ok.shape++;
-      if (checks?.countOk) ok.count++;
-      if (checks?.directionOk) ok.direction++;
       const b = shapesBench(clip, prompts[i].text);
-      if (b.judgeWorst <= DEFECT_SCORE) defectiveClips++;
-      defectivePatches += b.defectivePatches;
-      bench += b.bench.overall;
+      byPrompt[i].push({
+        objects: r.objects,
+        correct: r.correct,
+        frames: clip.numFrames,
+        color: checks?.colorOk ? 1 : 0,
+        shape: checks?.shapeOk ? 1 : 0,
+        count: checks?.countOk ? 1 : 0,
+        direction: checks?.directionOk ? 1 : 0,
+        defective: b.judgeWorst <= DEFECT_SCORE ? 1 : 0,
+        defectivePatches: b.defectivePatches,
+        bench: b.bench.overall,
+      });
     });
   }
-  const n = prompts.length * sampleSeeds;
-  return {
-    prompts: prompts.length,
-    clips: n,
-    objectColorAccuracy: objects ? correct / objects : 0,
-    judgeColorAccuracy: ok.color / n,
-    judgeShapeAccuracy: ok.shape / n,
-    judgeCountAccuracy: ok.count / n,
-    judgeDirectionAccuracy: ok.direction / n,
-    blobsPerFrame: objects / frames,
-    promptCount: prompts.reduce((t, p) => t + p.count, 0) / prompts.length,
-    defectiveClips: defectiveClips / n,
-    defectivePatches: defectivePatches / n,
-    shapesBench: bench / n,
+  const summarise = (idx: ArrayLike<number>): Omit<GeneratorEvaluation, "intervals"> => {
+    const clips = Array.from(idx, (i) => byPrompt[i]).flat();
+    const sum = (f: (c: ClipMeasures) => number) => clips.reduce((t, c) => t + f(c), 0);
+    const n = clips.length;
+    const objects = sum((c) => c.objects);
+    return {
+      prompts: idx.length,
+      clips: n,
+      objectColorAccuracy: objects ? sum((c) => c.correct) / objects : 0,
+      judgeColorAccuracy: sum((c) => c.color) / n,
+      judgeShapeAccuracy: sum((c) => c.shape) / n,
+      judgeCountAccuracy: sum((c) => c.count) / n,
+      judgeDirectionAccuracy: sum((c) => c.direction) / n,
+      blobsPerFrame: objects / sum((c) => c.frames),
+      promptCount: Array.from(idx, (i) => prompts[i].count).reduce((t, v) => t + v, 0) /
+        idx.length,
+      defectiveClips: sum((c) => c.defective) / n,
+      defectivePatches: sum((c) => c.defectivePatches) / n,
+      shapesBench: sum((c) => c.bench) / n,
+    };
   };
+  const all = summarise(Int32Array.from(prompts, (_, i) => i));
+  const intervals = {} as GeneratorEvaluation["intervals"];
+  for (const key of INTERVAL_METRICS) {
+    const ci = bootstrapInterval(prompts.length, (idx) => summarise(idx)[key], { seed: 0 });
+    intervals[key] = [ci.lo, ci.hi];
+  }
+  return { ...all, intervals };
 }
+
+/** What one clip contributes to {@linkcode evaluateGenerator}'s metrics. */
+interface ClipMeasures {
+  objects: number;
+  correct: number;
+  frames: number;
+  color: number;
+  shape: number;
+  count: number;
+  direction: number;
+  defective: number;
+  defectivePatches: number;
+  bench: number;
+}
+
+/** The metrics {@linkcode GeneratorEvaluation.intervals} gives a 95% interval for. */
+const INTERVAL_METRICS = [
+  "objectColorAccuracy",
+  "judgeColorAccuracy",
+  "judgeShapeAccuracy",
+  "judgeCountAccuracy",
+  "judgeDirectionAccuracy",
+  "blobsPerFrame",
+  "defectiveClips",
+  "defectivePatches",
+  "shapesBench",
+] as const;
 
 /** The reference judge's grid (the reward models' 4×4×4). */
 const JUDGE_GRID = Object.freeze({ rows: 4, cols: 4, framesPerPatch: 4 });
