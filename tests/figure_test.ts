@@ -157,3 +157,36 @@ Deno.test("subplotGrid tiles the plot area without overlaps", () => {
 Deno.test("escapeLabel keeps untrusted text from becoming markup", () => {
   assert.equal(escapeLabel('<img src=x onerror="1">&'), '&lt;img src=x onerror="1"&gt;&amp;');
 });
+
+Deno.test("pretrainCurveFigure: one subplot per metric, minutes on x, blobs relative to the objects asked", async () => {
+  const { pretrainCurveFigure, readPretrainRuns } = await import(
+    "../lib/report/figure_pretrain.ts"
+  );
+  const dir = await Deno.makeTempDir();
+  try {
+    const file = `${dir}/g.eval.jsonl`;
+    await Deno.writeTextFile(
+      file,
+      [
+        { step: 1000, seconds: 600, judgeShapeAccuracy: 0.25, blobsPerFrame: 4, promptCount: 2 },
+        { step: 2000, seconds: 1200, judgeShapeAccuracy: 0.5, blobsPerFrame: 2, promptCount: 2 },
+      ].map((r) => JSON.stringify(r)).join("\n") + "\n",
+    );
+    const runs = await readPretrainRuns([`depth 4=${file}`]);
+    assert.equal(runs[0].name, "depth 4");
+    const fig = pretrainCurveFigure(runs);
+    assert.equal(fig.data.length, 6);
+    const byTitle = (i: number) => fig.data[i] as unknown as { x: number[]; y: number[] };
+    assert.deepEqual(byTitle(1).x, [10, 20]); // minutes
+    assert.deepEqual(byTitle(1).y, [0.25, 0.5]); // shape
+    assert.deepEqual(byTitle(4).y, [2, 1]); // blobs ÷ asked
+    await Deno.writeTextFile(`${dir}/empty.eval.jsonl`, "");
+    await assert.rejects(
+      () => readPretrainRuns([`${dir}/empty.eval.jsonl`]),
+      /Expected validation records/,
+    );
+    assert.throws(() => pretrainCurveFigure([]), /Expected a non-empty array of runs/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -13,6 +13,7 @@ import type { Figure } from "../report/figure.ts";
 import { figurePng } from "../report/figure_png.ts";
 import { reportSections, writeReport } from "../report/report.ts";
 import { efficiencyFigureOf } from "../report/figure_efficiency.ts";
+import { pretrainCurveFigure, readPretrainRuns } from "../report/figure_pretrain.ts";
 
 /** `deno task report`. */
 export const reportCommand: CliCommand = {
@@ -35,7 +36,8 @@ export const reportCommand: CliCommand = {
 
 /** `deno task figure`. */
 export const figureCommand: CliCommand = {
-  summary: "render one report figure (or the reward efficiency figure) to PNG in headless Chromium",
+  summary:
+    "render one report figure (or the reward efficiency or pretraining curve) to PNG in headless Chromium",
   spec: {
     root: { type: "string", default: "out/reproduce", description: "reproduction output folder" },
     id: {
@@ -46,6 +48,10 @@ export const figureCommand: CliCommand = {
       type: "string",
       description: "a train-rm output or ship folder (efficiency.json)",
     },
+    "pretrain-curve": {
+      type: "string",
+      description: "[NAME=]OUT.eval.jsonl,… of `pretrain --eval-every`: quality vs training time",
+    },
     out: { type: "string", description: "PNG file" },
     width: { type: "string", default: "900", description: "width in CSS pixels" },
   },
@@ -53,7 +59,11 @@ export const figureCommand: CliCommand = {
     const width = intOption(values, "width"); // read first: a bad flag fails at once
     if (typeof values.out !== "string") fail("figure", "--out FILE.png", "nothing");
     let fig: Figure;
+    const curves = typeof values["pretrain-curve"] === "string"
+      ? values["pretrain-curve"].split(",").filter((s) => s !== "")
+      : undefined;
     if (typeof values.efficiency === "string") fig = await efficiencyFigureOf(values.efficiency);
+    else if (curves?.length) fig = pretrainCurveFigure(await readPretrainRuns(curves));
     else {
       const { sections } = await reportSections(String(values.root));
       const all = sections.flatMap((s) => s.figures);

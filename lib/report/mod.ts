@@ -1,6 +1,7 @@
 /**
  * Pictures and pages: plotly figure specs (`figure.ts`, `figure_results.ts`,
- * `figure_defects.ts`, `figure_efficiency.ts`), their MIME bundles and HTML
+ * `figure_defects.ts`, `figure_efficiency.ts`, `figure_pretrain.ts`: the
+ * generator's quality-versus-training-time curve), their MIME bundles and HTML
  * (`plotly.ts`), PNGs rendered in headless Chromium (`figure_png.ts`), the
  * offline report of a reproduction (`report.ts`, `report_inputs.ts`) and the
  * defect report of your own videos (`inspect.ts`).
@@ -14,6 +15,7 @@ export * from "./figure.ts";
 export * from "./figure_defects.ts";
 export * from "./figure_efficiency.ts";
 export * from "./figure_png.ts";
+export * from "./figure_pretrain.ts";
 export * from "./figure_results.ts";
 export * from "./inspect.ts";
 export * from "./plotly.ts";
