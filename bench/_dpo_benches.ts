@@ -3,7 +3,7 @@
  * shipped generator (`lib/dpo/step.ts` `dpoStep` on `dpoStepInputs`: the
  * frozen reference's per-patch errors without gradient, the policy's under the
  * tape, the loss, Adam) on the same 8 pairs (16 clips), and the same steps in
- * the PyTorch peer (bench/peer/dpo_peer.py) with its loss parity check.
+ * the PyTorch peer (torch/dpo_peer.py) with its loss parity check.
  * @module
  */
 

@@ -1,5 +1,5 @@
 /**
- * The kit's side of the PyTorch peer (bench/peer/generator_peer.py): finds a
+ * The kit's side of the PyTorch peer (torch/generator_peer.py): finds a
  * Python with torch, exports a generator's weights and one batch (x0, t, ε,
  * prompt tokens, prompt-dropout mask) as raw float32 + JSON together with the
  * kit's plain and weighted ε-MSE on those inputs before and after one step of
@@ -31,7 +31,7 @@ import { trainStep } from "../lib/generator/train_step.ts";
 export const PEER_PYTHON = "/usr/bin/python3";
 
 /** The peer script. */
-export const PEER_SCRIPT: string = new URL("./peer/generator_peer.py", import.meta.url).pathname;
+export const PEER_SCRIPT: string = new URL("../torch/generator_peer.py", import.meta.url).pathname;
 
 /** The shipped generator checkpoint (used for parity when present). */
 export const SHIPPED_GENERATOR: string = new URL("../data/generator/", import.meta.url).pathname;

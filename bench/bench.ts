@@ -5,7 +5,7 @@
  * (forward, and forward + backward), DDIM sampling, reward-model scoring and
  * its training step, and one Diffusion-DPO and one Gran-DPO step of the
  * shipped generator on the same 8 pairs — next to PyTorch peers of the
- * training step and of both DPO steps on the same batches (bench/peer/),
+ * training step and of both DPO steps on the same batches (torch/generator_peer.py, torch/dpo_peer.py),
  * checks the peers' losses against the kit's, runs a 200-step memory check, and writes
  * `out/bench/results.json` plus `out/bench/backend.json` with the CPU-route
  * ranking by the training step, which `initBackend()` then follows.
