@@ -26,7 +26,7 @@ def _fail(where, expected, found):
     raise ValueError(f"{where}: Expected {expected} but found {found}")
 
 
-def _recover(folder):
+def recover_interrupted_save(folder):
     """A save killed between its two renames leaves only `.NAME.*.old`: rename it back."""
     if os.path.exists(folder):
         return
@@ -41,7 +41,7 @@ def _recover(folder):
 
 def read_manifest(folder):
     """The checked manifest (config.json) of a checkpoint folder."""
-    _recover(folder)
+    recover_interrupted_save(folder)
     path = os.path.join(folder, "config.json")
     if not os.path.exists(path):
         _fail(path, "a checkpoint's config.json", "no such file")
@@ -174,3 +174,24 @@ def load_generator(folder, device="cpu", trainable=True):
     check_params(manifest["config"], weights, os.path.join(folder, "weights.bin"))
     weights = {n: w.to(device).requires_grad_(trainable) for n, w in weights.items()}
     return manifest["config"], weights, manifest, opt
+
+
+def main(argv=None):
+    """`python3 -m halo_torch.checkpoint SRC DST`: reads the kit checkpoint SRC (checked) and writes
+    it again to DST with this module: weights.bin and optimizer.bin come out byte-identical."""
+    import sys
+
+    args = argv if argv is not None else sys.argv[1:]
+    if len(args) != 2:
+        print("usage: python3 -m halo_torch.checkpoint SRC DST", file=sys.stderr)
+        return 2
+    src, dst = args
+    manifest, weights, opt = read_checkpoint(src)
+    optimizer = (manifest["optimizer"]["step"], opt) if opt is not None else None
+    write_checkpoint(dst, manifest["kind"], manifest["config"], weights, step=manifest["step"],
+                     meta=manifest["meta"], optimizer=optimizer)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
