@@ -23,7 +23,8 @@ torchrun, reading the kit's pairs file and writing a kit checkpoint.
   averages gradients, so the update is the one of the whole global batch.
 - **Update.** The kit's Adam (halo_torch.adam): global-norm clipping, lr warm-up over 10 steps.
 - **Checkpoints.** Every `--checkpoint-every` steps rank 0 appends the log lines (`<out>.log.jsonl`,
-  `{step, seconds, <the kit's metric names>}`) and then writes a kit checkpoint of kind
+  `{step, seconds, <the kit's metric names>, grad_norm}`, grad_norm as TRL logs it: the global
+  gradient norm before clipping) and then writes a kit checkpoint of kind
   "generator" with the optimiser state, atomically (temporary folder + rename). A run started again
   with the same settings resumes from it (lines past it dropped from the log), so a killed run ends
   with the same weights as an uninterrupted one. The checkpoint is what `deno task evaluate
@@ -262,7 +263,7 @@ class Trainer:
             total = self.all_sum(torch.stack([sums[n].to(torch.float64) for n in keys]))
             metrics = metrics_from_sums(dict(zip(keys, total.cpu())), loss_options, norm)
             adam.lr = a.lr * min(1, (step + 1) / 10)
-            adam.apply()
+            metrics["grad_norm"] = adam.apply()  # TRL's name; before clipping
             if not math.isfinite(metrics["loss"]):
                 raise SystemExit(f"train.py: Expected a finite loss but found {metrics['loss']} at "
                                  f"step {step + 1}")
