@@ -49,8 +49,8 @@ async function readLog(out: string): Promise<LogLine[]> {
 
 Deno.test({
   name:
-    `torchrun --nproc_per_node=2 (gloo, 2 pairs per process) gives the weights and the log of ` +
-    `one process with the whole batch of 4, within 1e-6 relative after 6 steps, and its log${skip}`,
+    `torchrun --nproc_per_node=2 (gloo, 2 pairs per process) gives the weights of one process ` +
+    `with the whole batch of 4 within 1e-6 relative after 6 steps, and its log${skip}`,
   ignore: Boolean(skipReason),
   fn: async () => {
     const f = await setup();
