@@ -13,14 +13,14 @@ import { formatGrid, numPatches, type PatchGrid } from "../lib/videos/patch.ts";
 import { renderClip, samplePrompt } from "../lib/videos/world.ts";
 import { readCheckpointManifest } from "../lib/tensor/checkpoint.ts";
 import type { PreferencePair } from "../lib/pairs/file.ts";
-import { PEER_PYTHON, peerAvailable } from "../bench/_peer.ts";
+import { PEER_PYTHON, peerAvailable, TORCH_TRAIN_SCRIPT, torchrunOptions } from "../bench/_peer.ts";
 import { TINY_GENERATOR } from "./_helpers.ts";
 
 /** The repository's torch/ folder. */
 export const TORCH_DIR: string = new URL("../torch/", import.meta.url).pathname;
 
 /** The trainer's entry point. */
-export const TRAIN_SCRIPT: string = join(TORCH_DIR, "train.py");
+export const TRAIN_SCRIPT: string = TORCH_TRAIN_SCRIPT;
 
 /** Why the torch tests are skipped here ("" when they run: torch found, or CI, where it must be). */
 export async function torchSkipReason(test: string): Promise<string> {
@@ -143,16 +143,6 @@ export interface PythonRun {
 
 /** The environment of the torch tests' processes: one thread each (the machine is shared). */
 export const TORCH_ENV = { OMP_NUM_THREADS: "1", MKL_NUM_THREADS: "1" };
-
-/**
- * The torchrun options every launch here passes: Debian's torch 1.13 under Python 3.11 fails to
- * parse torchrun's default `--redirects 0 --tee 0` (its Std flag enum has no member 0 to iterate
- * over: "'NoneType' object has no attribute 'get'"), so stderr is teed (2) explicitly, into
- * `logDir`; the agent polls its workers every 0.2 s instead of 5 s.
- */
-export function torchrunOptions(logDir: string): string[] {
-  return ["--redirects", "2", "--tee", "2", "--log_dir", logDir, "--monitor_interval", "0.2"];
-}
 
 /**
  * Runs the trainer with `args`: one process (`python3 torch/train.py`) or `nproc` processes
