@@ -107,6 +107,11 @@ Deno.test({
     await initBackend({ backend: "cpu" });
     await withTempDir(async (dir) => {
       const pairs = await writeTinyPairs(join(dir, "pairs"), 6, { frames: 4, size: 16 });
+      const kits: Array<{
+        dir: string;
+        label: string;
+        kit: Record<string, { before: DpoMetrics; after: DpoMetrics }>;
+      }> = [];
       for (const [k, { config, weighting }] of cases.entries()) {
         const caseDir = join(dir, `case${k}`);
         const reference = randomisedGenerator(config, 5);
@@ -153,12 +158,18 @@ Deno.test({
         tf.dispose(Object.values(inputs).filter((v) => v instanceof tf.Tensor));
         disposeGenerator(policy);
         disposeGenerator(reference);
-        const report = await python("halo_torch.parity", [caseDir]) as {
+        kits.push({ dir: caseDir, label: `${config.prediction} head, ${weighting}`, kit });
+      }
+      const all = await python("halo_torch.parity", kits.map((k) => k.dir)) as {
+        cases: Array<{
           methods: Record<
             string,
             { before: DpoMetrics; after: DpoMetrics; scales: Record<string, number> }
           >;
-        };
+        }>;
+      };
+      for (const [k, { label, kit }] of kits.entries()) {
+        const report = all.cases[k];
         for (const method of POST_TRAIN_METHODS) {
           const k0 = kit[method];
           // the batch exercises what must match: a loss away from log 2 (policy ≠ reference), a
@@ -187,7 +198,7 @@ Deno.test({
               assert.ok(r <= 1e-5, `${method} ${when} ${name}: torch ${ours[name]} kit ${value}`);
             }
             console.log(
-              `${config.prediction} head, ${weighting}, ${method} ${when}: loss ${
+              `${label}, ${method} ${when}: loss ${
                 theirs.loss.toFixed(6)
               }, worst metric relative difference ${worst.toExponential(1)}`,
             );

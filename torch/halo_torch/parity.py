@@ -10,11 +10,12 @@ Input: a folder written by the test with
 The clips, prompt tokens and patch gaps come from the pairs file through halo_torch.pairs, so the
 dataset's conversion and the tokenizer are checked too.
 
-Output (stdout, one JSON line): {methods: {name: {before: metrics, after: metrics, scales}}}, each
+Output (stdout, one JSON line): {torch, cases: [per DIR: {methods: {name: {before: metrics, after: metrics, scales}}}, each
 a fresh policy from policy/ and a fresh KitAdam, one step on the batch, and the metrics again;
 `scales` holds the mean magnitude of the terms of the two signed means (see margin_scales).
+One process checks several folders (`DIR...`), so torch is imported once.
 
-Usage: /usr/bin/python3 -m halo_torch.parity DIR   (from torch/, or with torch/ on PYTHONPATH)
+Usage: /usr/bin/python3 -m halo_torch.parity DIR...   (from torch/, or with torch/ on PYTHONPATH)
 """
 
 import json
@@ -47,7 +48,14 @@ def margin_scales(pol, ref, gaps, o):
 
 
 def main(argv=None):
-    d = (argv or sys.argv[1:])[0]
+    """Prints {torch, cases: [one result per DIR argument]}."""
+    dirs = argv if argv is not None else sys.argv[1:]
+    print(json.dumps({"torch": torch.__version__, "cases": [parity_case(d) for d in dirs]}))
+    return 0
+
+
+def parity_case(d):
+    """{methods: {name: {before, after, scales}}} of one folder (the module doc)."""
     with open(os.path.join(d, "step.json"), encoding="utf-8") as f:
         spec = json.load(f)
     config, start, _, _ = load_generator(os.path.join(d, "policy"), trainable=False)
@@ -81,8 +89,7 @@ def main(argv=None):
                                 gaps, o)
         out[method] = {"before": before, "after": after,
                        "scales": margin_scales(pol_before, ref, gaps, o)}
-    print(json.dumps({"torch": torch.__version__, "methods": out}))
-    return 0
+    return {"methods": out}
 
 
 if __name__ == "__main__":
