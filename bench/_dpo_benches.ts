@@ -3,11 +3,15 @@
  * shipped generator (`lib/dpo/step.ts` `dpoStep` on `dpoStepInputs`: the
  * frozen reference's per-patch errors without gradient, the policy's under the
  * tape, the loss, Adam) on the same 8 pairs (16 clips), and the same steps in
- * the PyTorch peer (bench/peer/dpo_peer.py) with its loss parity check.
+ * the PyTorch peer (torch/dpo_peer.py) with its loss parity check; and the post-training
+ * throughput of the kit's wasm route against the torch trainer with 1 and 2 processes.
  * @module
  */
 
 import * as tf from "@tensorflow/tfjs";
+import { join } from "node:path";
+import { initBackend } from "../lib/tensor/backend.ts";
+import { postTrain } from "../lib/dpo/post_train.ts";
 import { createAdam } from "../lib/tensor/adam.ts";
 import {
   disposeGenerator,
@@ -30,7 +34,7 @@ import {
   exportDpoForPeer,
   runDpoPeer,
 } from "./_dpo_peer.ts";
-import { SHIPPED_GENERATOR } from "./_peer.ts";
+import { PEER_PYTHON, SHIPPED_GENERATOR, TORCH_TRAIN_SCRIPT, torchrunOptions } from "./_peer.ts";
 
 /** Table names of the DPO step benchmarks. */
 export const DPO_BENCH_NAMES: Readonly<Record<DpoBenchMethod, string>> = Object.freeze({
@@ -158,4 +162,81 @@ export function dpoParityLine(method: DpoBenchMethod, report: DpoPeerReport): st
   } vs ${m.lossAfterStep.toPrecision(7)} (rel. ${m.lossAfterStepRelDiff.toExponential(1)}) → ${
     ok ? "ok" : "MISMATCH"
   } (bound 1e-3)`;
+}
+
+/** One route's post-training throughput (pairs per second over whole optimiser steps). */
+export interface PostTrainThroughput {
+  /** "kit wasm", "torch 1 process", "torch 2 processes". */
+  route: string;
+  /** Pairs per second over the run's steps (first step and the final checkpoint included). */
+  pairsPerSecond: number;
+  /** Steps of the run. */
+  steps: number;
+  /** Wall seconds of those steps. */
+  seconds: number;
+}
+
+/**
+ * Post-training throughput of the same Gran-DPO run (the shipped generator, the benchmark pairs,
+ * {@linkcode DPO_BATCH} pairs a step, `steps` steps, one checkpoint at the end) on the kit's wasm
+ * route (`postTrain`, one thread) and in the torch trainer (torch/train.py) with 1 process and
+ * with 2 processes under torchrun (gloo, one torch thread each). The torch routes are skipped
+ * (an entry with NaN and the reason) when torch is missing.
+ */
+export async function postTrainThroughput(steps: number): Promise<PostTrainThroughput[]> {
+  const pairs = await benchPairsFile();
+  const dir = await Deno.makeTempDir({ prefix: "halo-post-train-bench-" });
+  const out: PostTrainThroughput[] = [];
+  try {
+    await initBackend({ backend: "wasm" });
+    const kit = await postTrain({
+      out: join(dir, "kit"),
+      pairs,
+      generatorDir: SHIPPED_GENERATOR,
+      steps,
+      batchSize: DPO_BATCH,
+      checkpointEvery: steps,
+      quiet: true,
+    });
+    out.push({
+      route: "kit wasm (1 thread)",
+      pairsPerSecond: (steps * DPO_BATCH) / kit.wallSeconds,
+      steps,
+      seconds: kit.wallSeconds,
+    });
+    for (const nproc of [1, 2]) {
+      const launch = nproc === 1 ? [] : [
+        ...["-m", "torch.distributed.run", "--standalone", `--nproc_per_node=${nproc}`],
+        ...torchrunOptions(join(dir, "torchrun-logs")),
+      ];
+      const run = await new Deno.Command(PEER_PYTHON, {
+        args: [
+          ...launch,
+          TORCH_TRAIN_SCRIPT,
+          ...["--pairs", pairs, "--generator", SHIPPED_GENERATOR, "--out", join(dir, `t${nproc}`)],
+          ...["--steps", `${steps}`, "--global-batch", `${DPO_BATCH}`],
+          ...["--checkpoint-every", `${steps}`, "--threads", "1", "--device", "cpu", "--quiet"],
+        ],
+        env: { OMP_NUM_THREADS: "1" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const route = `torch ${nproc} process${nproc > 1 ? "es" : ""} (1 thread each)`;
+      const text = new TextDecoder().decode(run.stdout).trim().split("\n").pop() ?? "";
+      if (!run.success) {
+        const why = new TextDecoder().decode(run.stderr).trim().split("\n").slice(-2).join(" | ");
+        throw new Error(`${route}: Expected exit 0 but found exit ${run.code}: ${why}`);
+      }
+      const summary = JSON.parse(text) as { pairsPerSecond: number };
+      out.push({
+        route,
+        pairsPerSecond: summary.pairsPerSecond,
+        steps,
+        seconds: (steps * DPO_BATCH) / summary.pairsPerSecond,
+      });
+    }
+    return out;
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
 }

@@ -1,6 +1,6 @@
 /**
  * The kit's side of the PyTorch peer of a Diffusion-DPO and a Gran-DPO step
- * (bench/peer/dpo_peer.py): builds the benchmark's preference pairs with the
+ * (torch/dpo_peer.py): builds the benchmark's preference pairs with the
  * kit's own pipeline (`buildPairs`: the shipped generator's DDIM candidates
  * scored by the shipped PRM), exports the frozen reference's and the policy's
  * weights and one step's batch (`dpoStepInputs`: chosen and rejected x0, t and
@@ -52,7 +52,7 @@ import {
 } from "./_peer.ts";
 
 /** The DPO peer script. */
-export const DPO_PEER_SCRIPT: string = new URL("./peer/dpo_peer.py", import.meta.url).pathname;
+export const DPO_PEER_SCRIPT: string = new URL("../torch/dpo_peer.py", import.meta.url).pathname;
 
 /** The shipped patch reward model, which scores the benchmark's pairs. */
 export const SHIPPED_PRM: string = new URL("../data/reward/prm/", import.meta.url).pathname;

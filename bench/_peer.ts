@@ -1,5 +1,5 @@
 /**
- * The kit's side of the PyTorch peer (bench/peer/generator_peer.py): finds a
+ * The kit's side of the PyTorch peer (torch/generator_peer.py): finds a
  * Python with torch, exports a generator's weights and one batch (x0, t, ε,
  * prompt tokens, prompt-dropout mask) as raw float32 + JSON together with the
  * kit's plain and weighted ε-MSE on those inputs before and after one step of
@@ -31,7 +31,26 @@ import { trainStep } from "../lib/generator/train_step.ts";
 export const PEER_PYTHON = "/usr/bin/python3";
 
 /** The peer script. */
-export const PEER_SCRIPT: string = new URL("./peer/generator_peer.py", import.meta.url).pathname;
+export const PEER_SCRIPT: string = new URL("../torch/generator_peer.py", import.meta.url).pathname;
+
+/** The Gran-DPO trainer for torchrun (torch/train.py, halo_torch.train). */
+export const TORCH_TRAIN_SCRIPT: string = new URL("../torch/train.py", import.meta.url).pathname;
+
+/**
+ * The torchrun options the kit's launches pass: Debian's torch 1.13 under Python 3.11 fails to
+ * parse torchrun's default `--redirects 0 --tee 0` (its Std flag enum yields no member 0:
+ * "'NoneType' object has no attribute 'get'"), so the workers' stderr is teed (2) explicitly,
+ * into `logDir`; the agent polls its workers every 0.2 s instead of 5 s.
+ *
+ * @example
+ * ```ts
+ * import { torchrunOptions } from "./_peer.ts";
+ * console.log(torchrunOptions("/tmp/logs").slice(0, 4)); // ["--redirects", "2", "--tee", "2"]
+ * ```
+ */
+export function torchrunOptions(logDir: string): string[] {
+  return ["--redirects", "2", "--tee", "2", "--log_dir", logDir, "--monitor_interval", "0.2"];
+}
 
 /** The shipped generator checkpoint (used for parity when present). */
 export const SHIPPED_GENERATOR: string = new URL("../data/generator/", import.meta.url).pathname;

@@ -5,7 +5,7 @@
  * (forward, and forward + backward), DDIM sampling, reward-model scoring and
  * its training step, and one Diffusion-DPO and one Gran-DPO step of the
  * shipped generator on the same 8 pairs — next to PyTorch peers of the
- * training step and of both DPO steps on the same batches (bench/peer/),
+ * training step and of both DPO steps on the same batches (torch/generator_peer.py, torch/dpo_peer.py),
  * checks the peers' losses against the kit's, runs a 200-step memory check, and writes
  * `out/bench/results.json` plus `out/bench/backend.json` with the CPU-route
  * ranking by the training step, which `initBackend()` then follows.
@@ -14,7 +14,7 @@
  * backend (the "launches" column: tfjs kernels; on webgpu the GPU dispatches).
  *
  * Usage: deno task bench [--backends cpu,wasm,webgpu,wasm-stock,webgpu-stock] [--seconds 2]
- *   [--only NAME] [--no-peer] [--memory-steps 200] [--peer-threads 0]
+ *   [--only NAME] [--no-peer] [--memory-steps 200] [--peer-threads 0] [--post-train-steps 6]
  * @module
  */
 
@@ -59,7 +59,13 @@ import {
 } from "../lib/generator/model.ts";
 import { rewardBenches } from "../lib/reward/experiment.ts";
 import { batchLabelBench, labelBenches } from "./_label_benches.ts";
-import { DPO_BENCH_NAMES, dpoBenches, dpoParityLine, dpoPeerRows } from "./_dpo_benches.ts";
+import {
+  DPO_BENCH_NAMES,
+  dpoBenches,
+  dpoParityLine,
+  dpoPeerRows,
+  postTrainThroughput,
+} from "./_dpo_benches.ts";
 import { benchPairsFile, DPO_METHODS } from "./_dpo_peer.ts";
 
 const SHARED_VIDEOS = new URL("../../shared/videos/", import.meta.url).pathname;
@@ -213,6 +219,11 @@ if (import.meta.main) {
     out: { type: "string", default: "out/bench", description: "output directory" },
     "no-peer": { type: "boolean", description: "skip the PyTorch peer" },
     "peer-threads": { type: "string", default: "0", description: "torch threads (0: default)" },
+    "post-train-steps": {
+      type: "string",
+      default: "6",
+      description: "Gran-DPO steps of the post-training throughput runs, kit vs torch (0: skip)",
+    },
     "memory-steps": {
       type: "string",
       default: "200",
@@ -324,6 +335,22 @@ if (import.meta.main) {
     }
   }
 
+  // post-training throughput: the kit's wasm route, the torch trainer with 1 and 2 processes
+  let postTrainRuns: Awaited<ReturnType<typeof postTrainThroughput>> | undefined;
+  let postTrainSkipped: string | undefined;
+  const postTrainSteps = Number(values["post-train-steps"]);
+  if (!dpoSelected || postTrainSteps <= 0) postTrainSkipped = "DPO steps not selected or 0 steps";
+  else if (values["no-peer"]) postTrainSkipped = "--no-peer";
+  else if (!(await peerAvailable()).ok) postTrainSkipped = (await peerAvailable()).reason;
+  else {
+    console.error(`… post-training throughput: kit wasm vs torch/train.py with 1 and 2 processes`);
+    try {
+      postTrainRuns = await postTrainThroughput(postTrainSteps);
+    } catch (error) {
+      postTrainSkipped = (error as Error).message;
+    }
+  }
+
   let memory: Awaited<ReturnType<typeof memoryCheck>> | undefined;
   const memorySteps = Number(values["memory-steps"]);
   if (memorySteps > 0 && selected.some((b) => b.name === RANKING_BENCH)) {
@@ -367,6 +394,16 @@ if (import.meta.main) {
     );
     for (const method of DPO_METHODS) console.log(`  ${dpoParityLine(method, dpoPeer.report)}`);
   } else console.log(`DPO peer: skipped (${dpoPeerSkipped})`);
+  if (postTrainRuns) {
+    console.log(`post-training throughput (Gran-DPO, data/generator, 8 pairs a step):`);
+    for (const r of postTrainRuns) {
+      console.log(
+        `  ${r.route}: ${r.pairsPerSecond.toFixed(2)} pairs/s (${r.steps} steps in ${
+          r.seconds.toFixed(1)
+        } s)`,
+      );
+    }
+  } else console.log(`post-training throughput: skipped (${postTrainSkipped})`);
   if (memory) {
     const pct = (x: number) => `${x >= 0 ? "+" : ""}${(100 * x).toFixed(1)}%`;
     console.log(
@@ -408,6 +445,7 @@ if (import.meta.main) {
         dpoPeer: dpoPeer
           ? { ...dpoPeer.report, kitBackend: dpoPeer.backend, weights: "data/generator" }
           : { skipped: dpoPeerSkipped },
+        postTrain: postTrainRuns ?? { skipped: postTrainSkipped },
         memory,
         flopCheck,
       },

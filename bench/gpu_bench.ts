@@ -3,7 +3,7 @@
  * CUDA, on one machine with a GPU (issue 13). Times the generator's Adam
  * training step (`trainStep`, as `deno task bench` times it) on WebGPU at
  * B = 8, 64, 256 of the default config and B = 8, 32 of a larger one (64 px,
- * 256 tokens, d = 256, depth 4), then the peer (bench/peer/generator_peer.py,
+ * 256 tokens, d = 256, depth 4), then the peer (torch/generator_peer.py,
  * random weights) at the same configs and batches, prints clips/s and the
  * kit/peer ratio with the GPU dispatches of one kit step, and writes `out/bench/gpu.json`. A size that fails is
  * reported with its error's first line and the bench goes on. Refuses (exit 2)
@@ -217,6 +217,19 @@ async function commandLine(cmd: string, args: string[]): Promise<string | undefi
   }
 }
 
+/**
+ * The peer script: the repository's torch/generator_peer.py, or peer/generator_peer.py beside a
+ * bundled gpu_bench.js (the offline pack of bench/gpu/pack.sh, with peer/halo_torch/ beside it).
+ */
+function defaultPeerScript(): string {
+  try {
+    Deno.statSync(PEER_SCRIPT);
+    return PEER_SCRIPT;
+  } catch {
+    return new URL("./peer/generator_peer.py", import.meta.url).pathname;
+  }
+}
+
 const SPEC: CliSpec = {
   sizes: {
     type: "string",
@@ -232,7 +245,11 @@ const SPEC: CliSpec = {
   },
   python: { type: "string", default: "python3", description: "the Python with torch for the peer" },
   "peer-device": { type: "string", default: "cuda", description: "the peer's device: cuda or cpu" },
-  "peer-script": { type: "string", default: PEER_SCRIPT, description: "generator_peer.py" },
+  "peer-script": {
+    type: "string",
+    default: defaultPeerScript(),
+    description: "generator_peer.py (beside it: halo_torch/)",
+  },
   "no-peer": { type: "boolean", description: "skip the PyTorch peer" },
   "allow-fallback": {
     type: "boolean",

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { probeWebGpu } from "../lib/tensor/backend.ts";
 import { createGenerator, disposeGenerator, generatorParamCount } from "../lib/generator/model.ts";
 import {
@@ -243,7 +243,15 @@ Deno.test({
       assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["gpu_bench.js"]);
       await Deno.mkdir(join(dir, "peer"));
       await Deno.copyFile(PEER_SCRIPT, join(dir, "peer", "generator_peer.py"));
-      // the peer script is found beside the bundle (peer/generator_peer.py), as in the pack
+      const pkg = join(dirname(PEER_SCRIPT), "halo_torch");
+      await Deno.mkdir(join(dir, "peer", "halo_torch"));
+      for await (const e of Deno.readDir(pkg)) {
+        if (e.isFile) {
+          await Deno.copyFile(join(pkg, e.name), join(dir, "peer", "halo_torch", e.name));
+        }
+      }
+      // the peer script is found beside the bundle (peer/generator_peer.py and the halo_torch
+      // package it imports), as in the pack
       const peerArgs = noPeer ? ["--no-peer"] : ["--python", PEER_PYTHON, "--peer-device", "cpu"];
       const r = await run(["--allow-fallback", "--sizes", "tiny:1", ...QUICK, ...peerArgs], {
         script: "gpu_bench.js",

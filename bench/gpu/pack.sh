@@ -5,8 +5,8 @@
 #   bash bench/gpu/pack.sh [OUT_DIR]        (default: out/gpu-pack)
 #
 # Contents: deno.xz (this machine's Deno, xz -9), gpu_bench.js (`deno bundle --platform deno` of
-# bench/gpu_bench.ts: one file, no node_modules, no network), peer/generator_peer.py (the PyTorch
-# peer), vulkan/libvulkan.so.1 + the libvulkan1 .deb it came from (the Vulkan loader, for machines
+# bench/gpu_bench.ts: one file, no node_modules, no network), peer/generator_peer.py and peer/halo_torch/
+# (the PyTorch peer and the model it imports, from torch/), vulkan/libvulkan.so.1 + the libvulkan1 .deb it came from (the Vulkan loader, for machines
 # without one), run.sh, README.md, SHA256SUMS. Needs deno (PATH or $DENO), xz, dpkg and a libvulkan1
 # .deb in /var/cache/apt/archives (or network for `apt-get download libvulkan1`).
 set -euo pipefail
@@ -15,12 +15,13 @@ out=$(realpath -m "${1:-$root/out/gpu-pack}")
 deno_bin=$(readlink -f "${DENO:-$(command -v deno)}")
 tmp="$out.tmp"
 rm -rf "$tmp"
-mkdir -p "$tmp/peer" "$tmp/vulkan"
+mkdir -p "$tmp/peer/halo_torch" "$tmp/vulkan"
 cd "$root"
 
 echo "pack: bundling bench/gpu_bench.ts" >&2
 "$deno_bin" bundle --quiet --platform deno -o "$tmp/gpu_bench.js" bench/gpu_bench.ts
-cp bench/peer/generator_peer.py "$tmp/peer/"
+cp torch/generator_peer.py "$tmp/peer/"
+cp torch/halo_torch/*.py torch/halo_torch/vocab.json "$tmp/peer/halo_torch/"
 cp bench/gpu/run.sh bench/gpu/README.md "$tmp/"
 chmod +x "$tmp/run.sh"
 

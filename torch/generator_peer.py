@@ -1,9 +1,9 @@
 #!/usr/bin/python3
 """PyTorch peer of the HALO kit's video DiT generator (lib/generator/model.ts).
 
-The same architecture, the same training step — ε-MSE per clip weighted by
-min(1/ᾱ_t, maxWeight) normalised to mean 1 over the batch (lib/generator/model.ts
-trainStep), and the kit's own Adam (global-norm clipping, bias-corrected step
+The generator of halo_torch.model (the one PyTorch copy of the kit's architecture), the kit's
+training step — ε-MSE per clip weighted by min(1/ᾱ_t, maxWeight) normalised to mean 1 over the
+batch (lib/generator/train_step.ts) — and the kit's own Adam (global-norm clipping, bias-corrected step
 size, ε outside the square root) — written in PyTorch to measure the kit
 against (`deno task bench`) and to check that both compute the same losses on
 identical weights and inputs.
@@ -21,9 +21,9 @@ and after one training step (gradient of the weighted loss, Adam) on the same
 inputs, their relative differences to the kit's, and the timed training steps
 (milliseconds) on the exported batch.
 
-Usage: /usr/bin/python3 bench/peer/generator_peer.py DIR [--seconds 4]
+Usage: /usr/bin/python3 torch/generator_peer.py DIR [--seconds 4]
        [--warmup 2] [--min-runs 5] [--threads N] [--device cpu|cuda]
-       python3 bench/peer/generator_peer.py DIR --random-weights --batch B [--device cuda]
+       python3 torch/generator_peer.py DIR --random-weights --batch B [--device cuda]
          (timing only, bench/gpu_bench.ts: DIR holds config.json and params.json, whose
          shapes get random weights; clips and prompt tokens are random too)
 Needs Debian's python3-torch (1.13); the kit itself never depends on it.
@@ -38,9 +38,10 @@ import sys
 import time
 
 import torch
-import torch.nn.functional as F
 
-SIGMA_DATA = 0.5  # lib/generator/model.ts: data std assumed by the output preconditioning
+# The model and the kit's Adam live in halo_torch (one copy for the peers and the trainer).
+from halo_torch.adam import KitAdam
+from halo_torch.model import Peer
 
 
 def load_f32(path, count=None):
@@ -59,189 +60,20 @@ def load_params(d, entries, file="params.f32", trainable=True):
     return params
 
 
-class Peer:
-    """The generator, with weights by the kit's parameter names."""
-
-    def __init__(self, config, params, device="cpu"):
-        self.c = config
-        self.p = params
-        g = config["tokenGrid"]
-        self.fpp, self.rows, self.cols = g["framesPerPatch"], g["rows"], g["cols"]
-        self.s = config["frames"] // self.fpp
-        self.n = self.rows * self.cols
-        self.d = config["dim"]
-        self.token_values = self.fpp * (config["size"] // self.rows) * (config["size"] // self.cols) * 3
-        self.heads = config["heads"]
-        self.ab64 = torch.tensor(config["alphaBars"], dtype=torch.float64, device=device)
-        self.ab = self.ab64.to(torch.float32)
-        half = self.d // 2
-        self.freqs = torch.tensor(
-            [math.exp(-math.log(10000) * i / half) for i in range(half)], dtype=torch.float32,
-            device=device,
-        )
-
-    def lin(self, name, x):
-        w = self.p[name + ".w"]
-        b = self.p.get(name + ".b")
-        flat = x.reshape(-1, w.shape[0])
-        y = torch.addmm(b, flat, w) if b is not None else flat @ w
-        return y.reshape(*x.shape[:-1], w.shape[1])
-
-    @staticmethod
-    def ln(x, g=None, b=None):
-        mean = x.mean(-1, keepdim=True)
-        c = x - mean
-        y = c * torch.rsqrt(c.square().mean(-1, keepdim=True) + 1e-5)
-        return y if g is None else y * g + b
-
-    def attention(self, name, x):
-        b, n, d = x.shape
-        h, dh = self.heads, d // self.heads
-        qkv = self.lin(name + ".qkv", x).reshape(b, n, 3, h, dh).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv[0], qkv[1], qkv[2]
-        scores = (q @ k.transpose(-1, -2)) * (1 / math.sqrt(dh))
-        mixed = scores.softmax(-1) @ v  # [b, h, n, dh]
-        return self.lin(name + ".out", mixed.transpose(1, 2).reshape(b, n, d))
-
-    def mlp(self, name, x):
-        return self.lin(name + ".fc2", F.gelu(self.lin(name + ".fc1", x), approximate="tanh"))
-
-    def plain_block(self, name, x):
-        p = self.p
-        h = x + self.attention(name + ".attn", self.ln(x, p[name + ".ln1.g"], p[name + ".ln1.b"]))
-        return h + self.mlp(name + ".mlp", self.ln(h, p[name + ".ln2.g"], p[name + ".ln2.b"]))
-
-    def ada_block(self, name, x, cond):
-        """x [B·G, N, d]; cond [B, d]; row r of x uses cond[r // G]."""
-        rows, n, d = x.shape
-        bsz = cond.shape[0]
-        groups = rows // bsz
-        mod = self.lin(name + ".ada", F.silu(cond)).reshape(bsz, 1, 6, 1, d)
-        shift1, scale1, gate1, shift2, scale2, gate2 = mod.unbind(2)  # [B, 1, 1, d]
-
-        def grouped(t):
-            return t.reshape(bsz, groups, n, d)
-
-        a = (grouped(self.ln(x)) * (scale1 + 1) + shift1).reshape(rows, n, d)
-        h = grouped(x) + grouped(self.attention(name + ".attn", a)) * gate1
-        m = (self.ln(h) * (scale2 + 1) + shift2).reshape(rows, n, d)
-        return (h + grouped(self.mlp(name + ".mlp", m)) * gate2).reshape(rows, n, d)
-
-    def encode_prompt(self, tokens, keep):
-        p = self.p
-        b, length = tokens.shape
-        x = p["prompt.embed"][tokens] + p["prompt.pos"][:length]
-        for i in range(self.c["promptLayers"]):
-            x = self.plain_block(f"prompt.block{i}", x)
-        v = self.lin("prompt.proj", self.ln(x, p["prompt.ln.g"], p["prompt.ln.b"]).mean(1))
-        if keep is not None:
-            k = keep.reshape(b, 1)
-            v = v * k + p["prompt.null"].reshape(1, -1) * (1 - k)
-        return v
-
-    def patchify(self, x):
-        b, t, hh, ww, ch = x.shape
-        ph, pw = hh // self.rows, ww // self.cols
-        return x.reshape(b * self.s, self.fpp, self.rows, ph, self.cols, pw * ch) \
-            .permute(0, 2, 4, 1, 3, 5).reshape(b, self.s * self.n, self.fpp * ph * pw * ch)
-
-    def unpatchify(self, tok, shape):
-        b, t, hh, ww, ch = shape
-        ph, pw = hh // self.rows, ww // self.cols
-        return tok.reshape(b * self.s, self.rows, self.cols, self.fpp, ph, pw * ch) \
-            .permute(0, 3, 1, 4, 2, 5).reshape(b, t, hh, ww, ch)
-
-    def predict_noise(self, xt, t, tokens, keep=None):
-        return self.predict_noise_and_clean(xt, t, tokens, keep)[0]
-
-    def predict_noise_and_clean(self, xt, t, tokens, keep=None):
-        """(ε̂, X) as lib/generator/model.ts predictNoiseAndClean: X is the pixel MLP's clean value,
-        x̂0 itself for prediction "x0", the ungated branch for the default (ε) head."""
-        p, s, n, d = self.p, self.s, self.n, self.d
-        b = xt.shape[0]
-        args = (t.to(torch.float32) * (1000 / self.c["timesteps"])).reshape(-1, 1) \
-            * self.freqs.reshape(1, -1)
-        feats = torch.cat([args.sin(), args.cos()], 1)
-        if feats.shape[1] < d:
-            feats = F.pad(feats, (0, d - feats.shape[1]))
-        temb = self.lin("time.fc2", F.silu(self.lin("time.fc1", feats)))
-        cond = temb + self.encode_prompt(tokens, keep)
-        h = self.lin("embed", self.patchify(xt)).reshape(b, s, n, d) \
-            + p["pos.time"].reshape(1, s, 1, d) + p["pos.space"].reshape(1, 1, n, d)
-        for i in range(self.c["depth"]):
-            h = self.ada_block(f"layer{i}.space", h.reshape(b * s, n, d), cond).reshape(b, s, n, d)
-            ht = h.transpose(1, 2).reshape(b * n, s, d)
-            h = self.ada_block(f"layer{i}.time", ht, cond).reshape(b, n, s, d).transpose(1, 2)
-        mod = self.lin("final.ada", F.silu(cond)).reshape(b, 1, 2, d)
-        shift, scale = mod[:, :, 0], mod[:, :, 1]
-        out = self.ln(h.reshape(b, s * n, d)) * (scale + 1) + shift
-        # per-pixel decoder + gated skip, as in lib/generator/model.ts predictNoiseAndClean: each token
-        # hands pixelContext values to each of its pixels; a pixel MLP reads them with the pixel's
-        # Wiener estimate of its clean value over σd, σd·√ᾱ·x_t / (1 − ᾱ + ᾱσd²), and predicts a
-        # clean value X and a raw gate r; the gate only closes, G = −softplus(r) ≤ 0, and
-        # ε̂ = σ(−(logit ᾱ + G)) ⊙ (x_t − √ᾱ·X) / √(1−ᾱ)
-        pc = self.c["pixelContext"]
-        bt, tt, hh, ww, _ = xt.shape
-        ctx = self.unpatchify(self.lin("final.out", out), (bt, tt, hh, ww, pc))
-        a = self.ab[t].reshape(b, 1, 1, 1, 1)
-        scaled = xt * (a.sqrt() * SIGMA_DATA) / ((1 - a) + a * SIGMA_DATA ** 2)
-        hidden = torch.relu(self.lin("pixel.ctx", ctx) + self.lin("pixel.x", scaled))
-        clean = self.lin("pixel.clean", hidden)
-        if self.c.get("prediction") == "x0":
-            # x0-parameterisation: X is x̂0 and ε̂ follows from it (no gate)
-            return (xt - clean * a.sqrt()) / (1 - a).sqrt(), clean
-        gate = self.lin("pixel.gate", hidden)
-        logit = (a / (1 - a)).log()
-        keep_noise = torch.sigmoid(-(logit - F.softplus(gate)))
-        return keep_noise * (xt - clean * a.sqrt()) / (1 - a).sqrt(), clean
-
-    def add_noise(self, x0, t, noise):
-        a = self.ab[t].reshape(-1, 1, 1, 1, 1)
-        return x0 * a.sqrt() + noise * (1 - a).sqrt()
-
-    def weights(self, t, max_weight):
-        """trainStep's per-clip weights: min(1/ᾱ_t, max_weight) in float32, mean 1 over the batch
-        (the kit takes 1/ᾱ of its float64 schedule and sums the float32 weights in float64)."""
-        cap = torch.tensor(float(max_weight), dtype=torch.float64, device=self.ab64.device)
-        w = torch.minimum(1 / self.ab64[t], cap)
-        w = w.to(torch.float32).to(torch.float64)
-        return (w * (t.shape[0] / w.sum())).to(torch.float32)
-
-    def losses(self, x0, t, noise, tokens, keep, weights):
-        """(plain ε-MSE, weighted ε-MSE): trainStep reports the first, differentiates the second."""
-        xt = self.add_noise(x0, t, noise)
-        per_clip = (self.predict_noise(xt, t, tokens, keep) - noise).square().mean((1, 2, 3, 4))
-        return per_clip.mean(), (per_clip * weights).mean()
+def weights(model, t, max_weight):
+    """trainStep's per-clip weights: min(1/ᾱ_t, max_weight) in float32, mean 1 over the batch
+    (the kit takes 1/ᾱ of its float64 schedule and sums the float32 weights in float64)."""
+    cap = torch.tensor(float(max_weight), dtype=torch.float64, device=model.ab64.device)
+    w = torch.minimum(1 / model.ab64[t], cap)
+    w = w.to(torch.float32).to(torch.float64)
+    return (w * (t.shape[0] / w.sum())).to(torch.float32)
 
 
-class KitAdam:
-    """The kit's Adam (lib/tensor/nn.ts createAdam), with PyTorch's multi-tensor ops."""
-
-    def __init__(self, params, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, clip_norm=1.0):
-        self.params = params
-        self.m = [torch.zeros_like(p) for p in params]
-        self.v = [torch.zeros_like(p) for p in params]
-        self.lr, self.b1, self.b2, self.eps, self.clip = lr, beta1, beta2, eps, clip_norm
-        self.step = 0
-
-    @torch.no_grad()
-    def apply(self):
-        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
-        self.step += 1
-        norm = torch.stack([g.square().sum() for g in grads]).sum().sqrt().item()
-        if self.clip > 0 and norm > self.clip:
-            torch._foreach_mul_(grads, self.clip / norm)
-        lr = self.lr * math.sqrt(1 - self.b2 ** self.step) / (1 - self.b1 ** self.step)
-        torch._foreach_mul_(self.m, self.b1)
-        torch._foreach_add_(self.m, grads, alpha=1 - self.b1)
-        torch._foreach_mul_(self.v, self.b2)
-        torch._foreach_addcmul_(self.v, grads, grads, value=1 - self.b2)
-        denom = torch._foreach_sqrt(self.v)
-        torch._foreach_add_(denom, self.eps)
-        torch._foreach_addcdiv_(self.params, self.m, denom, value=-lr)
-        for p in self.params:
-            p.grad = None
-        return norm
+def losses(model, x0, t, noise, tokens, keep, w):
+    """(plain ε-MSE, weighted ε-MSE): trainStep reports the first, differentiates the second."""
+    xt = model.add_noise(x0, t, noise)
+    per_clip = (model.predict_noise(xt, t, tokens, keep) - noise).square().mean((1, 2, 3, 4))
+    return per_clip.mean(), (per_clip * w).mean()
 
 
 def peer_args(seconds=4, extra=None):
@@ -341,7 +173,7 @@ def make_train_step(model, adam, x0, tokens, max_weight, device, seed=1):
         tt = torch.randint(0, timesteps, (b,), generator=gen, device=device)
         kk = (torch.rand(b, generator=gen, device=device) >= 0.1).to(torch.float32)
         nn = torch.randn(shape, generator=gen, device=device)
-        value, weighted_value = model.losses(x0, tt, nn, tokens, kk, model.weights(tt, max_weight))
+        value, weighted_value = losses(model, x0, tt, nn, tokens, kk, weights(model, tt, max_weight))
         weighted_value.backward()
         adam.apply()
         return value.item()
@@ -421,12 +253,12 @@ def main():
 
     # parity: losses, one training step (weighted loss, Adam), losses again — on the kit's inputs
     max_weight = expected.get("maxWeight", 10)
-    w = model.weights(t, max_weight)
-    loss, weighted = model.losses(x0, t, noise, tokens, keep, w)
+    w = weights(model, t, max_weight)
+    loss, weighted = losses(model, x0, t, noise, tokens, keep, w)
     weighted.backward()
     adam.apply()
     with torch.no_grad():
-        loss_after, weighted_after = (v.item() for v in model.losses(x0, t, noise, tokens, keep, w))
+        loss_after, weighted_after = (v.item() for v in losses(model, x0, t, noise, tokens, keep, w))
     loss, weighted = loss.item(), weighted.item()
 
     # timing: training steps on the same clips, fresh t / ε / prompt dropout each step, on

@@ -2,19 +2,10 @@
 """PyTorch peer of the HALO kit's Diffusion-DPO and Gran-DPO steps (lib/dpo/step.ts dpoStep).
 
 One step: the frozen reference's per-patch errors without gradient, the policy's under autograd,
-the loss, backward, the kit's Adam — written in PyTorch on the generator of generator_peer.py to
-measure the kit against (`deno task bench`) and to check that both compute the same losses on
-identical weights and inputs, before and after one step.
-
-- Errors (lib/dpo/loss_maps.ts pixelErrors/patchErrors): x_t = √ᾱ·x0 + √(1−ᾱ)·ε, x̂0 from the x0 head,
-  w(t)·‖x̂0 − x0‖² averaged over channels, then averaged over each patch of the score grid
-  (rows × cols × frames per patch), flattened in patch-index order (segment, row, col).
-  w(t) = 1 ("x0"), SNR = ᾱ/(1−ᾱ) ("eps") or min(SNR, γ) ("min-snr").
-- Diffusion-DPO (lib/dpo/loss.ts): d(x) = mean over patches of (policy − reference) error,
-  r(x) = −β/2·d(x), L = mean over pairs of −log σ(r(x_w) − r(x_l)) with −log σ(z) = softplus(−z).
-- Gran-DPO: d_k the same per patch, y_k = sign(gap_k), patch k of a pair used when |gap_k| ≥ τ and
-  gap_k ≠ 0, L_patch = Σ_used softplus(−(−β_p/2·y_k·(d_k(w) − d_k(l)))) / max(#used, 1),
-  L = L_video + λ·L_patch (λ = 0: L_video; patch-only: λ·L_patch).
+the loss, backward, the kit's Adam — on the generator of halo_torch.model with the errors and
+losses of halo_torch.losses (the kit's conventions are stated there) — to measure the kit against
+(`deno task bench`) and to check that both compute the same losses on identical weights and
+inputs, before and after one step.
 
 Input: a directory written by bench/_dpo_peer.ts (`exportDpoForPeer`):
   config.json    generator config + alphaBars + grid, weighting, gamma, tMin, tMax, learningRate,
@@ -28,7 +19,7 @@ Output (stdout, one JSON object): per method the peer's loss before and after on
 exported policy weights (fresh Adam), their relative differences to the kit's, and the timed steps
 (milliseconds) on the exported pairs with fresh t and ε (shared within a pair) each step.
 
-Usage: /usr/bin/python3 bench/peer/dpo_peer.py DIR [--seconds 3] [--warmup 2] [--min-runs 5]
+Usage: /usr/bin/python3 torch/dpo_peer.py DIR [--seconds 3] [--warmup 2] [--min-runs 5]
        [--threads N]
 """
 
@@ -38,64 +29,23 @@ import resource
 import sys
 
 import torch
-import torch.nn.functional as F
 
-from generator_peer import KitAdam, Peer, load_clips, load_params, parity, peer_args, time_steps
-
-
-def error_weights(ab64, t, weighting, gamma):
-    """w(t) of lib/dpo/loss_maps.ts errorWeights: computed in float64, used in float32."""
-    snr = ab64[t] / (1 - ab64[t])
-    if weighting == "x0":
-        w = torch.ones_like(snr)
-    elif weighting == "eps":
-        w = snr
-    elif weighting == "min-snr":
-        w = torch.clamp(snr, max=gamma)
-    else:
-        raise ValueError(f"Expected weighting x0, eps or min-snr but found {weighting}")
-    return w.to(torch.float32)
-
-
-def parse_grid(spec):
-    rows, cols, frames = (int(v) for v in spec.split("x"))
-    return rows, cols, frames
-
-
-def patch_errors(model, x0, t, noise, tokens, w, grid):
-    """[N, P]: per-patch means of the weighted squared x0-error (pixelErrors + reducePatches)."""
-    xt = model.add_noise(x0, t, noise)
-    _, clean = model.predict_noise_and_clean(xt, t, tokens)
-    err = (clean - x0).square().mean(-1) * w.reshape(-1, 1, 1, 1)  # [N, T, H, W]
-    n, frames, h, wd = err.shape
-    rows, cols, fpp = grid
-    s = frames // fpp
-    return err.reshape(n * s, fpp, rows, h // rows, cols, wd // cols).mean((1, 3, 5)) \
-        .reshape(n, s * rows * cols)
+from generator_peer import load_clips, load_params, parity, peer_args, time_steps
+from halo_torch.adam import KitAdam
+from halo_torch.losses import dpo_loss as dpo_loss_and_metrics, error_weights, parse_grid
+from halo_torch.losses import patch_errors
+from halo_torch.model import Peer
 
 
 def dpo_loss(pol, ref, gaps, o):
-    """lib/dpo/loss.ts granDpoLoss (λ = 0: exactly diffusionDpoLoss). pol, ref: [2B, P]; gaps: [B, P]."""
-    b = gaps.shape[0]
-    pc, pr, rc, rr = pol[:b], pol[b:], ref[:b], ref[b:]
-    chosen = (pc - rc).mean(1) * (-o["beta"] / 2)
-    rejected = (pr - rr).mean(1) * (-o["beta"] / 2)
-    video = F.softplus(-(chosen - rejected)).mean()
-    if o["lambda"] == 0:
-        return video
-    dk = (pc - rc) - (pr - rr)
-    used = ((gaps.abs() >= o["tau"]) & (gaps != 0)).to(torch.float32)
-    inside = dk * gaps.sign() * (-o["betaPatch"] / 2)
-    patch = (F.softplus(-inside) * used).sum() / used.sum().clamp(min=1)
-    return video + patch * o["lambda"] if o["video"] else patch * o["lambda"]
+    """The loss of lib/dpo/loss.ts granDpoLoss (λ = 0: diffusionDpoLoss) on one whole batch."""
+    return dpo_loss_and_metrics(pol, ref, gaps, o)[0]
 
 
 def main():
     args = peer_args(seconds=3)
     d = args.dir
     config = json.load(open(os.path.join(d, "config.json")))
-    if config.get("prediction") != "x0":
-        raise ValueError(f'Expected a generator with prediction "x0" but found {config.get("prediction")}')
     entries = json.load(open(os.path.join(d, "params.json")))
     names = [e["name"] for e in entries]
     start = load_params(d, entries, "policy.f32", trainable=False)
