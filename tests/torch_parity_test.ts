@@ -91,9 +91,11 @@ Deno.test({
   },
 });
 
-// The cases: the x0 head with each error weighting, and the ε head (x̂0 derived from ε̂).
+// The cases: the x0 head with each error weighting, the ε head (x̂0 derived from ε̂), and the
+// shipped generator's cross-token context.
 const cases: Array<{ config: Partial<GeneratorConfig>; weighting: ErrorWeighting }> = [
   { config: TORCH_TINY, weighting: "min-snr" },
+  { config: { ...TORCH_TINY, crossContext: 3 }, weighting: "x0" },
   { config: TORCH_TINY, weighting: "x0" },
   { config: TORCH_TINY, weighting: "eps" },
   { config: { ...TORCH_TINY, prediction: "eps" }, weighting: "min-snr" },
@@ -158,7 +160,13 @@ Deno.test({
         tf.dispose(Object.values(inputs).filter((v) => v instanceof tf.Tensor));
         disposeGenerator(policy);
         disposeGenerator(reference);
-        kits.push({ dir: caseDir, label: `${config.prediction} head, ${weighting}`, kit });
+        kits.push({
+          dir: caseDir,
+          label: `${config.prediction} head${
+            config.crossContext ? " + cross context" : ""
+          }, ${weighting}`,
+          kit,
+        });
       }
       const all = await python("halo_torch.parity", kits.map((k) => k.dir)) as {
         cases: Array<{

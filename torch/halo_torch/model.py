@@ -28,7 +28,9 @@ with open(os.path.join(os.path.dirname(__file__), "vocab.json"), encoding="utf-8
 CONFIG_KEYS = {
     "frames", "size", "tokenGrid", "dim", "depth", "heads", "mlpRatio", "promptLayers",
     "pixelContext", "pixelHidden", "timesteps", "schedule", "vocabSize", "prediction",
+    "crossContext",
 }
+OPTIONAL_KEYS = {"prediction", "crossContext"}
 # Keys the peers' exported configs add beside the generator's own (bench/_peer.ts, _dpo_peer.ts).
 EXPORT_KEYS = {"alphaBars", "grid", "weighting", "gamma", "tMin", "tMax", "learningRate",
                "clipNorm", "losses"}
@@ -41,13 +43,16 @@ def check_config(config, where="generator config"):
     if unknown:
         raise ValueError(f"{where}: Expected only the generator config keys halo_torch implements "
                          f"({', '.join(sorted(CONFIG_KEYS))}) but found {', '.join(unknown)}")
-    missing = sorted(CONFIG_KEYS - {"prediction"} - set(config))
+    missing = sorted(CONFIG_KEYS - OPTIONAL_KEYS - set(config))
     if missing:
         raise ValueError(f"{where}: Expected every generator config key but found "
                          f"{', '.join(missing)} missing")
     if config.get("prediction", "eps") not in ("eps", "x0"):
         raise ValueError(f'{where}: Expected prediction "eps" or "x0" but found '
                          f'{config["prediction"]!r}')
+    cross = config.get("crossContext", 0)
+    if not isinstance(cross, int) or cross < 0:
+        raise ValueError(f"{where}: Expected crossContext an integer ≥ 0 but found {cross!r}")
     if config["schedule"] not in ("cosine", "linear"):
         raise ValueError(f'{where}: Expected schedule "cosine" or "linear" but found '
                          f'{config["schedule"]!r}')
@@ -136,6 +141,9 @@ def param_shapes(config):
     linear("final.out", d, token_values // 3 * config["pixelContext"])
     linear("pixel.ctx", config["pixelContext"], config["pixelHidden"])
     linear("pixel.x", 3, config["pixelHidden"], bias=False)
+    if config.get("crossContext", 0):
+        linear("final.cross", d, config["crossContext"])
+        linear("pixel.cross", config["crossContext"], config["pixelHidden"])
     linear("pixel.clean", config["pixelHidden"], 3)
     if config.get("prediction") != "x0":
         linear("pixel.gate", config["pixelHidden"], 3)
@@ -156,6 +164,27 @@ def check_params(config, params, where="weights"):
                              f"{list(params[name].shape)}")
 
 
+def _lerp_weights(cells, length):
+    """[cells, length] linear interpolation weights from cell centres to pixel centres, edges
+    clamped (lib/generator/_interpolate.ts lerpWeights)."""
+    w = [[0.0] * length for _ in range(cells)]
+    per = length / cells
+    for i in range(length):
+        u = min(cells - 1, max(0.0, (i + 0.5) / per - 0.5))
+        lo = math.floor(u)
+        hi = min(cells - 1, lo + 1)
+        w[lo][i] += 1 - (u - lo)
+        w[hi][i] += u - lo
+    return w
+
+
+def _space_weights(rows, cols, size):
+    """[rows·cols, size·size]: the outer product of the row and column weights."""
+    r, c = _lerp_weights(rows, size), _lerp_weights(cols, size)
+    return [[r[i][y] * c[j][x] for y in range(size) for x in range(size)]
+            for i in range(rows) for j in range(cols)]
+
+
 class Generator:
     """The generator, with weights by the kit's parameter names (a dict of tensors)."""
 
@@ -172,6 +201,10 @@ class Generator:
         ab = config.get("alphaBars") or alpha_bars(config["timesteps"], config["schedule"])
         self.ab64 = torch.tensor(ab, dtype=torch.float64, device=device)
         self.ab = self.ab64.to(torch.float32)
+        if config.get("crossContext", 0):
+            self.space_interp = torch.tensor(_space_weights(self.rows, self.cols, config["size"]),
+                                             device=device)
+            self.time_interp = torch.tensor(_lerp_weights(self.s, config["frames"]), device=device)
         half = self.d // 2
         self.freqs = torch.tensor(
             [math.exp(-math.log(10000) * i / half) for i in range(half)], dtype=torch.float32,
@@ -283,7 +316,18 @@ class Generator:
         ctx = self.unpatchify(self.lin("final.out", out), (bt, tt, hh, ww, pc))
         a = self.ab[t].reshape(b, 1, 1, 1, 1)
         scaled = xt * (a.sqrt() * SIGMA_DATA) / ((1 - a) + a * SIGMA_DATA ** 2)
-        hidden = torch.relu(self.lin("pixel.ctx", ctx) + self.lin("pixel.x", scaled))
+        pre = self.lin("pixel.ctx", ctx) + self.lin("pixel.x", scaled)
+        cc = self.c.get("crossContext", 0)
+        if cc:
+            # cross-token context (lib/generator/_interpolate.ts): per-token values interpolated
+            # linearly between token centres, across token edges, in space and then in time
+            x = self.lin("final.cross", out).reshape(b, s, n, cc).transpose(2, 3)
+            x = x.reshape(b * s * cc, n) @ self.space_interp  # [B·S·C, H·W]
+            x = x.reshape(b, s, cc * hh * ww).transpose(1, 2).reshape(b * cc * hh * ww, s) \
+                @ self.time_interp  # [B·C·H·W, T]
+            cross = x.reshape(b, cc, hh, ww, tt).permute(0, 4, 2, 3, 1)
+            pre = pre + self.lin("pixel.cross", cross)
+        hidden = torch.relu(pre)
         clean = self.lin("pixel.clean", hidden)
         if self.c.get("prediction") == "x0":
             # x0-parameterisation: X is x̂0 and ε̂ follows from it (no gate)
