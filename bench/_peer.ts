@@ -18,11 +18,11 @@ import {
   alphaBars,
   createGenerator,
   type DiffusionBatch,
-  disposeGenerator,
   type Generator,
   type GeneratorConfig,
   normalArray,
   predictNoise,
+  predictNoiseAndClean,
 } from "../lib/generator/model.ts";
 import { loadGenerator } from "../lib/generator/io.ts";
 import { trainStep } from "../lib/generator/train_step.ts";
@@ -81,29 +81,37 @@ export async function peerAvailable(
 
 /**
  * A generator whose every weight matters: the shipped checkpoint when present
- * and of the default (ε) output head, which is the one the peer implements,
- * otherwise a fresh default generator whose zero-initialised layers (adaLN,
- * output, skip) are given seeded random values, so that parity covers every path.
+ * (the peer follows its architecture: output head, depth, cross-token
+ * context), otherwise a fresh default generator whose zero-initialised layers
+ * (adaLN, output, skip) are given seeded random values, so that parity covers every path.
  */
 export async function parityGenerator(): Promise<{ gen: Generator; source: string }> {
   try {
     await Deno.stat(join(SHIPPED_GENERATOR, "config.json"));
     const { generator } = await loadGenerator(SHIPPED_GENERATOR);
-    if (generator.config.prediction === undefined) {
-      return { gen: generator, source: "data/generator" };
-    }
-    disposeGenerator(generator);
-    throw new Error("the peer implements the default output head only");
+    return { gen: generator, source: "data/generator" };
   } catch {
-    const gen = createGenerator({}, { seed: 0 });
-    const rng = createRng(17);
-    for (const [name, v] of gen.params) {
-      if (/(\.ada\.|final\.|skip\.|pixel\.)/.test(name)) {
-        v.assign(tf.tensor(normalArray(rng, v.size).map((x) => x * 0.05), v.shape));
-      }
-    }
-    return { gen, source: "fresh default generator, zero-initialised layers randomised" };
+    return {
+      gen: randomisedGenerator(),
+      source: "fresh default generator, zero-initialised layers randomised",
+    };
   }
+}
+
+/**
+ * A fresh generator of `config` (default: the default ε-head config) whose
+ * zero-initialised layers (adaLN, output, skip) get seeded random values, so
+ * that parity covers every path.
+ */
+export function randomisedGenerator(config: Partial<GeneratorConfig> = {}): Generator {
+  const gen = createGenerator(config, { seed: 0 });
+  const rng = createRng(17);
+  for (const [name, v] of gen.params) {
+    if (/(\.ada\.|final\.|skip\.|pixel\.)/.test(name)) {
+      v.assign(tf.tensor(normalArray(rng, v.size).map((x) => x * 0.05), v.shape));
+    }
+  }
+  return gen;
 }
 
 /** What {@linkcode exportForPeer} wrote besides the files. */
@@ -168,12 +176,18 @@ export async function writeParamsFile(
 
 /**
  * The per-clip loss weights of `trainStep` (lib/generator/train_step.ts): min(1/ᾱ_t, cap)
- * in float32, normalised to mean 1 over the batch. Written out here because
- * trainStep does not export them; {@linkcode exportForPeer} checks the plain
- * ε-MSE trainStep reports against its own, and the post-step losses check the
- * weighted gradient.
+ * in float32, normalised to mean 1 over the batch (all 1 for an x0 head, whose
+ * loss is the plain x0-MSE). Written out here because trainStep does not
+ * export them; {@linkcode exportForPeer} checks the plain MSE trainStep
+ * reports against its own, and the post-step losses check the weighted gradient.
  */
-export function lossWeights(alphaBar: Float64Array, t: Int32Array, cap: number): Float32Array {
+export function lossWeights(
+  alphaBar: Float64Array,
+  t: Int32Array,
+  cap: number,
+  prediction: "eps" | "x0" = "eps",
+): Float32Array {
+  if (prediction === "x0") return new Float32Array(t.length).fill(1);
   const weights = Float32Array.from(t, (v) => Math.min(1 / alphaBar[v], cap));
   const sum = weights.reduce((x, y) => x + y, 0);
   return weights.map((v) => v * t.length / sum);
@@ -202,7 +216,7 @@ export async function exportForPeer(
   const keepVals = Float32Array.from({ length: b }, () => (rng.next() < promptDropout ? 0 : 1));
   const noiseVals = normalArray(rng, batch.x0.size);
   const alphaBar = alphaBars(c.timesteps, c.schedule);
-  const weights = lossWeights(alphaBar, tVals, maxWeight);
+  const weights = lossWeights(alphaBar, tVals, maxWeight, c.prediction);
   await Deno.mkdir(dir, { recursive: true });
   const entries = await writeParamsFile(dir, "params.f32", await readParams(gen.params));
   await Deno.writeTextFile(join(dir, "params.json"), JSON.stringify(entries));
@@ -226,7 +240,10 @@ export async function exportForPeer(
   const losses = async (): Promise<[number, number]> => {
     const [plain, weighted] = tf.tidy(() => {
       const xt = addNoise(c, batch.x0, t, noise);
-      const perClip = predictNoise(gen, { xt, t, tokens: batch.tokens }, { keep }).sub(noise)
+      const inputs = { xt, t, tokens: batch.tokens };
+      const perClip = (c.prediction === "x0"
+        ? predictNoiseAndClean(gen, inputs, { keep }).clean.sub(batch.x0)
+        : predictNoise(gen, inputs, { keep }).sub(noise))
         .square().mean([1, 2, 3, 4]);
       return [perClip.mean(), perClip.mul(w).mean()];
     });

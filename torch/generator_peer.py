@@ -62,7 +62,10 @@ def load_params(d, entries, file="params.f32", trainable=True):
 
 def weights(model, t, max_weight):
     """trainStep's per-clip weights: min(1/ᾱ_t, max_weight) in float32, mean 1 over the batch
-    (the kit takes 1/ᾱ of its float64 schedule and sums the float32 weights in float64)."""
+    (the kit takes 1/ᾱ of its float64 schedule and sums the float32 weights in float64); all 1
+    for an x0 head, whose loss is the plain x0-MSE."""
+    if model.c.get("prediction") == "x0":
+        return torch.ones(t.shape[0], dtype=torch.float32, device=model.ab64.device)
     cap = torch.tensor(float(max_weight), dtype=torch.float64, device=model.ab64.device)
     w = torch.minimum(1 / model.ab64[t], cap)
     w = w.to(torch.float32).to(torch.float64)
@@ -70,9 +73,12 @@ def weights(model, t, max_weight):
 
 
 def losses(model, x0, t, noise, tokens, keep, w):
-    """(plain ε-MSE, weighted ε-MSE): trainStep reports the first, differentiates the second."""
+    """(plain MSE, weighted MSE): trainStep reports the first, differentiates the second; the MSE
+    of ε̂ for an ε head, of x̂0 for an x0 head."""
     xt = model.add_noise(x0, t, noise)
-    per_clip = (model.predict_noise(xt, t, tokens, keep) - noise).square().mean((1, 2, 3, 4))
+    eps, clean = model.predict_noise_and_clean(xt, t, tokens, keep)
+    err = clean - x0 if model.c.get("prediction") == "x0" else eps - noise
+    per_clip = err.square().mean((1, 2, 3, 4))
     return per_clip.mean(), (per_clip * w).mean()
 
 
