@@ -1,5 +1,5 @@
 /**
- * Benchmarks of the default generator (lib/generator/model.ts): the training step
+ * Benchmarks of the shipped generator's architecture (lib/generator/model.ts): the training step
  * with Adam, the per-patch loss maps of a policy and its frozen reference
  * (forward, and forward + backward as in every DPO step), DDIM sampling with
  * classifier-free guidance, a 200-step memory check, and an independent FLOP
@@ -15,7 +15,6 @@ import { createRng } from "../lib/core/_rng.ts";
 import {
   addNoise,
   createGenerator,
-  DEFAULT_GENERATOR_CONFIG,
   type DiffusionBatch,
   disposeGenerator,
   freezeGenerator,
@@ -25,12 +24,25 @@ import {
   makeBatch,
   normalArray,
   predictNoise,
+  resolveGeneratorConfig,
 } from "../lib/generator/model.ts";
 import { trainStep } from "../lib/generator/train_step.ts";
 import { patchLossMap } from "../lib/dpo/loss_maps.ts";
-import { sampleVideos } from "../lib/generator/sampler.ts";
+import { SAMPLE_DEFAULTS, sampleVideos } from "../lib/generator/sampler.ts";
+import { loadGenerator } from "../lib/generator/io.ts";
+import { shipped } from "../lib/core/shipped.ts";
 import { samplePrompt, type ShapesPrompt } from "../lib/videos/world.ts";
 import { type Bench, type BenchResult, median } from "./_harness.ts";
+
+/**
+ * The architecture the generator benchmarks time: the shipped generator's
+ * (data/generator/config.json), the model users sample and post-train, so the
+ * PyTorch peer follows it too.
+ */
+export const BENCH_CONFIG: GeneratorConfig = resolveGeneratorConfig(
+  JSON.parse(await Deno.readTextFile(new URL("../data/generator/config.json", import.meta.url)))
+    .config,
+);
 
 /** Clips per training batch in the generator benchmarks (pretrain's default). */
 export const TRAIN_BATCH = 8;
@@ -50,7 +62,7 @@ export function benchPrompts(n: number): ShapesPrompt[] {
 /** The benchmark batch of `n` clips of a generator config (default: the default config). */
 export function benchBatch(
   n = TRAIN_BATCH,
-  config: GeneratorConfig = DEFAULT_GENERATOR_CONFIG,
+  config: GeneratorConfig = BENCH_CONFIG,
 ): DiffusionBatch {
   return makeBatch(config, benchPrompts(n), {
     seeds: Array.from({ length: n }, (_, i) => i),
@@ -106,9 +118,9 @@ export function trainStepBenchOf(
   };
 }
 
-/** One Adam training step of the default generator: ≈ 3 forward passes of FLOPs. */
+/** One Adam training step of the shipped generator's architecture: ≈ 3 forward passes of FLOPs. */
 export const trainStepBench: Bench = {
-  ...trainStepBenchOf({}, TRAIN_BATCH, TRAIN_STEP_BENCH),
+  ...trainStepBenchOf(BENCH_CONFIG, TRAIN_BATCH, TRAIN_STEP_BENCH),
   countLaunches: true,
 };
 
@@ -122,7 +134,7 @@ interface PolicyPair {
 }
 
 function policyPair(): PolicyPair {
-  const policy = createGenerator({}, { seed: 0 });
+  const policy = createGenerator(BENCH_CONFIG, { seed: 0 });
   const reference = freezeGenerator(policy);
   const batch = benchBatch();
   const rng = createRng(2);
@@ -191,6 +203,34 @@ export const lossMapGradBench: Bench = {
   },
 };
 
+/**
+ * One clip from the shipped generator with the sampler's defaults (the chosen
+ * DDIM steps and CFG scale): what sampling costs a user, per clip.
+ */
+export const sampleClipBench: Bench = {
+  name:
+    `sample 1 clip, shipped generator (DDIM ${SAMPLE_DEFAULTS.steps}, CFG ${SAMPLE_DEFAULTS.guidance})`,
+  unit: "clips",
+  perBackend: true,
+  warmup: 1,
+  minRuns: 3,
+  async setup() {
+    const { generator: gen } = await loadGenerator(shipped.generator);
+    const prompts = benchPrompts(1);
+    return {
+      async run() {
+        const x = sampleVideos(gen, prompts, { seed: 3 });
+        await x.data();
+        x.dispose();
+      },
+      items: 1,
+      flops: SAMPLE_DEFAULTS.steps *
+        generatorFlops(gen.config, SAMPLE_DEFAULTS.guidance === 1 ? 1 : 2),
+      dispose: () => disposeGenerator(gen),
+    };
+  },
+};
+
 /** DDIM sampling with classifier-free guidance (two forward passes per step). */
 export const ddimBench: Bench = {
   name: `DDIM ${SAMPLE_STEPS} steps CFG B=${SAMPLE_BATCH}`,
@@ -199,7 +239,7 @@ export const ddimBench: Bench = {
   warmup: 1,
   minRuns: 3,
   setup() {
-    const gen = createGenerator({}, { seed: 0 });
+    const gen = createGenerator(BENCH_CONFIG, { seed: 0 });
     const prompts = benchPrompts(SAMPLE_BATCH);
     return Promise.resolve({
       async run() {
@@ -237,7 +277,7 @@ export interface MemoryCheck {
 }
 
 /**
- * Runs `steps` training steps of the default generator (after `warmup`
+ * Runs `steps` training steps of the shipped generator's architecture (after `warmup`
  * steps, during which the wasm heap grows to its high-water mark: about
  * 500 MiB within the first 25 steps, never returned) on the active backend
  * and reports the growth of the live tensor count and of the process RSS
@@ -246,7 +286,7 @@ export interface MemoryCheck {
  * the last 10 steps.
  */
 export async function memoryCheck(steps = 200, warmup = 25): Promise<MemoryCheck> {
-  const gen = createGenerator({}, { seed: 0 });
+  const gen = createGenerator(BENCH_CONFIG, { seed: 0 });
   const adam: Adam = createAdam(gen.params);
   const batch = benchBatch();
   const rng = createRng(5);
@@ -298,7 +338,7 @@ export function memoryRow(backend: string, m: MemoryCheck): BenchResult {
     iqrFraction: NaN,
     itemsPerSecond: TRAIN_BATCH / (m.medianStepMs / 1000),
     unit: "clips",
-    gflops: 3 * generatorFlops(DEFAULT_GENERATOR_CONFIG, TRAIN_BATCH) / (m.medianStepMs / 1000) /
+    gflops: 3 * generatorFlops(BENCH_CONFIG, TRAIN_BATCH) / (m.medianStepMs / 1000) /
       1e9,
     tensorsBefore: m.tensorsBefore,
     tensorsAfter: m.tensorsAfter,
@@ -308,13 +348,13 @@ export function memoryRow(backend: string, m: MemoryCheck): BenchResult {
 }
 
 /**
- * FLOPs of one forward pass of the default generator over `batch` clips,
+ * FLOPs of one forward pass of the shipped generator's architecture over `batch` clips,
  * counted from the BatchMatMul kernels tfjs runs (2·batch·M·K·N each), to
  * check the analytic {@linkcode generatorFlops}. Needs a backend whose
  * profile reports kernel input shapes (cpu, wasm).
  */
 export async function countedForwardFlops(batch = 2): Promise<number> {
-  const gen = createGenerator({}, { seed: 0 });
+  const gen = createGenerator(BENCH_CONFIG, { seed: 0 });
   const data = benchBatch(batch);
   const rng = createRng(7);
   const t = tf.tensor1d(Int32Array.from({ length: batch }, () => rng.int(1000)), "int32");

@@ -34,6 +34,7 @@ import { parseGrid, patchify, unpatchify } from "../lib/videos/patch.ts";
 import { loadVideo } from "../lib/videos/video.ts";
 import { type Bench, type BenchResult, formatTable, measure, summarizeRuns } from "./_harness.ts";
 import {
+  BENCH_CONFIG,
   benchBatch,
   countedForwardFlops,
   ddimBench,
@@ -41,6 +42,7 @@ import {
   lossMapGradBench,
   memoryCheck,
   memoryRow,
+  sampleClipBench,
   TRAIN_BATCH,
   TRAIN_STEP_BENCH,
   trainStepBench,
@@ -52,11 +54,7 @@ import {
   type PeerReport,
   runPeer,
 } from "./_peer.ts";
-import {
-  DEFAULT_GENERATOR_CONFIG,
-  disposeGenerator,
-  generatorFlops,
-} from "../lib/generator/model.ts";
+import { disposeGenerator, generatorFlops } from "../lib/generator/model.ts";
 import { rewardBenches } from "../lib/reward/experiment.ts";
 import { batchLabelBench, labelBenches } from "./_label_benches.ts";
 import {
@@ -141,6 +139,7 @@ export const BENCHES: Bench[] = [
   lossMapBench,
   lossMapGradBench,
   ddimBench,
+  sampleClipBench,
   // reward-model scoring and training step (lib/reward/experiment.ts)
   ...rewardBenches(),
   // one Diffusion-DPO and one Gran-DPO post-training step of the shipped generator (8 pairs)
@@ -190,7 +189,7 @@ async function peerRow(
       backend: `torch ${report.torch} ${report.threads}thr`,
       ...summarizeRuns({ wallMs: report.timesMs, cpuMs: report.cpuTimesMs }, {
         items: TRAIN_BATCH,
-        flops: 3 * generatorFlops(DEFAULT_GENERATOR_CONFIG, TRAIN_BATCH),
+        flops: 3 * generatorFlops(BENCH_CONFIG, TRAIN_BATCH),
       }),
       unit: "clips",
       tensorsBefore: 0,
@@ -366,7 +365,7 @@ if (import.meta.main) {
     const batch = 2;
     flopCheck = {
       batch,
-      analytic: generatorFlops(DEFAULT_GENERATOR_CONFIG, batch),
+      analytic: generatorFlops(BENCH_CONFIG, batch),
       counted: await countedForwardFlops(batch),
     };
   }

@@ -542,6 +542,12 @@ export function generatorFlops(config: GeneratorConfig, batch: number): number {
   macs += 2 * d * d + N * d * (D / 3) * c.pixelContext; // final adaLN + per-pixel context
   const pixels = c.frames * c.size * c.size;
   macs += pixels * ((c.pixelContext + 3) * c.pixelHidden + c.pixelHidden * 6); // pixel MLP
+  const cc = c.crossContext ?? 0;
+  if (cc) {
+    // cross-token context: its head, the space and time interpolation matmuls, its pixel input
+    macs += N * d * cc + s * cc * n * c.size * c.size + cc * c.size * c.size * s * c.frames;
+    macs += pixels * cc * c.pixelHidden;
+  }
   macs += 2 * d * d; // timestep MLP
   const L = PROMPT_LENGTH;
   for (let i = 0; i < c.promptLayers; i++) macs += block(L, 1, 2 * d, false);

@@ -24,7 +24,7 @@ import {
 } from "./model.ts";
 import { loadGenerator, saveGenerator } from "./io.ts";
 import { trainStep } from "./train_step.ts";
-import { sampleClips } from "./sampler.ts";
+import { SAMPLE_DEFAULTS, sampleClips } from "./sampler.ts";
 import { loadCheckpoint, readCheckpointManifest } from "../tensor/checkpoint.ts";
 import { videoSheet } from "../videos/sheet.ts";
 import { promptSplits, renderClip, type ShapesPrompt } from "../videos/world.ts";
@@ -93,7 +93,7 @@ export interface PretrainOptions {
    * curve. 0 = never. Default 0.
    */
   evalEvery?: number;
-  /** Validation prompts per evaluation (DDIM 25 steps, CFG 2, one seed). Default 32. */
+  /** Validation prompts per evaluation (the sampler's defaults, one seed). Default 32. */
   evalPrompts?: number;
   /** Silence the progress bar. Default false. */
   quiet?: boolean;
@@ -260,8 +260,6 @@ export async function pretrain(options: PretrainOptions = {}): Promise<PretrainR
     const metrics = await evaluateGenerator(model, {
       split: "validation",
       count: evalPrompts,
-      steps: 25,
-      guidance: 2,
     });
     const record = {
       step,
@@ -348,11 +346,11 @@ export interface SampleGridOptions {
   frames?: number;
   /** Pixel zoom. Default 2. */
   scale?: number;
-  /** DDIM steps. Default 25. */
+  /** DDIM steps. Default: the sampler's ({@linkcode SAMPLE_DEFAULTS}). */
   steps?: number;
   /** Sampling seed. Default 0. */
   seed?: number;
-  /** CFG scale. Default 2. */
+  /** CFG scale. Default: the sampler's ({@linkcode SAMPLE_DEFAULTS}). */
   guidance?: number;
   /** Also draw the renderer's clip of the same prompt under each sample. Default false. */
   withReference?: boolean;
@@ -436,8 +434,8 @@ export const SAMPLE_SHEET_DEFAULTS: Readonly<{
   out: "out/samples.png",
   prompts: 8,
   seed: 0,
-  steps: 25,
-  guidance: 2,
+  steps: SAMPLE_DEFAULTS.steps,
+  guidance: SAMPLE_DEFAULTS.guidance,
   estimate: "clean",
 });
 
@@ -484,7 +482,14 @@ export const EVAL_GENERATOR_DEFAULTS: Readonly<
       "count" | "split" | "sampleSeeds" | "seed" | "steps" | "guidance"
     >
   >
-> = Object.freeze({ count: 64, split: "test", sampleSeeds: 2, seed: 0, steps: 25, guidance: 2 });
+> = Object.freeze({
+  count: 64,
+  split: "test",
+  sampleSeeds: 2,
+  seed: 0,
+  steps: SAMPLE_DEFAULTS.steps,
+  guidance: SAMPLE_DEFAULTS.guidance,
+});
 
 /** What {@linkcode evaluateCheckpoint} resolves to. */
 export interface CheckpointEvaluation extends GeneratorEvaluation {

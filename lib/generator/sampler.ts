@@ -14,9 +14,17 @@ import { PROMPT_LENGTH, tokenizeBatch } from "./prompt.ts";
 import type { ShapesPrompt } from "../videos/world.ts";
 import type { Video } from "../videos/video.ts";
 
+/**
+ * The sampler's defaults: the settings chosen on validation prompts for the
+ * shipped generator (data/generator/README.md has the sweep), so sampling
+ * without options, `eval-generator` and the post-training stages all use them.
+ */
+export const SAMPLE_DEFAULTS: Readonly<{ steps: number; guidance: number; clip: boolean }> = Object
+  .freeze({ steps: 25, guidance: 2, clip: true });
+
 /** Options for {@linkcode sampleVideos}. */
 export interface SampleOptions {
-  /** DDIM steps. Default 25. */
+  /** DDIM steps. Default {@linkcode SAMPLE_DEFAULTS}. */
   steps?: number;
   /** Seed of the initial noise (and of η>0 noise). Default 0. */
   seed?: number;
@@ -26,8 +34,13 @@ export interface SampleOptions {
    * clips, like the preference candidates, need that). Beats `seed`.
    */
   seeds?: readonly number[];
-  /** Classifier-free guidance scale w: ε = ε_u + w(ε_c − ε_u); 1 = off. Default 2. */
+  /** Classifier-free guidance scale w: ε = ε_u + w(ε_c − ε_u); 1 = off. Default {@linkcode SAMPLE_DEFAULTS}. */
   guidance?: number;
+  /**
+   * Clip each step's clean estimate to the data range [-1, 1] (standard for
+   * pixel-space DDIM). Default {@linkcode SAMPLE_DEFAULTS}.
+   */
+  clip?: boolean;
   /** DDIM η (0 = deterministic). Default 0. */
   eta?: number;
   /** Prompts per forward pass. Default 8. */
@@ -68,10 +81,12 @@ export function sampleVideos(
 ): tf.Tensor {
   const where = "sampleVideos";
   const c = gen.config;
-  const steps = checkInt(where, "steps", options.steps ?? 25, 1, c.timesteps);
+  const steps = checkInt(where, "steps", options.steps ?? SAMPLE_DEFAULTS.steps, 1, c.timesteps);
   const seed = checkInt(where, "seed", options.seed ?? 0, 0, 0xffffffff);
-  const w = checkNumber(where, "guidance", options.guidance ?? 2, 0, 100);
+  const w = checkNumber(where, "guidance", options.guidance ?? SAMPLE_DEFAULTS.guidance, 0, 100);
   const eta = checkNumber(where, "eta", options.eta ?? 0, 0, 1);
+  const clip = options.clip ?? SAMPLE_DEFAULTS.clip;
+  if (typeof clip !== "boolean") fail(where, "clip true or false", clip);
   const batchSize = checkInt(where, "batchSize", options.batchSize ?? 8, 1);
   const estimate = options.estimate ?? "clean";
   if (estimate !== "clean" && estimate !== "gated") {
@@ -137,12 +152,13 @@ export function sampleVideos(
             };
             pred = { eps: mix(both.eps), clean: mix(both.clean) };
           }
-          // x0 estimate, clipped to the data range (standard for pixel-space DDIM):
-          // the network's clean image, or the gated estimate implied by ε̂.
+          // x0 estimate, clipped to the data range unless `clip` is off: the
+          // network's clean image, or the gated estimate implied by ε̂.
           const gated = x.sub(pred.eps.mul(Math.sqrt(1 - aT))).div(Math.sqrt(aT));
-          const x0 = (estimate === "clean" && t < cleanBelow
+          const raw = estimate === "clean" && t < cleanBelow
             ? (leak > 0 ? pred.clean.add(gated.sub(pred.clean).mul(leak)) : pred.clean)
-            : gated).clipByValue(-1, 1);
+            : gated;
+          const x0 = clip ? raw.clipByValue(-1, 1) : raw;
           const epsHat = x.sub(x0.mul(Math.sqrt(aT))).div(Math.sqrt(1 - aT));
           const sigma = eta * Math.sqrt((1 - aPrev) / (1 - aT) * (1 - aT / aPrev));
           let out = x0.mul(Math.sqrt(aPrev)).add(
