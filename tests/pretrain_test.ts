@@ -163,6 +163,10 @@ Deno.test("resuming with another config or seed is a clear error and leaves the 
     /Expected evalEvery a multiple of checkpointEvery \(3\) but found 4/,
   );
   await assert.rejects(
+    () => pretrain({ steps: 4, cooldownSteps: 2 }),
+    /Expected cooldownSteps with lrSchedule "constant"/,
+  );
+  await assert.rejects(
     () => pretrain({ steps: 4, lrSchedule: "linear" as never }),
     /Expected lrSchedule "cosine" or "constant"/,
   );
@@ -178,4 +182,9 @@ Deno.test("learning-rate schedule: warm-up, peak, decay to 10% (or constant)", (
     assert.equal(learningRateAt(0, total, 1), 0.01);
     assert.equal(learningRateAt(1500, total, 1, "constant"), 1);
   }
+  // a cooldown decays over the last steps only: before it, the constant run's rates
+  assert.equal(learningRateAt(7999, 10000, 1, "constant", 2000), 1);
+  assert.equal(learningRateAt(8000, 10000, 1, "constant", 2000), 1);
+  assert.ok(Math.abs(learningRateAt(9000, 10000, 1, "constant", 2000) - 0.55) < 1e-9);
+  assert.ok(Math.abs(learningRateAt(10000, 10000, 1, "constant", 2000) - 0.1) < 1e-9);
 });

@@ -79,6 +79,11 @@ export const pretrainCommand: CliCommand = {
       default: PRETRAIN_DEFAULTS.lrSchedule,
       description: "after the warm-up: cosine (decay to 10%) or constant",
     },
+    "cooldown-steps": {
+      type: "string",
+      default: `${PRETRAIN_DEFAULTS.cooldownSteps}`,
+      description: "with --lr-schedule constant: decay over the last N steps (0: none)",
+    },
     ema: {
       type: "string",
       default: `${PRETRAIN_DEFAULTS.ema}`,
@@ -128,6 +133,7 @@ export const pretrainCommand: CliCommand = {
       batchSize: intOption(values, "batch-size"),
       learningRate: numberOption(values, "lr"),
       lrSchedule: lrScheduleOption(values),
+      cooldownSteps: intOption(values, "cooldown-steps"),
       ema: numberOption(values, "ema"),
       seed: intOption(values, "seed"),
       checkpointEvery: intOption(values, "checkpoint-every"),

@@ -43,6 +43,7 @@ export const PRETRAIN_DEFAULTS: Readonly<Required<Omit<PretrainOptions, "config"
     batchSize: 8,
     learningRate: 1e-3,
     lrSchedule: "cosine",
+    cooldownSteps: 0,
     ema: 0.999,
     seed: 0,
     checkpointEvery: 100,
@@ -69,6 +70,13 @@ export interface PretrainOptions {
    * decay would). Default "cosine".
    */
   lrSchedule?: "cosine" | "constant";
+  /**
+   * With `lrSchedule` "constant": the last this many steps decay the learning
+   * rate (cosine, to 10% of the peak), so a constant-rate run resumed with
+   * `steps` = its step + K and `cooldownSteps` = K ends with a decay, and every
+   * step before the decay equals the constant run's (warmup-stable-decay). Default 0.
+   */
+  cooldownSteps?: number;
   /**
    * Decay of the EMA of the weights (0 = none). The EMA is saved with the
    * optimiser state and, as a plain generator checkpoint, to `<out>-ema`: that
@@ -155,6 +163,10 @@ export async function pretrain(options: PretrainOptions = {}): Promise<PretrainR
   if (lrSchedule !== "cosine" && lrSchedule !== "constant") {
     fail(where, 'lrSchedule "cosine" or "constant"', lrSchedule);
   }
+  const cooldown = checkInt(where, "cooldownSteps", options.cooldownSteps ?? d.cooldownSteps, 0);
+  if (cooldown > 0 && lrSchedule !== "constant") {
+    fail(where, 'cooldownSteps with lrSchedule "constant"', `lrSchedule "${lrSchedule}"`);
+  }
   const emaDecay = checkNumber(where, "ema", options.ema ?? d.ema, 0, 0.999999);
   const evalEvery = checkInt(where, "evalEvery", options.evalEvery ?? d.evalEvery, 0);
   if (evalEvery % every !== 0) {
@@ -235,6 +247,7 @@ export async function pretrain(options: PretrainOptions = {}): Promise<PretrainR
     batchSize,
     learningRate: peak,
     lrSchedule,
+    cooldownSteps: cooldown,
     ema: emaDecay,
     promptDropout: dropout,
     steps,
@@ -285,7 +298,7 @@ export async function pretrain(options: PretrainOptions = {}): Promise<PretrainR
       const stepRng = createRng((seed * 0x9e3779b1 + step * 0x85ebca6b) >>> 0);
       const batchPrompts = Array.from({ length: batchSize }, () => stepRng.pick(prompts));
       const seeds = batchPrompts.map(() => stepRng.seed());
-      adam.setLearningRate(learningRateAt(step, steps, peak, lrSchedule));
+      adam.setLearningRate(learningRateAt(step, steps, peak, lrSchedule, cooldown));
       const batch = makeBatch(config, batchPrompts, { seeds });
       const stepStart = performance.now();
       let loss: number;
@@ -325,19 +338,25 @@ function mean(xs: number[]): number {
 
 /**
  * Linear warm-up over the first 100 steps (or 5%), then cosine decay to 10% of
- * the peak, or the peak itself with `schedule` "constant".
+ * the peak; with `schedule` "constant" the peak itself, except over the last
+ * `cooldown` steps, which decay the same way (cosine to 10%).
  */
 export function learningRateAt(
   step: number,
   total: number,
   peak: number,
   schedule: "cosine" | "constant" = "cosine",
+  cooldown = 0,
 ): number {
   const warm = Math.max(1, Math.min(100, Math.floor(total * 0.05)));
   if (step < warm) return peak * (step + 1) / warm;
-  if (schedule === "constant") return peak;
-  const progress = (step - warm) / Math.max(1, total - warm);
-  return peak * (0.1 + 0.9 * 0.5 * (1 + Math.cos(Math.PI * Math.min(1, progress))));
+  const decay = (progress: number) =>
+    peak * (0.1 + 0.9 * 0.5 * (1 + Math.cos(Math.PI * Math.min(1, progress))));
+  if (schedule === "constant") {
+    const start = total - cooldown;
+    return cooldown > 0 && step >= start ? decay((step - start) / cooldown) : peak;
+  }
+  return decay((step - warm) / Math.max(1, total - warm));
 }
 
 /** Options for {@linkcode sampleGrid}. */
