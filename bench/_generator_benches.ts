@@ -37,12 +37,17 @@ import { type Bench, type BenchResult, median } from "./_harness.ts";
 /**
  * The architecture the generator benchmarks time: the shipped generator's
  * (data/generator/config.json), the model users sample and post-train, so the
- * PyTorch peer follows it too.
+ * PyTorch peer follows it too. Read when first asked for (not at import: the
+ * GPU bench bundle imports this module without the data folder beside it).
  */
-export const BENCH_CONFIG: GeneratorConfig = resolveGeneratorConfig(
-  JSON.parse(await Deno.readTextFile(new URL("../data/generator/config.json", import.meta.url)))
-    .config,
-);
+export function benchConfig(): GeneratorConfig {
+  shippedConfig ??= resolveGeneratorConfig(
+    JSON.parse(Deno.readTextFileSync(new URL("../data/generator/config.json", import.meta.url)))
+      .config,
+  );
+  return shippedConfig;
+}
+let shippedConfig: GeneratorConfig | undefined;
 
 /** Clips per training batch in the generator benchmarks (pretrain's default). */
 export const TRAIN_BATCH = 8;
@@ -62,7 +67,7 @@ export function benchPrompts(n: number): ShapesPrompt[] {
 /** The benchmark batch of `n` clips of a generator config (default: the default config). */
 export function benchBatch(
   n = TRAIN_BATCH,
-  config: GeneratorConfig = BENCH_CONFIG,
+  config: GeneratorConfig = benchConfig(),
 ): DiffusionBatch {
   return makeBatch(config, benchPrompts(n), {
     seeds: Array.from({ length: n }, (_, i) => i),
@@ -79,7 +84,7 @@ function disposeBatch(batch: DiffusionBatch): void {
  * batch fails in `setup`, which `measure` reports as a failed row.
  */
 export function trainStepBenchOf(
-  config: Partial<GeneratorConfig>,
+  config: Partial<GeneratorConfig> | (() => Partial<GeneratorConfig>),
   batch: number,
   name = `generator train step (Adam) B=${batch}`,
 ): Bench {
@@ -89,7 +94,7 @@ export function trainStepBenchOf(
     perBackend: true,
     setup() {
       checkInt("trainStepBenchOf", "batch", batch, 1);
-      const gen = createGenerator(config, { seed: 0 });
+      const gen = createGenerator(typeof config === "function" ? config() : config, { seed: 0 });
       const adam = createAdam(gen.params);
       let data: DiffusionBatch | undefined;
       try {
@@ -120,7 +125,7 @@ export function trainStepBenchOf(
 
 /** One Adam training step of the shipped generator's architecture: ≈ 3 forward passes of FLOPs. */
 export const trainStepBench: Bench = {
-  ...trainStepBenchOf(BENCH_CONFIG, TRAIN_BATCH, TRAIN_STEP_BENCH),
+  ...trainStepBenchOf(benchConfig, TRAIN_BATCH, TRAIN_STEP_BENCH),
   countLaunches: true,
 };
 
@@ -134,7 +139,7 @@ interface PolicyPair {
 }
 
 function policyPair(): PolicyPair {
-  const policy = createGenerator(BENCH_CONFIG, { seed: 0 });
+  const policy = createGenerator(benchConfig(), { seed: 0 });
   const reference = freezeGenerator(policy);
   const batch = benchBatch();
   const rng = createRng(2);
@@ -239,7 +244,7 @@ export const ddimBench: Bench = {
   warmup: 1,
   minRuns: 3,
   setup() {
-    const gen = createGenerator(BENCH_CONFIG, { seed: 0 });
+    const gen = createGenerator(benchConfig(), { seed: 0 });
     const prompts = benchPrompts(SAMPLE_BATCH);
     return Promise.resolve({
       async run() {
@@ -286,7 +291,7 @@ export interface MemoryCheck {
  * the last 10 steps.
  */
 export async function memoryCheck(steps = 200, warmup = 25): Promise<MemoryCheck> {
-  const gen = createGenerator(BENCH_CONFIG, { seed: 0 });
+  const gen = createGenerator(benchConfig(), { seed: 0 });
   const adam: Adam = createAdam(gen.params);
   const batch = benchBatch();
   const rng = createRng(5);
@@ -338,7 +343,7 @@ export function memoryRow(backend: string, m: MemoryCheck): BenchResult {
     iqrFraction: NaN,
     itemsPerSecond: TRAIN_BATCH / (m.medianStepMs / 1000),
     unit: "clips",
-    gflops: 3 * generatorFlops(BENCH_CONFIG, TRAIN_BATCH) / (m.medianStepMs / 1000) /
+    gflops: 3 * generatorFlops(benchConfig(), TRAIN_BATCH) / (m.medianStepMs / 1000) /
       1e9,
     tensorsBefore: m.tensorsBefore,
     tensorsAfter: m.tensorsAfter,
@@ -354,7 +359,7 @@ export function memoryRow(backend: string, m: MemoryCheck): BenchResult {
  * profile reports kernel input shapes (cpu, wasm).
  */
 export async function countedForwardFlops(batch = 2): Promise<number> {
-  const gen = createGenerator(BENCH_CONFIG, { seed: 0 });
+  const gen = createGenerator(benchConfig(), { seed: 0 });
   const data = benchBatch(batch);
   const rng = createRng(7);
   const t = tf.tensor1d(Int32Array.from({ length: batch }, () => rng.int(1000)), "int32");

@@ -34,8 +34,8 @@ import { parseGrid, patchify, unpatchify } from "../lib/videos/patch.ts";
 import { loadVideo } from "../lib/videos/video.ts";
 import { type Bench, type BenchResult, formatTable, measure, summarizeRuns } from "./_harness.ts";
 import {
-  BENCH_CONFIG,
   benchBatch,
+  benchConfig,
   countedForwardFlops,
   ddimBench,
   lossMapBench,
@@ -189,7 +189,7 @@ async function peerRow(
       backend: `torch ${report.torch} ${report.threads}thr`,
       ...summarizeRuns({ wallMs: report.timesMs, cpuMs: report.cpuTimesMs }, {
         items: TRAIN_BATCH,
-        flops: 3 * generatorFlops(BENCH_CONFIG, TRAIN_BATCH),
+        flops: 3 * generatorFlops(benchConfig(), TRAIN_BATCH),
       }),
       unit: "clips",
       tensorsBefore: 0,
@@ -365,7 +365,7 @@ if (import.meta.main) {
     const batch = 2;
     flopCheck = {
       batch,
-      analytic: generatorFlops(BENCH_CONFIG, batch),
+      analytic: generatorFlops(benchConfig(), batch),
       counted: await countedForwardFlops(batch),
     };
   }
