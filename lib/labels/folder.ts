@@ -205,21 +205,55 @@ export interface ShapesSourceOptions {
 export function shapesSource(count: number, options: ShapesSourceOptions = {}): LabelItemSource {
   checkInt("shapesSource", "count", count, 1);
   const seed = options.seed ?? SHAPES_SOURCE_DEFAULTS.seed;
+  const size = options.size ?? SHAPES_SOURCE_DEFAULTS.size;
+  const frames = options.frames ?? SHAPES_SOURCE_DEFAULTS.frames;
   return {
     count,
     load: (i) => {
       const prompt = samplePrompt(createRng(seed * 1_000_003 + i));
-      const { video } = renderClip(prompt, {
-        seed: (seed * 7919 + i) >>> 0,
-        size: options.size ?? SHAPES_SOURCE_DEFAULTS.size,
-        frames: options.frames ?? SHAPES_SOURCE_DEFAULTS.frames,
-      });
+      const { video } = renderClip(prompt, { seed: (seed * 7919 + i) >>> 0, size, frames });
       return Promise.resolve({
-        video: { ...video, source: `shapes:${seed}:${i}` },
+        video: { ...video, source: `shapes:${seed}:${i}:size=${size}:frames=${frames}` },
         prompt: prompt.text,
       });
     },
   };
+}
+
+/** Where a {@linkcode shapesSource} clip came from, read back from its `source`. */
+export interface ShapesClipRef {
+  /** Seed of the source. */
+  seed: number;
+  /** Index of the clip in the source. */
+  index: number;
+  /** Frame side (labels written before it was recorded: the default, 32). */
+  size: number;
+  /** Frames, when recorded. */
+  frames?: number;
+}
+
+/**
+ * Reads a {@linkcode shapesSource} clip's `source` (`shapes:SEED:I:size=S:frames=F`,
+ * or the older `shapes:SEED:I`), or null for any other source, so the clip can be
+ * rendered again: `shapesSource(index + 1, { seed, size, frames }).load(index)`.
+ *
+ * @example
+ * ```ts
+ * import { parseShapesSource } from "@halo/kit/labels";
+ * console.log(parseShapesSource("shapes:0:7:size=32:frames=16")); // { seed: 0, index: 7, size: 32, frames: 16 }
+ * console.log(parseShapesSource("/videos/duck.gif")); // null
+ * ```
+ */
+export function parseShapesSource(source: string): ShapesClipRef | null {
+  const m = /^shapes:(\d+):(\d+)(?::size=(\d+))?(?::frames=(\d+))?$/.exec(String(source));
+  if (!m) return null;
+  const ref: ShapesClipRef = {
+    seed: Number(m[1]),
+    index: Number(m[2]),
+    size: m[3] ? Number(m[3]) : SHAPES_SOURCE_DEFAULTS.size,
+  };
+  if (m[4]) ref.frames = Number(m[4]);
+  return ref;
 }
 
 /**

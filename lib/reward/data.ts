@@ -46,8 +46,8 @@ async function checkpointExists(ref: ModelRef): Promise<boolean> {
   return local === undefined || await pathExists(join(local, "config.json"));
 }
 
-/** Where a training clip came from. */
-export type RewardOrigin = "clean" | "defect" | "mismatch" | "generator";
+/** Where a training clip came from (`"labelled"`: a label file, `trainRewardFromLabels`). */
+export type RewardOrigin = "clean" | "defect" | "mismatch" | "generator" | "labelled";
 
 /** One labelled clip. */
 export interface RewardExample {

@@ -43,6 +43,7 @@ import {
   trainRewardStage,
 } from "./train.ts";
 import { buildRewardDataset, type RewardDatasetOptions, type RewardExample } from "./data.ts";
+import type { RewardTrainedOn } from "./trained_on.ts";
 import { renderClip } from "../videos/world.ts";
 import { parsePrompt } from "../videos/world.ts";
 
@@ -183,7 +184,17 @@ export async function trainRewardModels(
     ...options.data,
   });
   const dataSeconds = (performance.now() - t0) / 1000;
+  const first = data.train[0]?.video;
+  const trainedOn: RewardTrainedOn = {
+    kind: "shapesworld",
+    clips: data.train.length,
+    grid: data.grid,
+    frames: first?.numFrames ?? 16,
+    size: first?.width ?? 32,
+    recorded: true,
+  };
   const common = {
+    trainedOn,
     batchSize: options.batchSize,
     learningRate: options.learningRate,
     seed,
@@ -322,6 +333,7 @@ export async function trainRewardModels(
             command,
             wallSeconds: seconds[name] + (name === "prm" ? seconds.vrm : 0),
             backend: tf.getBackend(),
+            trainedOn,
             note: name === "prm"
               ? "PRM: stage 2 continued from the VRM; wallSeconds covers both stages"
               : "VRM: stage 1",

@@ -4,8 +4,10 @@
  * load/save (`io.ts`), scoring of videos and patches (`score.ts`), the training
  * data (`data.ts`: ShapesWorld renders, injected defects and generator samples,
  * labelled through the judge server), the training loop (`train.ts`), the
- * experiment with its report (`experiment.ts`), and the continual-vs-scratch
- * comparison over seeds (`seeds.ts`).
+ * experiment with its report (`experiment.ts`), the continual-vs-scratch
+ * comparison over seeds (`seeds.ts`), the same two stages on a label file written
+ * by `deno task label` (`from_labels.ts`, `deno task train-rm --labels`), and the
+ * record of what a checkpoint was trained on (`trained_on.ts`).
  *
  * Paper step: §3.2, the patch reward model distilled from GPT-4o's labels.
  * Reads: labels and videos. Writes: reward checkpoints (`data/reward/`,
@@ -20,3 +22,5 @@ export * from "./model.ts";
 export * from "./score.ts";
 export * from "./seeds.ts";
 export * from "./train.ts";
+export * from "./from_labels.ts";
+export * from "./trained_on.ts";

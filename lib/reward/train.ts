@@ -26,7 +26,8 @@
  * matches how the reference judge aggregates patches into a video score.
  *
  * Both stages: Adam with warm-up and cosine decay, prompt dropout (so the null
- * prompt scores non-ShapesWorld prompts), a progress bar, atomic checkpoints
+ * prompt scores non-ShapesWorld prompts; a training prompt outside the ShapesWorld
+ * grammar, such as a real video's, trains with the null prompt), a progress bar, atomic checkpoints
  * with optimiser state, and exact resumption after a kill (the batch of every
  * step is a function of the seed and the step).
  * @module
@@ -56,6 +57,7 @@ import {
 import { flattenPatchScores, scoreRewards } from "./score.ts";
 import { loadRewardModel, saveRewardModel } from "./io.ts";
 import type { RewardExample } from "./data.ts";
+import type { RewardTrainedOn } from "./trained_on.ts";
 import { learningRateAt } from "../generator/pretrain.ts";
 
 /** Which loss a stage trains. */
@@ -142,6 +144,7 @@ export function makeRewardBatch(
   const ids = new Int32Array(b * PROMPT_LENGTH);
   const vl = new Float32Array(b * na);
   const pl = new Float32Array(b * n * na);
+  const nullPrompt = new Array<boolean>(b).fill(false);
   examples.forEach((e, i) => {
     const v = e.video;
     if (v.numFrames !== c.frames || v.height !== c.size || v.width !== c.size) {
@@ -155,7 +158,9 @@ export function makeRewardBatch(
       fail(`labels of ${JSON.stringify(v.source)}`, `${n} patches`, e.labels.patches.length);
     }
     x.set(v.frames, i * per);
-    ids.set(tokenizePrompt(e.prompt), i * PROMPT_LENGTH);
+    const tokens = promptTokens(e.prompt);
+    if (tokens) ids.set(tokens, i * PROMPT_LENGTH);
+    else nullPrompt[i] = true;
     ASPECTS.forEach((a, k) => (vl[i * na + k] = e.labels.video[a]));
     e.labels.patches.forEach((p, j) =>
       ASPECTS.forEach((a, k) => (pl[(i * n + j) * na + k] = p.scores[a]))
@@ -166,8 +171,20 @@ export function makeRewardBatch(
     tokens: tf.tensor2d(ids, [b, PROMPT_LENGTH], "int32"),
     videoLabels: tf.tensor2d(vl, [b, na]),
     patchLabels: tf.tensor3d(pl, [b, n, na]),
-    keep: tf.tensor1d(keep ? Array.from(keep) : new Array(b).fill(1), "float32"),
+    keep: tf.tensor1d(
+      Array.from({ length: b }, (_, i) => nullPrompt[i] ? 0 : keep ? keep[i] : 1),
+      "float32",
+    ),
   };
+}
+
+/** The prompt's token ids, or null for a prompt outside the ShapesWorld grammar (a real video's). */
+function promptTokens(prompt: string): Int32Array | null {
+  try {
+    return tokenizePrompt(prompt);
+  } catch {
+    return null;
+  }
 }
 
 /** One point of a training curve. */
@@ -224,6 +241,11 @@ export interface RewardStageOptions extends RewardLossWeights {
   quiet?: boolean;
   /** Label of the progress bar. Default: the stage. */
   label?: string;
+  /**
+   * What the model is trained on, recorded in its checkpoints (`meta.trainedOn`); a
+   * checkpoint recording something else is not resumed from. Default: no record.
+   */
+  trainedOn?: RewardTrainedOn;
 }
 
 /** What {@linkcode trainRewardStage} returns. */
@@ -345,6 +367,21 @@ export async function trainRewardStage(
     model = loaded.model;
     adam = loaded.optimizer!;
     const meta = loaded.manifest.meta;
+    const recorded = JSON.stringify(meta.trainedOn ?? null);
+    const wanted = JSON.stringify(options.trainedOn ?? null);
+    // a checkpoint from before the record existed was trained on ShapesWorld
+    const sameData = meta.trainedOn === undefined
+      ? options.trainedOn?.kind !== "labels"
+      : recorded === wanted;
+    if (!sameData) {
+      adam.dispose();
+      disposeRewardModel(model);
+      fail(
+        join(out, "config.json"),
+        `a checkpoint trained on ${wanted} (delete it to start over)`,
+        `one trained on ${recorded}`,
+      );
+    }
     if (meta.stage !== stage || meta.seed !== seed || meta.steps !== steps) {
       adam.dispose();
       disposeRewardModel(model);
@@ -406,6 +443,7 @@ export async function trainRewardStage(
         wallSeconds: seconds(),
         lossSum,
         lossN,
+        ...(options.trainedOn ? { trainedOn: options.trainedOn } : {}),
       },
     });
   };
