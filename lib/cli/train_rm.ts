@@ -1,6 +1,8 @@
 /**
  * `deno task train-rm`: the reward-model experiment from the command line, for
- * one seed or, with `--seeds`, the continual-vs-scratch comparison over several.
+ * one seed or, with `--seeds`, the continual-vs-scratch comparison over several;
+ * with `--labels FILE [--videos DIR]`, the same VRM → PRM training on a label file
+ * written by `deno task label` ({@linkcode trainRewardFromLabels}).
  * @module
  */
 
@@ -11,12 +13,29 @@ import { REWARD_STAGE_DEFAULTS as S } from "../reward/train.ts";
 import { type CliCommand, intListOption, intOption, numberOption } from "./_flags.ts";
 import { formatRewardReport, trainRewardModels } from "../reward/experiment.ts";
 import { formatEfficiency, trainRewardSeeds } from "../reward/seeds.ts";
+import {
+  formatLabelsRewardReport,
+  REWARD_FROM_LABELS_DEFAULTS as L,
+  trainRewardFromLabels,
+} from "../reward/from_labels.ts";
+import { fail } from "../core/_errors.ts";
 
 /** `lib/cli/main.ts train-rm`: the reward-model experiment with progress, checkpoints and resume. */
 export const trainRmCommand: CliCommand = {
   summary: "train the video reward model, then continue it into the patch reward model",
   spec: {
-    out: { type: "string", default: T.out, description: "output directory" },
+    out: {
+      type: "string",
+      description: `output directory (default ${T.out}; with --labels ${L.out})`,
+    },
+    labels: {
+      type: "string",
+      description: "train on this label file of `deno task label` instead of ShapesWorld clips",
+    },
+    videos: {
+      type: "string",
+      description: "with --labels: folder of the labelled video files (resized to the model)",
+    },
     "video-steps": {
       type: "string",
       default: `${T.videoSteps}`,
@@ -65,9 +84,36 @@ export const trainRmCommand: CliCommand = {
   },
   async run(values) {
     const quiet = Boolean(values.quiet);
+    if (values.labels !== undefined) {
+      for (const flag of ["seeds", "base-url"]) {
+        if (values[flag] !== undefined) fail("train-rm --labels", `no --${flag}`, values[flag]);
+      }
+      for (const flag of ["ablation", "from-scratch"]) {
+        if (values[flag]) fail("train-rm --labels", `no --${flag}`, true);
+      }
+      const options = {
+        videos: values.videos === undefined ? undefined : String(values.videos),
+        out: values.out === undefined ? L.out : String(values.out),
+        videoSteps: intOption(values, "video-steps"),
+        patchSteps: intOption(values, "patch-steps"),
+        batchSize: intOption(values, "batch-size"),
+        learningRate: numberOption(values, "lr"),
+        seed: intOption(values, "seed"),
+        checkpointEvery: intOption(values, "checkpoint-every"),
+        quiet,
+        ship: values.ship ? String(values.ship) : undefined,
+      };
+      const backend = await initBackend();
+      if (!quiet) console.error(`train-rm: backend ${backend.name} (${backend.reason})`);
+      console.log(
+        formatLabelsRewardReport(await trainRewardFromLabels(String(values.labels), options)),
+      );
+      return;
+    }
+    if (values.videos !== undefined) fail("train-rm", "--videos only with --labels", values.videos);
     const seeds = values.seeds === undefined ? undefined : intListOption(values, "seeds");
     const options = {
-      out: String(values.out),
+      out: values.out === undefined ? T.out : String(values.out),
       videoSteps: intOption(values, "video-steps"),
       patchSteps: intOption(values, "patch-steps"),
       batchSize: intOption(values, "batch-size"),

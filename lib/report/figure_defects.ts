@@ -37,6 +37,11 @@ export interface DefectViewInput {
   title?: string;
   /** Name of the heatmap's scorer in the hover. Default "score". */
   scorer?: string;
+  /**
+   * Another scorer's scores of the same patches, added to the hover under `name`
+   * (e.g. a reward model's beside the labeller's heatmap). Default: none.
+   */
+  beside?: { name: string; patches: readonly PatchLabel[] };
 }
 
 /** How one patch's aspect scores become the heatmap's single number. */
@@ -158,6 +163,7 @@ export function defectFigure(input: DefectViewInput, options: DefectViewOptions 
   const n = numPatches(grid, video.numFrames);
   checkLabels(`${where} input.patches`, input.patches, n);
   if (input.labels) checkLabels(`${where} input.labels`, input.labels, n);
+  if (input.beside) checkLabels(`${where} input.beside.patches`, input.beside.patches, n);
   const score = options.score ?? "mean";
   const worstCount = checkInt(where, "worst", options.worst ?? 4, 0, n);
   const opacity = checkNumber(where, "opacity", options.opacity ?? 0.75, 0, 1);
@@ -201,6 +207,8 @@ export function defectFigure(input: DefectViewInput, options: DefectViewOptions 
           `${escapeLabel(scorer)}: ${scoreLine(p)}`,
         ];
         if (label) lines.push(`labeller: ${scoreLine(label)}`);
+        const other = input.beside?.patches[i];
+        if (other) lines.push(`${escapeLabel(input.beside!.name)}: ${scoreLine(other)}`);
         const reason = label?.reason || p.reason;
         if (reason) lines.push(`reason: ${escapeLabel(reason)}`);
         text[r].push(lines.join("<br>"));

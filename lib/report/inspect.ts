@@ -8,6 +8,13 @@
  * offline HTML report: a defect heatmap per video and a table of the worst
  * patches with the labeller's reasons. A file that cannot be decoded gets a
  * clear error in the report and the rest are still inspected.
+ *
+ * Whose judgement ranks the patches: the labeller's, unless the PRM was trained on
+ * labels of that kind of clip (its checkpoint's `meta.trainedOn`): the shipped PRM,
+ * trained on ShapesWorld clips, ranks ShapesWorld clips only (a clip whose prompt is a
+ * ShapesWorld sentence); a PRM made by `deno task train-rm --labels` on labels of video
+ * files ranks video files. The other scorer's scores are shown beside, with a caveat
+ * line naming the PRM and what it was trained on.
  * @module
  */
 
@@ -19,7 +26,7 @@ import { Progress } from "../core/_progress.ts";
 import { defectFigure, patchScore, type PatchScoreOf, worstPatches } from "./figure_defects.ts";
 import type { Figure } from "./figure.ts";
 import { figurePngs } from "./figure_png.ts";
-import { type LabelItem, labelVideos } from "../labels/label.ts";
+import { LABEL_DEFAULTS, type LabelItem, labelVideos } from "../labels/label.ts";
 import { startJudgeServer } from "../labels/judge_server/server.ts";
 import { fitToGrid, readPromptManifest } from "../labels/folder.ts";
 import { ASPECTS, type AspectScores, type PatchLabel } from "../videos/scores.ts";
@@ -29,6 +36,13 @@ import { rewardGrid } from "../reward/model.ts";
 import { rewardPatchLabels, scoreRewards } from "../reward/score.ts";
 import { disposeRewardModel } from "../reward/model.ts";
 import { loadRewardModel } from "../reward/io.ts";
+import {
+  clipKind,
+  describeTrainedOn,
+  judgesClipsOf,
+  readTrainedOn,
+  type RewardTrainedOn,
+} from "../reward/trained_on.ts";
 import { loadVideo, type Video } from "../videos/video.ts";
 
 /** File extensions taken as videos when a folder has no `prompts.json`. */
@@ -97,6 +111,13 @@ export interface InspectedVideo {
   prmVideo?: AspectScores;
   /** The PRM's patch scores as labels (no reasons). */
   prm?: PatchLabel[];
+  /**
+   * Whose scores rank the patches (heatmap, boxes, worst-patches table): the PRM's when it
+   * was trained on labels of this kind of clip, the labeller's otherwise.
+   */
+  rankedBy?: "PRM" | "labeller";
+  /** Says which scores rank the patches and what the PRM beside them was trained on. */
+  caveat?: string;
   /** The defect view, when the video was decoded and scored. */
   figure?: Figure;
 }
@@ -117,6 +138,8 @@ export interface InspectReport {
   costUsd: number;
   /** The PRM used, or null. */
   prm: string | null;
+  /** What the PRM was trained on, as its checkpoint records it; null without a PRM. */
+  prmTrainedOn: RewardTrainedOn | null;
   /** Notes for the reader (PRM grid, prompts the PRM does not know). */
   notes: string[];
 }
@@ -196,6 +219,9 @@ export async function inspectVideos(
   const entries = await listVideos(dir, options.prompt);
   const quiet = options.quiet ?? false;
   const notes: string[] = [];
+  const labeller = options.judge
+    ? "the in-process judge server"
+    : options.model ?? LABEL_DEFAULTS.model;
 
   // 1. decode
   const videos: InspectedVideo[] = entries.map((e) => ({ file: e.file, prompt: e.prompt }));
@@ -243,9 +269,12 @@ export async function inspectVideos(
   // 3. PRM scores, when a PRM exists and its grid matches
   const prmRef = options.prm === undefined ? shipped.prm : options.prm;
   const prmPath = prmRef === null ? null : modelName(prmRef);
+  let prmTrainedOn: RewardTrainedOn | null = null;
   if (prmPath && order.length) {
-    const { model } = await loadRewardModel(prmRef!);
+    const { model, manifest } = await loadRewardModel(prmRef!);
     try {
+      const trainedOn = readTrainedOn(manifest.meta, model.config);
+      prmTrainedOn = trainedOn;
       const g = rewardGrid(model.config);
       const fits = order.filter((i) => {
         const v = decoded.get(i)!;
@@ -274,13 +303,33 @@ export async function inspectVideos(
         },
       );
       scoring.tick(fits.length);
+      const trained = describeTrainedOn(trainedOn);
       fits.forEach((i, k) => {
-        videos[i].prmVideo = scores[k].video;
-        videos[i].prm = rewardPatchLabels(model, scores[k]);
+        const v = videos[i];
+        v.prmVideo = scores[k].video;
+        v.prm = rewardPatchLabels(model, scores[k]);
+        const kind = clipKind(v.prompt);
+        const clips = kind === "shapesworld" ? "ShapesWorld clips" : "video files";
+        if (judgesClipsOf(trainedOn, kind)) {
+          v.rankedBy = "PRM";
+          v.caveat = `Ranked by the PRM ${prmPath}, ${trained}: it was trained on labels of ` +
+            `${clips} like this one. The labeller's scores are beside it.`;
+        } else {
+          v.rankedBy = "labeller";
+          v.caveat = `Ranked by the labeller (${labeller}). The PRM scores beside it are ` +
+            `${prmPath}'s, ${trained}: not on labels of ${clips} like this one, so they are ` +
+            "that model's guess, not a judgement of this clip" +
+            (kind === "videos"
+              ? "; its text alignment is scored with the null prompt (the prompt is not a " +
+                "ShapesWorld sentence)."
+              : ".");
+        }
       });
       notes.push(
-        `PRM scores come from ${prmPath} (frames resampled to its ${model.config.frames} of ` +
-          `${model.config.size}×${model.config.size}).` +
+        `PRM scores come from ${prmPath}, ${trained} (frames resampled to its ` +
+          `${model.config.frames} of ${model.config.size}×${model.config.size}). Patches are ` +
+          "ranked by the PRM only in clips of the kind it was trained on, by the labeller in " +
+          "the others; each video says which." +
           (unknownPrompts
             ? " Prompts that are not ShapesWorld sentences are scored with the null prompt, so " +
               "its text-alignment scores mean little on them."
@@ -295,19 +344,32 @@ export async function inspectVideos(
     );
   }
 
-  // 4. figures
+  // 4. figures, ranked by whose judgement fits the clip
   for (const [i, v] of videos.entries()) {
     const video = decoded.get(i);
-    const patches = v.prm ?? v.labels;
-    if (!video || !patches) continue;
-    v.figure = defectFigure({
-      video,
-      grid,
-      patches,
-      labels: v.labels,
-      title: `${v.file}: ${v.prompt}`,
-      scorer: v.prm ? "PRM" : "labeller",
-    }, { worst: worstCount, score });
+    if (!video) continue;
+    if (v.prm && v.rankedBy === "PRM") {
+      v.figure = defectFigure({
+        video,
+        grid,
+        patches: v.prm,
+        labels: v.labels,
+        title: `${v.file}: ${v.prompt}`,
+        scorer: "PRM",
+      }, { worst: worstCount, score });
+    } else if (v.labels) {
+      v.rankedBy = "labeller";
+      v.figure = defectFigure({
+        video,
+        grid,
+        patches: v.labels,
+        title: `${v.file}: ${v.prompt}`,
+        scorer: "labeller",
+        beside: v.prm
+          ? { name: "PRM (not trained on clips like this)", patches: v.prm }
+          : undefined,
+      }, { worst: worstCount, score });
+    }
   }
   const report: InspectReport = {
     out,
@@ -317,6 +379,7 @@ export async function inspectVideos(
     cached: run.cached,
     costUsd: run.costUsd,
     prm: prmPath,
+    prmTrainedOn,
     notes,
   };
   await writeFileAtomic(out, await inspectHtml(dir, report, { worst: worstCount, score }));
@@ -347,10 +410,11 @@ async function inspectHtml(
   const ok = report.videos.filter((v) => v.figure);
   const failed = report.videos.filter((v) => v.error);
   const aspects = ASPECTS.map((a) => a.replace("_", " ")).join(" / ");
-  const rows = ok.flatMap((v) => {
-    const patches = v.prm ?? v.labels!;
-    return worstPatches(patches, options.worst, options.score).map((w) => ({ v, w }));
-  }).sort((a, b) => a.w.value - b.w.value);
+  const ranking = (v: InspectedVideo) => (v.rankedBy === "PRM" ? v.prm! : v.labels!);
+  const rows = ok.flatMap((v) =>
+    worstPatches(ranking(v), options.worst, options.score).map((w) => ({ v, w }))
+  ).sort((a, b) => a.w.value - b.w.value);
+  const byPrm = ok.filter((v) => v.rankedBy === "PRM").length;
   const body: string[] = [
     `<h1>Patch defects of ${escapeHtml(dir)}</h1>`,
     `<p>${report.videos.length} video(s): ${ok.length} inspected, ${failed.length} with errors. ` +
@@ -358,7 +422,15 @@ async function inspectHtml(
     `<code>${escapeHtml(report.labels)}</code>, estimated cost $${
       report.costUsd.toFixed(4)
     } at GPT-4o prices. ` +
-    `Heatmaps: ${report.prm ? "the patch reward model's scores" : "the labeller's scores"} ` +
+    `Heatmaps and ranking: ${
+      byPrm === ok.length
+        ? "the patch reward model's scores"
+        : byPrm === 0
+        ? "the labeller's scores"
+        : `the patch reward model's scores in ${byPrm} video(s), the labeller's in ${
+          ok.length - byPrm
+        }`
+    } ` +
     `(${
       options.score === "mean" ? "mean over aspects" : escapeHtml(options.score)
     }, 1 = clearly defective, 4 = fine); ` +
@@ -375,16 +447,19 @@ async function inspectHtml(
   if (rows.length) {
     body.push(
       `<h2>Worst patches</h2><table id="worst-patches"><thead><tr><th>video</th><th>patch</th>` +
-        `<th>score</th><th>${report.prm ? "PRM" : "labeller"} (${aspects})</th>` +
-        `<th>labeller (${aspects})</th><th>labeller's reason</th></tr></thead><tbody>` +
+        `<th>ranked by</th><th>score</th><th>labeller (${aspects})</th>` +
+        `<th>PRM (${aspects})</th><th>labeller's reason</th></tr></thead><tbody>` +
         rows.map(({ v, w }) => {
-          const own = (v.prm ?? v.labels!)[w.index], label = v.labels?.[w.index];
+          const own = ranking(v)[w.index], label = v.labels?.[w.index], prm = v.prm?.[w.index];
           return `<tr><td>${escapeHtml(v.file)}</td><td><code>${escapeHtml(w.id)}</code></td>` +
-            `<td class="num">${fmt(patchScore(own, options.score))}</td><td>${
-              scoresText(own.scores)
-            }</td>` +
-            `<td>${scoresText(label?.scores)}</td><td>${escapeHtml(label?.reason || "")}</td></tr>`;
-        }).join("") + `</tbody></table>`,
+            `<td>${v.rankedBy}</td><td class="num">${fmt(patchScore(own, options.score))}</td>` +
+            `<td>${scoresText(label?.scores)}</td><td>${scoresText(prm?.scores)}</td>` +
+            `<td>${escapeHtml(label?.reason || "")}</td></tr>`;
+        }).join("") + `</tbody></table>` +
+        (ok.some((v) => v.prm && v.rankedBy === "labeller")
+          ? `<p class="caveat">PRM scores of clips ranked by the labeller come from a model not ` +
+            `trained on clips like them (see each video's caveat): shown for comparison only.</p>`
+          : ""),
     );
   }
   ok.forEach((v, k) => {
@@ -395,6 +470,7 @@ async function inspectHtml(
       }. ` +
         `Video scores (${aspects}): labeller ${scoresText(v.videoLabels)}` +
         (v.prmVideo ? `, PRM ${scoresText(v.prmVideo)}` : "") + `.</p>`,
+      ...(v.caveat ? [`<p class="caveat">${escapeHtml(v.caveat)}</p>`] : []),
       figureDiv(v.figure!, `video-${k + 1}`),
     );
   });
