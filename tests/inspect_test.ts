@@ -6,7 +6,8 @@ import { inspectVideos } from "../lib/report/inspect.ts";
 import { startJudgeServer } from "../lib/labels/judge_server/server.ts";
 import { parsePrompt, renderClip } from "../lib/videos/world.ts";
 import { saveVideo } from "../lib/videos/video.ts";
-import { withTempDir } from "./_helpers.ts";
+import { trainRewardFromLabels } from "../lib/reward/from_labels.ts";
+import { SHARED_VIDEOS, withTempDir } from "./_helpers.ts";
 
 const TEXT = "one red circle moving left slowly on a black background";
 
@@ -75,6 +76,9 @@ Deno.test("inspect: the shipped PRM scores the heatmaps; a short clip keeps all 
       assert.equal(v.shape!.frames, clip.numFrames);
       assert.equal(v.prm!.length, 64);
       assert.match(String((v.figure!.data[0].text as string[][])[0][0]), /PRM: visual [\d.]+/);
+      // the shipped PRM was trained on ShapesWorld clips: it ranks this ShapesWorld clip
+      assert.equal(v.rankedBy, "PRM");
+      assert.match(v.caveat!, /^Ranked by the PRM data\/reward\/prm, trained on ShapesWorld clips/);
     } finally {
       await server.close();
     }
@@ -93,5 +97,72 @@ Deno.test("inspect: a folder without prompts.json and without --prompt is refuse
     );
     const defaults = parseCli([], inspectCommand.spec); // what the CLI passes without flags
     await assert.rejects(() => inspectCommand.run(defaults), /inspect: Expected --videos DIR/);
+  });
+});
+
+Deno.test("inspect: on real clips the labeller ranks the patches and the shipped PRM is beside it with a caveat; a PRM trained on their labels ranks them", async () => {
+  await withTempDir(async (dir) => {
+    const server = startJudgeServer({ port: 0 });
+    const labels = join(dir, "real.labels.jsonl");
+    try {
+      const shipped = await inspectVideos(SHARED_VIDEOS, {
+        baseURL: server.url,
+        out: join(dir, "shipped.html"),
+        labels,
+        quiet: true,
+      });
+      assert.equal(shipped.prm, "data/reward/prm");
+      assert.equal(shipped.prmTrainedOn?.kind, "shapesworld");
+      for (const v of shipped.videos) {
+        assert.equal(v.rankedBy, "labeller", v.file);
+        assert.equal(v.prm!.length, 64, "the PRM's scores are still there, beside");
+        assert.match(
+          v.caveat!,
+          /^Ranked by the labeller \(gpt-4o\)\. The PRM scores beside it are data\/reward\/prm's, trained on ShapesWorld clips of 16 frames of 32×32 .*not on labels of video files like this one.*null prompt/,
+        );
+        // the heatmap is the labeller's: its worst patch is the labeller's worst
+        const z = (v.figure!.data as Array<{ z?: number[][] }>).filter((t) => t.z).flatMap((t) =>
+          t.z!.flat()
+        );
+        const labelMeans = v.labels!.map((p) =>
+          (p.scores.visual_quality + p.scores.temporal_consistency + p.scores.text_alignment) / 3
+        );
+        assert.deepEqual(z.slice().sort((a, b) => a - b), labelMeans.slice().sort((a, b) => a - b));
+      }
+      const html = await Deno.readTextFile(shipped.out);
+      assert.match(html, /<th>ranked by<\/th>/);
+      assert.doesNotMatch(html, /<td>PRM<\/td>/, "no row of the table is ranked by the toy PRM");
+      assert.match(html, /<td>labeller<\/td>/);
+      assert.match(html, /class="caveat">Ranked by the labeller/);
+
+      // A PRM made with `train-rm --labels` on these videos' labels qualifies for them.
+      const trained = await trainRewardFromLabels(labels, {
+        videos: SHARED_VIDEOS,
+        out: join(dir, "rm"),
+        videoSteps: 2,
+        patchSteps: 2,
+        batchSize: 4,
+        quiet: true,
+      });
+      const own = await inspectVideos(SHARED_VIDEOS, {
+        baseURL: server.url,
+        out: join(dir, "own.html"),
+        labels,
+        prm: trained.checkpoints.prm,
+        quiet: true,
+      });
+      assert.equal(own.calls, 0, "the labels came from the cache");
+      assert.equal(own.prmTrainedOn?.kind, "labels");
+      for (const v of own.videos) {
+        assert.equal(v.rankedBy, "PRM", v.file);
+        assert.match(
+          v.caveat!,
+          /^Ranked by the PRM .*rm\/prm, trained on the labels in .*real\.labels\.jsonl of 4 video files/,
+        );
+      }
+      assert.match(await Deno.readTextFile(own.out), /<td>PRM<\/td>/);
+    } finally {
+      await server.close();
+    }
   });
 });

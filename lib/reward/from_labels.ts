@@ -402,6 +402,8 @@ function commandLine(): string {
   }
 }
 
+const rho = (x: number) => Number.isFinite(x) ? x.toFixed(3) : "undefined (constant scores)";
+
 /**
  * A {@linkcode LabelsRewardReport} in a few lines.
  *
@@ -424,8 +426,8 @@ export function formatLabelsRewardReport(report: LabelsRewardReport): string {
       report.finalLoss.vrm.toFixed(3)
     }; PRM: ${report.steps.prm} steps, final loss ${report.finalLoss.prm.toFixed(3)}`,
     `fit to its own training labels (not held out): patch ρ ${
-      report.trainingFit.patchRho.toFixed(3)
-    }, video ρ ${report.trainingFit.videoRho.toFixed(3)}`,
+      rho(report.trainingFit.patchRho)
+    }, video ρ ${rho(report.trainingFit.videoRho)}`,
     `seconds: reading clips ${report.seconds.data.toFixed(1)}, VRM ${
       report.seconds.vrm.toFixed(1)
     }, PRM ${report.seconds.prm.toFixed(1)}`,
