@@ -52,12 +52,12 @@ export interface LabelledClips {
   trainedOn: RewardTrainedOn & { kind: "labels" };
 }
 
-/** Where the video of a record with a file `source` lies in `dir`. */
-function videoFileOf(
-  source: string,
-  dir: string,
-  manifest: Array<{ file: string }> | null,
-): string {
+/**
+ * The name, inside the videos folder, of the video of a record with a file `source` (the
+ * path it was labelled from): the folder's `prompts.json` entry it ends with, else its
+ * file name.
+ */
+function videoFileOf(source: string, manifest: Array<{ file: string }> | null): string {
   const normal = source.replaceAll("\\", "/");
   const listed = manifest?.find((e) => normal === e.file || normal.endsWith(`/${e.file}`));
   return listed ? listed.file : basename(normal);
@@ -164,7 +164,7 @@ export async function readLabelledClips(
       if (dir === undefined) {
         fail(at, "--videos DIR, the folder of the labelled video files", "none given");
       }
-      const name = videoFileOf(record.source, dir, manifest);
+      const name = videoFileOf(record.source, manifest);
       const path = resolve(dir, name);
       if (!decoded.has(path)) {
         if (!(await pathExists(path))) {
