@@ -56,7 +56,7 @@ Deno.test("defectFigure: one heatmap per segment over its middle frame, worst pa
   assert.equal(png.width, 12 * 16); // enlarged by an integer factor towards 192 px
   assert.match(
     String((fig.layout.title as { text: string }).text),
-    /worst: s1r1c1 1\.00, s0r0c2 2\.00/,
+    /worst by PRM: s1r1c1 1\.00, s0r0c2 2\.00/,
   );
 });
 

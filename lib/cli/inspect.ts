@@ -34,7 +34,8 @@ export const inspectCommand: CliCommand = {
     prm: {
       type: "string",
       description:
-        'patch reward model: a folder or URL (default: the shipped data/reward/prm; "none")',
+        'patch reward model: a folder or URL (default: the shipped data/reward/prm; "none"); it ' +
+        "ranks the patches of the kinds of clip it was trained on, the labeller the others",
     },
     frames: {
       type: "string",

@@ -271,9 +271,11 @@ export function defectFigure(input: DefectViewInput, options: DefectViewOptions 
   });
   const totalW = x0(segments - 1) + W;
   const worstText = worst.map((w) => `${w.id} ${w.value.toFixed(2)}`).join(", ");
-  const title =
-    [input.title ? escapeLabel(input.title) : "", worst.length ? `worst: ${worstText}` : ""]
-      .filter(Boolean).join("<br><sup>") + (input.title && worst.length ? "</sup>" : "");
+  const title = [
+    input.title ? escapeLabel(input.title) : "",
+    worst.length ? `worst${input.scorer ? ` by ${escapeLabel(scorer)}` : ""}: ${worstText}` : "",
+  ]
+    .filter(Boolean).join("<br><sup>") + (input.title && worst.length ? "</sup>" : "");
   const layout: Record<string, unknown> = {
     title: { text: title, font: { size: 14 } },
     height: Math.max(240, Math.min(560, Math.round((860 * H) / totalW) + 130)),
