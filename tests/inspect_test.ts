@@ -7,6 +7,8 @@ import { startJudgeServer } from "../lib/labels/judge_server/server.ts";
 import { parsePrompt, renderClip } from "../lib/videos/world.ts";
 import { saveVideo } from "../lib/videos/video.ts";
 import { trainRewardFromLabels } from "../lib/reward/from_labels.ts";
+import { createRewardModel, disposeRewardModel } from "../lib/reward/model.ts";
+import { saveRewardModel } from "../lib/reward/io.ts";
 import { SHARED_VIDEOS, withTempDir } from "./_helpers.ts";
 
 const TEXT = "one red circle moving left slowly on a black background";
@@ -161,6 +163,36 @@ Deno.test("inspect: on real clips the labeller ranks the patches and the shipped
         );
       }
       assert.match(await Deno.readTextFile(own.out), /<td>PRM<\/td>/);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+Deno.test("inspect: a PRM whose checkpoint records nothing of its training data ranks no clip", async () => {
+  await withTempDir(async (dir) => {
+    const videos = join(dir, "clips");
+    await Deno.mkdir(videos);
+    await saveVideo(renderClip(parsePrompt(TEXT), { seed: 4 }).video, join(videos, "a.gif"));
+    const model = createRewardModel({ dim: 16, depth: 1, heads: 2 });
+    await saveRewardModel(join(dir, "prm"), model, { meta: { stage: "patch" } });
+    disposeRewardModel(model);
+    const server = startJudgeServer({ port: 0 });
+    try {
+      const report = await inspectVideos(videos, {
+        prompt: TEXT,
+        baseURL: server.url,
+        prm: join(dir, "prm"),
+        quiet: true,
+      });
+      assert.deepEqual(report.prmTrainedOn, { kind: "unknown" });
+      const v = report.videos[0];
+      assert.equal(v.rankedBy, "labeller");
+      assert.match(v.caveat!, /trained on data its checkpoint does not record: not on labels/);
+      assert.match(
+        String((v.figure!.data[0].text as string[][])[0][0]),
+        /labeller: visual \d.*PRM \(not trained on clips like this\): visual [\d.]+/s,
+      );
     } finally {
       await server.close();
     }
