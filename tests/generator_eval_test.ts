@@ -83,6 +83,21 @@ Deno.test("evaluateGenerator, sampleGrid and benchGenerator run on a tiny model"
     sampleSeeds: 2,
   });
   assert.deepEqual([v.prompts, v.clips], [3, 6]);
+  // the breakdown by asked value adds up to the clips and to the judge's rates
+  for (
+    const [key, rate] of [
+      ["shape", v.judgeShapeAccuracy],
+      ["count", v.judgeCountAccuracy],
+      ["direction", v.judgeDirectionAccuracy],
+    ] as const
+  ) {
+    const rows = Object.values(v.breakdown[key]);
+    assert.equal(rows.reduce((t, r) => t + r.clips, 0), 6, key);
+    assert.equal(rows.reduce((t, r) => t + r.ok, 0), Math.round(rate * 6), key);
+    for (const r of rows) {
+      assert.equal(Object.values(r.detected).reduce((t, n) => t + n, 0), r.clips, key);
+    }
+  }
   await assert.rejects(
     () => evaluateGenerator(gen, { count: 1, split: "train" as never }),
     /Expected split "test" or "validation"/,

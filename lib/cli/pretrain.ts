@@ -236,6 +236,11 @@ export const evalGeneratorCommand: CliCommand = {
       default: `${EVAL_GENERATOR_DEFAULTS.guidance}`,
       description: "classifier-free guidance scale",
     },
+    eta: {
+      type: "string",
+      default: `${EVAL_GENERATOR_DEFAULTS.eta}`,
+      description: "DDIM η: 0 deterministic, 1 ancestral",
+    },
   },
   async run(values) {
     const options = {
@@ -245,6 +250,7 @@ export const evalGeneratorCommand: CliCommand = {
       seed: intOption(values, "seed"),
       steps: intOption(values, "steps"),
       guidance: numberOption(values, "guidance"),
+      eta: numberOption(values, "eta"),
     };
     await initBackend();
     const checkpoint = values.checkpoint === undefined ? undefined : String(values.checkpoint);

@@ -86,6 +86,16 @@ export interface GeneratorConfig {
    * VAE decoder, which mixes neighbouring latents the same way.)
    */
   crossContext?: number;
+  /**
+   * How each layer's two blocks attend: "factorised" (default; the first block among the
+   * positions of a segment, the second among the segments at a position, as in
+   * Latte/factorised video DiTs) or "joint" (both blocks among all tokens of the clip, as
+   * full 3D attention in CogVideoX-style DiTs; same weights, (S·P)² attention scores).
+   * Why: factorised attention can only move an object to another position in another
+   * segment by composing a spatial and a temporal step, and the factorised models drew
+   * horizontal motion in a random direction. Only stored in a config when "joint".
+   */
+  attention?: "factorised" | "joint";
 }
 
 /**
@@ -152,9 +162,13 @@ export function resolveGeneratorConfig(config: Partial<GeneratorConfig> = {}): G
     fail(where, 'prediction "eps" or "x0"', c.prediction);
   }
   if (c.crossContext !== undefined) checkInt(where, "crossContext", c.crossContext, 0, 256);
+  if (c.attention !== undefined && c.attention !== "factorised" && c.attention !== "joint") {
+    fail(where, 'attention "factorised" or "joint"', c.attention);
+  }
   // Defaults are stored as absent keys so default configs stay byte-identical.
   if (c.prediction !== "x0") delete c.prediction;
   if (!c.crossContext) delete c.crossContext;
+  if (c.attention !== "joint") delete c.attention;
   return c;
 }
 
@@ -335,7 +349,17 @@ export function predictNoiseAndClean(
     let h = linear(p, "embed", patches).reshape([b, s, n, d])
       .add(getParam(p, "pos.time").reshape([1, s, 1, d]))
       .add(getParam(p, "pos.space").reshape([1, 1, n, d]));
-    for (let i = 0; i < c.depth; i++) {
+    for (let i = 0; i < c.depth && c.attention === "joint"; i++) {
+      // joint: both blocks attend among all S·P tokens
+      for (const block of ["space", "time"]) {
+        h = transformerBlock(p, `layer${i}.${block}`, h.reshape([b, nTok, d]) as tf.Tensor3D, {
+          heads: c.heads,
+          cond,
+        });
+      }
+      h = h.reshape([b, s, n, d]);
+    }
+    for (let i = 0; i < c.depth && c.attention !== "joint"; i++) {
       // spatial: attention among the P positions of each segment
       h = transformerBlock(p, `layer${i}.space`, h.reshape([b * s, n, d]) as tf.Tensor3D, {
         heads: c.heads,
@@ -538,7 +562,11 @@ export function generatorFlops(config: GeneratorConfig, batch: number): number {
     return macs;
   };
   let macs = N * D * d; // embed
-  for (let i = 0; i < c.depth; i++) macs += block(n, s, hidden, true) + block(s, n, hidden, true);
+  for (let i = 0; i < c.depth; i++) {
+    macs += c.attention === "joint"
+      ? 2 * block(N, 1, hidden, true)
+      : block(n, s, hidden, true) + block(s, n, hidden, true);
+  }
   macs += 2 * d * d + N * d * (D / 3) * c.pixelContext; // final adaLN + per-pixel context
   const pixels = c.frames * c.size * c.size;
   macs += pixels * ((c.pixelContext + 3) * c.pixelHidden + c.pixelHidden * 6); // pixel MLP

@@ -498,7 +498,7 @@ export const EVAL_GENERATOR_DEFAULTS: Readonly<
   Required<
     Pick<
       EvaluateGeneratorOptions,
-      "count" | "split" | "sampleSeeds" | "seed" | "steps" | "guidance"
+      "count" | "split" | "sampleSeeds" | "seed" | "steps" | "guidance" | "eta"
     >
   >
 > = Object.freeze({
@@ -508,6 +508,7 @@ export const EVAL_GENERATOR_DEFAULTS: Readonly<
   seed: 0,
   steps: SAMPLE_DEFAULTS.steps,
   guidance: SAMPLE_DEFAULTS.guidance,
+  eta: SAMPLE_DEFAULTS.eta,
 });
 
 /** What {@linkcode evaluateCheckpoint} resolves to. */

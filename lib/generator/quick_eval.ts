@@ -161,6 +161,23 @@ export interface GeneratorEvaluation {
    * prompts (both sampling seeds of a prompt stay together; 1000 resamples).
    */
   intervals: Record<typeof INTERVAL_METRICS[number], [number, number]>;
+  /**
+   * Where the judge's checks fail, by what the prompt asked: for each asked shape, count
+   * and direction, the clips, how many the judge accepts, and what it found instead
+   * (`detected`: the best-fitting shape, the objects tracked, the sign of the motion;
+   * "none" where it found no object).
+   */
+  breakdown: Record<"shape" | "count" | "direction", Record<string, AskedBreakdown>>;
+}
+
+/** One asked value's row of {@linkcode GeneratorEvaluation.breakdown}. */
+export interface AskedBreakdown {
+  /** Clips whose prompt asked for it. */
+  clips: number;
+  /** Of them, clips the reference judge accepts for this attribute. */
+  ok: number;
+  /** What the judge found, with how many clips. */
+  detected: Record<string, number>;
 }
 
 /** Options for {@linkcode evaluateGenerator}. */
@@ -224,10 +241,17 @@ export async function evaluateGenerator(
         defective: b.judgeWorst <= DEFECT_SCORE ? 1 : 0,
         defectivePatches: b.defectivePatches,
         bench: b.bench.overall,
+        found: {
+          shape: checks?.shape ?? "none",
+          count: `${checks?.count ?? 0}`,
+          direction: motionWord(prompts[i], checks?.velocity ?? 0),
+        },
       });
     });
   }
-  const summarise = (idx: ArrayLike<number>): Omit<GeneratorEvaluation, "intervals"> => {
+  const summarise = (
+    idx: ArrayLike<number>,
+  ): Omit<GeneratorEvaluation, "intervals" | "breakdown"> => {
     const clips = Array.from(idx, (i) => byPrompt[i]).flat();
     const sum = (f: (c: ClipMeasures) => number) => clips.reduce((t, c) => t + f(c), 0);
     const n = clips.length;
@@ -249,12 +273,31 @@ export async function evaluateGenerator(
     };
   };
   const all = summarise(Int32Array.from(prompts, (_, i) => i));
+  const breakdown: GeneratorEvaluation["breakdown"] = { shape: {}, count: {}, direction: {} };
+  prompts.forEach((p, i) => {
+    for (const clip of byPrompt[i]) {
+      for (const key of ["shape", "count", "direction"] as const) {
+        const row = breakdown[key][`${p[key]}`] ??= { clips: 0, ok: 0, detected: {} };
+        row.clips++;
+        row.ok += clip[key];
+        row.detected[clip.found[key]] = (row.detected[clip.found[key]] ?? 0) + 1;
+      }
+    }
+  });
   const intervals = {} as GeneratorEvaluation["intervals"];
   for (const key of INTERVAL_METRICS) {
     const ci = bootstrapInterval(prompts.length, (idx) => summarise(idx)[key], { seed: 0 });
     intervals[key] = [ci.lo, ci.hi];
   }
-  return { ...all, intervals };
+  return { ...all, intervals, breakdown };
+}
+
+/** The direction word of a measured velocity along the prompt's motion axis ("none" when still). */
+function motionWord(prompt: ShapesPrompt, velocity: number): string {
+  const horizontal = prompt.direction === "left" || prompt.direction === "right";
+  if (velocity === 0) return "none";
+  if (horizontal) return velocity > 0 ? "right" : "left";
+  return velocity > 0 ? "down" : "up";
 }
 
 /** What one clip contributes to {@linkcode evaluateGenerator}'s metrics. */
@@ -269,6 +312,7 @@ interface ClipMeasures {
   defective: number;
   defectivePatches: number;
   bench: number;
+  found: Record<"shape" | "count" | "direction", string>;
 }
 
 /** The metrics {@linkcode GeneratorEvaluation.intervals} gives a 95% interval for. */

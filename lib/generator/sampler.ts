@@ -19,8 +19,9 @@ import type { Video } from "../videos/video.ts";
  * shipped generator (data/generator/README.md has the sweep), so sampling
  * without options, `eval-generator` and the post-training stages all use them.
  */
-export const SAMPLE_DEFAULTS: Readonly<{ steps: number; guidance: number; clip: boolean }> = Object
-  .freeze({ steps: 25, guidance: 2, clip: true });
+export const SAMPLE_DEFAULTS: Readonly<
+  { steps: number; guidance: number; clip: boolean; eta: number }
+> = Object.freeze({ steps: 25, guidance: 2, clip: true, eta: 0 });
 
 /** Options for {@linkcode sampleVideos}. */
 export interface SampleOptions {
@@ -41,7 +42,7 @@ export interface SampleOptions {
    * pixel-space DDIM). Default {@linkcode SAMPLE_DEFAULTS}.
    */
   clip?: boolean;
-  /** DDIM η (0 = deterministic). Default 0. */
+  /** DDIM η (0 = deterministic, 1 = ancestral DDPM-like). Default {@linkcode SAMPLE_DEFAULTS}. */
   eta?: number;
   /** Prompts per forward pass. Default 8. */
   batchSize?: number;
@@ -84,7 +85,7 @@ export function sampleVideos(
   const steps = checkInt(where, "steps", options.steps ?? SAMPLE_DEFAULTS.steps, 1, c.timesteps);
   const seed = checkInt(where, "seed", options.seed ?? 0, 0, 0xffffffff);
   const w = checkNumber(where, "guidance", options.guidance ?? SAMPLE_DEFAULTS.guidance, 0, 100);
-  const eta = checkNumber(where, "eta", options.eta ?? 0, 0, 1);
+  const eta = checkNumber(where, "eta", options.eta ?? SAMPLE_DEFAULTS.eta, 0, 1);
   const clip = options.clip ?? SAMPLE_DEFAULTS.clip;
   if (typeof clip !== "boolean") fail(where, "clip true or false", clip);
   const batchSize = checkInt(where, "batchSize", options.batchSize ?? 8, 1);

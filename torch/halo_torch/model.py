@@ -28,9 +28,9 @@ with open(os.path.join(os.path.dirname(__file__), "vocab.json"), encoding="utf-8
 CONFIG_KEYS = {
     "frames", "size", "tokenGrid", "dim", "depth", "heads", "mlpRatio", "promptLayers",
     "pixelContext", "pixelHidden", "timesteps", "schedule", "vocabSize", "prediction",
-    "crossContext",
+    "crossContext", "attention",
 }
-OPTIONAL_KEYS = {"prediction", "crossContext"}
+OPTIONAL_KEYS = {"prediction", "crossContext", "attention"}
 # Keys the peers' exported configs add beside the generator's own (bench/_peer.ts, _dpo_peer.ts).
 EXPORT_KEYS = {"alphaBars", "grid", "weighting", "gamma", "tMin", "tMax", "learningRate",
                "clipNorm", "losses"}
@@ -53,6 +53,9 @@ def check_config(config, where="generator config"):
     cross = config.get("crossContext", 0)
     if not isinstance(cross, int) or cross < 0:
         raise ValueError(f"{where}: Expected crossContext an integer ≥ 0 but found {cross!r}")
+    if config.get("attention", "factorised") not in ("factorised", "joint"):
+        raise ValueError(f'{where}: Expected attention "factorised" or "joint" but found '
+                         f'{config["attention"]!r}')
     if config["schedule"] not in ("cosine", "linear"):
         raise ValueError(f'{where}: Expected schedule "cosine" or "linear" but found '
                          f'{config["schedule"]!r}')
@@ -299,7 +302,13 @@ class Generator:
         cond = temb + self.encode_prompt(tokens, keep)
         h = self.lin("embed", self.patchify(xt)).reshape(b, s, n, d) \
             + p["pos.time"].reshape(1, s, 1, d) + p["pos.space"].reshape(1, 1, n, d)
-        for i in range(self.c["depth"]):
+        joint = self.c.get("attention") == "joint"
+        for i in range(self.c["depth"] if joint else 0):
+            # joint attention: both blocks among all S·P tokens
+            for block in ("space", "time"):
+                h = self.ada_block(f"layer{i}.{block}", h.reshape(b, s * n, d), cond)
+            h = h.reshape(b, s, n, d)
+        for i in range(0 if joint else self.c["depth"]):
             h = self.ada_block(f"layer{i}.space", h.reshape(b * s, n, d), cond).reshape(b, s, n, d)
             ht = h.transpose(1, 2).reshape(b * n, s, d)
             h = self.ada_block(f"layer{i}.time", ht, cond).reshape(b, n, s, d).transpose(1, 2)
