@@ -2,8 +2,8 @@
  * The reward-model candidates of issue 20 at a fixed small budget, against the current
  * default, on one labelled dataset (built once, label cache reused): patch and video ρ, ρ per
  * aspect, text-swap sensitivity and same-prompt pair direction on held-out clips
- * (`heldOutMetrics`). Writes `<out>/<candidate>.json` as each finishes (a rerun skips those)
- * and `<out>/candidates.md`.
+ * (`heldOutMetrics`). Writes `<out>/<candidate>.json` as each finishes (a rerun skips those),
+ * the trained PRMs under `<out>/models/` (a rerun loads them) and `<out>/candidates.md`.
  *
  *   deno run --allow-read --allow-write --allow-env --allow-net=127.0.0.1,localhost --allow-sys \
  *     bench/reward_candidates.ts [--out out/reward_candidates] [--train 300] [--video-steps 150] \
@@ -24,6 +24,7 @@ import {
   heldOutMetrics,
 } from "../lib/reward/held_out.ts";
 import type { EnsembleReduce } from "../lib/reward/ensemble.ts";
+import { loadRewardModel, saveRewardModel } from "../lib/reward/io.ts";
 
 const { values } = parseArgs({
   options: {
@@ -108,9 +109,15 @@ const plain = data.train.filter((e) => e.origin !== "swap");
 /** Trained PRMs by (variant, seed), so the ensembles reuse the default's seed-0 run. */
 const trained = new Map<string, RewardModel>();
 async function train(c: Candidate, seed: number): Promise<RewardModel> {
-  const key = `${JSON.stringify([c.config, c.loss, c.swaps])}:${seed}`;
+  const key = `${c.name}-seed${seed}`;
   const have = trained.get(key);
   if (have) return have;
+  const dir = join(out, "models", key);
+  if (await pathExists(join(dir, "config.json"))) {
+    const { model } = await loadRewardModel(dir);
+    trained.set(key, model);
+    return model;
+  }
   const set = c.swaps ? data.train : plain;
   const common = { ...c.loss, batchSize: budget.batchSize, seed, quiet: true, evalEvery: 0 };
   const vrm = await trainRewardStage(set, {
@@ -126,6 +133,7 @@ async function train(c: Candidate, seed: number): Promise<RewardModel> {
     from: vrm.model,
   });
   disposeRewardModel(vrm.model);
+  await saveRewardModel(dir, prm.model, { step: prm.step, meta: { candidate: c.name, seed } });
   trained.set(key, prm.model);
   return prm.model;
 }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/tensor/backend.ts";
+import { createRng } from "../lib/core/_rng.ts";
 import { paramGrads } from "../lib/tensor/nn.ts";
 import { judgeVideo } from "../lib/videos/judge.ts";
 import {
@@ -105,6 +106,19 @@ Deno.test("text-swap sensitivity: the share of clips whose text alignment drops,
   assert.deepEqual(calls, [3, 3, 3, 3], "originals once, then one batch per kind");
   // the judge notices a colour swap on clean renders of these prompts
   assert.equal(rows[0].judgeDrops, 1);
+  assert.equal(rows[0].dropsWhereJudgeDrops, 1);
+  // the shape row, recomputed: the swaps replay the metric's generator (colour draws first)
+  const rng = createRng(0);
+  const swaps = (kind: "color" | "shape") =>
+    items.map((it) => swapPrompt(parsePrompt(it.prompt), { kind, random: rng }).text);
+  const shapeSwaps = (swaps("color"), swaps("shape"));
+  const ta = (i: number, prompt: string) =>
+    judgeVideo(items[i].video, prompt, { rows: 1, cols: 1, framesPerPatch: 16 }).video
+      .text_alignment;
+  const judged = items.map((it, i) => ta(i, shapeSwaps[i]) < ta(i, it.prompt) ? 1 : 0);
+  const n = judged.reduce((a: number, b) => a + b, 0);
+  assert.equal(rows[1].judgeDrops, n / 3);
+  assert.equal(rows[1].dropsWhereJudgeDrops, n === 0 ? null : judged[0] / n);
   for (const r of rows) {
     assert.equal(r.clips, 3);
     assert.ok(r.drops.lo <= r.drops.estimate && r.drops.estimate <= r.drops.hi);
@@ -115,10 +129,10 @@ Deno.test("text-swap sensitivity: the share of clips whose text alignment drops,
       xs.map(() => ({ visual_quality: 3, temporal_consistency: 3, text_alignment: 2 })),
     );
   const none = await textSwapSensitivity(flat, items, { judge: false, resamples: 10 });
-  assert.deepEqual(none.map((r) => [r.drops.estimate, r.judgeDrops]), [[0, null], [0, null], [
-    0,
-    null,
-  ]]);
+  assert.deepEqual(
+    none.map((r) => [r.drops.estimate, r.judgeDrops, r.dropsWhereJudgeDrops]),
+    [[0, null, null], [0, null, null], [0, null, null]],
+  );
   await assert.rejects(
     textSwapSensitivity(flat, [{ video: items[0].video, prompt: "a dog" }]),
     /item 0: Expected a ShapesWorld prompt but found "a dog"/,

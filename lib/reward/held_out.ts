@@ -147,13 +147,16 @@ export function formatHeldOutMetrics(metrics: Record<string, HeldOutMetrics>): s
     ...entries.map(([name, m]) => `| ${name} | ${m.aspects.map((a) => f(a.patch)).join(" | ")} |`),
     "",
     `| model | ${
-      kinds.map((k) => `text-swap ${k}: share lower (judge)`).join(" | ")
+      kinds.map((k) => `text-swap ${k}: share lower [judge's share; model where judge lower]`)
+        .join(" | ")
     } | same-prompt pairs: agree where judge differs / ties (n) |`,
     `|---|${kinds.map(() => "---").join("|")}|---|`,
     ...entries.map(([name, m]) =>
       `| ${name} | ${
         m.textSwap.map((r) =>
-          `${f(r.drops)} (${r.judgeDrops === null ? "–" : r.judgeDrops.toFixed(2)})`
+          `${f(r.drops)} [${r.judgeDrops === null ? "–" : r.judgeDrops.toFixed(2)}; ${
+            r.dropsWhereJudgeDrops === null ? "–" : r.dropsWhereJudgeDrops.toFixed(2)
+          }]`
         ).join(" | ")
       } | ${m.direction.agreeWhereReferenceDiffers.toFixed(3)} / ${
         m.direction.ties.toFixed(3)

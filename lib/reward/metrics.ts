@@ -115,6 +115,12 @@ export interface TextSwapRow {
   meanDrop: number;
   /** The same share for the reference judge (its ceiling here), or null when not asked. */
   judgeDrops: number | null;
+  /**
+   * The model's share among the clips whose reference text alignment drops (a clip the judge
+   * already scores 1, or whose swap the judge does not notice, has nothing to notice), or null
+   * when the judge was not asked or never drops.
+   */
+  dropsWhereJudgeDrops: number | null;
 }
 
 /**
@@ -122,7 +128,8 @@ export interface TextSwapRow {
  * colour, shape or count (one swap per clip and kind, {@linkcode swapPrompt}); per kind, the
  * share of clips whose text-alignment video score drops, with a bootstrap interval over clips.
  * The issue's target is ≥ 0.95 for each kind. The reference judge's own share is reported
- * beside it: a clip the judge already scores 1 for text alignment cannot drop.
+ * beside it, and the model's share among the clips where the judge's score drops: a clip the
+ * judge already scores 1 for text alignment has nothing to notice.
  *
  * @example
  * ```ts
@@ -186,15 +193,19 @@ export async function textSwapSensitivity(
       for (const i of idx) s += dropped[i];
       return s / idx.length;
     };
+    const judged = judgeOriginal === null
+      ? null
+      : items.map((item, i) => (judgeTa(item, swapped[i]) < judgeOriginal[i] ? 1 : 0));
+    const judgedCount = judged?.reduce((a: number, b) => a + b, 0) ?? 0;
     rows.push({
       kind,
       clips: items.length,
       drops: bootstrapInterval(items.length, share, { ...options, seed }),
       meanDrop: original.reduce((acc, o, i) => acc + o - after[i], 0) / items.length,
-      judgeDrops: judgeOriginal === null ? null : items.reduce(
-        (acc, item, i) => acc + (judgeTa(item, swapped[i]) < judgeOriginal[i] ? 1 : 0),
-        0,
-      ) / items.length,
+      judgeDrops: judged === null ? null : judgedCount / items.length,
+      dropsWhereJudgeDrops: judged === null || judgedCount === 0
+        ? null
+        : dropped.reduce((acc: number, d, i) => acc + d * judged[i], 0) / judgedCount,
     });
   }
   return rows;
