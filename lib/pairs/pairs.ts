@@ -53,6 +53,7 @@ import { loadGenerator } from "../generator/io.ts";
 import { loadRewardModel } from "../reward/io.ts";
 import { disposeRewardModel, type RewardModel } from "../reward/model.ts";
 import { flattenPatchScores, scoreRewards } from "../reward/score.ts";
+import { directionAgreement } from "../reward/metrics.ts";
 import { shapesBench } from "../videos/shapes_bench.ts";
 import { modelName, type ModelRef, shipped } from "../core/shipped.ts";
 import { ASPECTS } from "../videos/scores.ts";
@@ -435,12 +436,15 @@ export async function buildPairs(options: BuildPairsOptions): Promise<BuildPairs
         }
         return j;
       };
-      let videoAgree = 0, videoTies = 0, overallAgree = 0, patchAgree = 0, patchTies = 0;
+      let overallAgree = 0, patchAgree = 0, patchTies = 0;
       let patchCount = 0;
+      // the chosen clip is the pair's preferred one by construction
+      const video = directionAgreement(pairs.map((q) => ({
+        model: [1, 0] as const,
+        reference: [judgeOf(q.chosen.clip).video, judgeOf(q.rejected.clip).video] as const,
+      })));
       for (const q of pairs) {
         const a = judgeOf(q.chosen.clip), b = judgeOf(q.rejected.clip);
-        if (a.video > b.video) videoAgree++;
-        else if (a.video === b.video) videoTies++;
         if (a.overall > b.overall) overallAgree++;
         q.patch_gaps.forEach((g, k) => {
           if (Math.abs(g) < 0.25) return;
@@ -452,8 +456,9 @@ export async function buildPairs(options: BuildPairsOptions): Promise<BuildPairs
       }
       const share = (n: number, of: number) => of ? n / of : NaN;
       Object.assign(diagnostics, {
-        judgeAgreesWithVideoDirection: share(videoAgree, pairs.length),
-        judgeTiesVideo: share(videoTies, pairs.length),
+        judgeAgreesWithVideoDirection: video.agree,
+        judgeTiesVideo: video.ties,
+        judgeAgreesWithVideoDirectionWhereItDiffers: video.agreeWhereReferenceDiffers,
         judgeShapesBenchAgreesWithVideoDirection: share(overallAgree, pairs.length),
         judgeAgreesWithPatchDirection: share(patchAgree, patchCount),
         judgeTiesPatchDirection: share(patchTies, patchCount),

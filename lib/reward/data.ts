@@ -27,15 +27,8 @@ import { ASPECTS, SCORE_MAX, SCORE_MIN, type VideoLabels } from "../videos/score
 import { startJudgeServer } from "../labels/judge_server/server.ts";
 import { formatGrid, numPatches, parseGrid, type PatchGrid, patchIds } from "../videos/patch.ts";
 import type { Video } from "../videos/video.ts";
-import {
-  COLOR_NAMES,
-  DIRECTIONS,
-  formatPrompt,
-  promptSplits,
-  renderClip,
-  SHAPE_NAMES,
-  type ShapesPrompt,
-} from "../videos/world.ts";
+import { parsePrompt, promptSplits, renderClip, type ShapesPrompt } from "../videos/world.ts";
+import { swapPrompt, TEXT_SWAP_KINDS } from "./swap.ts";
 import { join } from "node:path";
 import { modelName, type ModelRef, shipped } from "../core/shipped.ts";
 import { checkpointFolder } from "../tensor/_checkpoint_folder.ts";
@@ -46,8 +39,13 @@ async function checkpointExists(ref: ModelRef): Promise<boolean> {
   return local === undefined || await pathExists(join(local, "config.json"));
 }
 
-/** Where a training clip came from (`"labelled"`: a label file, `trainRewardFromLabels`). */
-export type RewardOrigin = "clean" | "defect" | "mismatch" | "generator" | "labelled";
+/**
+ * Where a training clip came from: `"mismatch"` a clip rendered from a swapped prompt and
+ * labelled against the original one; `"swap"` another clip of the set again, labelled against
+ * a swapped prompt (a prompt-swap negative, `swapRate`); `"labelled"` a label file
+ * (`trainRewardFromLabels`).
+ */
+export type RewardOrigin = "clean" | "defect" | "mismatch" | "swap" | "generator" | "labelled";
 
 /** One labelled clip. */
 export interface RewardExample {
@@ -91,6 +89,19 @@ export interface RewardDatasetOptions {
   defectRate?: number;
   /** Share of rendered clips rendered from a mismatched prompt (wrong colour, shape or direction). Default 0.15. */
   mismatchRate?: number;
+  /**
+   * Prompt-swap negatives: the share of training clips that are added again with a prompt of
+   * another colour, shape or count, labelled (through the labeller, like every clip) for that
+   * prompt, so the model sees one clip under a matching and a non-matching prompt. Held-out
+   * clips never get them. Default 0.
+   */
+  swapRate?: number;
+  /**
+   * Clips per prompt: each drawn prompt is rendered (or sampled) this many times with other
+   * seeds and defects, so same-prompt pairs exist for a pairwise loss and for pair-direction
+   * agreement. Default 1.
+   */
+  clipsPerPrompt?: number;
   /** Seed of prompts, render seeds, defects. Default 0. */
   seed?: number;
   /** Patch grid. Default "4x4x4". */
@@ -150,35 +161,61 @@ function objectPatches(
   return Array.from({ length: n }, (_, i) => i).filter((i) => cover[i] / perPatch > 0.04);
 }
 
+/** A rendered mismatch: another colour, shape or direction (the stream of draws predates {@linkcode swapPrompt}). */
 function mismatch(p: ShapesPrompt, rng: Rng): ShapesPrompt {
-  const which = rng.int(3);
-  const other = <T>(all: readonly T[], v: T): T => {
-    const rest = all.filter((x) => x !== v);
-    return rest[rng.int(rest.length)];
-  };
-  const fields = {
-    count: p.count,
-    color: which === 0 ? other(COLOR_NAMES, p.color) : p.color,
-    shape: which === 1 ? other(SHAPE_NAMES, p.shape) : p.shape,
-    direction: which === 2 ? other(DIRECTIONS, p.direction) : p.direction,
-    speed: p.speed,
-    background: p.background,
-  };
-  return { ...fields, text: formatPrompt(fields) };
+  const kind = (["color", "shape", "direction"] as const)[rng.int(3)];
+  return swapPrompt(p, { kind, random: rng });
+}
+
+/**
+ * Prompt-swap negatives: for a `rate` share of the clips with a ShapesWorld prompt, the same
+ * clip again with a prompt of another colour, shape or count (kinds in turn), to be labelled
+ * for that prompt. Drawn from their own generator, so the other clips do not change.
+ */
+function swapDrafts(drafts: readonly Draft[], rate: number, seed: number): Draft[] {
+  if (rate === 0) return [];
+  const rng = createRng((seed ^ 0x5f3759df) >>> 0);
+  const out: Draft[] = [];
+  for (const d of drafts) {
+    if (rng.next() >= rate) continue;
+    let parsed: ShapesPrompt;
+    try {
+      parsed = parsePrompt(d.prompt);
+    } catch {
+      continue;
+    }
+    const kind = TEXT_SWAP_KINDS[out.length % TEXT_SWAP_KINDS.length];
+    const swapped = swapPrompt(parsed, { kind, random: rng });
+    out.push({
+      video: { ...d.video, source: `${d.video.source}:swap=${kind}` },
+      prompt: swapped.text,
+      origin: "swap",
+      defects: d.defects,
+    });
+  }
+  return out;
 }
 
 function renderDrafts(
   prompts: ShapesPrompt[],
   n: number,
   rng: Rng,
-  o: Required<Pick<RewardDatasetOptions, "defectRate" | "mismatchRate" | "frames" | "size">> & {
-    grid: PatchGrid;
-    tag: string;
-  },
+  o:
+    & Required<
+      Pick<
+        RewardDatasetOptions,
+        "defectRate" | "mismatchRate" | "frames" | "size" | "clipsPerPrompt"
+      >
+    >
+    & {
+      grid: PatchGrid;
+      tag: string;
+    },
 ): Draft[] {
   const drafts: Draft[] = [];
+  let prompt = prompts[0];
   for (let i = 0; i < n; i++) {
-    const prompt = rng.pick(prompts);
+    if (i % o.clipsPerPrompt === 0) prompt = rng.pick(prompts);
     const seed = rng.seed();
     const u = rng.next();
     const source = `shapesworld:${o.tag}:${i}:seed=${seed}`;
@@ -258,15 +295,18 @@ export async function buildRewardDataset(
   if (defectRate + mismatchRate > 1) {
     fail(where, "defectRate + mismatchRate ≤ 1", defectRate + mismatchRate);
   }
+  const swapRate = checkNumber(where, "swapRate", options.swapRate ?? 0, 0, 1);
+  const clipsPerPrompt = checkInt(where, "clipsPerPrompt", options.clipsPerPrompt ?? 1, 1, 64);
   const frames = checkInt(where, "frames", options.frames ?? 16, 1);
   const size = checkInt(where, "size", options.size ?? 32, 16);
   const grid = parseGrid(options.grid ?? "4x4x4");
   const generatorShare = checkNumber(where, "generatorShare", options.generatorShare ?? 0.25, 0, 1);
   const noise = checkNumber(where, "noise", options.noise ?? REWARD_DATA_DEFAULTS.noise, 0);
   const bias = checkNumber(where, "bias", options.bias ?? 0);
-  const rng = createRng(options.seed ?? 0);
+  const seed = checkInt(where, "seed", options.seed ?? 0, 0, 0xffffffff);
+  const rng = createRng(seed);
   const splits = promptSplits({ seed: 0 });
-  const common = { defectRate, mismatchRate, frames, size, grid };
+  const common = { defectRate, mismatchRate, frames, size, grid, clipsPerPrompt };
 
   const genRef = options.generatorDir ?? shipped.generator;
   const genDir = modelName(genRef);
@@ -288,7 +328,11 @@ export async function buildRewardDataset(
         tag: string,
       ): Promise<Draft[]> => {
         if (n === 0) return [];
-        const picked = Array.from({ length: n }, () => rng.pick(prompts));
+        let last = prompts[0];
+        const picked = Array.from(
+          { length: n },
+          (_, i) => i % clipsPerPrompt === 0 ? (last = rng.pick(prompts)) : last,
+        );
         return (await sampleClips(generator, picked, { seed, steps: 20 })).map((video, i) => ({
           video: { ...video, source: `generator:${tag}:${i}:seed=${seed}` },
           prompt: picked[i].text,
@@ -312,10 +356,11 @@ export async function buildRewardDataset(
       disposeGenerator(generator);
     }
   }
-  const train = [
+  const drafts = [
     ...renderDrafts(splits.train, nTrain - genTrain.length, rng, { ...common, tag: "train" }),
     ...genTrain,
   ];
+  const train = [...drafts, ...swapDrafts(drafts, swapRate, seed)];
   const held = [
     ...renderDrafts(splits.validation, nHeld - genHeld.length, rng, { ...common, tag: "held" }),
     ...genHeld,

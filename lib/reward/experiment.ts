@@ -44,6 +44,7 @@ import {
 } from "./train.ts";
 import { buildRewardDataset, type RewardDatasetOptions, type RewardExample } from "./data.ts";
 import type { RewardTrainedOn } from "./trained_on.ts";
+import { formatHeldOutMetrics, type HeldOutMetrics, heldOutMetrics } from "./held_out.ts";
 import { renderClip } from "../videos/world.ts";
 import { parsePrompt } from "../videos/world.ts";
 
@@ -127,6 +128,11 @@ export interface RewardReport {
   seconds: Record<string, number>;
   /** Data and run facts. */
   facts: Record<string, unknown>;
+  /**
+   * The issue's held-out targets per trained model (`vrm`, `prm`, `prm_scratch`): ρ per
+   * aspect, text-swap sensitivity, same-prompt pair direction. Absent in older reports.
+   */
+  targets?: Record<string, HeldOutMetrics>;
 }
 
 function meanStd(xs: number[]): MeanStd {
@@ -204,6 +210,9 @@ export async function trainRewardModels(
     quiet,
     videoWeight: options.videoWeight,
     consistencyWeight: options.consistencyWeight,
+    pairLoss: options.pairLoss,
+    pairWeight: options.pairWeight,
+    pairScale: options.pairScale,
   };
   const curves: Record<string, CurvePoint[]> = {};
   const seconds: Record<string, number> = { data: dataSeconds };
@@ -298,8 +307,16 @@ export async function trainRewardModels(
         scratch: firstStepReaching(curves.prm_scratch, threshold),
       }))
       : [];
+    const targets: Record<string, HeldOutMetrics> = {};
+    for (const [name, m] of Object.entries(models)) {
+      targets[name] = await heldOutMetrics(m, held, {
+        resamples: options.resamples ?? d.resamples,
+        seed,
+      });
+    }
     const report: RewardReport = {
       agreement,
+      targets,
       distributions,
       stepsToThreshold,
       curves,
@@ -396,6 +413,9 @@ export function formatRewardReport(report: RewardReport): string {
         `| ${s.threshold} | ${s.continual ?? "not reached"} | ${s.scratch ?? "not reached"} |`,
       );
     }
+  }
+  if (report.targets && Object.keys(report.targets).length) {
+    lines.push("", formatHeldOutMetrics(report.targets).trimEnd());
   }
   lines.push("", "### Score distributions on held-out videos (all aspects pooled)", "");
   lines.push(

@@ -7,7 +7,9 @@
  * experiment with its report (`experiment.ts`), the continual-vs-scratch
  * comparison over seeds (`seeds.ts`), the same two stages on a label file written
  * by `deno task label` (`from_labels.ts`, `deno task train-rm --labels`), and the
- * record of what a checkpoint was trained on (`trained_on.ts`).
+ * record of what a checkpoint was trained on (`trained_on.ts`); prompt swaps (`swap.ts`), the
+ * held-out targets (`metrics.ts`, `held_out.ts`), ensemble scoring (`ensemble.ts`) and the
+ * pairwise loss (`pair_loss.ts`).
  *
  * Paper step: §3.2, the patch reward model distilled from GPT-4o's labels.
  * Reads: labels and videos. Writes: reward checkpoints (`data/reward/`,
@@ -24,3 +26,8 @@ export * from "./seeds.ts";
 export * from "./train.ts";
 export * from "./from_labels.ts";
 export * from "./trained_on.ts";
+export * from "./swap.ts";
+export * from "./metrics.ts";
+export * from "./held_out.ts";
+export * from "./ensemble.ts";
+export * from "./pair_loss.ts";

@@ -11,7 +11,8 @@
  * `framesPerPatch × (H/rows) × (W/cols)` tube (RGB plus luminance-difference
  * magnitudes, see {@linkcode RewardConfig.features}) is flattened and linearly
  * embedded, a learned position embedding is added, the prompt (encoded by the
- * kit's prompt encoder) is prepended as one extra token, and `depth`
+ * kit's prompt encoder) is prepended as one extra token (with
+ * `promptInput: "tokens"` also each of its words), and `depth`
  * pre-norm transformer blocks mix everything. Scores are `1 + 3·σ(z)` so they
  * can never leave the scale. Matmuls only (DESIGN §6).
  * @module
@@ -38,6 +39,7 @@ import {
 import { ASPECTS, SCORE_MAX, SCORE_MIN } from "../videos/scores.ts";
 import { checkGrid, formatGrid, numSegments, parseGrid, type PatchGrid } from "../videos/patch.ts";
 import { encodePrompt, initPromptEncoder, PROMPT_LENGTH, VOCAB } from "../generator/prompt.ts";
+import { encodePromptTokens } from "./_prompt_tokens.ts";
 
 /** Shape of a reward model. */
 export interface RewardConfig {
@@ -66,6 +68,16 @@ export interface RewardConfig {
    * faster when it sees them.
    */
   features: "rgb" | "rgb+grad";
+  /**
+   * How the prompt enters the sequence: `"pooled"`, one token (the prompt encoder's mean over
+   * its words); or `"tokens"`, that pooled token plus every word of the prompt as its own token
+   * (`PROMPT_LENGTH` more, marked by a learned type embedding), so the patch tokens attend to
+   * the colour, shape and count words themselves and can compare them with what is in the
+   * patches. Default `"pooled"`. Our reconstruction: the paper's reward model is a VLM that
+   * reads the prompt as tokens; what a tiny model needs to notice a wrong colour is measured
+   * in the reward-candidates table, not taken from the paper.
+   */
+  promptInput: "pooled" | "tokens";
 }
 
 /** The default reward model: about 120k parameters. */
@@ -79,6 +91,7 @@ export const DEFAULT_REWARD_CONFIG: Readonly<RewardConfig> = Object.freeze({
   promptLayers: 1,
   mlpRatio: 2,
   features: "rgb+grad",
+  promptInput: "pooled",
 });
 
 /** A reward model: its config and weights. */
@@ -111,6 +124,9 @@ export function resolveRewardConfig(config: Partial<RewardConfig> = {}): RewardC
   checkNumber(where, "mlpRatio", c.mlpRatio, 0.25, 16);
   if (c.features !== "rgb" && c.features !== "rgb+grad") {
     fail(where, 'features "rgb" or "rgb+grad"', c.features);
+  }
+  if (c.promptInput !== "pooled" && c.promptInput !== "tokens") {
+    fail(where, 'promptInput "pooled" or "tokens"', c.promptInput);
   }
   const grid = parseGrid(c.grid);
   checkGrid(grid, { numFrames: c.frames, height: c.size, width: c.size });
@@ -199,6 +215,10 @@ export function createRewardModel(
   initLinear(params, "videoHead.fc1", { in: 2 * d, out: d }, { seed: rng });
   initLinear(params, "videoHead.fc2", { in: d, out: na }, { init: "normal", std: 0.01, seed: rng });
   initLinear(params, "patchHead", { in: d, out: na }, { init: "normal", std: 0.01, seed: rng });
+  // drawn after every weight a "pooled" model has, so both start from the same ones
+  if (c.promptInput === "tokens") {
+    addParam(params, "wordType", [d], { init: "normal", std: 0.1, seed: rng });
+  }
   return { config: c, params };
 }
 
@@ -269,18 +289,26 @@ export function rewardForward(
       .transpose([0, 2, 4, 1, 3, 5])
       .reshape([b, n, grid.framesPerPatch * ph * pw * ch]);
     const h = linear(p, "embed", patches).add(getParam(p, "pos"));
-    const promptVec = encodePrompt(p, "prompt", tokens, {
-      layers: c.promptLayers,
-      heads: c.heads,
-      keep: options.keep,
-    }).add(getParam(p, "promptType"));
-    let seq = tf.concat([promptVec.reshape([b, 1, d]), h], 1) as tf.Tensor3D;
+    const encoder = { layers: c.promptLayers, heads: c.heads, keep: options.keep };
+    const prefix: tf.Tensor3D[] = [];
+    if (c.promptInput === "tokens") {
+      const { pooled, words } = encodePromptTokens(p, "prompt", tokens, encoder);
+      prefix.push(
+        pooled.add(getParam(p, "promptType")).reshape([b, 1, d]) as tf.Tensor3D,
+        words.add(getParam(p, "wordType")) as tf.Tensor3D,
+      );
+    } else {
+      const pooled = encodePrompt(p, "prompt", tokens, encoder).add(getParam(p, "promptType"));
+      prefix.push(pooled.reshape([b, 1, d]) as tf.Tensor3D);
+    }
+    const lead = prefix.reduce((acc, t) => acc + t.shape[1], 0);
+    let seq = tf.concat([...prefix, h], 1) as tf.Tensor3D;
     for (let i = 0; i < c.depth; i++) {
       seq = transformerBlock(p, `block${i}`, seq, { heads: c.heads });
     }
     const out = layerNorm(seq, p, "ln");
     const promptOut = out.slice([0, 0, 0], [b, 1, d]).reshape([b, d]);
-    const patchOut = out.slice([0, 1, 0], [b, n, d]);
+    const patchOut = out.slice([0, lead, 0], [b, n, d]);
     const pooled = tf.concat([patchOut.mean(1), promptOut], 1);
     const videoZ = linear(p, "videoHead.fc2", gelu(linear(p, "videoHead.fc1", pooled)));
     const patchZ = linear(p, "patchHead", patchOut);
@@ -310,9 +338,10 @@ export function rewardFlops(config: Partial<RewardConfig>, batch: number): numbe
   const hidden = Math.max(1, Math.round(c.mlpRatio * d));
   const block = (len: number, mlpHidden: number) =>
     len * (4 * d * d + 2 * d * mlpHidden) + 2 * len * len * d;
-  let macs = n * D * d; // embed (feature maps: a few elementwise ops, not counted)
-  for (let i = 0; i < c.depth; i++) macs += block(n + 1, hidden);
   const L = PROMPT_LENGTH;
+  const lead = c.promptInput === "tokens" ? 1 + L : 1;
+  let macs = n * D * d; // embed (feature maps: a few elementwise ops, not counted)
+  for (let i = 0; i < c.depth; i++) macs += block(n + lead, hidden);
   macs += L * VOCAB.length * d; // one-hot embedding matmul
   for (let i = 0; i < c.promptLayers; i++) macs += block(L, 2 * d);
   macs += d * d; // prompt projection

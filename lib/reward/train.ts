@@ -25,6 +25,9 @@
  * video loss kept and the two score distributions aligned. The mean pooling
  * matches how the reference judge aggregates patches into a video score.
  *
+ * Both stages can add a pairwise term on the video head, `+ pairWeight · L_BT` over the
+ * same-prompt pairs of each batch (`pairLoss: "bradley-terry"`, `pair_loss.ts`); off by default.
+ *
  * Both stages: Adam with warm-up and cosine decay, prompt dropout (so the null
  * prompt scores non-ShapesWorld prompts; a training prompt outside the ShapesWorld
  * grammar, such as a real video's, trains with the null prompt), a progress bar, atomic checkpoints
@@ -58,6 +61,14 @@ import { flattenPatchScores, scoreRewards } from "./score.ts";
 import { loadRewardModel, saveRewardModel } from "./io.ts";
 import type { RewardExample } from "./data.ts";
 import type { RewardTrainedOn } from "./trained_on.ts";
+import { bradleyTerryLoss } from "./pair_loss.ts";
+import { resolveRewardLoss, type RewardLossWeights } from "./loss.ts";
+export {
+  resolveRewardLoss,
+  REWARD_LOSS_DEFAULTS,
+  type RewardLossWeights,
+  type RewardPairLoss,
+} from "./loss.ts";
 import { learningRateAt } from "../generator/pretrain.ts";
 
 /** Which loss a stage trains. */
@@ -77,14 +88,6 @@ function copyWeights(from: RewardModel, to: RewardModel): void {
   for (const [name, v] of to.params) v.assign(from.params.get(name)!);
 }
 
-/** Loss weights of stage 2 (see the module doc). */
-export interface RewardLossWeights {
-  /** α: weight of the video loss in stage 2. Default 0.5. */
-  videoWeight?: number;
-  /** γ: weight of the consistency term. Default 0.2. */
-  consistencyWeight?: number;
-}
-
 /** A training batch as tensors. */
 export interface RewardBatch {
   /** `[B, T, H, W, 3]` in [0, 1]. */
@@ -97,6 +100,12 @@ export interface RewardBatch {
   patchLabels: tf.Tensor3D;
   /** `[B]` prompt keep mask (prompt dropout). */
   keep: tf.Tensor1D;
+  /**
+   * Per item, the index of its prompt among the batch's distinct prompts, or -1 when it is
+   * scored with the null prompt (dropped, or not a ShapesWorld sentence): the same-prompt
+   * pairs of the pairwise term. Plain numbers, nothing to dispose. Default: no pairs.
+   */
+  groups?: readonly number[];
 }
 
 /**
@@ -107,20 +116,45 @@ export function rewardLoss(
   model: RewardModel,
   batch: RewardBatch,
   options: RewardLossWeights & { stage: RewardStage },
-): { total: tf.Scalar; video: tf.Scalar; patch: tf.Scalar; consistency: tf.Scalar } {
+): {
+  total: tf.Scalar;
+  video: tf.Scalar;
+  patch: tf.Scalar;
+  consistency: tf.Scalar;
+  pair: tf.Scalar;
+} {
+  const w = resolveRewardLoss(options);
   const out = rewardForward(model, batch, { keep: batch.keep });
   const video = out.video.sub(batch.videoLabels).square().mean() as tf.Scalar;
   const patch = out.patches.sub(batch.patchLabels).square().mean() as tf.Scalar;
   const consistency = out.patches.mean(1).sub(stopGradient(out.video)).square()
     .mean() as tf.Scalar;
+  const pair = w.pairLoss === "bradley-terry"
+    ? bradleyTerryLoss(
+      { scores: out.video, labels: batch.videoLabels, mask: pairMask(batch) },
+      { scale: w.pairScale },
+    )
+    : tf.scalar(0);
+  const pairTerm = pair.mul(w.pairLoss === "none" ? 0 : w.pairWeight);
   if (options.stage === "video") {
     // the patch head takes no part in stage 1; ×0 keeps its gradients defined (zeros)
-    return { total: video.add(out.patches.mean().mul(0)) as tf.Scalar, video, patch, consistency };
+    const total = video.add(pairTerm).add(out.patches.mean().mul(0)) as tf.Scalar;
+    return { total, video, patch, consistency, pair };
   }
-  const alpha = options.videoWeight ?? 0.5;
-  const gamma = options.consistencyWeight ?? 0.2;
-  const total = patch.add(video.mul(alpha)).add(consistency.mul(gamma)) as tf.Scalar;
-  return { total, video, patch, consistency };
+  const total = patch.add(video.mul(w.videoWeight)).add(consistency.mul(w.consistencyWeight))
+    .add(pairTerm) as tf.Scalar;
+  return { total, video, patch, consistency, pair };
+}
+
+/** `[B, B]`: 1 where items `i < j` share a prompt (`batch.groups`), else 0. */
+function pairMask(batch: RewardBatch): tf.Tensor2D {
+  const b = batch.x.shape[0];
+  const g = batch.groups ?? [];
+  const mask = new Float32Array(b * b);
+  for (let i = 0; i < b; i++) {
+    for (let j = i + 1; j < b; j++) if (g[i] >= 0 && g[i] === g[j]) mask[i * b + j] = 1;
+  }
+  return tf.tensor2d(mask, [b, b]);
 }
 
 /** Identity whose gradient is zero (tfjs has no stop-gradient op). */
@@ -166,15 +200,20 @@ export function makeRewardBatch(
       ASPECTS.forEach((a, k) => (pl[(i * n + j) * na + k] = p.scores[a]))
     );
   });
+  const keepOf = (i: number) => nullPrompt[i] ? 0 : keep ? keep[i] : 1;
+  const groupOf = new Map<string, number>();
+  const groups = examples.map((e, i) => {
+    if (keepOf(i) === 0) return -1;
+    if (!groupOf.has(e.prompt)) groupOf.set(e.prompt, groupOf.size);
+    return groupOf.get(e.prompt)!;
+  });
   return {
     x: tf.tensor(x, [b, c.frames, c.size, c.size, 3]),
     tokens: tf.tensor2d(ids, [b, PROMPT_LENGTH], "int32"),
     videoLabels: tf.tensor2d(vl, [b, na]),
     patchLabels: tf.tensor3d(pl, [b, n, na]),
-    keep: tf.tensor1d(
-      Array.from({ length: b }, (_, i) => nullPrompt[i] ? 0 : keep ? keep[i] : 1),
-      "float32",
-    ),
+    keep: tf.tensor1d(Array.from({ length: b }, (_, i) => keepOf(i)), "float32"),
+    groups,
   };
 }
 
@@ -262,6 +301,17 @@ export interface RewardStageResult {
   resumed: boolean;
 }
 
+/** Per training example, the indices of the other examples with the same prompt. */
+function promptSiblings(train: readonly RewardExample[]): number[][] {
+  const byPrompt = new Map<string, number[]>();
+  train.forEach((e, i) => {
+    const list = byPrompt.get(e.prompt) ?? [];
+    list.push(i);
+    byPrompt.set(e.prompt, list);
+  });
+  return train.map((e, i) => byPrompt.get(e.prompt)!.filter((k) => k !== i));
+}
+
 /** Agreement of a model's patch and video scores with the held-out reference (mean ρ over aspects). */
 async function quickAgreement(
   model: RewardModel,
@@ -344,6 +394,8 @@ export async function trainRewardStage(
     0,
   );
   const stopAt = Math.min(steps, checkInt(where, "stopAt", options.stopAt ?? steps, 0));
+  const loss = resolveRewardLoss(options, where);
+  const siblings = loss.pairLoss === "none" ? null : promptSiblings(train);
   const out = options.out;
   const heldOut = options.heldOut ?? [];
   if (heldOut.some((e) => !e.reference)) {
@@ -454,28 +506,34 @@ export async function trainRewardStage(
       const rng = createRng(
         (seed * 0x9e3779b1 + step * 0x85ebca6b + (stage === "patch" ? 7 : 0)) >>> 0,
       );
-      const picked = Array.from({ length: batchSize }, () => train[rng.int(train.length)]);
+      const ids: number[] = [];
+      for (let i = 0; i < batchSize; i++) {
+        // with a pairwise loss every second clip is another clip of the previous one's prompt
+        const others = siblings && i % 2 === 1 ? siblings[ids[i - 1]] : undefined;
+        ids.push(others?.length ? others[rng.int(others.length)] : rng.int(train.length));
+      }
+      const picked = ids.map((k) => train[k]);
       const keep = picked.map(() => (rng.next() < dropout ? 0 : 1));
       adam.setLearningRate(learningRateAt(step, steps, peak));
       const batch = makeRewardBatch(model, picked, keep);
-      let loss: number;
+      let value: number;
       try {
-        const { value, grads } = paramGrads(
+        const result = paramGrads(
           model.params,
-          () => tf.tidy(() => rewardLoss(model, batch, { ...options, stage }).total),
+          () => tf.tidy(() => rewardLoss(model, batch, { ...loss, stage }).total),
         );
-        adam.apply(grads);
-        tf.dispose(grads);
-        loss = (await value.data())[0];
-        value.dispose();
+        adam.apply(result.grads);
+        tf.dispose(result.grads);
+        value = (await result.value.data())[0];
+        result.value.dispose();
       } finally {
         tf.dispose([batch.x, batch.tokens, batch.videoLabels, batch.patchLabels, batch.keep]);
       }
-      if (!Number.isFinite(loss)) fail(where, "a finite loss", `${loss} at step ${step + 1}`);
+      if (!Number.isFinite(value)) fail(where, "a finite loss", `${value} at step ${step + 1}`);
       step++;
-      lossSum += loss;
+      lossSum += value;
       lossN++;
-      progress.tick(1, { loss });
+      progress.tick(1, { loss: value });
       const evalNow = evalEvery > 0 ? step % evalEvery === 0 : false;
       if (evalNow || step === steps) await record(step);
       if (step % every === 0 || step === stopAt) await save(step);

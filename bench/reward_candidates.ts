@@ -1,0 +1,191 @@
+/**
+ * The reward-model candidates of issue 20 at a fixed small budget, against the current
+ * default, on one labelled dataset (built once, label cache reused): patch and video ρ, ρ per
+ * aspect, text-swap sensitivity and same-prompt pair direction on held-out clips
+ * (`heldOutMetrics`). Writes `<out>/<candidate>.json` as each finishes (a rerun skips those),
+ * the trained PRMs under `<out>/models/` (a rerun loads them) and `<out>/candidates.md`.
+ *
+ *   deno run --allow-read --allow-write --allow-env --allow-net=127.0.0.1,localhost --allow-sys \
+ *     bench/reward_candidates.ts [--out out/reward_candidates] [--train 300] [--video-steps 150] \
+ *     [--patch-steps 200] [--only a,b]
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { join } from "node:path";
+import { initBackend } from "../lib/tensor/backend.ts";
+import { pathExists, writeFileAtomic } from "../lib/core/_atomic.ts";
+import { buildRewardDataset } from "../lib/reward/data.ts";
+import { disposeRewardModel, type RewardConfig, type RewardModel } from "../lib/reward/model.ts";
+import { type RewardLossWeights, trainRewardStage } from "../lib/reward/train.ts";
+import {
+  formatHeldOutMetrics,
+  type HeldOutMetrics,
+  heldOutMetrics,
+} from "../lib/reward/held_out.ts";
+import type { EnsembleReduce } from "../lib/reward/ensemble.ts";
+import { loadRewardModel, saveRewardModel } from "../lib/reward/io.ts";
+
+const { values } = parseArgs({
+  options: {
+    out: { type: "string", default: "out/reward_candidates" },
+    train: { type: "string", default: "300" },
+    "held-out": { type: "string", default: "96" },
+    "video-steps": { type: "string", default: "150" },
+    "patch-steps": { type: "string", default: "200" },
+    only: { type: "string" },
+  },
+});
+const out = values.out!;
+const budget = {
+  train: Number(values.train),
+  heldOut: Number(values["held-out"]),
+  videoSteps: Number(values["video-steps"]),
+  patchSteps: Number(values["patch-steps"]),
+  batchSize: 16,
+};
+
+interface Candidate {
+  name: string;
+  what: string;
+  config?: Partial<RewardConfig>;
+  loss?: RewardLossWeights;
+  swaps?: boolean;
+  seeds?: number[];
+  reduce?: EnsembleReduce;
+}
+
+const CANDIDATES: Candidate[] = [
+  { name: "default", what: "current default (pooled prompt token, regression only)" },
+  { name: "tokens", what: "(a) prompt words as tokens", config: { promptInput: "tokens" } },
+  { name: "swap", what: "(b) prompt-swap negatives (swapRate 0.5)", swaps: true },
+  {
+    name: "bt",
+    what: "(c) + Bradley–Terry on same-prompt pairs (weight 0.5, scale 2)",
+    loss: { pairLoss: "bradley-terry" },
+  },
+  {
+    name: "tokens+swap",
+    what: "(a)+(b)",
+    config: { promptInput: "tokens" },
+    swaps: true,
+  },
+  {
+    name: "tokens+swap+bt",
+    what: "(a)+(b)+(c)",
+    config: { promptInput: "tokens" },
+    swaps: true,
+    loss: { pairLoss: "bradley-terry" },
+  },
+  { name: "ens-mean", what: "(d) default × seeds 0,1,2, mean", seeds: [0, 1, 2], reduce: "mean" },
+  { name: "ens-min", what: "(d) default × seeds 0,1,2, min", seeds: [0, 1, 2], reduce: "min" },
+  {
+    name: "ens-mean-std",
+    what: "(d) default × seeds 0,1,2, mean − std",
+    seeds: [0, 1, 2],
+    reduce: "mean-std",
+  },
+];
+
+await initBackend();
+await Deno.mkdir(out, { recursive: true });
+const t0 = performance.now();
+const data = await buildRewardDataset({
+  train: budget.train,
+  heldOut: budget.heldOut,
+  swapRate: 0.5,
+  clipsPerPrompt: 2,
+  seed: 0,
+  cache: join(out, "labels.jsonl"),
+  quiet: true,
+});
+console.log(
+  `data: ${data.train.length} training clips (${
+    data.train.filter((e) => e.origin === "swap").length
+  } swaps), ${data.heldOut.length} held out, ${((performance.now() - t0) / 1000).toFixed(0)} s`,
+);
+const plain = data.train.filter((e) => e.origin !== "swap");
+
+/** Trained PRMs by (variant, seed), so the ensembles reuse the default's seed-0 run. */
+const trained = new Map<string, RewardModel>();
+async function train(c: Candidate, seed: number): Promise<RewardModel> {
+  const key = `${c.name}-seed${seed}`;
+  const have = trained.get(key);
+  if (have) return have;
+  const dir = join(out, "models", key);
+  if (await pathExists(join(dir, "config.json"))) {
+    const { model } = await loadRewardModel(dir);
+    trained.set(key, model);
+    return model;
+  }
+  const set = c.swaps ? data.train : plain;
+  const common = { ...c.loss, batchSize: budget.batchSize, seed, quiet: true, evalEvery: 0 };
+  const vrm = await trainRewardStage(set, {
+    ...common,
+    stage: "video",
+    steps: budget.videoSteps,
+    config: c.config,
+  });
+  const prm = await trainRewardStage(set, {
+    ...common,
+    stage: "patch",
+    steps: budget.patchSteps,
+    from: vrm.model,
+  });
+  disposeRewardModel(vrm.model);
+  await saveRewardModel(dir, prm.model, { step: prm.step, meta: { candidate: c.name, seed } });
+  trained.set(key, prm.model);
+  return prm.model;
+}
+
+const only = values.only?.split(",");
+const results: Record<string, HeldOutMetrics> = {};
+const seconds: Record<string, number> = {};
+for (const c of CANDIDATES) {
+  const file = join(out, `${c.name}.json`);
+  if (await pathExists(file)) {
+    const saved = JSON.parse(await Deno.readTextFile(file));
+    results[c.name] = saved.metrics;
+    seconds[c.name] = saved.seconds;
+    continue;
+  }
+  if (only && !only.includes(c.name)) continue;
+  const start = performance.now();
+  const base = c.seeds ? { ...c, name: "default", seeds: undefined } : c;
+  const models = [];
+  for (const seed of c.seeds ?? [0]) models.push(await train(base, seed));
+  const metrics = await heldOutMetrics(models, data.heldOut, {
+    reduce: c.reduce,
+    resamples: 1000,
+    seed: 0,
+  });
+  const s = (performance.now() - start) / 1000;
+  results[c.name] = metrics;
+  seconds[c.name] = s;
+  await writeFileAtomic(
+    file,
+    JSON.stringify({ candidate: c, budget, seconds: s, metrics }, null, 2) + "\n",
+  );
+  console.log(
+    `${c.name}: patch ρ ${metrics.patchRho.estimate.toFixed(3)}, video ρ ${
+      metrics.videoRho.estimate.toFixed(3)
+    }, swaps ${metrics.textSwap.map((r) => r.drops.estimate.toFixed(2)).join("/")}, ${
+      s.toFixed(0)
+    } s`,
+  );
+}
+for (const m of trained.values()) disposeRewardModel(m);
+const md = [
+  `Budget: ${
+    JSON.stringify(budget)
+  }; data ${data.train.length} training clips (${plain.length} without swaps), ${data.heldOut.length} held-out clips (validation prompts, 2 clips per prompt).`,
+  "",
+  formatHeldOutMetrics(results),
+  "| candidate | what | wall s |",
+  "|---|---|---|",
+  ...CANDIDATES.filter((c) => results[c.name]).map((c) =>
+    `| ${c.name} | ${c.what} | ${seconds[c.name].toFixed(0)} |`
+  ),
+].join("\n");
+await writeFileAtomic(join(out, "candidates.md"), md + "\n");
+console.log(md);
