@@ -73,7 +73,7 @@ export function subplotGrid(n: number, columns: number): SubplotGrid {
   checkInt("subplotGrid", "n", n, 1, 64);
   const cols = Math.min(checkInt("subplotGrid", "columns", columns, 1, 16), n);
   const rows = Math.ceil(n / cols);
-  const gx = cols > 1 ? 0.08 : 0, gy = rows > 1 ? 0.16 / rows + 0.06 : 0;
+  const gx = cols > 1 ? 0.08 : 0, gy = rows > 1 ? 0.2 / rows + 0.08 : 0;
   const w = (1 - gx * (cols - 1)) / cols, h = (1 - gy * (rows - 1)) / rows;
   const axes: Record<string, Record<string, unknown>> = {};
   const refs: Array<{ x: string; y: string }> = [];
