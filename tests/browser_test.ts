@@ -58,7 +58,11 @@ Deno.test({
         assert.equal(f.images, 4, `${f.id}: one frame per segment`);
         assert.equal(f.shapes, 3, `${f.id}: the 3 worst patches boxed`);
         assert.match(f.hover, /s0r0c0/, `${f.id}: hover names the patch`);
-        assert.match(f.hover, /PRM: visual [\d.]+ · temporal [\d.]+ · text [\d.]+/);
+        // real clips: the labeller ranks, the ShapesWorld PRM's scores are beside it, caveated
+        assert.match(
+          f.hover,
+          /PRM \(not trained on clips like this\): visual [\d.]+ · temporal [\d.]+ · text [\d.]+/,
+        );
         assert.match(f.hover, /labeller: visual \d/);
       }
       const worst = page.tables["worst-patches"];

@@ -80,7 +80,9 @@ export function subplotGrid(n: number, columns: number): SubplotGrid {
   for (let i = 0; i < n; i++) {
     const r = Math.floor(i / cols), c = i % cols, k = i === 0 ? "" : String(i + 1);
     axes[`xaxis${k}`] = { domain: [c * (w + gx), c * (w + gx) + w], anchor: `y${k}` };
-    axes[`yaxis${k}`] = { domain: [1 - r * (h + gy) - h, 1 - r * (h + gy)], anchor: `x${k}` };
+    // the bottom row ends at 0 up to rounding; plotly refuses a domain below 0
+    const top = 1 - r * (h + gy);
+    axes[`yaxis${k}`] = { domain: [Math.max(0, top - h), top], anchor: `x${k}` };
     refs.push({ x: `x${k}`, y: `y${k}` });
   }
   return { axes, refs, rows, columns: cols };

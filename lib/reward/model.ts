@@ -75,9 +75,10 @@ export interface RewardConfig {
    * the colour, shape and count words themselves and can compare them with what is in the
    * patches. Default `"pooled"`. Our reconstruction: the paper's reward model is a VLM that
    * reads the prompt as tokens; what a tiny model needs to notice a wrong colour is measured
-   * in the reward-candidates table, not taken from the paper.
+   * in the reward-candidates table, not taken from the paper. Only stored in a config when
+   * `"tokens"`, so the shipped checkpoints' configs are unchanged.
    */
-  promptInput: "pooled" | "tokens";
+  promptInput?: "pooled" | "tokens";
 }
 
 /** The default reward model: about 120k parameters. */
@@ -91,7 +92,6 @@ export const DEFAULT_REWARD_CONFIG: Readonly<RewardConfig> = Object.freeze({
   promptLayers: 1,
   mlpRatio: 2,
   features: "rgb+grad",
-  promptInput: "pooled",
 });
 
 /** A reward model: its config and weights. */
@@ -125,9 +125,10 @@ export function resolveRewardConfig(config: Partial<RewardConfig> = {}): RewardC
   if (c.features !== "rgb" && c.features !== "rgb+grad") {
     fail(where, 'features "rgb" or "rgb+grad"', c.features);
   }
-  if (c.promptInput !== "pooled" && c.promptInput !== "tokens") {
+  if (c.promptInput !== undefined && c.promptInput !== "pooled" && c.promptInput !== "tokens") {
     fail(where, 'promptInput "pooled" or "tokens"', c.promptInput);
   }
+  if (c.promptInput !== "tokens") delete c.promptInput;
   const grid = parseGrid(c.grid);
   checkGrid(grid, { numFrames: c.frames, height: c.size, width: c.size });
   return { ...c, grid: formatGrid(grid) };
