@@ -283,3 +283,35 @@ Deno.test("crossContext: optional key; token values interpolate across token edg
   adam.dispose();
   disposeGenerator(gen);
 });
+
+Deno.test('x0Weighting "snr+1": the same reported x0-MSE, another update; capped at 1 it is the uniform step', async () => {
+  const step = async (options: { x0Weighting?: "uniform" | "snr+1"; maxWeight?: number }) => {
+    const gen = createGenerator({ ...TINY, prediction: "x0" }, { seed: 1 });
+    const adam = createAdam(gen.params, { learningRate: 1e-2 });
+    const batch = makeBatch(gen.config, PROMPTS, { seeds: [1, 2, 3, 4] });
+    const loss = await trainStep(gen, adam, batch, { rng: createRng(5), ...options });
+    const weights = Object.fromEntries([...gen.params].map(([k, v]) => [k, Float32Array.from(v.dataSync())]));
+    tf.dispose([batch.x0, batch.tokens]);
+    adam.dispose();
+    disposeGenerator(gen);
+    return { loss, weights };
+  };
+  const maxDiff = (a: Record<string, Float32Array>, b: Record<string, Float32Array>) =>
+    Math.max(...Object.keys(a).map((k) => Math.max(...a[k].map((v, i) => Math.abs(v - b[k][i])))));
+  const uniform = await step({});
+  const snr = await step({ x0Weighting: "snr+1", maxWeight: 5 });
+  const capped = await step({ x0Weighting: "snr+1", maxWeight: 1 });
+  assert.equal(snr.loss, uniform.loss, "the reported loss is the plain x0-MSE");
+  assert.ok(maxDiff(snr.weights, uniform.weights) > 1e-6, "the weighting changes the update");
+  assert.equal(maxDiff(capped.weights, uniform.weights), 0);
+  const gen = createGenerator({ ...TINY, prediction: "x0" }, { seed: 1 });
+  const adam = createAdam(gen.params);
+  const batch = makeBatch(gen.config, PROMPTS, { seeds: [1, 2, 3, 4] });
+  await assert.rejects(
+    () => trainStep(gen, adam, batch, { rng: createRng(5), x0Weighting: "edm" as never }),
+    /x0Weighting "uniform" or "snr\+1"/,
+  );
+  tf.dispose([batch.x0, batch.tokens]);
+  adam.dispose();
+  disposeGenerator(gen);
+});

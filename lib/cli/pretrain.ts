@@ -109,6 +109,16 @@ export const pretrainCommand: CliCommand = {
       default: `${PRETRAIN_DEFAULTS.checkpointEvery}`,
       description: "steps between checkpoints",
     },
+    "x0-weighting": {
+      type: "string",
+      default: PRETRAIN_DEFAULTS.x0Weighting,
+      description: "x0 head: loss weight over noise levels, uniform or snr+1 (capped)",
+    },
+    "max-weight": {
+      type: "string",
+      default: `${PRETRAIN_DEFAULTS.maxWeight}`,
+      description: "cap of the loss weight",
+    },
     "max-seconds": {
       type: "string",
       default: `${PRETRAIN_DEFAULTS.maxSeconds}`,
@@ -140,6 +150,8 @@ export const pretrainCommand: CliCommand = {
       evalEvery: intOption(values, "eval-every"),
       evalPrompts: intOption(values, "eval-prompts"),
       maxSeconds: numberOption(values, "max-seconds"),
+      x0Weighting: String(values["x0-weighting"]) as "uniform" | "snr+1",
+      maxWeight: numberOption(values, "max-weight"),
       config: configFromCli(values),
       quiet: Boolean(values.quiet),
     };

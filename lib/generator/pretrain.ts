@@ -48,6 +48,8 @@ export const PRETRAIN_DEFAULTS: Readonly<Required<Omit<PretrainOptions, "config"
     seed: 0,
     checkpointEvery: 100,
     promptDropout: 0.1,
+    x0Weighting: "uniform",
+    maxWeight: 10,
     maxSeconds: 0,
     evalEvery: 0,
     evalPrompts: 32,
@@ -91,6 +93,14 @@ export interface PretrainOptions {
   config?: Partial<GeneratorConfig>;
   /** Probability of dropping the prompt (CFG). Default 0.1. */
   promptDropout?: number;
+  /**
+   * With the x0 head: the loss weighting over noise levels, "uniform" (the plain x0-MSE) or
+   * "snr+1" (min(1 + SNR, `maxWeight`)); see `TrainStepOptions.x0Weighting`.
+   * Default "uniform".
+   */
+  x0Weighting?: "uniform" | "snr+1";
+  /** Cap of the loss weight (the ε head's min(1/ᾱ, cap), or x0Weighting "snr+1"). Default 10. */
+  maxWeight?: number;
   /** Stop (after a checkpoint) once this many seconds have passed; 0 = no limit. Default 0. */
   maxSeconds?: number;
   /**
@@ -158,6 +168,11 @@ export async function pretrain(options: PretrainOptions = {}): Promise<PretrainR
     0,
     1,
   );
+  const x0Weighting = options.x0Weighting ?? d.x0Weighting;
+  if (x0Weighting !== "uniform" && x0Weighting !== "snr+1") {
+    fail(where, 'x0Weighting "uniform" or "snr+1"', x0Weighting);
+  }
+  const maxWeight = checkNumber(where, "maxWeight", options.maxWeight ?? d.maxWeight, 1);
   const maxSeconds = checkNumber(where, "maxSeconds", options.maxSeconds ?? d.maxSeconds, 0);
   const lrSchedule = options.lrSchedule ?? d.lrSchedule;
   if (lrSchedule !== "cosine" && lrSchedule !== "constant") {
@@ -250,6 +265,8 @@ export async function pretrain(options: PretrainOptions = {}): Promise<PretrainR
     cooldownSteps: cooldown,
     ema: emaDecay,
     promptDropout: dropout,
+    x0Weighting,
+    maxWeight,
     steps,
   };
   const save = async (step: number) => {
@@ -303,7 +320,12 @@ export async function pretrain(options: PretrainOptions = {}): Promise<PretrainR
       const stepStart = performance.now();
       let loss: number;
       try {
-        loss = await trainStep(gen, adam, batch, { rng: stepRng, promptDropout: dropout });
+        loss = await trainStep(gen, adam, batch, {
+          rng: stepRng,
+          promptDropout: dropout,
+          x0Weighting,
+          maxWeight,
+        });
         ema?.update(gen.params, step + 1);
       } finally {
         tf.dispose([batch.x0, batch.tokens]);

@@ -11,15 +11,13 @@ import { checkInt, fail } from "../core/_errors.ts";
 import { createRng } from "../core/_rng.ts";
 import {
   addParam,
-  getParam,
   initLayerNorm,
   initLinear,
   initTransformerBlock,
-  layerNorm,
   linear,
   type Params,
-  transformerBlock,
 } from "../tensor/nn.ts";
+import { encodeWordStates, withNullPrompt } from "./_prompt_encoder.ts";
 import { GRAMMAR_WORDS, parsePrompt, type ShapesPrompt } from "../videos/world.ts";
 
 /** Token id 0 pads; ids 1.. are the grammar words in {@linkcode GRAMMAR_WORDS} order. */
@@ -130,23 +128,11 @@ export function encodePrompt(
   options: { layers: number; heads: number; keep?: tf.Tensor1D },
 ): tf.Tensor2D {
   return tf.tidy(() => {
-    const [b, l] = tokens.shape;
-    const embed = getParam(params, `${prefix}.embed`);
-    const dim = embed.shape[1] as number;
-    // one-hot matmul rather than gather: gather's gradient has no wasm kernel
-    const oneHot = tf.oneHot(tokens.reshape([-1]).toInt(), embed.shape[0] as number);
-    let x = tf.matMul(oneHot, embed).reshape([b, l, dim])
-      .add(getParam(params, `${prefix}.pos`).slice([0, 0], [l, dim])) as tf.Tensor3D;
-    for (let i = 0; i < options.layers; i++) {
-      x = transformerBlock(params, `${prefix}.block${i}`, x, { heads: options.heads });
-    }
-    let v = linear(params, `${prefix}.proj`, layerNorm(x, params, `${prefix}.ln`).mean(1));
-    if (options.keep) {
-      const keep = options.keep.reshape([b, 1]).toFloat();
-      v = v.mul(keep).add(
-        getParam(params, `${prefix}.null`).reshape([1, dim]).mul(tf.sub(1, keep)),
-      );
-    }
-    return v as tf.Tensor2D;
+    const v = linear(
+      params,
+      `${prefix}.proj`,
+      encodeWordStates(params, prefix, tokens, options).mean(1),
+    );
+    return (options.keep ? withNullPrompt(params, prefix, v, options.keep) : v) as tf.Tensor2D;
   });
 }

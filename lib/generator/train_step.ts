@@ -6,7 +6,7 @@
  */
 
 import * as tf from "@tensorflow/tfjs";
-import { checkInt, checkNumber } from "../core/_errors.ts";
+import { checkInt, checkNumber, fail } from "../core/_errors.ts";
 import type { Rng } from "../core/_rng.ts";
 import { paramGrads } from "../tensor/nn.ts";
 import type { Adam } from "../tensor/adam.ts";
@@ -38,6 +38,15 @@ export interface TrainStepOptions {
    */
   maxWeight?: number;
   /**
+   * With prediction "x0": the per-clip weight of the x0-MSE. "uniform" (default): 1, the plain
+   * x0-MSE. "snr+1": min(1 + SNR_t, maxWeight), the weight v-prediction's loss puts on the clean
+   * estimate (‖v − v̂‖² = (1 + SNR)·‖x0 − x̂0‖²), capped: it lifts the low and middle noise
+   * levels, where corners and small motions are visible in x_t, without lowering the high-noise
+   * steps that teach the prompt's colours and layout. Reconstruction: the paper names no
+   * pretraining loss; both are standard choices. Batch weights are normalised to mean 1.
+   */
+  x0Weighting?: "uniform" | "snr+1";
+  /**
    * Clips per forward/backward pass; the passes' gradients are summed before
    * the one Adam update (the same update up to summation order). Default: the
    * whole batch at once, except on webgpu where the adapter cannot bind the
@@ -68,7 +77,8 @@ function defaultMicroBatch(c: GeneratorConfig, batch: number): number {
 /**
  * One DDPM training step: sample t and ε, predict ε from x_t, take the
  * (weighted, see {@linkcode TrainStepOptions.maxWeight}) MSE and one Adam
- * update. Resolves to the plain, unweighted ε-MSE (x0-MSE with prediction "x0") of the step
+ * update. Resolves to the plain, unweighted ε-MSE (x0-MSE with prediction "x0") of the step,
+ * whatever the weighting
  * (a number, so nothing leaks). The loss is the only value read back, asynchronously, so the
  * step also runs on backends without synchronous reads (WebGPU in Deno).
  */
@@ -88,8 +98,13 @@ export async function trainStep(
   const cap = checkNumber("trainStep", "maxWeight", options.maxWeight ?? 10, 1);
   const ab = alphaBars(c.timesteps, c.schedule);
   const x0 = c.prediction === "x0";
-  // With prediction "x0" the loss is the plain (unweighted) x0-MSE.
-  const weights = Float32Array.from(tVals, (t) => x0 ? 1 : Math.min(1 / ab[t], cap));
+  const x0Weighting = options.x0Weighting ?? "uniform";
+  if (x0Weighting !== "uniform" && x0Weighting !== "snr+1") {
+    fail("trainStep", 'x0Weighting "uniform" or "snr+1"', x0Weighting);
+  }
+  // 1 + SNR = 1/(1 − ᾱ); the ε head's min(1/ᾱ, cap) on the ε-MSE is the same family.
+  const x0Weight = (t: number) => x0Weighting === "uniform" ? 1 : Math.min(1 / (1 - ab[t]), cap);
+  const weights = Float32Array.from(tVals, (t) => x0 ? x0Weight(t) : Math.min(1 / ab[t], cap));
   const weightSum = weights.reduce((x, y) => x + y, 0);
   const chunk = checkInt(
     "trainStep",

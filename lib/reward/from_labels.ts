@@ -204,18 +204,15 @@ export async function readLabelledClips(
   };
 }
 
-/** The defaults of {@linkcode TrainRewardFromLabelsOptions} (`deno task train-rm --labels` shows the same). */
-export const REWARD_FROM_LABELS_DEFAULTS: Readonly<{
-  out: string;
-  seed: number;
-  videoSteps: number;
-  patchSteps: number;
-}> = Object.freeze({
-  out: "out/reward-labels",
-  seed: REWARD_TRAINING_DEFAULTS.seed,
-  videoSteps: REWARD_TRAINING_DEFAULTS.videoSteps,
-  patchSteps: REWARD_TRAINING_DEFAULTS.patchSteps,
-});
+const { resamples: _resamples, ...trainingDefaults } = REWARD_TRAINING_DEFAULTS;
+
+/**
+ * The defaults of {@linkcode TrainRewardFromLabelsOptions} (`deno task train-rm --labels` shows
+ * the same): those of `trainRewardModels`, another output folder.
+ */
+export const REWARD_FROM_LABELS_DEFAULTS: Readonly<
+  Omit<typeof REWARD_TRAINING_DEFAULTS, "resamples">
+> = Object.freeze({ ...trainingDefaults, out: "out/reward-labels" });
 
 /** Options of {@linkcode trainRewardFromLabels}. */
 export interface TrainRewardFromLabelsOptions extends RewardLossWeights {
