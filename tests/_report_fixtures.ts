@@ -25,7 +25,7 @@ export const METHODS = [
   "HALO (video + patch)",
 ];
 /** Headline metrics of the fixture's results table (keys of `results.json`). */
-export const METRICS = ["shapesbench", "evaluator", "defectShare", "hiddenDefects"];
+export const METRICS = ["shapesbench", "evaluator", "defectsFixed", "defectivePatches"];
 /** ShapesBench dimensions of the fixture. */
 export const DIMENSIONS = ["color", "count"];
 
@@ -80,7 +80,7 @@ export async function writeDpoEvalFixture(root: string): Promise<void> {
       [...METRICS, ...DIMENSIONS].map((key, j) => [
         key,
         interval(
-          key === "defectShare" || key === "hiddenDefects"
+          key === "defectsFixed" || key === "defectivePatches"
             ? 0.4 - 0.05 * k
             : 0.5 + 0.04 * k + j / 10,
         ),
@@ -88,7 +88,7 @@ export async function writeDpoEvalFixture(root: string): Promise<void> {
     ),
   }));
   const claims = [{ claim: "HALO above Base (ShapesBench)", holds: true }, {
-    claim: "HALO cuts the patch-defect share by at least 30% relative to Base",
+    claim: "HALO cuts the defective patches by at least 30% relative to Base",
     holds: false,
   }];
   const resultsJson = join(root, "..", "results.json");
@@ -99,6 +99,7 @@ export async function writeDpoEvalFixture(root: string): Promise<void> {
   const clean = renderClip(parsePrompt(text), { seed: 2 }).video;
   const damaged = injectDefect(clean, { kind: "extra_object", grid, patches: [21] }).video;
   await saveVideo(damaged, join(ev, "worst-1.gif"));
+  await saveVideo(clean, join(ev, "fixed-0-halo.gif"));
   const judged = judgeVideo(damaged, text, grid);
   await Deno.writeFile(join(ev, "before.png"), videoSheet([clean, damaged], { frames: 4 }));
   await writeJson(join(ev, "result.json"), {
@@ -118,6 +119,17 @@ export async function writeDpoEvalFixture(root: string): Promise<void> {
       patches: judged.patches,
       labels: judged.patches,
       scorer: "reference judge",
+    }],
+    // Base (the damaged clip) and HALO (the clean render) from the "same noise"
+    fixedPairs: [{
+      title: `"${text}": HALO fixed the extra object`,
+      grid: "4x4x4",
+      base: { name: "Base", video: "worst-1.gif", labels: judged.patches },
+      method: {
+        name: "HALO seed 0",
+        video: "fixed-0-halo.gif",
+        labels: judgeVideo(clean, text, grid).patches,
+      },
     }],
   });
 }

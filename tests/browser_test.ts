@@ -96,6 +96,9 @@ Deno.test({
       assert.match(byId["fig-dpo-curves"].hover, /step \d+/);
       assert.equal(byId["fig-worst-clip-1"].heatmaps, 4);
       assert.match(byId["fig-worst-clip-1"].hover, /s0r0c0/);
+      // Base above HALO from the same noise: 4 segments per row
+      assert.equal(byId["fig-fixed-pair-1"].heatmaps, 8);
+      assert.match(byId["fig-fixed-pair-1"].hover, /reference judge/);
       assert.ok(byId["fig-efficiency"].lines >= 4);
       assert.ok(byId["fig-agreement"].points >= 8);
     });

@@ -3,11 +3,9 @@ import { initBackend } from "../lib/tensor/backend.ts";
 import {
   checkIndependentEvaluator,
   type ClipEvaluation,
-  clipMetrics,
   evaluateModel,
-  evaluatorMedian,
-  summariseResults,
 } from "../lib/eval/evaluate.ts";
+import { clipMetrics, evaluatorMedian, summariseResults } from "../lib/eval/summary.ts";
 import { DEFECT_SCORE, shapesBench } from "../lib/videos/shapes_bench.ts";
 import { createGenerator, disposeGenerator } from "../lib/generator/model.ts";
 import { createRewardModel, disposeRewardModel } from "../lib/reward/model.ts";
@@ -98,12 +96,10 @@ Deno.test("summariseResults: means, paired intervals over prompts and seeds, the
   assert.ok(Math.abs(t.rows[1].metrics.shapesbench.estimate - 0.7) < 1e-9);
   const d = t.compare("HALO", "Base", "shapesbench").difference;
   assert.ok(d.lo > 0 && d.lo <= 0.45 && d.hi >= 0.45, JSON.stringify(d));
-  // every Base clip is defective; half of them are at or above the median
-  assert.equal(t.rows[0].metrics.defectShare.estimate, 0.5);
-  // every HALO clip is above the Base median and none is defective
-  assert.equal(t.rows[1].metrics.defectShare.estimate, 0);
-  assert.equal(t.compare("HALO", "Base", "defectShare").relative.estimate, -1);
-  assert.equal(clipMetrics(base[0], 0).defectShare, 1);
+  assert.equal(clipMetrics(base[0], 0).highScoring, 1);
+  assert.equal(clipMetrics(base[0], 3).highScoring, 0);
+  // the degenerate "defect share" is gone from the table
+  assert.equal(t.rows[0].metrics.defectShare, undefined);
   // defective patches within the high-scoring clips: a ratio, not a mean of shares
   assert.ok(Math.abs(t.rows[0].metrics.hiddenDefects.estimate - 0.7) < 1e-9);
   assert.ok(Math.abs(t.rows[1].metrics.hiddenDefects.estimate - 0.3) < 1e-9);
@@ -136,12 +132,26 @@ Deno.test("evaluateModel: paired noise across models, cached per clip, resumable
       "2/4",
     ]);
     assert.ok(first.every((c) => typeof c.prmWorstDefective === "boolean"));
+    // every record keeps the judge's per-patch defect kinds, consistent with its share
+    for (const c of first) {
+      assert.equal(c.patchDefects!.length, 64);
+      const share = c.patchDefects!.filter((k) => k !== null).length / 64;
+      assert.ok(Math.abs(share - c.defectivePatches) < 1e-12);
+    }
     // a kill after 4 clips: the rerun samples only the last two and gives the same records
     const lines = (await Deno.readTextFile(cache)).split("\n").filter(Boolean);
     await Deno.writeTextFile(cache, lines.slice(0, 4).join("\n") + "\n");
     const again = await evaluateModel(a, { ...options, cache });
     assert.deepEqual(again, first);
     assert.equal((await readJsonLines(cache)).length, 6);
+    // a record from before patchDefects is measured again, to the same numbers
+    const old = (await Deno.readTextFile(cache)).split("\n").filter(Boolean).map((l) => {
+      const { patchDefects: _, ...rest } = JSON.parse(l);
+      return JSON.stringify(rest);
+    });
+    await Deno.writeTextFile(cache, old.join("\n") + "\n");
+    assert.deepEqual(await evaluateModel(a, { ...options, cache }), first);
+    assert.equal((await readJsonLines(cache)).length, 12);
     // the validation split gives other prompts
     const val = await evaluateModel(a, { ...options, prompts: 1, seeds: [0], split: "validation" });
     assert.notEqual(val[0].prompt, first[0].prompt);

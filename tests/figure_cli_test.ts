@@ -37,7 +37,7 @@ Deno.test("deno task report and figure: the report's results chart as a PNG, thr
       }).output();
     const report = await run(["report", "--root", root]);
     assert.ok(report.success, new TextDecoder().decode(report.stderr));
-    assert.match(new TextDecoder().decode(report.stdout), /report of eval, dpo \(5 figures\)/);
+    assert.match(new TextDecoder().decode(report.stdout), /report of eval, dpo \(6 figures\)/);
     const png = join(dir, "results.png");
     const fig = await run([
       "figure",
@@ -56,7 +56,7 @@ Deno.test("deno task report and figure: the report's results chart as a PNG, thr
     assert.equal(bad.code, 1);
     assert.match(
       new TextDecoder().decode(bad.stderr),
-      /figure --id: Expected one of results, results-more, distribution-1, worst-clip-1, dpo-curves but found "nope"/,
+      /figure --id: Expected one of results, results-more, distribution-1, worst-clip-1, fixed-pair-1, dpo-curves but found "nope"/,
     );
   });
 });

@@ -11,8 +11,9 @@ Deno.test("writeReport renders the stages present, names the missing ones, and i
     const written = await writeReport(root);
     assert.equal(written.html, join(dir, "report.html"));
     assert.deepEqual(written.stages, ["eval", "dpo"]);
-    // results, results-more, one distribution (defect share), one worst clip, the dpo curves
-    assert.equal(written.figures, 5);
+    // results, results-more, one distribution (defect share), one worst clip, one Base/HALO
+    // pair, the dpo curves
+    assert.equal(written.figures, 6);
     const html = await Deno.readTextFile(written.html);
     assert.match(html, /Not run yet: <code>reward<\/code>, <code>labels<\/code>/);
     assert.match(html, /deno task reproduce --only reward,labels,generator,world,videos/);
@@ -28,7 +29,7 @@ Deno.test("writeReport renders the stages present, names the missing ones, and i
     assert.match(html, /<td>HALO \(video \+ patch\)<\/td><td>0\.620 \[0\.590, 0\.660\]<\/td>/);
     assert.match(
       html,
-      /<td>HALO cuts the patch-defect share by at least 30% relative to Base<\/td><td>no<\/td>/,
+      /<td>HALO cuts the defective patches by at least 30% relative to Base<\/td><td>no<\/td>/,
     );
   });
 });

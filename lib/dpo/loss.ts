@@ -148,6 +148,21 @@ function videoTerms(maps: DpoErrorMaps, beta: number) {
 }
 
 /**
+ * Per-patch pieces of Gran-DPO, `[B, P]` each: d_k(chosen) − d_k(rejected), the
+ * PRM's direction y_k, which patches are used (|gap| ≥ τ, gap ≠ 0) and the
+ * inside of each patch's log-sigmoid, −β_p/2 · y_k · (d_k(chosen) − d_k(rejected)).
+ */
+function patchTerms(inputs: GranDpoInputs, betaPatch: number, tau: number) {
+  // Per-patch implicit rewards r_k(x) = −β_p/2 · d_k(x) and the PRM's directions.
+  const dk = inputs.policyChosen.sub(inputs.referenceChosen)
+    .sub(inputs.policyRejected.sub(inputs.referenceRejected));
+  const gaps = inputs.patchGaps;
+  const used = gaps.abs().greaterEqual(tau).logicalAnd(gaps.notEqual(0)).toFloat();
+  const y = gaps.sign();
+  return { dk, used, y, inside: dk.mul(y).mul(-betaPatch / 2) };
+}
+
+/**
  * Wallace et al.'s Diffusion-DPO loss on the clip-mean errors (module doc).
  * Differentiable with respect to whatever produced the policy maps.
  *
@@ -207,13 +222,7 @@ export function granDpoLoss(inputs: GranDpoInputs, options: GranDpoOptions = {})
   checkMaps(where, { ...inputs });
   return tf.tidy(() => {
     const video = videoTerms(inputs, beta);
-    // Per-patch implicit rewards r_k(x) = −β_p/2 · d_k(x) and the PRM's directions.
-    const dk = inputs.policyChosen.sub(inputs.referenceChosen)
-      .sub(inputs.policyRejected.sub(inputs.referenceRejected));
-    const gaps = inputs.patchGaps;
-    const used = gaps.abs().greaterEqual(tau).logicalAnd(gaps.notEqual(0)).toFloat();
-    const y = gaps.sign();
-    const inside = dk.mul(y).mul(-betaPatch / 2);
+    const { used, y, inside } = patchTerms(inputs, betaPatch, tau);
     const count = used.sum();
     const safeCount = tf.maximum(count, 1);
     const patchLoss = logSigmoid(inside).neg().mul(used).sum().div(safeCount) as tf.Scalar;
@@ -260,5 +269,112 @@ export async function readDpoMetrics(result: DpoLoss): Promise<DpoMetrics> {
     return Object.fromEntries(names.map((n, i) => [n, values[i][0]]));
   } finally {
     tf.dispose([...new Set([...tensors, result.loss])]);
+  }
+}
+
+/** Gran-DPO's terms as numbers, pair by pair and patch by patch ({@linkcode granDpoTerms}). */
+export interface GranDpoTerms {
+  /** The video term. */
+  video: {
+    /** d(chosen) = e_θ − e_ref averaged over the clip, per pair. */
+    dChosen: number[];
+    /** d(rejected), per pair. */
+    dRejected: number[];
+    /** −log σ(−β/2 · (d(chosen) − d(rejected))), per pair. */
+    terms: number[];
+    /** Their mean: L_video. */
+    loss: number;
+  };
+  /** The patch terms, `[pair][patch]`. */
+  patches: {
+    /** d_k(chosen) − d_k(rejected). */
+    d: number[][];
+    /** y_k = sign of the PRM's gap s_k(chosen) − s_k(rejected): +1, −1 (the rejected clip's patch is better) or 0. */
+    direction: number[][];
+    /** Whether the patch is used (|gap| ≥ τ); the others are skipped. */
+    used: boolean[][];
+    /** −log σ(−β_p/2 · y_k · d_k) of used patches, null for skipped ones. */
+    terms: Array<Array<number | null>>;
+    /** The mean over used patches: L_patch (0 when none is used). */
+    loss: number;
+  };
+  /** λ. */
+  lambda: number;
+  /** Whether the video term counts (false: patch-only). */
+  videoTerm: boolean;
+  /** L_video + λ · L_patch (patch-only: λ · L_patch): the loss {@linkcode granDpoLoss} returns. */
+  total: number;
+}
+
+/**
+ * Gran-DPO's loss taken apart: the video term per pair, every patch's term
+ * with its direction from the PRM and whether τ skips it, λ and the total —
+ * the same numbers {@linkcode granDpoLoss} reduces to one loss (for reading,
+ * not for gradients; every tensor is freed).
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { granDpoTerms } from "@halo/kit/dpo";
+ * const inputs = {
+ *   policyChosen: tf.tensor2d([[0.10, 0.30, 0.2]]), policyRejected: tf.tensor2d([[0.30, 0.10, 0.2]]),
+ *   referenceChosen: tf.tensor2d([[0.20, 0.20, 0.2]]), referenceRejected: tf.tensor2d([[0.20, 0.20, 0.2]]),
+ *   patchGaps: tf.tensor2d([[1.5, -1.0, 0.1]]), // patch 2's gap is under τ: skipped
+ * };
+ * const t = await granDpoTerms(inputs, { beta: 10, betaPatch: 10, lambda: 1, tau: 0.5 });
+ * console.log(t.patches.direction[0], t.patches.used[0], t.patches.terms[0][2]); // [ 1, -1, 1 ] [ true, true, false ] null
+ * console.log(Math.abs(t.total - (t.video.loss + t.patches.loss)) < 1e-6); // true
+ * tf.dispose(Object.values(inputs));
+ * ```
+ */
+export async function granDpoTerms(
+  inputs: GranDpoInputs,
+  options: GranDpoOptions = {},
+): Promise<GranDpoTerms> {
+  const where = "granDpoTerms";
+  const d = DEFAULT_DPO_OPTIONS;
+  const beta = checkNumber(where, "beta", options.beta ?? d.beta, 0);
+  const betaPatch = checkNumber(where, "betaPatch", options.betaPatch ?? d.betaPatch, 0);
+  const tau = checkNumber(where, "tau", options.tau ?? d.tau, 0);
+  const out = granDpoLoss(inputs, options);
+  const metrics = await readDpoMetrics(out);
+  const parts = tf.tidy(() => {
+    const dChosen = inputs.policyChosen.sub(inputs.referenceChosen).mean(1);
+    const dRejected = inputs.policyRejected.sub(inputs.referenceRejected).mean(1);
+    const videoInside = dChosen.sub(dRejected).mul(-beta / 2);
+    const { dk, used, y, inside } = patchTerms(inputs, betaPatch, tau);
+    return [
+      dChosen,
+      dRejected,
+      logSigmoid(videoInside).neg(),
+      dk,
+      y,
+      used,
+      logSigmoid(inside).neg(),
+    ];
+  });
+  try {
+    const [dC, dR, vTerms, dk, y, used, pTerms] = await Promise.all(parts.map((t) => t.array()));
+    const usedB = (used as number[][]).map((row) => row.map((u) => u > 0));
+    return {
+      video: {
+        dChosen: dC as number[],
+        dRejected: dR as number[],
+        terms: vTerms as number[],
+        loss: metrics["loss/video"],
+      },
+      patches: {
+        d: dk as number[][],
+        direction: y as number[][],
+        used: usedB,
+        terms: (pTerms as number[][]).map((row, i) => row.map((v, k) => (usedB[i][k] ? v : null))),
+        loss: metrics["loss/patch"],
+      },
+      lambda: options.lambda ?? d.lambda,
+      videoTerm: options.video ?? d.video,
+      total: metrics.loss,
+    };
+  } finally {
+    tf.dispose(parts);
   }
 }

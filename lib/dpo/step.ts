@@ -23,8 +23,10 @@ import {
   type GranDpoOptions,
   readDpoMetrics,
 } from "./loss.ts";
-import { type PreferencePair, readClipBytes, readPairs } from "../pairs/file.ts";
-import { parseGrid, type PatchGrid } from "../videos/patch.ts";
+import { type PairSide, type PreferencePair, readClipBytes, readPairs } from "../pairs/file.ts";
+import { formatGrid, numPatches, parseGrid, type PatchGrid } from "../videos/patch.ts";
+import { quantizePixels } from "../core/_hash.ts";
+import type { Video } from "../videos/video.ts";
 import { tokenizeBatch } from "../generator/prompt.ts";
 
 /** Preference pairs with their clips in memory as bytes, loaded once. */
@@ -33,6 +35,62 @@ export interface PairData {
   /** chosen/rejected bytes by pair index. */
   clips: Array<[Uint8Array, Uint8Array]>;
   grid: PatchGrid;
+}
+
+/**
+ * Preference pairs held in memory as {@linkcode PairData}, for a DPO step on
+ * pairs that were never written to a pairs file (a notebook's one pair).
+ *
+ * @example
+ * ```ts
+ * import { createVideo } from "@halo/kit";
+ * import { pairDataOf } from "@halo/kit/dpo";
+ * const clip = (v: number) => createVideo({ frames: new Float32Array(4 * 8 * 8 * 3).fill(v), numFrames: 4, height: 8, width: 8 });
+ * const data = pairDataOf([{ prompt: "one red circle moving up slowly on a black background", chosen: clip(0.5), rejected: clip(0.2), patchGaps: [0.5, -0.3] }],
+ *   { rows: 1, cols: 2, framesPerPatch: 4 });
+ * console.log(data.pairs[0].patch_gaps, data.clips[0][0][0]); // [ 0.5, -0.3 ] 128
+ * ```
+ */
+export function pairDataOf(
+  items: ReadonlyArray<{ prompt: string; chosen: Video; rejected: Video; patchGaps: number[] }>,
+  grid: PatchGrid,
+): PairData {
+  const where = "pairDataOf";
+  if (!Array.isArray(items) || items.length === 0) fail(where, "at least one pair", items);
+  const P = numPatches(grid, items[0].chosen.numFrames);
+  const pairs = items.map((it, i): PreferencePair => {
+    const { chosen: a, rejected: b } = it;
+    if (a.numFrames !== b.numFrames || a.height !== b.height || a.width !== b.width) {
+      fail(`${where} items[${i}].rejected`, "a clip of the chosen clip's shape", b);
+    }
+    if (!Array.isArray(it.patchGaps) || it.patchGaps.length !== P) {
+      fail(`${where} items[${i}].patchGaps`, `${P} gaps (one per patch of the grid)`, it.patchGaps);
+    }
+    const side = (): PairSide => ({
+      clip: "",
+      sha256: "",
+      seed: 0,
+      video_score: 0,
+      patch_scores: [],
+    });
+    return {
+      id: `memory-${i}`,
+      prompt: it.prompt,
+      grid: formatGrid(grid),
+      shape: [a.numFrames, a.height, a.width, 3],
+      chosen: side(),
+      rejected: side(),
+      video_gap: 0,
+      patch_gaps: [...it.patchGaps],
+    };
+  });
+  const clips = items.map((it) =>
+    [quantizePixels(it.chosen.frames), quantizePixels(it.rejected.frames)] as [
+      Uint8Array,
+      Uint8Array,
+    ]
+  );
+  return { pairs, clips, grid };
 }
 
 /** Reads and validates a pairs file for `gen` (clip shape, one grid) and loads every clip. */

@@ -14,23 +14,22 @@
  *    1–4) of a reward model trained with another seed on other data than the
  *    one that made the preference pairs (`data/reward/evaluator`). It is never
  *    the training RM: {@linkcode checkIndependentEvaluator} refuses that.
- * 3. **Patch defects**: a patch is *defective* when the reference judge scores
- *    any aspect ≤ {@linkcode DEFECT_SCORE} (it then gives a reason). The defect
- *    share is the share of clips whose evaluator score is at or above the base
- *    model's median and whose worst patch is defective (DESIGN §4);
- *    `hiddenDefects` is the share of defective patches within those clips (a
- *    ratio: defective patches of high-scoring clips over their patches), and
- *    `defectivePatches` the share of defective patches of all clips. When every
- *    clip has some defective patch, the first can only grow with the evaluator
- *    score; the second still shows whether the clips that look good globally
- *    carry fewer local defects. `prmPrecision` is the
+ * 3. **Patch defects, paired by noise**: a patch is *defective* when the
+ *    reference judge scores any aspect ≤ `DEFECT_SCORE` (it then
+ *    names the defect). Each clip's record keeps the kind of every patch's
+ *    defect (`patchDefects`), so against Base's clip from the same noise
+ *    `defectsFixed` is the share of Base's defective patches that are clean
+ *    and `defectsIntroduced` the share of Base's clean patches that became
+ *    defective, in total and per kind (`defects.ts`); `defectivePatches` is the
+ *    share of defective patches of all clips (per kind too: they add up).
+ *    `hiddenDefects` is the share of defective patches within the clips whose
+ *    evaluator score is at or above the Base median. `prmPrecision` is the
  *    share of clips whose worst patch by the training PRM is defective by the
  *    judge, so "patch defects exist and the PRM finds them" rests on the judge.
  *
  * Clips are sampled with one seed per (prompt, sampling seed), so every model
- * is evaluated on the same initial noise and differences are paired.
- * Intervals are 95% percentile bootstraps over prompts, and over training
- * seeds when a method has several (both resampled in every replicate).
+ * is evaluated on the same initial noise and differences are paired. The
+ * table's statistics and intervals are in `summary.ts`.
  * @module
  */
 
@@ -38,15 +37,9 @@ import { checkInt, checkNumber, fail } from "../core/_errors.ts";
 import { appendJsonLines, readJsonLines } from "../core/_atomic.ts";
 import { createRng } from "../core/_rng.ts";
 import { Progress } from "../core/_progress.ts";
-import type { Interval } from "../core/agreement.ts";
 import type { Generator } from "../generator/model.ts";
 import { sampleClips } from "../generator/sampler.ts";
-import {
-  DEFECT_SCORE,
-  shapesBench,
-  SHAPESBENCH_DIMENSIONS,
-  type ShapesBenchDimension,
-} from "../videos/shapes_bench.ts";
+import { shapesBench, type ShapesBenchDimension } from "../videos/shapes_bench.ts";
 import { ASPECTS } from "../videos/scores.ts";
 import { rewardGrid, type RewardModel } from "../reward/model.ts";
 import { flattenPatchScores, scoreRewards } from "../reward/score.ts";
@@ -54,6 +47,7 @@ import { testPromptSample } from "../generator/quick_eval.ts";
 import type { CheckpointManifest } from "../tensor/checkpoint.ts";
 import { parsePrompt, promptSplits, type ShapesPrompt } from "../videos/world.ts";
 import type { Video } from "../videos/video.ts";
+import type { PatchDefects } from "./defects.ts";
 
 /** Everything measured on one evaluated clip. */
 export interface ClipEvaluation {
@@ -73,6 +67,12 @@ export interface ClipEvaluation {
   defectivePatches: number;
   /** Whether the judge finds the training PRM's worst patch defective (null without a PRM). */
   prmWorstDefective: boolean | null;
+  /**
+   * Per patch of the judge's 4×4×4 grid (patch-index order): the kind of its defect, null
+   * when clean — what the paired defect measure compares across models. Records written
+   * before this field existed lack it: `evaluateModel` measures those clips again.
+   */
+  patchDefects?: PatchDefects;
 }
 
 /**
@@ -227,7 +227,9 @@ export async function evaluateModel(
   const done = new Map<string, ClipEvaluation>();
   if (options.cache) {
     for (const r of await readJsonLines<ClipEvaluation>(options.cache)) {
-      if (prompts[r.promptIndex]?.text === r.prompt) done.set(key(r), r);
+      if (prompts[r.promptIndex]?.text === r.prompt && Array.isArray(r.patchDefects)) {
+        done.set(key(r), r);
+      }
     }
   }
   const todo = jobs.filter((j) => !done.has(key(j)));
@@ -274,6 +276,7 @@ export async function evaluateModel(
         judgeWorst: b.judgeWorst,
         defectivePatches: b.defectivePatches,
         prmWorstDefective,
+        patchDefects: b.kinds,
       };
     });
     if (options.cache) await appendJsonLines(options.cache, records);
@@ -281,193 +284,4 @@ export async function evaluateModel(
     progress.tick(chunk.length);
   }
   return jobs.map((j) => done.get(key(j))!);
-}
-
-/** The per-clip metrics of the results table, by column name. */
-export function clipMetrics(
-  clip: ClipEvaluation,
-  baseMedian: number,
-): Record<string, number> {
-  const high = clip.evaluator >= baseMedian;
-  const defective = clip.judgeWorst <= DEFECT_SCORE;
-  return {
-    ...Object.fromEntries(SHAPESBENCH_DIMENSIONS.map((d) => [d, clip.bench[d]])),
-    shapesbench: clip.bench.overall,
-    evaluator: clip.evaluator,
-    defectShare: high && defective ? 1 : 0,
-    highScoring: high ? 1 : 0,
-    highDefectivePatches: high ? clip.defectivePatches : 0,
-    defectivePatches: clip.defectivePatches,
-    ...(clip.prmWorstDefective === null ? {} : { prmPrecision: clip.prmWorstDefective ? 1 : 0 }),
-  };
-}
-
-/** Metrics that are ratios of two per-clip metrics' means. */
-const RATIOS: Record<string, [string, string]> = {
-  hiddenDefects: ["highDefectivePatches", "highScoring"],
-};
-
-/** The median of the base model's evaluator scores: the bar of the defect share. */
-export function evaluatorMedian(clips: readonly ClipEvaluation[]): number {
-  if (clips.length === 0) fail("evaluatorMedian", "at least one clip", 0);
-  const s = clips.map((c) => c.evaluator).sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-/** One method's evaluated clips: one list per training seed, on the same prompts and sampling seeds. */
-export interface MethodEvaluation {
-  /** Row name, e.g. "HALO (video + patch)". */
-  method: string;
-  /** Clips per training seed (the base model: one list). */
-  runs: ClipEvaluation[][];
-}
-
-/** A results-table row: every metric with its interval. */
-export interface ResultsRow {
-  /** Method name. */
-  method: string;
-  /** Training seeds. */
-  seeds: number;
-  /** Metric → estimate with a 95% interval. */
-  metrics: Record<string, Interval>;
-}
-
-/** A paired difference between two methods. */
-export interface Comparison {
-  /** "A − B". */
-  name: string;
-  /** Metric compared. */
-  metric: string;
-  /** Difference with its 95% interval. */
-  difference: Interval;
-  /** Relative difference (A − B)/B with its interval, for shares. */
-  relative: Interval;
-}
-
-/** Options of {@linkcode summariseResults}. */
-export interface SummariseOptions {
-  /** Median evaluator score of the base model (the defect share's bar). */
-  baseMedian: number;
-  /** Bootstrap resamples. Default 1000. */
-  resamples?: number;
-  /** Bootstrap seed. Default 0. */
-  seed?: number;
-}
-
-/** Per-(seed, prompt) means of each metric: `[seed][prompt] → metrics`. */
-function cellMeans(
-  m: MethodEvaluation,
-  baseMedian: number,
-  prompts: number,
-): Array<Array<Record<string, number>>> {
-  return m.runs.map((clips) => {
-    const cells: Array<Record<string, number>[]> = Array.from({ length: prompts }, () => []);
-    for (const c of clips) cells[c.promptIndex].push(clipMetrics(c, baseMedian));
-    return cells.map((list) => {
-      const out: Record<string, number> = {};
-      for (const k of Object.keys(list[0] ?? {})) {
-        out[k] = list.reduce((s, r) => s + r[k], 0) / list.length;
-      }
-      return out;
-    });
-  });
-}
-
-function checkRuns(methods: readonly MethodEvaluation[]): number {
-  if (methods.length === 0) fail("summariseResults", "at least one method", 0);
-  const ref = methods[0].runs[0];
-  if (!ref?.length) fail("summariseResults", `clips for ${methods[0].method}`, ref);
-  const layout = (clips: ClipEvaluation[]) => clips.map((c) => `${c.promptIndex}/${c.seed}`).join();
-  for (const m of methods) {
-    for (const run of m.runs) {
-      if (layout(run) !== layout(ref)) {
-        fail(
-          "summariseResults",
-          `${m.method} evaluated on the same prompts and sampling seeds as ${methods[0].method}`,
-          `${run.length} clips in another layout`,
-        );
-      }
-    }
-  }
-  return Math.max(...ref.map((c) => c.promptIndex)) + 1;
-}
-
-/**
- * The results table (one row per method, every metric with a 95% interval:
- * bootstrap over prompts and training seeds) and paired comparisons between
- * methods (each replicate resamples the same prompts for both methods).
- *
- * @example
- * ```ts
- * import { summariseResults } from "@halo/kit";
- * const clip = (evaluator: number, color: number) => ({
- *   prompt: "p", promptIndex: 0, seed: 0, evaluator, judgeWorst: 1, defectivePatches: 0.5, prmWorstDefective: true,
- *   bench: { color, shape: 0, count: 0, direction: 0, temporal: 1, background: 1, artefacts: 0.5, overall: 0.5 },
- * });
- * const t = summariseResults([{ method: "Base", runs: [[clip(3, 0)]] }, { method: "HALO", runs: [[clip(3.5, 1)]] }],
- *   { baseMedian: 3, resamples: 50 });
- * console.log(t.rows[1].metrics.color.estimate); // 1
- * ```
- */
-export function summariseResults(
-  methods: readonly MethodEvaluation[],
-  options: SummariseOptions,
-): { rows: ResultsRow[]; compare(a: string, b: string, metric: string): Comparison } {
-  const baseMedian = checkNumber("summariseResults", "baseMedian", options.baseMedian);
-  const resamples = checkInt("summariseResults", "resamples", options.resamples ?? 1000, 1);
-  const prompts = checkRuns(methods);
-  const cells = new Map(methods.map((m) => [m.method, cellMeans(m, baseMedian, prompts)]));
-  const metricNames = [...Object.keys(cells.get(methods[0].method)![0][0]), ...Object.keys(RATIOS)];
-  // One replicate = seeds of each method and prompts (shared) drawn with replacement.
-  const draws: Array<{ prompts: Int32Array; seeds: Map<string, Int32Array> }> = [];
-  const rng = createRng(options.seed ?? 0);
-  for (let r = 0; r < resamples; r++) {
-    const p = Int32Array.from({ length: prompts }, () => rng.int(prompts));
-    const seeds = new Map(
-      methods.map((m) => [m.method, Int32Array.from(m.runs, () => rng.int(m.runs.length))]),
-    );
-    draws.push({ prompts: p, seeds });
-  }
-  const allPrompts = Int32Array.from({ length: prompts }, (_, i) => i);
-  const statistic = (method: string, metric: string, p: Int32Array, s: Int32Array): number => {
-    const ratio = RATIOS[metric];
-    if (ratio) return statistic(method, ratio[0], p, s) / statistic(method, ratio[1], p, s);
-    const c = cells.get(method)!;
-    let total = 0;
-    for (const si of s) for (const pi of p) total += c[si][pi][metric];
-    return total / (s.length * p.length);
-  };
-  const interval = (f: (p: Int32Array, s: (m: string) => Int32Array) => number): Interval => {
-    const estimate = f(allPrompts, (m) => Int32Array.from(cells.get(m)!, (_, i) => i));
-    const values = draws.map((d) => f(d.prompts, (m) => d.seeds.get(m)!)).filter(Number.isFinite)
-      .sort((a, b) => a - b);
-    const q = (x: number) => {
-      const pos = x * (values.length - 1);
-      const lo = Math.floor(pos), hi = Math.ceil(pos);
-      return values[lo] + (values[hi] - values[lo]) * (pos - lo);
-    };
-    return { estimate, lo: q(0.025), hi: q(0.975), resamples: values.length };
-  };
-  const rows = methods.map((m) => ({
-    method: m.method,
-    seeds: m.runs.length,
-    metrics: Object.fromEntries(
-      metricNames.map((k) => [k, interval((p, s) => statistic(m.method, k, p, s(m.method)))]),
-    ),
-  }));
-  const compare = (a: string, b: string, metric: string): Comparison => {
-    for (const name of [a, b]) if (!cells.has(name)) fail("compare", "a method of the table", name);
-    if (!metricNames.includes(metric)) fail("compare", `a metric among ${metricNames}`, metric);
-    return {
-      name: `${a} − ${b}`,
-      metric,
-      difference: interval((p, s) => statistic(a, metric, p, s(a)) - statistic(b, metric, p, s(b))),
-      relative: interval((p, s) => {
-        const base = statistic(b, metric, p, s(b));
-        return (statistic(a, metric, p, s(a)) - base) / base;
-      }),
-    };
-  };
-  return { rows, compare };
 }

@@ -28,6 +28,7 @@ import {
 } from "./evaluate.ts";
 import { shapesBench } from "../videos/shapes_bench.ts";
 import { formatResults, type HaloResults, haloResults, RESULT_METHODS } from "./results.ts";
+import { mostFixedClips } from "./defects.ts";
 import { disposeRewardModel } from "../reward/model.ts";
 import { rewardPatchLabels, scoreRewards } from "../reward/score.ts";
 import type { PatchLabel } from "../videos/scores.ts";
@@ -424,6 +425,16 @@ export interface EvaluationPictures {
     labels: PatchLabel[];
     scorer: string;
   }>;
+  /**
+   * Base vs HALO (first training seed) from the same noise: the clips where HALO fixed most of
+   * Base's defective patches, each side saved as a GIF with the judge's labels.
+   */
+  fixedPairs: Array<{
+    title: string;
+    grid: string;
+    base: { name: string; video: string; labels: PatchLabel[] };
+    method: { name: string; video: string; labels: PatchLabel[] };
+  }>;
   /** Per-clip evaluator scores and defective-patch shares of every method. */
   distributions: Array<{ metric: string; name: string; values: number[] }>;
 }
@@ -432,7 +443,9 @@ export interface EvaluationPictures {
  * The before/after sheet (Base and the first seed of each method from the same
  * noise), HALO's three clips with the most defective patches by the judge
  * (sampled again from their seeds, saved as GIFs, with the judge's labels and
- * the training PRM's scores), and the per-clip distributions.
+ * the training PRM's scores), the three clips where HALO fixed most of Base's
+ * defective patches (Base and HALO from the same noise, `fixedPairs`), and the
+ * per-clip distributions.
  */
 export async function evaluationPictures(options: {
   dir: string;
@@ -491,6 +504,41 @@ export async function evaluationPictures(options: {
       disposeRewardModel(prm);
     }
   }
+  const fixedPairs: EvaluationPictures["fixedPairs"] = [];
+  if (halo && haloClips) {
+    const top = mostFixedClips(options.clips.base, haloClips, options.worst ?? 3);
+    const sides = [["base", options.generatorDir], ["halo", halo.dir]] as const;
+    const videos: Video[][] = [];
+    for (const [, dirOf] of sides) {
+      const { generator } = await loadGenerator(dirOf);
+      try {
+        const list: Video[] = [];
+        for (const p of top) {
+          list.push(await evaluationClip(generator, p.base, { steps: profile.eval.steps }));
+        }
+        videos.push(list);
+      } finally {
+        disposeGenerator(generator);
+      }
+    }
+    for (const [k, p] of top.entries()) {
+      const side = async (i: number, name: string) => {
+        const path = join(dir, `fixed-${k}-${sides[i][0]}.gif`);
+        await saveVideo(videos[i][k], path);
+        const labels = shapesBench(videos[i][k], p.base.prompt).judgement.patches;
+        return { name, video: path, labels };
+      };
+      const d = p.defects;
+      fixedPairs.push({
+        title:
+          `"${p.base.prompt}" (sampling seed ${p.base.seed}): HALO fixed ${d.fixed.length} of ` +
+          `Base's ${d.baseDefective} defective patches and broke ${d.introduced.length}`,
+        grid: "4x4x4",
+        base: await side(0, "Base"),
+        method: await side(1, `HALO seed ${halo.seed}`),
+      });
+    }
+  }
   const distributions: EvaluationPictures["distributions"] = [];
   const named: Array<[string, ClipEvaluation[]]> = [
     [RESULT_METHODS.base, options.clips.base],
@@ -503,7 +551,7 @@ export async function evaluationPictures(options: {
       distributions.push({ metric, name, values: clips.map((c) => c[metric]) });
     }
   }
-  return { sheets, worstClips, distributions };
+  return { sheets, worstClips, fixedPairs, distributions };
 }
 
 /** Writes `results.json` and `results.md` into `dir` (atomically). */

@@ -11,6 +11,8 @@
  * @module
  */
 
+export * from "./defects.ts";
 export * from "./evaluate.ts";
 export * from "./experiment.ts";
 export * from "./results.ts";
+export * from "./summary.ts";

@@ -59,6 +59,7 @@ import { modelName, type ModelRef, shipped } from "../core/shipped.ts";
 import { ASPECTS } from "../videos/scores.ts";
 import { formatGrid, numPatches, parseGrid } from "../videos/patch.ts";
 import { promptSplits, type ShapesPrompt } from "../videos/world.ts";
+import type { Video } from "../videos/video.ts";
 import { type PairSide, type PreferencePair, readClip } from "./file.ts";
 import {
   type CandidateItem,
@@ -196,6 +197,61 @@ export function pairPrompts(
 
 function mean(xs: readonly number[]): number {
   return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN;
+}
+
+/** A reward model's scores of candidate clips, each the mean over the aspects (1–4). */
+export interface CandidateScores {
+  /** Video score per clip. */
+  video: number[];
+  /** Patch scores per clip, in patch-index order. */
+  patches: number[][];
+}
+
+/**
+ * Scores candidate clips of a prompt as the pairs are scored: each clip's
+ * video score and its patch scores on the model's grid, the mean over the
+ * aspects (the PRM's scores of a Gran-DPO pair).
+ *
+ * @example
+ * ```ts
+ * import { createRewardModel, createVideo, disposeRewardModel } from "@halo/kit";
+ * import { candidateScores } from "@halo/kit/pairs";
+ * const prm = createRewardModel({ frames: 4, size: 16, grid: "2x2x2", dim: 16, depth: 1, heads: 2 }, { seed: 1 });
+ * const video = createVideo({ frames: new Float32Array(4 * 16 * 16 * 3).fill(0.3), numFrames: 4, height: 16, width: 16 });
+ * const s = await candidateScores(prm, [{ video, prompt: "one red circle moving up slowly on a black background" }]);
+ * console.log(s.video.length, s.patches[0].length); // 1 8
+ * disposeRewardModel(prm);
+ * ```
+ */
+export async function candidateScores(
+  model: RewardModel,
+  items: ReadonlyArray<{ video: Video; prompt: string }>,
+): Promise<CandidateScores> {
+  if (!Array.isArray(items)) fail("candidateScores", "an array of {video, prompt}", items);
+  const scores = await scoreRewards(model, [...items]);
+  const meanAspects = (s: Record<string, number>) => mean(ASPECTS.map((a) => s[a]));
+  return {
+    video: scores.map((s) => meanAspects(s.video as unknown as Record<string, number>)),
+    patches: scores.map((s) => flattenPatchScores(s.patches).map((a) => mean(a))),
+  };
+}
+
+/**
+ * The best-worst pairing of one prompt's candidates: the indices of the
+ * highest and the lowest video score (first of equals).
+ *
+ * @example
+ * ```ts
+ * import { bestWorst } from "@halo/kit/pairs";
+ * console.log(bestWorst([2.9, 3.4, 2.1, 3.0])); // [ 1, 2 ]
+ * ```
+ */
+export function bestWorst(videoScores: readonly number[]): [number, number] {
+  if (!Array.isArray(videoScores) || videoScores.length < 2) {
+    fail("bestWorst", "at least two video scores", videoScores);
+  }
+  const sorted = videoScores.map((_, i) => i).sort((a, b) => videoScores[b] - videoScores[a]);
+  return [sorted[0], sorted[sorted.length - 1]];
 }
 
 /**
@@ -344,14 +400,11 @@ export async function buildPairs(options: BuildPairsOptions): Promise<BuildPairs
       }),
     );
     const items = videos.map((video, i) => ({ video, prompt: wanted[i].prompt.text }));
-    const meanAspects = (s: Record<string, number>) => mean(ASPECTS.map((a) => s[a]));
-    const prmScores = await scoreRewards(prm, items);
+    const prmScores = await candidateScores(prm, items);
     const videoScores = videoRm === prm
-      ? prmScores.map((s) => meanAspects(s.video as unknown as Record<string, number>))
-      : (await scoreRewards(videoRm, items)).map((s) =>
-        meanAspects(s.video as unknown as Record<string, number>)
-      );
-    const patchScores = prmScores.map((s) => flattenPatchScores(s.patches).map((a) => mean(a)));
+      ? prmScores.video
+      : (await candidateScores(videoRm, items)).video;
+    const patchScores = prmScores.patches;
     for (const [i, v] of videoScores.entries()) {
       if (!Number.isFinite(v) || patchScores[i].some((x) => !Number.isFinite(x))) {
         fail(where, `finite reward scores`, `NaN for candidate ${wanted[i].key.slice(0, 12)}…`);
@@ -376,8 +429,8 @@ export async function buildPairs(options: BuildPairsOptions): Promise<BuildPairs
       const ids = Array.from({ length: nCandidates }, (_, j) => p * nCandidates + j);
       const candidatesPairs: Array<[number, number]> = [];
       if (pairing === "best-worst") {
-        const sorted = [...ids].sort((a, b) => videoScores[b] - videoScores[a]);
-        candidatesPairs.push([sorted[0], sorted[sorted.length - 1]]);
+        const [best, worst] = bestWorst(ids.map((i) => videoScores[i]));
+        candidatesPairs.push([ids[best], ids[worst]]);
       } else {
         for (const a of ids) {
           for (const b of ids) if (videoScores[a] > videoScores[b]) candidatesPairs.push([a, b]);

@@ -12,6 +12,7 @@
  */
 
 export * from "./figure.ts";
+export * from "./figure_defect_pairs.ts";
 export * from "./figure_defects.ts";
 export * from "./figure_efficiency.ts";
 export * from "./figure_png.ts";

@@ -25,6 +25,7 @@ import {
 } from "./figure.ts";
 import { type ResultRow, resultsFigure } from "./figure_results.ts";
 import { defectFigure } from "./figure_defects.ts";
+import { defectPairFigure } from "./figure_defect_pairs.ts";
 import { toBase64 } from "../labels/images.ts";
 import { parseGrid } from "../videos/patch.ts";
 import { escapeHtml, figureDiv, htmlPage } from "./plotly.ts";
@@ -122,20 +123,23 @@ const DPO_KEYS = [
 
 /**
  * The rows of `results.json` (`{method, metrics: {key: interval}}`) as one
- * {@linkcode ResultRow} per method and metric, metrics named by their table
- * headers, ready for {@linkcode resultsFigure}.
+ * {@linkcode ResultRow} per method and metric of the table's columns
+ * (`RESULT_COLUMNS`; per-kind and helper metrics stay in `results.json`),
+ * named by their headers, ready for {@linkcode resultsFigure}.
  *
  * @example
  * ```ts
  * import { resultsTableRows } from "@halo/kit/report";
- * const rows = resultsTableRows([{ method: "Base", metrics: { defectShare: { estimate: 0.4, lo: 0.3, hi: 0.5 } } }]);
- * console.log(rows); // [ { method: "Base", metric: "Patch-defect share", mean: 0.4, lo: 0.3, hi: 0.5 } ]
+ * const rows = resultsTableRows([{ method: "HALO", metrics: { defectsFixed: { estimate: 0.4, lo: 0.3, hi: 0.5 } } }]);
+ * console.log(rows); // [ { method: "HALO", metric: "Defects fixed (vs Base)", mean: 0.4, lo: 0.3, hi: 0.5 } ]
  * ```
  */
 export function resultsTableRows(rows: readonly ResultsTableRow[]): ResultRow[] {
   if (!Array.isArray(rows)) fail("resultsTableRows", "an array of results rows", rows);
   return rows.flatMap((row: ResultsTableRow) =>
-    Object.entries(row.metrics ?? {}).filter(([, i]) => Number.isFinite(i?.estimate)).map((
+    Object.entries(row.metrics ?? {}).filter(([key, i]) =>
+      Number.isFinite(i?.estimate) && RESULT_COLUMNS.some((c) => c.key === key)
+    ).map((
       [key, i],
     ) => ({
       method: row.method,
@@ -149,9 +153,9 @@ export function resultsTableRows(rows: readonly ResultsTableRow[]): ResultRow[] 
 
 /**
  * The results table as a grouped-bar figure with 95% intervals: the headline
- * metrics (the first four columns of the table: ShapesBench, evaluator RM,
- * defect share, defective patches of clips at or above the Base median), or
- * with `part: "more"` the ShapesBench dimensions and the rest.
+ * metrics (ShapesBench, evaluator RM, defects fixed and introduced against
+ * Base, defective patches), or with `part: "more"` the ShapesBench dimensions
+ * and the rest. Per-kind metrics (`defectsFixed.blur`, …) stay in `results.md`.
  *
  * @example
  * ```ts
@@ -165,7 +169,7 @@ export function resultsTableFigure(
   part: "headline" | "more" = "headline",
 ): Figure | null {
   const all = resultsTableRows(rows);
-  const headline = new Set(RESULT_COLUMNS.slice(0, 4).map((c) => c.header));
+  const headline = new Set(RESULT_COLUMNS.filter((c) => c.headline).map((c) => c.header));
   const pick = all.filter((x) => headline.has(x.metric) === (part === "headline"));
   if (!pick.length) return null;
   return resultsFigure(pick, {
@@ -230,7 +234,7 @@ async function evalSection(root: string, r: EvalStageResult): Promise<ReportSect
     );
   }
   // the headline metrics in one chart, the ShapesBench dimensions and the rest in another
-  const headline = new Set(RESULT_COLUMNS.slice(0, 4).map((c) => c.header));
+  const headline = new Set(RESULT_COLUMNS.filter((c) => c.headline).map((c) => c.header));
   const main = rows.filter((x) => headline.has(x.metric));
   const parts = main.length
     ? [["results", main, "results (95% intervals)"], [
@@ -278,6 +282,25 @@ async function evalSection(root: string, r: EvalStageResult): Promise<ReportSect
         title: clip.title,
         scorer: clip.scorer,
       }),
+    });
+  }
+  for (const [k, pair] of (r.fixedPairs ?? []).entries()) {
+    const files = await Promise.all(
+      [pair.base.video, pair.method.video].map((v) => locate(root, "eval", v)),
+    );
+    if (files.some((f) => !f)) {
+      html.push(`<p class="note">(a clip of "${escapeHtml(pair.title)}" is missing)</p>`);
+      continue;
+    }
+    const [base, method] = await Promise.all(files.map((f) => loadVideo(f!)));
+    figures.push({
+      id: `fixed-pair-${k + 1}`,
+      figure: defectPairFigure({
+        grid: parseGrid(pair.grid),
+        base: { name: pair.base.name, video: base, labels: pair.base.labels },
+        method: { name: pair.method.name, video: method, labels: pair.method.labels },
+        title: pair.title,
+      }).figure,
     });
   }
   return {

@@ -53,6 +53,18 @@ export interface ClipInput {
   scorer?: string;
 }
 
+/** Base's clip and a method's from the same noise, for the paired defect view. */
+export interface DefectPairClipInput {
+  /** Title, e.g. the prompt and how many patches were fixed. */
+  title: string;
+  /** Patch grid of the labels, e.g. "4x4x4". */
+  grid: string;
+  /** Base's clip: row name, video file and the judge's labels in patch-index order. */
+  base: { name: string; video: string; labels: PatchLabel[] };
+  /** The method's clip from the same noise. */
+  method: { name: string; video: string; labels: PatchLabel[] };
+}
+
 /** A results-table row as `results.json` holds it: each metric's estimate with its 95% interval. */
 export interface ResultsTableRow {
   /** Method name. */
@@ -80,4 +92,6 @@ export interface EvalStageResult {
   sheets?: SheetInput[];
   /** The worst clips, as defect heatmaps. */
   worstClips?: ClipInput[];
+  /** Base vs a method from the same noise, the clips with the most fixed patches (heatmap pairs). */
+  fixedPairs?: DefectPairClipInput[];
 }

@@ -18,6 +18,7 @@ import {
 } from "./scores.ts";
 import { numSegments, type PatchGrid, patchId } from "./patch.ts";
 import type { Video } from "./video.ts";
+import type { DefectKind } from "./defects.ts";
 import { BACKGROUNDS, PALETTE, type ShapeName, type ShapesPrompt } from "./world.ts";
 import {
   forPatchPixels,
@@ -29,6 +30,16 @@ import {
   median,
   type VideoChecks,
 } from "./_judge_common.ts";
+
+/** The reason the ShapesWorld judge gives for each kind of defect it finds in a patch. */
+export const SHAPES_DEFECT_REASONS: Readonly<Record<DefectKind, string>> = Object.freeze({
+  blur: "blurred edges",
+  color_bleed: "off-palette colour",
+  flicker: "flicker",
+  frozen: "frozen while the scene moves",
+  missing_object: "object missing",
+  extra_object: "unexpected object",
+});
 
 const SHAPE_AREA: Record<ShapeName, number> = {
   circle: Math.PI,
@@ -271,6 +282,7 @@ export function judgeShapes(
   const objectArea = SHAPE_AREA[prompt.shape] * r * r;
   const moving = kept.length > 0 && Math.abs(median(kept.map((l) => l.b))) > 0.1;
   const reasonBelow = options.reasonBelow ?? 2;
+  const why = SHAPES_DEFECT_REASONS;
 
   const patches: PatchLabel[] = [];
   for (let p = 0; p < P; p++) {
@@ -285,12 +297,12 @@ export function judgeShapes(
       mass[p] / frames >= 2 &&
       changes[p] / ((frames - 1) * area) < 0.004;
     const findings: Array<[Aspect, number, string]> = [
-      ["visual_quality", grade(softFrac, [0.04, 0.1, 0.18]), "blurred edges"],
-      ["visual_quality", grade(offFrac, [0.03, 0.1, 0.25]), "off-palette colour"],
-      ["temporal_consistency", grade(flicker[p], [0.06, 0.15, 0.3]), "flicker"],
-      ["temporal_consistency", frozen ? 2 : 4, "frozen while the scene moves"],
-      ["text_alignment", grade(def - 0.5 * exc, [0.08, 0.18, 0.4]), "object missing"],
-      ["text_alignment", grade(exc - 0.5 * def, [0.08, 0.18, 0.4]), "unexpected object"],
+      ["visual_quality", grade(softFrac, [0.04, 0.1, 0.18]), why.blur],
+      ["visual_quality", grade(offFrac, [0.03, 0.1, 0.25]), why.color_bleed],
+      ["temporal_consistency", grade(flicker[p], [0.06, 0.15, 0.3]), why.flicker],
+      ["temporal_consistency", frozen ? 2 : 4, why.frozen],
+      ["text_alignment", grade(def - 0.5 * exc, [0.08, 0.18, 0.4]), why.missing_object],
+      ["text_alignment", grade(exc - 0.5 * def, [0.08, 0.18, 0.4]), why.extra_object],
     ];
     const scores = {
       visual_quality: 4,

@@ -6,7 +6,9 @@
  * `background` (share of object-free pixels that keep the prompt's background
  * colour), `artefacts` (1 − the share of defective patches); `overall` is
  * their unweighted mean. A patch is *defective* when the judge scores any
- * aspect ≤ {@linkcode DEFECT_SCORE}.
+ * aspect ≤ {@linkcode DEFECT_SCORE}; its *kind* is the defect the judge
+ * names first (its lowest-scored finding: blur, colour bleed, flicker, frozen,
+ * missing or extra object), so every defective patch has exactly one kind.
  *
  * Reconstruction: the paper evaluates with VBench; these dimensions are our
  * choice for ShapesWorld.
@@ -15,6 +17,9 @@
 
 import { fail } from "../core/_errors.ts";
 import { type Judgement, judgeVideo } from "./judge.ts";
+import { SHAPES_DEFECT_REASONS } from "./_judge_shapes.ts";
+import { DEFECT_KINDS, type DefectKind } from "./defects.ts";
+import type { PatchLabel } from "./scores.ts";
 import type { Video } from "./video.ts";
 
 /** A patch is defective when the judge scores any aspect at or below this (then it gives a reason). */
@@ -44,8 +49,62 @@ export interface ShapesBenchScores {
   defectivePatches: number;
   /** Per patch (patch-index order): whether the judge finds it defective. */
   defective: boolean[];
+  /** Per patch (patch-index order): the kind of its defect, null when it is clean. */
+  kinds: Array<DefectKind | null>;
   /** The judge's whole judgement. */
   judgement: Judgement;
+}
+
+/**
+ * The kind of a ShapesWorld judge label's defect: the first reason it gives
+ * (the judge lists them worst first), or null when it gives none.
+ *
+ * @example
+ * ```ts
+ * import { defectKindOf } from "@halo/kit/videos";
+ * const scores = { visual_quality: 2, temporal_consistency: 1, text_alignment: 4 };
+ * console.log(defectKindOf({ id: "s0r0c0", index: 0, scores, reason: "flicker; blurred edges" })); // "flicker"
+ * ```
+ */
+export function defectKindOf(label: PatchLabel): DefectKind | null {
+  if (typeof label?.reason !== "string") fail("defectKindOf", "a patch label with a reason", label);
+  const first = label.reason.split(";")[0].trim();
+  if (first === "") return null;
+  const kind = DEFECT_KINDS.find((k) => SHAPES_DEFECT_REASONS[k] === first);
+  if (!kind) {
+    fail(
+      `defectKindOf (${label.id})`,
+      `a reason of the ShapesWorld judge (${Object.values(SHAPES_DEFECT_REASONS).join(", ")})`,
+      first,
+    );
+  }
+  return kind;
+}
+
+/**
+ * Per patch of a ShapesWorld judgement: the kind of its defect when the judge
+ * finds it defective (any aspect ≤ {@linkcode DEFECT_SCORE}), else null.
+ *
+ * @example
+ * ```ts
+ * import { patchDefectKinds } from "@halo/kit/videos";
+ * const s = (v: number) => ({ visual_quality: v, temporal_consistency: 4, text_alignment: 4 });
+ * const kinds = patchDefectKinds([
+ *   { id: "s0r0c0", index: 0, scores: s(1), reason: "off-palette colour" },
+ *   { id: "s0r0c1", index: 1, scores: s(3), reason: "" },
+ * ]);
+ * console.log(kinds); // [ "color_bleed", null ]
+ * ```
+ */
+export function patchDefectKinds(labels: readonly PatchLabel[]): Array<DefectKind | null> {
+  if (!Array.isArray(labels)) fail("patchDefectKinds", "an array of patch labels", labels);
+  return labels.map((p) => {
+    const defective = Math.min(...Object.values(p?.scores ?? {}) as number[]) <= DEFECT_SCORE;
+    if (!defective) return null;
+    const kind = defectKindOf(p);
+    if (!kind) fail("patchDefectKinds", `a defect reason for defective patch ${p.id}`, "none");
+    return kind;
+  });
 }
 
 /**
@@ -58,7 +117,7 @@ export interface ShapesBenchScores {
  * const text = "one red circle moving right slowly on a black background";
  * const { video } = renderClip(parsePrompt(text), { seed: 2 });
  * const b = shapesBench(video, text);
- * console.log(b.bench.color, b.bench.overall > 0.9, b.defectivePatches); // 1 true 0
+ * console.log(b.bench.color, b.bench.overall > 0.9, b.defectivePatches, b.kinds.every((k) => k === null)); // 1 true 0 true
  * ```
  */
 export function shapesBench(
@@ -69,6 +128,7 @@ export function shapesBench(
   if (!j.checks) fail("shapesBench", "a ShapesWorld prompt", prompt);
   const worst = j.patches.map((p) => Math.min(...Object.values(p.scores)));
   const defective = worst.map((w) => w <= DEFECT_SCORE);
+  const kinds = patchDefectKinds(j.patches);
   const share = defective.filter(Boolean).length / defective.length;
   const c = j.checks;
   const dims: Record<ShapesBenchDimension, number> = {
@@ -87,6 +147,7 @@ export function shapesBench(
     judgeWorst: Math.min(...worst),
     defectivePatches: share,
     defective,
+    kinds,
     judgement: j,
   };
 }
