@@ -9,7 +9,12 @@ import { mostFixedClips, pairedDefects, type PatchDefects } from "../lib/eval/de
 import type { ClipEvaluation } from "../lib/eval/evaluate.ts";
 import { summariseResults } from "../lib/eval/summary.ts";
 import { DEFECT_KINDS, injectDefect } from "../lib/videos/defects.ts";
-import { defectKindOf, patchDefectKinds, shapesBench } from "../lib/videos/shapes_bench.ts";
+import {
+  defectKindOf,
+  patchDefectKinds,
+  shapesBench,
+  SHAPESBENCH_DIMENSIONS,
+} from "../lib/videos/shapes_bench.ts";
 import { parsePrompt, renderClip } from "../lib/videos/world.ts";
 import { createVideo } from "../lib/videos/video.ts";
 import { defectPairFigure } from "../lib/report/figure_defect_pairs.ts";
@@ -55,16 +60,9 @@ function rec(p: number, s: number, patchDefects: PatchDefects): ClipEvaluation {
     defectivePatches: share,
     prmWorstDefective: null,
     patchDefects,
-    bench: {
-      color: v,
-      shape: v,
-      count: v,
-      direction: v,
-      temporal: v,
-      background: v,
-      artefacts: v,
-      overall: v,
-    },
+    bench: Object.fromEntries(
+      [...SHAPESBENCH_DIMENSIONS, "overall"].map((d) => [d, v]),
+    ) as ClipEvaluation["bench"],
   };
 }
 
