@@ -117,7 +117,7 @@ Deno.test("candidateScores and bestWorst: the pairs stage's scoring and pairing"
       seed: 1,
     },
   );
-  const text = "two blue squares moving left quickly on a white background";
+  const text = "two red circles moving left quickly on a gray background";
   const items = [0.2, 0.6].map((v) => ({
     video: createVideo({
       frames: new Float32Array(4 * 16 * 16 * 3).map((_, i) => (i % 7) * v / 7),
