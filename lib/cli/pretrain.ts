@@ -17,17 +17,16 @@ import {
 } from "../generator/pretrain.ts";
 import { initBackend } from "../tensor/backend.ts";
 import { parseGrid } from "../videos/patch.ts";
-import { type CliCommand, type CliValues, intOption, numberOption } from "./_flags.ts";
+import {
+  type CliCommand,
+  type CliValues,
+  intOption,
+  jsonObjectOption,
+  numberOption,
+} from "./_flags.ts";
 
 function configFromCli(values: CliValues): Partial<GeneratorConfig> {
-  const config: Partial<GeneratorConfig> = {};
-  if (values["config"]) {
-    try {
-      Object.assign(config, JSON.parse(String(values["config"])));
-    } catch {
-      throw new TypeError(`--config: Expected JSON but found ${JSON.stringify(values["config"])}`);
-    }
-  }
+  const config: Partial<GeneratorConfig> = jsonObjectOption(values, "config");
   for (const key of ["frames", "size", "dim", "depth", "heads"] as const) {
     if (values[key] !== undefined) config[key] = intOption(values, key);
   }
