@@ -247,6 +247,11 @@ export const evalGeneratorCommand: CliCommand = {
       default: `${EVAL_GENERATOR_DEFAULTS.guidance}`,
       description: "classifier-free guidance scale",
     },
+    "guidance-from": {
+      type: "string",
+      default: `${EVAL_GENERATOR_DEFAULTS.guidanceFrom}`,
+      description: "guide only the steps at timestep t ≥ this (0: every step)",
+    },
     eta: {
       type: "string",
       default: `${EVAL_GENERATOR_DEFAULTS.eta}`,
@@ -261,6 +266,7 @@ export const evalGeneratorCommand: CliCommand = {
       seed: intOption(values, "seed"),
       steps: intOption(values, "steps"),
       guidance: numberOption(values, "guidance"),
+      guidanceFrom: intOption(values, "guidance-from"),
       eta: numberOption(values, "eta"),
     };
     await initBackend();
