@@ -44,7 +44,7 @@ if (!values.checkpoint) throw new TypeError("--checkpoint: Expected a generator 
 await initBackend();
 const { generator: gen, step } = await loadGenerator(values.checkpoint);
 const c = gen.config;
-const ab = alphaBars(c.timesteps, c.schedule);
+const ab = alphaBars(c.timesteps, c.schedule, c.scheduleShift);
 const prompts = promptSample(Number(values.prompts), 0, "validation");
 const grid = { rows: 4, cols: 4, framesPerPatch: 4 };
 const perClip = c.frames * c.size * c.size * 3;

@@ -92,11 +92,12 @@ Deno.test({
 });
 
 // The cases: the x0 head with each error weighting, the ε head (x̂0 derived from ε̂), and the
-// cross-token context, and joint attention over all tokens.
+// cross-token context, joint attention over all tokens, and a shifted noise schedule.
 const cases: Array<{ config: Partial<GeneratorConfig>; weighting: ErrorWeighting }> = [
   { config: TORCH_TINY, weighting: "min-snr" },
   { config: { ...TORCH_TINY, crossContext: 3 }, weighting: "x0" },
   { config: { ...TORCH_TINY, attention: "joint" }, weighting: "x0" },
+  { config: { ...TORCH_TINY, scheduleShift: 3 }, weighting: "min-snr" },
   { config: TORCH_TINY, weighting: "x0" },
   { config: TORCH_TINY, weighting: "eps" },
   { config: { ...TORCH_TINY, prediction: "eps" }, weighting: "min-snr" },
@@ -165,6 +166,8 @@ Deno.test({
           dir: caseDir,
           label: `${config.prediction} head${config.crossContext ? " + cross context" : ""}${
             config.attention === "joint" ? " + joint attention" : ""
+          }${
+            config.scheduleShift ? ` + schedule shift ${config.scheduleShift}` : ""
           }, ${weighting}`,
           kit,
         });

@@ -134,7 +134,7 @@ export function sampleVideos(
     for (let i = 0; i < b; i++) out.set(normalArray(clipRngs[start + i], perVideo), i * perVideo);
     return out;
   };
-  const ab = alphaBars(c.timesteps, c.schedule);
+  const ab = alphaBars(c.timesteps, c.schedule, c.scheduleShift);
   // Evenly spaced timesteps from T-1 down to 0.
   const ts = Array.from(
     { length: steps },
