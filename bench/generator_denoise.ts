@@ -6,8 +6,12 @@
  * Shape, count and direction kept at each t say at which noise levels the model fails:
  * kept from t = 850 but lost from pure noise means the layout is not committed from the prompt
  * at the highest noise; lost already from t = 300 means the low-noise steps round shapes off.
+ * `--mode drift` asks whether the network knows the asked direction where only the prompt can
+ * tell it: from pure noise at each t, the x̂0's centroid (weighted by distance from the
+ * background colour) should move along the asked direction at the object's speed, as the mean
+ * of all clips of the prompt does; it prints the mean centroid velocity per asked direction.
  *
- *   deno run -A bench/generator_denoise.ts --checkpoint DIR [--mode oneshot|sdedit] \
+ *   deno run -A bench/generator_denoise.ts --checkpoint DIR [--mode oneshot|sdedit|drift] \
  *     [--prompts 32] [--t 0,100,300,500,700,850,999]
  * @module
  */
@@ -23,9 +27,11 @@ import {
   normalArray,
   predictNoiseAndClean,
   promptSample,
+  tokenizeBatch,
 } from "../lib/generator/mod.ts";
 import { judgeVideo } from "../lib/videos/judge.ts";
 import { createRng } from "../lib/core/_rng.ts";
+import { BACKGROUNDS } from "../lib/videos/world.ts";
 import { initBackend } from "../lib/tensor/backend.ts";
 
 const { values } = parseArgs({
@@ -37,8 +43,10 @@ const { values } = parseArgs({
   },
 });
 const mode = values.mode;
-if (mode !== "oneshot" && mode !== "sdedit") {
-  throw new TypeError(`--mode: Expected oneshot or sdedit but found ${JSON.stringify(mode)}`);
+if (mode !== "oneshot" && mode !== "sdedit" && mode !== "drift") {
+  throw new TypeError(
+    `--mode: Expected oneshot, sdedit or drift but found ${JSON.stringify(mode)}`,
+  );
 }
 if (!values.checkpoint) throw new TypeError("--checkpoint: Expected a generator folder");
 await initBackend();
@@ -75,6 +83,11 @@ function denoise(x: tf.Tensor, tokens: tf.Tensor2D, t0: number): tf.Tensor {
 }
 
 console.log(`${values.checkpoint} (step ${step}), ${mode}, ${prompts.length} validation prompts`);
+if (mode === "drift") {
+  await drift(values.t.split(",").map(Number));
+  disposeGenerator(gen);
+  Deno.exit(0);
+}
 console.log("| t | shape | count | direction | triangles |\n|---|---|---|---|---|");
 for (const t0 of values.t.split(",").map(Number)) {
   const kept = { shape: 0, count: 0, direction: 0, triangles: 0, triangleClips: 0 };
@@ -115,3 +128,48 @@ for (const t0 of values.t.split(",").map(Number)) {
   );
 }
 disposeGenerator(gen);
+
+/** Mean centroid velocity (px/frame, + = right/down) of x̂0 from pure noise, per asked direction. */
+async function drift(times: number[]): Promise<void> {
+  const directions = ["left", "right", "up", "down"];
+  console.log(`| t | ${directions.join(" | ")} |\n|---|---|---|---|---|`);
+  for (const t0 of times) {
+    const velocities: Record<string, number[]> = {};
+    for (let s = 0; s < prompts.length; s += 8) {
+      const ps = prompts.slice(s, s + 8);
+      const tokens = tokenizeBatch(ps);
+      const shape = [ps.length, c.frames, c.size, c.size, 3];
+      const noise = tf.tensor(normalArray(createRng(s + 1), ps.length * perClip), shape);
+      const clean = tf.tidy(() =>
+        predictNoiseAndClean(gen, {
+          xt: noise,
+          t: tf.fill([ps.length], t0, "int32") as tf.Tensor1D,
+          tokens,
+        }).clean.add(1).div(2)
+      );
+      const d = await clean.data();
+      tf.dispose([clean, noise, tokens]);
+      ps.forEach((p, i) => {
+        const bg = BACKGROUNDS[p.background];
+        const horizontal = p.direction === "left" || p.direction === "right";
+        const centroid = (f: number) => {
+          let w = 0, m = 0;
+          for (let y = 0; y < c.size; y++) {
+            for (let x = 0; x < c.size; x++) {
+              const o = (((i * c.frames + f) * c.size + y) * c.size + x) * 3;
+              const dist = Math.hypot(d[o] - bg[0], d[o + 1] - bg[1], d[o + 2] - bg[2]);
+              w += dist;
+              m += dist * (horizontal ? x : y);
+            }
+          }
+          return m / w;
+        };
+        (velocities[p.direction] ??= []).push(
+          (centroid(c.frames - 1) - centroid(0)) / (c.frames - 1),
+        );
+      });
+    }
+    const mean = (xs: number[] = []) => xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN;
+    console.log(`| ${t0} | ${directions.map((k) => mean(velocities[k]).toFixed(3)).join(" | ")} |`);
+  }
+}
