@@ -267,7 +267,7 @@ export async function exportDpoForPeer(
       join(dir, "config.json"),
       JSON.stringify({
         ...c,
-        alphaBars: Array.from(alphaBars(c.timesteps, c.schedule)),
+        alphaBars: Array.from(alphaBars(c.timesteps, c.schedule, c.scheduleShift)),
         grid: formatGrid(first.grid),
         weighting: first.weighting,
         gamma: first.gamma,

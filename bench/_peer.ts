@@ -215,7 +215,7 @@ export async function exportForPeer(
   const tVals = Int32Array.from({ length: b }, () => rng.int(c.timesteps));
   const keepVals = Float32Array.from({ length: b }, () => (rng.next() < promptDropout ? 0 : 1));
   const noiseVals = normalArray(rng, batch.x0.size);
-  const alphaBar = alphaBars(c.timesteps, c.schedule);
+  const alphaBar = alphaBars(c.timesteps, c.schedule, c.scheduleShift);
   const weights = lossWeights(alphaBar, tVals, maxWeight, c.prediction);
   await Deno.mkdir(dir, { recursive: true });
   const entries = await writeParamsFile(dir, "params.f32", await readParams(gen.params));
@@ -404,7 +404,7 @@ export async function writePeerConfig(dir: string, config: GeneratorConfig): Pro
     join(dir, "config.json"),
     JSON.stringify({
       ...config,
-      alphaBars: Array.from(alphaBars(config.timesteps, config.schedule)),
+      alphaBars: Array.from(alphaBars(config.timesteps, config.schedule, config.scheduleShift)),
     }),
   );
 }

@@ -19,7 +19,7 @@ import {
 } from "../lib/generator/model.ts";
 import { trainStep } from "../lib/generator/train_step.ts";
 import { patchLossMap } from "../lib/dpo/loss_maps.ts";
-import { sampleVideos } from "../lib/generator/sampler.ts";
+import { sampleClips, sampleVideos } from "../lib/generator/sampler.ts";
 import { parsePrompt } from "../lib/videos/world.ts";
 import { TASK_PERMISSIONS } from "./_helpers.ts";
 import type { BackendRun } from "./_generator_backend_run.ts";
@@ -290,7 +290,9 @@ Deno.test('x0Weighting "snr+1": the same reported x0-MSE, another update; capped
     const adam = createAdam(gen.params, { learningRate: 1e-2 });
     const batch = makeBatch(gen.config, PROMPTS, { seeds: [1, 2, 3, 4] });
     const loss = await trainStep(gen, adam, batch, { rng: createRng(5), ...options });
-    const weights = Object.fromEntries([...gen.params].map(([k, v]) => [k, Float32Array.from(v.dataSync())]));
+    const weights = Object.fromEntries(
+      [...gen.params].map(([k, v]) => [k, Float32Array.from(v.dataSync())]),
+    );
     tf.dispose([batch.x0, batch.tokens]);
     adam.dispose();
     disposeGenerator(gen);
@@ -311,6 +313,32 @@ Deno.test('x0Weighting "snr+1": the same reported x0-MSE, another update; capped
     () => trainStep(gen, adam, batch, { rng: createRng(5), x0Weighting: "edm" as never }),
     /x0Weighting "uniform" or "snr\+1"/,
   );
+  tf.dispose([batch.x0, batch.tokens]);
+  adam.dispose();
+  disposeGenerator(gen);
+});
+
+Deno.test("scheduleShift: optional key; divides every SNR by shift²; trains and samples", async () => {
+  assert.equal("scheduleShift" in resolveGeneratorConfig({}), false);
+  assert.equal("scheduleShift" in resolveGeneratorConfig({ scheduleShift: 1 }), false);
+  assert.equal(resolveGeneratorConfig({ scheduleShift: 3 }).scheduleShift, 3);
+  assert.throws(() => resolveGeneratorConfig({ scheduleShift: 0 }), /Expected scheduleShift/);
+  const plain = alphaBars(1000, "cosine");
+  const shifted = alphaBars(1000, "cosine", 3);
+  for (const t of [0, 250, 500, 900, 999]) {
+    const snr = (a: number) => a / (1 - a);
+    assert.ok(Math.abs(snr(shifted[t]) * 9 / snr(plain[t]) - 1) < 1e-9, `t=${t}`);
+  }
+  const gen = createGenerator({ ...TINY, prediction: "x0", scheduleShift: 3 }, { seed: 1 });
+  const adam = createAdam(gen.params, { learningRate: 3e-3 });
+  const batch = makeBatch(gen.config, PROMPTS, { seeds: [1, 2, 3, 4] });
+  const rng = createRng(2);
+  const losses: number[] = [];
+  for (let i = 0; i < 30; i++) losses.push(await trainStep(gen, adam, batch, { rng }));
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  assert.ok(mean(losses.slice(-10)) < mean(losses.slice(0, 10)), "the loss goes down");
+  const clips = await sampleClips(gen, PROMPTS.slice(0, 1), { steps: 3 });
+  assert.ok(clips[0].frames.every((v) => v >= 0 && v <= 1));
   tf.dispose([batch.x0, batch.tokens]);
   adam.dispose();
   disposeGenerator(gen);

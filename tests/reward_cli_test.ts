@@ -27,3 +27,40 @@ Deno.test("train-rm refuses bad --seeds before any work, naming the option", asy
   assert.match(text, /--seeds: Expected comma-separated integers but found "0,one"/);
   assert.doesNotMatch(text, /backend/, "fails before choosing a backend");
 });
+
+Deno.test("train-rm refuses a bad --config and --pair-loss, naming them", async () => {
+  const config = await capture(["train-rm", "--config", "[1]", "--out", "/nonexistent/x"]);
+  assert.equal(config.code, 1);
+  assert.match(config.text, /--config: Expected a JSON object but found "\[1\]"/);
+  const pair = await capture(["train-rm", "--pair-loss", "hinge", "--out", "/nonexistent/x"]);
+  assert.equal(pair.code, 1);
+  assert.match(
+    pair.text,
+    /train-rm: Expected pairLoss "none" or "bradley-terry" but found "hinge"/,
+  );
+  const dim = await capture(["train-rm", "--config", '{"dim":0}', "--out", "/nonexistent/x"]);
+  assert.equal(dim.code, 1);
+  assert.match(dim.text, /dim/);
+  for (const r of [config, pair, dim]) assert.doesNotMatch(r.text, /backend/, "before any work");
+});
+
+Deno.test("train-rm --config --pair-loss --swap-rate reach the model and the data", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const { code, text } = await capture([
+      "train-rm",
+      ...["--out", dir, "--train", "12", "--held-out", "6", "--video-steps", "2"],
+      ...["--patch-steps", "2", "--batch-size", "4", "--resamples", "20", "--quiet"],
+      ...["--config", '{"dim":16,"depth":1,"heads":2,"promptInput":"tokens"}'],
+      ...["--pair-loss", "bradley-terry", "--swap-rate", "0.5"],
+    ]);
+    assert.equal(code, 0, text);
+    const prm = JSON.parse(await Deno.readTextFile(`${dir}/prm/config.json`));
+    assert.equal(prm.config.promptInput, "tokens");
+    assert.equal(prm.config.dim, 16);
+    const labels = (await Deno.readTextFile(`${dir}/labels.jsonl`)).trim().split("\n");
+    assert.ok(labels.length > 12 + 6, `swapped clips labelled too (${labels.length} lines)`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -62,3 +62,23 @@ Deno.test("sampling leaks no tensors", async () => {
   assert.equal(tf.memory().numTensors, before);
   disposeGenerator(gen);
 });
+
+Deno.test("guidanceFrom: steps below it run unguided; from 0 is plain CFG, from T is no guidance", () => {
+  const gen = tinyGenerator(5);
+  // lift adaLN-zero so the prompt (and the null prompt) change the output
+  for (const [name, p] of gen.params) {
+    if (/ada/.test(name)) p.assign(tf.randomNormal(p.shape, 0, 0.3, "float32", 3));
+  }
+  const run = (o: { guidance: number; guidanceFrom?: number }) =>
+    tf.tidy(() => sampleVideos(gen, PROMPTS, { steps: 4, seed: 2, ...o }).dataSync());
+  const plain = run({ guidance: 1 });
+  const cfg = run({ guidance: 3, guidanceFrom: 0 });
+  const never = run({ guidance: 3, guidanceFrom: 1000 });
+  const high = run({ guidance: 3, guidanceFrom: 500 });
+  assert.notDeepEqual(cfg, plain, "guidance changes the samples");
+  assert.deepEqual(never, plain);
+  assert.notDeepEqual(high, plain);
+  assert.notDeepEqual(high, cfg);
+  assert.throws(() => sampleVideos(gen, PROMPTS, { guidanceFrom: 1001 }), /Expected guidanceFrom/);
+  disposeGenerator(gen);
+});

@@ -138,6 +138,31 @@ export function numberOption(values: CliValues, name: string): number {
   return n;
 }
 
+/**
+ * Reads a string option as a JSON object (`--config '{"depth":4}'`), or `{}` when absent,
+ * with an error naming the option.
+ *
+ * @example
+ * ```ts
+ * import { jsonObjectOption } from "./_flags.ts";
+ * console.log(jsonObjectOption({ config: '{"depth":4}' }, "config")); // { depth: 4 }
+ * ```
+ */
+export function jsonObjectOption(values: CliValues, name: string): Record<string, unknown> {
+  const raw = values[name];
+  if (raw === undefined) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(String(raw));
+  } catch {
+    parsed = undefined;
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new TypeError(`--${name}: Expected a JSON object but found ${JSON.stringify(raw)}`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
 /** One sub-command of `lib/cli/main.ts`. */
 export interface CliCommand {
   /** One-line summary for the command list. */

@@ -17,17 +17,16 @@ import {
 } from "../generator/pretrain.ts";
 import { initBackend } from "../tensor/backend.ts";
 import { parseGrid } from "../videos/patch.ts";
-import { type CliCommand, type CliValues, intOption, numberOption } from "./_flags.ts";
+import {
+  type CliCommand,
+  type CliValues,
+  intOption,
+  jsonObjectOption,
+  numberOption,
+} from "./_flags.ts";
 
 function configFromCli(values: CliValues): Partial<GeneratorConfig> {
-  const config: Partial<GeneratorConfig> = {};
-  if (values["config"]) {
-    try {
-      Object.assign(config, JSON.parse(String(values["config"])));
-    } catch {
-      throw new TypeError(`--config: Expected JSON but found ${JSON.stringify(values["config"])}`);
-    }
-  }
+  const config: Partial<GeneratorConfig> = jsonObjectOption(values, "config");
   for (const key of ["frames", "size", "dim", "depth", "heads"] as const) {
     if (values[key] !== undefined) config[key] = intOption(values, key);
   }
@@ -248,6 +247,11 @@ export const evalGeneratorCommand: CliCommand = {
       default: `${EVAL_GENERATOR_DEFAULTS.guidance}`,
       description: "classifier-free guidance scale",
     },
+    "guidance-from": {
+      type: "string",
+      default: `${EVAL_GENERATOR_DEFAULTS.guidanceFrom}`,
+      description: "guide only the steps at timestep t ≥ this (0: every step)",
+    },
     eta: {
       type: "string",
       default: `${EVAL_GENERATOR_DEFAULTS.eta}`,
@@ -262,6 +266,7 @@ export const evalGeneratorCommand: CliCommand = {
       seed: intOption(values, "seed"),
       steps: intOption(values, "steps"),
       guidance: numberOption(values, "guidance"),
+      guidanceFrom: intOption(values, "guidance-from"),
       eta: numberOption(values, "eta"),
     };
     await initBackend();

@@ -10,7 +10,20 @@ import { initBackend } from "../tensor/backend.ts";
 import { REWARD_DATA_DEFAULTS as D } from "../reward/data.ts";
 import { REWARD_TRAINING_DEFAULTS as T } from "../reward/experiment.ts";
 import { REWARD_STAGE_DEFAULTS as S } from "../reward/train.ts";
-import { type CliCommand, intListOption, intOption, numberOption } from "./_flags.ts";
+import {
+  type CliCommand,
+  type CliValues,
+  intListOption,
+  intOption,
+  jsonObjectOption,
+  numberOption,
+} from "./_flags.ts";
+import {
+  resolveRewardLoss,
+  REWARD_LOSS_DEFAULTS as W,
+  type RewardPairLoss,
+} from "../reward/loss.ts";
+import { resolveRewardConfig, type RewardConfig } from "../reward/model.ts";
 import { formatRewardReport, trainRewardModels } from "../reward/experiment.ts";
 import { formatEfficiency, trainRewardSeeds } from "../reward/seeds.ts";
 import {
@@ -19,6 +32,20 @@ import {
   trainRewardFromLabels,
 } from "../reward/from_labels.ts";
 import { fail } from "../core/_errors.ts";
+
+/** The model config and loss flags, shared by both paths, validated before any work. */
+function modelOptions(values: CliValues) {
+  const config = jsonObjectOption(values, "config") as Partial<RewardConfig>;
+  resolveRewardConfig(config);
+  const loss = {
+    videoWeight: numberOption(values, "video-weight"),
+    consistencyWeight: numberOption(values, "consistency-weight"),
+    pairLoss: String(values["pair-loss"]) as RewardPairLoss,
+    pairWeight: numberOption(values, "pair-weight"),
+  };
+  resolveRewardLoss(loss, "train-rm");
+  return { config, ...loss };
+}
 
 /** `lib/cli/main.ts train-rm`: the reward-model experiment with progress, checkpoints and resume. */
 export const trainRmCommand: CliCommand = {
@@ -66,6 +93,35 @@ export const trainRmCommand: CliCommand = {
       description: "label noise of the judge server",
     },
     "base-url": { type: "string", description: "label through this API instead of a local judge" },
+    "swap-rate": {
+      type: "string",
+      default: "0",
+      description: "share of training clips added again with a swapped prompt (text negatives)",
+    },
+    config: {
+      type: "string",
+      description: 'reward model config as JSON, e.g. \'{"dim":64,"promptInput":"tokens"}\'',
+    },
+    "video-weight": {
+      type: "string",
+      default: `${W.videoWeight}`,
+      description: "α: weight of the video loss in stage 2",
+    },
+    "consistency-weight": {
+      type: "string",
+      default: `${W.consistencyWeight}`,
+      description: "γ: weight of the patch/video consistency term",
+    },
+    "pair-loss": {
+      type: "string",
+      default: W.pairLoss,
+      description: "pairwise term on same-prompt pairs: none or bradley-terry",
+    },
+    "pair-weight": {
+      type: "string",
+      default: `${W.pairWeight}`,
+      description: "weight of the pairwise term",
+    },
     "from-scratch": { type: "boolean", default: false, description: "stage 2 from fresh weights" },
     ablation: { type: "boolean", default: false, description: "also train the from-scratch PRM" },
     "eval-every": {
@@ -88,6 +144,9 @@ export const trainRmCommand: CliCommand = {
       for (const flag of ["seeds", "base-url"]) {
         if (values[flag] !== undefined) fail("train-rm --labels", `no --${flag}`, values[flag]);
       }
+      if (numberOption(values, "swap-rate") !== 0) {
+        fail("train-rm --labels", "no --swap-rate", values["swap-rate"]);
+      }
       for (const flag of ["ablation", "from-scratch"]) {
         if (values[flag]) fail("train-rm --labels", `no --${flag}`, true);
       }
@@ -102,6 +161,7 @@ export const trainRmCommand: CliCommand = {
         checkpointEvery: intOption(values, "checkpoint-every"),
         quiet,
         ship: values.ship ? String(values.ship) : undefined,
+        ...modelOptions(values),
       };
       const backend = await initBackend();
       if (!quiet) console.error(`train-rm: backend ${backend.name} (${backend.reason})`);
@@ -126,10 +186,12 @@ export const trainRmCommand: CliCommand = {
       resamples: intOption(values, "resamples"),
       quiet,
       ship: values.ship ? String(values.ship) : undefined,
+      ...modelOptions(values),
       data: {
         train: intOption(values, "train"),
         heldOut: intOption(values, "held-out"),
         noise: numberOption(values, "noise"),
+        swapRate: numberOption(values, "swap-rate"),
         baseURL: values["base-url"] ? String(values["base-url"]) : undefined,
       },
     };

@@ -86,7 +86,7 @@ export function errorWeights(
   const where = "errorWeights";
   const weighting = checkWeighting(where, options.weighting);
   const gamma = checkNumber(where, "gamma", options.gamma ?? DEFAULT_MIN_SNR_GAMMA, 1e-6);
-  const ab = alphaBars(config.timesteps, config.schedule);
+  const ab = alphaBars(config.timesteps, config.schedule, config.scheduleShift);
   return Float32Array.from(t, (step) => {
     if (!Number.isInteger(step) || step < 0 || step >= config.timesteps) {
       fail(where, `timesteps in [0, ${config.timesteps})`, step);
@@ -143,7 +143,7 @@ export function pixelErrors(
     );
   }
   const w = errorWeights(c, options.t, options);
-  const ab = alphaBars(c.timesteps, c.schedule);
+  const ab = alphaBars(c.timesteps, c.schedule, c.scheduleShift);
   return tf.tidy(() => {
     const t = tf.tensor1d(Int32Array.from(options.t), "int32");
     const xt = addNoise(c, batch.x0, t, options.noise);

@@ -520,7 +520,7 @@ export const EVAL_GENERATOR_DEFAULTS: Readonly<
   Required<
     Pick<
       EvaluateGeneratorOptions,
-      "count" | "split" | "sampleSeeds" | "seed" | "steps" | "guidance" | "eta"
+      "count" | "split" | "sampleSeeds" | "seed" | "steps" | "guidance" | "guidanceFrom" | "eta"
     >
   >
 > = Object.freeze({
@@ -530,6 +530,7 @@ export const EVAL_GENERATOR_DEFAULTS: Readonly<
   seed: 0,
   steps: SAMPLE_DEFAULTS.steps,
   guidance: SAMPLE_DEFAULTS.guidance,
+  guidanceFrom: SAMPLE_DEFAULTS.guidanceFrom,
   eta: SAMPLE_DEFAULTS.eta,
 });
 

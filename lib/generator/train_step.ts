@@ -96,7 +96,7 @@ export async function trainStep(
   const keepVals = Float32Array.from({ length: b }, () => (rng.next() < drop ? 0 : 1));
   const noiseVals = normalArray(rng, batch.x0.size);
   const cap = checkNumber("trainStep", "maxWeight", options.maxWeight ?? 10, 1);
-  const ab = alphaBars(c.timesteps, c.schedule);
+  const ab = alphaBars(c.timesteps, c.schedule, c.scheduleShift);
   const x0 = c.prediction === "x0";
   const x0Weighting = options.x0Weighting ?? "uniform";
   if (x0Weighting !== "uniform" && x0Weighting !== "snr+1") {

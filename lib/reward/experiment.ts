@@ -39,6 +39,7 @@ import {
   makeRewardBatch,
   REWARD_STAGE_DEFAULTS,
   rewardLoss,
+  rewardLossOf,
   type RewardLossWeights,
   trainRewardStage,
 } from "./train.ts";
@@ -208,11 +209,7 @@ export async function trainRewardModels(
     evalEvery: options.evalEvery ?? REWARD_STAGE_DEFAULTS.evalEvery,
     checkpointEvery: options.checkpointEvery,
     quiet,
-    videoWeight: options.videoWeight,
-    consistencyWeight: options.consistencyWeight,
-    pairLoss: options.pairLoss,
-    pairWeight: options.pairWeight,
-    pairScale: options.pairScale,
+    ...rewardLossOf(options),
   };
   const curves: Record<string, CurvePoint[]> = {};
   const seconds: Record<string, number> = { data: dataSeconds };

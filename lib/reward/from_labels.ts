@@ -30,7 +30,7 @@ import { flattenPatchScores, resampleVideo, scoreRewards } from "./score.ts";
 import { saveRewardModel } from "./io.ts";
 import { readLabelsFile, type RewardExample } from "./data.ts";
 import { REWARD_TRAINING_DEFAULTS } from "./experiment.ts";
-import { type RewardLossWeights, trainRewardStage } from "./train.ts";
+import { rewardLossOf, type RewardLossWeights, trainRewardStage } from "./train.ts";
 import { describeTrainedOn, type RewardTrainedOn } from "./trained_on.ts";
 
 /** Options of {@linkcode readLabelledClips}. */
@@ -329,8 +329,7 @@ export async function trainRewardFromLabels(
     evalEvery: 0,
     checkpointEvery: options.checkpointEvery,
     quiet,
-    videoWeight: options.videoWeight,
-    consistencyWeight: options.consistencyWeight,
+    ...rewardLossOf(options),
     trainedOn,
   };
   const checkpoints = { vrm: join(out, "vrm"), prm: join(out, "prm") };

@@ -73,3 +73,17 @@ export function resolveRewardLoss(
     pairScale,
   };
 }
+
+/**
+ * The {@linkcode RewardLossWeights} fields of a trainer's options (to hand on to each stage).
+ *
+ * @example
+ * ```ts
+ * import { rewardLossOf } from "@halo/kit/reward";
+ * console.log(rewardLossOf({ pairLoss: "bradley-terry", out: "x" } as never).pairLoss); // "bradley-terry"
+ * ```
+ */
+export function rewardLossOf(options: RewardLossWeights): RewardLossWeights {
+  const { videoWeight, consistencyWeight, pairLoss, pairWeight, pairScale } = options;
+  return { videoWeight, consistencyWeight, pairLoss, pairWeight, pairScale };
+}

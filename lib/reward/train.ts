@@ -66,6 +66,7 @@ import { resolveRewardLoss, type RewardLossWeights } from "./loss.ts";
 export {
   resolveRewardLoss,
   REWARD_LOSS_DEFAULTS,
+  rewardLossOf,
   type RewardLossWeights,
   type RewardPairLoss,
 } from "./loss.ts";

@@ -28,9 +28,9 @@ with open(os.path.join(os.path.dirname(__file__), "vocab.json"), encoding="utf-8
 CONFIG_KEYS = {
     "frames", "size", "tokenGrid", "dim", "depth", "heads", "mlpRatio", "promptLayers",
     "pixelContext", "pixelHidden", "timesteps", "schedule", "vocabSize", "prediction",
-    "crossContext", "attention",
+    "crossContext", "attention", "scheduleShift",
 }
-OPTIONAL_KEYS = {"prediction", "crossContext", "attention"}
+OPTIONAL_KEYS = {"prediction", "crossContext", "attention", "scheduleShift"}
 # Keys the peers' exported configs add beside the generator's own (bench/_peer.ts, _dpo_peer.ts).
 EXPORT_KEYS = {"alphaBars", "grid", "weighting", "gamma", "tMin", "tMax", "learningRate",
                "clipNorm", "losses"}
@@ -64,20 +64,23 @@ def check_config(config, where="generator config"):
                          f"found {config['vocabSize']}")
 
 
-def alpha_bars(timesteps, schedule):
+def alpha_bars(timesteps, schedule, shift=1):
     """ᾱ(t) for t = 0..T−1 in float64, as lib/generator/model.ts alphaBars: Nichol & Dhariwal's
-    cosine (s = 0.008, clipped to [1e-4, 0.9999]) or DDPM's linear β from 1e-4 to 0.02."""
+    cosine (s = 0.008, clipped to [1e-4, 0.9999]) or DDPM's linear β from 1e-4 to 0.02; `shift`
+    (scheduleShift) divides every SNR by shift²."""
     if schedule == "linear":
         out, prod = [], 1.0
         for i in range(timesteps):
             prod *= 1 - (1e-4 + (0.02 - 1e-4) * i / (timesteps - 1))
             out.append(prod)
-        return out
+    else:
+        def f(u):
+            return math.cos(((u + 0.008) / 1.008) * math.pi / 2) ** 2
 
-    def f(u):
-        return math.cos(((u + 0.008) / 1.008) * math.pi / 2) ** 2
-
-    return [min(0.9999, max(1e-4, f((i + 1) / timesteps) / f(0))) for i in range(timesteps)]
+        out = [min(0.9999, max(1e-4, f((i + 1) / timesteps) / f(0))) for i in range(timesteps)]
+    if shift != 1:
+        out = [a / (a + shift * shift * (1 - a)) for a in out]
+    return out
 
 
 def tokenize(prompt):
@@ -201,7 +204,8 @@ class Generator:
         self.n = self.rows * self.cols
         self.d = config["dim"]
         self.heads = config["heads"]
-        ab = config.get("alphaBars") or alpha_bars(config["timesteps"], config["schedule"])
+        ab = config.get("alphaBars") or alpha_bars(config["timesteps"], config["schedule"],
+                                                   config.get("scheduleShift", 1))
         self.ab64 = torch.tensor(ab, dtype=torch.float64, device=device)
         self.ab = self.ab64.to(torch.float32)
         if config.get("crossContext", 0):
