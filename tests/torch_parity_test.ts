@@ -32,10 +32,10 @@ import {
 const skipReason = await torchSkipReason("torch_parity_test");
 const skip = skipReason ? ` [skipped: ${skipReason}]` : "";
 
-/** Runs `python3 -m <module> args` in torch/ and returns its last JSON line. */
-async function python(module: string, args: string[]) {
+/** Runs `python3 <args>` (`-m module …` or `-c script …`) in torch/ and returns its last JSON line. */
+async function python(args: string[]) {
   const out = await new Deno.Command(PEER_PYTHON, {
-    args: ["-m", module, ...args],
+    args,
     cwd: TORCH_DIR,
     env: TORCH_ENV,
     stdout: "piped",
@@ -62,7 +62,7 @@ Deno.test({
     await withTempDir(async (dir) => {
       const { gen, adam } = steppedGenerator(3);
       await saveGenerator(join(dir, "kit"), gen, { step: 7, optimizer: adam, meta: { a: 1 } });
-      await python("halo_torch.checkpoint", [join(dir, "kit"), join(dir, "torch")]);
+      await python(["-m", "halo_torch.checkpoint", join(dir, "kit"), join(dir, "torch")]);
       for (const file of ["weights.bin", "optimizer.bin"]) {
         assert.deepEqual(
           await Deno.readFile(join(dir, "torch", file)),
@@ -126,16 +126,7 @@ Deno.test({
         "print(json.dumps({'cosine': alpha_bars(1000, 'cosine', 3),",
         "  'linear': alpha_bars(1000, 'linear', 0.5), 'model': g.ab64.tolist()}))",
       ].join("\n");
-      const out = await new Deno.Command(PEER_PYTHON, {
-        args: ["-c", script, join(dir, "gen")],
-        cwd: TORCH_DIR,
-        env: TORCH_ENV,
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const r = parseRun(out);
-      assert.equal(r.code, 0, r.stderr);
-      const theirs = r.json as Record<string, number[]>;
+      const theirs = await python(["-c", script, join(dir, "gen")]) as Record<string, number[]>;
       const worst = (a: number[], b: Float64Array) =>
         Math.max(...a.map((v, i) => Math.abs(v - b[i]) / b[i]));
       assert.ok(worst(theirs.cosine, alphaBars(1000, "cosine", 3)) < 1e-12);
@@ -215,7 +206,7 @@ Deno.test({
           kit,
         });
       }
-      const all = await python("halo_torch.parity", kits.map((k) => k.dir)) as {
+      const all = await python(["-m", "halo_torch.parity", ...kits.map((k) => k.dir)]) as {
         cases: Array<{
           methods: Record<
             string,
