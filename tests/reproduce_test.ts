@@ -93,7 +93,9 @@ Deno.test("deno task reproduce --profile tiny runs the whole pipeline and writes
     ]);
     assert.ok(
       results.rows.every((r: { metrics: Record<string, { lo: number; hi: number }> }) =>
-        ["shapesbench", "evaluator", "defectivePatches"].every((m) => r.metrics[m].lo <= r.metrics[m].hi)
+        ["shapesbench", "evaluator", "defectivePatches"].every((m) =>
+          r.metrics[m].lo <= r.metrics[m].hi
+        )
       ),
     );
     assert.equal(results.config.profile, "tiny");
