@@ -12,7 +12,10 @@
  * of all clips of the prompt does; it prints the mean centroid velocity per asked direction.
  *
  *   deno run -A bench/generator_denoise.ts --checkpoint DIR [--mode oneshot|sdedit|drift] \
- *     [--prompts 32] [--t 0,100,300,500,700,850,999]
+ *     [--prompts 32] [--t 0,100,300,500,700,850,999] [--sheet out/denoise.png]
+ *
+ * `--sheet PNG` also writes a contact sheet of the first 4 clips at each t (oneshot/sdedit),
+ * to look at what the judge's numbers summarise: rounded corners, speckle, fragments.
  * @module
  */
 
@@ -33,6 +36,8 @@ import { judgeVideo } from "../lib/videos/judge.ts";
 import { createRng } from "../lib/core/_rng.ts";
 import { BACKGROUNDS } from "../lib/videos/world.ts";
 import { initBackend } from "../lib/tensor/backend.ts";
+import { videoSheet } from "../lib/videos/sheet.ts";
+import type { Video } from "../lib/videos/video.ts";
 
 const { values } = parseArgs({
   options: {
@@ -40,6 +45,7 @@ const { values } = parseArgs({
     mode: { type: "string", default: "oneshot" },
     prompts: { type: "string", default: "32" },
     t: { type: "string", default: "0,100,300,500,700,850,999" },
+    sheet: { type: "string" },
   },
 });
 const mode = values.mode;
@@ -89,6 +95,7 @@ if (mode === "drift") {
   Deno.exit(0);
 }
 console.log("| t | shape | count | direction | triangles |\n|---|---|---|---|---|");
+const sheetRows: Video[] = [];
 for (const t0 of values.t.split(",").map(Number)) {
   const kept = { shape: 0, count: 0, direction: 0, triangles: 0, triangleClips: 0 };
   for (let s = 0; s < prompts.length; s += 8) {
@@ -110,6 +117,7 @@ for (const t0 of values.t.split(",").map(Number)) {
         fps: 8,
         source: `denoise:${p.text}:t=${t0}`,
       };
+      if (s === 0 && i < 4) sheetRows.push(video);
       const checks = judgeVideo(video, p.text, grid).checks!;
       kept.shape += checks.shapeOk ? 1 : 0;
       kept.count += checks.countOk ? 1 : 0;
@@ -126,6 +134,10 @@ for (const t0 of values.t.split(",").map(Number)) {
       rate(kept.direction)
     } | ${kept.triangles}/${kept.triangleClips} |`,
   );
+}
+if (values.sheet) {
+  await Deno.writeFile(values.sheet, videoSheet(sheetRows, { frames: 8, scale: 3 }));
+  console.log(`wrote ${values.sheet}: 4 clips (rows) at each t in turn, 8 frames across`);
 }
 disposeGenerator(gen);
 

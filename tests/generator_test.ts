@@ -284,6 +284,43 @@ Deno.test("crossContext: optional key; token values interpolate across token edg
   disposeGenerator(gen);
 });
 
+Deno.test("pixelWindow: optional odd key; each pixel reads the x_t of its w×w neighbours, zeros outside the frame", async () => {
+  assert.equal("pixelWindow" in resolveGeneratorConfig({ pixelWindow: 1 }), false);
+  assert.throws(() => resolveGeneratorConfig({ pixelWindow: 2 }), /pixelWindow odd/);
+  assert.throws(() => resolveGeneratorConfig({ pixelWindow: 0 }), /pixelWindow/);
+  assert.ok(
+    generatorFlops({ ...DEFAULT_GENERATOR_CONFIG, pixelWindow: 3 }, 1) >
+      generatorFlops(DEFAULT_GENERATOR_CONFIG, 1),
+  );
+  // Zero the token embedding so x_t reaches a pixel only through pixel.x, and give the clean
+  // head weights: then how x̂0 at one pixel moves when x_t moves at another shows the window.
+  const response = (window: number, y: number, x: number) =>
+    tf.tidy(() => {
+      const gen = createGenerator({ ...TINY, prediction: "x0", pixelWindow: window }, { seed: 3 });
+      assert.deepEqual(gen.params.get("pixel.x.w")!.shape, [3 * window * window, 32]);
+      gen.params.get("embed.w")!.assign(tf.zerosLike(gen.params.get("embed.w")!));
+      gen.params.get("pixel.clean.w")!.assign(tf.onesLike(gen.params.get("pixel.clean.w")!));
+      const tokens = makeBatch(gen.config, PROMPTS.slice(0, 1), { seeds: [1] }).tokens;
+      const xt = tf.zeros([1, 4, 16, 16, 3]) as tf.Tensor5D;
+      const bumped = xt.add(tf.oneHot(y * 16 + x, 256).reshape([1, 1, 16, 16, 1]));
+      const t = tf.tensor1d([100], "int32");
+      const at = (v: tf.Tensor) => predictNoiseAndClean(gen, { xt: v, t, tokens }).clean;
+      const diff = at(bumped).sub(at(xt)).abs().sum(-1).reshape([4, 16, 16])
+        .arraySync() as number[][][];
+      disposeGenerator(gen);
+      return diff[0];
+    });
+  const near = (d: number[][], y: number, x: number) => d[y][x] > 1e-6;
+  const own = response(1, 5, 5);
+  assert.ok(near(own, 5, 5) && !near(own, 5, 6) && !near(own, 6, 6));
+  const windowed = response(3, 5, 5);
+  assert.ok(near(windowed, 5, 5) && near(windowed, 5, 6) && near(windowed, 6, 4));
+  assert.ok(!near(windowed, 5, 7) && !near(windowed, 7, 5));
+  // at the frame's edge the window is cut (no wrap-around to the other side)
+  const edge = response(3, 0, 0);
+  assert.ok(near(edge, 1, 1) && !near(edge, 15, 15) && !near(edge, 0, 15));
+});
+
 Deno.test('x0Weighting "snr+1": the same reported x0-MSE, another update; capped at 1 it is the uniform step', async () => {
   const step = async (options: { x0Weighting?: "uniform" | "snr+1"; maxWeight?: number }) => {
     const gen = createGenerator({ ...TINY, prediction: "x0" }, { seed: 1 });

@@ -96,12 +96,12 @@ Deno.test({
   },
 });
 
-// The cases: the x0 head with each error weighting, the ε head (x̂0 derived from ε̂), and the
-// cross-token context, and joint attention over all tokens. (The schedule shift has its own test:
+// The cases: the x0 head with each error weighting, the ε head (x̂0 derived from ε̂), the
+// cross-token context with the pixel window, and joint attention over all tokens. (The schedule shift has its own test:
 // the DPO losses of a shifted schedule are too large for a relative bound after an Adam step.)
 const cases: Array<{ config: Partial<GeneratorConfig>; weighting: ErrorWeighting }> = [
   { config: TORCH_TINY, weighting: "min-snr" },
-  { config: { ...TORCH_TINY, crossContext: 3 }, weighting: "x0" },
+  { config: { ...TORCH_TINY, crossContext: 3, pixelWindow: 3 }, weighting: "x0" },
   { config: { ...TORCH_TINY, attention: "joint" }, weighting: "x0" },
   { config: TORCH_TINY, weighting: "x0" },
   { config: TORCH_TINY, weighting: "eps" },
@@ -199,8 +199,8 @@ Deno.test({
         kits.push({
           dir: caseDir,
           label: `${config.prediction} head${config.crossContext ? " + cross context" : ""}${
-            config.attention === "joint" ? " + joint attention" : ""
-          }${
+            config.pixelWindow ? ` + pixel window ${config.pixelWindow}` : ""
+          }${config.attention === "joint" ? " + joint attention" : ""}${
             config.scheduleShift ? ` + schedule shift ${config.scheduleShift}` : ""
           }, ${weighting}`,
           kit,

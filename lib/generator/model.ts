@@ -107,6 +107,18 @@ export interface GeneratorConfig {
    * training and sampling steps where the layout is decided. Only stored in a config when ≠ 1.
    */
   scheduleShift?: number;
+  /**
+   * Side w (odd; absent or 1: the pixel alone) of the window of x_t evidence each pixel of the
+   * per-pixel decoder reads: the scaled x_t of the w×w pixels around it in the same frame
+   * (zeros outside the frame), 3·w² values instead of 3. Why: at the middle noise levels
+   * where a sample's shapes are drawn, one pixel's evidence is below the noise (SNR < 1), so
+   * the decoder drew what the token's linear context gave it: rounded, blocky objects with
+   * token-edge seams (`bench/generator_denoise.ts --sheet`); 9 neighbours lift the evidence
+   * 9× in SNR, as the first convolution of a U-Net or a VAE decoder would. Our
+   * reconstruction: the paper's generators decode latents with convolutions. Only stored in a
+   * config when > 1.
+   */
+  pixelWindow?: number;
 }
 
 /**
@@ -184,6 +196,11 @@ export function resolveGeneratorConfig(config: Partial<GeneratorConfig> = {}): G
     checkNumber(where, "scheduleShift", c.scheduleShift, 0.01, 100);
   }
   if (c.scheduleShift === undefined || c.scheduleShift === 1) delete c.scheduleShift;
+  if (c.pixelWindow !== undefined) {
+    checkInt(where, "pixelWindow", c.pixelWindow, 1, 15);
+    if (c.pixelWindow % 2 === 0) fail(where, "pixelWindow odd", c.pixelWindow);
+  }
+  if (c.pixelWindow === undefined || c.pixelWindow === 1) delete c.pixelWindow;
   return c;
 }
 
@@ -249,7 +266,8 @@ export function createGenerator(
   const pixels = tokenValues / 3;
   initLinear(params, "final.out", { in: d, out: pixels * c.pixelContext }, { seed: rng });
   initLinear(params, "pixel.ctx", { in: c.pixelContext, out: c.pixelHidden }, { seed: rng });
-  initLinear(params, "pixel.x", { in: 3, out: c.pixelHidden }, { seed: rng, bias: false });
+  const window = (c.pixelWindow ?? 1) ** 2;
+  initLinear(params, "pixel.x", { in: 3 * window, out: c.pixelHidden }, { seed: rng, bias: false });
   if (c.crossContext) {
     initLinear(params, "final.cross", { in: d, out: c.crossContext }, { seed: rng });
     initLinear(params, "pixel.cross", { in: c.crossContext, out: c.pixelHidden }, { seed: rng });
@@ -417,7 +435,8 @@ export function predictNoiseAndClean(
     // Two matmuls summed rather than one on a concat, and one head per output
     // rather than a split: wasm's SplitV on the last axis (the gradient of a
     // concat) is ~100× slower than the matmuls themselves.
-    let pre = linear(p, "pixel.ctx", ctx).add(linear(p, "pixel.x", scaled));
+    let pre = linear(p, "pixel.ctx", ctx)
+      .add(linear(p, "pixel.x", pixelWindow(scaled, c.pixelWindow ?? 1)));
     if (c.crossContext) {
       const cross = interpolateTokens(linear(p, "final.cross", out), c, c.crossContext);
       pre = pre.add(linear(p, "pixel.cross", cross));
@@ -437,6 +456,27 @@ export function predictNoiseAndClean(
     const keepNoise = tf.sigmoid(logit.sub(tf.softplus(gate)).neg());
     const eps = keepNoise.mul(xt.sub(clean.mul(a.sqrt()))).div(tf.sub(1, a).sqrt());
     return { eps, clean };
+  });
+}
+
+/**
+ * `x` `[B, T, H, W, C]` → the w×w window around each pixel `[B, T, H, W, w²·C]` (zeros outside
+ * the frame), ordered (row offset, column offset, channel). `x` is data, not a weight: no
+ * gradient flows back through the concat (wasm's is slow).
+ */
+function pixelWindow(x: tf.Tensor, w: number): tf.Tensor {
+  if (w === 1) return x;
+  return tf.tidy(() => {
+    const r = (w - 1) / 2;
+    const [b, t, h, wd, ch] = x.shape;
+    const padded = tf.pad(x, [[0, 0], [0, 0], [r, r], [r, r], [0, 0]]);
+    const parts: tf.Tensor[] = [];
+    for (let dy = 0; dy < w; dy++) {
+      for (let dx = 0; dx < w; dx++) {
+        parts.push(padded.slice([0, 0, dy, dx, 0], [b, t, h, wd, ch]));
+      }
+    }
+    return tf.concat(parts, 4);
   });
 }
 
@@ -599,7 +639,8 @@ export function generatorFlops(config: GeneratorConfig, batch: number): number {
   }
   macs += 2 * d * d + N * d * (D / 3) * c.pixelContext; // final adaLN + per-pixel context
   const pixels = c.frames * c.size * c.size;
-  macs += pixels * ((c.pixelContext + 3) * c.pixelHidden + c.pixelHidden * 6); // pixel MLP
+  const window = (c.pixelWindow ?? 1) ** 2;
+  macs += pixels * ((c.pixelContext + 3 * window) * c.pixelHidden + c.pixelHidden * 6); // pixel MLP
   const cc = c.crossContext ?? 0;
   if (cc) {
     // cross-token context: its head, the space and time interpolation matmuls, its pixel input

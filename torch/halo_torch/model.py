@@ -28,9 +28,9 @@ with open(os.path.join(os.path.dirname(__file__), "vocab.json"), encoding="utf-8
 CONFIG_KEYS = {
     "frames", "size", "tokenGrid", "dim", "depth", "heads", "mlpRatio", "promptLayers",
     "pixelContext", "pixelHidden", "timesteps", "schedule", "vocabSize", "prediction",
-    "crossContext", "attention", "scheduleShift",
+    "crossContext", "attention", "scheduleShift", "pixelWindow",
 }
-OPTIONAL_KEYS = {"prediction", "crossContext", "attention", "scheduleShift"}
+OPTIONAL_KEYS = {"prediction", "crossContext", "attention", "scheduleShift", "pixelWindow"}
 # Keys the peers' exported configs add beside the generator's own (bench/_peer.ts, _dpo_peer.ts).
 EXPORT_KEYS = {"alphaBars", "grid", "weighting", "gamma", "tMin", "tMax", "learningRate",
                "clipNorm", "losses"}
@@ -53,6 +53,9 @@ def check_config(config, where="generator config"):
     cross = config.get("crossContext", 0)
     if not isinstance(cross, int) or cross < 0:
         raise ValueError(f"{where}: Expected crossContext an integer ≥ 0 but found {cross!r}")
+    window = config.get("pixelWindow", 1)
+    if not isinstance(window, int) or window < 1 or window % 2 == 0:
+        raise ValueError(f"{where}: Expected pixelWindow an odd integer ≥ 1 but found {window!r}")
     if config.get("attention", "factorised") not in ("factorised", "joint"):
         raise ValueError(f'{where}: Expected attention "factorised" or "joint" but found '
                          f'{config["attention"]!r}')
@@ -62,6 +65,17 @@ def check_config(config, where="generator config"):
     if config["vocabSize"] != len(VOCAB):
         raise ValueError(f"{where}: Expected vocabSize {len(VOCAB)} (halo_torch/vocab.json) but "
                          f"found {config['vocabSize']}")
+
+
+def pixel_window(x, w):
+    """[B, T, H, W, C] → the w×w window around each pixel [B, T, H, W, w²·C] (zeros outside the
+    frame), ordered (row offset, column offset, channel), as lib/generator/model.ts pixelWindow."""
+    if w == 1:
+        return x
+    r = (w - 1) // 2
+    b, t, h, wd, _ = x.shape
+    padded = torch.nn.functional.pad(x, (0, 0, r, r, r, r))
+    return torch.cat([padded[:, :, dy:dy + h, dx:dx + wd] for dy in range(w) for dx in range(w)], 4)
 
 
 def alpha_bars(timesteps, schedule, shift=1):
@@ -146,7 +160,7 @@ def param_shapes(config):
     linear("final.ada", d, 2 * d)
     linear("final.out", d, token_values // 3 * config["pixelContext"])
     linear("pixel.ctx", config["pixelContext"], config["pixelHidden"])
-    linear("pixel.x", 3, config["pixelHidden"], bias=False)
+    linear("pixel.x", 3 * config.get("pixelWindow", 1) ** 2, config["pixelHidden"], bias=False)
     if config.get("crossContext", 0):
         linear("final.cross", d, config["crossContext"])
         linear("pixel.cross", config["crossContext"], config["pixelHidden"])
@@ -329,7 +343,7 @@ class Generator:
         ctx = self.unpatchify(self.lin("final.out", out), (bt, tt, hh, ww, pc))
         a = self.ab[t].reshape(b, 1, 1, 1, 1)
         scaled = xt * (a.sqrt() * SIGMA_DATA) / ((1 - a) + a * SIGMA_DATA ** 2)
-        pre = self.lin("pixel.ctx", ctx) + self.lin("pixel.x", scaled)
+        pre = self.lin("pixel.ctx", ctx) + self.lin("pixel.x", pixel_window(scaled, self.c.get("pixelWindow", 1)))
         cc = self.c.get("crossContext", 0)
         if cc:
             # cross-token context (lib/generator/_interpolate.ts): per-token values interpolated
