@@ -4,6 +4,7 @@ import { initBackend, probeWebGpu } from "../lib/tensor/backend.ts";
 import { createAdam } from "../lib/tensor/adam.ts";
 import { createRng } from "../lib/core/_rng.ts";
 import {
+  addNoise,
   alphaBars,
   createGenerator,
   DEFAULT_GENERATOR_CONFIG,
@@ -377,6 +378,51 @@ Deno.test("scheduleShift: optional key; divides every SNR by shift²; trains and
   const clips = await sampleClips(gen, PROMPTS.slice(0, 1), { steps: 3 });
   assert.ok(clips[0].frames.every((v) => v >= 0 && v <= 1));
   tf.dispose([batch.x0, batch.tokens]);
+  adam.dispose();
+  disposeGenerator(gen);
+});
+
+Deno.test("stable targets: the own clip at low noise, the mean of all K + 1 at pure noise, the own clip for dropped prompts", async () => {
+  const { stableTarget } = await import("../lib/generator/_stable_target.ts");
+  const c = resolveGeneratorConfig({ ...TINY, prediction: "x0" });
+  const batch = makeBatch(c, PROMPTS.slice(0, 2), { seeds: [1, 2], refs: 3 });
+  assert.deepEqual(batch.refs!.shape, [2, 3, 4, 16, 16, 3]);
+  const ab = alphaBars(c.timesteps, c.schedule);
+  const at = (t: number, keep = [1, 1]) =>
+    tf.tidy(() => {
+      const noise = tf.randomNormal(batch.x0.shape, 0, 1, "float32", 5);
+      const tt = tf.tensor1d([t, t], "int32");
+      const xt = addNoise(c, batch.x0, tt, noise);
+      const alphaBar = tf.tensor1d([ab[t], ab[t]]);
+      return stableTarget(batch.x0, batch.refs!, { xt, alphaBar, keep: tf.tensor1d(keep) });
+    });
+  const gap = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => a.sub(b).abs().max().dataSync()[0]);
+  const meanGap = (a: tf.Tensor, b: tf.Tensor) =>
+    tf.tidy(() => a.sub(b).abs().mean().dataSync()[0]);
+  const low = at(1);
+  assert.ok(gap(low, batch.x0) < 1e-5, "at t = 1 the target is the row's own clip");
+  const high = at(c.timesteps - 1);
+  const mean = tf.tidy(() => tf.concat([batch.x0.expandDims(1), batch.refs!], 1).mean(1));
+  // at pure noise the weights spread over all K + 1 clips: the target is near their mean
+  assert.ok(
+    meanGap(high, mean) < meanGap(high, batch.x0) / 4,
+    `${meanGap(high, mean)} ${meanGap(high, batch.x0)}`,
+  );
+  const dropped = at(c.timesteps - 1, [0, 1]);
+  assert.ok(
+    gap(dropped.slice(0, 1), batch.x0.slice(0, 1)) < 1e-6,
+    "a dropped prompt keeps its own clip",
+  );
+  assert.ok(gap(dropped.slice(1, 1), high.slice(1, 1)) < 1e-6);
+  // a pretraining step with references trains, reports the plain x0-MSE, and leaks no tensors
+  const gen = createGenerator(c, { seed: 1 });
+  const adam = createAdam(gen.params, { learningRate: 3e-3 });
+  await trainStep(gen, adam, batch, { rng: createRng(3) });
+  const before = tf.memory().numTensors;
+  const loss = await trainStep(gen, adam, batch, { rng: createRng(4) });
+  assert.equal(tf.memory().numTensors, before);
+  assert.ok(Number.isFinite(loss) && loss > 0);
+  tf.dispose([low, high, mean, dropped, batch.x0, batch.tokens, batch.refs!]);
   adam.dispose();
   disposeGenerator(gen);
 });

@@ -118,6 +118,11 @@ export const pretrainCommand: CliCommand = {
       default: `${PRETRAIN_DEFAULTS.maxWeight}`,
       description: "cap of the loss weight",
     },
+    "stable-targets": {
+      type: "string",
+      default: `${PRETRAIN_DEFAULTS.stableTargets}`,
+      description: "x0 head: K clips of each prompt per row as stable-target references (0: off)",
+    },
     "max-seconds": {
       type: "string",
       default: `${PRETRAIN_DEFAULTS.maxSeconds}`,
@@ -151,6 +156,7 @@ export const pretrainCommand: CliCommand = {
       maxSeconds: numberOption(values, "max-seconds"),
       x0Weighting: String(values["x0-weighting"]) as "uniform" | "snr+1",
       maxWeight: numberOption(values, "max-weight"),
+      stableTargets: intOption(values, "stable-targets"),
       config: configFromCli(values),
       quiet: Boolean(values.quiet),
     };

@@ -530,6 +530,11 @@ export interface DiffusionBatch {
   x0: tf.Tensor;
   /** Prompt token ids. */
   tokens: tf.Tensor2D;
+  /**
+   * Optional `[B, K, T, H, W, 3]`: K more clean clips of each row's prompt (other object
+   * positions), the reference set of the x0 head's stable targets (`makeBatch`'s `refs`).
+   */
+  refs?: tf.Tensor;
 }
 
 /** Noises clean clips: x_t = √ᾱ_t x0 + √(1-ᾱ_t) ε. */
@@ -581,6 +586,11 @@ export function normalArray(rng: Rng, n: number): Float32Array {
 export interface MakeBatchOptions {
   /** Seed of object positions, one per prompt or a base seed (default: index). */
   seeds?: readonly number[];
+  /**
+   * Also render this many other clips of each prompt (seeds derived from the row's) as the
+   * batch's `refs`, for the x0 head's stable targets (`pretrain --stable-targets`). Default 0.
+   */
+  refs?: number;
 }
 
 /** Renders prompts to a training batch (`x0` in [-1, 1] and tokens). The caller disposes it. */
@@ -590,18 +600,25 @@ export function makeBatch(
   options: MakeBatchOptions = {},
 ): DiffusionBatch {
   const n = config.frames * config.size * config.size * 3;
+  const k = checkInt("makeBatch", "refs", options.refs ?? 0, 0, 1024);
   const data = new Float32Array(prompts.length * n);
+  const refs = new Float32Array(prompts.length * k * n);
+  const render = (p: ShapesPrompt, seed: number, out: Float32Array, at: number) => {
+    const { video } = renderClip(p, { frames: config.frames, size: config.size, seed });
+    for (let j = 0; j < n; j++) out[at + j] = video.frames[j] * 2 - 1;
+  };
+  const shape = [config.frames, config.size, config.size, 3];
   prompts.forEach((p, i) => {
-    const { video } = renderClip(p, {
-      frames: config.frames,
-      size: config.size,
-      seed: options.seeds?.[i] ?? i,
-    });
-    for (let j = 0; j < n; j++) data[i * n + j] = video.frames[j] * 2 - 1;
+    const seed = options.seeds?.[i] ?? i;
+    render(p, seed, data, i * n);
+    for (let r = 0; r < k; r++) {
+      render(p, (seed * 0x9e3779b1 + (r + 1) * 0x85ebca6b) >>> 0, refs, (i * k + r) * n);
+    }
   });
   return {
-    x0: tf.tensor(data, [prompts.length, config.frames, config.size, config.size, 3]),
+    x0: tf.tensor(data, [prompts.length, ...shape]),
     tokens: tokenizeBatch(prompts),
+    ...(k ? { refs: tf.tensor(refs, [prompts.length, k, ...shape]) } : {}),
   };
 }
 

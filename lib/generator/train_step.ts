@@ -21,6 +21,7 @@ import {
   predictNoise,
   predictNoiseAndClean,
 } from "./model.ts";
+import { stableTarget } from "./_stable_target.ts";
 
 /** Options for {@linkcode trainStep}. */
 export interface TrainStepOptions {
@@ -77,7 +78,10 @@ function defaultMicroBatch(c: GeneratorConfig, batch: number): number {
 /**
  * One DDPM training step: sample t and ε, predict ε from x_t, take the
  * (weighted, see {@linkcode TrainStepOptions.maxWeight}) MSE and one Adam
- * update. Resolves to the plain, unweighted ε-MSE (x0-MSE with prediction "x0") of the step,
+ * update. With prediction "x0" and a batch with `refs`, the x0 head is trained toward the
+ * stable target (Xu et al., 2023): the posterior-weighted mean of the row's clip and its
+ * references, which at high noise averages K + 1 clips of the prompt (a lower-variance
+ * estimate of the prompt's mean clip, where a sample's layout and direction are decided). Resolves to the plain, unweighted ε-MSE (x0-MSE with prediction "x0") of the step,
  * whatever the weighting
  * (a number, so nothing leaks). The loss is the only value read back, asynchronously, so the
  * step also runs on backends without synchronous reads (WebGPU in Deno).
@@ -118,20 +122,35 @@ export async function trainStep(
     const noise = tf.tensor(noiseVals, batch.x0.shape);
     const w = tf.tensor1d(weights.map((v) => v * b / weightSum));
     const xt = addNoise(c, batch.x0, t, noise);
+    const target = x0 && batch.refs
+      ? stableTarget(batch.x0, batch.refs, {
+        xt,
+        alphaBar: tf.tensor1d(Float32Array.from(tVals, (v) => ab[v])),
+        keep,
+      })
+      : batch.x0;
     // each clip's MSE over the clips `part` picks (all of them, or one pass)
     const perClipOf = (part: <T extends tf.Tensor>(x: T) => T) => {
       const inputs = { xt: part(xt), t: part(t), tokens: part(batch.tokens) };
-      return (x0
-        ? predictNoiseAndClean(gen, inputs, { keep: part(keep) }).clean.sub(part(batch.x0))
-        : predictNoise(gen, inputs, { keep: part(keep) }).sub(part(noise)))
-        .square().mean([1, 2, 3, 4]);
+      if (!x0) {
+        const error = predictNoise(gen, inputs, { keep: part(keep) }).sub(part(noise));
+        const mse = error.square().mean([1, 2, 3, 4]);
+        return { mse, plain: mse };
+      }
+      const clean = predictNoiseAndClean(gen, inputs, { keep: part(keep) }).clean;
+      const mse = clean.sub(part(target)).square().mean([1, 2, 3, 4]);
+      // the reported loss stays the plain x0-MSE against the row's own clip
+      const plain = target === batch.x0
+        ? mse
+        : clean.sub(part(batch.x0)).square().mean([1, 2, 3, 4]);
+      return { mse, plain };
     };
     if (chunk >= b) {
       let plain: tf.Scalar | undefined;
       const { value, grads } = paramGrads(gen.params, () => {
         const perClip = perClipOf((x) => x);
-        plain = tf.keep(perClip.mean() as tf.Scalar);
-        return perClip.mul(w).mean() as tf.Scalar;
+        plain = tf.keep(perClip.plain.mean() as tf.Scalar);
+        return perClip.mse.mul(w).mean() as tf.Scalar;
       });
       adam.apply(grads);
       value.dispose();
@@ -146,9 +165,9 @@ export async function trainStep(
       const { value, grads } = paramGrads(gen.params, () => {
         const perClip = perClipOf(part);
         const before = plain;
-        plain = tf.keep(before.add(perClip.sum().div(b)) as tf.Scalar);
+        plain = tf.keep(before.add(perClip.plain.sum().div(b)) as tf.Scalar);
         before.dispose();
-        return perClip.mul(part(w)).sum().div(b) as tf.Scalar;
+        return perClip.mse.mul(part(w)).sum().div(b) as tf.Scalar;
       });
       value.dispose();
       const previous = sums;
