@@ -284,7 +284,7 @@ Deno.test("crossContext: optional key; token values interpolate across token edg
   disposeGenerator(gen);
 });
 
-Deno.test("pixelWindow: optional odd key; each pixel reads the x_t of its w×w neighbours, zeros outside the frame", async () => {
+Deno.test("pixelWindow: optional odd key; each pixel reads the x_t of its w×w neighbours, zeros outside the frame", () => {
   assert.equal("pixelWindow" in resolveGeneratorConfig({ pixelWindow: 1 }), false);
   assert.throws(() => resolveGeneratorConfig({ pixelWindow: 2 }), /pixelWindow odd/);
   assert.throws(() => resolveGeneratorConfig({ pixelWindow: 0 }), /pixelWindow/);
