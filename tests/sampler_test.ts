@@ -82,3 +82,42 @@ Deno.test("guidanceFrom: steps below it run unguided; from 0 is plain CFG, from 
   assert.throws(() => sampleVideos(gen, PROMPTS, { guidanceFrom: 1001 }), /Expected guidanceFrom/);
   disposeGenerator(gen);
 });
+
+Deno.test("noiseSeeds: clips from the same x_T differ only through η's step noise, and not at all with η = 0", async () => {
+  const gen = tinyGenerator(5);
+  const prompt = PROMPTS[0];
+  const three = [prompt, prompt, prompt];
+  const shared = { steps: 4, seeds: [1, 2, 3], noiseSeeds: [9, 9, 9] };
+  const [a, b, c] = await sampleClips(gen, three, { ...shared, eta: 0.5 });
+  assert.notDeepEqual(a.frames, b.frames, "another step-noise seed changes the clip");
+  // same x_T, different step noise: closer to each other than to a clip from another x_T
+  const [other] = await sampleClips(gen, [prompt], {
+    steps: 4,
+    seeds: [1],
+    noiseSeeds: [10],
+    eta: 0.5,
+  });
+  const dist = (p: Float32Array, q: Float32Array) => p.reduce((s, v, i) => s + (v - q[i]) ** 2, 0);
+  assert.ok(dist(a.frames, b.frames) < dist(a.frames, other.frames));
+  assert.match(c.source, /seed=3,noise=9$/);
+  // with η = 0 DDIM is deterministic: the same x_T gives the same clip whatever the seeds
+  const [d, e] = await sampleClips(gen, [prompt, prompt], {
+    steps: 4,
+    seeds: [1, 2],
+    noiseSeeds: [9, 9],
+  });
+  assert.deepEqual(d.frames, e.frames);
+  // seeds alone (no noiseSeeds) are unchanged: x_T and step noise both from the clip's seed
+  const [f] = await sampleClips(gen, [prompt], { steps: 4, seeds: [1], eta: 0.5 });
+  const [g] = await sampleClips(gen, [prompt], { steps: 4, seeds: [1], noiseSeeds: [1], eta: 0.5 });
+  assert.notDeepEqual(f.frames, g.frames, "the step noise no longer follows x_T's draws");
+  assert.throws(
+    () => sampleVideos(gen, three, { noiseSeeds: [1, 1, 1] }),
+    /seeds beside noiseSeeds/,
+  );
+  assert.throws(
+    () => sampleVideos(gen, three, { seeds: [1, 2, 3], noiseSeeds: [1] }),
+    /noiseSeeds with one seed per prompt \(3\)/,
+  );
+  disposeGenerator(gen);
+});

@@ -13,9 +13,13 @@ import {
 import { loadGenerator, saveGenerator } from "../lib/generator/io.ts";
 import { VOCAB } from "../lib/generator/prompt.ts";
 import { dpoStep, dpoStepInputs, loadPairData, stepPairIndices } from "../lib/dpo/step.ts";
-import { methodLossOptions, POST_TRAIN_METHODS } from "../lib/dpo/post_train.ts";
+import {
+  methodLossOptions,
+  POST_TRAIN_METHODS,
+  type PostTrainMethod,
+} from "../lib/dpo/post_train.ts";
 import type { ErrorWeighting } from "../lib/dpo/loss_maps.ts";
-import type { DpoMetrics } from "../lib/dpo/loss.ts";
+import type { DpoMetrics, GranDpoOptions } from "../lib/dpo/loss.ts";
 import { PEER_PYTHON } from "../bench/_peer.ts";
 import { f32Bytes } from "../bench/_peer.ts";
 import { steppedGenerator, withTempDir } from "./_helpers.ts";
@@ -137,9 +141,28 @@ Deno.test({
   },
 });
 
+/**
+ * The losses compared in case `k`: the three methods, and in the first case each of them again
+ * with an anchor on the winners (both kinds), so the anchor's loss, gradient and metric are
+ * compared too.
+ */
+function variants(
+  k: number,
+): Array<{ name: string; method: PostTrainMethod; loss: GranDpoOptions }> {
+  const plain = POST_TRAIN_METHODS.map((method) => ({ name: method, method, loss: {} }));
+  if (k !== 0) return plain;
+  return [
+    ...plain,
+    { name: "dpo+kl", method: "dpo", loss: { anchor: "kl", anchorWeight: 100 } },
+    { name: "grandpo+sft", method: "grandpo", loss: { anchor: "sft", anchorWeight: 10 } },
+    { name: "patch-only+kl", method: "patch-only", loss: { anchor: "kl", anchorWeight: 100 } },
+  ];
+}
+
 Deno.test({
-  name: "Diffusion-DPO, Gran-DPO and patch-only: torch's loss and every metric within 1e-5 " +
-    `relative of the kit's before one step, 2e-5 after it (cpu backend)${skip}`,
+  name:
+    "Diffusion-DPO, Gran-DPO and patch-only, plain and anchored: torch's loss and every metric " +
+    `within 1e-5 relative of the kit's before one step, 2e-5 after it (cpu backend)${skip}`,
   ignore: Boolean(skipReason),
   fn: async () => {
     await initBackend({ backend: "cpu" });
@@ -149,6 +172,7 @@ Deno.test({
         dir: string;
         label: string;
         kit: Record<string, { before: DpoMetrics; after: DpoMetrics }>;
+        variants: ReturnType<typeof variants>;
       }> = [];
       for (const [k, { config, weighting }] of cases.entries()) {
         const caseDir = join(dir, `case${k}`);
@@ -164,9 +188,9 @@ Deno.test({
         const start = await readParams(policy.params);
         const kit: Record<string, { before: DpoMetrics; after: DpoMetrics }> = {};
         const methods: Record<string, unknown> = {};
-        for (const method of POST_TRAIN_METHODS) {
-          const loss = methodLossOptions(method);
-          methods[method] = loss;
+        for (const { name, method, loss: lossOptions } of variants(k)) {
+          const loss = methodLossOptions(method, lossOptions);
+          methods[name] = loss;
           writeParams(policy.params, start);
           const adam = createAdam(policy.params, { learningRate });
           // the metrics at the stepped weights as dpoStep computes them: at lr 0 nothing moves
@@ -174,7 +198,7 @@ Deno.test({
           const options = { loss, weighting, gamma: 5, grid: data.grid };
           const before = await dpoStep({ policy, reference, adam }, inputs, options);
           const after = await dpoStep({ policy, reference, adam: still }, inputs, options);
-          kit[method] = { before, after };
+          kit[name] = { before, after };
           adam.dispose();
           still.dispose();
         }
@@ -204,6 +228,7 @@ Deno.test({
             config.scheduleShift ? ` + schedule shift ${config.scheduleShift}` : ""
           }, ${weighting}`,
           kit,
+          variants: variants(k),
         });
       }
       const all = await python(["-m", "halo_torch.parity", ...kits.map((k) => k.dir)]) as {
@@ -214,15 +239,20 @@ Deno.test({
           >;
         }>;
       };
-      for (const [k, { label, kit }] of kits.entries()) {
+      for (const [k, { label, kit, variants: compared }] of kits.entries()) {
         const report = all.cases[k];
-        for (const method of POST_TRAIN_METHODS) {
+        for (const { name: method, method: kind, loss } of compared) {
           const k0 = kit[method];
+          if (loss.anchor) {
+            // the anchor is there, and weighs enough to matter
+            const anchor = k0.before["loss/anchor"] * loss.anchorWeight!;
+            assert.ok(anchor > 1e-2 * k0.before.loss, `${method}: anchor ${anchor}`);
+          }
           // the batch exercises what must match: a loss away from log 2 (policy ≠ reference), a
           // step that moves it, and a τ mask that keeps some patches and drops others
           assert.ok(Math.abs(k0.before["rewards/margins"]) > 1e-3, `${method}: margins ≈ 0`);
           assert.ok(rel(k0.after.loss, k0.before.loss) > 1e-3, `${method}: the step moved nothing`);
-          if (method !== "dpo") {
+          if (kind !== "dpo") {
             const used = k0.before["patch/used"];
             assert.ok(used > 0 && used < 1, `patch/used ${used}`);
           }

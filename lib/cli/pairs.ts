@@ -7,7 +7,13 @@
 import { initBackend } from "../tensor/backend.ts";
 import { type CliCommand, intOption, numberOption } from "./_flags.ts";
 import { fail } from "../core/_errors.ts";
-import { buildPairs, type Pairing, PAIRS_DEFAULTS as D } from "../pairs/pairs.ts";
+import {
+  buildPairs,
+  type BuildPairsOptions,
+  type Pairing,
+  PAIRS_DEFAULTS as D,
+} from "../pairs/pairs.ts";
+import { ENSEMBLE_REDUCES, type EnsembleReduce } from "../reward/ensemble.ts";
 
 /** `lib/cli/main.ts pairs`: builds (or resumes) a preference-pairs folder. */
 export const pairsCommand: CliCommand = {
@@ -20,7 +26,13 @@ export const pairsCommand: CliCommand = {
     },
     prm: {
       type: "string",
-      description: "patch reward model (default: the shipped data/reward/prm)",
+      description:
+        "patch reward model, or several comma-separated (an ensemble; default: the shipped data/reward/prm)",
+    },
+    ensemble: {
+      type: "string",
+      default: D.ensemble,
+      description: "how several PRMs' scores combine: mean | min | mean-std",
     },
     "video-rm": { type: "string", description: "video scores from this RM (default: the PRM's)" },
     prompts: { type: "string", default: `${D.prompts}`, description: "training prompts" },
@@ -31,6 +43,15 @@ export const pairsCommand: CliCommand = {
     },
     steps: { type: "string", default: `${D.steps}`, description: "DDIM steps" },
     guidance: { type: "string", default: `${D.guidance}`, description: "classifier-free guidance" },
+    "shared-noise": {
+      type: "boolean",
+      default: false,
+      description: "a prompt's candidates share x_T and differ by DDIM η step noise",
+    },
+    eta: {
+      type: "string",
+      description: `DDIM η (default: ${D.eta}, or ${D.sharedNoiseEta} with --shared-noise)`,
+    },
     seed: { type: "string", default: `${D.seed}`, description: "seed of prompts and noise" },
     pairing: { type: "string", default: D.pairing, description: "best-worst | all" },
     name: { type: "string", default: D.name, description: "pairs file name (<name>.jsonl)" },
@@ -43,10 +64,31 @@ export const pairsCommand: CliCommand = {
     if (pairing !== "best-worst" && pairing !== "all") {
       fail("--pairing", '"best-worst" or "all"', pairing);
     }
-    const options = {
+    const ensemble = String(values.ensemble) as EnsembleReduce;
+    if (!ENSEMBLE_REDUCES.includes(ensemble)) {
+      fail("--ensemble", ENSEMBLE_REDUCES.join(" | "), ensemble);
+    }
+    const prms = values.prm === undefined ? [] : String(values.prm).split(",").map((p) => p.trim());
+    if (values.prm !== undefined && prms.some((p) => p === "")) {
+      fail("--prm", "a reward model folder or comma-separated folders", values.prm);
+    }
+    const sharedNoise = Boolean(values["shared-noise"]);
+    const eta = values.eta === undefined ? undefined : numberOption(values, "eta");
+    if (eta !== undefined && !(eta >= 0 && eta <= 1)) fail("--eta", "a number in [0, 1]", eta);
+    if (sharedNoise && eta === 0) {
+      fail(
+        "--eta",
+        "η > 0 with --shared-noise (with η = 0 DDIM is deterministic: candidates from the same noise would be the same clip)",
+        eta,
+      );
+    }
+    const options: BuildPairsOptions = {
       out: String(values.out),
       generatorDir: values.generator as string | undefined,
-      prmDir: values.prm as string | undefined,
+      ...(prms.length > 1 ? { prmDirs: prms } : { prmDir: prms[0] }),
+      ensemble,
+      sharedNoise,
+      eta,
       videoRmDir: values["video-rm"] ? String(values["video-rm"]) : undefined,
       prompts: intOption(values, "prompts"),
       candidates: intOption(values, "candidates"),

@@ -5,9 +5,12 @@
  */
 
 import { DEFAULT_DPO_OPTIONS } from "../dpo/loss.ts";
+import { DPO_ANCHORS, type DpoAnchor } from "../dpo/anchor.ts";
+import { fail } from "../core/_errors.ts";
 import type { ErrorWeighting } from "../dpo/loss_maps.ts";
 import {
   ITERATIVE_DEFAULTS,
+  methodLossOptions,
   POST_TRAIN_DEFAULTS as D,
   postTrain,
   type PostTrainMethod,
@@ -38,6 +41,16 @@ export const postTrainCommand: CliCommand = {
     },
     lambda: { type: "string", default: String(DEFAULT_DPO_OPTIONS.lambda), description: "λ" },
     tau: { type: "string", default: String(DEFAULT_DPO_OPTIONS.tau), description: "τ" },
+    anchor: {
+      type: "string",
+      default: DEFAULT_DPO_OPTIONS.anchor,
+      description: "anchor toward the reference on the winners: none | sft | kl",
+    },
+    "anchor-weight": {
+      type: "string",
+      default: String(DEFAULT_DPO_OPTIONS.anchorWeight),
+      description: "weight of the anchor term (with --anchor sft | kl)",
+    },
     weighting: { type: "string", description: "x0 | eps | min-snr (default: the kit's)" },
     "t-min": { type: "string", default: `${D.tMin}`, description: "smallest timestep" },
     "t-max": { type: "string", default: `${D.tMax}`, description: "one past the largest timestep" },
@@ -65,6 +78,10 @@ export const postTrainCommand: CliCommand = {
     // Every flag is read (and checked) before the backend starts: a bad flag fails at once.
     const every = intOption(values, "resample-every");
     const resamplePrompts = intOption(values, "resample-prompts");
+    const anchor = String(values.anchor) as DpoAnchor;
+    if (!DPO_ANCHORS.includes(anchor)) fail("--anchor", DPO_ANCHORS.join(" | "), anchor);
+    const anchorWeight = numberOption(values, "anchor-weight");
+    if (anchorWeight < 0) fail("--anchor-weight", "a number ≥ 0", anchorWeight);
     const options: PostTrainOptions = {
       out: String(values.out),
       pairs: String(values.pairs),
@@ -77,6 +94,8 @@ export const postTrainCommand: CliCommand = {
       betaPatch: numberOption(values, "beta-patch"),
       lambda: numberOption(values, "lambda"),
       tau: numberOption(values, "tau"),
+      anchor,
+      anchorWeight,
       weighting: values.weighting ? String(values.weighting) as ErrorWeighting : undefined,
       tMin: intOption(values, "t-min"),
       tMax: intOption(values, "t-max"),
@@ -92,6 +111,7 @@ export const postTrainCommand: CliCommand = {
       maxSeconds: numberOption(values, "max-seconds"),
       quiet: Boolean(values.quiet),
     };
+    methodLossOptions(options.method!, options); // the method and the loss options, checked now
     const backend = await initBackend();
     if (!values.quiet) console.error(`post-train: backend ${backend.name} (${backend.reason})`);
     const r = await postTrain(options);

@@ -38,6 +38,12 @@
  * settings were chosen"). The patch terms saturate sooner than the video term
  * (a patch mean moves more than a clip mean), which keeps them from dominating.
  *
+ * **Anchoring (opt-in, our reconstruction).** `anchor: "sft"` or `"kl"` adds
+ * `anchorWeight` times a term on the chosen clip that holds the policy near the
+ * reference (`lib/dpo/anchor.ts` has both and why): L = L_DPO + w · L_anchor in
+ * every method, reported as `loss/anchor`. The default `"none"` leaves the
+ * losses exactly as above.
+ *
  * **Numerics.** −log σ(x) is computed as softplus(−x) (`logSigmoid`), stable
  * for any |x|; every intermediate tensor is freed by `tf.tidy`.
  *
@@ -52,6 +58,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { checkNumber, fail } from "../core/_errors.ts";
 import { logSigmoid } from "../tensor/nn.ts";
+import { checkDpoAnchor, DEFAULT_ANCHOR_WEIGHT, type DpoAnchor, dpoAnchorLoss } from "./anchor.ts";
 
 /** The four per-patch error maps a DPO loss compares, each `[B, P]`. */
 export interface DpoErrorMaps {
@@ -75,6 +82,13 @@ export interface GranDpoInputs extends DpoErrorMaps {
 export interface DiffusionDpoOptions {
   /** β of the video term. Default {@linkcode DEFAULT_DPO_OPTIONS}.beta. */
   beta?: number;
+  /**
+   * Anchoring term toward the reference on the chosen clip (`lib/dpo/anchor.ts`): "none", "sft"
+   * (the policy's error on the winner) or "kl" (a KL proxy on the winner). Default "none".
+   */
+  anchor?: DpoAnchor;
+  /** Weight of the anchoring term (used when `anchor` is not "none"). Default {@linkcode DEFAULT_DPO_OPTIONS}.anchorWeight. */
+  anchorWeight?: number;
 }
 
 /** Options of {@linkcode granDpoLoss}. */
@@ -96,6 +110,8 @@ export const DEFAULT_DPO_OPTIONS: Readonly<Required<GranDpoOptions>> = Object.fr
   lambda: 1,
   tau: 0.25,
   video: true,
+  anchor: "none",
+  anchorWeight: DEFAULT_ANCHOR_WEIGHT,
 });
 
 /** The scalar diagnostics of one loss evaluation, as tensors (TRL names). */
@@ -162,6 +178,20 @@ function patchTerms(inputs: GranDpoInputs, betaPatch: number, tau: number) {
   return { dk, used, y, inside: dk.mul(y).mul(-betaPatch / 2) };
 }
 
+/** `loss` plus w · the anchoring term, and its metric; `loss` itself when the anchor is "none". */
+function withAnchor(
+  loss: tf.Scalar,
+  maps: DpoErrorMaps,
+  options: { anchor: DpoAnchor; anchorWeight: number },
+): { loss: tf.Scalar; metrics: DpoMetricTensors } {
+  if (options.anchor === "none") return { loss, metrics: {} };
+  const term = dpoAnchorLoss(maps, options.anchor);
+  return {
+    loss: loss.add(term.mul(options.anchorWeight)) as tf.Scalar,
+    metrics: { "loss/anchor": term },
+  };
+}
+
 /**
  * Wallace et al.'s Diffusion-DPO loss on the clip-mean errors (module doc).
  * Differentiable with respect to whatever produced the policy maps.
@@ -183,10 +213,15 @@ function patchTerms(inputs: GranDpoInputs, betaPatch: number, tau: number) {
 export function diffusionDpoLoss(maps: DpoErrorMaps, options: DiffusionDpoOptions = {}): DpoLoss {
   const where = "diffusionDpoLoss";
   const beta = checkNumber(where, "beta", options.beta ?? DEFAULT_DPO_OPTIONS.beta, 0);
+  const anchor = checkDpoAnchor(where, options);
   checkMaps(where, { ...maps });
   return tf.tidy(() => {
     const video = videoTerms(maps, beta);
-    return { loss: video.loss, metrics: { loss: video.loss, ...video.metrics } };
+    const anchored = withAnchor(video.loss, maps, anchor);
+    return {
+      loss: anchored.loss,
+      metrics: { loss: anchored.loss, ...video.metrics, ...anchored.metrics },
+    };
   }) as unknown as DpoLoss;
 }
 
@@ -219,6 +254,7 @@ export function granDpoLoss(inputs: GranDpoInputs, options: GranDpoOptions = {})
   const useVideo = options.video ?? d.video;
   if (typeof useVideo !== "boolean") fail(where, "video to be true or false", useVideo);
   if (!useVideo && lambda === 0) fail(where, "lambda > 0 when the video term is off", lambda);
+  const anchor = checkDpoAnchor(where, options);
   checkMaps(where, { ...inputs });
   return tf.tidy(() => {
     const video = videoTerms(inputs, beta);
@@ -227,11 +263,13 @@ export function granDpoLoss(inputs: GranDpoInputs, options: GranDpoOptions = {})
     const safeCount = tf.maximum(count, 1);
     const patchLoss = logSigmoid(inside).neg().mul(used).sum().div(safeCount) as tf.Scalar;
     const usedMean = (x: tf.Tensor) => x.mul(used).sum().div(safeCount) as tf.Scalar;
-    const loss = lambda === 0
+    const preference = lambda === 0
       ? video.loss
       : useVideo
       ? video.loss.add(patchLoss.mul(lambda)) as tf.Scalar
       : patchLoss.mul(lambda) as tf.Scalar;
+    const anchored = withAnchor(preference, inputs, anchor);
+    const loss = anchored.loss;
     const metrics: DpoMetricTensors = {
       loss,
       "loss/video": video.loss,
@@ -241,6 +279,7 @@ export function granDpoLoss(inputs: GranDpoInputs, options: GranDpoOptions = {})
       "patch/margins": usedMean(inside),
       "patch/used": count.div(used.size) as tf.Scalar,
       "patch/disagree": usedMean(y.less(0).toFloat()),
+      ...anchored.metrics,
     };
     return { loss, metrics };
   }) as unknown as DpoLoss;
@@ -302,13 +341,26 @@ export interface GranDpoTerms {
   lambda: number;
   /** Whether the video term counts (false: patch-only). */
   videoTerm: boolean;
-  /** L_video + λ · L_patch (patch-only: λ · L_patch): the loss {@linkcode granDpoLoss} returns. */
+  /** The anchoring term on the chosen clips (`lib/dpo/anchor.ts`; loss 0 when the anchor is "none"). */
+  anchor: {
+    /** Which term. */
+    kind: DpoAnchor;
+    /** Its weight w. */
+    weight: number;
+    /** L_anchor, unweighted. */
+    loss: number;
+  };
+  /**
+   * L_video + λ · L_patch (patch-only: λ · L_patch), plus w · L_anchor when anchored: the loss
+   * {@linkcode granDpoLoss} returns.
+   */
   total: number;
 }
 
 /**
  * Gran-DPO's loss taken apart: the video term per pair, every patch's term
- * with its direction from the PRM and whether τ skips it, λ and the total —
+ * with its direction from the PRM and whether τ skips it, λ, the anchoring
+ * term and the total —
  * the same numbers {@linkcode granDpoLoss} reduces to one loss (for reading,
  * not for gradients; every tensor is freed).
  *
@@ -336,6 +388,7 @@ export async function granDpoTerms(
   const beta = checkNumber(where, "beta", options.beta ?? d.beta, 0);
   const betaPatch = checkNumber(where, "betaPatch", options.betaPatch ?? d.betaPatch, 0);
   const tau = checkNumber(where, "tau", options.tau ?? d.tau, 0);
+  const anchor = checkDpoAnchor(where, options);
   const out = granDpoLoss(inputs, options);
   const metrics = await readDpoMetrics(out);
   const parts = tf.tidy(() => {
@@ -372,6 +425,11 @@ export async function granDpoTerms(
       },
       lambda: options.lambda ?? d.lambda,
       videoTerm: options.video ?? d.video,
+      anchor: {
+        kind: anchor.anchor,
+        weight: anchor.anchorWeight,
+        loss: metrics["loss/anchor"] ?? 0,
+      },
       total: metrics.loss,
     };
   } finally {

@@ -58,9 +58,12 @@ export interface HaloProfile {
   };
   /** Test prompts of the generator stage's recognisability check. */
   generatorPrompts: number;
-  /** Preference pairs. */
-  pairs: Pick<BuildPairsOptions, "prompts" | "candidates" | "steps" | "pairing" | "margin">;
-  /** Post-training (every method and seed). */
+  /** Preference pairs (`sharedNoise` and `eta`: candidates from one x_T per prompt; off in every profile). */
+  pairs: Pick<
+    BuildPairsOptions,
+    "prompts" | "candidates" | "steps" | "pairing" | "margin" | "sharedNoise" | "eta"
+  >;
+  /** Post-training (every method and seed; `anchor`/`anchorWeight` pass through, off in every profile). */
   postTrain: Omit<PostTrainOptions, "out" | "pairs" | "method" | "seed" | "generatorDir"> & {
     seeds: number[];
   };

@@ -35,6 +35,14 @@ export interface SampleOptions {
    * clips, like the preference candidates, need that). Beats `seed`.
    */
   seeds?: readonly number[];
+  /**
+   * One seed per prompt for the initial noise x_T alone (needs `seeds`, which then seed only the
+   * DDIM η > 0 step noise). Clips with the same noise seed start from the same x_T and, with
+   * η > 0, differ only through the step noise of their `seeds` — in local detail rather than
+   * layout (the preference candidates' `sharedNoise`). With η = 0 they are the same clip.
+   * Default: each clip's x_T comes from its `seeds` entry, as its step noise does.
+   */
+  noiseSeeds?: readonly number[];
   /** Classifier-free guidance scale w: ε = ε_u + w(ε_c − ε_u); 1 = off. Default {@linkcode SAMPLE_DEFAULTS}. */
   guidance?: number;
   /**
@@ -123,6 +131,16 @@ export function sampleVideos(
     }
     seeds.forEach((s, i) => checkInt(where, `seeds[${i}]`, s, 0, 0xffffffff));
   }
+  const noiseSeeds = options.noiseSeeds;
+  if (noiseSeeds !== undefined) {
+    if (seeds === undefined) {
+      fail(where, "seeds beside noiseSeeds (seeds then seed the η step noise)", "none");
+    }
+    if (!Array.isArray(noiseSeeds) || noiseSeeds.length !== prompts.length) {
+      fail(where, `noiseSeeds with one seed per prompt (${prompts.length})`, noiseSeeds);
+    }
+    noiseSeeds.forEach((s, i) => checkInt(where, `noiseSeeds[${i}]`, s, 0, 0xffffffff));
+  }
   const tokensAll = tokenizeBatch(prompts); // validates prompts before any work
   const perVideo = c.frames * c.size * c.size * 3;
   const rng = createRng(seed);
@@ -132,6 +150,16 @@ export function sampleVideos(
     if (!clipRngs) return normalArray(rng, b * perVideo);
     const out = new Float32Array(b * perVideo);
     for (let i = 0; i < b; i++) out.set(normalArray(clipRngs[start + i], perVideo), i * perVideo);
+    return out;
+  };
+  // x_T: from its own seed per clip when noiseSeeds are given, else from the same draws as above.
+  const initialRngs = noiseSeeds?.map((s) => createRng(s));
+  const drawInitial = (start: number, b: number): Float32Array => {
+    if (!initialRngs) return draw(start, b);
+    const out = new Float32Array(b * perVideo);
+    for (let i = 0; i < b; i++) {
+      out.set(normalArray(initialRngs[start + i], perVideo), i * perVideo);
+    }
     return out;
   };
   const ab = alphaBars(c.timesteps, c.schedule, c.scheduleShift);
@@ -146,7 +174,7 @@ export function sampleVideos(
     for (let start = 0; start < prompts.length; start += batchSize) {
       const b = Math.min(batchSize, prompts.length - start);
       const tokens = tokensAll.slice([start, 0], [b, PROMPT_LENGTH]);
-      let x = tf.tensor(draw(start, b), [b, ...shape]);
+      let x = tf.tensor(drawInitial(start, b), [b, ...shape]);
       for (let i = 0; i < steps; i++) {
         const t = ts[i];
         const aT = ab[t];
@@ -234,6 +262,7 @@ export async function sampleClips(
     width: c.size,
     fps: 8,
     source: `generator:${typeof p === "string" ? p : p.text}:` +
-      (options.seeds ? `seed=${options.seeds[i]}` : `seed=${options.seed ?? 0}#${i}`),
+      (options.seeds ? `seed=${options.seeds[i]}` : `seed=${options.seed ?? 0}#${i}`) +
+      (options.noiseSeeds ? `,noise=${options.noiseSeeds[i]}` : ""),
   }));
 }

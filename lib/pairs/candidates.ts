@@ -1,6 +1,7 @@
 /**
  * The candidates of the preference data: clips sampled from a generator for
- * the training prompts (DDIM, one noise seed per clip), each written as
+ * the training prompts (DDIM, one noise seed per clip; with shared noise, one
+ * x_T seed per prompt beside it), each written as
  * `clips/<key>.rgb` under a content key and recorded in `candidates*.jsonl`
  * (see `pairs.ts` for the folder's layout). Sampling resumes: a kill loses at
  * most one batch.
@@ -14,6 +15,7 @@ import type { Generator } from "../generator/model.ts";
 import { sampleClips } from "../generator/sampler.ts";
 import { readParams } from "../tensor/nn.ts";
 import type { ShapesPrompt } from "../videos/world.ts";
+import { fail } from "../core/_errors.ts";
 
 /** The SHA-256 of a generator's weights (names, shapes, values), read asynchronously. */
 export async function generatorHash(gen: Generator): Promise<string> {
@@ -39,6 +41,8 @@ export interface CandidateRecord {
   key: string;
   prompt: string;
   seed: number;
+  /** The seed of x_T when the prompt's candidates share it (`sharedNoise`); absent otherwise. */
+  noiseSeed?: number;
   clip: string;
   sha256: string;
 }
@@ -47,8 +51,10 @@ export interface CandidateRecord {
 export interface CandidateItem {
   /** The prompt. */
   prompt: ShapesPrompt;
-  /** Noise seed of the clip. */
+  /** Noise seed of the clip (x_T's and η's, or η's alone when `noiseSeed` is given). */
   seed: number;
+  /** Seed of x_T alone, shared by the candidates of a prompt (`sharedNoise`). */
+  noiseSeed?: number;
   /** SHA-256 of what determines the clip (the clip file is `clips/<key>.rgb`). */
   key: string;
 }
@@ -60,13 +66,15 @@ export interface CandidateJob {
   /** JSONL the records are appended to (`candidates*.jsonl` in `out`). */
   log: string;
   /** The clips, prompts as text. */
-  items: Array<{ prompt: string; seed: number; key: string }>;
+  items: Array<{ prompt: string; seed: number; noiseSeed?: number; key: string }>;
   /** DDIM steps. */
   steps: number;
   /** Classifier-free guidance. */
   guidance: number;
   /** Clips per sampling batch. */
   batchSize: number;
+  /** DDIM η. Default: the sampler's (0). */
+  eta?: number;
 }
 
 /** Every candidate record of a pairs folder (`candidates*.jsonl`), by key. */
@@ -97,10 +105,20 @@ export async function sampleCandidates(
   const written: CandidateRecord[] = [];
   for (let start = 0; start < job.items.length; start += job.batchSize) {
     const chunk = job.items.slice(start, start + job.batchSize);
+    const shared = chunk.filter((w) => w.noiseSeed !== undefined).length;
+    if (shared !== 0 && shared !== chunk.length) {
+      fail(
+        "sampleCandidates",
+        "a noiseSeed on every item of a batch or on none",
+        `${shared} of ${chunk.length}`,
+      );
+    }
     const clips = await sampleClips(generator, chunk.map((w) => w.prompt), {
       steps: job.steps,
       guidance: job.guidance,
       seeds: chunk.map((w) => w.seed),
+      ...(shared ? { noiseSeeds: chunk.map((w) => w.noiseSeed!) } : {}),
+      ...(job.eta !== undefined ? { eta: job.eta } : {}),
       batchSize: job.batchSize,
     });
     const records: CandidateRecord[] = [];
@@ -112,6 +130,7 @@ export async function sampleCandidates(
         key: chunk[i].key,
         prompt: chunk[i].prompt.text,
         seed: chunk[i].seed,
+        ...(shared ? { noiseSeed: chunk[i].noiseSeed } : {}),
         clip,
         sha256: await sha256Hex(bytes),
       });

@@ -8,11 +8,12 @@
  * **Files** (in the output folder):
  * - `clips/<key>.rgb` — one candidate clip, raw bytes: frames × height ×
  *   width × RGB, row-major, 0–255. `<key>` is the SHA-256 of what determines
- *   the clip (generator weights, prompt, seed, sampler settings), so a rerun,
- *   or a later run with more prompts, reuses every clip it has.
+ *   the clip (generator weights, prompt, seed, sampler settings — η and the
+ *   shared x_T seed when used), so a rerun, or a later run with more prompts,
+ *   reuses every clip it has, and a run with other noise settings none.
  * - `candidates.jsonl` — one line per sampled clip
- *   (`{key, prompt, seed, clip, sha256}`), appended as clips are written, so a
- *   killed run resumes where it stopped.
+ *   (`{key, prompt, seed, clip, sha256}`, and `noiseSeed` with shared noise),
+ *   appended as clips are written, so a killed run resumes where it stopped.
  * - `pairs.jsonl` — the interchange another trainer can read, one pair per
  *   line, written atomically once all candidates are scored (another `name`
  *   writes `<name>.jsonl` and `<name>.manifest.json` beside the same clips):
@@ -31,13 +32,26 @@
  * }
  * ```
  *
- *   Scores are the reward models' means over the aspects, on the 1–4 scale;
+ *   Scores are the reward models' means over the aspects, on the 1–4 scale
+ *   (with several PRMs, `prmDirs`, the ensemble's combination of them, clip by
+ *   clip and patch by patch: `scores.ts`; the format is the same); a side's
+ *   `seed` is its clip's noise seed (with `sharedNoise`, the η step noise's);
  *   patches are in patch-index order `(segment·rows + row)·cols + col` (see
  *   `patchId`); clip paths are relative to the `pairs.jsonl` folder.
  * - `pairs.manifest.json` — settings, counts and diagnostics (score spreads, how
  *   often patch directions disagree with the video direction, and how often
  *   the reference judge agrees with the pair's direction — for reporting
- *   only; the judge never chooses a pair).
+ *   only; the judge never chooses a pair). With an ensemble, `settings.prm`
+ *   lists the PRMs, `settings.ensemble` names the combination and
+ *   `diagnostics.ensembleVideoStd` is the models' mean disagreement on a clip;
+ *   `settings.sharedNoise` and `settings.eta` appear when used.
+ *
+ * **Candidates from the same noise** (`sharedNoise`, our reconstruction): every
+ * candidate of a prompt starts from one x_T (seeded by the prompt) and DDIM
+ * with η > 0 (default 0.5 then) gives each its own step noise, so the
+ * candidates — and the pairs — differ in local detail rather than in layout,
+ * which is what per-patch preferences are about. With η = 0 they would all be
+ * the same clip, so that is refused.
  * @module
  */
 
@@ -52,15 +66,13 @@ import { disposeGenerator, type Generator } from "../generator/model.ts";
 import { loadGenerator } from "../generator/io.ts";
 import { loadRewardModel } from "../reward/io.ts";
 import { disposeRewardModel, type RewardModel } from "../reward/model.ts";
-import { flattenPatchScores, scoreRewards } from "../reward/score.ts";
-import { directionAgreement } from "../reward/metrics.ts";
-import { shapesBench } from "../videos/shapes_bench.ts";
 import { modelName, type ModelRef, shipped } from "../core/shipped.ts";
-import { ASPECTS } from "../videos/scores.ts";
 import { formatGrid, numPatches, parseGrid } from "../videos/patch.ts";
 import { promptSplits, type ShapesPrompt } from "../videos/world.ts";
-import type { Video } from "../videos/video.ts";
 import { type PairSide, type PreferencePair, readClip } from "./file.ts";
+import { ENSEMBLE_REDUCES, type EnsembleReduce } from "../reward/ensemble.ts";
+import { ensembleCandidateScores } from "./scores.ts";
+import { judgeDiagnostics } from "./_judge_diagnostics.ts";
 import {
   type CandidateItem,
   type CandidateJob,
@@ -86,6 +98,10 @@ export const PAIRS_DEFAULTS: Readonly<{
   batchSize: number;
   pairing: Pairing;
   name: string;
+  ensemble: EnsembleReduce;
+  sharedNoise: boolean;
+  eta: number;
+  sharedNoiseEta: number;
 }> = Object.freeze({
   prompts: 256,
   candidates: 4,
@@ -96,6 +112,10 @@ export const PAIRS_DEFAULTS: Readonly<{
   batchSize: 16,
   pairing: "best-worst",
   name: "pairs",
+  ensemble: "mean",
+  sharedNoise: false,
+  eta: 0,
+  sharedNoiseEta: 0.5,
 });
 
 /** Options for {@linkcode buildPairs}. */
@@ -113,6 +133,17 @@ export interface BuildPairsOptions {
   generator?: Generator;
   /** Patch reward model. Default: the shipped PRM ({@linkcode shipped}). */
   prmDir?: ModelRef;
+  /**
+   * Several patch reward models instead of `prmDir` (one grid, frames and size): every candidate
+   * is scored by each and the scores combined by `ensemble` (`scores.ts`). Our reconstruction.
+   */
+  prmDirs?: readonly ModelRef[];
+  /**
+   * How an ensemble's scores of a clip and of each patch are combined: "mean", "min" or
+   * "mean-std" (mean − standard deviation; the pessimistic two guard against reward hacking).
+   * Default "mean" (one PRM: its own scores whatever this is).
+   */
+  ensemble?: EnsembleReduce;
   /** Take video scores from this reward model instead of the PRM's video head. */
   videoRmDir?: ModelRef;
   /** Training prompts (a seeded sample of the train split). Default 256. */
@@ -123,6 +154,14 @@ export interface BuildPairsOptions {
   steps?: number;
   /** Classifier-free guidance. Default 2. */
   guidance?: number;
+  /**
+   * All candidates of a prompt start from the same initial noise x_T and differ only through
+   * DDIM's η step noise, so a pair differs in local detail rather than layout. Needs η > 0
+   * (with η = 0 they would be one clip). Our reconstruction, not the paper's. Default false.
+   */
+  sharedNoise?: boolean;
+  /** DDIM η of the candidates. Default 0, or 0.5 with `sharedNoise`. */
+  eta?: number;
   /** Seed of the prompt sample and of the candidates' noise. Default 0. */
   seed?: number;
   /** "best-worst" (one pair per prompt) or "all" pairs above the margin. Default "best-worst". */
@@ -170,6 +209,11 @@ function candidateSeed(seed: number, index: number, j: number): number {
   return createRng((seed * 0x9e3779b1 + index * 0x85ebca6b + j * 0xc2b2ae35) >>> 0).seed();
 }
 
+/** The seed of the x_T every candidate of prompt `index` shares under `sharedNoise`. */
+function sharedNoiseSeed(seed: number, index: number): number {
+  return createRng((seed * 0x9e3779b1 + index * 0x85ebca6b + 0x27d4eb2f) >>> 0).seed();
+}
+
 /**
  * A seeded sample of `n` prompts of the train split (indices into it kept, for ids).
  *
@@ -197,43 +241,6 @@ export function pairPrompts(
 
 function mean(xs: readonly number[]): number {
   return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN;
-}
-
-/** A reward model's scores of candidate clips, each the mean over the aspects (1–4). */
-export interface CandidateScores {
-  /** Video score per clip. */
-  video: number[];
-  /** Patch scores per clip, in patch-index order. */
-  patches: number[][];
-}
-
-/**
- * Scores candidate clips of a prompt as the pairs are scored: each clip's
- * video score and its patch scores on the model's grid, the mean over the
- * aspects (the PRM's scores of a Gran-DPO pair).
- *
- * @example
- * ```ts
- * import { createRewardModel, createVideo, disposeRewardModel } from "@halo/kit";
- * import { candidateScores } from "@halo/kit/pairs";
- * const prm = createRewardModel({ frames: 4, size: 16, grid: "2x2x2", dim: 16, depth: 1, heads: 2 }, { seed: 1 });
- * const video = createVideo({ frames: new Float32Array(4 * 16 * 16 * 3).fill(0.3), numFrames: 4, height: 16, width: 16 });
- * const s = await candidateScores(prm, [{ video, prompt: "one red circle moving up slowly on a black background" }]);
- * console.log(s.video.length, s.patches[0].length); // 1 8
- * disposeRewardModel(prm);
- * ```
- */
-export async function candidateScores(
-  model: RewardModel,
-  items: ReadonlyArray<{ video: Video; prompt: string }>,
-): Promise<CandidateScores> {
-  if (!Array.isArray(items)) fail("candidateScores", "an array of {video, prompt}", items);
-  const scores = await scoreRewards(model, [...items]);
-  const meanAspects = (s: Record<string, number>) => mean(ASPECTS.map((a) => s[a]));
-  return {
-    video: scores.map((s) => meanAspects(s.video as unknown as Record<string, number>)),
-    patches: scores.map((s) => flattenPatchScores(s.patches).map((a) => mean(a))),
-  };
 }
 
 /**
@@ -292,9 +299,35 @@ export async function buildPairs(options: BuildPairsOptions): Promise<BuildPairs
   if (pairing !== "best-worst" && pairing !== "all") {
     fail(where, 'pairing "best-worst" or "all"', pairing);
   }
+  const sharedNoise = options.sharedNoise ?? d.sharedNoise;
+  if (typeof sharedNoise !== "boolean") fail(where, "sharedNoise true or false", sharedNoise);
+  const eta = checkNumber(
+    where,
+    "eta",
+    options.eta ?? (sharedNoise ? d.sharedNoiseEta : d.eta),
+    0,
+    1,
+  );
+  if (sharedNoise && eta === 0) {
+    fail(
+      where,
+      "eta > 0 with sharedNoise (with η = 0 DDIM is deterministic, so candidates from the same noise would be the same clip)",
+      eta,
+    );
+  }
+  const ensemble = options.ensemble ?? d.ensemble;
+  if (!ENSEMBLE_REDUCES.includes(ensemble)) {
+    fail(where, `ensemble one of ${ENSEMBLE_REDUCES.join(", ")}`, ensemble);
+  }
+  if (options.prmDirs !== undefined) {
+    if (options.prmDir !== undefined) fail(where, "prmDir or prmDirs, not both", options.prmDirs);
+    if (!Array.isArray(options.prmDirs) || options.prmDirs.length === 0) {
+      fail(where, "prmDirs with at least one reward model", options.prmDirs);
+    }
+  }
   const generatorRef = options.generatorDir ?? shipped.generator;
-  const prmRef = options.prmDir ?? shipped.prm;
-  const prmDir = modelName(prmRef);
+  const prmRefs = options.prmDirs ?? [options.prmDir ?? shipped.prm];
+  const prmNames = prmRefs.map((r) => modelName(r));
   const name = options.name ?? d.name;
   if (!/^[A-Za-z0-9_.-]+$/.test(name) || name.startsWith(".")) {
     fail(where, "a file name of letters, digits, '_', '-' and '.'", name);
@@ -314,18 +347,29 @@ export async function buildPairs(options: BuildPairsOptions): Promise<BuildPairs
   }
   const models: RewardModel[] = [];
   try {
-    const prm = (await loadRewardModel(prmRef)).model;
-    models.push(prm);
-    const videoRm = options.videoRmDir ? (await loadRewardModel(options.videoRmDir)).model : prm;
-    if (videoRm !== prm) models.push(videoRm);
-    const c = generator.config;
-    if (prm.config.frames !== c.frames || prm.config.size !== c.size) {
-      fail(
-        prmDir,
-        `a reward model for ${c.frames} frames of ${c.size}×${c.size} (the generator's)`,
-        `${prm.config.frames} frames of ${prm.config.size}×${prm.config.size}`,
-      );
+    const prms: RewardModel[] = [];
+    for (const ref of prmRefs) {
+      prms.push((await loadRewardModel(ref)).model);
+      models.push(prms.at(-1)!);
     }
+    const prm = prms[0];
+    const videoRm = options.videoRmDir ? (await loadRewardModel(options.videoRmDir)).model : null;
+    if (videoRm) models.push(videoRm);
+    const c = generator.config;
+    prms.forEach((m, i) => {
+      if (
+        m.config.frames !== c.frames || m.config.size !== c.size ||
+        m.config.grid !== prm.config.grid
+      ) {
+        fail(
+          prmNames[i],
+          `a reward model for ${c.frames} frames of ${c.size}×${c.size} (the generator's) on grid ${prm.config.grid} (${
+            prmNames[0]
+          }'s)`,
+          `${m.config.frames} frames of ${m.config.size}×${m.config.size} on grid ${m.config.grid}`,
+        );
+      }
+    });
     const shape: [number, number, number, number] = [c.frames, c.size, c.size, 3];
     const grid = parseGrid(prm.config.grid);
     const P = numPatches(grid, c.frames);
@@ -334,8 +378,10 @@ export async function buildPairs(options: BuildPairsOptions): Promise<BuildPairs
     const known = await readCandidates(out);
     const wanted: CandidateItem[] = [];
     for (const { index, prompt } of prompts) {
+      const noiseSeed = sharedNoise ? sharedNoiseSeed(seed, index) : undefined;
       for (let j = 0; j < nCandidates; j++) {
         const s = candidateSeed(seed, index, j);
+        // η and the shared x_T enter the key only when used, so older folders keep their keys
         const key = await sha256Hex(JSON.stringify({
           v: CLIP_FORMAT_VERSION,
           generator: generatorKey,
@@ -343,8 +389,10 @@ export async function buildPairs(options: BuildPairsOptions): Promise<BuildPairs
           seed: s,
           steps,
           guidance,
+          ...(eta > 0 ? { eta } : {}),
+          ...(noiseSeed !== undefined ? { noiseSeed } : {}),
         }));
-        wanted.push({ prompt, seed: s, key });
+        wanted.push({ prompt, seed: s, key, ...(noiseSeed !== undefined ? { noiseSeed } : {}) });
       }
     }
     const missing: CandidateItem[] = [];
@@ -359,7 +407,7 @@ export async function buildPairs(options: BuildPairsOptions): Promise<BuildPairs
       quiet: options.quiet || missing.length === 0,
     });
     const jobs = options.jobs ?? defaultJobs();
-    const sampling = { out, steps, guidance, batchSize };
+    const sampling = { out, steps, guidance, batchSize, ...(eta > 0 ? { eta } : {}) };
     if (jobs > 1 && !options.generator && missing.length > batchSize) {
       // One shard per core, each in a child process with its own log file.
       const per = Math.ceil(missing.length / jobs);
@@ -372,7 +420,7 @@ export async function buildPairs(options: BuildPairsOptions): Promise<BuildPairs
           job: {
             ...sampling,
             log: join(out, `candidates.${k}.jsonl`),
-            items: shard.map((w) => ({ prompt: w.prompt.text, seed: w.seed, key: w.key })),
+            items: shard.map((w) => ({ ...w, prompt: w.prompt.text })),
           },
         })),
         {
@@ -400,10 +448,10 @@ export async function buildPairs(options: BuildPairsOptions): Promise<BuildPairs
       }),
     );
     const items = videos.map((video, i) => ({ video, prompt: wanted[i].prompt.text }));
-    const prmScores = await candidateScores(prm, items);
-    const videoScores = videoRm === prm
-      ? prmScores.video
-      : (await candidateScores(videoRm, items)).video;
+    const prmScores = await ensembleCandidateScores(prms, items, { ensemble });
+    const videoScores = videoRm
+      ? (await ensembleCandidateScores([videoRm], items)).video
+      : prmScores.video;
     const patchScores = prmScores.patches;
     for (const [i, v] of videoScores.entries()) {
       if (!Number.isFinite(v) || patchScores[i].some((x) => !Number.isFinite(x))) {
@@ -471,51 +519,17 @@ export async function buildPairs(options: BuildPairsOptions): Promise<BuildPairs
         ),
       ),
       videoScoreStd: Math.sqrt(mean(videoScores.map((v) => (v - mean(videoScores)) ** 2))),
+      ...(prms.length > 1 ? { ensembleVideoStd: mean(prmScores.videoStd) } : {}),
     };
     if (options.judgeDiagnostics ?? true) {
-      const index = new Map(wanted.map((w, i) => [known.get(w.key)!.clip, i]));
-      const judged = new Map<number, { video: number; overall: number; patches: number[] }>();
-      const judgeOf = (clip: string) => {
-        const i = index.get(clip)!;
-        let j = judged.get(i);
-        if (!j) {
-          const b = shapesBench(videos[i], wanted[i].prompt.text);
-          j = {
-            video: mean(ASPECTS.map((a) => b.judgement.video[a])),
-            overall: b.bench.overall,
-            patches: b.judgement.patches.map((q) => mean(ASPECTS.map((a) => q.scores[a]))),
-          };
-          judged.set(i, j);
-        }
-        return j;
-      };
-      let overallAgree = 0, patchAgree = 0, patchTies = 0;
-      let patchCount = 0;
-      // the chosen clip is the pair's preferred one by construction
-      const video = directionAgreement(pairs.map((q) => ({
-        model: [1, 0] as const,
-        reference: [judgeOf(q.chosen.clip).video, judgeOf(q.rejected.clip).video] as const,
-      })));
-      for (const q of pairs) {
-        const a = judgeOf(q.chosen.clip), b = judgeOf(q.rejected.clip);
-        if (a.overall > b.overall) overallAgree++;
-        q.patch_gaps.forEach((g, k) => {
-          if (Math.abs(g) < 0.25) return;
-          patchCount++;
-          const jg = a.patches[k] - b.patches[k];
-          if (jg === 0) patchTies++;
-          else if (Math.sign(jg) === Math.sign(g)) patchAgree++;
-        });
-      }
-      const share = (n: number, of: number) => of ? n / of : NaN;
-      Object.assign(diagnostics, {
-        judgeAgreesWithVideoDirection: video.agree,
-        judgeTiesVideo: video.ties,
-        judgeAgreesWithVideoDirectionWhereItDiffers: video.agreeWhereReferenceDiffers,
-        judgeShapesBenchAgreesWithVideoDirection: share(overallAgree, pairs.length),
-        judgeAgreesWithPatchDirection: share(patchAgree, patchCount),
-        judgeTiesPatchDirection: share(patchTies, patchCount),
-      });
+      const clipIndex = new Map(wanted.map((w, i) => [known.get(w.key)!.clip, i]));
+      Object.assign(
+        diagnostics,
+        judgeDiagnostics(pairs, (clip) => {
+          const i = clipIndex.get(clip)!;
+          return { index: i, video: videos[i], prompt: wanted[i].prompt.text };
+        }),
+      );
     }
     const manifest: PairsManifest = {
       settings: {
@@ -523,13 +537,16 @@ export async function buildPairs(options: BuildPairsOptions): Promise<BuildPairs
           ? `in-memory ${generatorKey.slice(0, 12)}…`
           : modelName(generatorRef),
         generatorSha256: generatorKey,
-        prm: prmDir,
+        prm: prms.length > 1 ? prmNames : prmNames[0],
+        ...(prms.length > 1 ? { ensemble } : {}),
         videoRm: options.videoRmDir === undefined ? null : modelName(options.videoRmDir),
         prompts: nPrompts,
         candidates: nCandidates,
         steps,
         guidance,
         seed,
+        ...(sharedNoise ? { sharedNoise } : {}),
+        ...(eta > 0 ? { eta } : {}),
         pairing,
         margin,
         grid: formatGrid(grid),

@@ -11,6 +11,9 @@ lib/dpo/loss_maps.ts) and its TRL-style metric names.
 - Gran-DPO: d_k per patch, y_k = sign(gap_k), patch k of a pair used when |gap_k| ≥ τ and
   gap_k ≠ 0, L_patch = Σ_used softplus(−(−β_p/2·y_k·(d_k(w) − d_k(l)))) / max(#used, 1),
   L = L_video + λ·L_patch (λ = 0: Diffusion-DPO; patch-only: λ·L_patch).
+- Anchor (lib/dpo/anchor.ts, opt-in, every method): "sft" adds w·mean over (pair, patch) of the
+  policy's error on the chosen clip, "kl" w·mean of (√(e_θ + 1e-12) − √(e_ref + 1e-12))² on the
+  chosen clip; its value is the metric "loss/anchor". "none" (the default) adds nothing.
 
 The losses are computed from sums over the pairs at hand divided by normalisers of the whole
 (global) batch — its pair count and its count of used patches — so that micro-batches and
@@ -23,17 +26,43 @@ import torch.nn.functional as F
 
 WEIGHTINGS = ("x0", "eps", "min-snr")
 METHODS = ("dpo", "grandpo", "patch-only")
-DEFAULT_LOSS = {"beta": 5000, "betaPatch": 5000, "lambda": 1, "tau": 0.25}
+ANCHORS = ("none", "sft", "kl")
+DEFAULT_LOSS = {"beta": 5000, "betaPatch": 5000, "lambda": 1, "tau": 0.25, "anchor": "none",
+                "anchorWeight": 1000}
 
 
 def method_loss_options(method, options=None):
-    """lib/dpo/post_train.ts methodLossOptions: {beta, betaPatch, lambda, tau, video}."""
+    """lib/dpo/post_train.ts methodLossOptions: {beta, betaPatch, lambda, tau, video}, and
+    {anchor, anchorWeight} only when there is an anchor (so settings stored before it existed
+    still match)."""
     if method not in METHODS:
         raise ValueError(f"Expected method among {', '.join(METHODS)} but found {method!r}")
     o = {**DEFAULT_LOSS, **{k: v for k, v in (options or {}).items() if v is not None}}
-    return {"beta": o["beta"], "betaPatch": o["betaPatch"],
-            "lambda": 0 if method == "dpo" else o["lambda"], "tau": o["tau"],
-            "video": method != "patch-only"}
+    if o["anchor"] not in ANCHORS:
+        raise ValueError(f"Expected anchor among {', '.join(ANCHORS)} but found {o['anchor']!r}")
+    if not o["anchorWeight"] >= 0:
+        raise ValueError(f"Expected anchorWeight ≥ 0 but found {o['anchorWeight']!r}")
+    out = {"beta": o["beta"], "betaPatch": o["betaPatch"],
+           "lambda": 0 if method == "dpo" else o["lambda"], "tau": o["tau"],
+           "video": method != "patch-only"}
+    if o["anchor"] != "none":
+        out.update(anchor=o["anchor"], anchorWeight=o["anchorWeight"])
+    return out
+
+
+def anchor_of(o):
+    """(anchor, weight) of loss options; ("none", 0) without one."""
+    anchor = o.get("anchor", "none")
+    return anchor, (o.get("anchorWeight", DEFAULT_LOSS["anchorWeight"]) if anchor != "none" else 0)
+
+
+def anchor_sum(pc, rc, anchor):
+    """Σ over (pair, patch) of the anchoring term's cells on the chosen clips (lib/dpo/anchor.ts)."""
+    if anchor == "sft":
+        return pc.sum()
+    if anchor == "kl":
+        return ((pc + 1e-12).sqrt() - (rc + 1e-12).sqrt()).square().sum()
+    raise ValueError(f"Expected anchor among {', '.join(ANCHORS)} but found {anchor!r}")
 
 
 def error_weights(ab64, t, weighting, gamma):
@@ -124,6 +153,11 @@ def dpo_sums(pol, ref, gaps, o, norm):
         })
         if o["lambda"] != 0:
             loss = video + patch * o["lambda"] if o["video"] else patch * o["lambda"]
+    anchor, weight = anchor_of(o)
+    if anchor != "none":
+        term = anchor_sum(pc, rc, anchor) / (norm["pairs"] * norm["patches"])
+        sums["loss/anchor"] = term
+        loss = loss + term * weight
     return loss, {k: v.detach() for k, v in sums.items()}
 
 
@@ -142,18 +176,23 @@ def metrics_from_sums(sums, o, norm):
         "mse/ref_chosen": s["mse/ref_chosen"] / cells,
         "mse/ref_rejected": s["mse/ref_rejected"] / cells,
     }
+    anchor, weight = anchor_of(o)
+    extra = {"loss/anchor": s["loss/anchor"]} if anchor != "none" else {}
     if not granular(o):
-        return {"loss": video, **m}
+        return {"loss": video + weight * s["loss/anchor"] if extra else video, **m, **extra}
     safe = max(norm["used"], 1)
     patch = s["loss/patch"]
     loss = video if o["lambda"] == 0 else \
         (video + o["lambda"] * patch if o["video"] else o["lambda"] * patch)
+    if extra:
+        loss = loss + weight * s["loss/anchor"]
     return {
         "loss": loss, "loss/video": video, "loss/patch": patch, **m,
         "patch/accuracies": s["patch/accuracies"] / safe,
         "patch/margins": s["patch/margins"] / safe,
         "patch/used": s["patch/used"] / cells,
         "patch/disagree": s["patch/disagree"] / safe,
+        **extra,
     }
 
 

@@ -16,7 +16,8 @@ torchrun, reading the kit's pairs file and writing a kit checkpoint.
 - **Model.** The policy starts from `--generator` and is wrapped in DistributedDataParallel (gloo
   on CPU, nccl on CUDA); a frozen copy is the reference, run under no_grad. The null prompt is
   never used by DPO, so it gets no gradient (the kit's Adam then leaves it as it is).
-- **Loss.** Diffusion-DPO, Gran-DPO or patch-only with the kit's conventions (halo_torch.losses).
+- **Loss.** Diffusion-DPO, Gran-DPO or patch-only with the kit's conventions (halo_torch.losses),
+  with `--anchor sft | kl` (and `--anchor-weight`) the kit's opt-in anchor on the winners.
   Micro-batches of `--micro-batch` pairs accumulate gradients (DDP's no_sync until the last); each
   part's loss is its share of the global batch's loss (normalised by the global pair count and the
   global count of used patches, one all_reduce per step), scaled by the world size because DDP
@@ -48,8 +49,8 @@ import torch.distributed as dist
 
 from .adam import KitAdam
 from .checkpoint import load_generator, read_manifest, recover_interrupted_save, write_checkpoint
-from .losses import (METHODS, WEIGHTINGS, dpo_sums, error_weights, method_loss_options,
-                     metrics_from_sums, patch_errors, used_patches)
+from .losses import (ANCHORS, METHODS, WEIGHTINGS, dpo_sums, error_weights,
+                     method_loss_options, metrics_from_sums, patch_errors, used_patches)
 from .model import Generator, GeneratorModule
 from .pairs import PairsDataset
 
@@ -77,6 +78,10 @@ def parse_args(argv=None):
     ap.add_argument("--beta-patch", type=float, default=None)
     ap.add_argument("--lambda", dest="lam", type=float, default=None)
     ap.add_argument("--tau", type=float, default=None)
+    ap.add_argument("--anchor", choices=ANCHORS, default="none",
+                    help="anchor toward the reference on the winners (lib/dpo/anchor.ts)")
+    ap.add_argument("--anchor-weight", type=float, default=None,
+                    help="weight of the anchor term (default: the kit's)")
     ap.add_argument("--checkpoint-every", type=int, default=50)
     ap.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     ap.add_argument("--threads", type=int, default=0, help="torch threads per process (0: default)")
@@ -199,7 +204,9 @@ class Trainer:
         names = module.names
         adam = KitAdam(list(module.weights), lr=a.lr, clip_norm=a.clip_norm, names=names)
         loss_options = method_loss_options(a.method, {"beta": a.beta, "betaPatch": a.beta_patch,
-                                                      "lambda": a.lam, "tau": a.tau})
+                                                      "lambda": a.lam, "tau": a.tau,
+                                                      "anchor": a.anchor,
+                                                      "anchorWeight": a.anchor_weight})
         settings = {**settings_of(a, {"generatorSha256": base_manifest["weights"]["sha256"]}),
                     "loss": loss_options}
         start, prior_seconds, resumed = self.resume(names, module, adam, settings)
