@@ -303,12 +303,14 @@ export async function postTrain(options: PostTrainOptions): Promise<PostTrainRes
       const differ = Object.keys({ ...stored, ...found })
         .filter((key) => JSON.stringify(stored[key]) !== JSON.stringify(found[key]));
       if (differ.length) {
+        // a key absent on one side is a default left out of the settings (e.g. no anchor)
+        const shown = (v: unknown) => v === undefined ? "(default)" : JSON.stringify(v);
         fail(
           `${out}/config.json`,
           `a post-training run with the same settings (${
-            differ.map((key) => `${key}: ${JSON.stringify(stored[key])}`).join(", ")
+            differ.map((key) => `${key}: ${shown(stored[key])}`).join(", ")
           }; use another --out to start afresh)`,
-          differ.map((key) => `${key}: ${JSON.stringify(found[key])}`).join(", "),
+          differ.map((key) => `${key}: ${shown(found[key])}`).join(", "),
         );
       }
       const loaded = await loadCheckpoint(out, {
