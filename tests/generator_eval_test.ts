@@ -127,12 +127,14 @@ Deno.test({
   },
 });
 
-Deno.test("the shipped checkpoint loads (default config, x0 head) and samples valid videos", async () => {
+Deno.test("the shipped checkpoint loads (x0 head, cross-token context, schedule shift 3) and samples valid videos", async () => {
   const { generator, step } = await loadGenerator(
     new URL("../data/generator", import.meta.url).pathname,
-    { config: { ...DEFAULT_GENERATOR_CONFIG, prediction: "x0" } },
+    {
+      config: { ...DEFAULT_GENERATOR_CONFIG, prediction: "x0", crossContext: 8, scheduleShift: 3 },
+    },
   );
-  assert.equal(step, 4500);
+  assert.equal(step, 26000);
   const x = sampleVideos(generator, pickTestPrompts(1, 0), { steps: 3 });
   const values = x.dataSync();
   assert.ok(values.every((v) => v >= 0 && v <= 1));
