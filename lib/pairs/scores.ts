@@ -18,6 +18,7 @@
  * @module
  */
 
+import { checkEnsembleModels } from "../reward/_ensemble_check.ts";
 import { fail } from "../core/_errors.ts";
 import { ENSEMBLE_REDUCES, type EnsembleReduce, reduceScores } from "../reward/ensemble.ts";
 import type { RewardModel } from "../reward/model.ts";
@@ -98,24 +99,11 @@ export async function ensembleCandidateScores(
   options: { ensemble?: EnsembleReduce } = {},
 ): Promise<EnsembleCandidateScores> {
   const where = "ensembleCandidateScores";
-  if (!Array.isArray(models) || models.length === 0) {
-    fail(where, "a non-empty array of reward models", models);
-  }
+  checkEnsembleModels(where, models);
   const ensemble = options.ensemble ?? "mean";
   if (!ENSEMBLE_REDUCES.includes(ensemble)) {
     fail(where, `ensemble one of ${ENSEMBLE_REDUCES.join(", ")}`, ensemble);
   }
-  const c0 = models[0].config;
-  models.forEach((m, i) => {
-    const c = m?.config;
-    if (!c || c.frames !== c0.frames || c.size !== c0.size || c.grid !== c0.grid) {
-      fail(
-        `${where}: model ${i}`,
-        `${c0.frames} frames of ${c0.size}×${c0.size}, grid ${c0.grid} like model 0`,
-        c ? `${c.frames} frames of ${c.size}×${c.size}, grid ${c.grid}` : m,
-      );
-    }
-  });
   const all: CandidateScores[] = [];
   for (const m of models) all.push(await candidateScores(m, items));
   if (all.length === 1) return { ...all[0], videoStd: all[0].video.map(() => 0) };

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { checkEnsembleModels } from "./_ensemble_check.ts";
 import { fail } from "../core/_errors.ts";
 import { ASPECTS, type AspectScores } from "../videos/scores.ts";
 import type { RewardModel } from "./model.ts";
@@ -74,24 +75,11 @@ export async function scoreEnsemble(
   options: EnsembleScoreOptions = {},
 ): Promise<RewardScores[]> {
   const where = "scoreEnsemble";
-  if (!Array.isArray(models) || models.length === 0) {
-    fail(where, "a non-empty array of reward models", models);
-  }
+  checkEnsembleModels(where, models);
   const reduce = options.reduce ?? "mean";
   if (!ENSEMBLE_REDUCES.includes(reduce)) {
     fail(where, `reduce one of ${ENSEMBLE_REDUCES.join(", ")}`, reduce);
   }
-  const c0 = models[0].config;
-  models.forEach((m, i) => {
-    const c = m?.config;
-    if (!c || c.frames !== c0.frames || c.size !== c0.size || c.grid !== c0.grid) {
-      fail(
-        `${where}: model ${i}`,
-        `${c0.frames} frames of ${c0.size}×${c0.size}, grid ${c0.grid} like model 0`,
-        c ? `${c.frames} frames of ${c.size}×${c.size}, grid ${c.grid}` : m,
-      );
-    }
-  });
   const all: RewardScores[][] = [];
   for (const m of models) all.push(await scoreRewards(m, items, options));
   return all[0].map((first, i) => {
