@@ -225,7 +225,7 @@ Deno.test("postTrain with an anchor logs loss/anchor, stores it in the settings 
     );
     await assert.rejects(
       () => postTrain({ ...base, out: `${dir}/kl`, method: "dpo" }),
-      /same settings \(anchor: undefined, anchorWeight: undefined;/,
+      /same settings \(anchor: \(default\), anchorWeight: \(default\);/,
     );
   });
 });
