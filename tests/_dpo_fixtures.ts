@@ -14,6 +14,19 @@ export const TINY_X0 = { ...TINY_GENERATOR, prediction: "x0" as const };
 export const TINY_RM = { frames: 4, size: 16, grid: "2x2x2", dim: 16, depth: 1, heads: 2 };
 
 /** Writes a tiny generator (`<dir>/gen`), a tiny PRM (`<dir>/prm`) and pairs (`<dir>/pairs`). */
+/** The options `tinyPairsSetup` builds its pairs with (beside `out`), for reruns in `dir`. */
+export function tinyPairsOptions(dir: string) {
+  return {
+    generatorDir: `${dir}/gen`,
+    prmDir: `${dir}/prm`,
+    prompts: 3,
+    candidates: 3,
+    steps: 2,
+    margin: 0,
+    quiet: true,
+  };
+}
+
 export async function tinyPairsSetup(
   dir: string,
   options: { prompts?: number; candidates?: number } = {},
@@ -28,14 +41,10 @@ export async function tinyPairsSetup(
   disposeRewardModel(prm);
   try {
     return await buildPairs({
+      ...tinyPairsOptions(dir),
       out: `${dir}/pairs`,
-      generatorDir: `${dir}/gen`,
-      prmDir: `${dir}/prm`,
       prompts: options.prompts ?? 3,
       candidates: options.candidates ?? 3,
-      steps: 2,
-      margin: 0,
-      quiet: true,
     });
   } finally {
     disposeGenerator(gen);

@@ -15,7 +15,7 @@ import { readClip, readPairs } from "../lib/pairs/file.ts";
 import { parseCli } from "../lib/cli/_flags.ts";
 import { pairsCommand } from "../lib/cli/pairs.ts";
 import { randomVideo, withTempDir } from "./_helpers.ts";
-import { TINY_RM, tinyPairsSetup } from "./_dpo_fixtures.ts";
+import { TINY_RM, tinyPairsOptions, tinyPairsSetup } from "./_dpo_fixtures.ts";
 
 await initBackend();
 
@@ -29,16 +29,8 @@ async function ensembleSetup(dir: string) {
     await saveRewardModel(`${dir}/prm${seed}`, m);
     disposeRewardModel(m);
   }
-  const options = {
-    out: `${dir}/pairs`,
-    generatorDir: `${dir}/gen`,
-    prompts: 3,
-    candidates: 3,
-    steps: 2,
-    margin: 0,
-    judgeDiagnostics: false,
-    quiet: true,
-  };
+  const { prmDir: _single, ...tiny } = tinyPairsOptions(dir);
+  const options = { ...tiny, out: `${dir}/pairs`, judgeDiagnostics: false };
   return { first, options, prms: [`${dir}/prm`, `${dir}/prm2`, `${dir}/prm3`] };
 }
 

@@ -18,21 +18,12 @@ import type { CandidateRecord } from "../lib/pairs/candidates.ts";
 import { parseCli } from "../lib/cli/_flags.ts";
 import { pairsCommand } from "../lib/cli/pairs.ts";
 import { withTempDir } from "./_helpers.ts";
-import { tinyPairsSetup } from "./_dpo_fixtures.ts";
+import { tinyPairsOptions, tinyPairsSetup } from "./_dpo_fixtures.ts";
 
 await initBackend();
 
 function tinyOptions(dir: string) {
-  return {
-    generatorDir: `${dir}/gen`,
-    prmDir: `${dir}/prm`,
-    prompts: 3,
-    candidates: 3,
-    steps: 2,
-    margin: 0,
-    judgeDiagnostics: false,
-    quiet: true,
-  };
+  return { ...tinyPairsOptions(dir), judgeDiagnostics: false };
 }
 
 Deno.test("default candidates keep the clip key they had before shared noise existed", async () => {

@@ -6,22 +6,9 @@ import { buildPairs, pairPrompts } from "../lib/pairs/pairs.ts";
 import { readClip, readPairs } from "../lib/pairs/file.ts";
 import { promptSplits } from "../lib/videos/world.ts";
 import { withTempDir } from "./_helpers.ts";
-import { tinyPairsSetup } from "./_dpo_fixtures.ts";
+import { tinyPairsOptions as tinyOptions, tinyPairsSetup } from "./_dpo_fixtures.ts";
 
 await initBackend();
-
-/** The options `tinyPairsSetup` builds its pairs with, for reruns in the same folder. */
-function tinyOptions(dir: string) {
-  return {
-    generatorDir: `${dir}/gen`,
-    prmDir: `${dir}/prm`,
-    prompts: 3,
-    candidates: 3,
-    steps: 2,
-    margin: 0,
-    quiet: true,
-  };
-}
 
 Deno.test("buildPairs writes the documented schema; clips are content-addressed and verified", async () => {
   await withTempDir(async (dir) => {
