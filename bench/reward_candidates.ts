@@ -7,7 +7,7 @@
  *
  *   deno run --allow-read --allow-write --allow-env --allow-net=127.0.0.1,localhost --allow-sys \
  *     bench/reward_candidates.ts [--out out/reward_candidates] [--train 300] [--video-steps 150] \
- *     [--patch-steps 200] [--only a,b]
+ *     [--patch-steps 200] [--generator-share 0.25] [--only a,b]
  * @module
  */
 
@@ -33,6 +33,7 @@ const { values } = parseArgs({
     "held-out": { type: "string", default: "96" },
     "video-steps": { type: "string", default: "150" },
     "patch-steps": { type: "string", default: "200" },
+    "generator-share": { type: "string", default: "0.25" },
     only: { type: "string" },
   },
 });
@@ -43,6 +44,7 @@ const budget = {
   videoSteps: Number(values["video-steps"]),
   patchSteps: Number(values["patch-steps"]),
   batchSize: 16,
+  generatorShare: Number(values["generator-share"]),
 };
 
 interface Candidate {
@@ -77,6 +79,23 @@ const CANDIDATES: Candidate[] = [
     swaps: true,
     loss: { pairLoss: "bradley-terry" },
   },
+  {
+    name: "film",
+    what: "(e) the prompt FiLMs the patch tokens (promptFilm)",
+    config: { promptFilm: true },
+  },
+  {
+    name: "film+swap",
+    what: "(e)+(b)",
+    config: { promptFilm: true },
+    swaps: true,
+  },
+  {
+    name: "film+tokens+swap",
+    what: "(e)+(a)+(b)",
+    config: { promptFilm: true, promptInput: "tokens" },
+    swaps: true,
+  },
   { name: "ens-mean", what: "(d) default × seeds 0,1,2, mean", seeds: [0, 1, 2], reduce: "mean" },
   { name: "ens-min", what: "(d) default × seeds 0,1,2, min", seeds: [0, 1, 2], reduce: "min" },
   {
@@ -95,6 +114,7 @@ const data = await buildRewardDataset({
   heldOut: budget.heldOut,
   swapRate: 0.5,
   clipsPerPrompt: 2,
+  generatorShare: budget.generatorShare,
   seed: 0,
   cache: join(out, "labels.jsonl"),
   quiet: true,

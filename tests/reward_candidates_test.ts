@@ -283,6 +283,45 @@ Deno.test("promptInput tokens: shapes, the pooled token equals encodePrompt, the
   }
 });
 
+Deno.test("promptFilm: starts as the model without it, then the prompt scales the patch tokens; one train step moves the FiLM weights", async () => {
+  const before = tf.memory().numTensors;
+  const film = createRewardModel({ ...TINY, promptFilm: true }, { seed: 2 });
+  const plain = createRewardModel(TINY, { seed: 2 });
+  try {
+    assert.equal(film.config.promptFilm, true);
+    assert.equal("promptFilm" in plain.config, false);
+    assert.deepEqual(film.params.get("film.scale.w")!.shape, [16, 16]);
+    const train = [example(PROMPTS[0], 1), example(PROMPTS[1], 2)];
+    tf.tidy(() => {
+      const x = tf.stack(train.map((e) => tf.tensor(e.video.frames, [16, 32, 32, 3])));
+      const tokens = tokenizeBatch(train.map((e) => e.prompt));
+      const a = rewardForward(film, { x, tokens });
+      const b = rewardForward(plain, { x, tokens });
+      assert.equal(a.patches.sub(b.patches).abs().max().dataSync()[0], 0, "zero FiLM = no FiLM");
+    });
+    const out = await trainRewardStage(train, {
+      stage: "video",
+      steps: 2,
+      batchSize: 2,
+      from: film,
+      quiet: true,
+      evalEvery: 0,
+    });
+    const moved = tf.tidy(() => out.model.params.get("film.scale.w")!.abs().max().dataSync()[0]);
+    assert.ok(moved > 0, "the FiLM scale learns");
+    disposeRewardModel(out.model);
+    assert.ok(rewardFlops(film.config, 1) > rewardFlops(plain.config, 1));
+    assert.throws(
+      () => createRewardModel({ promptFilm: 1 as never }),
+      /Expected promptFilm true or false but found 1/,
+    );
+  } finally {
+    disposeRewardModel(film);
+    disposeRewardModel(plain);
+  }
+  assert.equal(tf.memory().numTensors, before, "FiLM leaks");
+});
+
 Deno.test("a train step with word tokens and the Bradley–Terry term leaks no tensor and moves the pair term", async () => {
   const train = [
     example(PROMPTS[0], 1),

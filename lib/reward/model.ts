@@ -79,6 +79,17 @@ export interface RewardConfig {
    * `"tokens"`, so the shipped checkpoints' configs are unchanged.
    */
   promptInput?: "pooled" | "tokens";
+  /**
+   * FiLM the patch tokens by the prompt: each patch embedding `h` becomes
+   * `h ⊙ (1 + W_s·p) + W_b·p` with `p` the pooled prompt vector, before the first block. A
+   * token then holds products of its pixels with the prompt (is this patch the colour the
+   * prompt names?) from the start, which attention over a prepended prompt token can only
+   * build indirectly. Both projections start at zero, so a new FiLM model scores like a
+   * model without it. Default false. Our reconstruction: the paper's VLM reward model fuses
+   * text and pixels in a large backbone; the gain of this cheap fusion in a tiny model is
+   * measured in `data/reward/candidates.md`. Only stored in a config when true.
+   */
+  promptFilm?: boolean;
 }
 
 /** The default reward model: about 120k parameters. */
@@ -129,6 +140,10 @@ export function resolveRewardConfig(config: Partial<RewardConfig> = {}): RewardC
     fail(where, 'promptInput "pooled" or "tokens"', c.promptInput);
   }
   if (c.promptInput !== "tokens") delete c.promptInput;
+  if (c.promptFilm !== undefined && typeof c.promptFilm !== "boolean") {
+    fail(where, "promptFilm true or false", c.promptFilm);
+  }
+  if (c.promptFilm !== true) delete c.promptFilm;
   const grid = parseGrid(c.grid);
   checkGrid(grid, { numFrames: c.frames, height: c.size, width: c.size });
   return { ...c, grid: formatGrid(grid) };
@@ -220,6 +235,10 @@ export function createRewardModel(
   if (c.promptInput === "tokens") {
     addParam(params, "wordType", [d], { init: "normal", std: 0.1, seed: rng });
   }
+  if (c.promptFilm) {
+    initLinear(params, "film.scale", { in: d, out: d }, { init: "zeros", seed: rng });
+    initLinear(params, "film.shift", { in: d, out: d }, { init: "zeros", seed: rng });
+  }
   return { config: c, params };
 }
 
@@ -289,18 +308,25 @@ export function rewardForward(
       .reshape([b * s, grid.framesPerPatch, grid.rows, ph, grid.cols, pw * ch])
       .transpose([0, 2, 4, 1, 3, 5])
       .reshape([b, n, grid.framesPerPatch * ph * pw * ch]);
-    const h = linear(p, "embed", patches).add(getParam(p, "pos"));
+    let h = linear(p, "embed", patches).add(getParam(p, "pos"));
     const encoder = { layers: c.promptLayers, heads: c.heads, keep: options.keep };
     const prefix: tf.Tensor3D[] = [];
+    let prompt: tf.Tensor;
     if (c.promptInput === "tokens") {
       const { pooled, words } = encodePromptTokens(p, "prompt", tokens, encoder);
+      prompt = pooled;
       prefix.push(
         pooled.add(getParam(p, "promptType")).reshape([b, 1, d]) as tf.Tensor3D,
         words.add(getParam(p, "wordType")) as tf.Tensor3D,
       );
     } else {
-      const pooled = encodePrompt(p, "prompt", tokens, encoder).add(getParam(p, "promptType"));
-      prefix.push(pooled.reshape([b, 1, d]) as tf.Tensor3D);
+      prompt = encodePrompt(p, "prompt", tokens, encoder);
+      prefix.push(prompt.add(getParam(p, "promptType")).reshape([b, 1, d]) as tf.Tensor3D);
+    }
+    if (c.promptFilm) {
+      const scale = linear(p, "film.scale", prompt).reshape([b, 1, d]);
+      const shift = linear(p, "film.shift", prompt).reshape([b, 1, d]);
+      h = h.mul(scale.add(1)).add(shift);
     }
     const lead = prefix.reduce((acc, t) => acc + t.shape[1], 0);
     let seq = tf.concat([...prefix, h], 1) as tf.Tensor3D;
@@ -346,6 +372,7 @@ export function rewardFlops(config: Partial<RewardConfig>, batch: number): numbe
   macs += L * VOCAB.length * d; // one-hot embedding matmul
   for (let i = 0; i < c.promptLayers; i++) macs += block(L, 2 * d);
   macs += d * d; // prompt projection
+  if (c.promptFilm) macs += 2 * d * d; // FiLM projections
   macs += 2 * d * d + d * ASPECTS.length + n * d * ASPECTS.length; // heads
   return 2 * macs * batch;
 }
