@@ -15,7 +15,9 @@ import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { initBackend } from "../lib/tensor/backend.ts";
 import { pathExists, writeFileAtomic } from "../lib/core/_atomic.ts";
-import { buildRewardDataset } from "../lib/reward/data.ts";
+import { buildRewardDataset, type RewardExample } from "../lib/reward/data.ts";
+import { agreementReport, formatInterval, type ScoredSet } from "../lib/core/agreement.ts";
+import { ASPECTS, type VideoLabels } from "../lib/videos/scores.ts";
 import { disposeRewardModel, type RewardConfig, type RewardModel } from "../lib/reward/model.ts";
 import { type RewardLossWeights, trainRewardStage } from "../lib/reward/train.ts";
 import {
@@ -126,6 +128,23 @@ console.log(
 );
 const plain = data.train.filter((e) => e.origin !== "swap");
 
+/** The distilled labels' own agreement on the held-out clips: the bar a PRM should pass. */
+function labelsRow(): string {
+  const asSet = (pick: (e: RewardExample) => VideoLabels): ScoredSet => ({
+    video: data.heldOut.map((e) => ASPECTS.map((a) => pick(e).video[a])),
+    patches: data.heldOut.map((e) => pick(e).patches.map((p) => ASPECTS.map((a) => p.scores[a]))),
+  });
+  const rows = agreementReport(
+    { labels: asSet((e) => e.labels) },
+    asSet((e) => e.reference!),
+    { resamples: 1000, seed: 0 },
+  );
+  const rho = (level: string) => formatInterval(rows.find((r) => r.level === level)!.spearman);
+  return `Distilled labels (σ = ${data.labelling.noise}) on the same held-out clips: patch ρ ${
+    rho("patch")
+  }, video ρ ${rho("video")}.`;
+}
+
 /** Trained PRMs by (variant, seed), so the ensembles reuse the default's seed-0 run. */
 const trained = new Map<string, RewardModel>();
 async function train(c: Candidate, seed: number): Promise<RewardModel> {
@@ -159,9 +178,25 @@ async function train(c: Candidate, seed: number): Promise<RewardModel> {
 }
 
 const only = values.only?.split(",");
+for (const n of only ?? []) {
+  if (!CANDIDATES.some((c) => c.name === n)) {
+    throw new Error(
+      `--only: Expected candidates among ${
+        CANDIDATES.map((c) => c.name).join(", ")
+      } but found "${n}"`,
+    );
+  }
+}
 const results: Record<string, HeldOutMetrics> = {};
 const seconds: Record<string, number> = {};
-for (const c of CANDIDATES) {
+// in the order --only names them, so the most wanted finish first
+const order = only
+  ? [
+    ...only.map((n) => CANDIDATES.find((c) => c.name === n)!),
+    ...CANDIDATES.filter((c) => !only.includes(c.name)),
+  ]
+  : CANDIDATES;
+for (const c of order) {
   const file = join(out, `${c.name}.json`);
   if (await pathExists(file)) {
     const saved = JSON.parse(await Deno.readTextFile(file));
@@ -199,6 +234,8 @@ const md = [
   `Budget: ${
     JSON.stringify(budget)
   }; data ${data.train.length} training clips (${plain.length} without swaps), ${data.heldOut.length} held-out clips (validation prompts, 2 clips per prompt).`,
+  "",
+  labelsRow(),
   "",
   formatHeldOutMetrics(results),
   "| candidate | what | wall s |",
