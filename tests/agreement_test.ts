@@ -102,6 +102,14 @@ Deno.test("bootstrap: seeded, contains the estimate, narrows with more data", ()
   // resamples with an undefined statistic are dropped and counted
   const some = bootstrapInterval(3, (idx) => new Set(idx).size > 1 ? 1 : NaN, { resamples: 200 });
   assert.ok(some.resamples < 200 && some.resamples > 100);
+  // an undefined interval prints as n/a, also after a JSON round trip (NaN → null)
+  const undef = { estimate: NaN, lo: NaN, hi: NaN, resamples: 0 };
+  assert.equal(formatInterval(undef), "n/a");
+  assert.equal(formatInterval(JSON.parse(JSON.stringify(undef))), "n/a");
+  assert.equal(
+    formatInterval({ estimate: 0.5, lo: 0.4, hi: 0.6, resamples: 9 }),
+    "0.500 [0.400, 0.600]",
+  );
 });
 
 Deno.test("agreementReport ranks a good scorer above a constant broadcast", () => {

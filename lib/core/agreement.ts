@@ -381,7 +381,8 @@ export function agreementReport(
 }
 
 /**
- * Formats a row's metric as `0.612 [0.580, 0.641]`.
+ * Formats a row's metric as `0.612 [0.580, 0.641]`; an undefined one (NaN, or `null` as
+ * JSON writes NaN) as `n/a`.
  *
  * @example
  * ```ts
@@ -390,5 +391,6 @@ export function agreementReport(
  * ```
  */
 export function formatInterval(i: Interval, digits = 3): string {
+  if (!Number.isFinite(i.estimate)) return "n/a";
   return `${i.estimate.toFixed(digits)} [${i.lo.toFixed(digits)}, ${i.hi.toFixed(digits)}]`;
 }
