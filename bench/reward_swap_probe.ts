@@ -4,6 +4,7 @@
  * a prompt of another colour) and reports the share of those training pairs whose text-alignment
  * video score is lower under the swapped prompt. A share near 1 means the architecture can
  * represent the check and the question is the training budget; near 0.5, that it cannot.
+ * First prints how far the labels themselves drop under each kind of swap.
  *
  *   deno run --allow-read --allow-write --allow-env --allow-net=127.0.0.1,localhost --allow-sys \
  *     bench/reward_swap_probe.ts [--labels out/rc2/labels.jsonl] [--steps 300] [--config '{"promptFilm":true}']
@@ -38,6 +39,22 @@ const data = await buildRewardDataset({
   quiet: true,
 });
 const bySource = new Map(data.train.map((e) => [e.video.source, e]));
+// what the labels say: the labelled video text alignment, own prompt minus swapped prompt
+for (const kind of ["color", "shape", "count"]) {
+  const drops = data.train
+    .filter((e) => e.origin === "swap" && e.video.source.endsWith(`:swap=${kind}`))
+    .map((e) =>
+      bySource.get(e.video.source.split(":swap=")[0])!.labels.video.text_alignment -
+      e.labels.video.text_alignment
+    );
+  const mean = drops.reduce((a, b) => a + b, 0) / drops.length;
+  const lower = drops.filter((d) => d > 0).length / drops.length;
+  console.log(
+    `labels, ${kind} swap (${drops.length} pairs): text alignment drops by ${
+      mean.toFixed(2)
+    } on average, lower in ${lower.toFixed(2)}`,
+  );
+}
 const pairs = data.train
   .filter((e) => e.origin === "swap" && e.video.source.endsWith(":swap=color"))
   .map((e) => [bySource.get(e.video.source.split(":swap=")[0])!, e]);
