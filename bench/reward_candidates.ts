@@ -98,6 +98,18 @@ const CANDIDATES: Candidate[] = [
     config: { promptFilm: true, promptInput: "tokens" },
     swaps: true,
   },
+  {
+    name: "pix+swap",
+    what: "(f) per-pixel MLP (16 units, prompt-biased) pooled per patch (pixelMlp) + (b)",
+    config: { pixelMlp: 16 },
+    swaps: true,
+  },
+  {
+    name: "pix+film+swap",
+    what: "(f)+(e)+(b)",
+    config: { pixelMlp: 16, promptFilm: true },
+    swaps: true,
+  },
   { name: "ens-mean", what: "(d) default × seeds 0,1,2, mean", seeds: [0, 1, 2], reduce: "mean" },
   { name: "ens-min", what: "(d) default × seeds 0,1,2, min", seeds: [0, 1, 2], reduce: "min" },
   {

@@ -15,6 +15,7 @@ import { encodePrompt, tokenizeBatch } from "../lib/generator/prompt.ts";
 import {
   createRewardModel,
   disposeRewardModel,
+  resolveRewardConfig,
   type RewardConfig,
   rewardFlops,
   rewardForward,
@@ -320,6 +321,70 @@ Deno.test("promptFilm: starts as the model without it, then the prompt scales th
     disposeRewardModel(plain);
   }
   assert.equal(tf.memory().numTensors, before, "FiLM leaks");
+});
+
+/** No blocks and RGB only (no differences with neighbours), so a patch's token sees only its own pixels. */
+const LOCAL: Partial<RewardConfig> = { ...TINY, depth: 0, features: "rgb" };
+
+Deno.test("pixelMlp: starts as the model without it, pools each patch's pixels into that patch's token, and learns", async () => {
+  const before = tf.memory().numTensors;
+  const pix = createRewardModel({ ...LOCAL, pixelMlp: 8 }, { seed: 3 });
+  const plain = createRewardModel(LOCAL, { seed: 3 });
+  const prompt = tokenizeBatch([PROMPTS[0]]);
+  try {
+    assert.equal(pix.config.pixelMlp, 8);
+    assert.equal("pixelMlp" in plain.config, false);
+    assert.equal("pixelMlp" in resolveRewardConfig({ pixelMlp: 0 }), false);
+    // one bright tube: frames 0–3, rows 8–15, columns 16–23 = patch (segment 0, row 1, col 2)
+    const frames = new Float32Array(16 * 32 * 32 * 3);
+    for (let t = 0; t < 4; t++) {
+      for (let y = 8; y < 16; y++) {
+        for (let x = 16; x < 24; x++) {
+          frames.fill(1, ((t * 32 + y) * 32 + x) * 3, ((t * 32 + y) * 32 + x) * 3 + 3);
+        }
+      }
+    }
+    tf.tidy(() => {
+      const x = tf.tensor(frames, [1, 16, 32, 32, 3]);
+      const a = rewardForward(pix, { x, tokens: prompt });
+      const b = rewardForward(plain, { x, tokens: prompt });
+      assert.equal(a.patches.sub(b.patches).abs().max().dataSync()[0], 0, "zero W₂ = no pixel MLP");
+      // with the raw-patch embedding and positions off, only the pixel features tell patches apart
+      pix.params.get("embed.w")!.assign(tf.zerosLike(pix.params.get("embed.w")!));
+      pix.params.get("pos")!.assign(tf.zerosLike(pix.params.get("pos")!));
+      const w2 = pix.params.get("pixel.fc2.w")!;
+      w2.assign(tf.randomNormal(w2.shape, 0, 1, "float32", 5));
+      const scores = rewardForward(pix, { x, tokens: prompt }).patches.arraySync()[0];
+      const differs = scores.map((s, k) => Math.abs(s[0] - scores[0][0]) > 1e-4 ? k : -1)
+        .filter((k) => k >= 0);
+      assert.deepEqual(differs, [6], "only the bright patch's token changes");
+    });
+    const train = [example(PROMPTS[0], 1), example(PROMPTS[1], 2)];
+    const out = await trainRewardStage(train, {
+      stage: "video",
+      steps: 2,
+      batchSize: 2,
+      from: pix,
+      quiet: true,
+      evalEvery: 0,
+    });
+    const moved = tf.tidy(() =>
+      out.model.params.get("pixel.fc1.w")!.sub(pix.params.get("pixel.fc1.w")!).abs().max()
+        .dataSync()[0]
+    );
+    assert.ok(moved > 0, "the pixel MLP learns");
+    disposeRewardModel(out.model);
+    assert.ok(rewardFlops(pix.config, 1) > rewardFlops(plain.config, 1));
+    assert.throws(
+      () => createRewardModel({ pixelMlp: -1 }),
+      /Expected pixelMlp/,
+    );
+  } finally {
+    prompt.dispose();
+    disposeRewardModel(pix);
+    disposeRewardModel(plain);
+  }
+  assert.equal(tf.memory().numTensors, before, "the pixel MLP leaks");
 });
 
 Deno.test("a train step with word tokens and the Bradley–Terry term leaks no tensor and moves the pair term", async () => {

@@ -90,6 +90,18 @@ export interface RewardConfig {
    * measured in `data/reward/candidates.md`. Only stored in a config when true.
    */
   promptFilm?: boolean;
+  /**
+   * Width of a per-pixel MLP whose features are averaged over each patch and added to its
+   * token (0 or absent: none). Each pixel's input channels go through `gelu(W₁·x + U·p + b)`
+   * — `p` the pooled prompt, so a unit can ask "is this pixel the colour the prompt names?" —
+   * and the patch mean of those units is embedded by `W₂` (zero-initialised, so a new model
+   * scores like one without it). The judge grades a patch by shares of its pixels (soft,
+   * off-palette, changing), a mean of a per-pixel nonlinearity, which a linear embedding of
+   * the raw patch cannot express. Our reconstruction: the paper's VLM sees pixels through a
+   * deep vision encoder; the gain of this shallow one is measured in
+   * `data/reward/candidates.md`. Only stored in a config when above 0.
+   */
+  pixelMlp?: number;
 }
 
 /** The default reward model: about 120k parameters. */
@@ -144,6 +156,8 @@ export function resolveRewardConfig(config: Partial<RewardConfig> = {}): RewardC
     fail(where, "promptFilm true or false", c.promptFilm);
   }
   if (c.promptFilm !== true) delete c.promptFilm;
+  if (c.pixelMlp !== undefined) checkInt(where, "pixelMlp", c.pixelMlp, 0, 1024);
+  if (!c.pixelMlp) delete c.pixelMlp;
   const grid = parseGrid(c.grid);
   checkGrid(grid, { numFrames: c.frames, height: c.size, width: c.size });
   return { ...c, grid: formatGrid(grid) };
@@ -184,6 +198,30 @@ function geometry(c: RewardConfig): { grid: PatchGrid; tokens: number; tokenValu
   const tokenValues = grid.framesPerPatch * (c.size / grid.rows) * (c.size / grid.cols) *
     channels(c);
   return { grid, tokens, tokenValues };
+}
+
+/**
+ * `pixelMlp`'s tokens: `features` `[B, T, H, W, ch]` → `[B, patches, dim]`, the patch means
+ * of `gelu(W₁·x + U·prompt + b)` embedded by `W₂`. Means over the tube go axis by axis so
+ * no tensor passes rank 6.
+ */
+function pixelTokens(
+  p: Params,
+  features: tf.Tensor,
+  prompt: tf.Tensor,
+  c: RewardConfig,
+): tf.Tensor {
+  const [b, t, size] = features.shape;
+  const k = c.pixelMlp!;
+  const grid = rewardGrid(c);
+  const ph = size / grid.rows, pw = size / grid.cols;
+  const pixels = linear(p, "pixel.fc1", features.reshape([b, t * size * size, channels(c)]))
+    .add(linear(p, "pixel.prompt", prompt).reshape([b, 1, k]));
+  const means = gelu(pixels)
+    .reshape([b * t * size * grid.cols, pw, k]).mean(1) // over a patch row's pixels
+    .reshape([b * t / grid.framesPerPatch, grid.framesPerPatch, grid.rows, ph, grid.cols, k])
+    .mean([1, 3]); // over the patch's frames and rows
+  return linear(p, "pixel.fc2", means.reshape([b, -1, k]));
 }
 
 /** Options for {@linkcode createRewardModel}. */
@@ -238,6 +276,12 @@ export function createRewardModel(
   if (c.promptFilm) {
     initLinear(params, "film.scale", { in: d, out: d }, { init: "zeros", seed: rng });
     initLinear(params, "film.shift", { in: d, out: d }, { init: "zeros", seed: rng });
+  }
+  if (c.pixelMlp) {
+    const k = c.pixelMlp;
+    initLinear(params, "pixel.fc1", { in: channels(c), out: k }, { seed: rng });
+    initLinear(params, "pixel.prompt", { in: d, out: k }, { seed: rng });
+    initLinear(params, "pixel.fc2", { in: k, out: d }, { init: "zeros", seed: rng });
   }
   return { config: c, params };
 }
@@ -304,7 +348,8 @@ export function rewardForward(
     const s = c.frames / grid.framesPerPatch;
     const ph = c.size / grid.rows, pw = c.size / grid.cols;
     const ch = channels(c);
-    const patches = inputFeatures(x, c)
+    const features = inputFeatures(x, c);
+    const patches = features
       .reshape([b * s, grid.framesPerPatch, grid.rows, ph, grid.cols, pw * ch])
       .transpose([0, 2, 4, 1, 3, 5])
       .reshape([b, n, grid.framesPerPatch * ph * pw * ch]);
@@ -323,6 +368,7 @@ export function rewardForward(
       prompt = encodePrompt(p, "prompt", tokens, encoder);
       prefix.push(prompt.add(getParam(p, "promptType")).reshape([b, 1, d]) as tf.Tensor3D);
     }
+    if (c.pixelMlp) h = h.add(pixelTokens(p, features, prompt, c));
     if (c.promptFilm) {
       const scale = linear(p, "film.scale", prompt).reshape([b, 1, d]);
       const shift = linear(p, "film.shift", prompt).reshape([b, 1, d]);
@@ -373,6 +419,9 @@ export function rewardFlops(config: Partial<RewardConfig>, batch: number): numbe
   for (let i = 0; i < c.promptLayers; i++) macs += block(L, 2 * d);
   macs += d * d; // prompt projection
   if (c.promptFilm) macs += 2 * d * d; // FiLM projections
+  if (c.pixelMlp) {
+    macs += c.frames * c.size * c.size * channels(c) * c.pixelMlp + n * c.pixelMlp * d;
+  }
   macs += 2 * d * d + d * ASPECTS.length + n * d * ASPECTS.length; // heads
   return 2 * macs * batch;
 }
