@@ -151,10 +151,14 @@ function labelsRow(): string {
     asSet((e) => e.reference!),
     { resamples: 1000, seed: 0 },
   );
-  const rho = (level: string) => formatInterval(rows.find((r) => r.level === level)!.spearman);
+  const row = (level: string) => rows.find((r) => r.level === level)!;
+  const byAspect = (level: string) =>
+    ASPECTS.map((a, i) => `${a} ${row(level).spearmanByAspect[i]?.toFixed(3) ?? "n/a"}`).join(", ");
   return `Distilled labels (σ = ${data.labelling.noise}) on the same held-out clips: patch ρ ${
-    rho("patch")
-  }, video ρ ${rho("video")}.`;
+    formatInterval(row("patch").spearman)
+  } (${byAspect("patch")}), video ρ ${formatInterval(row("video").spearman)} (${
+    byAspect("video")
+  }).`;
 }
 
 /** Trained PRMs by (variant, seed), so the ensembles reuse the default's seed-0 run. */
