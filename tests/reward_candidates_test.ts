@@ -521,6 +521,28 @@ Deno.test("held-out metrics of a model: per-aspect ρ, text swaps and same-promp
     ]);
     assert.equal(m.direction.pairs, 1);
     assert.deepEqual(m.textSwap.map((r) => r.clips), [4, 4, 4]);
+    // 16 of 256 patches at 3, the rest tied at 4: the ceiling is √(3q(1−q)), q = 1/16
+    const tied = held.map((e, v) => ({
+      ...e,
+      reference: {
+        video: e.reference!.video,
+        patches: e.reference!.patches.map((p, k) => {
+          const score = v === 0 && k < 16 ? 3 : 4;
+          return {
+            ...p,
+            scores: { visual_quality: score, temporal_consistency: score, text_alignment: score },
+          };
+        }),
+      },
+    }));
+    const t = await heldOutMetrics(model, tied, { resamples: 20 });
+    assert.ok(
+      Math.abs(t.patchRhoCeiling - Math.sqrt(3 / 16 * (15 / 16))) < 1e-4,
+      `${t.patchRhoCeiling}`,
+    );
+    // no score without ties orders a tied reference better than the ceiling
+    assert.ok(Math.abs(t.patchRho.estimate) <= t.patchRhoCeiling + 1e-9);
+    assert.ok(t.patchRhoOnScale.estimate >= -1 && t.patchRhoOnScale.estimate <= 1);
     await assert.rejects(
       heldOutMetrics(model, [{ ...held[0], reference: undefined }]),
       /example 0: Expected reference labels/,

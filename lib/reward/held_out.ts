@@ -13,6 +13,7 @@ import {
   formatInterval,
   type Interval,
   type ScoredSet,
+  spearman,
 } from "../core/agreement.ts";
 import { ASPECTS } from "../videos/scores.ts";
 import type { RewardModel } from "./model.ts";
@@ -41,6 +42,21 @@ export interface HeldOutMetrics {
   clips: number;
   /** Patch-level Spearman ρ, mean over aspects. */
   patchRho: Interval;
+  /**
+   * Patch-level Spearman ρ of the model's patch scores rounded to the 1–4 grid the labels and
+   * the judge score on, mean over aspects. The judge gives most patches of clean clips the same
+   * 4, and ρ against such a tied reference is capped for any score without ties
+   * ({@linkcode HeldOutMetrics.patchRhoCeiling}); a score on the judge's own grid ties where it
+   * ties.
+   */
+  patchRhoOnScale: Interval;
+  /**
+   * The highest patch ρ (mean over aspects) any score without ties can reach against these
+   * held-out patches: the ρ of a score that orders every patch as the reference does and
+   * breaks the reference's ties arbitrarily. With a share `q` of patches below 4 and the rest
+   * tied at 4 it is about √(3q(1−q)).
+   */
+  patchRhoCeiling: number;
   /** Video-level Spearman ρ, mean over aspects. */
   videoRho: Interval;
   /** ρ per aspect. */
@@ -97,7 +113,13 @@ export async function heldOutMetrics(
     video: heldOut.map((e) => ASPECTS.map((a) => e.reference!.video[a])),
     patches: heldOut.map((e) => e.reference!.patches.map((p) => ASPECTS.map((a) => p.scores[a]))),
   };
-  const rows = agreementReport({ model: set }, reference, options);
+  const onScale: ScoredSet = {
+    video: set.video,
+    patches: set.patches.map((v) => v.map((p) => p.map((x) => Math.round(x)))),
+  };
+  const rows = agreementReport({ model: set, onScale }, reference, options);
+  const patchRow = (method: string) =>
+    rows.find((r) => r.method === method && r.level === "patch")!.spearman;
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   const direction = directionAgreement(
     samePromptPairs(heldOut.map((e) => e.prompt)).map(([i, j]) => ({
@@ -109,12 +131,27 @@ export async function heldOutMetrics(
     (await scoreEnsemble(list, xs, { reduce, note: () => {} })).map((s) => s.video);
   return {
     clips: heldOut.length,
-    patchRho: rows.find((r) => r.level === "patch")!.spearman,
-    videoRho: rows.find((r) => r.level === "video")!.spearman,
+    patchRho: patchRow("model"),
+    patchRhoOnScale: patchRow("onScale"),
+    patchRhoCeiling: tieCeiling(reference.patches),
+    videoRho: rows.find((r) => r.method === "model" && r.level === "video")!.spearman,
     aspects: aspectAgreement(set, reference, options),
     textSwap: await textSwapSensitivity(scorer, heldOut, options),
     direction,
   };
+}
+
+/** Mean over aspects (where the reference varies) of ρ(reference with its ties broken, reference). */
+function tieCeiling(patches: number[][][]): number {
+  const flat = patches.flat();
+  let sum = 0, k = 0;
+  for (let a = 0; a < ASPECTS.length; a++) {
+    const ref = flat.map((p) => p[a]);
+    // a jitter below the smallest gap between scores breaks ties without reordering groups
+    const rho = spearman(ref.map((r, i) => r + (0.5 * i) / ref.length), ref);
+    if (Number.isFinite(rho)) (sum += rho), k++;
+  }
+  return k ? sum / k : NaN;
 }
 
 /**
@@ -134,12 +171,14 @@ export function formatHeldOutMetrics(metrics: Record<string, HeldOutMetrics>): s
   const lines = [
     "### Held-out targets (vs the reference judge; 95% bootstrap intervals over clips)",
     "",
-    `| model | patch ρ | video ρ | ${ASPECTS.map((a) => `video ρ ${a}`).join(" | ")} |`,
-    `|---|---|---|${ASPECTS.map(() => "---").join("|")}|`,
+    `| model | patch ρ | patch ρ on the 1–4 grid | ceiling without ties | video ρ | ${
+      ASPECTS.map((a) => `video ρ ${a}`).join(" | ")
+    } |`,
+    `|---|---|---|---|---|${ASPECTS.map(() => "---").join("|")}|`,
     ...entries.map(([name, m]) =>
-      `| ${name} | ${f(m.patchRho)} | ${f(m.videoRho)} | ${
-        m.aspects.map((a) => f(a.video)).join(" | ")
-      } |`
+      `| ${name} | ${f(m.patchRho)} | ${m.patchRhoOnScale ? f(m.patchRhoOnScale) : "–"} | ${
+        m.patchRhoCeiling?.toFixed(3) ?? "–"
+      } | ${f(m.videoRho)} | ${m.aspects.map((a) => f(a.video)).join(" | ")} |`
     ),
     "",
     `| model | ${ASPECTS.map((a) => `patch ρ ${a}`).join(" | ")} |`,
