@@ -38,7 +38,7 @@ import { appendJsonLines, readJsonLines } from "../core/_atomic.ts";
 import { createRng } from "../core/_rng.ts";
 import { Progress } from "../core/_progress.ts";
 import type { Generator } from "../generator/model.ts";
-import { sampleClips } from "../generator/sampler.ts";
+import { SAMPLE_DEFAULTS, sampleClips } from "../generator/sampler.ts";
 import { shapesBench, type ShapesBenchDimension } from "../videos/shapes_bench.ts";
 import { ASPECTS } from "../videos/scores.ts";
 import { rewardGrid, type RewardModel } from "../reward/model.ts";
@@ -57,6 +57,8 @@ export interface ClipEvaluation {
   promptIndex: number;
   /** Sampling seed (of the evaluation's list). */
   seed: number;
+  /** DDIM η the clip was sampled with (records from before it was recorded: 0). */
+  eta?: number;
   /** ShapesBench dimensions and `overall`. */
   bench: Record<ShapesBenchDimension | "overall", number>;
   /** Evaluator RM video score (mean over aspects, 1–4). */
@@ -122,6 +124,8 @@ export interface EvaluateModelOptions {
   steps?: number;
   /** Classifier-free guidance. Default 2. */
   guidance?: number;
+  /** DDIM η. Default the sampler's ({@linkcode SAMPLE_DEFAULTS}); a cached clip of another η is sampled again. */
+  eta?: number;
   /** Clips per sampling batch. Default 16. */
   batchSize?: number;
   /** JSONL of per-clip results: records found there are reused (a killed evaluation resumes). */
@@ -154,6 +158,8 @@ export interface EvaluationClipOptions {
   steps?: number;
   /** Classifier-free guidance (as evaluated). Default 2. */
   guidance?: number;
+  /** DDIM η (as evaluated). Default the sampler's ({@linkcode SAMPLE_DEFAULTS}). */
+  eta?: number;
 }
 
 /**
@@ -178,6 +184,7 @@ export async function evaluationClip(
   const [video] = await sampleClips(gen, [parsePrompt(clip.prompt)], {
     steps: options.steps ?? 20,
     guidance: options.guidance ?? 2,
+    eta: options.eta ?? SAMPLE_DEFAULTS.eta,
     seeds: [clipSeed(clip.promptIndex, clip.seed)],
   });
   return video;
@@ -212,6 +219,7 @@ export async function evaluateModel(
   const steps = checkInt(where, "steps", options.steps ?? 20, 1);
   const guidance = checkNumber(where, "guidance", options.guidance ?? 2, 0, 100);
   const batchSize = checkInt(where, "batchSize", options.batchSize ?? 16, 1);
+  const eta = checkNumber(where, "eta", options.eta ?? SAMPLE_DEFAULTS.eta, 0, 1);
   const split = options.split ?? "test";
   if (split !== "test" && split !== "validation") {
     fail(where, 'split "test" or "validation"', split);
@@ -227,7 +235,10 @@ export async function evaluateModel(
   const done = new Map<string, ClipEvaluation>();
   if (options.cache) {
     for (const r of await readJsonLines<ClipEvaluation>(options.cache)) {
-      if (prompts[r.promptIndex]?.text === r.prompt && Array.isArray(r.patchDefects)) {
+      if (
+        prompts[r.promptIndex]?.text === r.prompt && Array.isArray(r.patchDefects) &&
+        (r.eta ?? 0) === eta
+      ) {
         done.set(key(r), r);
       }
     }
@@ -246,6 +257,7 @@ export async function evaluateModel(
     const clips = await sampleClips(gen, chunk.map((j) => j.prompt), {
       steps,
       guidance,
+      eta,
       batchSize,
       seeds: chunk.map((j) => clipSeed(j.promptIndex, j.seed)),
     });
@@ -271,6 +283,7 @@ export async function evaluateModel(
         prompt: j.prompt.text,
         promptIndex: j.promptIndex,
         seed: j.seed,
+        eta,
         bench: b.bench,
         evaluator: meanAspects(evaluatorScores[i].video as unknown as Record<string, number>),
         judgeWorst: b.judgeWorst,
