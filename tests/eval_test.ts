@@ -152,6 +152,12 @@ Deno.test("evaluateModel: paired noise across models, cached per clip, resumable
     await Deno.writeTextFile(cache, old.join("\n") + "\n");
     assert.deepEqual(await evaluateModel(a, { ...options, cache }), first);
     assert.equal((await readJsonLines(cache)).length, 12);
+    // a clip cached at another DDIM η is sampled again, then read back
+    const stochastic = await evaluateModel(a, { ...options, cache, eta: 0.5 });
+    assert.ok(stochastic.every((c) => c.eta === 0.5) && first.every((c) => c.eta === 0));
+    assert.equal((await readJsonLines(cache)).length, 18);
+    assert.deepEqual(await evaluateModel(a, { ...options, cache, eta: 0.5 }), stochastic);
+    assert.equal((await readJsonLines(cache)).length, 18);
     // the validation split gives other prompts
     const val = await evaluateModel(a, { ...options, prompts: 1, seeds: [0], split: "validation" });
     assert.notEqual(val[0].prompt, first[0].prompt);
