@@ -44,7 +44,22 @@ Deno.test("train-rm refuses a bad --config and --pair-loss, naming them", async 
   for (const r of [config, pair, dim]) assert.doesNotMatch(r.text, /backend/, "before any work");
 });
 
-Deno.test("train-rm --config --pair-loss --swap-rate reach the model and the data", async () => {
+Deno.test("train-rm --labels refuses the flags of generated data, naming them", async () => {
+  for (const [flag, value] of [["--clips-per-prompt", "2"], ["--generator-share", "0.5"]]) {
+    const { code, text } = await capture([
+      "train-rm",
+      "--labels",
+      "/nonexistent/l.jsonl",
+      flag,
+      value,
+    ]);
+    assert.equal(code, 1);
+    assert.match(text, new RegExp(`train-rm --labels: Expected no ${flag}`));
+    assert.doesNotMatch(text, /backend/, "before any work");
+  }
+});
+
+Deno.test("train-rm --config --pair-loss --swap-rate --clips-per-prompt --generator-share reach the model and the data", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const { code, text } = await capture([
@@ -53,6 +68,7 @@ Deno.test("train-rm --config --pair-loss --swap-rate reach the model and the dat
       ...["--patch-steps", "2", "--batch-size", "4", "--resamples", "20", "--quiet"],
       ...["--config", '{"dim":16,"depth":1,"heads":2,"promptInput":"tokens"}'],
       ...["--pair-loss", "bradley-terry", "--swap-rate", "0.5"],
+      ...["--clips-per-prompt", "2", "--generator-share", "0"],
     ]);
     assert.equal(code, 0, text);
     const prm = JSON.parse(await Deno.readTextFile(`${dir}/prm/config.json`));
@@ -60,6 +76,13 @@ Deno.test("train-rm --config --pair-loss --swap-rate reach the model and the dat
     assert.equal(prm.config.dim, 16);
     const labels = (await Deno.readTextFile(`${dir}/labels.jsonl`)).trim().split("\n");
     assert.ok(labels.length > 12 + 6, `swapped clips labelled too (${labels.length} lines)`);
+    const records = labels.map((l) => JSON.parse(l) as { prompt: string; source: string });
+    assert.ok(records.every((r) => r.source.startsWith("shapesworld:")), "no generator clips");
+    const plain = records.filter((r) =>
+      r.source.startsWith("shapesworld:train:") && !/swap=/.test(r.source)
+    );
+    assert.equal(plain.length, 12);
+    assert.ok(new Set(plain.map((r) => r.prompt)).size <= 6, "two clips per prompt");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -93,6 +93,16 @@ export const trainRmCommand: CliCommand = {
       description: "label noise of the judge server",
     },
     "base-url": { type: "string", description: "label through this API instead of a local judge" },
+    "clips-per-prompt": {
+      type: "string",
+      default: `${D.clipsPerPrompt}`,
+      description: "clips drawn per prompt (same-prompt pairs for direction and pair losses)",
+    },
+    "generator-share": {
+      type: "string",
+      default: `${D.generatorShare}`,
+      description: "share of clips sampled from the generator (the rest are ShapesWorld renders)",
+    },
     "swap-rate": {
       type: "string",
       default: "0",
@@ -144,8 +154,16 @@ export const trainRmCommand: CliCommand = {
       for (const flag of ["seeds", "base-url"]) {
         if (values[flag] !== undefined) fail("train-rm --labels", `no --${flag}`, values[flag]);
       }
-      if (numberOption(values, "swap-rate") !== 0) {
-        fail("train-rm --labels", "no --swap-rate", values["swap-rate"]);
+      // data flags of the ShapesWorld path: a label file fixes its own clips
+      const dataFlags = {
+        "swap-rate": 0,
+        "clips-per-prompt": D.clipsPerPrompt,
+        "generator-share": D.generatorShare,
+      };
+      for (const [flag, unset] of Object.entries(dataFlags)) {
+        if (numberOption(values, flag) !== unset) {
+          fail("train-rm --labels", `no --${flag}`, values[flag]);
+        }
       }
       for (const flag of ["ablation", "from-scratch"]) {
         if (values[flag]) fail("train-rm --labels", `no --${flag}`, true);
@@ -192,6 +210,8 @@ export const trainRmCommand: CliCommand = {
         heldOut: intOption(values, "held-out"),
         noise: numberOption(values, "noise"),
         swapRate: numberOption(values, "swap-rate"),
+        clipsPerPrompt: intOption(values, "clips-per-prompt"),
+        generatorShare: numberOption(values, "generator-share"),
         baseURL: values["base-url"] ? String(values["base-url"]) : undefined,
       },
     };

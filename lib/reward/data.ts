@@ -76,8 +76,19 @@ export interface RewardDataset {
 }
 
 /** The defaults of {@linkcode RewardDatasetOptions} that `deno task train-rm` shows. */
-export const REWARD_DATA_DEFAULTS: Readonly<{ train: number; heldOut: number; noise: number }> =
-  Object.freeze({ train: 400, heldOut: 96, noise: 0.6 });
+export const REWARD_DATA_DEFAULTS: Readonly<{
+  train: number;
+  heldOut: number;
+  noise: number;
+  clipsPerPrompt: number;
+  generatorShare: number;
+}> = Object.freeze({
+  train: 400,
+  heldOut: 96,
+  noise: 0.6,
+  clipsPerPrompt: 1,
+  generatorShare: 0.25,
+});
 
 /** Options for {@linkcode buildRewardDataset}. */
 export interface RewardDatasetOptions {
@@ -296,11 +307,23 @@ export async function buildRewardDataset(
     fail(where, "defectRate + mismatchRate ≤ 1", defectRate + mismatchRate);
   }
   const swapRate = checkNumber(where, "swapRate", options.swapRate ?? 0, 0, 1);
-  const clipsPerPrompt = checkInt(where, "clipsPerPrompt", options.clipsPerPrompt ?? 1, 1, 64);
+  const clipsPerPrompt = checkInt(
+    where,
+    "clipsPerPrompt",
+    options.clipsPerPrompt ?? REWARD_DATA_DEFAULTS.clipsPerPrompt,
+    1,
+    64,
+  );
   const frames = checkInt(where, "frames", options.frames ?? 16, 1);
   const size = checkInt(where, "size", options.size ?? 32, 16);
   const grid = parseGrid(options.grid ?? "4x4x4");
-  const generatorShare = checkNumber(where, "generatorShare", options.generatorShare ?? 0.25, 0, 1);
+  const generatorShare = checkNumber(
+    where,
+    "generatorShare",
+    options.generatorShare ?? REWARD_DATA_DEFAULTS.generatorShare,
+    0,
+    1,
+  );
   const noise = checkNumber(where, "noise", options.noise ?? REWARD_DATA_DEFAULTS.noise, 0);
   const bias = checkNumber(where, "bias", options.bias ?? 0);
   const seed = checkInt(where, "seed", options.seed ?? 0, 0, 0xffffffff);
