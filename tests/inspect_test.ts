@@ -80,7 +80,10 @@ Deno.test("inspect: the shipped PRM scores the heatmaps; a short clip keeps all 
       assert.match(String((v.figure!.data[0].text as string[][])[0][0]), /PRM: visual [\d.]+/);
       // the shipped PRM was trained on ShapesWorld clips: it ranks this ShapesWorld clip
       assert.equal(v.rankedBy, "PRM");
-      assert.match(v.caveat!, /^Ranked by the PRM data\/reward\/prm, trained on ShapesWorld clips/);
+      assert.match(
+        v.caveat!,
+        /^Ranked by the PRM data\/reward\/prm, trained on (\d+ )?ShapesWorld clips/,
+      );
     } finally {
       await server.close();
     }
@@ -120,7 +123,7 @@ Deno.test("inspect: on real clips the labeller ranks the patches and the shipped
         assert.equal(v.prm!.length, 64, "the PRM's scores are still there, beside");
         assert.match(
           v.caveat!,
-          /^Ranked by the labeller \(gpt-4o\)\. The PRM scores beside it are data\/reward\/prm's, trained on ShapesWorld clips of 16 frames of 32×32 .*not on labels of video files like this one.*null prompt/,
+          /^Ranked by the labeller \(gpt-4o\)\. The PRM scores beside it are data\/reward\/prm's, trained on (\d+ )?ShapesWorld clips of 16 frames of 32×32 .*not on labels of video files like this one.*null prompt/,
         );
         // the heatmap is the labeller's: its worst patch is the labeller's worst
         const z = (v.figure!.data as Array<{ z?: number[][] }>).filter((t) => t.z).flatMap((t) =>

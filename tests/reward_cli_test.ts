@@ -87,3 +87,16 @@ Deno.test("train-rm --config --pair-loss --swap-rate --clips-per-prompt --genera
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("the recorded train-rm command quotes what a shell would split or expand", async () => {
+  const { shellQuote } = await import("../lib/reward/_command.ts");
+  assert.equal(shellQuote("--swap-rate"), "--swap-rate");
+  assert.equal(shellQuote("out/rm9"), "out/rm9");
+  for (const arg of ['{"promptFilm":true}', "it's $HOME", "a b"]) {
+    const { stdout } = await new Deno.Command("bash", {
+      args: ["-c", `printf %s ${shellQuote(arg)}`],
+    })
+      .output();
+    assert.equal(new TextDecoder().decode(stdout), arg, arg);
+  }
+});

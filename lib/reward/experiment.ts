@@ -9,6 +9,7 @@
  * @module
  */
 
+import { trainRmCommandLine } from "./_command.ts";
 import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../core/_atomic.ts";
@@ -336,7 +337,7 @@ export async function trainRewardModels(
     await writeFileAtomic(join(out, "report.json"), JSON.stringify(report, null, 2) + "\n");
     await writeFileAtomic(join(out, "report.md"), formatRewardReport(report));
     if (options.ship) {
-      const command = options.command ?? commandLine();
+      const command = options.command ?? trainRmCommandLine("trainRewardModels()");
       for (const name of ["vrm", "prm"]) {
         if (!models[name]) continue;
         await saveRewardModel(join(options.ship, name), models[name], {
@@ -362,14 +363,6 @@ export async function trainRewardModels(
     return report;
   } finally {
     for (const m of Object.values(models)) disposeRewardModel(m);
-  }
-}
-
-function commandLine(): string {
-  try {
-    return ["deno task train-rm", ...Deno.args.slice(1)].join(" ");
-  } catch {
-    return "trainRewardModels()";
   }
 }
 

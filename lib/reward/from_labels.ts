@@ -10,6 +10,7 @@
  * @module
  */
 
+import { trainRmCommandLine } from "./_command.ts";
 import * as tf from "@tensorflow/tfjs";
 import { basename, join, resolve } from "node:path";
 import { pathExists, readJsonLines, writeFileAtomic } from "../core/_atomic.ts";
@@ -362,7 +363,7 @@ export async function trainRewardFromLabels(
       };
       await writeFileAtomic(join(out, "report.json"), JSON.stringify(report, null, 2) + "\n");
       if (options.ship) {
-        const command = options.command ?? commandLine();
+        const command = options.command ?? trainRmCommandLine("trainRewardFromLabels()");
         for (const [name, stage] of [["vrm", vrm], ["prm", prm]] as const) {
           await saveRewardModel(join(options.ship, name), stage.model, {
             step: stage.step,
@@ -387,14 +388,6 @@ export async function trainRewardFromLabels(
     }
   } finally {
     disposeRewardModel(vrm.model);
-  }
-}
-
-function commandLine(): string {
-  try {
-    return ["deno task train-rm", ...Deno.args.slice(1)].join(" ");
-  } catch {
-    return "trainRewardFromLabels()";
   }
 }
 
