@@ -148,6 +148,7 @@ export async function writeReportFixture(root: string): Promise<void> {
   await writeJson(join(root, "reward", "result.json"), {
     stage: "reward",
     agreement: report.agreement,
+    targets: report.targets,
     distributions: report.distributions,
     efficiency,
   });

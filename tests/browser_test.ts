@@ -101,6 +101,12 @@ Deno.test({
       assert.match(byId["fig-fixed-pair-1"].hover, /reference judge/);
       assert.ok(byId["fig-efficiency"].lines >= 4);
       assert.ok(byId["fig-agreement"].points >= 8);
+      // vrm, prm, prm_scratch × 3 aspects × video and patch, less the temporal video ρ the
+      // judge leaves undefined (it gives every held-out clip the same temporal score)
+      assert.equal(byId["fig-reward-aspects"].points, 3 * 3 * 2 - 3);
+      // 3 models × (3 text swaps + 2 pair-direction shares)
+      assert.equal(byId["fig-reward-directions"].points, 3 * 5);
+      assert.match(byId["fig-reward-directions"].hover, /swap scored lower/);
     });
   },
 });

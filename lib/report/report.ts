@@ -14,7 +14,6 @@
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import { pathExists, readJsonLines, writeFileAtomic } from "../core/_atomic.ts";
 import { fail } from "../core/_errors.ts";
-import type { AgreementRow } from "../core/agreement.ts";
 import {
   type CurvePanel,
   type CurveSeries,
@@ -29,9 +28,8 @@ import { defectPairFigure } from "./figure_defect_pairs.ts";
 import { toBase64 } from "../labels/images.ts";
 import { parseGrid } from "../videos/patch.ts";
 import { escapeHtml, figureDiv, htmlPage } from "./plotly.ts";
-import { efficiencyFigure } from "./figure_efficiency.ts";
-import type { EfficiencySummary, SeedReport } from "../reward/seeds.ts";
-import type { RewardReport } from "../reward/experiment.ts";
+import { fmt, table } from "./_html_table.ts";
+import { rewardSection } from "./_report_reward.ts";
 import { loadVideo } from "../videos/video.ts";
 import type { DpoStageResult, EvalStageResult, ResultsTableRow } from "./report_inputs.ts";
 import { RESULT_COLUMNS, RESULT_METHODS } from "../eval/results.ts";
@@ -78,18 +76,6 @@ async function imageTag(root: string, stage: string, path: string, alt: string):
     toBase64(bytes)
   }">`;
 }
-
-function table(head: string[], rows: Array<Array<string | number>>): string {
-  const cell = (v: string | number) =>
-    typeof v === "number" ? `<td class="num">${fmt(v)}</td>` : `<td>${escapeHtml(v)}</td>`;
-  return `<table><thead><tr>${head.map((h) => `<th>${escapeHtml(h)}</th>`).join("")}</tr></thead>` +
-    `<tbody>${rows.map((r) => `<tr>${r.map(cell).join("")}</tr>`).join("")}</tbody></table>`;
-}
-
-const fmt = (v: unknown) =>
-  typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toFixed(3)) : String(v ?? "");
-const ci = (i?: { estimate: number; lo: number; hi: number }) =>
-  i ? `${i.estimate.toFixed(3)} [${i.lo.toFixed(3)}, ${i.hi.toFixed(3)}]` : "";
 
 /** Reads `<root>/<stage>/result.json`; null when absent, an error value when unreadable. */
 async function readStage(root: string, stage: string): Promise<Json | { error: string } | null> {
@@ -350,96 +336,6 @@ async function dpoSection(root: string, r: DpoStageResult): Promise<ReportSectio
     stage: "dpo",
     title: "Post-training curves (Diffusion-DPO and Gran-DPO)",
     html,
-    figures,
-  };
-}
-
-async function rewardSection(root: string, r: Json): Promise<ReportSection> {
-  const figures: ReportSection["figures"] = [];
-  if (r.agreement !== undefined && !Array.isArray(r.agreement)) {
-    fail(`${root}/reward/result.json: agreement`, "an array of agreement rows", r.agreement);
-  }
-  const agreement = (r.agreement ?? []) as AgreementRow[];
-  const html: string[] = [];
-  if (agreement.length) {
-    html.push(
-      "<p>Held-out agreement with the reference judge; 95% bootstrap intervals over videos.</p>",
-      table(
-        ["method", "level", "Spearman ρ", "pairwise accuracy"],
-        agreement.map((a) => [a.method, a.level, ci(a.spearman), ci(a.pairwise)]),
-      ),
-    );
-    // a tiny run can leave a ρ undefined (constant scores): those rows stay in the table only
-    const finite = agreement.filter((a) =>
-      [a.spearman.estimate, a.spearman.lo, a.spearman.hi].every(Number.isFinite)
-    );
-    if (finite.length) {
-      figures.push({
-        id: "agreement",
-        figure: resultsFigure(
-          finite.map((a) => ({
-            method: a.method,
-            metric: `${a.level} Spearman ρ`,
-            mean: a.spearman.estimate,
-            lo: Math.min(a.spearman.lo, a.spearman.estimate),
-            hi: Math.max(a.spearman.hi, a.spearman.estimate),
-          })),
-          { title: "agreement with the reference judge (95% intervals)" },
-        ),
-      });
-    }
-  }
-  const summary = r.efficiency as EfficiencySummary | undefined;
-  const reports: SeedReport[] = [];
-  for (const seed of summary?.seeds ?? []) {
-    const file = join(root, "reward", `seed-${seed}`, "report.json");
-    if (await pathExists(file)) {
-      reports.push({ seed, report: JSON.parse(await Deno.readTextFile(file)) as RewardReport });
-    }
-  }
-  if (summary?.budgets) {
-    figures.push({ id: "efficiency", figure: efficiencyFigure(summary, reports) });
-  }
-  if (reports.length) {
-    const curves = reports[0].report.curves ?? {};
-    const series = (key: "loss" | "patchRho") =>
-      Object.entries(curves).map(([name, points]) => ({
-        name,
-        points: points.filter((p) => typeof p[key] === "number").map((p) => ({
-          step: p.step,
-          value: p[key] as number,
-        })),
-      })).filter((s) => s.points.length);
-    figures.push({
-      id: "reward-curves",
-      figure: trainingCurvesFigure([
-        { title: "training loss", series: series("loss") },
-        { title: "held-out patch ρ", series: series("patchRho") },
-      ], { title: `reward-model training, seed ${reports[0].seed}` }),
-    });
-  }
-  const dist = r.distributions as
-    | Record<string, { video: { mean: number; std: number }; patch: { mean: number; std: number } }>
-    | undefined;
-  if (dist) {
-    html.push(
-      "<p>Score distributions on held-out clips (mean ± standard deviation).</p>",
-      table(
-        ["model", "video scores", "patch scores"],
-        Object.entries(dist).map((
-          [m, d],
-        ) => [
-          m,
-          `${d.video.mean.toFixed(2)} ± ${d.video.std.toFixed(2)}`,
-          `${d.patch.mean.toFixed(2)} ± ${d.patch.std.toFixed(2)}`,
-        ]),
-      ),
-    );
-  }
-  return {
-    stage: "reward",
-    title: "Reward models: agreement and training efficiency",
-    html: html.join("\n"),
     figures,
   };
 }

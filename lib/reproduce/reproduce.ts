@@ -248,6 +248,7 @@ export async function rewardStage(context: StageContext): Promise<Record<string,
   return {
     report: join(context.dir, "report.md"),
     agreement: report.agreement,
+    targets: report.targets,
     distributions: report.distributions,
     efficiency: summary,
   };
