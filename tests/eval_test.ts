@@ -50,7 +50,7 @@ Deno.test("the evaluator must not be the training RM", () => {
   checkIndependentEvaluator({ dir: "a", manifest: m("1") }, { dir: "b", manifest: m("2") });
 });
 
-Deno.test("the shipped evaluator and PRM are different reward models", async () => {
+Deno.test("the shipped evaluator and PRM are different reward models: seed, data and architecture", async () => {
   const { readCheckpointManifest } = await import("../lib/tensor/checkpoint.ts");
   const evaluator = await readCheckpointManifest("data/reward/evaluator");
   const prm = await readCheckpointManifest("data/reward/prm");
@@ -59,6 +59,8 @@ Deno.test("the shipped evaluator and PRM are different reward models", async () 
     { dir: "data/reward/prm", manifest: prm },
   );
   assert.notEqual(evaluator.meta.seed, prm.meta.seed);
+  // another architecture too, so it does not share the PRM's blind spots by construction
+  assert.notDeepEqual(evaluator.config, prm.config);
 });
 
 function clip(promptIndex: number, seed: number, evaluator: number, v: number): ClipEvaluation {
