@@ -29,7 +29,7 @@ import {
 import { shapesBench } from "../videos/shapes_bench.ts";
 import { formatResults, type HaloResults, haloResults, RESULT_METHODS } from "./results.ts";
 import { mostFixedClips } from "./defects.ts";
-import { disposeRewardModel, type RewardConfig } from "../reward/model.ts";
+import { disposeRewardModel } from "../reward/model.ts";
 import { rewardPatchLabels, scoreRewards } from "../reward/score.ts";
 import type { PatchLabel } from "../videos/scores.ts";
 import { saveVideo } from "../videos/video.ts";
@@ -55,12 +55,6 @@ export interface HaloProfile {
     videoSteps: number;
     patchSteps: number;
     evalEvery: number;
-    /** Reward model config (`promptFilm` in the default profile). */
-    config?: Partial<RewardConfig>;
-    /** Share of training clips added again under a swapped prompt (text negatives). */
-    swapRate?: number;
-    /** Clips per prompt (same-prompt pairs). */
-    clipsPerPrompt?: number;
   };
   /** Test prompts of the generator stage's recognisability check. */
   generatorPrompts: number;
@@ -84,17 +78,7 @@ export const EXPERIMENT_METHODS: readonly PostTrainMethod[] = ["dpo", "patch-onl
 export const HALO_PROFILES: Readonly<Record<"tiny" | "default", HaloProfile>> = Object.freeze({
   default: {
     name: "default",
-    // the film+swap recipe of data/reward/candidates.md (third round, 1000 clips, 400 + 1600 steps)
-    reward: {
-      train: 1000,
-      heldOut: 96,
-      videoSteps: 400,
-      patchSteps: 1600,
-      evalEvery: 40,
-      config: { promptFilm: true },
-      swapRate: 0.5,
-      clipsPerPrompt: 2,
-    },
+    reward: { train: 1000, heldOut: 96, videoSteps: 600, patchSteps: 800, evalEvery: 10 },
     generatorPrompts: 32,
     pairs: { prompts: 256, candidates: 4, steps: 20, pairing: "all", margin: 0.1 },
     postTrain: {
@@ -108,16 +92,7 @@ export const HALO_PROFILES: Readonly<Record<"tiny" | "default", HaloProfile>> = 
   },
   tiny: {
     name: "tiny",
-    reward: {
-      train: 48,
-      heldOut: 16,
-      videoSteps: 20,
-      patchSteps: 20,
-      evalEvery: 10,
-      config: { promptFilm: true },
-      swapRate: 0.5,
-      clipsPerPrompt: 2,
-    },
+    reward: { train: 48, heldOut: 16, videoSteps: 20, patchSteps: 20, evalEvery: 10 },
     generatorPrompts: 4,
     pairs: { prompts: 8, candidates: 2, steps: 4, pairing: "best-worst", margin: 0 },
     postTrain: { seeds: [0, 1], steps: 4, batchSize: 2, learningRate: 1e-4, checkpointEvery: 2 },

@@ -232,14 +232,7 @@ export async function rewardStage(context: StageContext): Promise<Record<string,
     evalEvery: r.evalEvery,
     videoSteps: r.videoSteps,
     patchSteps: r.patchSteps,
-    config: r.config,
-    data: {
-      generatorDir: context.generatorDir,
-      train: r.train,
-      heldOut: r.heldOut,
-      swapRate: r.swapRate,
-      clipsPerPrompt: r.clipsPerPrompt,
-    },
+    data: { generatorDir: context.generatorDir, train: r.train, heldOut: r.heldOut },
   });
   const report = runs[0].report;
   const text = formatRewardReport(report) + "\n" + formatEfficiency(summary);
