@@ -14,8 +14,7 @@ import { TEXT_SWAP_KINDS as SWAP_KINDS } from "../reward/swap.ts";
 import { trainingCurvesFigure } from "./figure.ts";
 import { type ResultRow, resultsFigure } from "./figure_results.ts";
 import { efficiencyFigure } from "./figure_efficiency.ts";
-import { ci, table } from "./_html_table.ts";
-import type { ReportSection } from "./report.ts";
+import { ci, type ReportSection, table } from "./_section.ts";
 
 type Json = Record<string, unknown>;
 

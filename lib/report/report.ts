@@ -28,7 +28,7 @@ import { defectPairFigure } from "./figure_defect_pairs.ts";
 import { toBase64 } from "../labels/images.ts";
 import { parseGrid } from "../videos/patch.ts";
 import { escapeHtml, figureDiv, htmlPage } from "./plotly.ts";
-import { fmt, table } from "./_html_table.ts";
+import { fmt, table } from "./_section.ts";
 import { rewardSection } from "./_report_reward.ts";
 import { loadVideo } from "../videos/video.ts";
 import type { DpoStageResult, EvalStageResult, ResultsTableRow } from "./report_inputs.ts";
@@ -45,17 +45,8 @@ export const REPORT_STAGES: readonly string[] = Object.freeze([
   "videos",
 ]);
 
-/** One section of the report. */
-export interface ReportSection {
-  /** Stage it shows. */
-  stage: string;
-  /** Heading. */
-  title: string;
-  /** HTML; figures are referenced by their ids. */
-  html: string;
-  /** Figures of the section, by id (unique in the report). */
-  figures: Array<{ id: string; figure: Figure }>;
-}
+export type { ReportSection } from "./_section.ts";
+import type { ReportSection } from "./_section.ts";
 
 type Json = Record<string, unknown>;
 

@@ -1,9 +1,22 @@
 /**
- * HTML tables of the report (internal).
+ * The report's section type and HTML tables (internal to `report.ts` and its sections).
  * @module
  */
 
 import { escapeHtml } from "./plotly.ts";
+import type { Figure } from "./figure.ts";
+
+/** One section of the report. */
+export interface ReportSection {
+  /** Stage it shows. */
+  stage: string;
+  /** Heading. */
+  title: string;
+  /** HTML; figures are referenced by their ids. */
+  html: string;
+  /** Figures of the section, by id (unique in the report). */
+  figures: Array<{ id: string; figure: Figure }>;
+}
 
 /** An HTML table: strings escaped, numbers right-aligned with 3 decimals. */
 export function table(head: string[], rows: Array<Array<string | number>>): string {
