@@ -143,7 +143,9 @@ export async function writeReportFixture(root: string): Promise<void> {
     log: () => {},
   });
   const report = JSON.parse(await Deno.readTextFile(join(DATA, "report.json")));
-  const efficiency = JSON.parse(await Deno.readTextFile(join(DATA, "efficiency.json")));
+  const efficiency = JSON.parse(
+    await Deno.readTextFile(join(DATA, "efficiency-v1", "efficiency.json")),
+  );
   await writeJson(join(root, "reward", "seed-0", "report.json"), report);
   await writeJson(join(root, "reward", "result.json"), {
     stage: "reward",

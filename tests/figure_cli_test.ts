@@ -10,8 +10,10 @@ import { MAIN, TASK_PERMISSIONS, withTempDir } from "./_helpers.ts";
 
 const ignore = !(await hasChromium()) && !Deno.env.get("CI");
 
-Deno.test("efficiencyFigureOf the shipped data/reward: six-seed budget means and seed 0's full curves", async () => {
-  const fig = await efficiencyFigureOf(new URL("../data/reward", import.meta.url).pathname);
+Deno.test("efficiencyFigureOf data/reward/efficiency-v1 (the previous recipe): six-seed budget means and seed 0's full curves", async () => {
+  const fig = await efficiencyFigureOf(
+    new URL("../data/reward/efficiency-v1", import.meta.url).pathname,
+  );
   const names = fig.data.map((t) => t.name);
   assert.deepEqual(names, [
     "continual, seed 0",
