@@ -12,6 +12,7 @@
  * @module
  */
 
+import { tieCeiling } from "../lib/reward/_tie_ceiling.ts";
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { initBackend } from "../lib/tensor/backend.ts";
@@ -66,7 +67,7 @@ for (const [i, a] of ASPECTS.entries()) {
     const rm = spearman(m, r), rl = spearman(l, r);
     if (Number.isFinite(rm) && Number.isFinite(rl)) (withinModel += rm), (withinLabels += rl), n++;
   });
-  const ceiling = spearman(ref.map((r, k) => r + (0.5 * k) / ref.length), ref);
+  const ceiling = tieCeiling(ref);
   console.log(
     `| ${a} | ${f(spearman(mod, ref))} | ${f(spearman(mod.map(Math.round), ref))} | ${
       f(spearman(lab, ref))

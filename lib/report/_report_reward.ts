@@ -92,22 +92,14 @@ export async function rewardSection(root: string, r: Json): Promise<ReportSectio
       ),
     );
     // a tiny run can leave a ρ undefined (constant scores): those rows stay in the table only
-    const finite = agreement.filter((a) =>
-      [a.spearman.estimate, a.spearman.lo, a.spearman.hi].every(Number.isFinite)
-    );
+    const finite = agreement.map((a) => cell(a.method, `${a.level} Spearman ρ`, a.spearman))
+      .filter((row): row is ResultRow => row !== null);
     if (finite.length) {
       figures.push({
         id: "agreement",
-        figure: resultsFigure(
-          finite.map((a) => ({
-            method: a.method,
-            metric: `${a.level} Spearman ρ`,
-            mean: a.spearman.estimate,
-            lo: Math.min(a.spearman.lo, a.spearman.estimate),
-            hi: Math.max(a.spearman.hi, a.spearman.estimate),
-          })),
-          { title: "agreement with the reference judge (95% intervals)" },
-        ),
+        figure: resultsFigure(finite, {
+          title: "agreement with the reference judge (95% intervals)",
+        }),
       });
     }
   }

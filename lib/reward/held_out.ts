@@ -6,6 +6,7 @@
  * @module
  */
 
+import { tieCeiling } from "./_tie_ceiling.ts";
 import { fail } from "../core/_errors.ts";
 import {
   agreementReport,
@@ -13,7 +14,6 @@ import {
   formatInterval,
   type Interval,
   type ScoredSet,
-  spearman,
 } from "../core/agreement.ts";
 import { ASPECTS } from "../videos/scores.ts";
 import type { RewardModel } from "./model.ts";
@@ -133,7 +133,7 @@ export async function heldOutMetrics(
     clips: heldOut.length,
     patchRho: patchRow("model"),
     patchRhoOnScale: patchRow("onScale"),
-    patchRhoCeiling: tieCeiling(reference.patches),
+    patchRhoCeiling: meanTieCeiling(reference.patches),
     videoRho: rows.find((r) => r.method === "model" && r.level === "video")!.spearman,
     aspects: aspectAgreement(set, reference, options),
     textSwap: await textSwapSensitivity(scorer, heldOut, options),
@@ -141,14 +141,12 @@ export async function heldOutMetrics(
   };
 }
 
-/** Mean over aspects (where the reference varies) of ρ(reference with its ties broken, reference). */
-function tieCeiling(patches: number[][][]): number {
+/** Mean over aspects (where the reference varies) of the tie ceiling of the pooled patches. */
+function meanTieCeiling(patches: number[][][]): number {
   const flat = patches.flat();
   let sum = 0, k = 0;
   for (let a = 0; a < ASPECTS.length; a++) {
-    const ref = flat.map((p) => p[a]);
-    // a jitter below the smallest gap between scores breaks ties without reordering groups
-    const rho = spearman(ref.map((r, i) => r + (0.5 * i) / ref.length), ref);
+    const rho = tieCeiling(flat.map((p) => p[a]));
     if (Number.isFinite(rho)) (sum += rho), k++;
   }
   return k ? sum / k : NaN;
