@@ -90,7 +90,7 @@ try {
       }
       return c;
     };
-    // per term: +1 when the preferred patch has fewer object pixels, −1 more, 0 equal (±0.02)
+    // terms whose patches differ by more than 2% of their pixels: is the preferred one the emptier?
     let terms = 0, emptier = 0, fuller = 0;
     const judgeEmptier: number[] = []; // the judge's mean-aspect gap, oriented emptier − fuller
     const aspectEmptier = ASPECTS.map(() => [] as number[]);
@@ -126,11 +126,11 @@ try {
 console.log(
   `Patch terms (|gap| ≥ ${tau}) whose two patches differ in object pixels (by more than 0.02):` +
     ` the share where the preferred patch is the emptier one; the share where the judge scores the` +
-    ` emptier one higher (mean over aspects)` +
+    ` emptier one higher (mean over aspects; a tie counts as not)` +
     (values.prm ? `; and where ${values.prm} does, per aspect.` : "."),
 );
 console.log(
-  `\n| pairs | pairs | patch terms | preferred patch is the emptier | judge prefers the emptier | ${
+  `\n| pairs file | pairs | patch terms | preferred patch is the emptier | judge prefers the emptier | ${
     ASPECTS.join(" | ")
   } |`,
 );
