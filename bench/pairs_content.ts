@@ -23,10 +23,8 @@ import { loadRewardModel } from "../lib/reward/io.ts";
 import { disposeRewardModel } from "../lib/reward/model.ts";
 import { flattenPatchScores, scoreRewards } from "../lib/reward/score.ts";
 import { judgeVideo } from "../lib/videos/judge.ts";
-import { patchBox } from "../lib/videos/patch.ts";
 import { ASPECTS } from "../lib/videos/scores.ts";
-import type { Video } from "../lib/videos/video.ts";
-import { BACKGROUNDS, parsePrompt } from "../lib/videos/world.ts";
+import { objectShare, PAIRS_GRID, termDirection } from "./_object_share.ts";
 
 const { values, positionals } = parseArgs({
   options: { tau: { type: "string", default: "0.25" }, prm: { type: "string" } },
@@ -39,33 +37,8 @@ if (positionals.length === 0) {
 }
 await initBackend();
 
-const grid = { rows: 4, cols: 4, framesPerPatch: 4 };
+const grid = PAIRS_GRID;
 const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-
-/** Share of each patch's pixels farther than 0.25 (RGB distance) from the background colour. */
-function objectShare(video: Video, prompt: string): number[] {
-  const bg = BACKGROUNDS[parsePrompt(prompt).background];
-  const n = (video.numFrames / grid.framesPerPatch) * grid.rows * grid.cols;
-  return Array.from({ length: n }, (_, k) => {
-    const box = patchBox(grid, video, k);
-    let on = 0, all = 0;
-    for (let t = box.frameStart; t < box.frameEnd; t++) {
-      for (let y = box.top; y < box.bottom; y++) {
-        for (let x = box.left; x < box.right; x++) {
-          const i = ((t * video.height + y) * video.width + x) * 3;
-          const d = Math.hypot(
-            video.frames[i] - bg[0],
-            video.frames[i + 1] - bg[1],
-            video.frames[i + 2] - bg[2],
-          );
-          if (d > 0.25) on++;
-          all++;
-        }
-      }
-    }
-    return on / all;
-  });
-}
 
 const prm = values.prm ? (await loadRewardModel(values.prm)).model : undefined;
 const rows: string[] = [];
@@ -100,9 +73,9 @@ try {
       q.patch_gaps.forEach((g, k) => {
         if (Math.abs(g) < tau) return;
         terms++;
-        const dObj = Math.sign(g) * (a.objects[k] - b.objects[k]); // preferred − other
-        if (Math.abs(dObj) <= 0.02) return;
-        if (dObj < 0) emptier++;
+        const direction = termDirection(g, a.objects[k], b.objects[k]);
+        if (direction === 0) return;
+        if (direction < 0) emptier++;
         else fuller++;
         // orient every score gap as (emptier patch) − (fuller patch)
         const e = a.objects[k] < b.objects[k] ? a : b, f = e === a ? b : a;

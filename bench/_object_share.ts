@@ -1,0 +1,88 @@
+/**
+ * How much of each patch of a ShapesWorld clip is object (issue 21's investigation of what the
+ * PRMs' patch terms ask for): the share of a patch's pixels farther than 0.25 (RGB distance) from
+ * the prompt's background colour. Knows ShapesWorld's backgrounds, so it measures ShapesWorld clips
+ * only. Shared by `bench/pairs_content.ts` and `bench/pairs_balance.ts`.
+ * @module
+ */
+
+import { patchBox } from "../lib/videos/patch.ts";
+import type { Video } from "../lib/videos/video.ts";
+import { BACKGROUNDS, parsePrompt } from "../lib/videos/world.ts";
+
+/** The patch grid the pairs are scored on. */
+export const PAIRS_GRID = { rows: 4, cols: 4, framesPerPatch: 4 };
+
+/** Patches whose object shares differ by at most this much count as neither emptier nor fuller. */
+export const OBJECT_SHARE_TIE = 0.02;
+
+/** Share of each patch's pixels farther than 0.25 (RGB distance) from the background colour. */
+export function objectShare(video: Video, prompt: string): number[] {
+  const bg = BACKGROUNDS[parsePrompt(prompt).background];
+  const grid = PAIRS_GRID;
+  const n = (video.numFrames / grid.framesPerPatch) * grid.rows * grid.cols;
+  return Array.from({ length: n }, (_, k) => {
+    const box = patchBox(grid, video, k);
+    let on = 0, all = 0;
+    for (let t = box.frameStart; t < box.frameEnd; t++) {
+      for (let y = box.top; y < box.bottom; y++) {
+        for (let x = box.left; x < box.right; x++) {
+          const i = ((t * video.height + y) * video.width + x) * 3;
+          const d = Math.hypot(
+            video.frames[i] - bg[0],
+            video.frames[i + 1] - bg[1],
+            video.frames[i + 2] - bg[2],
+          );
+          if (d > 0.25) on++;
+          all++;
+        }
+      }
+    }
+    return on / all;
+  });
+}
+
+/**
+ * Which way a patch term points in object pixels: −1 when the preferred patch (the sign of `gap`)
+ * is the emptier one, +1 when it is the fuller one, 0 when the shares differ by at most
+ * {@linkcode OBJECT_SHARE_TIE}.
+ */
+export function termDirection(gap: number, chosenShare: number, rejectedShare: number): -1 | 0 | 1 {
+  const d = Math.sign(gap) * (chosenShare - rejectedShare); // preferred − other
+  if (Math.abs(d) <= OBJECT_SHARE_TIE) return 0;
+  return d < 0 ? -1 : 1;
+}
+
+/** How {@linkcode balancePatchGaps} thins a pair's patch terms. */
+export type BalanceMode = "balanced" | "random";
+
+/**
+ * Thins one pair's patch terms (|gap| ≥ τ) so that as many ask for a fuller patch as for an
+ * emptier one (`"balanced"`: the largest |gap| of each side is kept, terms whose patches tie in
+ * object pixels are all kept), or drops the same number of terms chosen at random (`"random"`, the
+ * control: as few terms as balanced, the pairs' one-sidedness kept). A dropped term's gap becomes 0,
+ * which Gran-DPO skips. Returns the new gaps and how many terms were dropped.
+ */
+export function balancePatchGaps(
+  gaps: readonly number[],
+  shares: { chosen: readonly number[]; rejected: readonly number[] },
+  options: { tau: number; mode: BalanceMode; random: () => number },
+): { gaps: number[]; dropped: number } {
+  const used = gaps.flatMap((g, k) => (Math.abs(g) >= options.tau && g !== 0 ? [k] : []));
+  const side = (want: -1 | 1) =>
+    used
+      .filter((k) => termDirection(gaps[k], shares.chosen[k], shares.rejected[k]) === want)
+      .sort((a, b) => Math.abs(gaps[b]) - Math.abs(gaps[a]));
+  const emptier = side(-1), fuller = side(1);
+  const keep = Math.min(emptier.length, fuller.length);
+  const drop = new Set([...emptier.slice(keep), ...fuller.slice(keep)]);
+  if (options.mode === "random") {
+    const pool = [...used];
+    const n = drop.size;
+    drop.clear();
+    for (let i = 0; i < n; i++) {
+      drop.add(pool.splice(Math.floor(options.random() * pool.length), 1)[0]);
+    }
+  }
+  return { gaps: gaps.map((g, k) => (drop.has(k) ? 0 : g)), dropped: drop.size };
+}
