@@ -54,14 +54,14 @@ export function termDirection(gap: number, chosenShare: number, rejectedShare: n
 }
 
 /** How {@linkcode balancePatchGaps} thins a pair's patch terms. */
-export type BalanceMode = "balanced" | "random";
+export type BalanceMode = "balanced" | "random-per-pair";
 
 /**
  * Thins one pair's patch terms (|gap| ≥ τ) so that as many ask for a fuller patch as for an
  * emptier one (`"balanced"`: the largest |gap| of each side is kept, terms whose patches tie in
- * object pixels are all kept), or drops the same number of terms chosen at random (`"random"`, the
- * control: as few terms as balanced, the pairs' one-sidedness kept). A dropped term's gap becomes 0,
- * which Gran-DPO skips. Returns the new gaps and how many terms were dropped.
+ * object pixels are all kept), or drops as many of the pair's terms chosen at random
+ * (`"random-per-pair"`: as many terms per pair as balanced). A dropped term's gap becomes 0, which
+ * Gran-DPO skips. Returns the new gaps and how many terms were dropped.
  */
 export function balancePatchGaps(
   gaps: readonly number[],
@@ -76,7 +76,7 @@ export function balancePatchGaps(
   const emptier = side(-1), fuller = side(1);
   const keep = Math.min(emptier.length, fuller.length);
   const drop = new Set([...emptier.slice(keep), ...fuller.slice(keep)]);
-  if (options.mode === "random") {
+  if (options.mode === "random-per-pair") {
     const pool = [...used];
     const n = drop.size;
     drop.clear();

@@ -1,9 +1,11 @@
 /**
  * Issue 21's direct test of why some PRMs' pairs make post-training erase objects: writes a copy of
  * a pairs file whose patch terms are balanced within each pair, as many "more object here" as "less
- * object here" (`--mode balanced`), or, as the control, thinned by the same number of terms per pair
- * chosen at random (`--mode random`). Post-train on both and compare: if the balanced copy keeps
- * colour and count where the random one does not, the one-sidedness of the terms is the cause.
+ * object here" (`--mode balanced`), or, as controls, thinned to as many terms chosen at random:
+ * across the whole file (`--mode random`, which keeps the terms as one-sided as they were) or within
+ * each pair (`--mode random-per-pair`, as many terms per pair as balanced). Post-train on each and
+ * compare: if the balanced copy keeps colour and count where the random one does not, the
+ * one-sidedness of the terms is the cause, not their number.
  *
  *   deno run --allow-read --allow-write=out bench/pairs_balance.ts --mode balanced \
  *     out/pairs9/pairs-newprm.jsonl out/pairs9/pairs-newprm-balanced.jsonl
@@ -28,9 +30,11 @@ const { values, positionals } = parseArgs({
   },
   allowPositionals: true,
 });
-const mode = values.mode as BalanceMode;
-if (mode !== "balanced" && mode !== "random") {
-  throw new Error(`--mode: Expected "balanced" or "random" but found "${values.mode}"`);
+const mode = String(values.mode);
+if (!["balanced", "random", "random-per-pair"].includes(mode)) {
+  throw new Error(
+    `--mode: Expected "balanced", "random" or "random-per-pair" but found "${values.mode}"`,
+  );
 }
 const tau = Number(values.tau);
 if (!(tau >= 0)) throw new Error(`--tau: Expected a number ≥ 0 but found "${values.tau}"`);
@@ -53,16 +57,33 @@ const shareOf = async (clip: string, prompt: string, shape: readonly number[]) =
   }
   return shares.get(clip)!;
 };
+const pairMode: BalanceMode = mode === "random-per-pair" ? mode : "balanced";
+const used = (g: number) => Math.abs(g) >= tau && g !== 0;
 let before = 0, dropped = 0;
-const lines: string[] = [];
+const gaps: number[][] = [];
 for (const q of pairs) {
   const chosen = await shareOf(q.chosen.clip, q.prompt, q.shape);
   const rejected = await shareOf(q.rejected.clip, q.prompt, q.shape);
-  const out = balancePatchGaps(q.patch_gaps, { chosen, rejected }, { tau, mode, random: rng.next });
-  before += q.patch_gaps.filter((g) => Math.abs(g) >= tau && g !== 0).length;
+  const out = balancePatchGaps(q.patch_gaps, { chosen, rejected }, {
+    tau,
+    mode: pairMode,
+    random: rng.next,
+  });
+  before += q.patch_gaps.filter(used).length;
   dropped += out.dropped;
-  lines.push(JSON.stringify({ ...q, patch_gaps: out.gaps }));
+  gaps.push(out.gaps);
 }
+if (mode === "random") {
+  // as many terms as balanced keeps, drawn uniformly from every term of the file
+  const all = pairs.flatMap((q, i) => q.patch_gaps.flatMap((g, k) => (used(g) ? [[i, k]] : [])));
+  for (let i = all.length - 1; i > 0; i--) {
+    const j = Math.floor(rng.next() * (i + 1));
+    [all[i], all[j]] = [all[j], all[i]];
+  }
+  pairs.forEach((q, i) => (gaps[i] = [...q.patch_gaps]));
+  for (const [i, k] of all.slice(0, dropped)) gaps[i][k] = 0;
+}
+const lines = pairs.map((q, i) => JSON.stringify({ ...q, patch_gaps: gaps[i] }));
 await writeFileAtomic(output, lines.join("\n") + "\n");
 console.log(
   `${output}: ${pairs.length} pairs, ${before} patch terms (|gap| ≥ ${tau}), ${dropped} dropped ` +

@@ -38,7 +38,7 @@ Deno.test("balancePatchGaps' random control drops as many used terms, by seed", 
   const run = (seed: number) =>
     balancePatchGaps(fuller.gaps, fuller, {
       tau: 0.25,
-      mode: "random",
+      mode: "random-per-pair",
       random: createRng(seed).next,
     });
   const a = run(1);
