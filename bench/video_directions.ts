@@ -1,0 +1,130 @@
+/**
+ * Issue 20/21's open question, "is any video reward above chance on the generator's candidates?":
+ * for every pair of same-prompt candidates of a `deno task pairs` folder (all of them, not only the
+ * pairs that passed the margin), how often each reward model's video score, per aspect and averaged,
+ * prefers the clip the reference judge prefers (where the judge differs), and how often it prefers
+ * the clip with the higher ShapesBench.
+ *
+ *   HALO_BACKEND=wasm deno run --allow-read --allow-env --allow-sys bench/video_directions.ts \
+ *     out/pairs9 data/reward/prm-v1 data/reward/prm [more reward-model folders …]
+ *
+ * The first rows are the judge's own video scores (against ShapesBench: how far the judge's video
+ * score and its checklist agree), and one distilled label per clip: the judge's video scores with the
+ * judge server's noise (σ = 0.6, rounded to the 1–4 grid, as `deno task label` receives them), the
+ * most a reward model distilled from one label per clip could learn from a clip alone.
+ *
+ * Diagnostics only: nothing here picks a pair or a setting (the judge never chooses a pair).
+ * @module
+ */
+
+import { join } from "node:path";
+import { initBackend } from "../lib/tensor/backend.ts";
+import { createRng } from "../lib/core/_rng.ts";
+import { readJsonLines } from "../lib/core/_atomic.ts";
+import { readClip } from "../lib/pairs/file.ts";
+import { loadRewardModel } from "../lib/reward/io.ts";
+import { disposeRewardModel } from "../lib/reward/model.ts";
+import { directionAgreement } from "../lib/reward/metrics.ts";
+import { scoreRewards } from "../lib/reward/score.ts";
+import { ASPECTS } from "../lib/videos/scores.ts";
+import { shapesBench } from "../lib/videos/shapes_bench.ts";
+import type { Video } from "../lib/videos/video.ts";
+
+const [folder, ...models] = Deno.args;
+if (!folder || models.length === 0) {
+  throw new Error(
+    `video_directions: Expected a pairs folder and one or more reward-model folders but found ${
+      JSON.stringify(Deno.args)
+    }`,
+  );
+}
+await initBackend();
+const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+interface Candidate {
+  prompt: string;
+  clip: string;
+}
+const candidates: Candidate[] = [];
+for await (const entry of Deno.readDir(folder)) {
+  if (/^candidates\.\d+\.jsonl$/.test(entry.name)) {
+    candidates.push(...await readJsonLines<Candidate>(join(folder, entry.name)));
+  }
+}
+if (candidates.length === 0) {
+  throw new Error(
+    `${folder}: Expected candidates.N.jsonl files (from deno task pairs) but found none`,
+  );
+}
+candidates.sort((a, b) => a.clip < b.clip ? -1 : 1);
+const videos: Video[] = [];
+for (const c of candidates) videos.push(await readClip(join(folder, c.clip), [16, 32, 32, 3]));
+const judged = candidates.map((c, i) => {
+  const b = shapesBench(videos[i], c.prompt);
+  return {
+    video: mean(ASPECTS.map((a) => b.judgement.video[a])),
+    overall: b.bench.overall,
+    aspects: ASPECTS.map((a) => b.judgement.video[a]),
+  };
+});
+// one label per clip as the judge server gives it: the judge's score + N(0, 0.6), rounded, in 1–4
+const rng = createRng(0);
+const labels = judged.map((j) =>
+  j.aspects.map((v) => Math.max(1, Math.min(4, Math.round(v + 0.6 * rng.normal()))))
+);
+const byPrompt = new Map<string, number[]>();
+candidates.forEach((c, i) => byPrompt.set(c.prompt, [...(byPrompt.get(c.prompt) ?? []), i]));
+const pairs: [number, number][] = [];
+for (const ids of byPrompt.values()) {
+  for (let a = 0; a < ids.length; a++) {
+    for (let b = a + 1; b < ids.length; b++) pairs.push([ids[a], ids[b]]);
+  }
+}
+const columns = ["mean of aspects", ...ASPECTS];
+console.log(
+  `${candidates.length} candidates of ${byPrompt.size} prompts, ${pairs.length} same-prompt pairs. ` +
+    `Where the judge differs (its video score, mean of aspects): the share of pairs where the model ` +
+    `prefers the clip the judge prefers / the share where it prefers the other (the rest it ties); ` +
+    `in brackets, the same against ShapesBench overall.\n`,
+);
+console.log(`| reward model | ${columns.join(" | ")} |`);
+console.log(`|---|${columns.map(() => "---").join("|")}|`);
+function row(name: string, score: (clip: number, column: number) => number): void {
+  const cells = columns.map((_, col) => {
+    const agree = (reference: (i: number) => number) => {
+      const d = directionAgreement(pairs.map(([a, b]) => ({
+        model: [score(a, col), score(b, col)] as const,
+        reference: [reference(a), reference(b)] as const,
+      })));
+      return `${d.agreeWhereReferenceDiffers.toFixed(2)}/${(d.disagree / (1 - d.ties)).toFixed(2)}`;
+    };
+    return `${agree((i) => judged[i].video)} (${agree((i) => judged[i].overall)})`;
+  });
+  console.log(`| ${name} | ${cells.join(" | ")} |`);
+}
+row(
+  "the judge's own video scores",
+  (i, col) => col === 0 ? judged[i].video : judged[i].aspects[col - 1],
+);
+row(
+  "one noisy label per clip (σ 0.6)",
+  (i, col) => col === 0 ? mean(labels[i]) : labels[i][col - 1],
+);
+for (const dir of models) {
+  const { model } = await loadRewardModel(dir);
+  try {
+    const scores = await scoreRewards(
+      model,
+      candidates.map((c, i) => ({ video: videos[i], prompt: c.prompt })),
+    );
+    row(
+      dir,
+      (i, col) =>
+        col === 0
+          ? mean(ASPECTS.map((a) => scores[i].video[a]))
+          : scores[i].video[ASPECTS[col - 1]],
+    );
+  } finally {
+    disposeRewardModel(model);
+  }
+}
