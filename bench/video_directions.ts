@@ -25,6 +25,7 @@ import { readClip } from "../lib/pairs/file.ts";
 import { loadRewardModel } from "../lib/reward/io.ts";
 import { disposeRewardModel } from "../lib/reward/model.ts";
 import { directionAgreement } from "../lib/reward/metrics.ts";
+import { bootstrapInterval } from "../lib/core/agreement.ts";
 import { scoreRewards } from "../lib/reward/score.ts";
 import { ASPECTS } from "../lib/videos/scores.ts";
 import { shapesBench } from "../lib/videos/shapes_bench.ts";
@@ -74,12 +75,10 @@ const labels = judged.map((j) =>
 );
 const byPrompt = new Map<string, number[]>();
 candidates.forEach((c, i) => byPrompt.set(c.prompt, [...(byPrompt.get(c.prompt) ?? []), i]));
-const pairs: [number, number][] = [];
-for (const ids of byPrompt.values()) {
-  for (let a = 0; a < ids.length; a++) {
-    for (let b = a + 1; b < ids.length; b++) pairs.push([ids[a], ids[b]]);
-  }
-}
+const pairsOfPrompt: [number, number][][] = [...byPrompt.values()].map((ids) =>
+  ids.flatMap((a, i) => ids.slice(i + 1).map((b) => [a, b] as [number, number]))
+);
+const pairs = pairsOfPrompt.flat();
 const columns = ["mean of aspects", ...ASPECTS];
 console.log(
   `${candidates.length} candidates of ${byPrompt.size} prompts, ${pairs.length} same-prompt pairs. ` +
@@ -92,11 +91,24 @@ console.log(`|---|${columns.map(() => "---").join("|")}|`);
 function row(name: string, score: (clip: number, column: number) => number): void {
   const cells = columns.map((_, col) => {
     const agree = (reference: (i: number) => number) => {
-      const d = directionAgreement(pairs.map(([a, b]) => ({
-        model: [score(a, col), score(b, col)] as const,
-        reference: [reference(a), reference(b)] as const,
-      })));
-      return `${d.agreeWhereReferenceDiffers.toFixed(2)}/${(d.disagree / (1 - d.ties)).toFixed(2)}`;
+      const of = (chosen: readonly [number, number][]) =>
+        directionAgreement(chosen.map(([a, b]) => ({
+          model: [score(a, col), score(b, col)] as const,
+          reference: [reference(a), reference(b)] as const,
+        })));
+      const d = of(pairs);
+      // the mean-of-aspects column gets a 95% bootstrap interval over prompts
+      const ci = col === 0
+        ? bootstrapInterval(
+          pairsOfPrompt.length,
+          (idx) => of(Array.from(idx).flatMap((i) => pairsOfPrompt[i])).agreeWhereReferenceDiffers,
+          { resamples: 500 },
+        )
+        : null;
+      const interval = ci ? ` [${ci.lo.toFixed(2)}, ${ci.hi.toFixed(2)}]` : "";
+      return `${d.agreeWhereReferenceDiffers.toFixed(2)}${interval}/${
+        (d.disagree / (1 - d.ties)).toFixed(2)
+      }`;
     };
     return `${agree((i) => judged[i].video)} (${agree((i) => judged[i].overall)})`;
   });
