@@ -53,6 +53,11 @@ export function termDirection(gap: number, chosenShare: number, rejectedShare: n
   return d < 0 ? -1 : 1;
 }
 
+/** Whether Gran-DPO uses a patch term: |gap| ≥ τ and gap ≠ 0 (as `lib/dpo/loss.ts`). */
+export function isUsedTerm(gap: number, tau: number): boolean {
+  return Math.abs(gap) >= tau && gap !== 0;
+}
+
 /** How {@linkcode balancePatchGaps} thins a pair's patch terms. */
 export type BalanceMode = "balanced" | "random-per-pair";
 
@@ -68,7 +73,7 @@ export function balancePatchGaps(
   shares: { chosen: readonly number[]; rejected: readonly number[] },
   options: { tau: number; mode: BalanceMode; random: () => number },
 ): { gaps: number[]; dropped: number } {
-  const used = gaps.flatMap((g, k) => (Math.abs(g) >= options.tau && g !== 0 ? [k] : []));
+  const used = gaps.flatMap((g, k) => (isUsedTerm(g, options.tau) ? [k] : []));
   const side = (want: -1 | 1) =>
     used
       .filter((k) => termDirection(gaps[k], shares.chosen[k], shares.rejected[k]) === want)

@@ -2,26 +2,17 @@
  * Paired difference of two evaluated models on the same prompts and noise (issue 21's validation
  * experiments): reads the per-clip files `deno task evaluate` writes (`<out>/<model>-<hash>.jsonl`)
  * and prints A − B for ShapesBench, its colour and count checks, the evaluator RM and the judge's
- * defective-patch share, each with a 95% bootstrap interval over prompts.
+ * defective-patch share, each with the results table's paired 95% bootstrap interval over prompts
+ * (`summariseResults`, which also checks that both hold the same prompts and sampling seeds).
  *
  *   deno run --allow-read bench/compare_evals.ts \
  *     balanced=out/eval9-newprm-balanced/grandpo-s0-….jsonl random=out/eval9-newprm-random/grandpo-s0-….jsonl
- *
- * Both files must hold the same prompts and sampling seeds (both evaluations used the same split,
- * prompt count and seeds); an error names the first clip that one of them lacks.
  * @module
  */
 
-import { bootstrapInterval } from "../lib/core/agreement.ts";
 import { readJsonLines } from "../lib/core/_atomic.ts";
-
-interface Clip {
-  promptIndex: number;
-  seed: number;
-  bench: Record<string, number>;
-  evaluator: number;
-  defectivePatches: number;
-}
+import type { ClipEvaluation } from "../lib/eval/evaluate.ts";
+import { evaluatorMedian, summariseResults } from "../lib/eval/summary.ts";
 
 if (Deno.args.length !== 2 || !Deno.args.every((a) => a.includes("="))) {
   throw new Error(
@@ -30,46 +21,27 @@ if (Deno.args.length !== 2 || !Deno.args.every((a) => a.includes("="))) {
     }`,
   );
 }
-const [[nameA, fileA], [nameB, fileB]] = Deno.args.map((a) => [
-  a.slice(0, a.indexOf("=")),
-  a.slice(a.indexOf("=") + 1),
-]);
-const key = (c: Clip) => `${c.promptIndex}/${c.seed}`;
-const a = await readJsonLines<Clip>(fileA),
-  b = new Map((await readJsonLines<Clip>(fileB)).map((c) => [key(c), c]));
-const prompts = [...new Set(a.map((c) => c.promptIndex))];
-const byPrompt = prompts.map((p) =>
-  a.filter((c) => c.promptIndex === p).map((c) => {
-    const other = b.get(key(c));
-    if (!other) throw new Error(`${fileB}: Expected clip ${key(c)} (prompt/seed) but found none`);
-    return [c, other] as const;
-  })
-);
-const metrics: [string, (c: Clip) => number][] = [
-  ["ShapesBench", (c) => c.bench.overall],
-  ["colour", (c) => c.bench.color],
-  ["count", (c) => c.bench.count],
-  ["evaluator RM", (c) => c.evaluator],
-  ["defective patches", (c) => c.defectivePatches],
-];
-console.log(
-  `| metric | ${nameA} | ${nameB} | ${nameA} − ${nameB} [95% interval over ${prompts.length} prompts] |`,
-);
-console.log("|---|---|---|---|");
-for (const [name, f] of metrics) {
-  const mean = (side: 0 | 1, idx: ArrayLike<number>) => {
-    let s = 0, n = 0;
-    for (const i of Array.from(idx)) for (const pair of byPrompt[i]) (s += f(pair[side])), n++;
-    return s / n;
+const methods = await Promise.all(Deno.args.map(async (arg) => {
+  const at = arg.indexOf("=");
+  return {
+    method: arg.slice(0, at),
+    runs: [await readJsonLines<ClipEvaluation>(arg.slice(at + 1))],
   };
-  const ci = bootstrapInterval(prompts.length, (idx) => mean(0, idx) - mean(1, idx), {
-    resamples: 2000,
-  });
-  const all = Array.from({ length: prompts.length }, (_, i) => i);
-  const x = (v: number) => (v >= 0 ? "+" : "−") + Math.abs(v).toFixed(3);
-  console.log(
-    `| ${name} | ${mean(0, all).toFixed(3)} | ${mean(1, all).toFixed(3)} | ${x(ci.estimate)} [${
-      x(ci.lo)
-    }, ${x(ci.hi)}] |`,
-  );
+}));
+const [a, b] = methods.map((m) => m.method);
+const table = summariseResults(methods, { baseMedian: evaluatorMedian(methods[1].runs[0]) });
+const metrics: [string, string][] = [
+  ["ShapesBench", "shapesbench"],
+  ["colour", "color"],
+  ["count", "count"],
+  ["evaluator RM", "evaluator"],
+  ["defective patches", "defectivePatches"],
+];
+const x = (v: number) => (v >= 0 ? "+" : "−") + Math.abs(v).toFixed(3);
+console.log(`| metric | ${a} | ${b} | ${a} − ${b} [95% interval] |`);
+console.log("|---|---|---|---|");
+for (const [name, metric] of metrics) {
+  const [ra, rb] = table.rows.map((r) => r.metrics[metric].estimate.toFixed(3));
+  const d = table.compare(a, b, metric).difference;
+  console.log(`| ${name} | ${ra} | ${rb} | ${x(d.estimate)} [${x(d.lo)}, ${x(d.hi)}] |`);
 }

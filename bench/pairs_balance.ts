@@ -20,7 +20,7 @@ import { basename, dirname, join } from "node:path";
 import { createRng } from "../lib/core/_rng.ts";
 import { writeFileAtomic } from "../lib/core/_atomic.ts";
 import { readClip, readPairs } from "../lib/pairs/file.ts";
-import { type BalanceMode, balancePatchGaps, objectShare } from "./_object_share.ts";
+import { type BalanceMode, balancePatchGaps, isUsedTerm, objectShare } from "./_object_share.ts";
 
 const { values, positionals } = parseArgs({
   options: {
@@ -58,7 +58,7 @@ const shareOf = async (clip: string, prompt: string, shape: readonly number[]) =
   return shares.get(clip)!;
 };
 const pairMode: BalanceMode = mode === "random-per-pair" ? mode : "balanced";
-const used = (g: number) => Math.abs(g) >= tau && g !== 0;
+const used = (g: number) => isUsedTerm(g, tau);
 let before = 0, dropped = 0;
 const gaps: number[][] = [];
 for (const q of pairs) {
