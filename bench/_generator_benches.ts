@@ -27,6 +27,7 @@ import {
   resolveGeneratorConfig,
 } from "../lib/generator/model.ts";
 import { trainStep } from "../lib/generator/train_step.ts";
+import { type GradientPool, startGradientPool } from "../lib/generator/_data_parallel.ts";
 import { patchLossMap } from "../lib/dpo/loss_maps.ts";
 import { SAMPLE_DEFAULTS, sampleVideos } from "../lib/generator/sampler.ts";
 import { loadGenerator } from "../lib/generator/io.ts";
@@ -78,55 +79,83 @@ function disposeBatch(batch: DiffusionBatch): void {
   tf.dispose([batch.x0, batch.tokens]);
 }
 
+/** Options for {@linkcode trainStepBenchOf}. */
+export interface TrainStepBenchOptions {
+  /** Clips per step. */
+  batch: number;
+  /** Row name. Default `generator train step (Adam) B=<batch>`. */
+  name?: string;
+  /** Processes sharing the batch (`pretrain --workers`). Default 1. */
+  workers?: number;
+}
+
 /**
  * One Adam training step of a generator of `config` (seed-0 weights) on a
- * batch of `batch` clips: ≈ 3 forward passes of FLOPs. An invalid config or
+ * batch of `options.batch` clips: ≈ 3 forward passes of FLOPs; with `workers` > 1 the
+ * step of `pretrain --workers` (gradient workers started in `setup`). An invalid config or
  * batch fails in `setup`, which `measure` reports as a failed row.
  */
 export function trainStepBenchOf(
   config: Partial<GeneratorConfig> | (() => Partial<GeneratorConfig>),
-  batch: number,
-  name = `generator train step (Adam) B=${batch}`,
+  options: TrainStepBenchOptions,
 ): Bench {
+  const { batch, workers = 1 } = options;
   return {
-    name,
+    name: options.name ?? `generator train step (Adam) B=${batch}`,
     unit: "clips",
     perBackend: true,
-    setup() {
+    async setup() {
       checkInt("trainStepBenchOf", "batch", batch, 1);
       const gen = createGenerator(typeof config === "function" ? config() : config, { seed: 0 });
       const adam = createAdam(gen.params);
       let data: DiffusionBatch | undefined;
+      let pool: GradientPool | undefined;
       try {
         data = benchBatch(batch, gen.config);
+        if (workers > 1) pool = await startGradientPool(gen, { workers: workers - 1, batch });
       } catch (error) {
+        if (data) disposeBatch(data);
         adam.dispose();
         disposeGenerator(gen);
         throw error;
       }
       const b = data;
       const rng = createRng(1);
-      return Promise.resolve({
+      return {
         async run() {
           // awaiting the loss each step is the synchronisation point (as the old dataSync was)
-          await trainStep(gen, adam, b, { rng });
+          await trainStep(gen, adam, b, { rng, parallel: pool });
         },
         items: batch,
         flops: 3 * generatorFlops(gen.config, batch),
         dispose() {
+          pool?.close();
           adam.dispose();
           disposeBatch(b);
           disposeGenerator(gen);
         },
-      });
+      };
     },
   };
 }
 
 /** One Adam training step of the shipped generator's architecture: ≈ 3 forward passes of FLOPs. */
 export const trainStepBench: Bench = {
-  ...trainStepBenchOf(benchConfig, TRAIN_BATCH, TRAIN_STEP_BENCH),
+  ...trainStepBenchOf(benchConfig, { batch: TRAIN_BATCH, name: TRAIN_STEP_BENCH }),
   countLaunches: true,
+};
+
+/**
+ * The same step shared by this process and one gradient worker (`pretrain --workers 2`), on
+ * wasm only: each process is its own wasm instance on its own core.
+ */
+export const parallelTrainStepBench: Bench = {
+  ...trainStepBenchOf(benchConfig, {
+    batch: TRAIN_BATCH,
+    name: `${TRAIN_STEP_BENCH}, 2 processes`,
+    workers: 2,
+  }),
+  skipBackends: ["cpu", "webgpu", "wasm-stock", "webgpu-stock"],
 };
 
 interface PolicyPair {

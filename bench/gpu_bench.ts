@@ -341,7 +341,10 @@ export async function gpuBench(args: readonly string[]): Promise<number> {
   for (const size of sizes) {
     console.error(`… kit ${size.config} B=${size.batch}`);
     const kit = await measure({
-      ...trainStepBenchOf(configs[size.config], size.batch, `${size.config} B=${size.batch}`),
+      ...trainStepBenchOf(configs[size.config], {
+        batch: size.batch,
+        name: `${size.config} B=${size.batch}`,
+      }),
       // one more untimed step counts its kernels and GPU dispatches (bench/_launches.ts)
       countLaunches: true,
     }, { warmup, minRuns, seconds });

@@ -138,6 +138,11 @@ export const pretrainCommand: CliCommand = {
       type: "string",
       description: "generator config as JSON (overridden by the flags above)",
     },
+    workers: {
+      type: "string",
+      default: `${PRETRAIN_DEFAULTS.workers}`,
+      description: "processes sharing each step's batch, one core each (data parallelism)",
+    },
     quiet: { type: "boolean", default: false, description: "no progress bar" },
   },
   async run(values) {
@@ -157,6 +162,7 @@ export const pretrainCommand: CliCommand = {
       x0Weighting: String(values["x0-weighting"]) as "uniform" | "snr+1",
       maxWeight: numberOption(values, "max-weight"),
       stableTargets: intOption(values, "stable-targets"),
+      workers: intOption(values, "workers"),
       config: configFromCli(values),
       quiet: Boolean(values.quiet),
     };

@@ -16,6 +16,7 @@ import { appendJsonLines, trimJsonLines, writeFileAtomic } from "../core/_atomic
 import { Progress } from "../core/_progress.ts";
 import {
   createGenerator,
+  type DiffusionBatch,
   disposeGenerator,
   type Generator,
   type GeneratorConfig,
@@ -23,7 +24,8 @@ import {
   resolveGeneratorConfig,
 } from "./model.ts";
 import { loadGenerator, saveGenerator } from "./io.ts";
-import { trainStep } from "./train_step.ts";
+import { drawStep, type StepDraw, trainStep, type TrainStepOptions } from "./train_step.ts";
+import { type GradientPool, startGradientPool } from "./_data_parallel.ts";
 import { SAMPLE_DEFAULTS, sampleClips } from "./sampler.ts";
 import { loadCheckpoint, readCheckpointManifest } from "../tensor/checkpoint.ts";
 import { videoSheet } from "../videos/sheet.ts";
@@ -54,6 +56,7 @@ export const PRETRAIN_DEFAULTS: Readonly<Required<Omit<PretrainOptions, "config"
     maxSeconds: 0,
     evalEvery: 0,
     evalPrompts: 32,
+    workers: 1,
   });
 
 /** Options for {@linkcode pretrain}; defaults in {@linkcode PRETRAIN_DEFAULTS}. */
@@ -125,6 +128,14 @@ export interface PretrainOptions {
   evalEvery?: number;
   /** Validation prompts per evaluation (the sampler's defaults, one seed). Default 32. */
   evalPrompts?: number;
+  /**
+   * Processes that share each step's batch: this one and `workers − 1` Deno workers, each on
+   * its own core (data parallelism on one machine). Each computes the gradients of its share
+   * of the clips with the same weights; they are summed and one Adam update is taken, so the
+   * step is the single-process step up to the order of summation (bit for bit the step with
+   * the batch in `workers` passes). Not with `stableTargets`. Default 1.
+   */
+  workers?: number;
   /** Silence the progress bar. Default false. */
   quiet?: boolean;
 }
@@ -211,6 +222,10 @@ export async function pretrain(options: PretrainOptions = {}): Promise<PretrainR
   if (stableTargets > 0 && config.prediction !== "x0") {
     fail(where, 'stableTargets 0 unless config.prediction is "x0"', stableTargets);
   }
+  const workers = checkInt(where, "workers", options.workers ?? d.workers, 1, batchSize);
+  if (workers > 1 && stableTargets > 0) {
+    fail(where, "stableTargets 0 with workers > 1", stableTargets);
+  }
 
   let gen: Generator;
   let start = 0;
@@ -256,6 +271,17 @@ export async function pretrain(options: PretrainOptions = {}): Promise<PretrainR
     if (emaDecay > 0) ema = createEma(gen.params, { decay: emaDecay });
   }
   const optimizer = ema ? withEma(adam, ema) : adam;
+  let pool: GradientPool | undefined;
+  if (workers > 1) {
+    try {
+      pool = await startGradientPool(gen, { workers: workers - 1, batch: batchSize });
+    } catch (error) {
+      adam.dispose();
+      ema?.dispose();
+      disposeGenerator(gen);
+      throw error;
+    }
+  }
 
   const prompts = pretrainPrompts();
   const t0 = performance.now();
@@ -331,27 +357,37 @@ export async function pretrain(options: PretrainOptions = {}): Promise<PretrainR
         `defective clips ${pct(metrics.defectiveClips)} (${record.evalSeconds} s)`,
     );
   };
+  // the batch and draws of step i depend only on (seed, i); with workers the next one is
+  // prepared while this process waits for the workers' gradients
+  const prepare = (i: number) => {
+    const stepRng = createRng((seed * 0x9e3779b1 + i * 0x85ebca6b) >>> 0);
+    const batchPrompts = Array.from({ length: batchSize }, () => stepRng.pick(prompts));
+    const seeds = batchPrompts.map(() => stepRng.seed());
+    const batch = makeBatch(config, batchPrompts, { seeds, refs: stableTargets });
+    const stepOptions = { rng: stepRng, promptDropout: dropout, x0Weighting, maxWeight };
+    return { batch, stepOptions, draw: drawStep(config, batch.x0.size, batchSize, stepOptions) };
+  };
   let step = start;
+  let next: PreparedStep | undefined;
   try {
     if (resumed) await evaluate(start);
     while (step < steps) {
-      const stepRng = createRng((seed * 0x9e3779b1 + step * 0x85ebca6b) >>> 0);
-      const batchPrompts = Array.from({ length: batchSize }, () => stepRng.pick(prompts));
-      const seeds = batchPrompts.map(() => stepRng.seed());
+      const current = next ?? prepare(step);
+      next = undefined;
       adam.setLearningRate(learningRateAt(step, steps, peak, lrSchedule, cooldown));
-      const batch = makeBatch(config, batchPrompts, { seeds, refs: stableTargets });
+      const { batch } = current;
       const stepStart = performance.now();
       let loss: number;
       try {
         loss = await trainStep(gen, adam, batch, {
-          rng: stepRng,
-          promptDropout: dropout,
-          x0Weighting,
-          maxWeight,
+          ...current.stepOptions,
+          draw: current.draw,
+          parallel: pool,
+          whileWaiting: step + 1 < steps ? () => (next = prepare(step + 1)) : undefined,
         });
         ema?.update(gen.params, step + 1);
       } finally {
-        tf.dispose([batch.x0, batch.tokens, ...(batch.refs ? [batch.refs] : [])]);
+        disposeBatch(batch);
       }
       if (!Number.isFinite(loss)) fail(where, "a finite loss", `${loss} at step ${step + 1}`);
       step++;
@@ -370,11 +406,24 @@ export async function pretrain(options: PretrainOptions = {}): Promise<PretrainR
     }
     if (step === start && !resumed) await save(step);
   } finally {
+    if (next) disposeBatch(next.batch);
+    pool?.close();
     adam.dispose();
     ema?.dispose();
     disposeGenerator(gen);
   }
   return { step, loss: recent.length ? mean(recent) : NaN, wallSeconds: seconds(), resumed, out };
+}
+
+/** One step's batch, the options of its draw, and the draw (all from the step's seed). */
+interface PreparedStep {
+  batch: DiffusionBatch;
+  stepOptions: TrainStepOptions;
+  draw: StepDraw;
+}
+
+function disposeBatch(batch: DiffusionBatch): void {
+  tf.dispose([batch.x0, batch.tokens, ...(batch.refs ? [batch.refs] : [])]);
 }
 
 function mean(xs: number[]): number {

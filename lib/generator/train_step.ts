@@ -56,6 +56,23 @@ export interface TrainStepOptions {
    * fits, and on wasm, which gets passes of the same size.
    */
   microBatch?: number;
+  /**
+   * The step's t, ε, dropout mask and weights drawn beforehand with {@linkcode drawStep} (from
+   * the same rng, in the same order, they are the draw the step would take). Default: drawn
+   * from `rng` here.
+   */
+  draw?: StepDraw;
+  /**
+   * Data parallelism: the clips from `parallel.local` on are computed elsewhere (a gradient
+   * worker of `pretrain --workers`) with the weights as they are before the update, and their
+   * gradients summed after this process's. Default: all clips here.
+   */
+  parallel?: ParallelPart;
+  /**
+   * With `parallel`: called once this process's passes are done, before it waits for the
+   * others' gradients (pretraining prepares the next batch there). Default: nothing.
+   */
+  whileWaiting?: () => void;
 }
 
 /** Bytes of one activation tensor the wasm backend is given at most per pass (see below). */
@@ -94,11 +111,127 @@ export async function trainStep(
 ): Promise<number> {
   const c = gen.config;
   const b = batch.x0.shape[0];
+  const draw = options.draw ?? drawStep(c, batch.x0.size, b, options);
+  if (draw.t.length !== b || draw.noise.length !== batch.x0.size) {
+    fail(
+      "trainStep",
+      `a draw of ${b} clips (${batch.x0.size} noise values)`,
+      `${draw.t.length} clips (${draw.noise.length})`,
+    );
+  }
+  const chunk = checkInt(
+    "trainStep",
+    "microBatch",
+    options.microBatch ?? defaultMicroBatch(c, b),
+    1,
+  );
+  const parallel = options.parallel;
+  // the clips this process takes: all of them, or the first `parallel.local`
+  const local = parallel ? checkInt("trainStep", "parallel.local", parallel.local, 1, b - 1) : b;
+  const remote = parallel?.grads(batch, draw);
+  let loss: tf.Scalar | undefined;
+  let sums: Record<string, tf.Tensor> = {};
+  try {
+    loss = tf.tidy(() => {
+      const t = tf.tensor1d(draw.t, "int32");
+      const keep = tf.tensor1d(draw.keep);
+      const noise = tf.tensor(draw.noise, batch.x0.shape);
+      const w = tf.tensor1d(draw.w);
+      const xt = addNoise(c, batch.x0, t, noise);
+      const ab = alphaBars(c.timesteps, c.schedule, c.scheduleShift);
+      const target = c.prediction === "x0" && batch.refs
+        ? stableTarget(batch.x0, batch.refs, {
+          xt,
+          alphaBar: tf.tensor1d(Float32Array.from(draw.t, (v) => ab[v])),
+          keep,
+        })
+        : batch.x0;
+      const inputs = { xt, noise, t, tokens: batch.tokens, keep, target, x0: batch.x0, w };
+      if (chunk >= b && !parallel) {
+        let plain: tf.Scalar | undefined;
+        const { value, grads } = paramGrads(gen.params, () => {
+          const perClip = perClipLoss(gen, inputs);
+          plain = tf.keep(perClip.plain.mean() as tf.Scalar);
+          return perClip.mse.mul(w).mean() as tf.Scalar;
+        });
+        adam.apply(grads);
+        value.dispose();
+        return plain!;
+      }
+      // passes of `chunk` clips: each contributes its share of the batch means
+      let plain = tf.scalar(0);
+      for (let start = 0; start < local; start += chunk) {
+        const n = Math.min(chunk, local - start);
+        const part = partGrads(gen, sliceInputs(inputs, start, n), b);
+        const before = plain;
+        plain = before.add(part.plain);
+        tf.dispose([before, part.plain]);
+        sums = addGrads(sums, part.grads);
+      }
+      return tf.keep(plain);
+    }) as tf.Scalar;
+    if (remote) {
+      options.whileWaiting?.();
+      // the other process's clips, summed in after this one's (the order of a pass loop)
+      const other = await remote;
+      sums = addGrads(sums, other.grads);
+      const before = loss;
+      loss = tf.tidy(() => before.add(other.plain));
+      tf.dispose([before, other.plain]);
+    }
+    if (Object.keys(sums).length) adam.apply(sums);
+    return (await loss.data())[0];
+  } finally {
+    loss?.dispose();
+    tf.dispose(Object.values(sums));
+  }
+}
+
+/** Everything a step draws from its rng before the forward pass, for every clip of the batch. */
+export interface StepDraw {
+  /** Diffusion step of each clip. */
+  t: Int32Array;
+  /** 1 where the clip keeps its prompt, 0 where it is dropped for CFG. */
+  keep: Float32Array;
+  /** ε for the whole batch, in the layout of `x0`. */
+  noise: Float32Array;
+  /** Each clip's loss weight, normalised to mean 1 over the batch. */
+  w: Float32Array;
+}
+
+/**
+ * The gradients of another process's share of a step (the data-parallel pretraining of
+ * `lib/generator/_data_parallel.ts`): {@linkcode trainStep} takes the batch's first `local` clips
+ * itself and sums in what `grads` resolves to for the rest. Internal to the kit's pretraining.
+ */
+export interface ParallelPart {
+  /** Clips this process takes (the first ones); the rest are `grads`' share. */
+  local: number;
+  /**
+   * Starts the batch's clips from `local` on elsewhere, with the parameters as they are now;
+   * resolves to their gradients and share of the plain loss (see {@linkcode partGrads}).
+   */
+  grads(
+    batch: DiffusionBatch,
+    draw: StepDraw,
+  ): Promise<{ grads: Record<string, tf.Tensor>; plain: tf.Scalar }>;
+}
+
+/**
+ * Draws t, the prompt-dropout mask and ε of a batch of `b` clips (`size` values in all) from
+ * `options.rng` in the order every run has drawn them, and the clips' normalised loss weights.
+ */
+export function drawStep(
+  c: GeneratorConfig,
+  size: number,
+  b: number,
+  options: TrainStepOptions,
+): StepDraw {
   const drop = checkNumber("trainStep", "promptDropout", options.promptDropout ?? 0.1, 0, 1);
   const rng = options.rng;
   const tVals = Int32Array.from({ length: b }, () => rng.int(c.timesteps));
   const keepVals = Float32Array.from({ length: b }, () => (rng.next() < drop ? 0 : 1));
-  const noiseVals = normalArray(rng, batch.x0.size);
+  const noiseVals = normalArray(rng, size);
   const cap = checkNumber("trainStep", "maxWeight", options.maxWeight ?? 10, 1);
   const ab = alphaBars(c.timesteps, c.schedule, c.scheduleShift);
   const x0 = c.prediction === "x0";
@@ -110,80 +243,85 @@ export async function trainStep(
   const x0Weight = (t: number) => x0Weighting === "uniform" ? 1 : Math.min(1 / (1 - ab[t]), cap);
   const weights = Float32Array.from(tVals, (t) => x0 ? x0Weight(t) : Math.min(1 / ab[t], cap));
   const weightSum = weights.reduce((x, y) => x + y, 0);
-  const chunk = checkInt(
-    "trainStep",
-    "microBatch",
-    options.microBatch ?? defaultMicroBatch(c, b),
-    1,
-  );
-  const loss = tf.tidy(() => {
-    const t = tf.tensor1d(tVals, "int32");
-    const keep = tf.tensor1d(keepVals);
-    const noise = tf.tensor(noiseVals, batch.x0.shape);
-    const w = tf.tensor1d(weights.map((v) => v * b / weightSum));
-    const xt = addNoise(c, batch.x0, t, noise);
-    const target = x0 && batch.refs
-      ? stableTarget(batch.x0, batch.refs, {
-        xt,
-        alphaBar: tf.tensor1d(Float32Array.from(tVals, (v) => ab[v])),
-        keep,
-      })
-      : batch.x0;
-    // each clip's MSE over the clips `part` picks (all of them, or one pass)
-    const perClipOf = (part: <T extends tf.Tensor>(x: T) => T) => {
-      const inputs = { xt: part(xt), t: part(t), tokens: part(batch.tokens) };
-      if (!x0) {
-        const error = predictNoise(gen, inputs, { keep: part(keep) }).sub(part(noise));
-        const mse = error.square().mean([1, 2, 3, 4]);
-        return { mse, plain: mse };
-      }
-      const clean = predictNoiseAndClean(gen, inputs, { keep: part(keep) }).clean;
-      const mse = clean.sub(part(target)).square().mean([1, 2, 3, 4]);
-      // the reported loss stays the plain x0-MSE against the row's own clip
-      const plain = target === batch.x0
-        ? mse
-        : clean.sub(part(batch.x0)).square().mean([1, 2, 3, 4]);
-      return { mse, plain };
-    };
-    if (chunk >= b) {
-      let plain: tf.Scalar | undefined;
-      const { value, grads } = paramGrads(gen.params, () => {
-        const perClip = perClipOf((x) => x);
-        plain = tf.keep(perClip.plain.mean() as tf.Scalar);
-        return perClip.mse.mul(w).mean() as tf.Scalar;
-      });
-      adam.apply(grads);
-      value.dispose();
-      return plain!;
-    }
-    // passes of `chunk` clips: each contributes its share of the batch means
-    let sums: Record<string, tf.Tensor> = {};
-    let plain = tf.scalar(0);
-    for (let start = 0; start < b; start += chunk) {
-      const n = Math.min(chunk, b - start);
-      const part = <T extends tf.Tensor>(x: T) => x.slice(start, n) as T;
-      const { value, grads } = paramGrads(gen.params, () => {
-        const perClip = perClipOf(part);
-        const before = plain;
-        plain = tf.keep(before.add(perClip.plain.sum().div(b)) as tf.Scalar);
-        before.dispose();
-        return perClip.mse.mul(part(w)).sum().div(b) as tf.Scalar;
-      });
-      value.dispose();
-      const previous = sums;
-      sums = Object.fromEntries(
-        Object.entries(grads).map((
-          [name, g],
-        ) => [name, previous[name] ? previous[name].add(g) : g]),
-      );
-      tf.dispose([...Object.values(previous), ...Object.keys(previous).map((k) => grads[k])]);
-    }
-    adam.apply(sums);
-    return plain;
-  });
-  try {
-    return (await loss.data())[0];
-  } finally {
-    loss.dispose();
+  return { t: tVals, keep: keepVals, noise: noiseVals, w: weights.map((v) => v * b / weightSum) };
+}
+
+/** The tensors of one pass: noised clips, steps, tokens, keep mask, x0 targets and weights. */
+export interface PassInputs {
+  xt: tf.Tensor;
+  /** The ε that made `xt` (the ε head's target). */
+  noise: tf.Tensor;
+  t: tf.Tensor1D;
+  tokens: tf.Tensor2D;
+  keep: tf.Tensor1D;
+  /** The x0 head's target (the clips, or their stable targets). */
+  target: tf.Tensor;
+  x0: tf.Tensor;
+  w: tf.Tensor1D;
+}
+
+/** Rows [start, start + n) of every tensor of `inputs`. */
+export function sliceInputs(inputs: PassInputs, start: number, n: number): PassInputs {
+  const part = <T extends tf.Tensor>(x: T) => x.slice(start, n) as T;
+  return {
+    xt: part(inputs.xt),
+    noise: part(inputs.noise),
+    t: part(inputs.t),
+    tokens: part(inputs.tokens),
+    keep: part(inputs.keep),
+    target: part(inputs.target),
+    x0: part(inputs.x0),
+    w: part(inputs.w),
+  };
+}
+
+/** Each clip's training MSE (`mse`) and its plain MSE against its own clip (`plain`). */
+function perClipLoss(gen: Generator, p: PassInputs): { mse: tf.Tensor; plain: tf.Tensor } {
+  const inputs = { xt: p.xt, t: p.t, tokens: p.tokens };
+  if (gen.config.prediction !== "x0") {
+    const mse = predictNoise(gen, inputs, { keep: p.keep }).sub(p.noise).square().mean([
+      1,
+      2,
+      3,
+      4,
+    ]);
+    return { mse, plain: mse };
   }
+  const clean = predictNoiseAndClean(gen, inputs, { keep: p.keep }).clean;
+  const mse = clean.sub(p.target).square().mean([1, 2, 3, 4]);
+  // the reported loss stays the plain x0-MSE against the row's own clip
+  const plain = p.target === p.x0 ? mse : clean.sub(p.x0).square().mean([1, 2, 3, 4]);
+  return { mse, plain };
+}
+
+/**
+ * One pass of a step over some of its `b` clips: the gradients of the pass's share of the
+ * batch's weighted mean loss (Σ w·mse / b) and its share of the plain loss (Σ mse / b).
+ * The caller disposes both.
+ */
+export function partGrads(
+  gen: Generator,
+  inputs: PassInputs,
+  b: number,
+): { grads: Record<string, tf.Tensor>; plain: tf.Scalar } {
+  let plain: tf.Scalar | undefined;
+  const { value, grads } = paramGrads(gen.params, () => {
+    const perClip = perClipLoss(gen, inputs);
+    plain = tf.keep(perClip.plain.sum().div(b) as tf.Scalar);
+    return perClip.mse.mul(inputs.w).sum().div(b) as tf.Scalar;
+  });
+  value.dispose();
+  return { grads, plain: plain! };
+}
+
+/** `sums` + `grads` by name (a name missing from `sums` takes `grads`' tensor); disposes both inputs' replaced tensors. */
+function addGrads(
+  sums: Record<string, tf.Tensor>,
+  grads: Record<string, tf.Tensor>,
+): Record<string, tf.Tensor> {
+  const out = Object.fromEntries(
+    Object.entries(grads).map(([name, g]) => [name, tf.keep(sums[name] ? sums[name].add(g) : g)]),
+  );
+  tf.dispose([...Object.values(sums), ...Object.keys(sums).map((k) => grads[k])]);
+  return out;
 }
