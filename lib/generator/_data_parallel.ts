@@ -49,8 +49,8 @@ export interface GradientPool extends ParallelPart {
 }
 
 /**
- * Starts `workers` gradient workers for generators of config `config` on the active backend
- * and resolves once they are ready. The batch of each step is split into `workers + 1`
+ * Starts `workers` gradient workers for generators of `gen`'s config on the active backend and
+ * resolves once they are ready (a worker that fails to start rejects, and the others stop). The batch of each step is split into `workers + 1`
  * contiguous shares, this process taking the first (and any remainder).
  */
 export async function startGradientPool(
@@ -62,12 +62,18 @@ export async function startGradientPool(
     fail("startGradientPool", "workers an integer ≥ 1", workers);
   }
   if (batch < workers + 1) {
-    fail("pretrain", `batchSize ≥ workers (${workers + 1} processes)`, batch);
+    fail("startGradientPool", `a batch of ≥ ${workers + 1} clips (one per process)`, batch);
   }
   const share = Math.floor(batch / (workers + 1));
   const local = batch - share * workers;
   const started = Array.from({ length: workers }, (_, i) => spawn(gen.config, i));
-  const handles = await Promise.all(started);
+  const settled = await Promise.allSettled(started);
+  const failed = settled.find((r) => r.status === "rejected");
+  if (failed) {
+    for (const r of settled) if (r.status === "fulfilled") r.value.worker.terminate();
+    throw failed.reason;
+  }
+  const handles = settled.map((r) => (r as PromiseFulfilledResult<Handle>).value);
   const names = [...gen.params].filter(([, v]) => v.trainable).map(([n]) => n);
   const shapes = Object.fromEntries(names.map((n) => [n, gen.params.get(n)!.shape]));
   let closed = false;

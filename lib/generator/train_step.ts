@@ -98,9 +98,10 @@ function defaultMicroBatch(c: GeneratorConfig, batch: number): number {
  * update. With prediction "x0" and a batch with `refs`, the x0 head is trained toward the
  * stable target (Xu et al., 2023): the posterior-weighted mean of the row's clip and its
  * references, which at high noise averages K + 1 clips of the prompt (a lower-variance
- * estimate of the prompt's mean clip, where a sample's layout and direction are decided). Resolves to the plain, unweighted ε-MSE (x0-MSE with prediction "x0") of the step,
- * whatever the weighting
- * (a number, so nothing leaks). The loss is the only value read back, asynchronously, so the
+ * estimate of the prompt's mean clip, where a sample's layout and direction are decided).
+ * Resolves to the plain, unweighted ε-MSE (x0-MSE with prediction "x0") of the step, whatever
+ * the weighting (a number, so nothing leaks). With `parallel`, the clips from `parallel.local`
+ * on are computed by a gradient worker (`pretrain --workers`). The loss is the only value read back, asynchronously, so the
  * step also runs on backends without synchronous reads (WebGPU in Deno).
  */
 export async function trainStep(
@@ -181,6 +182,10 @@ export async function trainStep(
     }
     if (Object.keys(sums).length) adam.apply(sums);
     return (await loss.data())[0];
+  } catch (error) {
+    // the worker's answer to a step that failed here is dropped (its tensors freed)
+    remote?.then((o) => tf.dispose([...Object.values(o.grads), o.plain]), () => {});
+    throw error;
   } finally {
     loss?.dispose();
     tf.dispose(Object.values(sums));
