@@ -10,7 +10,7 @@ import {
   promptSample,
   testPromptSample,
 } from "../lib/generator/quick_eval.ts";
-import { pickTestPrompts, sampleGrid } from "../lib/generator/pretrain.ts";
+import { pickTestPrompts, sampleGrid } from "../lib/generator/samples.ts";
 import { decodePng } from "../lib/core/png.ts";
 import { PALETTE, parsePrompt, promptSplits, renderClip } from "../lib/videos/world.ts";
 import { TINY_GENERATOR } from "./_helpers.ts";

@@ -7,14 +7,9 @@
  */
 
 import type { GeneratorConfig } from "../generator/model.ts";
-import {
-  EVAL_GENERATOR_DEFAULTS,
-  evaluateCheckpoint,
-  pretrain,
-  PRETRAIN_DEFAULTS,
-  SAMPLE_SHEET_DEFAULTS,
-  writeSampleSheet,
-} from "../generator/pretrain.ts";
+import { pretrain, PRETRAIN_DEFAULTS } from "../generator/pretrain.ts";
+import { SAMPLE_SHEET_DEFAULTS, writeSampleSheet } from "../generator/samples.ts";
+import { EVAL_GENERATOR_DEFAULTS, evaluateCheckpoint } from "../generator/quick_eval.ts";
 import { initBackend } from "../tensor/backend.ts";
 import { parseGrid } from "../videos/patch.ts";
 import {

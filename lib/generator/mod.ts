@@ -2,8 +2,9 @@
  * The text-to-video diffusion generator that HALO post-trains: a small DiT
  * (`model.ts`), its prompt encoder (`prompt.ts`), the DDIM sampler with
  * classifier-free guidance (`sampler.ts`), the training step
- * (`train_step.ts`), pretraining on ShapesWorld with the sample sheet
- * (`pretrain.ts`) and the quick colour/judge evaluation (`quick_eval.ts`).
+ * (`train_step.ts`), pretraining on ShapesWorld (`pretrain.ts`; data-parallel with
+ * `workers`), the sample sheet (`samples.ts`) and the quick colour/judge evaluation
+ * (`quick_eval.ts`).
  *
  * Paper step: the base model (the paper post-trains VideoCrafter2; we pretrain
  * our own, DESIGN §2). Reads and writes: generator checkpoints (`io.ts`;
@@ -17,4 +18,5 @@ export * from "./pretrain.ts";
 export * from "./prompt.ts";
 export * from "./quick_eval.ts";
 export * from "./sampler.ts";
+export * from "./samples.ts";
 export * from "./train_step.ts";

@@ -20,7 +20,9 @@ import {
   resolveGeneratorConfig,
 } from "./model.ts";
 import { trainStep } from "./train_step.ts";
-import { sampleClips, type SampleOptions } from "./sampler.ts";
+import { SAMPLE_DEFAULTS, sampleClips, type SampleOptions } from "./sampler.ts";
+import { loadGenerator } from "./io.ts";
+import { modelName, type ModelRef, shipped } from "../core/shipped.ts";
 import { judgeVideo } from "../videos/judge.ts";
 import { DEFECT_SCORE, shapesBench } from "../videos/shapes_bench.ts";
 import type { Video } from "../videos/video.ts";
@@ -424,5 +426,59 @@ export async function benchGenerator(
     tf.dispose([batch.x0, batch.tokens]);
     adam.dispose();
     disposeGenerator(gen);
+  }
+}
+
+/** The defaults of {@linkcode evaluateCheckpoint} (the `eval-generator` task's flags show the same). */
+export const EVAL_GENERATOR_DEFAULTS: Readonly<
+  Required<
+    Pick<
+      EvaluateGeneratorOptions,
+      "count" | "split" | "sampleSeeds" | "seed" | "steps" | "guidance" | "guidanceFrom" | "eta"
+    >
+  >
+> = Object.freeze({
+  count: 64,
+  split: "test",
+  sampleSeeds: 2,
+  seed: 0,
+  steps: SAMPLE_DEFAULTS.steps,
+  guidance: SAMPLE_DEFAULTS.guidance,
+  guidanceFrom: SAMPLE_DEFAULTS.guidanceFrom,
+  eta: SAMPLE_DEFAULTS.eta,
+});
+
+/** What {@linkcode evaluateCheckpoint} resolves to. */
+export interface CheckpointEvaluation extends GeneratorEvaluation {
+  /** The checkpoint's name ({@linkcode modelName}). */
+  checkpoint: string;
+  /** Wall seconds of sampling and judging. */
+  seconds: number;
+}
+
+/**
+ * {@linkcode evaluateGenerator} on a checkpoint: loads it (default: the shipped
+ * generator), samples `count` held-out test prompts and judges them.
+ *
+ * @example
+ * ```ts
+ * import { evaluateCheckpoint, initBackend } from "@halo/kit";
+ * await initBackend();
+ * const e = await evaluateCheckpoint(undefined, { count: 1, steps: 2 });
+ * console.log(e.checkpoint); // "data/generator"
+ * ```
+ */
+export async function evaluateCheckpoint(
+  checkpoint: ModelRef = shipped.generator,
+  options: EvaluateGeneratorOptions = {},
+): Promise<CheckpointEvaluation> {
+  const { generator } = await loadGenerator(checkpoint);
+  try {
+    const t0 = performance.now();
+    const result = await evaluateGenerator(generator, { ...EVAL_GENERATOR_DEFAULTS, ...options });
+    const seconds = Math.round((performance.now() - t0) / 100) / 10;
+    return { checkpoint: modelName(checkpoint), ...result, seconds };
+  } finally {
+    disposeGenerator(generator);
   }
 }

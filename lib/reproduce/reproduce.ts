@@ -31,7 +31,7 @@ import { evaluateGenerator } from "../generator/quick_eval.ts";
 import { startJudgeServer } from "../labels/judge_server/server.ts";
 import { labelVideos } from "../labels/label.ts";
 import { labelFolder } from "../labels/folder.ts";
-import { pickTestPrompts, sampleGrid } from "../generator/pretrain.ts";
+import { pickTestPrompts, sampleGrid } from "../generator/samples.ts";
 import { formatRewardReport } from "../reward/experiment.ts";
 import { formatEfficiency, trainRewardSeeds } from "../reward/seeds.ts";
 import { promptSplits, renderClip, type ShapesPrompt } from "../videos/world.ts";
