@@ -104,3 +104,27 @@ Deno.test("pretrain with 2 workers: killed and resumed equals one go, and stays 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a gradient pool refuses a batch it cannot split, another batch size, and use after close", async () => {
+  const gen = createGenerator({ ...TINY_GENERATOR, prediction: "x0" }, { seed: 1 });
+  const batch = makeBatch(gen.config, [parsePrompt(PROMPTS[0]), parsePrompt(PROMPTS[1])]);
+  try {
+    await assert.rejects(
+      () => startGradientPool(gen, { workers: 2, batch: 2 }),
+      /startGradientPool: Expected a batch of ≥ 3 clips/,
+    );
+    const pool = await startGradientPool(gen, { workers: 1, batch: 4 });
+    const draw = {
+      t: new Int32Array(2),
+      keep: new Float32Array(2),
+      noise: new Float32Array(batch.x0.size),
+      w: new Float32Array(2),
+    };
+    assert.throws(() => pool.grads(batch, draw), /Expected a batch of 4 clips but found 2/);
+    pool.close();
+    assert.throws(() => pool.grads(batch, draw), /Expected an open pool/);
+  } finally {
+    tf.dispose([batch.x0, batch.tokens]);
+    disposeGenerator(gen);
+  }
+});

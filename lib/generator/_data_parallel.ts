@@ -10,7 +10,7 @@
 
 import * as tf from "@tensorflow/tfjs";
 import { fail } from "../core/_errors.ts";
-import type { DiffusionBatch, Generator, GeneratorConfig } from "./model.ts";
+import type { DiffusionBatch, Generator } from "./model.ts";
 import type { ParallelPart, StepDraw } from "./train_step.ts";
 
 /** What the main process sends a worker for one step (arrays are transferred). */
@@ -66,7 +66,7 @@ export async function startGradientPool(
   }
   const share = Math.floor(batch / (workers + 1));
   const local = batch - share * workers;
-  const started = Array.from({ length: workers }, (_, i) => spawn(gen.config, i));
+  const started = Array.from({ length: workers }, (_, i) => spawn(gen, i));
   const settled = await Promise.allSettled(started);
   const failed = settled.find((r) => r.status === "rejected");
   if (failed) {
@@ -142,7 +142,7 @@ interface Handle {
   ask(step: WorkerStep, transfer: ArrayBuffer[]): Promise<WorkerGrads>;
 }
 
-function spawn(config: GeneratorConfig, index: number): Promise<Handle> {
+function spawn(gen: Generator, index: number): Promise<Handle> {
   const worker = new Worker(new URL("./_grad_worker.ts", import.meta.url).href, {
     type: "module",
   });
@@ -162,7 +162,11 @@ function spawn(config: GeneratorConfig, index: number): Promise<Handle> {
       const msg = e.data;
       // a message sent before the worker's imports (and their top-level awaits) finish is lost
       if (msg.kind === "loaded") {
-        worker.postMessage({ kind: "init", config, backend: tf.getBackend() });
+        // every weight once (untrainable ones never change), the trainable ones again each step
+        const params = Object.fromEntries(
+          [...gen.params].map(([name, v]) => [name, new Float32Array(v.dataSync())]),
+        );
+        worker.postMessage({ kind: "init", config: gen.config, params, backend: tf.getBackend() });
       } else if (msg.kind === "ready") {
         resolve({
           worker,

@@ -22,21 +22,20 @@ scope.onmessage = async (e: MessageEvent) => {
   const msg = e.data as WorkerStep | {
     kind: "init";
     config: GeneratorConfig;
+    params: Record<string, Float32Array>;
     backend: BackendName;
   };
   try {
     if (msg.kind === "init") {
       await initBackend({ backend: msg.backend });
       gen = createGenerator(msg.config);
+      setWeights(gen, msg.params);
       scope.postMessage({ kind: "ready" });
       return;
     }
     const g = gen!;
     const c = g.config;
-    for (const [name, v] of g.params) {
-      const value = msg.params[name];
-      if (value) tf.tidy(() => v.assign(tf.tensor(value, v.shape)));
-    }
+    setWeights(g, msg.params);
     const n = msg.t.length;
     const shape = [n, c.frames, c.size, c.size, 3];
     const out = tf.tidy(() => {
@@ -67,3 +66,11 @@ scope.onmessage = async (e: MessageEvent) => {
   }
 };
 scope.postMessage({ kind: "loaded" });
+
+/** Overwrites the weights named in `values` (each in its parameter's shape). */
+function setWeights(g: Generator, values: Record<string, Float32Array>): void {
+  for (const [name, v] of g.params) {
+    const value = values[name];
+    if (value) tf.tidy(() => v.assign(tf.tensor(value, v.shape)));
+  }
+}
