@@ -23,4 +23,8 @@ Deno.test("evaluate: bad flags are refused, named, before any model is loaded", 
     () => run(["--checkpoint", "/nonexistent", "--prompts", "many"]),
     /--prompts/,
   );
+  await assert.rejects(
+    () => run(["--checkpoint", "/nonexistent", "--guidance", "strong"]),
+    /--guidance: Expected a number but found "strong"/,
+  );
 });

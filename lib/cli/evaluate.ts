@@ -6,7 +6,7 @@
  */
 
 import { initBackend } from "../tensor/backend.ts";
-import { type CliCommand, intListOption, intOption } from "./_flags.ts";
+import { type CliCommand, intListOption, intOption, numberOption } from "./_flags.ts";
 import { fail } from "../core/_errors.ts";
 import { HALO_PROFILES, runEvaluation, writeResults } from "../eval/experiment.ts";
 import { POST_TRAIN_METHODS, type PostTrainMethod } from "../dpo/post_train.ts";
@@ -32,6 +32,11 @@ export const evaluateCommand: CliCommand = {
     prompts: { type: "string", default: `${EVAL.prompts}`, description: "held-out test prompts" },
     seeds: { type: "string", default: EVAL.seeds.join(","), description: "sampling seeds" },
     steps: { type: "string", default: `${EVAL.steps}`, description: "DDIM steps" },
+    guidance: {
+      type: "string",
+      default: "2",
+      description: "classifier-free guidance of every model's samples",
+    },
     split: {
       type: "string",
       default: "test",
@@ -68,6 +73,7 @@ export const evaluateCommand: CliCommand = {
         seeds: intListOption(values, "seeds"),
         steps: intOption(values, "steps"),
         split: split as "test" | "validation",
+        guidance: numberOption(values, "guidance"),
       },
     };
     const backend = await initBackend();

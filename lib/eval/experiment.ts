@@ -68,7 +68,14 @@ export interface HaloProfile {
     seeds: number[];
   };
   /** Evaluation. */
-  eval: { prompts: number; seeds: number[]; steps: number; split?: "test" | "validation" };
+  eval: {
+    prompts: number;
+    seeds: number[];
+    steps: number;
+    split?: "test" | "validation";
+    /** Classifier-free guidance of the evaluation's samples. Default 2 (the generator's). */
+    guidance?: number;
+  };
 }
 
 /** The methods trained, in table order. */
@@ -298,6 +305,8 @@ export async function runEvaluation(given: RunEvaluationOptions): Promise<Evalua
         prm: prmLoaded.manifest.weights.sha256,
         steps: profile.eval.steps,
         split: profile.eval.split ?? "test",
+        // keys made before the flag existed (guidance 2) stay valid
+        ...((profile.eval.guidance ?? 2) !== 2 ? { guidance: profile.eval.guidance } : {}),
       }));
       return join(dir, `${name}-${key.slice(0, 12)}.jsonl`);
     };
@@ -487,7 +496,10 @@ export async function evaluationPictures(options: {
     const prm = (await loadRewardModel(options.prmDir)).model;
     try {
       for (const [k, clip] of worst.entries()) {
-        const video = await evaluationClip(generator, clip, { steps: profile.eval.steps });
+        const video = await evaluationClip(generator, clip, {
+          steps: profile.eval.steps,
+          guidance: profile.eval.guidance,
+        });
         const path = join(dir, `worst-${k}.gif`);
         await saveVideo(video, path);
         const [scores] = await scoreRewards(prm, [{ video, prompt: clip.prompt }]);
@@ -517,7 +529,12 @@ export async function evaluationPictures(options: {
       try {
         const list: Video[] = [];
         for (const p of top) {
-          list.push(await evaluationClip(generator, p.base, { steps: profile.eval.steps }));
+          list.push(
+            await evaluationClip(generator, p.base, {
+              steps: profile.eval.steps,
+              guidance: profile.eval.guidance,
+            }),
+          );
         }
         videos.push(list);
       } finally {
