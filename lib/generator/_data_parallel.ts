@@ -64,6 +64,11 @@ export async function startGradientPool(
   if (batch < workers + 1) {
     fail("startGradientPool", `a batch of ≥ ${workers + 1} clips (one per process)`, batch);
   }
+  const backend = tf.getBackend();
+  if (backend !== "wasm" && backend !== "cpu") {
+    // the workers split CPU cores; a GPU backend already runs the whole batch at once
+    fail("startGradientPool", 'the "wasm" or "cpu" backend', backend);
+  }
   const share = Math.floor(batch / (workers + 1));
   const local = batch - share * workers;
   const started = Array.from({ length: workers }, (_, i) => spawn(gen, i));

@@ -127,7 +127,8 @@ export interface PretrainOptions {
    * its own core (data parallelism on one machine). Each computes the gradients of its share
    * of the clips with the same weights; they are summed and one Adam update is taken, so the
    * step is the single-process step up to the order of summation (bit for bit the step with
-   * the batch in `workers` passes). Not with `stableTargets`. Default 1.
+   * the batch in `workers` passes). On the wasm and cpu backends, not with `stableTargets`.
+   * Default 1.
    */
   workers?: number;
   /** Silence the progress bar. Default false. */
