@@ -20,12 +20,8 @@ import { readParams, writeParams } from "../lib/tensor/nn.ts";
 import { createAdam } from "../lib/tensor/adam.ts";
 import { fail } from "../lib/core/_errors.ts";
 import { pathExists } from "../lib/core/_atomic.ts";
-import {
-  alphaBars,
-  disposeGenerator,
-  freezeGenerator,
-  type Generator,
-} from "../lib/generator/model.ts";
+import { disposeGenerator, freezeGenerator, type Generator } from "../lib/generator/model.ts";
+import { alphaBars } from "../lib/generator/diffusion.ts";
 import {
   DEFAULT_MIN_SNR_GAMMA,
   DEFAULT_WEIGHTING,

@@ -13,19 +13,21 @@ import { type Adam, createAdam } from "../lib/tensor/adam.ts";
 import { checkInt } from "../lib/core/_errors.ts";
 import { createRng } from "../lib/core/_rng.ts";
 import {
-  addNoise,
   createGenerator,
-  type DiffusionBatch,
   disposeGenerator,
   freezeGenerator,
   type Generator,
   type GeneratorConfig,
   generatorFlops,
-  makeBatch,
-  normalArray,
   predictNoise,
   resolveGeneratorConfig,
 } from "../lib/generator/model.ts";
+import {
+  addNoise,
+  type DiffusionBatch,
+  makeBatch,
+  normalArray,
+} from "../lib/generator/diffusion.ts";
 import { trainStep } from "../lib/generator/train_step.ts";
 import { type GradientPool, startGradientPool } from "../lib/generator/_data_parallel.ts";
 import { patchLossMap } from "../lib/dpo/loss_maps.ts";

@@ -14,16 +14,18 @@ import { readParams } from "../lib/tensor/nn.ts";
 import { createAdam } from "../lib/tensor/adam.ts";
 import { createRng } from "../lib/core/_rng.ts";
 import {
-  addNoise,
-  alphaBars,
   createGenerator,
-  type DiffusionBatch,
   type Generator,
   type GeneratorConfig,
-  normalArray,
   predictNoise,
   predictNoiseAndClean,
 } from "../lib/generator/model.ts";
+import {
+  addNoise,
+  alphaBars,
+  type DiffusionBatch,
+  normalArray,
+} from "../lib/generator/diffusion.ts";
 import { loadGenerator } from "../lib/generator/io.ts";
 import { trainStep } from "../lib/generator/train_step.ts";
 

@@ -13,8 +13,8 @@ import {
   createGenerator,
   DEFAULT_GENERATOR_CONFIG,
   disposeGenerator,
-  makeBatch,
 } from "../lib/generator/model.ts";
+import { makeBatch } from "../lib/generator/diffusion.ts";
 import { trainStep } from "../lib/generator/train_step.ts";
 import { parsePrompt } from "../lib/videos/world.ts";
 import { watchGpuErrors } from "./_helpers.ts";

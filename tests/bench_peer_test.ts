@@ -3,7 +3,8 @@ import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
 import { initBackend } from "../lib/tensor/backend.ts";
 import { createRng } from "../lib/core/_rng.ts";
-import { disposeGenerator, makeBatch } from "../lib/generator/model.ts";
+import { disposeGenerator } from "../lib/generator/model.ts";
+import { makeBatch } from "../lib/generator/diffusion.ts";
 import { samplePrompt } from "../lib/videos/world.ts";
 import {
   exportForPeer,

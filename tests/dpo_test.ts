@@ -15,9 +15,8 @@ import {
   disposeGenerator,
   freezeGenerator,
   type Generator,
-  makeBatch,
-  normalArray,
 } from "../lib/generator/model.ts";
+import { makeBatch, normalArray } from "../lib/generator/diffusion.ts";
 import { patchErrors } from "../lib/dpo/loss_maps.ts";
 import { createRng } from "../lib/core/_rng.ts";
 import { parsePrompt } from "../lib/videos/world.ts";

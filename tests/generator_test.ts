@@ -4,8 +4,6 @@ import { initBackend, probeWebGpu } from "../lib/tensor/backend.ts";
 import { createAdam } from "../lib/tensor/adam.ts";
 import { createRng } from "../lib/core/_rng.ts";
 import {
-  addNoise,
-  alphaBars,
   createGenerator,
   DEFAULT_GENERATOR_CONFIG,
   disposeGenerator,
@@ -13,11 +11,11 @@ import {
   type GeneratorConfig,
   generatorFlops,
   generatorParamCount,
-  makeBatch,
   predictNoise,
   predictNoiseAndClean,
   resolveGeneratorConfig,
 } from "../lib/generator/model.ts";
+import { addNoise, alphaBars, makeBatch } from "../lib/generator/diffusion.ts";
 import { trainStep } from "../lib/generator/train_step.ts";
 import { patchLossMap } from "../lib/dpo/loss_maps.ts";
 import { sampleClips, sampleVideos } from "../lib/generator/sampler.ts";

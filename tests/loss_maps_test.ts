@@ -3,16 +3,15 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/tensor/backend.ts";
 import { paramGrads } from "../lib/tensor/nn.ts";
 import {
-  alphaBars,
   createGenerator,
   DEFAULT_GENERATOR_CONFIG,
   disposeGenerator,
   freezeGenerator,
   type GeneratorConfig,
-  makeBatch,
   predictNoise,
   predictNoiseAndClean,
 } from "../lib/generator/model.ts";
+import { alphaBars, makeBatch } from "../lib/generator/diffusion.ts";
 import {
   errorWeights,
   patchErrors,

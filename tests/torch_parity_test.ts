@@ -5,11 +5,11 @@ import { initBackend } from "../lib/tensor/backend.ts";
 import { createAdam } from "../lib/tensor/adam.ts";
 import { readParams, writeParams } from "../lib/tensor/nn.ts";
 import {
-  alphaBars,
   disposeGenerator,
   type GeneratorConfig,
   resolveGeneratorConfig,
 } from "../lib/generator/model.ts";
+import { alphaBars } from "../lib/generator/diffusion.ts";
 import { loadGenerator, saveGenerator } from "../lib/generator/io.ts";
 import { VOCAB } from "../lib/generator/prompt.ts";
 import { dpoStep, dpoStepInputs, loadPairData, stepPairIndices } from "../lib/dpo/step.ts";

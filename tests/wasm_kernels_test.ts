@@ -9,15 +9,13 @@ import {
 import { createRng } from "../lib/core/_rng.ts";
 import { paramGrads } from "../lib/tensor/nn.ts";
 import {
-  addNoise,
   createGenerator,
   DEFAULT_GENERATOR_CONFIG,
   disposeGenerator,
   type Generator,
-  makeBatch,
-  normalArray,
   predictNoise,
 } from "../lib/generator/model.ts";
+import { addNoise, makeBatch, normalArray } from "../lib/generator/diffusion.ts";
 import { loadGenerator } from "../lib/generator/io.ts";
 import { samplePrompt } from "../lib/videos/world.ts";
 

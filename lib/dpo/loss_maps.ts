@@ -31,14 +31,8 @@
 
 import * as tf from "@tensorflow/tfjs";
 import { checkNumber, fail } from "../core/_errors.ts";
-import {
-  addNoise,
-  alphaBars,
-  type DiffusionBatch,
-  type Generator,
-  type GeneratorConfig,
-  predictNoiseAndClean,
-} from "../generator/model.ts";
+import { type Generator, type GeneratorConfig, predictNoiseAndClean } from "../generator/model.ts";
+import { addNoise, alphaBars, type DiffusionBatch } from "../generator/diffusion.ts";
 import {
   checkGrid,
   DEFAULT_GRID,

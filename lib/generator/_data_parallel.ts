@@ -10,7 +10,8 @@
 
 import * as tf from "@tensorflow/tfjs";
 import { fail } from "../core/_errors.ts";
-import type { DiffusionBatch, Generator } from "./model.ts";
+import type { Generator } from "./model.ts";
+import type { DiffusionBatch } from "./diffusion.ts";
 import type { ParallelPart, StepDraw } from "./train_step.ts";
 
 /** What the main process sends a worker for one step (arrays are transferred). */

@@ -7,7 +7,8 @@
 
 import * as tf from "@tensorflow/tfjs";
 import { type BackendName, initBackend } from "../tensor/backend.ts";
-import { addNoise, createGenerator, type Generator, type GeneratorConfig } from "./model.ts";
+import { createGenerator, type Generator, type GeneratorConfig } from "./model.ts";
+import { addNoise } from "./diffusion.ts";
 import { partGrads } from "./train_step.ts";
 import type { WorkerGrads, WorkerStep } from "./_data_parallel.ts";
 

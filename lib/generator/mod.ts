@@ -1,6 +1,6 @@
 /**
  * The text-to-video diffusion generator that HALO post-trains: a small DiT
- * (`model.ts`), its prompt encoder (`prompt.ts`), the DDIM sampler with
+ * (`model.ts`), its forward process and training batches (`diffusion.ts`), its prompt encoder (`prompt.ts`), the DDIM sampler with
  * classifier-free guidance (`sampler.ts`), the training step
  * (`train_step.ts`), pretraining on ShapesWorld (`pretrain.ts`; data-parallel with
  * `workers`), the sample sheet (`samples.ts`) and the quick colour/judge evaluation
@@ -12,6 +12,7 @@
  * @module
  */
 
+export * from "./diffusion.ts";
 export * from "./io.ts";
 export * from "./model.ts";
 export * from "./pretrain.ts";

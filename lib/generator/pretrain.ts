@@ -16,13 +16,12 @@ import { appendJsonLines, trimJsonLines } from "../core/_atomic.ts";
 import { Progress } from "../core/_progress.ts";
 import {
   createGenerator,
-  type DiffusionBatch,
   disposeGenerator,
   type Generator,
   type GeneratorConfig,
-  makeBatch,
   resolveGeneratorConfig,
 } from "./model.ts";
+import { type DiffusionBatch, makeBatch } from "./diffusion.ts";
 import { loadGenerator, saveGenerator } from "./io.ts";
 import { drawStep, type StepDraw, trainStep, type TrainStepOptions } from "./train_step.ts";
 import { type GradientPool, startGradientPool } from "./_data_parallel.ts";

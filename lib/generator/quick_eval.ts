@@ -16,9 +16,9 @@ import {
   type Generator,
   type GeneratorConfig,
   generatorFlops,
-  makeBatch,
   resolveGeneratorConfig,
 } from "./model.ts";
+import { makeBatch } from "./diffusion.ts";
 import { trainStep } from "./train_step.ts";
 import { SAMPLE_DEFAULTS, sampleClips, type SampleOptions } from "./sampler.ts";
 import { loadGenerator } from "./io.ts";

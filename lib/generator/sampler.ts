@@ -9,7 +9,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { checkInt, checkNumber, fail } from "../core/_errors.ts";
 import { createRng } from "../core/_rng.ts";
-import { alphaBars, type Generator, normalArray, predictNoiseAndClean } from "./model.ts";
+import { type Generator, predictNoiseAndClean } from "./model.ts";
+import { alphaBars, normalArray } from "./diffusion.ts";
 import { PROMPT_LENGTH, tokenizeBatch } from "./prompt.ts";
 import type { ShapesPrompt } from "../videos/world.ts";
 import type { Video } from "../videos/video.ts";

@@ -12,15 +12,12 @@ import { paramGrads } from "../tensor/nn.ts";
 import type { Adam } from "../tensor/adam.ts";
 import { webgpuBindingLimit } from "../tensor/_kernels/webgpu.ts";
 import {
-  addNoise,
-  alphaBars,
-  type DiffusionBatch,
   type Generator,
   type GeneratorConfig,
-  normalArray,
   predictNoise,
   predictNoiseAndClean,
 } from "./model.ts";
+import { addNoise, alphaBars, type DiffusionBatch, normalArray } from "./diffusion.ts";
 import { stableTarget } from "./_stable_target.ts";
 
 /** Options for {@linkcode trainStep}. */

@@ -79,7 +79,7 @@ def pixel_window(x, w):
 
 
 def alpha_bars(timesteps, schedule, shift=1):
-    """ᾱ(t) for t = 0..T−1 in float64, as lib/generator/model.ts alphaBars: Nichol & Dhariwal's
+    """ᾱ(t) for t = 0..T−1 in float64, as lib/generator/diffusion.ts alphaBars: Nichol & Dhariwal's
     cosine (s = 0.008, clipped to [1e-4, 0.9999]) or DDPM's linear β from 1e-4 to 0.02; `shift`
     (scheduleShift) divides every SNR by shift²."""
     if schedule == "linear":
