@@ -96,9 +96,10 @@ const alphaBarCache = new Map<string, tf.Tensor1D>();
  * import { DEFAULT_GENERATOR_CONFIG } from "@halo/kit";
  * import { alphaBarAt } from "@halo/kit/generator";
  * const t = tf.tensor1d([0, 999], "int32");
- * const [first, last] = alphaBarAt(DEFAULT_GENERATOR_CONFIG, t).dataSync();
+ * const ab = alphaBarAt(DEFAULT_GENERATOR_CONFIG, t);
+ * const [first, last] = ab.dataSync();
  * console.log(first > 0.99, last < 0.01); // true true
- * t.dispose();
+ * tf.dispose([t, ab]);
  * ```
  */
 export function alphaBarAt(config: GeneratorConfig, t: tf.Tensor1D): tf.Tensor1D {
