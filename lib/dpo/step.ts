@@ -13,7 +13,7 @@ import { fail } from "../core/_errors.ts";
 import { paramGrads } from "../tensor/nn.ts";
 import type { Adam } from "../tensor/adam.ts";
 import { createRng } from "../core/_rng.ts";
-import { type Generator } from "../generator/model.ts";
+import type { Generator } from "../generator/model.ts";
 import { normalArray } from "../generator/diffusion.ts";
 import { type ErrorWeighting, patchErrors } from "./loss_maps.ts";
 import {
