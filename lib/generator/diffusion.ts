@@ -10,8 +10,24 @@ import * as tf from "@tensorflow/tfjs";
 import { checkInt, checkNumber, fail } from "../core/_errors.ts";
 import type { Rng } from "../core/_rng.ts";
 import { renderClip, type ShapesPrompt } from "../videos/world.ts";
-import type { GeneratorConfig } from "./model.ts";
 import { tokenizeBatch } from "./prompt.ts";
+
+/**
+ * The settings of a generator's config (`GeneratorConfig`, `model.ts`) that the forward process
+ * and its training batches read; any generator config is one.
+ */
+export interface DiffusionConfig {
+  /** Frames per clip. */
+  frames: number;
+  /** Frame height and width in pixels. */
+  size: number;
+  /** Diffusion steps T. */
+  timesteps: number;
+  /** Noise schedule of ᾱ. */
+  schedule: "cosine" | "linear";
+  /** Every SNR of the schedule divided by shift² (default 1). */
+  scheduleShift?: number;
+}
 
 /**
  * ᾱ(t) for t = 0..T-1 of a schedule. Cosine is Nichol & Dhariwal's (s = 0.008,
@@ -72,7 +88,7 @@ export interface DiffusionBatch {
 
 /** Noises clean clips: x_t = √ᾱ_t x0 + √(1-ᾱ_t) ε. */
 export function addNoise(
-  config: GeneratorConfig,
+  config: DiffusionConfig,
   x0: tf.Tensor,
   t: tf.Tensor1D,
   noise: tf.Tensor,
@@ -102,7 +118,7 @@ const alphaBarCache = new Map<string, tf.Tensor1D>();
  * tf.dispose([t, ab]);
  * ```
  */
-export function alphaBarAt(config: GeneratorConfig, t: tf.Tensor1D): tf.Tensor1D {
+export function alphaBarAt(config: DiffusionConfig, t: tf.Tensor1D): tf.Tensor1D {
   const key = `${config.schedule}:${config.timesteps}:${
     config.scheduleShift ?? 1
   }:${tf.getBackend()}`;
@@ -144,7 +160,7 @@ export interface MakeBatchOptions {
 
 /** Renders prompts to a training batch (`x0` in [-1, 1] and tokens). The caller disposes it. */
 export function makeBatch(
-  config: GeneratorConfig,
+  config: DiffusionConfig,
   prompts: readonly ShapesPrompt[],
   options: MakeBatchOptions = {},
 ): DiffusionBatch {
