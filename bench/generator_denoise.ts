@@ -6,6 +6,7 @@
  * Shape, count and direction kept at each t say at which noise levels the model fails:
  * kept from t = 850 but lost from pure noise means the layout is not committed from the prompt
  * at the highest noise; lost already from t = 300 means the low-noise steps round shapes off.
+ * The last three columns split shape by the asked shape (clips drawn in it / clips asking it).
  * `--mode drift` asks whether the network knows the asked direction where only the prompt can
  * tell it: from pure noise at each t, the x̂0's centroid (weighted by distance from the
  * background colour) should move along the asked direction at the object's speed, as the mean
@@ -94,10 +95,18 @@ if (mode === "drift") {
   disposeGenerator(gen);
   Deno.exit(0);
 }
-console.log("| t | shape | count | direction | triangles |\n|---|---|---|---|---|");
+console.log(
+  "| t | shape | count | direction | circles | squares | triangles |\n|---|---|---|---|---|---|---|",
+);
 const sheetRows: Video[] = [];
 for (const t0 of values.t.split(",").map(Number)) {
-  const kept = { shape: 0, count: 0, direction: 0, triangles: 0, triangleClips: 0 };
+  const kept = { shape: 0, count: 0, direction: 0 };
+  /** Per asked shape: [clips drawn in that shape, clips asked]. */
+  const byShape: Record<string, [number, number]> = {
+    circle: [0, 0],
+    square: [0, 0],
+    triangle: [0, 0],
+  };
   for (let s = 0; s < prompts.length; s += 8) {
     const ps = prompts.slice(s, s + 8);
     const batch = makeBatch(c, ps, { seeds: ps.map((_, i) => 1000 + s + i) });
@@ -122,17 +131,16 @@ for (const t0 of values.t.split(",").map(Number)) {
       kept.shape += checks.shapeOk ? 1 : 0;
       kept.count += checks.countOk ? 1 : 0;
       kept.direction += checks.directionOk ? 1 : 0;
-      if (p.shape === "triangle") {
-        kept.triangleClips++;
-        kept.triangles += checks.shapeOk ? 1 : 0;
-      }
+      const tally = byShape[p.shape];
+      tally[0] += checks.shapeOk ? 1 : 0;
+      tally[1]++;
     });
   }
   const rate = (k: number) => (k / prompts.length).toFixed(2);
   console.log(
-    `| ${t0} | ${rate(kept.shape)} | ${rate(kept.count)} | ${
-      rate(kept.direction)
-    } | ${kept.triangles}/${kept.triangleClips} |`,
+    `| ${t0} | ${rate(kept.shape)} | ${rate(kept.count)} | ${rate(kept.direction)} | ${
+      Object.values(byShape).map(([k, n]) => `${k}/${n}`).join(" | ")
+    } |`,
   );
 }
 if (values.sheet) {

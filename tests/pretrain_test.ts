@@ -4,7 +4,9 @@ import { readJsonLines } from "../lib/core/_atomic.ts";
 import { readCheckpointManifest } from "../lib/tensor/checkpoint.ts";
 import { disposeGenerator } from "../lib/generator/model.ts";
 import { loadGenerator } from "../lib/generator/io.ts";
-import { learningRateAt, pretrain } from "../lib/generator/pretrain.ts";
+import { learningRateAt, pretrain, pretrainPrompts } from "../lib/generator/pretrain.ts";
+import { promptPicker } from "../lib/generator/_prompt_mix.ts";
+import { createRng } from "../lib/core/_rng.ts";
 import { MAIN, TASK_PERMISSIONS, TINY_GENERATOR } from "./_helpers.ts";
 
 await initBackend();
@@ -187,4 +189,50 @@ Deno.test("learning-rate schedule: warm-up, peak, decay to 10% (or constant)", (
   assert.equal(learningRateAt(8000, 10000, 1, "constant", 2000), 1);
   assert.ok(Math.abs(learningRateAt(9000, 10000, 1, "constant", 2000) - 0.55) < 1e-9);
   assert.ok(Math.abs(learningRateAt(10000, 10000, 1, "constant", 2000) - 0.1) < 1e-9);
+});
+
+Deno.test("shapeWeights: the share of each asked shape follows its weight; absent, every prompt alike", () => {
+  const prompts = pretrainPrompts();
+  const share = (weights: Parameters<typeof promptPicker>[1], shape: string) => {
+    const pick = promptPicker(prompts, weights);
+    const rng = createRng(5);
+    let n = 0;
+    for (let i = 0; i < 4000; i++) n += pick(rng).shape === shape ? 1 : 0;
+    return n / 4000;
+  };
+  // 383 of the 1,296 training prompts are squares (two of the four held-out combinations are)
+  const perPrompt = prompts.filter((p) => p.shape === "square").length / prompts.length;
+  assert.ok(Math.abs(share(undefined, "square") - perPrompt) < 0.03);
+  assert.ok(Math.abs(share({ square: 2 }, "square") - 0.5) < 0.03);
+  assert.equal(share({ circle: 0, triangle: 0 }, "square"), 1);
+  // absent weights draw exactly what rng.pick did before the option existed
+  const a = createRng(9), b = createRng(9);
+  const pick = promptPicker(prompts, undefined);
+  for (let i = 0; i < 50; i++) assert.equal(pick(a), b.pick(prompts));
+});
+
+Deno.test("shapeWeights: bad weights are a clear error; the run's meta records them", async () => {
+  await assert.rejects(
+    () => pretrain({ steps: 1, shapeWeights: { hexagon: 1 } as never }),
+    /Expected shapeWeights keys among circle, square, triangle but found "\\"hexagon\\""/,
+  );
+  await assert.rejects(
+    () => pretrain({ steps: 1, shapeWeights: { circle: 0, square: 0, triangle: 0 } }),
+    /Expected shapeWeights with a weight above 0/,
+  );
+  await assert.rejects(
+    () => pretrain({ steps: 1, shapeWeights: { square: -1 } }),
+    /shapeWeights\.square/,
+  );
+  const dir = await Deno.makeTempDir();
+  await pretrain({
+    out: `${dir}/g`,
+    steps: 1,
+    batchSize: 2,
+    config: TINY,
+    shapeWeights: { square: 2 },
+    quiet: true,
+  });
+  assert.deepEqual((await readCheckpointManifest(`${dir}/g`)).meta.shapeWeights, { square: 2 });
+  await Deno.remove(dir, { recursive: true });
 });

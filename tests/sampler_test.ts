@@ -83,6 +83,27 @@ Deno.test("guidanceFrom: steps below it run unguided; from 0 is plain CFG, from 
   disposeGenerator(gen);
 });
 
+Deno.test("guidanceBelow: the steps below guidanceFrom take their own scale", () => {
+  const gen = tinyGenerator(5);
+  for (const [name, p] of gen.params) {
+    if (/ada/.test(name)) p.assign(tf.randomNormal(p.shape, 0, 0.3, "float32", 3));
+  }
+  const run = (o: { guidance: number; guidanceFrom?: number; guidanceBelow?: number }) =>
+    tf.tidy(() => sampleVideos(gen, PROMPTS, { steps: 4, seed: 2, ...o }).dataSync());
+  // one scale on both sides of guidanceFrom is plain CFG at that scale
+  assert.deepEqual(run({ guidance: 3, guidanceFrom: 500, guidanceBelow: 3 }), run({ guidance: 3 }));
+  // scale 1 above and 3 below guides only the low-noise steps
+  assert.deepEqual(
+    run({ guidance: 1, guidanceFrom: 1000, guidanceBelow: 3 }),
+    run({ guidance: 3 }),
+  );
+  const split = run({ guidance: 2, guidanceFrom: 500, guidanceBelow: 4 });
+  assert.notDeepEqual(split, run({ guidance: 2 }));
+  assert.notDeepEqual(split, run({ guidance: 2, guidanceFrom: 500 }));
+  assert.throws(() => sampleVideos(gen, PROMPTS, { guidanceBelow: -1 }), /Expected guidanceBelow/);
+  disposeGenerator(gen);
+});
+
 Deno.test("noiseSeeds: clips from the same x_T differ only through η's step noise, and not at all with η = 0", async () => {
   const gen = tinyGenerator(5);
   const prompt = PROMPTS[0];

@@ -118,6 +118,11 @@ export const pretrainCommand: CliCommand = {
       default: `${PRETRAIN_DEFAULTS.stableTargets}`,
       description: "x0 head: K clips of each prompt per row as stable-target references (0: off)",
     },
+    "shape-weights": {
+      type: "string",
+      description:
+        "share of clips per asked shape as JSON, e.g. '{\"square\":2}' (absent: per prompt)",
+    },
     "max-seconds": {
       type: "string",
       default: `${PRETRAIN_DEFAULTS.maxSeconds}`,
@@ -157,6 +162,9 @@ export const pretrainCommand: CliCommand = {
       x0Weighting: String(values["x0-weighting"]) as "uniform" | "snr+1",
       maxWeight: numberOption(values, "max-weight"),
       stableTargets: intOption(values, "stable-targets"),
+      shapeWeights: values["shape-weights"] === undefined
+        ? undefined
+        : jsonObjectOption(values, "shape-weights") as Record<string, number>,
       workers: intOption(values, "workers"),
       config: configFromCli(values),
       quiet: Boolean(values.quiet),
@@ -259,6 +267,11 @@ export const evalGeneratorCommand: CliCommand = {
       default: `${EVAL_GENERATOR_DEFAULTS.guidanceFrom}`,
       description: "guide only the steps at timestep t ≥ this (0: every step)",
     },
+    "guidance-below": {
+      type: "string",
+      default: `${EVAL_GENERATOR_DEFAULTS.guidanceBelow}`,
+      description: "guidance scale of the steps at t < --guidance-from (1: unguided)",
+    },
     eta: {
       type: "string",
       default: `${EVAL_GENERATOR_DEFAULTS.eta}`,
@@ -274,6 +287,7 @@ export const evalGeneratorCommand: CliCommand = {
       steps: intOption(values, "steps"),
       guidance: numberOption(values, "guidance"),
       guidanceFrom: intOption(values, "guidance-from"),
+      guidanceBelow: numberOption(values, "guidance-below"),
       eta: numberOption(values, "eta"),
     };
     await initBackend();

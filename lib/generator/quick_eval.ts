@@ -434,7 +434,15 @@ export const EVAL_GENERATOR_DEFAULTS: Readonly<
   Required<
     Pick<
       EvaluateGeneratorOptions,
-      "count" | "split" | "sampleSeeds" | "seed" | "steps" | "guidance" | "guidanceFrom" | "eta"
+      | "count"
+      | "split"
+      | "sampleSeeds"
+      | "seed"
+      | "steps"
+      | "guidance"
+      | "guidanceFrom"
+      | "guidanceBelow"
+      | "eta"
     >
   >
 > = Object.freeze({
@@ -445,6 +453,7 @@ export const EVAL_GENERATOR_DEFAULTS: Readonly<
   steps: SAMPLE_DEFAULTS.steps,
   guidance: SAMPLE_DEFAULTS.guidance,
   guidanceFrom: SAMPLE_DEFAULTS.guidanceFrom,
+  guidanceBelow: SAMPLE_DEFAULTS.guidanceBelow,
   eta: SAMPLE_DEFAULTS.eta,
 });
 

@@ -21,8 +21,22 @@ import type { Video } from "../videos/video.ts";
  * without options, `eval-generator` and the post-training stages all use them.
  */
 export const SAMPLE_DEFAULTS: Readonly<
-  { steps: number; guidance: number; guidanceFrom: number; clip: boolean; eta: number }
-> = Object.freeze({ steps: 25, guidance: 2, guidanceFrom: 0, clip: true, eta: 0 });
+  {
+    steps: number;
+    guidance: number;
+    guidanceFrom: number;
+    guidanceBelow: number;
+    clip: boolean;
+    eta: number;
+  }
+> = Object.freeze({
+  steps: 25,
+  guidance: 2,
+  guidanceFrom: 0,
+  guidanceBelow: 1,
+  clip: true,
+  eta: 0,
+});
 
 /** Options for {@linkcode sampleVideos}. */
 export interface SampleOptions {
@@ -54,6 +68,12 @@ export interface SampleOptions {
    * {@linkcode SAMPLE_DEFAULTS}.
    */
   guidanceFrom?: number;
+  /**
+   * Guidance scale of the steps at t < `guidanceFrom` (1: unguided, one forward pass each), so
+   * the low-noise steps, where shapes' edges and corners are drawn, can be guided more or less
+   * than the high-noise steps that commit the layout. Default {@linkcode SAMPLE_DEFAULTS}.
+   */
+  guidanceBelow?: number;
   /**
    * Clip each step's clean estimate to the data range [-1, 1] (standard for
    * pixel-space DDIM). Default {@linkcode SAMPLE_DEFAULTS}.
@@ -109,6 +129,13 @@ export function sampleVideos(
     options.guidanceFrom ?? SAMPLE_DEFAULTS.guidanceFrom,
     0,
     c.timesteps,
+  );
+  const wBelow = checkNumber(
+    where,
+    "guidanceBelow",
+    options.guidanceBelow ?? SAMPLE_DEFAULTS.guidanceBelow,
+    0,
+    100,
   );
   const clip = options.clip ?? SAMPLE_DEFAULTS.clip;
   if (typeof clip !== "boolean") fail(where, "clip true or false", clip);
@@ -184,7 +211,8 @@ export function sampleVideos(
         const next = tf.tidy(() => {
           const tt = tf.fill([b], t, "int32") as tf.Tensor1D;
           let pred: { eps: tf.Tensor; clean: tf.Tensor };
-          if (w === 1 || t < guidanceFrom) {
+          const wt = t < guidanceFrom ? wBelow : w;
+          if (wt === 1) {
             pred = predictNoiseAndClean(gen, { xt: x, t: tt, tokens });
           } else {
             const both = predictNoiseAndClean(gen, {
@@ -194,7 +222,7 @@ export function sampleVideos(
             }, { keep: tf.concat([tf.ones([b]), tf.zeros([b])]) as tf.Tensor1D });
             const mix = (v: tf.Tensor) => {
               const [cond, uncond] = tf.split(v, 2);
-              return uncond.add(cond.sub(uncond).mul(w));
+              return uncond.add(cond.sub(uncond).mul(wt));
             };
             pred = { eps: mix(both.eps), clean: mix(both.clean) };
           }
