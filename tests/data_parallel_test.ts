@@ -6,7 +6,7 @@ import { readParams } from "../lib/tensor/nn.ts";
 import { createRng } from "../lib/core/_rng.ts";
 import { createGenerator, disposeGenerator } from "../lib/generator/model.ts";
 import { makeBatch } from "../lib/generator/diffusion.ts";
-import { trainStep } from "../lib/generator/train_step.ts";
+import { trainStep, type X0Loss } from "../lib/generator/train_step.ts";
 import { pretrain } from "../lib/generator/pretrain.ts";
 import { loadGenerator } from "../lib/generator/io.ts";
 import { startGradientPool } from "../lib/generator/_data_parallel.ts";
@@ -21,19 +21,20 @@ const PROMPTS = [
 ];
 
 /** Three steps on 6 clips: in passes of 3 in this process, or 3 here and 3 in a worker. */
-async function threeSteps(mode: "passes" | "worker") {
+async function threeSteps(mode: "passes" | "worker", x0Loss: X0Loss = "mse") {
   const gen = createGenerator({ ...TINY_GENERATOR, prediction: "x0" }, { seed: 1 });
   const adam = createAdam(gen.params, { learningRate: 3e-3 });
   const prompts = [0, 1, 0, 1, 0, 1].map((i) => parsePrompt(PROMPTS[i]));
   const batch = makeBatch(gen.config, prompts, { seeds: [1, 2, 3, 4, 5, 6] });
   const pool = mode === "worker"
-    ? await startGradientPool(gen, { workers: 1, batch: 6 })
+    ? await startGradientPool(gen, { workers: 1, batch: 6, x0Loss })
     : undefined;
   try {
     const losses = [];
     for (let i = 0; i < 3; i++) {
       const rng = createRng(2 + i);
-      losses.push(await trainStep(gen, adam, batch, { rng, microBatch: 3, parallel: pool }));
+      const options = { rng, microBatch: 3, parallel: pool, x0Loss };
+      losses.push(await trainStep(gen, adam, batch, options));
     }
     return { losses, params: await readParams(gen.params) };
   } finally {
@@ -54,6 +55,30 @@ Deno.test("a step shared with a gradient worker equals the step in passes, bit f
     assert.equal(p.name, passes.params[i].name);
     assert.deepEqual(p.values, passes.params[i].values, p.name);
   });
+});
+
+Deno.test("x0Loss l1: the worker trains the same loss, which is not the MSE; the reported loss stays the x0-MSE", async () => {
+  const mse = await threeSteps("passes");
+  const passes = await threeSteps("passes", "l1");
+  const shared = await threeSteps("worker", "l1");
+  assert.deepEqual(shared.losses, passes.losses);
+  shared.params.forEach((p, i) => assert.deepEqual(p.values, passes.params[i].values, p.name));
+  // the first step reports the loss before any update: the same x0-MSE whatever is trained
+  assert.equal(passes.losses[0], mse.losses[0]);
+  assert.notDeepEqual(passes.params.map((p) => p.values), mse.params.map((p) => p.values));
+  const gen = createGenerator({ ...TINY_GENERATOR, prediction: "x0" }, { seed: 1 });
+  const adam = createAdam(gen.params);
+  const batch = makeBatch(gen.config, [parsePrompt(PROMPTS[0])], { seeds: [1] });
+  try {
+    await assert.rejects(
+      () => trainStep(gen, adam, batch, { rng: createRng(1), x0Loss: "huber" as X0Loss }),
+      /trainStep: Expected x0Loss "mse" or "l1" but found "?huber/,
+    );
+  } finally {
+    tf.dispose([batch.x0, batch.tokens]);
+    adam.dispose();
+    disposeGenerator(gen);
+  }
 });
 
 Deno.test("pretrain with 2 workers: killed and resumed equals one go, and stays within float rounding of 1 process", async () => {

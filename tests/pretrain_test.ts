@@ -211,7 +211,7 @@ Deno.test("shapeWeights: the share of each asked shape follows its weight; absen
   for (let i = 0; i < 50; i++) assert.equal(pick(a), b.pick(prompts));
 });
 
-Deno.test("shapeWeights: bad weights are a clear error; the run's meta records them", async () => {
+Deno.test("shapeWeights and x0Loss: bad values are a clear error; the run's meta records them", async () => {
   await assert.rejects(
     () => pretrain({ steps: 1, shapeWeights: { hexagon: 1 } as never }),
     /Expected shapeWeights keys among circle, square, triangle but found "\\"hexagon\\""/,
@@ -224,6 +224,10 @@ Deno.test("shapeWeights: bad weights are a clear error; the run's meta records t
     () => pretrain({ steps: 1, shapeWeights: { square: -1 } }),
     /shapeWeights\.square/,
   );
+  await assert.rejects(
+    () => pretrain({ steps: 1, x0Loss: "l2" as never }),
+    /pretrain: Expected x0Loss "mse" or "l1" but found/,
+  );
   const dir = await Deno.makeTempDir();
   await pretrain({
     out: `${dir}/g`,
@@ -231,8 +235,10 @@ Deno.test("shapeWeights: bad weights are a clear error; the run's meta records t
     batchSize: 2,
     config: TINY,
     shapeWeights: { square: 2 },
+    x0Loss: "l1",
     quiet: true,
   });
-  assert.deepEqual((await readCheckpointManifest(`${dir}/g`)).meta.shapeWeights, { square: 2 });
+  const { meta } = await readCheckpointManifest(`${dir}/g`);
+  assert.deepEqual([meta.shapeWeights, meta.x0Loss], [{ square: 2 }, "l1"]);
   await Deno.remove(dir, { recursive: true });
 });

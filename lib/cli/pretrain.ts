@@ -108,6 +108,11 @@ export const pretrainCommand: CliCommand = {
       default: PRETRAIN_DEFAULTS.x0Weighting,
       description: "x0 head: loss weight over noise levels, uniform or snr+1 (capped)",
     },
+    "x0-loss": {
+      type: "string",
+      default: PRETRAIN_DEFAULTS.x0Loss,
+      description: "x0 head: per-pixel error, mse or l1 (sharper edges)",
+    },
     "max-weight": {
       type: "string",
       default: `${PRETRAIN_DEFAULTS.maxWeight}`,
@@ -160,6 +165,7 @@ export const pretrainCommand: CliCommand = {
       evalPrompts: intOption(values, "eval-prompts"),
       maxSeconds: numberOption(values, "max-seconds"),
       x0Weighting: String(values["x0-weighting"]) as "uniform" | "snr+1",
+      x0Loss: String(values["x0-loss"]) as "mse" | "l1",
       maxWeight: numberOption(values, "max-weight"),
       stableTargets: intOption(values, "stable-targets"),
       shapeWeights: values["shape-weights"] === undefined

@@ -12,7 +12,7 @@ import * as tf from "@tensorflow/tfjs";
 import { fail } from "../core/_errors.ts";
 import type { Generator } from "./model.ts";
 import type { DiffusionBatch } from "./diffusion.ts";
-import type { ParallelPart, StepDraw } from "./train_step.ts";
+import type { ParallelPart, StepDraw, X0Loss } from "./train_step.ts";
 
 /** What the main process sends a worker for one step (arrays are transferred). */
 export interface WorkerStep {
@@ -21,6 +21,8 @@ export interface WorkerStep {
   params: Record<string, Float32Array>;
   /** Clips in the whole batch (the loss is a mean over all of them). */
   batch: number;
+  /** The x0 head's per-pixel error (`TrainStepOptions.x0Loss`). */
+  x0Loss: X0Loss;
   /** This worker's clips: clean clips `[n, T, H, W, 3]`, tokens `[n, L]`, and their draws. */
   x0: Float32Array;
   tokens: Int32Array;
@@ -56,9 +58,10 @@ export interface GradientPool extends ParallelPart {
  */
 export async function startGradientPool(
   gen: Generator,
-  options: { workers: number; batch: number },
+  options: { workers: number; batch: number; x0Loss?: X0Loss },
 ): Promise<GradientPool> {
   const { workers, batch } = options;
+  const x0Loss = options.x0Loss ?? "mse";
   if (!Number.isInteger(workers) || workers < 1) {
     fail("startGradientPool", "workers an integer ≥ 1", workers);
   }
@@ -104,6 +107,7 @@ export async function startGradientPool(
           kind: "step",
           params,
           batch,
+          x0Loss,
           x0: x0.slice(from * per, to * per),
           tokens: Int32Array.from(tokens.subarray(from * tokenLength, to * tokenLength)),
           tokenLength,

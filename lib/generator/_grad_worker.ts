@@ -53,7 +53,7 @@ scope.onmessage = async (e: MessageEvent) => {
         x0,
         w: tf.tensor1d(msg.w),
       };
-      return partGrads(g, inputs, msg.batch);
+      return partGrads(g, inputs, { batch: msg.batch, x0Loss: msg.x0Loss });
     });
     const grads: Record<string, Float32Array> = {};
     for (const [name, t] of Object.entries(out.grads)) {

@@ -23,7 +23,13 @@ import {
 } from "./model.ts";
 import { type DiffusionBatch, makeBatch } from "./diffusion.ts";
 import { loadGenerator, saveGenerator } from "./io.ts";
-import { drawStep, type StepDraw, trainStep, type TrainStepOptions } from "./train_step.ts";
+import {
+  drawStep,
+  type StepDraw,
+  trainStep,
+  type TrainStepOptions,
+  type X0Loss,
+} from "./train_step.ts";
 import { type GradientPool, startGradientPool } from "./_data_parallel.ts";
 import { loadCheckpoint, readCheckpointManifest } from "../tensor/checkpoint.ts";
 import { promptSplits, SHAPE_NAMES, type ShapeName, type ShapesPrompt } from "../videos/world.ts";
@@ -46,6 +52,7 @@ export const PRETRAIN_DEFAULTS: Readonly<
   checkpointEvery: 100,
   promptDropout: 0.1,
   x0Weighting: "uniform",
+  x0Loss: "mse",
   maxWeight: 10,
   stableTargets: 0,
   maxSeconds: 0,
@@ -98,6 +105,11 @@ export interface PretrainOptions {
    * Default "uniform".
    */
   x0Weighting?: "uniform" | "snr+1";
+  /**
+   * With the x0 head: the per-pixel error, "mse" or "l1" (sharper edges); see
+   * `TrainStepOptions.x0Loss`. Default "mse".
+   */
+  x0Loss?: X0Loss;
   /** Cap of the loss weight (the ε head's min(1/ᾱ, cap), or x0Weighting "snr+1"). Default 10. */
   maxWeight?: number;
   /**
@@ -202,6 +214,8 @@ export async function pretrain(options: PretrainOptions = {}): Promise<PretrainR
   if (x0Weighting !== "uniform" && x0Weighting !== "snr+1") {
     fail(where, 'x0Weighting "uniform" or "snr+1"', x0Weighting);
   }
+  const x0Loss = options.x0Loss ?? d.x0Loss;
+  if (x0Loss !== "mse" && x0Loss !== "l1") fail(where, 'x0Loss "mse" or "l1"', x0Loss);
   const maxWeight = checkNumber(where, "maxWeight", options.maxWeight ?? d.maxWeight, 1);
   const stableTargets = checkInt(
     where,
@@ -296,7 +310,7 @@ export async function pretrain(options: PretrainOptions = {}): Promise<PretrainR
   let pool: GradientPool | undefined;
   if (workers > 1) {
     try {
-      pool = await startGradientPool(gen, { workers: workers - 1, batch: batchSize });
+      pool = await startGradientPool(gen, { workers: workers - 1, batch: batchSize, x0Loss });
     } catch (error) {
       adam.dispose();
       ema?.dispose();
@@ -338,6 +352,8 @@ export async function pretrain(options: PretrainOptions = {}): Promise<PretrainR
     promptDropout: dropout,
     x0Weighting,
     maxWeight,
+    // absent for "mse", so older runs' meta (and their resume check) stay as they were
+    ...(x0Loss !== "mse" ? { x0Loss } : {}),
     ...(stableTargets ? { stableTargets } : {}),
     ...(shapeWeights ? { shapeWeights } : {}),
     steps,
@@ -388,7 +404,7 @@ export async function pretrain(options: PretrainOptions = {}): Promise<PretrainR
     const batchPrompts = Array.from({ length: batchSize }, () => pickPrompt(stepRng));
     const seeds = batchPrompts.map(() => stepRng.seed());
     const batch = makeBatch(config, batchPrompts, { seeds, refs: stableTargets });
-    const stepOptions = { rng: stepRng, promptDropout: dropout, x0Weighting, maxWeight };
+    const stepOptions = { rng: stepRng, promptDropout: dropout, x0Weighting, x0Loss, maxWeight };
     return { batch, stepOptions, draw: drawStep(config, batch.x0.size, batchSize, stepOptions) };
   };
   let step = start;
