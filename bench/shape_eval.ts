@@ -7,10 +7,11 @@
  * `--compare A,B` reads two rows of `--out` (by checkpoint) and prints B − A with a paired
  * bootstrap interval over prompts.
  *
- *   deno run -A bench/shape_eval.ts --checkpoint DIR [--shape square] [--sample-seeds 2] [--out FILE]
+ *   deno run -A bench/shape_eval.ts --checkpoint DIR [--shape square] [--sample-seeds 2] [--out FILE] [--shape-guidance λ]
  *   deno run -A bench/shape_eval.ts --out FILE --compare out/exp/FC-ema,out/exp/FW5-ema
  *
- * `--out FILE` appends the row (JSON, with each clip's verdict) to FILE.
+ * `--out FILE` appends the row (JSON, with each clip's verdict) to FILE. With `--shape-guidance λ`
+ * (the sampler's `shapeGuidance`) the row is named `DIR@shape-guidance=λ`.
  * @module
  */
 
@@ -28,6 +29,7 @@ const { values } = parseArgs({
     "sample-seeds": { type: "string", default: "2" },
     out: { type: "string" },
     compare: { type: "string" },
+    "shape-guidance": { type: "string", default: "0" },
   },
 });
 
@@ -88,13 +90,19 @@ if (!Number.isInteger(seeds) || seeds < 1) {
     `--sample-seeds: Expected an integer ≥ 1 but found ${values["sample-seeds"]}`,
   );
 }
+const lambda = Number(values["shape-guidance"]);
+if (!(lambda >= 0)) {
+  throw new TypeError(
+    `--shape-guidance: Expected a number ≥ 0 but found ${values["shape-guidance"]}`,
+  );
+}
 await initBackend();
 const { generator, step } = await loadGenerator(values.checkpoint);
 const prompts = promptSplits({ seed: 0 }).validation.filter((p) => p.shape === shape);
 const verdicts: number[][] = prompts.map(() => []);
 const detected: Record<string, number> = {};
 for (let seed = 0; seed < seeds; seed++) {
-  const clips = await sampleClips(generator, prompts, { seed });
+  const clips = await sampleClips(generator, prompts, { seed, shapeGuidance: lambda });
   clips.forEach((clip, i) => {
     const checks = judgeVideo(clip, prompts[i].text, { rows: 4, cols: 4, framesPerPatch: 4 })
       .checks;
@@ -106,7 +114,8 @@ for (let seed = 0; seed < seeds; seed++) {
 const all = Int32Array.from(prompts, (_, i) => i);
 const ci = bootstrapInterval(prompts.length, (idx) => rate(verdicts, idx), { seed: 0 });
 const row: Row = {
-  checkpoint: values.checkpoint,
+  // a row is named by its checkpoint, and by its shape guidance where there is one
+  checkpoint: lambda ? `${values.checkpoint}@shape-guidance=${lambda}` : values.checkpoint,
   step,
   shape,
   clips: prompts.length * seeds,

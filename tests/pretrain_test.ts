@@ -7,6 +7,10 @@ import { loadGenerator } from "../lib/generator/io.ts";
 import { learningRateAt, pretrain, pretrainPrompts } from "../lib/generator/pretrain.ts";
 import { promptPicker } from "../lib/generator/_prompt_mix.ts";
 import { createRng } from "../lib/core/_rng.ts";
+import * as tf from "@tensorflow/tfjs";
+import { tokenizeBatch, VOCAB } from "../lib/generator/prompt.ts";
+import { SHAPE_WORD, withoutShapeWord } from "../lib/generator/_shape_word.ts";
+import { promptSplits } from "../lib/videos/world.ts";
 import { MAIN, TASK_PERMISSIONS, TINY_GENERATOR } from "./_helpers.ts";
 
 await initBackend();
@@ -211,6 +215,34 @@ Deno.test("shapeWeights: the share of each asked shape follows its weight; absen
   for (let i = 0; i < 50; i++) assert.equal(pick(a), b.pick(prompts));
 });
 
+Deno.test("shapeWordDropout: 0 is the run without it; above 0 only shape words are dropped, and the meta says so", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const base = { steps: 2, batchSize: 4, config: TINY, quiet: true, checkpointEvery: 2 };
+    await pretrain({ ...base, out: `${dir}/a` });
+    await pretrain({ ...base, out: `${dir}/b`, shapeWordDropout: 0 });
+    await pretrain({ ...base, out: `${dir}/c`, shapeWordDropout: 0.5 });
+    const weights = (name: string) => Deno.readFile(`${dir}/${name}/weights.bin`);
+    assert.deepEqual(await weights("b"), await weights("a"));
+    assert.notDeepEqual(await weights("c"), await weights("a"));
+    assert.equal((await readCheckpointManifest(`${dir}/c`)).meta.shapeWordDropout, 0.5);
+    assert.equal((await readCheckpointManifest(`${dir}/a`)).meta.shapeWordDropout, undefined);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+  const tokens = tokenizeBatch(promptSplits({ seed: 0 }).train.slice(0, 40));
+  const dropped = withoutShapeWord(tokens, Array.from({ length: 40 }, (_, i) => i % 2 === 0));
+  const [a, b] = [tokens.arraySync(), dropped.arraySync()];
+  a.forEach((row, i) =>
+    row.forEach((id, j) => {
+      if (j !== SHAPE_WORD) return assert.equal(b[i][j], id);
+      assert.match(VOCAB[id], /^(circle|square|triangle)s?$/);
+      assert.equal(b[i][j], i % 2 === 0 ? 0 : id);
+    })
+  );
+  tf.dispose([tokens, dropped]);
+});
+
 Deno.test("shapeWeights and x0Loss: bad values are a clear error; the run's meta records them", async () => {
   await assert.rejects(
     () => pretrain({ steps: 1, shapeWeights: { hexagon: 1 } as never }),
@@ -227,6 +259,10 @@ Deno.test("shapeWeights and x0Loss: bad values are a clear error; the run's meta
   await assert.rejects(
     () => pretrain({ steps: 1, x0Loss: "l2" as never }),
     /pretrain: Expected x0Loss "mse" or "l1" but found/,
+  );
+  await assert.rejects(
+    () => pretrain({ steps: 1, shapeWordDropout: 1.5 }),
+    /pretrain: Expected shapeWordDropout/,
   );
   const dir = await Deno.makeTempDir();
   await pretrain({

@@ -3,6 +3,7 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/tensor/backend.ts";
 import { createGenerator, disposeGenerator } from "../lib/generator/model.ts";
 import { sampleClips, sampleVideos } from "../lib/generator/sampler.ts";
+import { VOCAB } from "../lib/generator/prompt.ts";
 import { TINY_GENERATOR } from "./_helpers.ts";
 
 await initBackend();
@@ -101,6 +102,36 @@ Deno.test("guidanceBelow: the steps below guidanceFrom take their own scale", ()
   assert.notDeepEqual(split, run({ guidance: 2 }));
   assert.notDeepEqual(split, run({ guidance: 2, guidanceFrom: 500 }));
   assert.throws(() => sampleVideos(gen, PROMPTS, { guidanceBelow: -1 }), /Expected guidanceBelow/);
+  disposeGenerator(gen);
+});
+
+Deno.test("shapeGuidance: a third pass without the shape word, and nothing else", () => {
+  const gen = tinyGenerator(6);
+  for (const [name, p] of gen.params) {
+    if (/ada|prompt\.(proj|block)/.test(name)) {
+      p.assign(tf.randomNormal(p.shape, 0, 0.3, "float32", 4));
+    }
+  }
+  const run = (o: { guidance?: number; shapeGuidance?: number }) =>
+    tf.tidy(() => sampleVideos(gen, PROMPTS, { steps: 4, seed: 2, ...o }).dataSync());
+  const before = tf.memory().numTensors;
+  const plain = run({});
+  assert.deepEqual(run({ shapeGuidance: 0 }), plain);
+  const guided = run({ shapeGuidance: 2 });
+  assert.notDeepEqual(guided, plain);
+  assert.notDeepEqual(run({ guidance: 1, shapeGuidance: 2 }), run({ guidance: 1 }));
+  assert.equal(tf.memory().numTensors, before);
+  // shape words embedded as padding: the pass without the shape word is the conditional pass
+  const embed = gen.params.get("prompt.embed")!;
+  const shapeRows = VOCAB.flatMap((w, i) => /^(circle|square|triangle)s?$/.test(w) ? [i] : []);
+  assert.equal(shapeRows.length, 6);
+  tf.tidy(() => {
+    const rows = embed.arraySync() as number[][];
+    for (const i of shapeRows) rows[i] = rows[0];
+    embed.assign(tf.tensor2d(rows));
+  });
+  assert.deepEqual(run({ shapeGuidance: 2 }), run({}));
+  assert.throws(() => sampleVideos(gen, PROMPTS, { shapeGuidance: -1 }), /Expected shapeGuidance/);
   disposeGenerator(gen);
 });
 

@@ -113,6 +113,11 @@ export const pretrainCommand: CliCommand = {
       default: PRETRAIN_DEFAULTS.x0Loss,
       description: "x0 head: per-pixel error, mse or l1 (sharper edges)",
     },
+    "shape-word-dropout": {
+      type: "string",
+      default: `${PRETRAIN_DEFAULTS.shapeWordDropout}`,
+      description: "probability a clip's prompt loses its shape word (for --shape-guidance)",
+    },
     "max-weight": {
       type: "string",
       default: `${PRETRAIN_DEFAULTS.maxWeight}`,
@@ -167,6 +172,7 @@ export const pretrainCommand: CliCommand = {
       x0Weighting: String(values["x0-weighting"]) as "uniform" | "snr+1",
       x0Loss: String(values["x0-loss"]) as "mse" | "l1",
       maxWeight: numberOption(values, "max-weight"),
+      shapeWordDropout: numberOption(values, "shape-word-dropout"),
       stableTargets: intOption(values, "stable-targets"),
       shapeWeights: values["shape-weights"] === undefined
         ? undefined
@@ -278,6 +284,11 @@ export const evalGeneratorCommand: CliCommand = {
       default: `${EVAL_GENERATOR_DEFAULTS.guidanceBelow}`,
       description: "guidance scale of the steps at t < --guidance-from (1: unguided)",
     },
+    "shape-guidance": {
+      type: "string",
+      default: `${EVAL_GENERATOR_DEFAULTS.shapeGuidance}`,
+      description: "shape guidance λ: away from the prompt without its shape word (0: off)",
+    },
     eta: {
       type: "string",
       default: `${EVAL_GENERATOR_DEFAULTS.eta}`,
@@ -294,6 +305,7 @@ export const evalGeneratorCommand: CliCommand = {
       guidance: numberOption(values, "guidance"),
       guidanceFrom: intOption(values, "guidance-from"),
       guidanceBelow: numberOption(values, "guidance-below"),
+      shapeGuidance: numberOption(values, "shape-guidance"),
       eta: numberOption(values, "eta"),
     };
     await initBackend();

@@ -34,6 +34,7 @@ import { type GradientPool, startGradientPool } from "./_data_parallel.ts";
 import { loadCheckpoint, readCheckpointManifest } from "../tensor/checkpoint.ts";
 import { promptSplits, SHAPE_NAMES, type ShapeName, type ShapesPrompt } from "../videos/world.ts";
 import { promptPicker } from "./_prompt_mix.ts";
+import { withoutShapeWord } from "./_shape_word.ts";
 import { evaluateGenerator } from "./quick_eval.ts";
 import { modelName } from "../core/shipped.ts";
 
@@ -53,6 +54,7 @@ export const PRETRAIN_DEFAULTS: Readonly<
   promptDropout: 0.1,
   x0Weighting: "uniform",
   x0Loss: "mse",
+  shapeWordDropout: 0,
   maxWeight: 10,
   stableTargets: 0,
   maxSeconds: 0,
@@ -110,6 +112,15 @@ export interface PretrainOptions {
    * `TrainStepOptions.x0Loss`. Default "mse".
    */
   x0Loss?: X0Loss;
+  /**
+   * Probability that a clip's prompt loses its shape word (padding in its place) while the
+   * rest of the prompt stays, so the model also learns "one green … moving left" with the shape
+   * left open: what the sampler's `shapeGuidance` pushes away from. Drawn from a stream of its
+   * own, so 0 leaves every other draw of the run as it was. Default 0. Reconstruction: not in
+   * the paper; a per-attribute form of prompt dropout aimed at the test split's unseen
+   * (colour, shape) combinations.
+   */
+  shapeWordDropout?: number;
   /** Cap of the loss weight (the ε head's min(1/ᾱ, cap), or x0Weighting "snr+1"). Default 10. */
   maxWeight?: number;
   /**
@@ -217,6 +228,13 @@ export async function pretrain(options: PretrainOptions = {}): Promise<PretrainR
   const x0Loss = options.x0Loss ?? d.x0Loss;
   if (x0Loss !== "mse" && x0Loss !== "l1") fail(where, 'x0Loss "mse" or "l1"', x0Loss);
   const maxWeight = checkNumber(where, "maxWeight", options.maxWeight ?? d.maxWeight, 1);
+  const shapeWordDropout = checkNumber(
+    where,
+    "shapeWordDropout",
+    options.shapeWordDropout ?? d.shapeWordDropout,
+    0,
+    1,
+  );
   const stableTargets = checkInt(
     where,
     "stableTargets",
@@ -354,6 +372,7 @@ export async function pretrain(options: PretrainOptions = {}): Promise<PretrainR
     maxWeight,
     // absent for "mse", so older runs' meta (and their resume check) stay as they were
     ...(x0Loss !== "mse" ? { x0Loss } : {}),
+    ...(shapeWordDropout ? { shapeWordDropout } : {}),
     ...(stableTargets ? { stableTargets } : {}),
     ...(shapeWeights ? { shapeWeights } : {}),
     steps,
@@ -404,6 +423,13 @@ export async function pretrain(options: PretrainOptions = {}): Promise<PretrainR
     const batchPrompts = Array.from({ length: batchSize }, () => pickPrompt(stepRng));
     const seeds = batchPrompts.map(() => stepRng.seed());
     const batch = makeBatch(config, batchPrompts, { seeds, refs: stableTargets });
+    if (shapeWordDropout > 0) {
+      const wordRng = createRng((seed * 0x9e3779b1 + i * 0x85ebca6b) ^ 0x5bd1e995);
+      const drop = batchPrompts.map(() => wordRng.next() < shapeWordDropout);
+      const all = batch.tokens;
+      batch.tokens = withoutShapeWord(all, drop);
+      all.dispose();
+    }
     const stepOptions = { rng: stepRng, promptDropout: dropout, x0Weighting, x0Loss, maxWeight };
     return { batch, stepOptions, draw: drawStep(config, batch.x0.size, batchSize, stepOptions) };
   };

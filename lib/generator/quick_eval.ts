@@ -442,6 +442,7 @@ export const EVAL_GENERATOR_DEFAULTS: Readonly<
       | "guidance"
       | "guidanceFrom"
       | "guidanceBelow"
+      | "shapeGuidance"
       | "eta"
     >
   >
@@ -454,6 +455,7 @@ export const EVAL_GENERATOR_DEFAULTS: Readonly<
   guidance: SAMPLE_DEFAULTS.guidance,
   guidanceFrom: SAMPLE_DEFAULTS.guidanceFrom,
   guidanceBelow: SAMPLE_DEFAULTS.guidanceBelow,
+  shapeGuidance: SAMPLE_DEFAULTS.shapeGuidance,
   eta: SAMPLE_DEFAULTS.eta,
 });
 
