@@ -419,12 +419,13 @@ export async function pretrain(options: PretrainOptions = {}): Promise<PretrainR
   // the batch and draws of step i depend only on (seed, i); with workers the next one is
   // prepared while this process waits for the workers' gradients
   const prepare = (i: number) => {
-    const stepRng = createRng((seed * 0x9e3779b1 + i * 0x85ebca6b) >>> 0);
+    const stepSeed = (seed * 0x9e3779b1 + i * 0x85ebca6b) >>> 0;
+    const stepRng = createRng(stepSeed);
     const batchPrompts = Array.from({ length: batchSize }, () => pickPrompt(stepRng));
     const seeds = batchPrompts.map(() => stepRng.seed());
     const batch = makeBatch(config, batchPrompts, { seeds, refs: stableTargets });
     if (shapeWordDropout > 0) {
-      const wordRng = createRng((seed * 0x9e3779b1 + i * 0x85ebca6b) ^ 0x5bd1e995);
+      const wordRng = createRng((stepSeed ^ 0x5bd1e995) >>> 0);
       const drop = batchPrompts.map(() => wordRng.next() < shapeWordDropout);
       const all = batch.tokens;
       batch.tokens = withoutShapeWord(all, drop);
