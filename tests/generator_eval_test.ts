@@ -134,7 +134,7 @@ Deno.test("the shipped checkpoint loads (x0 head, cross-token context, schedule 
       config: { ...DEFAULT_GENERATOR_CONFIG, prediction: "x0", crossContext: 8, scheduleShift: 3 },
     },
   );
-  assert.equal(step, 26000);
+  assert.equal(step, 30000);
   const x = sampleVideos(generator, pickTestPrompts(1, 0), { steps: 3 });
   const values = x.dataSync();
   assert.ok(values.every((v) => v >= 0 && v <= 1));
