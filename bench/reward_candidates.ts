@@ -116,6 +116,21 @@ const CANDIDATES: Candidate[] = [
     config: { dim: 96, depth: 3, promptFilm: true },
     swaps: true,
   },
+  {
+    name: "film+swap+contrast",
+    what:
+      "(h) the swap contrast: own prompt above swapped on text alignment (swapWeight 1) + (e)+(b)",
+    config: { promptFilm: true },
+    swaps: true,
+    loss: { swapWeight: 1 },
+  },
+  {
+    name: "film+swap+contrast+bt",
+    what: "(h)+(c)+(e)+(b)",
+    config: { promptFilm: true },
+    swaps: true,
+    loss: { swapWeight: 1, pairLoss: "bradley-terry" },
+  },
   { name: "ens-mean", what: "(d) default × seeds 0,1,2, mean", seeds: [0, 1, 2], reduce: "mean" },
   { name: "ens-min", what: "(d) default × seeds 0,1,2, min", seeds: [0, 1, 2], reduce: "min" },
   {

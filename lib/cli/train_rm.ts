@@ -42,6 +42,7 @@ function modelOptions(values: CliValues) {
     consistencyWeight: numberOption(values, "consistency-weight"),
     pairLoss: String(values["pair-loss"]) as RewardPairLoss,
     pairWeight: numberOption(values, "pair-weight"),
+    swapWeight: numberOption(values, "swap-weight"),
   };
   resolveRewardLoss(loss, "train-rm");
   return { config, ...loss };
@@ -131,6 +132,11 @@ export const trainRmCommand: CliCommand = {
       type: "string",
       default: `${W.pairWeight}`,
       description: "weight of the pairwise term",
+    },
+    "swap-weight": {
+      type: "string",
+      default: `${W.swapWeight}`,
+      description: "weight of the prompt-swap contrast on text alignment (needs --swap-rate > 0)",
     },
     "from-scratch": { type: "boolean", default: false, description: "stage 2 from fresh weights" },
     ablation: { type: "boolean", default: false, description: "also train the from-scratch PRM" },

@@ -28,6 +28,17 @@ export interface RewardLossWeights {
   pairWeight?: number;
   /** Logit per score point of the pairwise term. Default 2. */
   pairScale?: number;
+  /**
+   * Weight of the prompt-swap contrast, in both stages: `swapWeight · L_swap`, the Bradley–Terry
+   * loss (scale `pairScale`) that a clip's text-alignment video score under its own prompt is
+   * above the same clip's under a prompt of another colour, shape or count (the dataset's
+   * prompt-swap negatives, `swapRate`). A prior, not a label: it holds for every render and for
+   * generator samples that show their prompt; clips rendered from a mismatched prompt are left
+   * out. Batches then pair every second clip with its swap partner. Our reconstruction: the
+   * paper names no such term; it is the issue's fix for a text head blind to a wrong shape or
+   * count, whose labels move by less than their noise. Default 0 (off).
+   */
+  swapWeight?: number;
 }
 
 /** The defaults of {@linkcode RewardLossWeights}. */
@@ -37,6 +48,7 @@ export const REWARD_LOSS_DEFAULTS: Readonly<Required<RewardLossWeights>> = Objec
   pairLoss: "none",
   pairWeight: 0.5,
   pairScale: 2,
+  swapWeight: 0,
 });
 
 /**
@@ -71,6 +83,7 @@ export function resolveRewardLoss(
     pairLoss,
     pairWeight: checkNumber(where, "pairWeight", options.pairWeight ?? d.pairWeight, 0),
     pairScale,
+    swapWeight: checkNumber(where, "swapWeight", options.swapWeight ?? d.swapWeight, 0),
   };
 }
 
@@ -84,6 +97,6 @@ export function resolveRewardLoss(
  * ```
  */
 export function rewardLossOf(options: RewardLossWeights): RewardLossWeights {
-  const { videoWeight, consistencyWeight, pairLoss, pairWeight, pairScale } = options;
-  return { videoWeight, consistencyWeight, pairLoss, pairWeight, pairScale };
+  const { videoWeight, consistencyWeight, pairLoss, pairWeight, pairScale, swapWeight } = options;
+  return { videoWeight, consistencyWeight, pairLoss, pairWeight, pairScale, swapWeight };
 }

@@ -107,6 +107,12 @@ export interface RewardBatch {
    * pairs of the pairwise term. Plain numbers, nothing to dispose. Default: no pairs.
    */
   groups?: readonly number[];
+  /**
+   * Pairs `[own, swapped]` of batch items: a clip under its own prompt and the same clip under a
+   * swapped prompt (a prompt-swap negative), both scored with their prompt: the pairs of the
+   * swap contrast (`swapWeight`). Default: none.
+   */
+  swapPairs?: ReadonlyArray<readonly [number, number]>;
 }
 
 /**
@@ -123,6 +129,7 @@ export function rewardLoss(
   patch: tf.Scalar;
   consistency: tf.Scalar;
   pair: tf.Scalar;
+  swap: tf.Scalar;
 } {
   const w = resolveRewardLoss(options);
   const out = rewardForward(model, batch, { keep: batch.keep });
@@ -136,15 +143,49 @@ export function rewardLoss(
       { scale: w.pairScale },
     )
     : tf.scalar(0);
-  const pairTerm = pair.mul(w.pairLoss === "none" ? 0 : w.pairWeight);
+  const swap = w.swapWeight > 0 && batch.swapPairs?.length
+    ? swapContrast(out.video, batch.swapPairs, w.pairScale)
+    : tf.scalar(0);
+  const extra = pair.mul(w.pairLoss === "none" ? 0 : w.pairWeight).add(swap.mul(w.swapWeight));
   if (options.stage === "video") {
     // the patch head takes no part in stage 1; ×0 keeps its gradients defined (zeros)
-    const total = video.add(pairTerm).add(out.patches.mean().mul(0)) as tf.Scalar;
-    return { total, video, patch, consistency, pair };
+    const total = video.add(extra).add(out.patches.mean().mul(0)) as tf.Scalar;
+    return { total, video, patch, consistency, pair, swap };
   }
   const total = patch.add(video.mul(w.videoWeight)).add(consistency.mul(w.consistencyWeight))
-    .add(pairTerm) as tf.Scalar;
-  return { total, video, patch, consistency, pair };
+    .add(extra) as tf.Scalar;
+  return { total, video, patch, consistency, pair, swap };
+}
+
+const TEXT = ASPECTS.indexOf("text_alignment");
+
+/** The swap contrast: Bradley–Terry with the known direction "own prompt above swapped" on text alignment. */
+function swapContrast(
+  video: tf.Tensor2D,
+  pairs: ReadonlyArray<readonly [number, number]>,
+  scale: number,
+): tf.Scalar {
+  const b = video.shape[0];
+  const order = new Float32Array(b);
+  const mask = new Float32Array(b * b);
+  for (const [own, swapped] of pairs) {
+    order[own] = 1;
+    mask[Math.min(own, swapped) * b + Math.max(own, swapped)] = 1;
+  }
+  return bradleyTerryLoss({
+    scores: video.slice([0, TEXT], [b, 1]) as tf.Tensor2D,
+    labels: tf.tensor2d(order, [b, 1]),
+    mask: tf.tensor2d(mask, [b, b]),
+  }, { scale });
+}
+
+/** The suffix `data.ts` gives a prompt-swap negative's source. */
+const SWAP_SOURCE = /:swap=[a-z]+$/;
+
+/** Whether `own` is the clip that `swapped` (a prompt-swap negative) repeats, under a prompt it shows. */
+function isSwapOf(swapped: RewardExample, own: RewardExample): boolean {
+  return swapped.origin === "swap" && own.origin !== "swap" && own.origin !== "mismatch" &&
+    swapped.video.source.replace(SWAP_SOURCE, "") === own.video.source;
 }
 
 /** `[B, B]`: 1 where items `i < j` share a prompt (`batch.groups`), else 0. */
@@ -208,6 +249,12 @@ export function makeRewardBatch(
     if (!groupOf.has(e.prompt)) groupOf.set(e.prompt, groupOf.size);
     return groupOf.get(e.prompt)!;
   });
+  const swapPairs: Array<[number, number]> = [];
+  examples.forEach((e, i) =>
+    examples.forEach((o, j) => {
+      if (keepOf(i) && keepOf(j) && isSwapOf(e, o)) swapPairs.push([j, i]);
+    })
+  );
   return {
     x: tf.tensor(x, [b, c.frames, c.size, c.size, 3]),
     tokens: tf.tensor2d(ids, [b, PROMPT_LENGTH], "int32"),
@@ -215,6 +262,7 @@ export function makeRewardBatch(
     patchLabels: tf.tensor3d(pl, [b, n, na]),
     keep: tf.tensor1d(Array.from({ length: b }, (_, i) => keepOf(i)), "float32"),
     groups,
+    swapPairs,
   };
 }
 
@@ -302,15 +350,33 @@ export interface RewardStageResult {
   resumed: boolean;
 }
 
-/** Per training example, the indices of the other examples with the same prompt. */
-function promptSiblings(train: readonly RewardExample[]): number[][] {
+/**
+ * Per training example, the indices of the examples a batch pairs it with: the other examples
+ * with the same prompt (`prompt`), and its swap partners (`swap`: the clip it repeats under
+ * another prompt, or the repeats of it).
+ */
+function batchSiblings(
+  train: readonly RewardExample[],
+  by: { prompt: boolean; swap: boolean },
+): number[][] {
   const byPrompt = new Map<string, number[]>();
+  const bySource = new Map<string, number>();
   train.forEach((e, i) => {
     const list = byPrompt.get(e.prompt) ?? [];
     list.push(i);
     byPrompt.set(e.prompt, list);
+    if (e.origin !== "swap") bySource.set(e.video.source, i);
   });
-  return train.map((e, i) => byPrompt.get(e.prompt)!.filter((k) => k !== i));
+  const out = train.map((e, i) => by.prompt ? byPrompt.get(e.prompt)!.filter((k) => k !== i) : []);
+  if (by.swap) {
+    train.forEach((e, i) => {
+      const own = bySource.get(e.video.source.replace(SWAP_SOURCE, ""));
+      if (own === undefined || !isSwapOf(e, train[own])) return;
+      out[i].push(own);
+      out[own].push(i);
+    });
+  }
+  return out;
 }
 
 /** Agreement of a model's patch and video scores with the held-out reference (mean ρ over aspects). */
@@ -396,7 +462,15 @@ export async function trainRewardStage(
   );
   const stopAt = Math.min(steps, checkInt(where, "stopAt", options.stopAt ?? steps, 0));
   const loss = resolveRewardLoss(options, where);
-  const siblings = loss.pairLoss === "none" ? null : promptSiblings(train);
+  const pairs = { prompt: loss.pairLoss !== "none", swap: loss.swapWeight > 0 };
+  const siblings = pairs.prompt || pairs.swap ? batchSiblings(train, pairs) : null;
+  if (pairs.swap && !train.some((e) => e.origin === "swap")) {
+    fail(
+      where,
+      "prompt-swap negatives in the training set for swapWeight > 0 (swapRate > 0)",
+      "none",
+    );
+  }
   const out = options.out;
   const heldOut = options.heldOut ?? [];
   if (heldOut.some((e) => !e.reference)) {
@@ -509,7 +583,7 @@ export async function trainRewardStage(
       );
       const ids: number[] = [];
       for (let i = 0; i < batchSize; i++) {
-        // with a pairwise loss every second clip is another clip of the previous one's prompt
+        // with a pairwise term every second clip is a sibling of the previous one (same prompt or swap)
         const others = siblings && i % 2 === 1 ? siblings[ids[i - 1]] : undefined;
         ids.push(others?.length ? others[rng.int(others.length)] : rng.int(train.length));
       }
