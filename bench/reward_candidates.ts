@@ -131,6 +131,13 @@ const CANDIDATES: Candidate[] = [
     swaps: true,
     loss: { swapWeight: 1, pairLoss: "bradley-terry" },
   },
+  {
+    name: "win+film+swap",
+    what:
+      "(i) the per-pixel MLP (16 units) also reads each pixel's 5×5 luminance window (pixelWindow) + (e)+(b)",
+    config: { pixelMlp: 16, pixelWindow: 5, promptFilm: true },
+    swaps: true,
+  },
   { name: "ens-mean", what: "(d) default × seeds 0,1,2, mean", seeds: [0, 1, 2], reduce: "mean" },
   { name: "ens-min", what: "(d) default × seeds 0,1,2, min", seeds: [0, 1, 2], reduce: "min" },
   {

@@ -103,6 +103,18 @@ export interface RewardConfig {
    * when above 0.
    */
   pixelMlp?: number;
+  /**
+   * With `pixelMlp`: the per-pixel MLP also reads the luminance of the `pixelWindow × pixelWindow`
+   * neighbourhood around each pixel (odd, 3 or more; absent: the pixel alone). A patch mean of
+   * units that see a neighbourhood is a histogram of local edge orientations and corners, which
+   * tells a square (horizontal and vertical edges) from a triangle (diagonal ones) and a circle
+   * (every orientation) wherever the object sits in the patch; a patch mean of single pixels, or a
+   * linear embedding of the raw patch, cannot. Our reconstruction: a small convolutional stem
+   * (written as shifted copies, since the wasm backend has no convolution gradients), the
+   * issue's "more capacity" aimed at a text head blind to shape. Only stored in a config when
+   * above 1.
+   */
+  pixelWindow?: number;
 }
 
 /** The default reward model: about 120k parameters. */
@@ -159,6 +171,12 @@ export function resolveRewardConfig(config: Partial<RewardConfig> = {}): RewardC
   if (c.promptFilm !== true) delete c.promptFilm;
   if (c.pixelMlp !== undefined) checkInt(where, "pixelMlp", c.pixelMlp, 0, 1024);
   if (!c.pixelMlp) delete c.pixelMlp;
+  if (c.pixelWindow !== undefined) {
+    checkInt(where, "pixelWindow", c.pixelWindow, 1, 15);
+    if (c.pixelWindow % 2 === 0) fail(where, "an odd pixelWindow", c.pixelWindow);
+    if (c.pixelWindow > 1 && !c.pixelMlp) fail(where, "pixelMlp > 0 with pixelWindow", c.pixelMlp);
+  }
+  if (!(c.pixelWindow! > 1)) delete c.pixelWindow;
   const grid = parseGrid(c.grid);
   checkGrid(grid, { numFrames: c.frames, height: c.size, width: c.size });
   return { ...c, grid: formatGrid(grid) };
@@ -171,6 +189,28 @@ export function rewardGrid(config: RewardConfig): PatchGrid {
 
 function channels(c: RewardConfig): number {
   return c.features === "rgb+grad" ? 6 : 3;
+}
+
+/** Inputs per pixel of the per-pixel MLP: its channels, plus its neighbourhood's luminance. */
+function pixelInputs(c: RewardConfig): number {
+  return channels(c) + (c.pixelWindow ? c.pixelWindow ** 2 : 0);
+}
+
+/**
+ * `[B, T, S, S, ch]` features → `[B, T, S, S, w²]`: the luminance (mean of the centred RGB) of
+ * each pixel's `w × w` neighbourhood, mirrored at the frame's edges. Input data only: no gradient
+ * flows through it.
+ */
+function luminanceWindows(features: tf.Tensor, w: number): tf.Tensor {
+  const [b, t, h, wd] = features.shape;
+  const r = (w - 1) / 2;
+  const lum = features.slice([0, 0, 0, 0, 0], [b, t, h, wd, 3]).mean(4).reshape([b * t, h, wd]);
+  const padded = tf.mirrorPad(lum, [[0, 0], [r, r], [r, r]], "symmetric");
+  const shifted: tf.Tensor[] = [];
+  for (let dy = 0; dy < w; dy++) {
+    for (let dx = 0; dx < w; dx++) shifted.push(padded.slice([0, dy, dx], [b * t, h, wd]));
+  }
+  return tf.stack(shifted, 3).reshape([b, t, h, wd, w * w]);
 }
 
 /** `[B, T, H, W, 3]` in [0, 1] → the model's input channels, centred. */
@@ -216,7 +256,10 @@ function pixelTokens(
   const k = c.pixelMlp!;
   const grid = rewardGrid(c);
   const ph = size / grid.rows, pw = size / grid.cols;
-  const pixels = linear(p, "pixel.fc1", features.reshape([b, t * size * size, channels(c)]))
+  const input = c.pixelWindow
+    ? tf.concat([features, luminanceWindows(features, c.pixelWindow)], 4)
+    : features;
+  const pixels = linear(p, "pixel.fc1", input.reshape([b, t * size * size, pixelInputs(c)]))
     .add(linear(p, "pixel.prompt", prompt).reshape([b, 1, k]));
   const means = gelu(pixels)
     .reshape([b * t * size * grid.cols, pw, k]).mean(1) // over a patch row's pixels
@@ -280,7 +323,7 @@ export function createRewardModel(
   }
   if (c.pixelMlp) {
     const k = c.pixelMlp;
-    initLinear(params, "pixel.fc1", { in: channels(c), out: k }, { seed: rng });
+    initLinear(params, "pixel.fc1", { in: pixelInputs(c), out: k }, { seed: rng });
     initLinear(params, "pixel.prompt", { in: d, out: k }, { seed: rng });
     initLinear(params, "pixel.fc2", { in: k, out: d }, { init: "zeros", seed: rng });
   }
@@ -421,7 +464,7 @@ export function rewardFlops(config: Partial<RewardConfig>, batch: number): numbe
   macs += d * d; // prompt projection
   if (c.promptFilm) macs += 2 * d * d; // FiLM projections
   if (c.pixelMlp) {
-    macs += c.frames * c.size * c.size * channels(c) * c.pixelMlp + n * c.pixelMlp * d;
+    macs += c.frames * c.size * c.size * pixelInputs(c) * c.pixelMlp + n * c.pixelMlp * d;
   }
   macs += 2 * d * d + d * ASPECTS.length + n * d * ASPECTS.length; // heads
   return 2 * macs * batch;
