@@ -29,6 +29,11 @@ Deno.test("appendJsonLines recovers from a torn last line; readJsonLines skips o
     await appendJsonLines(path, [{ a: 4 }]);
     assert.deepEqual(await readJsonLines(path), [{ a: 1 }, { a: 2 }, { a: 4 }]);
     assert.equal(await Deno.readTextFile(path), '{"a":1}\n{"a":2}\n{"a":4}\n');
+    // a log torn inside its only line starts again from empty
+    const only = join(dir, "only.jsonl");
+    await Deno.writeTextFile(only, '{"a": 1, "t');
+    await appendJsonLines(only, [{ a: 5 }]);
+    assert.equal(await Deno.readTextFile(only), '{"a":5}\n');
   });
 });
 

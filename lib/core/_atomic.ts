@@ -70,16 +70,28 @@ export async function readJsonLines<T = unknown>(path: string): Promise<T[]> {
 }
 
 async function truncateTornLine(path: string): Promise<void> {
-  let bytes: Uint8Array;
+  // Reads the last byte only: reading the whole log on every append made a long labelling run
+  // quadratic (a 9,000-label cache slowed from 25 to 4 labels a second).
+  let file: Deno.FsFile;
   try {
-    bytes = await Deno.readFile(path);
+    file = await Deno.open(path, { read: true });
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return;
     throw error;
   }
-  if (bytes.length === 0 || bytes[bytes.length - 1] === 0x0a) return;
-  const lastNewline = bytes.lastIndexOf(0x0a);
-  await Deno.truncate(path, lastNewline + 1);
+  let torn: boolean;
+  try {
+    const size = (await file.stat()).size;
+    if (size === 0) return;
+    await file.seek(size - 1, Deno.SeekMode.Start);
+    const last = new Uint8Array(1);
+    torn = (await file.read(last)) === 1 && last[0] !== 0x0a;
+  } finally {
+    file.close();
+  }
+  if (!torn) return;
+  const bytes = await Deno.readFile(path);
+  await Deno.truncate(path, bytes.lastIndexOf(0x0a) + 1);
 }
 
 /**
