@@ -26,7 +26,9 @@
  * matches how the reference judge aggregates patches into a video score.
  *
  * Both stages can add a pairwise term on the video head, `+ pairWeight · L_BT` over the
- * same-prompt pairs of each batch (`pairLoss: "bradley-terry"`, `pair_loss.ts`); off by default.
+ * same-prompt pairs of each batch (`pairLoss: "bradley-terry"`, `pair_loss.ts`), and the swap
+ * contrast `+ swapWeight · L_swap` (a clip's text alignment under its own prompt above the same clip
+ * under a swapped prompt, `loss.ts`); both off by default.
  *
  * Both stages: Adam with warm-up and cosine decay, prompt dropout (so the null
  * prompt scores non-ShapesWorld prompts; a training prompt outside the ShapesWorld
