@@ -40,7 +40,9 @@ for (const file of Deno.args) {
     if (v === undefined) {
       const checks = judgeVideo(await readClip(join(dirname(file), clip), shape), prompt, GRID)
         .checks;
-      if (!checks) throw new Error(`pairs_motion: Expected a ShapesWorld prompt but found "${prompt}"`);
+      if (!checks) {
+        throw new Error(`pairs_motion: Expected a ShapesWorld prompt but found "${prompt}"`);
+      }
       const p = parsePrompt(prompt);
       v = checks.velocity * (p.direction === "right" || p.direction === "down" ? 1 : -1);
       speeds.set(clip, v);
