@@ -1,6 +1,6 @@
 /**
  * How fast each model's objects move (issue 21's investigation of the direction HALO loses on G30):
- * samples the evaluation's clips (`evaluationClip`: the test prompts, sampling seeds and noise that
+ * samples the evaluation's clips (`evaluationClip`: the prompts, sampling seeds and noise that
  * `deno task evaluate` uses, so every model's clip k shows the same prompt from the same noise),
  * measures the objects' speed along the prompt's direction with the reference judge's trajectory
  * check (pixels per frame; ShapesBench's direction check passes above 0.15), and prints per speed
@@ -8,7 +8,7 @@
  * paired difference to the first model.
  *
  *   HALO_BACKEND=wasm deno run --allow-read --allow-env --allow-sys bench/sample_motion.ts \
- *     [--prompts 64] [--seeds 0,1] base=data/generator halo=out/final/dpo/grandpo-s0 …
+ *     [--prompts 64] [--seeds 0,1] [--split test|validation] base=data/generator halo=out/final/dpo/grandpo-s0 …
  *
  * Diagnostics only: nothing here picks a setting.
  * @module
@@ -17,8 +17,7 @@
 import { parseArgs } from "node:util";
 import { initBackend } from "../lib/tensor/backend.ts";
 import { disposeGenerator, loadGenerator } from "../lib/generator/mod.ts";
-import { testPromptSample } from "../lib/generator/mod.ts";
-import { evaluationClip } from "../lib/eval/evaluate.ts";
+import { evaluationClip, evaluationPrompts } from "../lib/eval/evaluate.ts";
 import { judgeVideo } from "../lib/videos/judge.ts";
 import { parsePrompt } from "../lib/videos/world.ts";
 import { bootstrapInterval, formatInterval } from "../lib/core/agreement.ts";
@@ -27,6 +26,7 @@ const { values, positionals } = parseArgs({
   options: {
     prompts: { type: "string", default: "64" },
     seeds: { type: "string", default: "0,1" },
+    split: { type: "string", default: "test" },
     steps: { type: "string", default: "20" },
   },
   allowPositionals: true,
@@ -36,7 +36,7 @@ if (positionals.length === 0 || !positionals.every((a) => a.includes("="))) {
     `sample_motion: Expected NAME=CHECKPOINT … but found ${JSON.stringify(positionals)}`,
   );
 }
-const prompts = testPromptSample(Number(values.prompts), 0);
+const prompts = evaluationPrompts(Number(values.prompts), values.split as "test" | "validation");
 const seeds = values.seeds.split(",").map(Number);
 const clips = prompts.flatMap((p, promptIndex) =>
   seeds.map((seed) => ({ prompt: p.text, promptIndex, seed }))
@@ -70,7 +70,7 @@ const interval = (xs: readonly number[]) =>
     bootstrapInterval(xs.length, (ix) => mean(Array.from(ix, (i) => xs[i])), { seed: 0 }),
   );
 console.log(
-  `Speed along the prompt's direction (px/frame) on ${clips.length} test clips; ` +
+  `Speed along the prompt's direction (px/frame) on ${clips.length} ${values.split} clips; ` +
     `direction passes above 0.15.\n`,
 );
 console.log(

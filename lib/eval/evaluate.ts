@@ -136,6 +136,31 @@ export interface EvaluateModelOptions {
   quiet?: boolean;
 }
 
+/**
+ * The prompts `evaluateCheckpoints` samples, in its order: the first `n` held-out test prompts
+ * (`testPromptSample(n, 0)`), or with `split` "validation" the first `n` validation prompts
+ * (training combinations, prompts never trained on, shuffled by a fixed seed). Clip k of an
+ * evaluation is prompt `floor(k / seeds)` from {@linkcode evaluationClip}'s noise.
+ *
+ * @example
+ * ```ts
+ * import { evaluationPrompts } from "@halo/kit/eval";
+ * const test = evaluationPrompts(3);
+ * const validation = evaluationPrompts(3, "validation");
+ * console.log(test.length, validation.length, test[0].text !== validation[0].text); // 3 3 true
+ * ```
+ */
+export function evaluationPrompts(
+  n: number,
+  split: "test" | "validation" = "test",
+): ShapesPrompt[] {
+  checkInt("evaluationPrompts", "n", n, 1);
+  if (split !== "test" && split !== "validation") {
+    fail("evaluationPrompts", 'split "test" or "validation"', split);
+  }
+  return split === "test" ? testPromptSample(n, 0) : validationPromptSample(n);
+}
+
 /** `n` validation prompts (training combinations, prompts never trained on), shuffled by seed 0. */
 function validationPromptSample(n: number): ShapesPrompt[] {
   const list = [...promptSplits({ seed: 0 }).validation];
@@ -220,13 +245,7 @@ export async function evaluateModel(
   const guidance = checkNumber(where, "guidance", options.guidance ?? 2, 0, 100);
   const batchSize = checkInt(where, "batchSize", options.batchSize ?? 16, 1);
   const eta = checkNumber(where, "eta", options.eta ?? SAMPLE_DEFAULTS.eta, 0, 1);
-  const split = options.split ?? "test";
-  if (split !== "test" && split !== "validation") {
-    fail(where, 'split "test" or "validation"', split);
-  }
-  const prompts = split === "test"
-    ? testPromptSample(nPrompts, 0)
-    : validationPromptSample(nPrompts);
+  const prompts = evaluationPrompts(nPrompts, options.split ?? "test");
   if (prompts.length < nPrompts) fail(where, `at most ${prompts.length} test prompts`, nPrompts);
   const jobs = prompts.flatMap((p, i) =>
     seeds.map((seed) => ({ prompt: p, promptIndex: i, seed }))
