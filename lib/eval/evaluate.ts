@@ -137,10 +137,10 @@ export interface EvaluateModelOptions {
 }
 
 /**
- * The prompts `evaluateCheckpoints` samples, in its order: the first `n` held-out test prompts
+ * The prompts {@linkcode evaluateModel} samples, in its order: the first `n` held-out test prompts
  * (`testPromptSample(n, 0)`), or with `split` "validation" the first `n` validation prompts
- * (training combinations, prompts never trained on, shuffled by a fixed seed). Clip k of an
- * evaluation is prompt `floor(k / seeds)` from {@linkcode evaluationClip}'s noise.
+ * (training combinations, prompts never trained on, shuffled by a fixed seed). With
+ * {@linkcode evaluationClip} they give the very clips an evaluation scores.
  *
  * @example
  * ```ts
