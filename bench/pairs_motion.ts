@@ -16,15 +16,13 @@
 
 import { dirname, join } from "node:path";
 import { readClip, readPairs } from "../lib/pairs/file.ts";
-import { judgeVideo } from "../lib/videos/judge.ts";
 import { parsePrompt } from "../lib/videos/world.ts";
+import { DIRECTION_PASS as THRESHOLD, speedAlong } from "./_motion.ts";
 
 if (Deno.args.length === 0) {
   throw new Error("pairs_motion: Expected one or more pairs files (.jsonl) but found none");
 }
 
-const GRID = { rows: 4, cols: 4, framesPerPatch: 4 };
-const THRESHOLD = 0.15;
 const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 
 console.log(
@@ -38,13 +36,7 @@ for (const file of Deno.args) {
   const along = async (clip: string, prompt: string, shape: readonly number[]) => {
     let v = speeds.get(clip);
     if (v === undefined) {
-      const checks = judgeVideo(await readClip(join(dirname(file), clip), shape), prompt, GRID)
-        .checks;
-      if (!checks) {
-        throw new Error(`pairs_motion: Expected a ShapesWorld prompt but found "${prompt}"`);
-      }
-      const p = parsePrompt(prompt);
-      v = checks.velocity * (p.direction === "right" || p.direction === "down" ? 1 : -1);
+      v = speedAlong(await readClip(join(dirname(file), clip), shape), prompt);
       speeds.set(clip, v);
     }
     return v;

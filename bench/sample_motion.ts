@@ -18,9 +18,9 @@ import { parseArgs } from "node:util";
 import { initBackend } from "../lib/tensor/backend.ts";
 import { disposeGenerator, loadGenerator } from "../lib/generator/mod.ts";
 import { evaluationClip, evaluationPrompts } from "../lib/eval/evaluate.ts";
-import { judgeVideo } from "../lib/videos/judge.ts";
 import { parsePrompt } from "../lib/videos/world.ts";
 import { bootstrapInterval, formatInterval } from "../lib/core/agreement.ts";
+import { DIRECTION_PASS, speedAlong } from "./_motion.ts";
 
 const { values, positionals } = parseArgs({
   options: {
@@ -41,12 +41,6 @@ const seeds = values.seeds.split(",").map(Number);
 const clips = prompts.flatMap((p, promptIndex) =>
   seeds.map((seed) => ({ prompt: p.text, promptIndex, seed }))
 );
-const along = (prompt: string, velocity: number) => {
-  const d = parsePrompt(prompt).direction;
-  return velocity * (d === "right" || d === "down" ? 1 : -1);
-};
-const GRID = { rows: 4, cols: 4, framesPerPatch: 4 };
-
 await initBackend();
 const speeds: { name: string; speed: number[] }[] = [];
 for (const arg of positionals) {
@@ -56,7 +50,7 @@ for (const arg of positionals) {
     const speed: number[] = [];
     for (const clip of clips) {
       const video = await evaluationClip(generator, clip, { steps: Number(values.steps) });
-      speed.push(along(clip.prompt, judgeVideo(video, clip.prompt, GRID).checks?.velocity ?? 0));
+      speed.push(speedAlong(video, clip.prompt));
     }
     speeds.push({ name: arg.slice(0, at), speed });
   } finally {
@@ -71,7 +65,7 @@ const interval = (xs: readonly number[]) =>
   );
 console.log(
   `Speed along the prompt's direction (px/frame) on ${clips.length} ${values.split} clips; ` +
-    `direction passes above 0.15.\n`,
+    `direction passes above ${DIRECTION_PASS}.\n`,
 );
 console.log(
   "| model | prompt speed | clips | mean speed | − first model (paired) | direction passes |",
@@ -85,7 +79,7 @@ for (const word of ["slowly", "quickly"]) {
     console.log(
       `| ${name} | ${word} | ${at.length} | ${interval(mine)} | ${
         name === speeds[0].name ? "–" : interval(diff)
-      } | ${(mine.filter((v) => v > 0.15).length / mine.length).toFixed(2)} |`,
+      } | ${(mine.filter((v) => v > DIRECTION_PASS).length / mine.length).toFixed(2)} |`,
     );
   }
 }
