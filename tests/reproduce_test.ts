@@ -53,6 +53,16 @@ Deno.test("reproduce runs the stages, resumes past finished ones and rejects unk
       () => reproduce({ outDir: dir, only: ["eval"], log: () => {} }),
       /run the dpo stage first/,
     );
+    // a finished dpo stage is not reused for a run that asks for other candidates
+    await Deno.mkdir(join(dir, "dpo"), { recursive: true });
+    await Deno.writeTextFile(
+      join(dir, "dpo", "result.json"),
+      JSON.stringify({ stage: "dpo", pairs: { settings: { sharedNoise: false } } }),
+    );
+    await assert.rejects(
+      () => reproduce({ outDir: dir, only: ["dpo"], sharedNoise: true, log: () => {} }),
+      /reproduce: Expected the finished dpo stage in .*dpo to have pairs of sharedNoise true \(or --force, or another --out\) but found false/,
+    );
     await assert.rejects(
       () => reproduce({ outDir: dir, profile: "huge" as never, log: () => {} }),
       /profile: Expected one of default, tiny/,

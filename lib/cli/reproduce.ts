@@ -33,6 +33,11 @@ export const reproduceCommand: CliCommand = {
       description:
         "independent evaluator reward model (default: the shipped data/reward/evaluator)",
     },
+    "shared-noise": {
+      type: "boolean",
+      default: REPRODUCE_DEFAULTS.sharedNoise,
+      description: "candidates of a prompt from one x_T, so pairs differ in local detail",
+    },
     force: { type: "boolean", default: false, description: "re-run stages that already finished" },
     only: { type: "string", description: "comma-separated stage names to run" },
   },
@@ -44,6 +49,7 @@ export const reproduceCommand: CliCommand = {
       evaluatorDir: values.evaluator as string | undefined,
       profile: haloProfile(String(values.profile)).name,
       seed: intOption(values, "seed"),
+      sharedNoise: values["shared-noise"] as boolean,
       force: values.force as boolean,
       only: typeof values.only === "string"
         ? values.only.split(",").map((s) => s.trim())

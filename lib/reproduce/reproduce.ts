@@ -356,11 +356,13 @@ export const REPRODUCE_DEFAULTS: Readonly<{
   videosDir: string;
   seed: number;
   profile: "tiny" | "default";
+  sharedNoise: boolean;
 }> = Object.freeze({
   outDir: "out/reproduce",
   videosDir: "../shared/videos",
   seed: 0,
   profile: "default",
+  sharedNoise: false,
 });
 
 /** Options for {@linkcode reproduce}; defaults in {@linkcode REPRODUCE_DEFAULTS}. */
@@ -377,6 +379,12 @@ export interface ReproduceOptions {
   evaluatorDir?: ModelRef;
   /** Sizes of the stages. Default "default". */
   profile?: "tiny" | "default";
+  /**
+   * Draw each prompt's candidate clips from one x_T (DDIM η 0.5, `buildPairs`' `sharedNoise`), so
+   * a pair differs in local detail rather than layout: the "HALO + shared noise" setting, chosen on
+   * the validation prompts (README). Default false, the paper-faithful independent candidates.
+   */
+  sharedNoise?: boolean;
   /** Re-run stages that already finished. Default false. */
   force?: boolean;
   /** Run only these stages. Default: all. */
@@ -395,14 +403,35 @@ export interface StageOutcome {
   seconds: number;
 }
 
+/** A finished dpo stage made its pairs with the same `sharedNoise` as this run asks for. */
+async function checkCachedPairs(resultPath: string, sharedNoise: boolean): Promise<void> {
+  const result = JSON.parse(await Deno.readTextFile(resultPath));
+  const made = Boolean(result.pairs?.settings?.sharedNoise);
+  if (made !== sharedNoise) {
+    fail(
+      "reproduce",
+      `the finished dpo stage in ${
+        dirname(resultPath)
+      } to have pairs of sharedNoise ${sharedNoise}` +
+        " (or --force, or another --out)",
+      made,
+    );
+  }
+}
+
 /** Runs the reproduction stages in order, resuming past stages that already finished. */
 export async function reproduce(options: ReproduceOptions = {}): Promise<StageOutcome[]> {
   const d = REPRODUCE_DEFAULTS;
   const outDir = options.outDir ?? d.outDir;
   const log = options.log ?? ((line: string) => console.log(line));
-  const profile = haloProfile(options.profile ?? d.profile);
+  const sharedNoise = options.sharedNoise ?? d.sharedNoise;
+  const base = haloProfile(options.profile ?? d.profile);
+  const profile = sharedNoise ? { ...base, pairs: { ...base.pairs, sharedNoise } } : base;
   const backend = await initBackend();
-  log(`backend: ${backend.name} (${backend.reason}); profile ${profile.name}`);
+  log(
+    `backend: ${backend.name} (${backend.reason}); profile ${profile.name}` +
+      (sharedNoise ? ", candidates from shared noise" : ""),
+  );
   const started = performance.now();
   for (const name of options.only ?? []) {
     if (!STAGES.some((s) => s.name === name)) {
@@ -423,15 +452,11 @@ export async function reproduce(options: ReproduceOptions = {}): Promise<StageOu
       outcomes.push({ name: stage.name, status: "not built yet", seconds: 0 });
       continue;
     }
-    if (!options.force) {
-      try {
-        await Deno.stat(resultPath);
-        log(`[${stage.name}] already done (${resultPath}); --force re-runs it`);
-        outcomes.push({ name: stage.name, status: "cached", seconds: 0 });
-        continue;
-      } catch {
-        // not done yet
-      }
+    if (!options.force && await pathExists(resultPath)) {
+      if (stage.name === "dpo") await checkCachedPairs(resultPath, sharedNoise);
+      log(`[${stage.name}] already done (${resultPath}); --force re-runs it`);
+      outcomes.push({ name: stage.name, status: "cached", seconds: 0 });
+      continue;
     }
     log(`[${stage.name}] ${stage.summary}`);
     await Deno.mkdir(dir, { recursive: true });
