@@ -63,7 +63,25 @@ export async function writeDpoEvalFixture(root: string): Promise<void> {
       runs.push({ method, seed, dir, seconds: 20, recent: log.at(-1) });
     }
   }
-  await writeJson(join(dpo, "result.json"), { stage: "dpo", profile: "tiny", runs });
+  const pairs = {
+    settings: {
+      prompts: 8,
+      candidates: 2,
+      steps: 4,
+      sharedNoise: true,
+      eta: 0.5,
+      pairing: "best-worst",
+      margin: 0,
+    },
+    counts: { pairs: 8, candidates: 16 },
+    diagnostics: {
+      judgeAgreesWithVideoDirectionWhereItDiffers: 0.6,
+      judgeTiesVideo: 0.375,
+      judgeAgreesWithPatchDirection: 0.5,
+      judgeTiesPatchDirection: 0.25,
+    },
+  };
+  await writeJson(join(dpo, "result.json"), { stage: "dpo", profile: "tiny", runs, pairs });
 
   const ev = join(root, "eval");
   await Deno.mkdir(ev, { recursive: true });

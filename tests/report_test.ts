@@ -25,6 +25,11 @@ Deno.test("writeReport renders the stages present, names the missing ones, and i
       !/<script[^>]+src=/i.test(html) && !/<img[^>]+src="(?!data:)/i.test(html),
       "self-contained",
     );
+    // the pairs the runs trained on, above the curves
+    assert.match(
+      html,
+      /<p>8 preference pairs from 16 candidate clips \(8 prompts × 2, 4 sampling steps\) drawn from one x<sub>T<\/sub> per prompt \(DDIM η 0\.5: a pair differs in local detail\); pairing best-worst, margin 0\. The reference judge agrees with the pairs' video direction on 60% of the pairs where it tells the clips apart \(it ties 38%\), and with their patch directions \(\|gap\| ≥ 0\.25\) on 50% \(ties 25%\)\.<\/p>/,
+    );
     // the results table from the eval stage's results.json, with the claims
     assert.match(html, /<td>HALO \(video \+ patch\)<\/td><td>0\.620 \[0\.590, 0\.660\]<\/td>/);
     assert.match(

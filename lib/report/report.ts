@@ -31,7 +31,12 @@ import { escapeHtml, figureDiv, htmlPage } from "./plotly.ts";
 import { fmt, table } from "./_section.ts";
 import { rewardSection } from "./_report_reward.ts";
 import { loadVideo } from "../videos/video.ts";
-import type { DpoStageResult, EvalStageResult, ResultsTableRow } from "./report_inputs.ts";
+import type {
+  DpoPairsInput,
+  DpoStageResult,
+  EvalStageResult,
+  ResultsTableRow,
+} from "./report_inputs.ts";
 import { RESULT_COLUMNS, RESULT_METHODS } from "../eval/results.ts";
 
 /** The stages the report knows, in order, and the command that makes each. */
@@ -288,6 +293,31 @@ async function evalSection(root: string, r: EvalStageResult): Promise<ReportSect
   };
 }
 
+/** One paragraph on the pairs the runs trained on: how they were drawn and how the judge sees them. */
+function pairsParagraph(pairs: DpoPairsInput | undefined): string {
+  const s = pairs?.settings;
+  const n = pairs?.counts?.pairs;
+  if (!s || typeof n !== "number") return "";
+  const pct = (x: number | undefined) => typeof x === "number" ? `${(100 * x).toFixed(0)}%` : "–";
+  const drawn = s.sharedNoise
+    ? `from one x<sub>T</sub> per prompt (DDIM η ${s.eta ?? "–"}: a pair differs in local detail)`
+    : "from independent noise, as in the paper";
+  const d = pairs?.diagnostics;
+  const judge = d
+    ? ` The reference judge agrees with the pairs' video direction on ${
+      pct(d.judgeAgreesWithVideoDirectionWhereItDiffers)
+    } of the pairs where it tells the clips apart (it ties ${pct(d.judgeTiesVideo)}), and with ` +
+      `their patch directions (|gap| ≥ 0.25) on ${pct(d.judgeAgreesWithPatchDirection)} (ties ${
+        pct(d.judgeTiesPatchDirection)
+      }).`
+    : "";
+  return `<p>${n} preference pairs from ${pairs?.counts?.candidates ?? "–"} candidate clips (${
+    s.prompts ?? "–"
+  } prompts × ${s.candidates ?? "–"}, ${s.steps ?? "–"} sampling steps) drawn ${drawn}; pairing ${
+    escapeHtml(String(s.pairing ?? "–"))
+  }, margin ${s.margin ?? "–"}.${judge}</p>\n`;
+}
+
 async function dpoSection(root: string, r: DpoStageResult): Promise<ReportSection> {
   if (!Array.isArray(r.runs)) {
     fail(`${root}/dpo/result.json: runs`, "an array of { method, seed, log }", r.runs);
@@ -319,7 +349,7 @@ async function dpoSection(root: string, r: DpoStageResult): Promise<ReportSectio
       }),
     }]
     : [];
-  const html = table(
+  const html = pairsParagraph(r.pairs) + table(
     ["method", "seed", "steps logged", "last loss"],
     r.runs.map((run, i) => [name(run.method), run.seed, logs[i].length, fmt(logs[i].at(-1)?.loss)]),
   );

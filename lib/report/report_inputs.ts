@@ -21,12 +21,37 @@ export interface DpoRunInput {
   dir?: string;
 }
 
+/** The preference pairs the `dpo` stage trained on: the pairs manifest (`lib/pairs/file.ts`), as much as is known. */
+export interface DpoPairsInput {
+  /** How the candidates were drawn and paired. */
+  settings?: {
+    prompts?: number;
+    candidates?: number;
+    steps?: number;
+    sharedNoise?: boolean;
+    eta?: number;
+    pairing?: string;
+    margin?: number;
+  };
+  /** How many pairs came of it. */
+  counts?: { pairs?: number; candidates?: number };
+  /** The reference judge on the pairs (`judgeDiagnostics`), shares in [0, 1]. */
+  diagnostics?: {
+    judgeAgreesWithVideoDirectionWhereItDiffers?: number;
+    judgeTiesVideo?: number;
+    judgeAgreesWithPatchDirection?: number;
+    judgeTiesPatchDirection?: number;
+  };
+}
+
 /** What the report reads from `dpo/result.json` (other fields are kept and ignored). */
 export interface DpoStageResult {
   /** Every run, for the training curves (per method and seed). */
   runs: DpoRunInput[];
   /** Log keys to plot, one subplot each. Default: the usual TRL keys that are present. */
   keys?: string[];
+  /** The pairs trained on, described above the curves when present. */
+  pairs?: DpoPairsInput;
 }
 
 /** A picture (PNG) with a title, e.g. a sample sheet before or after post-training. */
