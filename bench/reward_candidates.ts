@@ -138,6 +138,18 @@ const CANDIDATES: Candidate[] = [
     config: { pixelMlp: 16, pixelWindow: 5, promptFilm: true },
     swaps: true,
   },
+  {
+    name: "split+film+swap",
+    what: "(j) 2 × 2 tokens per label patch, 4 × 4 pixels each (tokenSplit 2) + (e)+(b)",
+    config: { tokenSplit: 2, promptFilm: true },
+    swaps: true,
+  },
+  {
+    name: "split+deep+film+swap",
+    what: "(j) with 3 blocks + (e)+(b)",
+    config: { tokenSplit: 2, depth: 3, promptFilm: true },
+    swaps: true,
+  },
   { name: "ens-mean", what: "(d) default × seeds 0,1,2, mean", seeds: [0, 1, 2], reduce: "mean" },
   { name: "ens-min", what: "(d) default × seeds 0,1,2, min", seeds: [0, 1, 2], reduce: "min" },
   {

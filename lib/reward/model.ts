@@ -115,6 +115,19 @@ export interface RewardConfig {
    * above 1.
    */
   pixelWindow?: number;
+  /**
+   * Tokens per label patch along each side (1 or absent: one token per label patch). With `k`,
+   * each `framesPerPatch × (H/rows) × (W/cols)` label patch is read as `k × k` smaller tubes, each
+   * its own token with its own position, and the patch head scores the mean of a label patch's
+   * `k²` tokens after the blocks. An 8-pixel-wide object then spans several tokens whose relative
+   * positions attention can compare — a square's four corners, a triangle's apex — where one
+   * linear embedding of the whole patch sees a blur of wherever the object sits in it. Our
+   * reconstruction: the paper's VLM reads frames through a vision encoder with its own, finer
+   * patching than the reward grid; the gain in a tiny model is measured in
+   * `data/reward/candidates.md` (fifth round). Costs about `k²` more tokens. Only stored in a
+   * config when above 1.
+   */
+  tokenSplit?: number;
 }
 
 /** The default reward model: about 120k parameters. */
@@ -177,14 +190,31 @@ export function resolveRewardConfig(config: Partial<RewardConfig> = {}): RewardC
     if (c.pixelWindow > 1 && !c.pixelMlp) fail(where, "pixelMlp > 0 with pixelWindow", c.pixelMlp);
   }
   if (!(c.pixelWindow! > 1)) delete c.pixelWindow;
+  if (c.tokenSplit !== undefined) checkInt(where, "tokenSplit", c.tokenSplit, 1, 16);
+  if (!(c.tokenSplit! > 1)) delete c.tokenSplit;
   const grid = parseGrid(c.grid);
   checkGrid(grid, { numFrames: c.frames, height: c.size, width: c.size });
+  const k = c.tokenSplit ?? 1;
+  if ((c.size / grid.rows) % k !== 0 || (c.size / grid.cols) % k !== 0) {
+    fail(
+      where,
+      `tokenSplit dividing the patch size ${c.size / grid.rows}×${c.size / grid.cols}`,
+      k,
+    );
+  }
   return { ...c, grid: formatGrid(grid) };
 }
 
 /** The patch grid of a reward config. */
 export function rewardGrid(config: RewardConfig): PatchGrid {
   return parseGrid(config.grid);
+}
+
+/** The token grid: the patch grid with each patch split `tokenSplit × tokenSplit`. */
+function tokenGrid(c: RewardConfig): PatchGrid {
+  const grid = rewardGrid(c);
+  const k = c.tokenSplit ?? 1;
+  return { ...grid, rows: grid.rows * k, cols: grid.cols * k };
 }
 
 function channels(c: RewardConfig): number {
@@ -232,13 +262,18 @@ function inputFeatures(x: tf.Tensor, c: RewardConfig): tf.Tensor {
   return tf.concat([centred, gx.mul(4), gy.mul(4), gt.mul(4)], 4);
 }
 
-/** Tokens (patches) per clip and values per token of a config. */
-function geometry(c: RewardConfig): { grid: PatchGrid; tokens: number; tokenValues: number } {
-  const grid = rewardGrid(c);
+/**
+ * Label patches per clip, tokens per clip (`tokenSplit²` per patch) and values per token of a
+ * config, with the token grid.
+ */
+function geometry(
+  c: RewardConfig,
+): { grid: PatchGrid; patches: number; tokens: number; tokenValues: number } {
+  const grid = tokenGrid(c);
   const tokens = numSegments(grid, c.frames) * grid.rows * grid.cols;
   const tokenValues = grid.framesPerPatch * (c.size / grid.rows) * (c.size / grid.cols) *
     channels(c);
-  return { grid, tokens, tokenValues };
+  return { grid, patches: tokens / (c.tokenSplit ?? 1) ** 2, tokens, tokenValues };
 }
 
 /**
@@ -254,7 +289,7 @@ function pixelTokens(
 ): tf.Tensor {
   const [b, t, size] = features.shape;
   const k = c.pixelMlp!;
-  const grid = rewardGrid(c);
+  const grid = tokenGrid(c);
   const ph = size / grid.rows, pw = size / grid.cols;
   const input = c.pixelWindow
     ? tf.concat([features, luminanceWindows(features, c.pixelWindow)], 4)
@@ -375,7 +410,7 @@ export function rewardForward(
   options: RewardForwardOptions = {},
 ): RewardOutputs {
   const c = model.config;
-  const { grid, tokens: n } = geometry(c);
+  const { grid, tokens: n, patches: np } = geometry(c);
   const { x, tokens } = inputs;
   const where = "rewardForward";
   if (x.rank !== 5 || x.shape[1] !== c.frames || x.shape[2] !== c.size || x.shape[3] !== c.size) {
@@ -425,8 +460,14 @@ export function rewardForward(
     }
     const out = layerNorm(seq, p, "ln");
     const promptOut = out.slice([0, 0, 0], [b, 1, d]).reshape([b, d]);
-    const patchOut = out.slice([0, lead, 0], [b, n, d]);
-    const pooled = tf.concat([patchOut.mean(1), promptOut], 1);
+    const tokenOut = out.slice([0, lead, 0], [b, n, d]);
+    const k = c.tokenSplit ?? 1;
+    // a label patch's k × k tokens → their mean, in (segment, row, col) order
+    const patchOut = k === 1 ? tokenOut : tokenOut
+      .reshape([b * s, grid.rows / k, k, grid.cols / k, k, d])
+      .mean([2, 4])
+      .reshape([b, np, d]);
+    const pooled = tf.concat([tokenOut.mean(1), promptOut], 1);
     const videoZ = linear(p, "videoHead.fc2", gelu(linear(p, "videoHead.fc1", pooled)));
     const patchZ = linear(p, "patchHead", patchOut);
     const toScale = (z: tf.Tensor) => tf.sigmoid(z).mul(SCORE_MAX - SCORE_MIN).add(SCORE_MIN);
@@ -450,7 +491,7 @@ export function rewardForward(
 export function rewardFlops(config: Partial<RewardConfig>, batch: number): number {
   const c = resolveRewardConfig(config);
   checkInt("rewardFlops", "batch", batch, 1);
-  const { tokens: n, tokenValues: D } = geometry(c);
+  const { tokens: n, patches: np, tokenValues: D } = geometry(c);
   const d = c.dim;
   const hidden = Math.max(1, Math.round(c.mlpRatio * d));
   const block = (len: number, mlpHidden: number) =>
@@ -466,7 +507,7 @@ export function rewardFlops(config: Partial<RewardConfig>, batch: number): numbe
   if (c.pixelMlp) {
     macs += c.frames * c.size * c.size * pixelInputs(c) * c.pixelMlp + n * c.pixelMlp * d;
   }
-  macs += 2 * d * d + d * ASPECTS.length + n * d * ASPECTS.length; // heads
+  macs += 2 * d * d + d * ASPECTS.length + np * d * ASPECTS.length; // heads
   return 2 * macs * batch;
 }
 
