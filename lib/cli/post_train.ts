@@ -4,7 +4,7 @@
  * @module
  */
 
-import { DEFAULT_DPO_OPTIONS } from "../dpo/loss.ts";
+import { checkDpoLossType, DEFAULT_DPO_OPTIONS } from "../dpo/loss.ts";
 import { DPO_ANCHORS, type DpoAnchor } from "../dpo/anchor.ts";
 import { fail } from "../core/_errors.ts";
 import type { ErrorWeighting } from "../dpo/loss_maps.ts";
@@ -38,6 +38,11 @@ export const postTrainCommand: CliCommand = {
       type: "string",
       default: String(DEFAULT_DPO_OPTIONS.betaPatch),
       description: "β_p of the patch terms",
+    },
+    "loss-type": {
+      type: "string",
+      default: DEFAULT_DPO_OPTIONS.lossType,
+      description: "each term's loss: sigmoid (Diffusion-DPO's) | ipo ((h − ½)², bounded margin)",
     },
     lambda: { type: "string", default: String(DEFAULT_DPO_OPTIONS.lambda), description: "λ" },
     tau: { type: "string", default: String(DEFAULT_DPO_OPTIONS.tau), description: "τ" },
@@ -92,6 +97,7 @@ export const postTrainCommand: CliCommand = {
       learningRate: numberOption(values, "lr"),
       beta: numberOption(values, "beta"),
       betaPatch: numberOption(values, "beta-patch"),
+      lossType: checkDpoLossType("--loss-type", values["loss-type"]),
       lambda: numberOption(values, "lambda"),
       tau: numberOption(values, "tau"),
       anchor,

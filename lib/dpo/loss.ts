@@ -44,6 +44,15 @@
  * every method, reported as `loss/anchor`. The default `"none"` leaves the
  * losses exactly as above.
  *
+ * **Loss variants by name** (`lossType`, TRL's `loss_type`). `"sigmoid"` (the default) is
+ * every formula above. `"ipo"` replaces each term's −log σ(h) — h the inside of its
+ * log-sigmoid, the video term's and each used patch's alike — by Azar et al.'s (2023) IPO loss
+ * (h − ½)²: TRL's `(logits − 1/(2β))²` times β², a constant factor Adam does not see. The
+ * log-sigmoid keeps pulling a pair apart however far apart it already is, so pairs the policy
+ * can separate drive it ever further from the reference; the squared loss stops at a margin of
+ * ½ nat and pulls back past it. Our reconstruction (the paper uses the log-sigmoid); measured
+ * in the README's G30 settings table, where pairs the policy learns to separate made it drift.
+ *
  * **Numerics.** −log σ(x) is computed as softplus(−x) (`logSigmoid`), stable
  * for any |x|; every intermediate tensor is freed by `tf.tidy`.
  *
@@ -78,10 +87,21 @@ export interface GranDpoInputs extends DpoErrorMaps {
   patchGaps: tf.Tensor2D;
 }
 
+/** A DPO loss variant by name (TRL's `loss_type`): the log-sigmoid, or IPO's squared loss. */
+export type DpoLossType = "sigmoid" | "ipo";
+
+/** Every loss variant, for validation and command lines. */
+export const DPO_LOSS_TYPES: readonly DpoLossType[] = Object.freeze(["sigmoid", "ipo"]);
+
 /** Options of {@linkcode diffusionDpoLoss}. */
 export interface DiffusionDpoOptions {
   /** β of the video term. Default {@linkcode DEFAULT_DPO_OPTIONS}.beta. */
   beta?: number;
+  /**
+   * Each term's loss of its inside h: "sigmoid", −log σ(h) (Diffusion-DPO's), or "ipo", (h − ½)²
+   * (module doc). Default {@linkcode DEFAULT_DPO_OPTIONS}.lossType.
+   */
+  lossType?: DpoLossType;
   /**
    * Anchoring term toward the reference on the chosen clip (`lib/dpo/anchor.ts`): "none", "sft"
    * (the policy's error on the winner) or "kl" (a KL proxy on the winner). Default "none".
@@ -106,6 +126,7 @@ export interface GranDpoOptions extends DiffusionDpoOptions {
 /** Defaults of the DPO losses (see the module doc for what β means here). */
 export const DEFAULT_DPO_OPTIONS: Readonly<Required<GranDpoOptions>> = Object.freeze({
   beta: 5000,
+  lossType: "sigmoid",
   betaPatch: 5000,
   lambda: 1,
   tau: 0.25,
@@ -143,8 +164,30 @@ function checkMaps(where: string, maps: Record<string, tf.Tensor>): [number, num
   return [b, p];
 }
 
+/**
+ * Checks a loss variant (`where` names the caller in the error); absent means the default.
+ *
+ * @example
+ * ```ts
+ * import { checkDpoLossType } from "@halo/kit/dpo";
+ * console.log(checkDpoLossType("mine", "ipo"), checkDpoLossType("mine", undefined)); // "ipo" "sigmoid"
+ * ```
+ */
+export function checkDpoLossType(where: string, lossType: unknown): DpoLossType {
+  const t = lossType ?? DEFAULT_DPO_OPTIONS.lossType;
+  if (!DPO_LOSS_TYPES.includes(t as DpoLossType)) {
+    fail(where, `lossType among ${DPO_LOSS_TYPES.join(", ")}`, t);
+  }
+  return t as DpoLossType;
+}
+
+/** Each term's loss of its inside h, elementwise: −log σ(h), or (h − ½)² for IPO. */
+function termLoss(inside: tf.Tensor, lossType: DpoLossType): tf.Tensor {
+  return lossType === "ipo" ? inside.sub(0.5).square() : logSigmoid(inside).neg();
+}
+
 /** Per-pair d(chosen) − d(rejected) and the video-level pieces shared by both losses. */
-function videoTerms(maps: DpoErrorMaps, beta: number) {
+function videoTerms(maps: DpoErrorMaps, beta: number, lossType: DpoLossType) {
   const dChosen = maps.policyChosen.sub(maps.referenceChosen).mean(1);
   const dRejected = maps.policyRejected.sub(maps.referenceRejected).mean(1);
   const chosen = dChosen.mul(-beta / 2);
@@ -160,7 +203,7 @@ function videoTerms(maps: DpoErrorMaps, beta: number) {
     "mse/ref_chosen": maps.referenceChosen.mean(),
     "mse/ref_rejected": maps.referenceRejected.mean(),
   };
-  return { loss: logSigmoid(inside).neg().mean() as tf.Scalar, metrics };
+  return { loss: termLoss(inside, lossType).mean() as tf.Scalar, metrics, inside };
 }
 
 /**
@@ -213,10 +256,11 @@ function withAnchor(
 export function diffusionDpoLoss(maps: DpoErrorMaps, options: DiffusionDpoOptions = {}): DpoLoss {
   const where = "diffusionDpoLoss";
   const beta = checkNumber(where, "beta", options.beta ?? DEFAULT_DPO_OPTIONS.beta, 0);
+  const lossType = checkDpoLossType(where, options.lossType);
   const anchor = checkDpoAnchor(where, options);
   checkMaps(where, { ...maps });
   return tf.tidy(() => {
-    const video = videoTerms(maps, beta);
+    const video = videoTerms(maps, beta, lossType);
     const anchored = withAnchor(video.loss, maps, anchor);
     return {
       loss: anchored.loss,
@@ -251,17 +295,18 @@ export function granDpoLoss(inputs: GranDpoInputs, options: GranDpoOptions = {})
   const betaPatch = checkNumber(where, "betaPatch", options.betaPatch ?? d.betaPatch, 0);
   const lambda = checkNumber(where, "lambda", options.lambda ?? d.lambda, 0);
   const tau = checkNumber(where, "tau", options.tau ?? d.tau, 0);
+  const lossType = checkDpoLossType(where, options.lossType);
   const useVideo = options.video ?? d.video;
   if (typeof useVideo !== "boolean") fail(where, "video to be true or false", useVideo);
   if (!useVideo && lambda === 0) fail(where, "lambda > 0 when the video term is off", lambda);
   const anchor = checkDpoAnchor(where, options);
   checkMaps(where, { ...inputs });
   return tf.tidy(() => {
-    const video = videoTerms(inputs, beta);
+    const video = videoTerms(inputs, beta, lossType);
     const { used, y, inside } = patchTerms(inputs, betaPatch, tau);
     const count = used.sum();
     const safeCount = tf.maximum(count, 1);
-    const patchLoss = logSigmoid(inside).neg().mul(used).sum().div(safeCount) as tf.Scalar;
+    const patchLoss = termLoss(inside, lossType).mul(used).sum().div(safeCount) as tf.Scalar;
     const usedMean = (x: tf.Tensor) => x.mul(used).sum().div(safeCount) as tf.Scalar;
     const preference = lambda === 0
       ? video.loss
@@ -319,7 +364,7 @@ export interface GranDpoTerms {
     dChosen: number[];
     /** d(rejected), per pair. */
     dRejected: number[];
-    /** −log σ(−β/2 · (d(chosen) − d(rejected))), per pair. */
+    /** −log σ(−β/2 · (d(chosen) − d(rejected))) per pair (IPO: (−β/2 · (…) − ½)²). */
     terms: number[];
     /** Their mean: L_video. */
     loss: number;
@@ -332,7 +377,7 @@ export interface GranDpoTerms {
     direction: number[][];
     /** Whether the patch is used (|gap| ≥ τ); the others are skipped. */
     used: boolean[][];
-    /** −log σ(−β_p/2 · y_k · d_k) of used patches, null for skipped ones. */
+    /** −log σ(−β_p/2 · y_k · d_k) of used patches (IPO: (… − ½)²), null for skipped ones. */
     terms: Array<Array<number | null>>;
     /** The mean over used patches: L_patch (0 when none is used). */
     loss: number;
@@ -388,6 +433,7 @@ export async function granDpoTerms(
   const beta = checkNumber(where, "beta", options.beta ?? d.beta, 0);
   const betaPatch = checkNumber(where, "betaPatch", options.betaPatch ?? d.betaPatch, 0);
   const tau = checkNumber(where, "tau", options.tau ?? d.tau, 0);
+  const lossType = checkDpoLossType(where, options.lossType);
   const anchor = checkDpoAnchor(where, options);
   const out = granDpoLoss(inputs, options);
   const metrics = await readDpoMetrics(out);
@@ -399,11 +445,11 @@ export async function granDpoTerms(
     return [
       dChosen,
       dRejected,
-      logSigmoid(videoInside).neg(),
+      termLoss(videoInside, lossType),
       dk,
       y,
       used,
-      logSigmoid(inside).neg(),
+      termLoss(inside, lossType),
     ];
   });
   try {

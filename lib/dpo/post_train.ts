@@ -53,7 +53,12 @@ import { disposeGenerator, freezeGenerator } from "../generator/model.ts";
 import { loadGenerator, saveGenerator } from "../generator/io.ts";
 import { loadCheckpoint, readCheckpointManifest } from "../tensor/checkpoint.ts";
 import { checkWeighting, DEFAULT_MIN_SNR_GAMMA, type ErrorWeighting } from "./loss_maps.ts";
-import { DEFAULT_DPO_OPTIONS, type DpoMetrics, type GranDpoOptions } from "./loss.ts";
+import {
+  checkDpoLossType,
+  DEFAULT_DPO_OPTIONS,
+  type DpoMetrics,
+  type GranDpoOptions,
+} from "./loss.ts";
 import { checkDpoAnchor } from "./anchor.ts";
 import { buildPairs } from "../pairs/pairs.ts";
 import { dpoStep, dpoStepInputs, type DpoStepOptions, loadPairData } from "./step.ts";
@@ -165,16 +170,21 @@ export interface PostTrainResult {
 }
 
 /**
- * The settings stored with a post-training checkpoint; a resume must match them. The anchor is
- * stored only when there is one, so checkpoints written before it existed still resume.
+ * The settings stored with a post-training checkpoint; a resume must match them. The anchor and
+ * the loss variant are stored only when not the default, so checkpoints written before they
+ * existed still resume.
  */
 function runSettings(
   o: Required<Omit<PostTrainOptions, "iterative" | "maxSeconds" | "quiet">> & {
     iterative: IterativeOptions | null;
   },
 ): Record<string, unknown> {
-  const { out: _out, checkpointEvery: _every, anchor, anchorWeight, ...rest } = o;
-  return anchor === "none" ? rest : { ...rest, anchor, anchorWeight };
+  const { out: _out, checkpointEvery: _every, anchor, anchorWeight, lossType, ...rest } = o;
+  return {
+    ...rest,
+    ...(anchor === "none" ? {} : { anchor, anchorWeight }),
+    ...(lossType === "sigmoid" ? {} : { lossType }),
+  };
 }
 
 /**
@@ -204,6 +214,7 @@ export function methodLossOptions(
   });
   return {
     beta: options.beta ?? d.beta,
+    lossType: checkDpoLossType("post-train", options.lossType),
     betaPatch: options.betaPatch ?? d.betaPatch,
     lambda: method === "dpo" ? 0 : options.lambda ?? d.lambda,
     tau: options.tau ?? d.tau,
@@ -272,6 +283,7 @@ export async function postTrain(options: PostTrainOptions): Promise<PostTrainRes
     tau: loss.tau,
     anchor: loss.anchor,
     anchorWeight: loss.anchorWeight,
+    lossType: loss.lossType,
   };
   if (settings.tMin >= settings.tMax) {
     fail(where, `tMin < tMax`, `${settings.tMin} ≥ ${settings.tMax}`);
