@@ -11,6 +11,8 @@ lib/dpo/loss_maps.ts) and its TRL-style metric names.
 - Gran-DPO: d_k per patch, y_k = sign(gap_k), patch k of a pair used when |gap_k| ≥ τ and
   gap_k ≠ 0, L_patch = Σ_used softplus(−(−β_p/2·y_k·(d_k(w) − d_k(l)))) / max(#used, 1),
   L = L_video + λ·L_patch (λ = 0: Diffusion-DPO; patch-only: λ·L_patch).
+- Loss variant (lib/dpo/loss.ts lossType): "sigmoid" (the default) is the softplus above; "ipo"
+  replaces each term's softplus(−h) by (h − ½)², video and patch terms alike.
 - Anchor (lib/dpo/anchor.ts, opt-in, every method): "sft" adds w·mean over (pair, patch) of the
   policy's error on the chosen clip, "kl" w·mean of (√(e_θ + 1e-12) − √(e_ref + 1e-12))² on the
   chosen clip; its value is the metric "loss/anchor". "none" (the default) adds nothing.
@@ -27,14 +29,15 @@ import torch.nn.functional as F
 WEIGHTINGS = ("x0", "eps", "min-snr")
 METHODS = ("dpo", "grandpo", "patch-only")
 ANCHORS = ("none", "sft", "kl")
+LOSS_TYPES = ("sigmoid", "ipo")
 DEFAULT_LOSS = {"beta": 5000, "betaPatch": 5000, "lambda": 1, "tau": 0.25, "anchor": "none",
-                "anchorWeight": 1000}
+                "anchorWeight": 1000, "lossType": "sigmoid"}
 
 
 def method_loss_options(method, options=None):
     """lib/dpo/post_train.ts methodLossOptions: {beta, betaPatch, lambda, tau, video}, and
-    {anchor, anchorWeight} only when there is an anchor (so settings stored before it existed
-    still match)."""
+    {anchor, anchorWeight} only when there is an anchor and lossType only when not "sigmoid" (so
+    settings stored before they existed still match)."""
     if method not in METHODS:
         raise ValueError(f"Expected method among {', '.join(METHODS)} but found {method!r}")
     o = {**DEFAULT_LOSS, **{k: v for k, v in (options or {}).items() if v is not None}}
@@ -42,12 +45,21 @@ def method_loss_options(method, options=None):
         raise ValueError(f"Expected anchor among {', '.join(ANCHORS)} but found {o['anchor']!r}")
     if not o["anchorWeight"] >= 0:
         raise ValueError(f"Expected anchorWeight ≥ 0 but found {o['anchorWeight']!r}")
+    if o["lossType"] not in LOSS_TYPES:
+        raise ValueError(f"Expected lossType among {', '.join(LOSS_TYPES)} but found {o['lossType']!r}")
     out = {"beta": o["beta"], "betaPatch": o["betaPatch"],
            "lambda": 0 if method == "dpo" else o["lambda"], "tau": o["tau"],
            "video": method != "patch-only"}
     if o["anchor"] != "none":
         out.update(anchor=o["anchor"], anchorWeight=o["anchorWeight"])
+    if o["lossType"] != "sigmoid":
+        out["lossType"] = o["lossType"]
     return out
+
+
+def term_loss(inside, o):
+    """Each term's loss of its inside h: softplus(−h) = −log σ(h), or (h − ½)² with lossType "ipo"."""
+    return (inside - 0.5).square() if o.get("lossType", "sigmoid") == "ipo" else F.softplus(-inside)
 
 
 def anchor_of(o):
@@ -124,7 +136,7 @@ def dpo_sums(pol, ref, gaps, o, norm):
     chosen = (pc - rc).mean(1) * (-o["beta"] / 2)
     rejected = (pr - rr).mean(1) * (-o["beta"] / 2)
     inside = chosen - rejected
-    video = F.softplus(-inside).sum() / norm["pairs"]
+    video = term_loss(inside, o).sum() / norm["pairs"]
     sums = {
         "loss/video": video,
         "rewards/chosen": chosen.sum(),
@@ -143,7 +155,7 @@ def dpo_sums(pol, ref, gaps, o, norm):
         y = gaps.sign()
         inside_k = dk * y * (-o["betaPatch"] / 2)
         safe = max(norm["used"], 1)
-        patch = (F.softplus(-inside_k) * used).sum() / safe
+        patch = (term_loss(inside_k, o) * used).sum() / safe
         sums.update({
             "loss/patch": patch,
             "patch/accuracies": ((inside_k > 0).to(torch.float32) * used).sum(),

@@ -49,7 +49,7 @@ import torch.distributed as dist
 
 from .adam import KitAdam
 from .checkpoint import load_generator, read_manifest, recover_interrupted_save, write_checkpoint
-from .losses import (ANCHORS, METHODS, WEIGHTINGS, dpo_sums, error_weights,
+from .losses import (ANCHORS, LOSS_TYPES, METHODS, WEIGHTINGS, dpo_sums, error_weights,
                      method_loss_options, metrics_from_sums, patch_errors, used_patches)
 from .model import Generator, GeneratorModule
 from .pairs import PairsDataset
@@ -82,6 +82,8 @@ def parse_args(argv=None):
                     help="anchor toward the reference on the winners (lib/dpo/anchor.ts)")
     ap.add_argument("--anchor-weight", type=float, default=None,
                     help="weight of the anchor term (default: the kit's)")
+    ap.add_argument("--loss-type", choices=LOSS_TYPES, default="sigmoid",
+                    help="each term's loss: sigmoid (Diffusion-DPO's) | ipo ((h − ½)²; lib/dpo/loss.ts)")
     ap.add_argument("--checkpoint-every", type=int, default=50)
     ap.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     ap.add_argument("--threads", type=int, default=0, help="torch threads per process (0: default)")
@@ -206,7 +208,8 @@ class Trainer:
         loss_options = method_loss_options(a.method, {"beta": a.beta, "betaPatch": a.beta_patch,
                                                       "lambda": a.lam, "tau": a.tau,
                                                       "anchor": a.anchor,
-                                                      "anchorWeight": a.anchor_weight})
+                                                      "anchorWeight": a.anchor_weight,
+                                                      "lossType": a.loss_type})
         settings = {**settings_of(a, {"generatorSha256": base_manifest["weights"]["sha256"]}),
                     "loss": loss_options}
         start, prior_seconds, resumed = self.resume(names, module, adam, settings)
