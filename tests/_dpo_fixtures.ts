@@ -5,6 +5,7 @@ import { saveGenerator } from "../lib/generator/io.ts";
 import { createRewardModel, disposeRewardModel } from "../lib/reward/model.ts";
 import { saveRewardModel } from "../lib/reward/io.ts";
 import { buildPairs, type BuildPairsResult } from "../lib/pairs/pairs.ts";
+import type { GranDpoInputs } from "../lib/dpo/loss.ts";
 import { TINY_GENERATOR } from "./_helpers.ts";
 
 /** The tiny generator of these tests: x0 head, 4 frames of 16×16. */
@@ -13,7 +14,6 @@ export const TINY_X0 = { ...TINY_GENERATOR, prediction: "x0" as const };
 /** A tiny PRM for 4 frames of 16×16 on a 2x2x2 grid (8 patches). */
 export const TINY_RM = { frames: 4, size: 16, grid: "2x2x2", dim: 16, depth: 1, heads: 2 };
 
-/** Writes a tiny generator (`<dir>/gen`), a tiny PRM (`<dir>/prm`) and pairs (`<dir>/pairs`). */
 /** The options `tinyPairsSetup` builds its pairs with (beside `out`), for reruns in `dir`. */
 export function tinyPairsOptions(dir: string) {
   return {
@@ -27,6 +27,7 @@ export function tinyPairsOptions(dir: string) {
   };
 }
 
+/** Writes a tiny generator (`<dir>/gen`), a tiny PRM (`<dir>/prm`) and pairs (`<dir>/pairs`). */
 export async function tinyPairsSetup(
   dir: string,
   options: { prompts?: number; candidates?: number } = {},
@@ -49,4 +50,20 @@ export async function tinyPairsSetup(
   } finally {
     disposeGenerator(gen);
   }
+}
+
+/** Error maps and PRM gaps of two pairs × three patches, for the loss tests (numbers, by name). */
+export const LOSS_ROWS = {
+  policyChosen: [[0.09, 0.16, 0.25], [0.04, 0.36, 0.01]],
+  policyRejected: [[0.3, 0.1, 0.2], [0.2, 0.2, 0.2]],
+  referenceChosen: [[0.04, 0.16, 0.36], [0.09, 0.25, 0.01]],
+  referenceRejected: [[0.2, 0.2, 0.2], [0.2, 0.25, 0.2]],
+  patchGaps: [[1, -1, 0.1], [0.5, -0.5, 0.3]],
+};
+
+/** {@linkcode LOSS_ROWS} as tensors; the caller disposes them. */
+export function lossInputs(): GranDpoInputs {
+  return Object.fromEntries(
+    Object.entries(LOSS_ROWS).map(([k, v]) => [k, tf.tensor2d(v)]),
+  ) as unknown as GranDpoInputs;
 }

@@ -9,7 +9,6 @@ import { initBackend } from "../lib/tensor/backend.ts";
 import {
   checkDpoLossType,
   diffusionDpoLoss,
-  type GranDpoInputs,
   granDpoLoss,
   granDpoTerms,
   readDpoMetrics,
@@ -19,23 +18,12 @@ import { readCheckpointManifest } from "../lib/tensor/checkpoint.ts";
 import { parseCli } from "../lib/cli/_flags.ts";
 import { postTrainCommand } from "../lib/cli/post_train.ts";
 import { withTempDir } from "./_helpers.ts";
-import { tinyPairsSetup } from "./_dpo_fixtures.ts";
+import { LOSS_ROWS, lossInputs, tinyPairsSetup } from "./_dpo_fixtures.ts";
 
 await initBackend({ backend: "cpu" });
 
-const ROWS = {
-  policyChosen: [[0.09, 0.16, 0.25], [0.04, 0.36, 0.01]],
-  policyRejected: [[0.3, 0.1, 0.2], [0.2, 0.2, 0.2]],
-  referenceChosen: [[0.04, 0.16, 0.36], [0.09, 0.25, 0.01]],
-  referenceRejected: [[0.2, 0.2, 0.2], [0.2, 0.25, 0.2]],
-  patchGaps: [[1, -1, 0.1], [0.5, -0.5, 0.3]],
-};
-
-function inputs(): GranDpoInputs {
-  return Object.fromEntries(
-    Object.entries(ROWS).map(([k, v]) => [k, tf.tensor2d(v)]),
-  ) as unknown as GranDpoInputs;
-}
+const ROWS = LOSS_ROWS;
+const inputs = lossInputs;
 
 const mean = (a: number[]) => a.reduce((s, v) => s + v, 0) / a.length;
 const close = (a: number, b: number, what = "") =>
