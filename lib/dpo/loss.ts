@@ -203,7 +203,7 @@ function videoTerms(maps: DpoErrorMaps, beta: number, lossType: DpoLossType) {
     "mse/ref_chosen": maps.referenceChosen.mean(),
     "mse/ref_rejected": maps.referenceRejected.mean(),
   };
-  return { loss: termLoss(inside, lossType).mean() as tf.Scalar, metrics, inside };
+  return { loss: termLoss(inside, lossType).mean() as tf.Scalar, metrics };
 }
 
 /**
