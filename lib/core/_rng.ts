@@ -18,9 +18,14 @@ export interface Rng {
   seed(): number;
 }
 
-/** Creates a deterministic generator from a 32-bit integer seed. */
-export function createRng(seed: number): Rng {
-  let state = (seed >>> 0) ^ 0x9e3779b9;
+/**
+ * Creates a deterministic generator from a 32-bit integer seed. With `skip`, it
+ * starts as the seed's generator would after `skip` calls of `next()` (mulberry32
+ * steps its state by a constant, so skipping costs nothing): a shard of a long
+ * draw can start where it would have in one process.
+ */
+export function createRng(seed: number, skip = 0): Rng {
+  let state = (((seed >>> 0) ^ 0x9e3779b9) + Math.imul(skip, 0x6d2b79f5)) >>> 0;
   const next = (): number => {
     state = (state + 0x6d2b79f5) >>> 0;
     let t = state;

@@ -96,6 +96,14 @@ export interface SampleOptions {
   /** Prompts per forward pass. Default 8. */
   batchSize?: number;
   /**
+   * With `seed` (no `seeds`) and η = 0: the clips are those at places `streamOffset`,
+   * `streamOffset + 1`, … of the seed's noise, so a long list can be sampled in shards
+   * (one process each) that together give exactly the clips of one call over the whole
+   * list — start each shard at a multiple of `batchSize` and its forward passes are the
+   * same batches too. Default 0.
+   */
+  streamOffset?: number;
+  /**
    * Which clean estimate each DDIM step moves towards: "clean", the network's
    * clean image X, or "gated", the estimate implied by ε̂ (standard DDIM).
    * Default "clean": the gated one keeps the noise that the output gate lets
@@ -172,6 +180,10 @@ export function sampleVideos(
   );
   const leak = checkNumber(where, "leak", options.leak ?? 0, 0, 1);
   const seeds = options.seeds;
+  const streamOffset = checkInt(where, "streamOffset", options.streamOffset ?? 0, 0);
+  if (streamOffset > 0 && (seeds !== undefined || eta > 0)) {
+    fail(where, "streamOffset only with one shared seed and η = 0", "seeds or η > 0 beside it");
+  }
   if (seeds !== undefined) {
     if (!Array.isArray(seeds) || seeds.length !== prompts.length) {
       fail(where, `seeds with one seed per prompt (${prompts.length})`, seeds);
@@ -190,7 +202,11 @@ export function sampleVideos(
   }
   const tokensAll = tokenizeBatch(prompts); // validates prompts before any work
   const perVideo = c.frames * c.size * c.size * 3;
-  const rng = createRng(seed);
+  if (streamOffset > 0 && perVideo % 2 === 1) {
+    fail(where, "streamOffset with an even number of values per clip", perVideo);
+  }
+  // each clip's x_T takes perVideo uniforms of the stream (Box–Muller pairs)
+  const rng = createRng(seed, streamOffset * perVideo);
   const clipRngs = seeds?.map((s) => createRng(s));
   // b·perVideo normal draws: from the shared generator, or clip by clip from their own.
   const draw = (start: number, b: number): Float32Array => {

@@ -19,7 +19,6 @@ import { pathExists, readJsonLines } from "../core/_atomic.ts";
 import { DEFECT_KINDS, type DefectKind, injectDefect } from "../videos/defects.ts";
 import { loadGenerator } from "../generator/io.ts";
 import { disposeGenerator } from "../generator/model.ts";
-import { sampleClips } from "../generator/sampler.ts";
 import { judgeVideo } from "../videos/judge.ts";
 import { labelVideos } from "../labels/label.ts";
 import type { LabelRecord } from "../labels/cache.ts";
@@ -29,7 +28,8 @@ import { formatGrid, numPatches, parseGrid, type PatchGrid, patchIds } from "../
 import type { Video } from "../videos/video.ts";
 import { parsePrompt, promptSplits, renderClip, type ShapesPrompt } from "../videos/world.ts";
 import { swapPrompt, TEXT_SWAP_KINDS } from "./swap.ts";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { sampleDatasetClips } from "./_samples.ts";
 import { modelName, type ModelRef, shipped } from "../core/shipped.ts";
 import { checkpointFolder } from "../tensor/_checkpoint_folder.ts";
 
@@ -125,8 +125,13 @@ export interface RewardDatasetOptions {
   generatorDir?: ModelRef;
   /** Share of clips taken from the generator when it exists. Default 0.25. */
   generatorShare?: number;
-  /** Label cache (JSONL). Default "out/reward/labels.jsonl". */
+  /** Label cache (JSONL). Default "out/reward/labels.jsonl". Generator samples are made in a scratch folder beside it. */
   cache?: string;
+  /**
+   * Processes sampling the generator's clips (each a chunk of the list, the clips the same as
+   * one process would make). Default: the machine's cores.
+   */
+  jobs?: number;
   /** Base URL of a running judge server or API; default: a judge server started on loopback. */
   baseURL?: string;
   /** Score noise of the started judge server (a VLM labeller's error). Default 0.6. */
@@ -327,6 +332,8 @@ export async function buildRewardDataset(
   const noise = checkNumber(where, "noise", options.noise ?? REWARD_DATA_DEFAULTS.noise, 0);
   const bias = checkNumber(where, "bias", options.bias ?? 0);
   const seed = checkInt(where, "seed", options.seed ?? 0, 0, 0xffffffff);
+  const jobs = options.jobs === undefined ? undefined : checkInt(where, "jobs", options.jobs, 1);
+  const cache = options.cache ?? "out/reward/labels.jsonl";
   const rng = createRng(seed);
   const splits = promptSplits({ seed: 0 });
   const common = { defectRate, mismatchRate, frames, size, grid, clipsPerPrompt };
@@ -356,7 +363,17 @@ export async function buildRewardDataset(
           { length: n },
           (_, i) => i % clipsPerPrompt === 0 ? (last = rng.pick(prompts)) : last,
         );
-        return (await sampleClips(generator, picked, { seed, steps: 20 })).map((video, i) => ({
+        const videos = await sampleDatasetClips(picked.map((p) => p.text), {
+          generator,
+          generatorDir: String(genRef),
+          seed,
+          steps: 20,
+          jobs,
+          scratch: dirname(cache),
+          label: `sample (${tag})`,
+          quiet: options.quiet,
+        });
+        return videos.map((video, i) => ({
           video: { ...video, source: `generator:${tag}:${i}:seed=${seed}` },
           prompt: picked[i].text,
           origin: "generator" as const,
@@ -397,7 +414,7 @@ export async function buildRewardDataset(
       {
         baseURL: options.baseURL ?? server!.url,
         grid,
-        cache: options.cache ?? "out/reward/labels.jsonl",
+        cache,
         quiet: options.quiet,
         progressLabel: "label (distil)",
         concurrency: 4,

@@ -1,0 +1,86 @@
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs";
+import { initBackend } from "../lib/tensor/backend.ts";
+import { createGenerator, disposeGenerator } from "../lib/generator/model.ts";
+import { saveGenerator } from "../lib/generator/io.ts";
+import { sampleClips } from "../lib/generator/sampler.ts";
+import { sampleDatasetClips } from "../lib/reward/_samples.ts";
+import { TINY_GENERATOR } from "./_helpers.ts";
+
+await initBackend();
+
+const PROMPTS = [
+  "one red circle moving up slowly on a black background",
+  "two blue squares moving left quickly on a gray background",
+  "three yellow triangles moving down slowly on a navy background",
+];
+const LIST = Array.from({ length: 20 }, (_, i) => PROMPTS[i % 3]);
+
+/** A tiny generator whose output head is perturbed, so samples differ clip by clip. */
+function tinyGenerator() {
+  const gen = createGenerator(TINY_GENERATOR, { seed: 4 });
+  const w = gen.params.get("pixel.clean.w")!;
+  w.assign(tf.randomNormal(w.shape, 0, 0.5, "float32", 9));
+  return gen;
+}
+
+Deno.test("streamOffset: clips sampled in shards are the clips of one call", async () => {
+  const gen = tinyGenerator();
+  try {
+    const whole = await sampleClips(gen, LIST, { steps: 3, seed: 7 });
+    const head = await sampleClips(gen, LIST.slice(0, 8), { steps: 3, seed: 7 });
+    const tail = await sampleClips(gen, LIST.slice(8), { steps: 3, seed: 7, streamOffset: 8 });
+    assert.deepEqual([...head, ...tail].map((c) => c.frames), whole.map((c) => c.frames));
+    // an offset off the batch grid still gives each clip its own noise
+    const odd = await sampleClips(gen, LIST.slice(5, 7), { steps: 3, seed: 7, streamOffset: 5 });
+    for (const [i, clip] of odd.entries()) {
+      const diff = clip.frames.reduce(
+        (m, v, j) => Math.max(m, Math.abs(v - whole[5 + i].frames[j])),
+        0,
+      );
+      assert.ok(diff < 1e-5, `clip ${5 + i} differs by ${diff}`);
+    }
+    await assert.rejects(
+      () => sampleClips(gen, PROMPTS, { streamOffset: 3, eta: 0.5 }),
+      /Expected streamOffset only with one shared seed and η = 0/,
+    );
+    await assert.rejects(
+      () => sampleClips(gen, PROMPTS, { streamOffset: 3, seeds: [1, 2, 3] }),
+      /streamOffset only with one shared seed/,
+    );
+  } finally {
+    disposeGenerator(gen);
+  }
+});
+
+Deno.test("reward data samples: two processes make the clips one process makes", async () => {
+  const dir = await Deno.makeTempDir();
+  const gen = tinyGenerator();
+  try {
+    await saveGenerator(`${dir}/gen`, gen);
+    const whole = await sampleClips(gen, LIST, { steps: 3, seed: 7 });
+    const common = { generator: gen, generatorDir: `${dir}/gen`, seed: 7, steps: 3, scratch: dir };
+    const serial = await sampleDatasetClips(LIST, {
+      ...common,
+      jobs: 1,
+      chunk: 8,
+      label: "s",
+      quiet: true,
+    });
+    const parallel = await sampleDatasetClips(LIST, {
+      ...common,
+      jobs: 2,
+      chunk: 8,
+      label: "p",
+      quiet: true,
+    });
+    assert.deepEqual(serial.map((c) => c.frames), whole.map((c) => c.frames));
+    assert.deepEqual(parallel.map((c) => c.frames), whole.map((c) => c.frames));
+    assert.equal(parallel[19].numFrames, 4);
+    // the children's chunk files are gone
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["gen"]);
+  } finally {
+    disposeGenerator(gen);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
