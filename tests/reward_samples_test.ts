@@ -53,32 +53,44 @@ Deno.test("streamOffset: clips sampled in shards are the clips of one call", asy
   }
 });
 
-Deno.test("reward data samples: two processes make the clips one process makes", async () => {
+Deno.test("reward data samples: two processes make the clips one makes, cached by chunk", async () => {
   const dir = await Deno.makeTempDir();
   const gen = tinyGenerator();
   try {
     await saveGenerator(`${dir}/gen`, gen);
     const whole = await sampleClips(gen, LIST, { steps: 3, seed: 7 });
-    const common = { generator: gen, generatorDir: `${dir}/gen`, seed: 7, steps: 3, scratch: dir };
-    const serial = await sampleDatasetClips(LIST, {
-      ...common,
-      jobs: 1,
+    const common = {
+      generator: gen,
+      generatorDir: `${dir}/gen`,
+      generatorSha256: "test",
+      seed: 7,
+      steps: 3,
       chunk: 8,
-      label: "s",
+      label: "samples",
       quiet: true,
-    });
-    const parallel = await sampleDatasetClips(LIST, {
-      ...common,
-      jobs: 2,
-      chunk: 8,
-      label: "p",
-      quiet: true,
-    });
+    };
+    const serial = await sampleDatasetClips(LIST, { ...common, jobs: 1, cache: `${dir}/a` });
+    const parallel = await sampleDatasetClips(LIST, { ...common, jobs: 2, cache: `${dir}/b` });
     assert.deepEqual(serial.map((c) => c.frames), whole.map((c) => c.frames));
     assert.deepEqual(parallel.map((c) => c.frames), whole.map((c) => c.frames));
     assert.equal(parallel[19].numFrames, 4);
-    // the children's chunk files are gone
-    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["gen"]);
+    // three chunks cached; a half-written one (a killed child) is sampled again, the rest read back
+    const files = [...Deno.readDirSync(`${dir}/b`)].map((e) => `${dir}/b/${e.name}`).sort();
+    assert.equal(files.length, 3);
+    await Deno.writeFile(files[0], new Uint8Array(10));
+    const mtimes = files.map((f) => Deno.statSync(f).mtime!.getTime());
+    const again = await sampleDatasetClips(LIST, { ...common, jobs: 1, cache: `${dir}/b` });
+    assert.deepEqual(again.map((c) => c.frames), whole.map((c) => c.frames));
+    assert.notEqual(Deno.statSync(files[0]).size, 10);
+    assert.deepEqual(files.slice(1).map((f) => Deno.statSync(f).mtime!.getTime()), mtimes.slice(1));
+    // another seed is another key
+    const other = await sampleDatasetClips(LIST, {
+      ...common,
+      seed: 8,
+      jobs: 1,
+      cache: `${dir}/b`,
+    });
+    assert.notDeepEqual(other[0].frames, whole[0].frames);
   } finally {
     disposeGenerator(gen);
     await Deno.remove(dir, { recursive: true });

@@ -4,12 +4,17 @@
  * this one, with a progress bar either way. Every chunk starts at its place in
  * the seed's noise (`streamOffset`) and at a multiple of the sampler's batch, so
  * the clips are exactly those of one `sampleClips` call over the whole list —
- * the same labels, the same models, whatever the number of cores.
+ * the same labels, the same models, whatever the number of cores. Each chunk is
+ * kept in a cache folder under a key of everything that makes it (generator
+ * weights, seed, place, prompts, steps): a killed run resumes at the chunk it
+ * was on, and a second reward model on the same clips samples nothing.
  * @module
  */
 
 import { join } from "node:path";
 import { writeFileAtomic } from "../core/_atomic.ts";
+import { fail } from "../core/_errors.ts";
+import { sha256Hex } from "../core/_hash.ts";
 import { Progress } from "../core/_progress.ts";
 import { defaultJobs, runJobs } from "../core/_spawn.ts";
 import type { Generator } from "../generator/model.ts";
@@ -61,14 +66,16 @@ export interface SampleDatasetClipsOptions {
   generator: Generator;
   /** Its checkpoint, for child processes. */
   generatorDir: string;
+  /** SHA-256 of its weights (the cache key). */
+  generatorSha256: string;
   /** Noise seed of the list. */
   seed: number;
   /** DDIM steps. */
   steps: number;
   /** Processes; 1 samples in this one. Default: the machine's cores. */
   jobs?: number;
-  /** A folder the children may write to (under `out/`); their chunk files are removed after. */
-  scratch: string;
+  /** The chunk cache: a folder the children may write to (under `out/` for the tasks). */
+  cache: string;
   /** Progress bar label. */
   label: string;
   /** Silence the progress bar. */
@@ -88,52 +95,66 @@ export async function sampleDatasetClips(
   const { generator, seed, steps } = options;
   const c = generator.config;
   const perClip = c.frames * c.size * c.size * 3;
-  const progress = new Progress(prompts.length, {
-    label: options.label,
-    unit: "clips",
-    quiet: options.quiet,
-  });
   const size = options.chunk ?? CHUNK;
   const chunks = Array.from(
     { length: Math.ceil(prompts.length / size) },
     (_, k) => ({ offset: k * size, prompts: prompts.slice(k * size, (k + 1) * size) }),
   );
-  const frames: Float32Array[] = [];
-  const jobs = Math.min(options.jobs ?? defaultJobs(), chunks.length);
+  await Deno.mkdir(options.cache, { recursive: true });
+  const bytesPerChunk = (n: number) => n * perClip * 4;
+  const specs: SamplesJob[] = [];
+  for (const chunk of chunks) {
+    const key = await sha256Hex(JSON.stringify({
+      generator: options.generatorSha256,
+      seed,
+      steps,
+      offset: chunk.offset,
+      prompts: chunk.prompts,
+    }));
+    specs.push({
+      kind: "generator-samples",
+      generatorDir: options.generatorDir,
+      seed,
+      steps,
+      ...chunk,
+      file: join(options.cache, `${key.slice(0, 24)}.f32`),
+    });
+  }
+  const missing: SamplesJob[] = [];
+  for (const spec of specs) {
+    const size = await Deno.stat(spec.file).then((s) => s.size, () => -1);
+    if (size !== bytesPerChunk(spec.prompts.length)) missing.push(spec);
+  }
+  const cached = prompts.length - missing.reduce((n, s) => n + s.prompts.length, 0);
+  const progress = new Progress(prompts.length, {
+    label: options.label,
+    unit: "clips",
+    quiet: options.quiet || missing.length === 0,
+    initial: cached,
+  });
+  // children need to run Deno itself; without that permission the chunks run here
+  const mayRun =
+    Deno.permissions.querySync({ name: "run", command: Deno.execPath() }).state === "granted";
+  const jobs = mayRun ? Math.min(options.jobs ?? defaultJobs(), missing.length) : 1;
   if (jobs > 1) {
-    const dir = join(options.scratch, `.samples-${seed}-${crypto.randomUUID().slice(0, 8)}`);
-    await Deno.mkdir(dir, { recursive: true });
-    try {
-      const specs: SamplesJob[] = chunks.map((chunk, k) => ({
-        kind: "generator-samples",
-        generatorDir: options.generatorDir,
-        seed,
-        steps,
-        ...chunk,
-        file: join(dir, `chunk-${k}.f32`),
-      }));
-      await runJobs(specs, {
-        concurrency: jobs,
-        entry: SAMPLES_JOB,
-        onDone: (job) => progress.tick((job.prompts as string[]).length),
-      });
-      for (const spec of specs) {
-        const bytes = await Deno.readFile(spec.file);
-        frames.push(new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4));
-      }
-    } finally {
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
-    }
+    await runJobs(missing, {
+      concurrency: jobs,
+      entry: SAMPLES_JOB,
+      onDone: (job) => progress.tick((job.prompts as string[]).length),
+    });
   } else {
-    for (const chunk of chunks) {
-      const clips = await sampleClips(generator, chunk.prompts, {
-        seed,
-        steps,
-        streamOffset: chunk.offset,
-      });
-      for (const clip of clips) frames.push(clip.frames);
-      progress.tick(chunk.prompts.length);
+    for (const spec of missing) {
+      await writeSamples(generator, spec);
+      progress.tick(spec.prompts.length);
     }
+  }
+  const frames: Float32Array[] = [];
+  for (const spec of specs) {
+    const bytes = await Deno.readFile(spec.file);
+    if (bytes.length !== bytesPerChunk(spec.prompts.length)) {
+      fail(spec.file, `${bytesPerChunk(spec.prompts.length)} bytes of samples`, bytes.length);
+    }
+    frames.push(new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4));
   }
   // one clip per prompt, cut out of the chunks' frames
   const videos: Video[] = [];

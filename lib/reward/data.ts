@@ -125,7 +125,11 @@ export interface RewardDatasetOptions {
   generatorDir?: ModelRef;
   /** Share of clips taken from the generator when it exists. Default 0.25. */
   generatorShare?: number;
-  /** Label cache (JSONL). Default "out/reward/labels.jsonl". Generator samples are made in a scratch folder beside it. */
+  /**
+   * Label cache (JSONL). Default "out/reward/labels.jsonl". The generator's samples are cached
+   * beside it, in a `samples/` folder (float32 chunks, about 0.2 MB a clip), so a killed run
+   * resumes its sampling and another reward model on the same clips samples nothing.
+   */
   cache?: string;
   /**
    * Processes sampling the generator's clips (each a chunk of the list, the clips the same as
@@ -342,7 +346,7 @@ export async function buildRewardDataset(
   const genDir = modelName(genRef);
   let genTrain: Draft[] = [], genHeld: Draft[] = [];
   if (generatorShare > 0 && await checkpointExists(genRef)) {
-    const { generator } = await loadGenerator(genRef);
+    const { generator, manifest } = await loadGenerator(genRef);
     try {
       if (generator.config.frames !== frames || generator.config.size !== size) {
         fail(
@@ -366,10 +370,11 @@ export async function buildRewardDataset(
         const videos = await sampleDatasetClips(picked.map((p) => p.text), {
           generator,
           generatorDir: String(genRef),
+          generatorSha256: manifest.weights.sha256,
           seed,
           steps: 20,
           jobs,
-          scratch: dirname(cache),
+          cache: join(dirname(cache), "samples"),
           label: `sample (${tag})`,
           quiet: options.quiet,
         });
