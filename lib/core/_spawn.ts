@@ -2,7 +2,7 @@
  * Child processes for parallel work: tfjs' wasm backend runs on one thread in
  * Deno, so a machine with N cores runs N post-training runs, evaluations or
  * sampling shards at once as `deno run <stage>/_job*.ts JSON` children (`lib/pairs/_candidates_job.ts`,
- * `lib/eval/_jobs.ts`), each
+ * `lib/eval/_jobs.ts`, `lib/reward/_samples_job.ts`), each
  * writing its usual checkpoint, per-clip cache or clip files. The caller then
  * calls the same functions in-process, which find the work done and only read
  * it back — so a parallel run and a serial one give the same files, and a

@@ -9,7 +9,8 @@
  * by `deno task label` (`from_labels.ts`, `deno task train-rm --labels`), and the
  * record of what a checkpoint was trained on (`trained_on.ts`); prompt swaps (`swap.ts`), the
  * held-out targets (`metrics.ts`, `held_out.ts`), ensemble scoring (`ensemble.ts`) and the
- * pairwise loss (`pair_loss.ts`).
+ * pairwise loss (`pair_loss.ts`). Internal: `_samples.ts` and its child process `_samples_job.ts`
+ * (the generator's samples of the training data, in cached chunks on every core).
  *
  * Paper step: §3.2, the patch reward model distilled from GPT-4o's labels.
  * Reads: labels and videos. Writes: reward checkpoints (`data/reward/`,
