@@ -40,6 +40,7 @@ const BROAD: Record<string, string[]> = {
   reproduce: ["--allow-run"],
   evaluate: ["--allow-run"],
   pairs: ["--allow-run"],
+  "train-rm": ["--allow-run"],
   // headless Chromium through playwright-core (the whole environment, the OS, a temporary
   // profile); inspect also writes its report beside the user's videos
   inspect: ["--allow-write", "--allow-run", "--allow-env", "--allow-sys"],
