@@ -59,14 +59,22 @@ export function isUsedTerm(gap: number, tau: number): boolean {
 }
 
 /** How {@linkcode balancePatchGaps} thins a pair's patch terms. */
-export type BalanceMode = "balanced" | "random-per-pair";
+export type BalanceMode = "balanced" | "random-per-pair" | "no-erase";
+
+/** Below this object share a patch counts as empty for `"no-erase"`. */
+export const EMPTY_SHARE = 0.02;
+/** At or above this object share a patch counts as full for `"no-erase"`. */
+export const FULL_SHARE = 0.2;
 
 /**
  * Thins one pair's patch terms (|gap| ≥ τ) so that as many ask for a fuller patch as for an
  * emptier one (`"balanced"`: the largest |gap| of each side is kept, terms whose patches tie in
  * object pixels are all kept), or drops as many of the pair's terms chosen at random
- * (`"random-per-pair"`: as many terms per pair as balanced). A dropped term's gap becomes 0, which
- * Gran-DPO skips. Returns the new gaps and how many terms were dropped.
+ * (`"random-per-pair"`: as many terms per pair as balanced), or drops only the terms that ask for
+ * an empty patch (object share below {@linkcode EMPTY_SHARE}) where the other holds a full one (at
+ * least {@linkcode FULL_SHARE}) — the terms a policy can pay by erasing a whole object — and keeps
+ * the rest, those about fragments and partial content among them (`"no-erase"`). A dropped term's
+ * gap becomes 0, which Gran-DPO skips. Returns the new gaps and how many terms were dropped.
  */
 export function balancePatchGaps(
   gaps: readonly number[],
@@ -74,6 +82,16 @@ export function balancePatchGaps(
   options: { tau: number; mode: BalanceMode; random: () => number },
 ): { gaps: number[]; dropped: number } {
   const used = gaps.flatMap((g, k) => (isUsedTerm(g, options.tau) ? [k] : []));
+  if (options.mode === "no-erase") {
+    const erases = (k: number) => {
+      const [preferred, other] = gaps[k] > 0
+        ? [shares.chosen[k], shares.rejected[k]]
+        : [shares.rejected[k], shares.chosen[k]];
+      return preferred < EMPTY_SHARE && other >= FULL_SHARE;
+    };
+    const drop = used.filter(erases);
+    return { gaps: gaps.map((g, k) => (drop.includes(k) ? 0 : g)), dropped: drop.length };
+  }
   const side = (want: -1 | 1) =>
     used
       .filter((k) => termDirection(gaps[k], shares.chosen[k], shares.rejected[k]) === want)

@@ -5,7 +5,8 @@
  * across the whole file (`--mode random`, which keeps the terms as one-sided as they were) or within
  * each pair (`--mode random-per-pair`, as many terms per pair as balanced). Post-train on each and
  * compare: if the balanced copy keeps colour and count where the random one does not, the
- * one-sidedness of the terms is the cause, not their number.
+ * one-sidedness of the terms is the cause, not their number. `--mode no-erase` drops only the terms
+ * that prefer an empty patch to a full one (a whole object erased) and keeps the rest.
  *
  *   deno run --allow-read --allow-write=out bench/pairs_balance.ts --mode balanced \
  *     out/pairs9/pairs-newprm.jsonl out/pairs9/pairs-newprm-balanced.jsonl
@@ -31,10 +32,9 @@ const { values, positionals } = parseArgs({
   allowPositionals: true,
 });
 const mode = String(values.mode);
-if (!["balanced", "random", "random-per-pair"].includes(mode)) {
-  throw new Error(
-    `--mode: Expected "balanced", "random" or "random-per-pair" but found "${values.mode}"`,
-  );
+const MODES = ["balanced", "random", "random-per-pair", "no-erase"];
+if (!MODES.includes(mode)) {
+  throw new Error(`--mode: Expected one of ${MODES.join(", ")} but found "${values.mode}"`);
 }
 const tau = Number(values.tau);
 if (!(tau >= 0)) throw new Error(`--tau: Expected a number ≥ 0 but found "${values.tau}"`);
@@ -57,7 +57,7 @@ const shareOf = async (clip: string, prompt: string, shape: readonly number[]) =
   }
   return shares.get(clip)!;
 };
-const pairMode: BalanceMode = mode === "random-per-pair" ? mode : "balanced";
+const pairMode = (mode === "random" ? "balanced" : mode) as BalanceMode;
 const used = (g: number) => isUsedTerm(g, tau);
 let before = 0, dropped = 0;
 const gaps: number[][] = [];

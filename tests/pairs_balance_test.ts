@@ -47,3 +47,16 @@ Deno.test("balancePatchGaps' random control drops as many used terms, by seed", 
   assert.deepEqual(a.gaps[5], 0.1); // a term under τ is never counted or dropped
   assert.deepEqual(run(1).gaps, a.gaps);
 });
+
+Deno.test("balancePatchGaps' no-erase mode drops only an empty patch preferred to a full one", () => {
+  const out = balancePatchGaps(
+    [0.9, -0.6, 0.5, 0.3, 0.7, 0.1],
+    { chosen: [0.0, 0.5, 0.01, 0.1, 0.6, 0.0], rejected: [0.3, 0.0, 0.1, 0.5, 0.0, 0.9] },
+    { tau: 0.25, mode: "no-erase", random: Math.random },
+  );
+  // 0: empty chosen over a full rejected → dropped; 1: the preferred (rejected) patch is empty and
+  // the chosen full → dropped; 2: empty over partial (a fragment) kept; 3: partial over full kept;
+  // 4: full over empty kept; 5: under τ, never counted
+  assert.deepEqual(out.gaps, [0, 0, 0.5, 0.3, 0.7, 0.1]);
+  assert.deepEqual(out.dropped, 2);
+});
