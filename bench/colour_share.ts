@@ -15,33 +15,18 @@
  */
 
 import { parseArgs } from "node:util";
-import { appendJsonLines, readJsonLines } from "../lib/core/_atomic.ts";
 import { initBackend } from "../lib/tensor/backend.ts";
-import type { ClipEvaluation } from "../lib/eval/evaluate.ts";
-import { evaluationClip } from "../lib/eval/evaluate.ts";
-import { disposeGenerator, loadGenerator } from "../lib/generator/mod.ts";
-import { judgeVideo } from "../lib/videos/judge.ts";
 import { BACKGROUNDS, PALETTE, parsePrompt, SHAPE_NAMES } from "../lib/videos/world.ts";
-import { Progress } from "../lib/core/_progress.ts";
+import { type ResampledRecord, resampleEvaluations } from "./_resample.ts";
 
 const { values, positionals } = parseArgs({
   options: { out: { type: "string", default: "out/colour_share.jsonl" } },
   allowPositionals: true,
 });
-if (positionals.length === 0 || !positionals.every((a) => /^[^=]+=[^:]+:.+$/.test(a))) {
-  throw new Error(
-    `colour_share: Expected NAME=CHECKPOINT:clips.jsonl … but found ${JSON.stringify(positionals)}`,
-  );
-}
 await initBackend();
-const GRID = { rows: 4, cols: 4, framesPerPatch: 4 };
 const TOL = 0.15, OBJECT = 0.25;
 
-interface ColourRecord {
-  model: string;
-  prompt: string;
-  promptIndex: number;
-  seed: number;
+interface ColourRecord extends ResampledRecord {
   /** The evaluation's colour check, and the one of the clip sampled again (they must agree). */
   colourOk: number;
   colourOkAgain: number;
@@ -76,40 +61,18 @@ function colourPixels(frames: Float32Array, prompt: string, numFrames: number) {
   };
 }
 
-const done = new Set(
-  (await readJsonLines<ColourRecord>(values.out!)).map((r) =>
-    `${r.model}/${r.promptIndex}/${r.seed}`
-  ),
-);
-for (const arg of positionals) {
-  const at = arg.indexOf("="), colon = arg.indexOf(":", at);
-  const model = arg.slice(0, at), dir = arg.slice(at + 1, colon), file = arg.slice(colon + 1);
-  const clips = (await readJsonLines<ClipEvaluation>(file)).filter((c) =>
-    !done.has(`${model}/${c.promptIndex}/${c.seed}`)
-  );
-  const { generator: gen } = await loadGenerator(dir);
-  const progress = new Progress(clips.length, { label: `colour ${model}`, unit: "clips" });
-  for (const c of clips) {
-    const video = await evaluationClip(gen, c, { eta: c.eta });
-    const checks = judgeVideo(video, c.prompt, GRID).checks!;
-    const record: ColourRecord = {
-      model,
-      prompt: c.prompt,
-      promptIndex: c.promptIndex,
-      seed: c.seed,
-      colourOk: c.bench.color,
-      colourOkAgain: checks.colorOk ? 1 : 0,
-      colourShare: checks.colorShare,
-      ...colourPixels(video.frames, c.prompt, video.numFrames),
-    };
-    await appendJsonLines(values.out!, [record]);
-    progress.tick(1);
-  }
-  disposeGenerator(gen);
-}
+const all = await resampleEvaluations<ColourRecord>(positionals, {
+  out: values.out!,
+  label: "colour",
+  record: (c, video, checks) => ({
+    colourOk: c.bench.color,
+    colourOkAgain: checks.colorOk ? 1 : 0,
+    colourShare: checks.colorShare,
+    ...colourPixels(video.frames, c.prompt, video.numFrames),
+  }),
+});
 
 // the summary: every record of the file, by model and by the prompt's shape
-const all = await readJsonLines<ColourRecord>(values.out!);
 const mean = (rs: ColourRecord[], f: (r: ColourRecord) => number) =>
   rs.reduce((s, r) => s + f(r), 0) / Math.max(1, rs.length);
 console.log(
