@@ -158,6 +158,7 @@ function variants(
     { name: "patch-only+kl", method: "patch-only", loss: { anchor: "kl", anchorWeight: 100 } },
     { name: "grandpo+ipo", method: "grandpo", loss: { lossType: "ipo" } },
     { name: "dpo+ipo", method: "dpo", loss: { lossType: "ipo" } },
+    { name: "grandpo+preferred", method: "grandpo", loss: { patchSides: "preferred" } },
   ];
 }
 

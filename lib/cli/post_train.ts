@@ -4,7 +4,7 @@
  * @module
  */
 
-import { checkDpoLossType, DEFAULT_DPO_OPTIONS } from "../dpo/loss.ts";
+import { checkDpoLossType, checkDpoPatchSides, DEFAULT_DPO_OPTIONS } from "../dpo/loss.ts";
 import { DPO_ANCHORS, type DpoAnchor } from "../dpo/anchor.ts";
 import { fail } from "../core/_errors.ts";
 import type { ErrorWeighting } from "../dpo/loss_maps.ts";
@@ -43,6 +43,12 @@ export const postTrainCommand: CliCommand = {
       type: "string",
       default: DEFAULT_DPO_OPTIONS.lossType,
       description: "each term's loss: sigmoid (Diffusion-DPO's) | ipo ((h − ½)², bounded margin)",
+    },
+    "patch-sides": {
+      type: "string",
+      default: DEFAULT_DPO_OPTIONS.patchSides,
+      description:
+        "what each patch term compares: both (the paper's) | preferred (its patch alone)",
     },
     lambda: { type: "string", default: String(DEFAULT_DPO_OPTIONS.lambda), description: "λ" },
     tau: { type: "string", default: String(DEFAULT_DPO_OPTIONS.tau), description: "τ" },
@@ -98,6 +104,7 @@ export const postTrainCommand: CliCommand = {
       beta: numberOption(values, "beta"),
       betaPatch: numberOption(values, "beta-patch"),
       lossType: checkDpoLossType("--loss-type", values["loss-type"]),
+      patchSides: checkDpoPatchSides("--patch-sides", values["patch-sides"]),
       lambda: numberOption(values, "lambda"),
       tau: numberOption(values, "tau"),
       anchor,

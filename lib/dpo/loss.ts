@@ -53,6 +53,13 @@
  * ½ nat and pulls back past it. Our reconstruction (the paper uses the log-sigmoid); measured
  * in the README's G30 settings table, where pairs the policy learns to separate made it drift.
  *
+ * **Patch-term variants** (`patchSides`, opt-in, our reconstruction). `"both"` (the default)
+ * is the patch term above. `"preferred"` compares the preferred patch alone: the inside is
+ * −β_p/2 · d_k(x_pref), x_pref the chosen clip where y_k > 0 and the rejected one where y_k < 0,
+ * so the term lowers the policy's error on the patch the PRM prefers and leaves the other clip's
+ * patch alone — it cannot be paid by unlearning what the other patch draws. Measured in the
+ * README's G30 settings table.
+ *
  * **Numerics.** −log σ(x) is computed as softplus(−x) (`logSigmoid`), stable
  * for any |x|; every intermediate tensor is freed by `tf.tidy`.
  *
@@ -93,6 +100,19 @@ export type DpoLossType = "sigmoid" | "ipo";
 /** Every loss variant, for validation and command lines. */
 export const DPO_LOSS_TYPES: readonly DpoLossType[] = Object.freeze(["sigmoid", "ipo"]);
 
+/**
+ * Which clips a Gran-DPO patch term compares (our reconstruction's variant, opt-in): `"both"` (the
+ * paper's) the preferred patch's implicit reward against the other's; `"preferred"` the preferred
+ * patch's alone, −β_p/2 · d_k(preferred), so the term lowers the policy's error on the patch the
+ * PRM prefers and never raises it on the other one — it cannot pay by unlearning what the other
+ * patch draws (the README's "which way the count fails": the paired term erases the prompt's
+ * objects along with the extra ones).
+ */
+export type DpoPatchSides = "both" | "preferred";
+
+/** Every patch-term variant, for validation and command lines. */
+export const DPO_PATCH_SIDES: readonly DpoPatchSides[] = Object.freeze(["both", "preferred"]);
+
 /** Options of {@linkcode diffusionDpoLoss}. */
 export interface DiffusionDpoOptions {
   /** β of the video term. Default {@linkcode DEFAULT_DPO_OPTIONS}.beta. */
@@ -121,6 +141,11 @@ export interface GranDpoOptions extends DiffusionDpoOptions {
   tau?: number;
   /** Include the video term (false = patch-only Gran-DPO). Default true. */
   video?: boolean;
+  /**
+   * Which clips each patch term compares ({@linkcode DpoPatchSides}). Default
+   * {@linkcode DEFAULT_DPO_OPTIONS}.patchSides, "both" (the paper's).
+   */
+  patchSides?: DpoPatchSides;
 }
 
 /** Defaults of the DPO losses (see the module doc for what β means here). */
@@ -131,6 +156,7 @@ export const DEFAULT_DPO_OPTIONS: Readonly<Required<GranDpoOptions>> = Object.fr
   lambda: 1,
   tau: 0.25,
   video: true,
+  patchSides: "both",
   anchor: "none",
   anchorWeight: DEFAULT_ANCHOR_WEIGHT,
 });
@@ -162,6 +188,23 @@ function checkMaps(where: string, maps: Record<string, tf.Tensor>): [number, num
     }
   }
   return [b, p];
+}
+
+/**
+ * Checks a patch-term variant (`where` names the caller in the error); absent means the default.
+ *
+ * @example
+ * ```ts
+ * import { checkDpoPatchSides } from "@halo/kit/dpo";
+ * console.log(checkDpoPatchSides("mine", "preferred"), checkDpoPatchSides("mine", undefined)); // "preferred" "both"
+ * ```
+ */
+export function checkDpoPatchSides(where: string, patchSides: unknown): DpoPatchSides {
+  const v = patchSides ?? DEFAULT_DPO_OPTIONS.patchSides;
+  if (!DPO_PATCH_SIDES.includes(v as DpoPatchSides)) {
+    fail(where, `patchSides among ${DPO_PATCH_SIDES.join(", ")}`, v);
+  }
+  return v as DpoPatchSides;
 }
 
 /**
@@ -209,16 +252,19 @@ function videoTerms(maps: DpoErrorMaps, beta: number, lossType: DpoLossType) {
 /**
  * Per-patch pieces of Gran-DPO, `[B, P]` each: d_k(chosen) − d_k(rejected), the
  * PRM's direction y_k, which patches are used (|gap| ≥ τ, gap ≠ 0) and the
- * inside of each patch's log-sigmoid, −β_p/2 · y_k · (d_k(chosen) − d_k(rejected)).
+ * inside of each patch's log-sigmoid, −β_p/2 · y_k · (d_k(chosen) − d_k(rejected)), or with
+ * `sides` "preferred" −β_p/2 · d_k(the preferred clip).
  */
-function patchTerms(inputs: GranDpoInputs, betaPatch: number, tau: number) {
+function patchTerms(inputs: GranDpoInputs, betaPatch: number, tau: number, sides: DpoPatchSides) {
   // Per-patch implicit rewards r_k(x) = −β_p/2 · d_k(x) and the PRM's directions.
-  const dk = inputs.policyChosen.sub(inputs.referenceChosen)
-    .sub(inputs.policyRejected.sub(inputs.referenceRejected));
+  const dChosen = inputs.policyChosen.sub(inputs.referenceChosen);
+  const dRejected = inputs.policyRejected.sub(inputs.referenceRejected);
+  const dk = dChosen.sub(dRejected);
   const gaps = inputs.patchGaps;
   const used = gaps.abs().greaterEqual(tau).logicalAnd(gaps.notEqual(0)).toFloat();
   const y = gaps.sign();
-  return { dk, used, y, inside: dk.mul(y).mul(-betaPatch / 2) };
+  const compared = sides === "both" ? dk.mul(y) : tf.where(y.greater(0), dChosen, dRejected);
+  return { dk, used, y, inside: compared.mul(-betaPatch / 2) };
 }
 
 /** `loss` plus w · the anchoring term, and its metric; `loss` itself when the anchor is "none". */
@@ -296,6 +342,7 @@ export function granDpoLoss(inputs: GranDpoInputs, options: GranDpoOptions = {})
   const lambda = checkNumber(where, "lambda", options.lambda ?? d.lambda, 0);
   const tau = checkNumber(where, "tau", options.tau ?? d.tau, 0);
   const lossType = checkDpoLossType(where, options.lossType);
+  const sides = checkDpoPatchSides(where, options.patchSides);
   const useVideo = options.video ?? d.video;
   if (typeof useVideo !== "boolean") fail(where, "video to be true or false", useVideo);
   if (!useVideo && lambda === 0) fail(where, "lambda > 0 when the video term is off", lambda);
@@ -303,7 +350,7 @@ export function granDpoLoss(inputs: GranDpoInputs, options: GranDpoOptions = {})
   checkMaps(where, { ...inputs });
   return tf.tidy(() => {
     const video = videoTerms(inputs, beta, lossType);
-    const { used, y, inside } = patchTerms(inputs, betaPatch, tau);
+    const { used, y, inside } = patchTerms(inputs, betaPatch, tau, sides);
     const count = used.sum();
     const safeCount = tf.maximum(count, 1);
     const patchLoss = termLoss(inside, lossType).mul(used).sum().div(safeCount) as tf.Scalar;
@@ -434,6 +481,7 @@ export async function granDpoTerms(
   const betaPatch = checkNumber(where, "betaPatch", options.betaPatch ?? d.betaPatch, 0);
   const tau = checkNumber(where, "tau", options.tau ?? d.tau, 0);
   const lossType = checkDpoLossType(where, options.lossType);
+  const sides = checkDpoPatchSides(where, options.patchSides);
   const anchor = checkDpoAnchor(where, options);
   const out = granDpoLoss(inputs, options);
   const metrics = await readDpoMetrics(out);
@@ -441,7 +489,7 @@ export async function granDpoTerms(
     const dChosen = inputs.policyChosen.sub(inputs.referenceChosen).mean(1);
     const dRejected = inputs.policyRejected.sub(inputs.referenceRejected).mean(1);
     const videoInside = dChosen.sub(dRejected).mul(-beta / 2);
-    const { dk, used, y, inside } = patchTerms(inputs, betaPatch, tau);
+    const { dk, used, y, inside } = patchTerms(inputs, betaPatch, tau, sides);
     return [
       dChosen,
       dRejected,

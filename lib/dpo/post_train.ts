@@ -55,6 +55,7 @@ import { loadCheckpoint, readCheckpointManifest } from "../tensor/checkpoint.ts"
 import { checkWeighting, DEFAULT_MIN_SNR_GAMMA, type ErrorWeighting } from "./loss_maps.ts";
 import {
   checkDpoLossType,
+  checkDpoPatchSides,
   DEFAULT_DPO_OPTIONS,
   type DpoMetrics,
   type GranDpoOptions,
@@ -170,8 +171,8 @@ export interface PostTrainResult {
 }
 
 /**
- * The settings stored with a post-training checkpoint; a resume must match them. The anchor and
- * the loss variant are stored only when not the default, so checkpoints written before they
+ * The settings stored with a post-training checkpoint; a resume must match them. The anchor, the
+ * loss variant and the patch-term variant are stored only when not the default, so checkpoints written before they
  * existed still resume.
  */
 function runSettings(
@@ -179,11 +180,20 @@ function runSettings(
     iterative: IterativeOptions | null;
   },
 ): Record<string, unknown> {
-  const { out: _out, checkpointEvery: _every, anchor, anchorWeight, lossType, ...rest } = o;
+  const {
+    out: _out,
+    checkpointEvery: _every,
+    anchor,
+    anchorWeight,
+    lossType,
+    patchSides,
+    ...rest
+  } = o;
   return {
     ...rest,
     ...(anchor === "none" ? {} : { anchor, anchorWeight }),
     ...(lossType === "sigmoid" ? {} : { lossType }),
+    ...(patchSides === "both" ? {} : { patchSides }),
   };
 }
 
@@ -215,6 +225,7 @@ export function methodLossOptions(
   return {
     beta: options.beta ?? d.beta,
     lossType: checkDpoLossType("post-train", options.lossType),
+    patchSides: checkDpoPatchSides("post-train", options.patchSides),
     betaPatch: options.betaPatch ?? d.betaPatch,
     lambda: method === "dpo" ? 0 : options.lambda ?? d.lambda,
     tau: options.tau ?? d.tau,
@@ -284,6 +295,7 @@ export async function postTrain(options: PostTrainOptions): Promise<PostTrainRes
     anchor: loss.anchor,
     anchorWeight: loss.anchorWeight,
     lossType: loss.lossType,
+    patchSides: loss.patchSides,
   };
   if (settings.tMin >= settings.tMax) {
     fail(where, `tMin < tMax`, `${settings.tMin} ≥ ${settings.tMax}`);

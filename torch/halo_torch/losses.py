@@ -11,6 +11,8 @@ lib/dpo/loss_maps.ts) and its TRL-style metric names.
 - Gran-DPO: d_k per patch, y_k = sign(gap_k), patch k of a pair used when |gap_k| ≥ τ and
   gap_k ≠ 0, L_patch = Σ_used softplus(−(−β_p/2·y_k·(d_k(w) − d_k(l)))) / max(#used, 1),
   L = L_video + λ·L_patch (λ = 0: Diffusion-DPO; patch-only: λ·L_patch).
+- Patch-term variant (lib/dpo/loss.ts patchSides): "both" (the default) is the term above;
+  "preferred" compares the preferred clip's patch alone, −β_p/2·d_k(preferred), y_k choosing it.
 - Loss variant (lib/dpo/loss.ts lossType): "sigmoid" (the default) is the softplus above; "ipo"
   replaces each term's softplus(−h) by (h − ½)², video and patch terms alike.
 - Anchor (lib/dpo/anchor.ts, opt-in, every method): "sft" adds w·mean over (pair, patch) of the
@@ -30,14 +32,15 @@ WEIGHTINGS = ("x0", "eps", "min-snr")
 METHODS = ("dpo", "grandpo", "patch-only")
 ANCHORS = ("none", "sft", "kl")
 LOSS_TYPES = ("sigmoid", "ipo")
+PATCH_SIDES = ("both", "preferred")
 DEFAULT_LOSS = {"beta": 5000, "betaPatch": 5000, "lambda": 1, "tau": 0.25, "anchor": "none",
-                "anchorWeight": 1000, "lossType": "sigmoid"}
+                "anchorWeight": 1000, "lossType": "sigmoid", "patchSides": "both"}
 
 
 def method_loss_options(method, options=None):
     """lib/dpo/post_train.ts methodLossOptions: {beta, betaPatch, lambda, tau, video}, and
-    {anchor, anchorWeight} only when there is an anchor and lossType only when not "sigmoid" (so
-    settings stored before they existed still match)."""
+    {anchor, anchorWeight} only when there is an anchor, lossType only when not "sigmoid" and
+    patchSides only when not "both" (so settings stored before they existed still match)."""
     if method not in METHODS:
         raise ValueError(f"Expected method among {', '.join(METHODS)} but found {method!r}")
     o = {**DEFAULT_LOSS, **{k: v for k, v in (options or {}).items() if v is not None}}
@@ -47,6 +50,9 @@ def method_loss_options(method, options=None):
         raise ValueError(f"Expected anchorWeight ≥ 0 but found {o['anchorWeight']!r}")
     if o["lossType"] not in LOSS_TYPES:
         raise ValueError(f"Expected lossType among {', '.join(LOSS_TYPES)} but found {o['lossType']!r}")
+    if o["patchSides"] not in PATCH_SIDES:
+        raise ValueError(
+            f"Expected patchSides among {', '.join(PATCH_SIDES)} but found {o['patchSides']!r}")
     out = {"beta": o["beta"], "betaPatch": o["betaPatch"],
            "lambda": 0 if method == "dpo" else o["lambda"], "tau": o["tau"],
            "video": method != "patch-only"}
@@ -54,7 +60,20 @@ def method_loss_options(method, options=None):
         out.update(anchor=o["anchor"], anchorWeight=o["anchorWeight"])
     if o["lossType"] != "sigmoid":
         out["lossType"] = o["lossType"]
+    if o["patchSides"] != "both":
+        out["patchSides"] = o["patchSides"]
     return out
+
+
+def patch_insides(pc, pr, rc, rr, gaps, o):
+    """[b, P]: the inside of each patch term, −β_p/2·y_k·(d_k(w) − d_k(l)), or with patchSides
+    "preferred" −β_p/2·d_k of the preferred clip (lib/dpo/loss.ts patchTerms)."""
+    y = gaps.sign()
+    if o.get("patchSides", "both") == "both":
+        compared = ((pc - rc) - (pr - rr)) * y
+    else:
+        compared = torch.where(y > 0, pc - rc, pr - rr)
+    return compared * (-o["betaPatch"] / 2)
 
 
 def term_loss(inside, o):
@@ -150,10 +169,9 @@ def dpo_sums(pol, ref, gaps, o, norm):
     }
     loss = video
     if granular(o):
-        dk = (pc - rc) - (pr - rr)
         used = used_patches(gaps, o["tau"])
         y = gaps.sign()
-        inside_k = dk * y * (-o["betaPatch"] / 2)
+        inside_k = patch_insides(pc, pr, rc, rr, gaps, o)
         safe = max(norm["used"], 1)
         patch = (term_loss(inside_k, o) * used).sum() / safe
         sums.update({

@@ -27,7 +27,7 @@ import torch
 
 from .adam import KitAdam
 from .checkpoint import load_generator
-from .losses import dpo_loss, error_weights, patch_errors, used_patches
+from .losses import dpo_loss, error_weights, patch_errors, patch_insides, used_patches
 from .model import Generator
 from .pairs import PairsDataset
 
@@ -40,9 +40,8 @@ def margin_scales(pol, ref, gaps, o):
     b = gaps.shape[0]
     d = (pol - ref).mean(1)
     inside = (d[:b] - d[b:]) * (-o["beta"] / 2)
-    dk = (pol[:b] - ref[:b]) - (pol[b:] - ref[b:])
     used = used_patches(gaps, o["tau"])
-    inside_k = (dk * gaps.sign() * (-o["betaPatch"] / 2)).abs() * used
+    inside_k = patch_insides(pol[:b], pol[b:], ref[:b], ref[b:], gaps, o).abs() * used
     return {"rewards/margins": inside.abs().mean().item(),
             "patch/margins": (inside_k.sum() / used.sum().clamp(min=1)).item()}
 
