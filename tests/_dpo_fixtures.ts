@@ -1,4 +1,5 @@
 /** Shared fixtures of the preference-data and post-training tests: a tiny generator, PRM and pairs. */
+import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { createGenerator, disposeGenerator } from "../lib/generator/model.ts";
 import { saveGenerator } from "../lib/generator/io.ts";
@@ -6,6 +7,8 @@ import { createRewardModel, disposeRewardModel } from "../lib/reward/model.ts";
 import { saveRewardModel } from "../lib/reward/io.ts";
 import { buildPairs, type BuildPairsResult } from "../lib/pairs/pairs.ts";
 import type { GranDpoInputs } from "../lib/dpo/loss.ts";
+import { postTrain } from "../lib/dpo/post_train.ts";
+import { readCheckpointManifest } from "../lib/tensor/checkpoint.ts";
 import { TINY_GENERATOR } from "./_helpers.ts";
 
 /** The tiny generator of these tests: x0 head, 4 frames of 16×16. */
@@ -66,4 +69,27 @@ export function lossInputs(): GranDpoInputs {
   return Object.fromEntries(
     Object.entries(LOSS_ROWS).map(([k, v]) => [k, tf.tensor2d(v)]),
   ) as unknown as GranDpoInputs;
+}
+
+/**
+ * A loss option stored with a checkpoint only when it is not the default: a one-step run without it
+ * stores no `key` (so checkpoints from before the option resume), one with `{ [key]: value }`
+ * stores it, and resuming that run without the option is refused.
+ */
+export async function assertStoredOnlyWhenSet(
+  dir: string,
+  setting: { key: "lossType" | "patchSides"; value: string },
+): Promise<void> {
+  const r = await tinyPairsSetup(dir, { prompts: 2, candidates: 2 });
+  const base = { pairs: r.file, generatorDir: `${dir}/gen`, steps: 1, batchSize: 2, quiet: true };
+  const settings = async (out: string) =>
+    (await readCheckpointManifest(out)).meta.settings as Record<string, unknown>;
+  await postTrain({ ...base, out: `${dir}/plain` });
+  assert.equal(setting.key in await settings(`${dir}/plain`), false, "older checkpoints resume");
+  await postTrain({ ...base, out: `${dir}/set`, [setting.key]: setting.value });
+  assert.equal((await settings(`${dir}/set`))[setting.key], setting.value);
+  await assert.rejects(
+    () => postTrain({ ...base, out: `${dir}/set`, steps: 2 }),
+    new RegExp(`same settings \\(.*${setting.key}: \\(default\\)`),
+  );
 }
