@@ -172,8 +172,8 @@ export interface PostTrainResult {
 
 /**
  * The settings stored with a post-training checkpoint; a resume must match them. The anchor, the
- * loss variant and the patch-term variant are stored only when not the default, so checkpoints written before they
- * existed still resume.
+ * loss variant and the patch-term variant are stored only when not the default, so checkpoints
+ * written before they existed still resume.
  */
 function runSettings(
   o: Required<Omit<PostTrainOptions, "iterative" | "maxSeconds" | "quiet">> & {
