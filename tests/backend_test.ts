@@ -109,6 +109,66 @@ Deno.test("the automatic choice follows a given CPU ranking and explains itself"
   }
 });
 
+/** Whether a GPU device node exists (Linux), the kit's sign that a WebGPU adapter may be a GPU. */
+function gpuNodeExists(): boolean {
+  return ["/dev/dri", "/dev/nvidia0", "/dev/nvidiactl", "/dev/kfd", "/dev/dxg"].some((node) => {
+    try {
+      Deno.statSync(node);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+Deno.test({
+  name:
+    "without a GPU device node the automatic choice creates no WebGPU adapter (one per runtime otherwise)",
+  ignore: Deno.build.os !== "linux" || gpuNodeExists(),
+  fn: async () => {
+    // Deno drops each runtime's adapters with it (a test module, a worker); hundreds of them in one
+    // process crashed it at exit. Count requestAdapter calls around the kit's import and choice.
+    const script = `
+      const gpu = navigator.gpu;
+      const ask = gpu.requestAdapter.bind(gpu);
+      let calls = 0;
+      Object.defineProperty(gpu, "requestAdapter", { value: (...a) => (calls++, ask(...a)) });
+      const { initBackend, probeWebGpu } = await import("${
+      new URL("../lib/tensor/backend.ts", import.meta.url).href
+    }");
+      const auto = await initBackend();
+      const afterAuto = calls;
+      const ranked = await initBackend({ cpuRanking: ["webgpu", "wasm"] });
+      await probeWebGpu();
+      console.log(JSON.stringify({ auto: auto.name, afterAuto, ranked: ranked.name, calls }));`;
+    const dir = await Deno.makeTempDir({ prefix: "halo-test-" });
+    try {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "eval",
+          "--quiet",
+          "--config",
+          new URL("../deno.json", import.meta.url).pathname,
+          script,
+        ],
+        cwd: dir, // no out/bench/backend.json here: the default ranking
+        env: { HALO_BACKEND: "" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const stderr = new TextDecoder().decode(out.stderr);
+      assert.equal(out.code, 0, stderr);
+      const seen = JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").pop()!);
+      assert.deepEqual([seen.auto, seen.afterAuto], ["wasm", 0]);
+      // a ranking that reaches webgpu asks once, and later probes reuse that answer
+      const webgpu = seen.ranked === "webgpu";
+      assert.equal(seen.calls, webgpu ? 2 : 1, JSON.stringify(seen)); // tfjs' factory asks again
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
 Deno.test("probeWebGpu tells a CPU fallback adapter from a GPU", async () => {
   const probe = await probeWebGpu();
   assert.equal(typeof probe.description, "string");

@@ -2,7 +2,8 @@
  * Tensor backend selection. `HALO_BACKEND` overrides; otherwise the order is
  * tensorflow (tfjs-node-gpu / tfjs-node, when installed in `./node_modules`) >
  * webgpu on a real GPU, unless `deno task bench` measured a CPU backend's
- * training step faster on this machine ({@linkcode gpuDecision}) > the fastest CPU route. The CPU ranking defaults to the
+ * training step faster on this machine ({@linkcode gpuDecision}) > the fastest CPU route. On Linux
+ * without a GPU device node no WebGPU adapter is created unless the CPU ranking reaches webgpu. The CPU ranking defaults to the
  * measurements in DESIGN §6 (wasm 2.65 > webgpu-on-lavapipe 2.2 > cpu 0.85
  * GFLOP/s for a transformer Adam step) and can be replaced by the ranking that
  * `deno task bench` measured on this machine (`out/bench/backend.json`).
@@ -47,10 +48,55 @@ export interface InitBackendOptions {
   benchFile?: string;
 }
 
-/** Describes the WebGPU adapter, if any: whether it is a real GPU or a CPU fallback (lavapipe). */
-export async function probeWebGpu(): Promise<
-  { available: boolean; fallback: boolean; description: string }
-> {
+/** What {@linkcode probeWebGpu} found. */
+export interface WebGpuProbe {
+  /** Whether `navigator.gpu` handed out an adapter. */
+  available: boolean;
+  /** Whether that adapter is a CPU fallback (lavapipe, llvmpipe, SwiftShader). */
+  fallback: boolean;
+  /** The adapter's description, or why there is none. */
+  description: string;
+}
+
+let probed: Promise<WebGpuProbe> | undefined;
+
+/**
+ * Describes the WebGPU adapter, if any: whether it is a real GPU or a CPU fallback (lavapipe).
+ * Asks `navigator.gpu` once per runtime (a Deno test module or worker is a runtime) and answers
+ * later calls from that answer: each adapter Deno creates and drops starts and stops Mesa's
+ * lavapipe threads, and a process that does so hundreds of times can crash at exit.
+ *
+ * @example
+ * ```ts
+ * import { probeWebGpu } from "@halo/kit/tensor";
+ * const probe = await probeWebGpu();
+ * console.log(typeof probe.available, typeof probe.description); // "boolean" "string"
+ * ```
+ */
+export function probeWebGpu(): Promise<WebGpuProbe> {
+  return probed ??= askForAdapter();
+}
+
+/**
+ * Whether this machine may have a GPU: false only where the kit can tell it has none, a Linux
+ * machine without a GPU device node. There a WebGPU adapter can only be a CPU fallback, so the
+ * automatic choice need not create one.
+ */
+function mayHaveGpu(): boolean {
+  if (Deno.build.os !== "linux") return true;
+  for (const node of ["/dev/dri", "/dev/nvidia0", "/dev/nvidiactl", "/dev/kfd", "/dev/dxg"]) {
+    try {
+      Deno.statSync(node);
+      return true;
+    } catch (error) {
+      // without read permission for /dev the kit cannot tell: ask WebGPU, as before
+      if (!(error instanceof Deno.errors.NotFound)) return true;
+    }
+  }
+  return false;
+}
+
+async function askForAdapter(): Promise<WebGpuProbe> {
   const gpu = (globalThis.navigator as { gpu?: { requestAdapter(): Promise<unknown> } } | undefined)
     ?.gpu;
   if (!gpu) return { available: false, fallback: false, description: "navigator.gpu is missing" };
@@ -106,10 +152,11 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
     current = await activate("tensorflow", `${tensorflow} is installed in ./node_modules`);
     return current;
   }
-  const webgpu = await probeWebGpu();
+  // No adapter is created on a machine without a GPU unless the ranking reaches webgpu.
+  const webgpu = mayHaveGpu() ? await probeWebGpu() : undefined;
   const bench = await readBenchRanking(options.benchFile);
   let gpuReason = "";
-  if (webgpu.available && !webgpu.fallback) {
+  if (webgpu?.available && !webgpu.fallback) {
     const decision = gpuDecision(webgpu.description, bench);
     if (decision.useGpu) {
       current = await activate("webgpu", decision.reason);
@@ -119,7 +166,7 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
   }
   const ranking = options.cpuRanking ?? bench?.cpuRanking ?? ["wasm", "webgpu", "cpu"];
   for (const name of ranking) {
-    if (name === "webgpu" && !webgpu.available) continue;
+    if (name === "webgpu" && !(webgpu ?? await probeWebGpu()).available) continue;
     if (name === "tensorflow") continue;
     try {
       current = await activate(
