@@ -45,7 +45,12 @@ Deno.test("train-rm refuses a bad --config and --pair-loss, naming them", async 
 });
 
 Deno.test("train-rm --labels refuses the flags of generated data, naming them", async () => {
-  for (const [flag, value] of [["--clips-per-prompt", "2"], ["--generator-share", "0.5"]]) {
+  for (
+    const [flag, value] of [["--clips-per-prompt", "2"], ["--generator-share", "0.5"], [
+      "--data-seed",
+      "1",
+    ]]
+  ) {
     const { code, text } = await capture([
       "train-rm",
       "--labels",
@@ -83,6 +88,38 @@ Deno.test("train-rm --config --pair-loss --swap-rate --clips-per-prompt --genera
     );
     assert.equal(plain.length, 12);
     assert.ok(new Set(plain.map((r) => r.prompt)).size <= 6, "two clips per prompt");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("train-rm --data-seed trains a model of another seed on the same clips and labels", async () => {
+  const dir = await Deno.makeTempDir();
+  const run = (out: string, ...seeds: string[]) =>
+    capture([
+      "train-rm",
+      ...["--out", `${dir}/${out}`, "--train", "8", "--held-out", "4", "--video-steps", "2"],
+      ...["--patch-steps", "2", "--batch-size", "4", "--resamples", "20", "--quiet"],
+      ...["--config", '{"dim":16,"depth":1,"heads":2}', "--generator-share", "0", ...seeds],
+    ]);
+  const sources = async (out: string) =>
+    (await Deno.readTextFile(`${dir}/${out}/labels.jsonl`)).trim().split("\n")
+      .map((l) => (JSON.parse(l) as { source: string }).source).sort();
+  try {
+    for (
+      const [out, ...seeds] of [["a", "--seed", "0"], ["b", "--seed", "1", "--data-seed", "0"]]
+    ) {
+      const { code, text } = await run(out, ...seeds);
+      assert.equal(code, 0, text);
+    }
+    assert.deepEqual(await sources("b"), await sources("a"), "the same clips");
+    const facts = JSON.parse(await Deno.readTextFile(`${dir}/b/report.json`)).facts;
+    assert.deepEqual([facts.seed, facts.dataSeed], [1, 0]);
+    assert.notDeepEqual(
+      await Deno.readFile(`${dir}/b/prm/weights.bin`),
+      await Deno.readFile(`${dir}/a/prm/weights.bin`),
+      "other weights",
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -81,6 +81,10 @@ export const trainRmCommand: CliCommand = {
       default: `${T.seed}`,
       description: "seed of data, weights and batches",
     },
+    "data-seed": {
+      type: "string",
+      description: "seed of the data alone (default --seed): models of other seeds on one dataset",
+    },
     seeds: {
       type: "string",
       description:
@@ -157,7 +161,7 @@ export const trainRmCommand: CliCommand = {
   async run(values) {
     const quiet = Boolean(values.quiet);
     if (values.labels !== undefined) {
-      for (const flag of ["seeds", "base-url"]) {
+      for (const flag of ["seeds", "base-url", "data-seed"]) {
         if (values[flag] !== undefined) fail("train-rm --labels", `no --${flag}`, values[flag]);
       }
       // data flags of the ShapesWorld path: a label file fixes its own clips
@@ -218,6 +222,7 @@ export const trainRmCommand: CliCommand = {
         swapRate: numberOption(values, "swap-rate"),
         clipsPerPrompt: intOption(values, "clips-per-prompt"),
         generatorShare: numberOption(values, "generator-share"),
+        seed: values["data-seed"] === undefined ? undefined : intOption(values, "data-seed"),
         baseURL: values["base-url"] ? String(values["base-url"]) : undefined,
       },
     };

@@ -69,7 +69,11 @@ export const REWARD_TRAINING_DEFAULTS: Readonly<{
 export interface TrainRewardModelsOptions extends RewardLossWeights {
   /** Output directory (checkpoints, curves, report). Default "out/reward". */
   out?: string;
-  /** Dataset options (label cache defaults to `<out>/labels.jsonl`). */
+  /**
+   * Dataset options (label cache defaults to `<out>/labels.jsonl`). `data.seed` defaults to
+   * {@linkcode TrainRewardModelsOptions.seed}; set it to train models of other seeds on one
+   * dataset (an ensemble: the labels and samples come from its cache).
+   */
   data?: RewardDatasetOptions;
   /** Model config. */
   config?: Partial<RewardConfig>;
@@ -81,7 +85,7 @@ export interface TrainRewardModelsOptions extends RewardLossWeights {
   batchSize?: number;
   /** Peak learning rate. Default 0.002. */
   learningRate?: number;
-  /** Seed. Default 0. */
+  /** Seed of weights, batches and (unless `data.seed` is set) the dataset. Default 0. */
   seed?: number;
   /** Train the stage-2 PRM from scratch instead of from the VRM (the ablation alone). Default false. */
   fromScratch?: boolean;
@@ -188,8 +192,8 @@ export async function trainRewardModels(
   const data = await buildRewardDataset({
     cache: join(out, "labels.jsonl"),
     quiet,
-    seed,
     ...options.data,
+    seed: options.data?.seed ?? seed,
   });
   const dataSeconds = (performance.now() - t0) / 1000;
   const first = data.train[0]?.video;
@@ -328,6 +332,7 @@ export async function trainRewardModels(
         params: rewardParamCount(models.vrm),
         config: models.vrm.config,
         seed,
+        ...(options.data?.seed === undefined ? {} : { dataSeed: options.data.seed }),
         backend: tf.getBackend(),
         videoSteps: options.videoSteps ?? d.videoSteps,
         patchSteps,
