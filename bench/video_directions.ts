@@ -8,6 +8,9 @@
  *   HALO_BACKEND=wasm deno run --allow-read --allow-env --allow-sys bench/video_directions.ts \
  *     out/pairs9 data/reward/prm-v1 data/reward/prm [more reward-model folders …]
  *
+ * A comma-separated list of folders is an ensemble, scored by `scoreEnsemble` with `--reduce`
+ * (mean, min or mean-std; default mean), e.g. `out/rm-s0/prm,out/rm-s1/prm,out/rm-s2/prm`.
+ *
  * The first rows are the judge's own video scores (against ShapesBench: how far the judge's video
  * score and its checklist agree), and one distilled label per clip: the judge's video scores with the
  * judge server's noise (σ = 0.6, rounded to the 1–4 grid, as `deno task label` receives them), the
@@ -18,6 +21,7 @@
  */
 
 import { join } from "node:path";
+import { parseArgs } from "node:util";
 import { initBackend } from "../lib/tensor/backend.ts";
 import { createRng } from "../lib/core/_rng.ts";
 import { readJsonLines } from "../lib/core/_atomic.ts";
@@ -26,12 +30,22 @@ import { loadRewardModel } from "../lib/reward/io.ts";
 import { disposeRewardModel } from "../lib/reward/model.ts";
 import { directionAgreement } from "../lib/reward/metrics.ts";
 import { bootstrapInterval } from "../lib/core/agreement.ts";
-import { scoreRewards } from "../lib/reward/score.ts";
+import { ENSEMBLE_REDUCES, type EnsembleReduce, scoreEnsemble } from "../lib/reward/ensemble.ts";
 import { ASPECTS } from "../lib/videos/scores.ts";
 import { shapesBench } from "../lib/videos/shapes_bench.ts";
 import type { Video } from "../lib/videos/video.ts";
 
-const [folder, ...models] = Deno.args;
+const { values, positionals } = parseArgs({
+  options: { reduce: { type: "string", default: "mean" } },
+  allowPositionals: true,
+});
+const reduce = values.reduce as EnsembleReduce;
+if (!ENSEMBLE_REDUCES.includes(reduce)) {
+  throw new Error(
+    `--reduce: Expected one of ${ENSEMBLE_REDUCES.join(", ")} but found "${values.reduce}"`,
+  );
+}
+const [folder, ...models] = positionals;
 if (!folder || models.length === 0) {
   throw new Error(
     `video_directions: Expected a pairs folder and one or more reward-model folders but found ${
@@ -122,21 +136,24 @@ row(
   "one noisy label per clip (σ 0.6)",
   (i, col) => col === 0 ? mean(labels[i]) : labels[i][col - 1],
 );
-for (const dir of models) {
-  const { model } = await loadRewardModel(dir);
+for (const dirs of models) {
+  const members = dirs.split(",");
+  const loaded = [];
+  for (const dir of members) loaded.push((await loadRewardModel(dir)).model);
   try {
-    const scores = await scoreRewards(
-      model,
+    const scores = await scoreEnsemble(
+      loaded,
       candidates.map((c, i) => ({ video: videos[i], prompt: c.prompt })),
+      { reduce },
     );
     row(
-      dir,
+      members.length > 1 ? `${dirs} (${reduce})` : dirs,
       (i, col) =>
         col === 0
           ? mean(ASPECTS.map((a) => scores[i].video[a]))
           : scores[i].video[ASPECTS[col - 1]],
     );
   } finally {
-    disposeRewardModel(model);
+    loaded.forEach(disposeRewardModel);
   }
 }
