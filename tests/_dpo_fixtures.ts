@@ -78,7 +78,7 @@ export function lossInputs(): GranDpoInputs {
  */
 export async function assertStoredOnlyWhenSet(
   dir: string,
-  setting: { key: "lossType" | "patchSides"; value: string },
+  setting: { key: "lossType"; value: string } | { key: "patchOtherWeight"; value: number },
 ): Promise<void> {
   const r = await tinyPairsSetup(dir, { prompts: 2, candidates: 2 });
   const base = { pairs: r.file, generatorDir: `${dir}/gen`, steps: 1, batchSize: 2, quiet: true };

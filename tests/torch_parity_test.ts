@@ -158,7 +158,8 @@ function variants(
     { name: "patch-only+kl", method: "patch-only", loss: { anchor: "kl", anchorWeight: 100 } },
     { name: "grandpo+ipo", method: "grandpo", loss: { lossType: "ipo" } },
     { name: "dpo+ipo", method: "dpo", loss: { lossType: "ipo" } },
-    { name: "grandpo+preferred", method: "grandpo", loss: { patchSides: "preferred" } },
+    { name: "grandpo+preferred", method: "grandpo", loss: { patchOtherWeight: 0 } },
+    { name: "grandpo+other-half", method: "grandpo", loss: { patchOtherWeight: 0.5 } },
   ];
 }
 

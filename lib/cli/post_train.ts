@@ -4,7 +4,7 @@
  * @module
  */
 
-import { checkDpoLossType, checkDpoPatchSides, DEFAULT_DPO_OPTIONS } from "../dpo/loss.ts";
+import { checkDpoLossType, checkDpoPatchOtherWeight, DEFAULT_DPO_OPTIONS } from "../dpo/loss.ts";
 import { DPO_ANCHORS, type DpoAnchor } from "../dpo/anchor.ts";
 import { fail } from "../core/_errors.ts";
 import type { ErrorWeighting } from "../dpo/loss_maps.ts";
@@ -44,11 +44,11 @@ export const postTrainCommand: CliCommand = {
       default: DEFAULT_DPO_OPTIONS.lossType,
       description: "each term's loss: sigmoid (Diffusion-DPO's) | ipo ((h − ½)², bounded margin)",
     },
-    "patch-sides": {
+    "patch-other-weight": {
       type: "string",
-      default: DEFAULT_DPO_OPTIONS.patchSides,
+      default: String(DEFAULT_DPO_OPTIONS.patchOtherWeight),
       description:
-        "what each patch term compares: both (the paper's) | preferred (its patch alone)",
+        "weight of the other patch in each patch term: 1 the paper's, 0 the preferred patch alone",
     },
     lambda: { type: "string", default: String(DEFAULT_DPO_OPTIONS.lambda), description: "λ" },
     tau: { type: "string", default: String(DEFAULT_DPO_OPTIONS.tau), description: "τ" },
@@ -104,7 +104,10 @@ export const postTrainCommand: CliCommand = {
       beta: numberOption(values, "beta"),
       betaPatch: numberOption(values, "beta-patch"),
       lossType: checkDpoLossType("--loss-type", values["loss-type"]),
-      patchSides: checkDpoPatchSides("--patch-sides", values["patch-sides"]),
+      patchOtherWeight: checkDpoPatchOtherWeight(
+        "--patch-other-weight",
+        numberOption(values, "patch-other-weight"),
+      ),
       lambda: numberOption(values, "lambda"),
       tau: numberOption(values, "tau"),
       anchor,

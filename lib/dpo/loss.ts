@@ -53,12 +53,13 @@
  * ½ nat and pulls back past it. Our reconstruction (the paper uses the log-sigmoid); measured
  * in the README's G30 settings table, where pairs the policy learns to separate made it drift.
  *
- * **Patch-term variants** (`patchSides`, opt-in, our reconstruction). `"both"` (the default)
- * is the patch term above. `"preferred"` compares the preferred patch alone: the inside is
- * −β_p/2 · d_k(x_pref), x_pref the chosen clip where y_k > 0 and the rejected one where y_k < 0,
- * so the term lowers the policy's error on the patch the PRM prefers and leaves the other clip's
- * patch alone — it cannot be paid by unlearning what the other patch draws. Measured in the
- * README's G30 settings table.
+ * **The other patch's side** (`patchOtherWeight` w, opt-in, our reconstruction). Each patch term
+ * compares the preferred patch, x_pref (the chosen clip where y_k > 0, the rejected one where
+ * y_k < 0), with the other one; its inside is −β_p/2 · (d_k(x_pref) − w · d_k(x_other)). w = 1
+ * (the default) is the patch term above; w = 0 compares the preferred patch alone, so the term
+ * lowers the policy's error on the patch the PRM prefers and never raises it on the other — it
+ * cannot be paid by unlearning what the other patch draws; values between weigh the two.
+ * Measured in the README's G30 settings table.
  *
  * **Numerics.** −log σ(x) is computed as softplus(−x) (`logSigmoid`), stable
  * for any |x|; every intermediate tensor is freed by `tf.tidy`.
@@ -100,19 +101,6 @@ export type DpoLossType = "sigmoid" | "ipo";
 /** Every loss variant, for validation and command lines. */
 export const DPO_LOSS_TYPES: readonly DpoLossType[] = Object.freeze(["sigmoid", "ipo"]);
 
-/**
- * Which clips a Gran-DPO patch term compares (our reconstruction's variant, opt-in): `"both"` (the
- * paper's) the preferred patch's implicit reward against the other's; `"preferred"` the preferred
- * patch's alone, −β_p/2 · d_k(preferred), so the term lowers the policy's error on the patch the
- * PRM prefers and never raises it on the other one — it cannot pay by unlearning what the other
- * patch draws (the README's "which way the count fails": the paired term erases the prompt's
- * objects along with the extra ones).
- */
-export type DpoPatchSides = "both" | "preferred";
-
-/** Every patch-term variant, for validation and command lines. */
-export const DPO_PATCH_SIDES: readonly DpoPatchSides[] = Object.freeze(["both", "preferred"]);
-
 /** Options of {@linkcode diffusionDpoLoss}. */
 export interface DiffusionDpoOptions {
   /** β of the video term. Default {@linkcode DEFAULT_DPO_OPTIONS}.beta. */
@@ -142,10 +130,13 @@ export interface GranDpoOptions extends DiffusionDpoOptions {
   /** Include the video term (false = patch-only Gran-DPO). Default true. */
   video?: boolean;
   /**
-   * Which clips each patch term compares ({@linkcode DpoPatchSides}). Default
-   * {@linkcode DEFAULT_DPO_OPTIONS}.patchSides, "both" (the paper's).
+   * Weight w of the other (not preferred) patch in each patch term, in [0, 1]: the inside is
+   * −β_p/2 · (d_k(preferred) − w · d_k(other)) (module doc). 1 is the paper's term; 0 the
+   * preferred patch alone, which never raises the policy's error on the other clip's patch (the
+   * README's "The erasing is the loser's side of the patch term"). Default
+   * {@linkcode DEFAULT_DPO_OPTIONS}.patchOtherWeight, 1.
    */
-  patchSides?: DpoPatchSides;
+  patchOtherWeight?: number;
 }
 
 /** Defaults of the DPO losses (see the module doc for what β means here). */
@@ -156,7 +147,7 @@ export const DEFAULT_DPO_OPTIONS: Readonly<Required<GranDpoOptions>> = Object.fr
   lambda: 1,
   tau: 0.25,
   video: true,
-  patchSides: "both",
+  patchOtherWeight: 1,
   anchor: "none",
   anchorWeight: DEFAULT_ANCHOR_WEIGHT,
 });
@@ -191,20 +182,21 @@ function checkMaps(where: string, maps: Record<string, tf.Tensor>): [number, num
 }
 
 /**
- * Checks a patch-term variant (`where` names the caller in the error); absent means the default.
+ * Checks the weight of the other patch's side (`where` names the caller in the error): a number
+ * in [0, 1]; absent means the default, 1.
  *
  * @example
  * ```ts
- * import { checkDpoPatchSides } from "@halo/kit/dpo";
- * console.log(checkDpoPatchSides("mine", "preferred"), checkDpoPatchSides("mine", undefined)); // "preferred" "both"
+ * import { checkDpoPatchOtherWeight } from "@halo/kit/dpo";
+ * console.log(checkDpoPatchOtherWeight("mine", 0.5), checkDpoPatchOtherWeight("mine", undefined)); // 0.5 1
  * ```
  */
-export function checkDpoPatchSides(where: string, patchSides: unknown): DpoPatchSides {
-  const v = patchSides ?? DEFAULT_DPO_OPTIONS.patchSides;
-  if (!DPO_PATCH_SIDES.includes(v as DpoPatchSides)) {
-    fail(where, `patchSides among ${DPO_PATCH_SIDES.join(", ")}`, v);
+export function checkDpoPatchOtherWeight(where: string, patchOtherWeight: unknown): number {
+  const v = patchOtherWeight ?? DEFAULT_DPO_OPTIONS.patchOtherWeight;
+  if (typeof v !== "number" || !(v >= 0 && v <= 1)) {
+    fail(where, "patchOtherWeight a number in [0, 1]", v);
   }
-  return v as DpoPatchSides;
+  return v;
 }
 
 /**
@@ -252,10 +244,10 @@ function videoTerms(maps: DpoErrorMaps, beta: number, lossType: DpoLossType) {
 /**
  * Per-patch pieces of Gran-DPO, `[B, P]` each: d_k(chosen) − d_k(rejected), the
  * PRM's direction y_k, which patches are used (|gap| ≥ τ, gap ≠ 0) and the
- * inside of each patch's log-sigmoid, −β_p/2 · y_k · (d_k(chosen) − d_k(rejected)), or with
- * `sides` "preferred" −β_p/2 · d_k(the preferred clip).
+ * inside of each patch's log-sigmoid, −β_p/2 · y_k · (d_k(chosen) − d_k(rejected)), or with an
+ * other-patch weight w < 1 −β_p/2 · (d_k(preferred) − w · d_k(other)).
  */
-function patchTerms(inputs: GranDpoInputs, betaPatch: number, tau: number, sides: DpoPatchSides) {
+function patchTerms(inputs: GranDpoInputs, betaPatch: number, tau: number, otherWeight: number) {
   // Per-patch implicit rewards r_k(x) = −β_p/2 · d_k(x) and the PRM's directions.
   const dChosen = inputs.policyChosen.sub(inputs.referenceChosen);
   const dRejected = inputs.policyRejected.sub(inputs.referenceRejected);
@@ -263,7 +255,11 @@ function patchTerms(inputs: GranDpoInputs, betaPatch: number, tau: number, sides
   const gaps = inputs.patchGaps;
   const used = gaps.abs().greaterEqual(tau).logicalAnd(gaps.notEqual(0)).toFloat();
   const y = gaps.sign();
-  const compared = sides === "both" ? dk.mul(y) : tf.where(y.greater(0), dChosen, dRejected);
+  const preferChosen = y.greater(0);
+  const compared = otherWeight === 1
+    ? dk.mul(y) // the paper's term, exactly
+    : tf.where(preferChosen, dChosen, dRejected)
+      .sub(tf.where(preferChosen, dRejected, dChosen).mul(otherWeight));
   return { dk, used, y, inside: compared.mul(-betaPatch / 2) };
 }
 
@@ -342,7 +338,7 @@ export function granDpoLoss(inputs: GranDpoInputs, options: GranDpoOptions = {})
   const lambda = checkNumber(where, "lambda", options.lambda ?? d.lambda, 0);
   const tau = checkNumber(where, "tau", options.tau ?? d.tau, 0);
   const lossType = checkDpoLossType(where, options.lossType);
-  const sides = checkDpoPatchSides(where, options.patchSides);
+  const otherWeight = checkDpoPatchOtherWeight(where, options.patchOtherWeight);
   const useVideo = options.video ?? d.video;
   if (typeof useVideo !== "boolean") fail(where, "video to be true or false", useVideo);
   if (!useVideo && lambda === 0) fail(where, "lambda > 0 when the video term is off", lambda);
@@ -350,7 +346,7 @@ export function granDpoLoss(inputs: GranDpoInputs, options: GranDpoOptions = {})
   checkMaps(where, { ...inputs });
   return tf.tidy(() => {
     const video = videoTerms(inputs, beta, lossType);
-    const { used, y, inside } = patchTerms(inputs, betaPatch, tau, sides);
+    const { used, y, inside } = patchTerms(inputs, betaPatch, tau, otherWeight);
     const count = used.sum();
     const safeCount = tf.maximum(count, 1);
     const patchLoss = termLoss(inside, lossType).mul(used).sum().div(safeCount) as tf.Scalar;
@@ -481,7 +477,7 @@ export async function granDpoTerms(
   const betaPatch = checkNumber(where, "betaPatch", options.betaPatch ?? d.betaPatch, 0);
   const tau = checkNumber(where, "tau", options.tau ?? d.tau, 0);
   const lossType = checkDpoLossType(where, options.lossType);
-  const sides = checkDpoPatchSides(where, options.patchSides);
+  const otherWeight = checkDpoPatchOtherWeight(where, options.patchOtherWeight);
   const anchor = checkDpoAnchor(where, options);
   const out = granDpoLoss(inputs, options);
   const metrics = await readDpoMetrics(out);
@@ -489,7 +485,7 @@ export async function granDpoTerms(
     const dChosen = inputs.policyChosen.sub(inputs.referenceChosen).mean(1);
     const dRejected = inputs.policyRejected.sub(inputs.referenceRejected).mean(1);
     const videoInside = dChosen.sub(dRejected).mul(-beta / 2);
-    const { dk, used, y, inside } = patchTerms(inputs, betaPatch, tau, sides);
+    const { dk, used, y, inside } = patchTerms(inputs, betaPatch, tau, otherWeight);
     return [
       dChosen,
       dRejected,

@@ -55,7 +55,7 @@ import { loadCheckpoint, readCheckpointManifest } from "../tensor/checkpoint.ts"
 import { checkWeighting, DEFAULT_MIN_SNR_GAMMA, type ErrorWeighting } from "./loss_maps.ts";
 import {
   checkDpoLossType,
-  checkDpoPatchSides,
+  checkDpoPatchOtherWeight,
   DEFAULT_DPO_OPTIONS,
   type DpoMetrics,
   type GranDpoOptions,
@@ -186,14 +186,14 @@ function runSettings(
     anchor,
     anchorWeight,
     lossType,
-    patchSides,
+    patchOtherWeight,
     ...rest
   } = o;
   return {
     ...rest,
     ...(anchor === "none" ? {} : { anchor, anchorWeight }),
     ...(lossType === "sigmoid" ? {} : { lossType }),
-    ...(patchSides === "both" ? {} : { patchSides }),
+    ...(patchOtherWeight === 1 ? {} : { patchOtherWeight }),
   };
 }
 
@@ -225,7 +225,7 @@ export function methodLossOptions(
   return {
     beta: options.beta ?? d.beta,
     lossType: checkDpoLossType("post-train", options.lossType),
-    patchSides: checkDpoPatchSides("post-train", options.patchSides),
+    patchOtherWeight: checkDpoPatchOtherWeight("post-train", options.patchOtherWeight),
     betaPatch: options.betaPatch ?? d.betaPatch,
     lambda: method === "dpo" ? 0 : options.lambda ?? d.lambda,
     tau: options.tau ?? d.tau,
@@ -295,7 +295,7 @@ export async function postTrain(options: PostTrainOptions): Promise<PostTrainRes
     anchor: loss.anchor,
     anchorWeight: loss.anchorWeight,
     lossType: loss.lossType,
-    patchSides: loss.patchSides,
+    patchOtherWeight: loss.patchOtherWeight,
   };
   if (settings.tMin >= settings.tMax) {
     fail(where, `tMin < tMax`, `${settings.tMin} ≥ ${settings.tMax}`);

@@ -11,8 +11,9 @@ lib/dpo/loss_maps.ts) and its TRL-style metric names.
 - Gran-DPO: d_k per patch, y_k = sign(gap_k), patch k of a pair used when |gap_k| ≥ τ and
   gap_k ≠ 0, L_patch = Σ_used softplus(−(−β_p/2·y_k·(d_k(w) − d_k(l)))) / max(#used, 1),
   L = L_video + λ·L_patch (λ = 0: Diffusion-DPO; patch-only: λ·L_patch).
-- Patch-term variant (lib/dpo/loss.ts patchSides): "both" (the default) is the term above;
-  "preferred" compares the preferred clip's patch alone, −β_p/2·d_k(preferred), y_k choosing it.
+- The other patch's side (lib/dpo/loss.ts patchOtherWeight w in [0, 1]): the inside is
+  −β_p/2·(d_k(preferred) − w·d_k(other)), y_k choosing the preferred clip; w = 1 (the default) is
+  the term above, w = 0 the preferred patch alone.
 - Loss variant (lib/dpo/loss.ts lossType): "sigmoid" (the default) is the softplus above; "ipo"
   replaces each term's softplus(−h) by (h − ½)², video and patch terms alike.
 - Anchor (lib/dpo/anchor.ts, opt-in, every method): "sft" adds w·mean over (pair, patch) of the
@@ -32,15 +33,14 @@ WEIGHTINGS = ("x0", "eps", "min-snr")
 METHODS = ("dpo", "grandpo", "patch-only")
 ANCHORS = ("none", "sft", "kl")
 LOSS_TYPES = ("sigmoid", "ipo")
-PATCH_SIDES = ("both", "preferred")
 DEFAULT_LOSS = {"beta": 5000, "betaPatch": 5000, "lambda": 1, "tau": 0.25, "anchor": "none",
-                "anchorWeight": 1000, "lossType": "sigmoid", "patchSides": "both"}
+                "anchorWeight": 1000, "lossType": "sigmoid", "patchOtherWeight": 1}
 
 
 def method_loss_options(method, options=None):
     """lib/dpo/post_train.ts methodLossOptions: {beta, betaPatch, lambda, tau, video}, and
     {anchor, anchorWeight} only when there is an anchor, lossType only when not "sigmoid" and
-    patchSides only when not "both" (so settings stored before they existed still match)."""
+    patchOtherWeight only when not 1 (so settings stored before they existed still match)."""
     if method not in METHODS:
         raise ValueError(f"Expected method among {', '.join(METHODS)} but found {method!r}")
     o = {**DEFAULT_LOSS, **{k: v for k, v in (options or {}).items() if v is not None}}
@@ -50,9 +50,9 @@ def method_loss_options(method, options=None):
         raise ValueError(f"Expected anchorWeight ≥ 0 but found {o['anchorWeight']!r}")
     if o["lossType"] not in LOSS_TYPES:
         raise ValueError(f"Expected lossType among {', '.join(LOSS_TYPES)} but found {o['lossType']!r}")
-    if o["patchSides"] not in PATCH_SIDES:
+    if not 0 <= o["patchOtherWeight"] <= 1:
         raise ValueError(
-            f"Expected patchSides among {', '.join(PATCH_SIDES)} but found {o['patchSides']!r}")
+            f"Expected patchOtherWeight a number in [0, 1] but found {o['patchOtherWeight']!r}")
     out = {"beta": o["beta"], "betaPatch": o["betaPatch"],
            "lambda": 0 if method == "dpo" else o["lambda"], "tau": o["tau"],
            "video": method != "patch-only"}
@@ -60,19 +60,22 @@ def method_loss_options(method, options=None):
         out.update(anchor=o["anchor"], anchorWeight=o["anchorWeight"])
     if o["lossType"] != "sigmoid":
         out["lossType"] = o["lossType"]
-    if o["patchSides"] != "both":
-        out["patchSides"] = o["patchSides"]
+    if o["patchOtherWeight"] != 1:
+        out["patchOtherWeight"] = o["patchOtherWeight"]
     return out
 
 
 def patch_insides(pc, pr, rc, rr, gaps, o):
-    """[b, P]: the inside of each patch term, −β_p/2·y_k·(d_k(w) − d_k(l)), or with patchSides
-    "preferred" −β_p/2·d_k of the preferred clip (lib/dpo/loss.ts patchTerms)."""
+    """[b, P]: the inside of each patch term, −β_p/2·y_k·(d_k(w) − d_k(l)), or with an
+    other-patch weight w < 1 −β_p/2·(d_k(preferred) − w·d_k(other)) (lib/dpo/loss.ts patchTerms)."""
     y = gaps.sign()
-    if o.get("patchSides", "both") == "both":
+    w = o.get("patchOtherWeight", 1)
+    if w == 1:
         compared = ((pc - rc) - (pr - rr)) * y
     else:
-        compared = torch.where(y > 0, pc - rc, pr - rr)
+        prefer_chosen = y > 0
+        compared = (torch.where(prefer_chosen, pc - rc, pr - rr)
+                    - torch.where(prefer_chosen, pr - rr, pc - rc) * w)
     return compared * (-o["betaPatch"] / 2)
 
 

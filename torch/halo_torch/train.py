@@ -49,7 +49,7 @@ import torch.distributed as dist
 
 from .adam import KitAdam
 from .checkpoint import load_generator, read_manifest, recover_interrupted_save, write_checkpoint
-from .losses import (ANCHORS, LOSS_TYPES, METHODS, PATCH_SIDES, WEIGHTINGS, dpo_sums,
+from .losses import (ANCHORS, LOSS_TYPES, METHODS, WEIGHTINGS, dpo_sums,
                      error_weights, method_loss_options, metrics_from_sums, patch_errors, used_patches)
 from .model import Generator, GeneratorModule
 from .pairs import PairsDataset
@@ -84,8 +84,9 @@ def parse_args(argv=None):
                     help="weight of the anchor term (default: the kit's)")
     ap.add_argument("--loss-type", choices=LOSS_TYPES, default="sigmoid",
                     help="each term's loss: sigmoid (Diffusion-DPO's) | ipo ((h − ½)²; lib/dpo/loss.ts)")
-    ap.add_argument("--patch-sides", choices=PATCH_SIDES, default="both",
-                    help="what each patch term compares: both (the paper's) | preferred (lib/dpo/loss.ts)")
+    ap.add_argument("--patch-other-weight", type=float, default=1,
+                    help="weight of the other patch in each patch term: 1 the paper's, 0 the "
+                         "preferred patch alone (lib/dpo/loss.ts)")
     ap.add_argument("--checkpoint-every", type=int, default=50)
     ap.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     ap.add_argument("--threads", type=int, default=0, help="torch threads per process (0: default)")
@@ -212,7 +213,7 @@ class Trainer:
                                                       "anchor": a.anchor,
                                                       "anchorWeight": a.anchor_weight,
                                                       "lossType": a.loss_type,
-                                                      "patchSides": a.patch_sides})
+                                                      "patchOtherWeight": a.patch_other_weight})
         settings = {**settings_of(a, {"generatorSha256": base_manifest["weights"]["sha256"]}),
                     "loss": loss_options}
         start, prior_seconds, resumed = self.resume(names, module, adam, settings)
