@@ -111,7 +111,14 @@ if (command === "pairs") {
       ["post-trained on", (c: ClipEvaluation) => !held.has(combo(c.prompt))],
     ] as const
   ) {
-    const methods = models.map((m) => ({ method: m.method, runs: [m.clips.filter(keep)] }));
+    // the summary indexes prompts densely: number the kept ones 0, 1, …
+    const index = new Map<number, number>();
+    const kept = (clips: ClipEvaluation[]) =>
+      clips.filter(keep).map((c) => {
+        if (!index.has(c.promptIndex)) index.set(c.promptIndex, index.size);
+        return { ...c, promptIndex: index.get(c.promptIndex)! };
+      });
+    const methods = models.map((m) => ({ method: m.method, runs: [kept(m.clips)] }));
     const table = summariseResults(methods, { baseMedian: evaluatorMedian(methods[0].runs[0]) });
     const prompts = new Set(methods[0].runs[0].map((c) => c.prompt)).size;
     console.log(`\nValidation prompts of the combinations ${label}: ${prompts} prompts\n`);

@@ -7,26 +7,41 @@
  *
  *   deno run --allow-read bench/compare_evals.ts \
  *     balanced=out/eval9-newprm-balanced/grandpo-s0-….jsonl random=out/eval9-newprm-random/grandpo-s0-….jsonl
+ *
+ * `--from N` keeps the prompts from the N-th on: `deno task evaluate --prompts 144` holds the
+ * 48 prompts of `--prompts 48` first, so `--from 48` compares on prompts no setting was chosen on.
  * @module
  */
 
+import { parseArgs } from "node:util";
 import { readJsonLines } from "../lib/core/_atomic.ts";
 import type { ClipEvaluation } from "../lib/eval/evaluate.ts";
 import { evaluatorMedian, summariseResults } from "../lib/eval/summary.ts";
 
-if (Deno.args.length !== 2 || !Deno.args.every((a) => a.includes("="))) {
+const { values, positionals } = parseArgs({
+  options: { from: { type: "string", default: "0" } },
+  allowPositionals: true,
+});
+const from = Number(values.from);
+if (!Number.isInteger(from) || from < 0) {
+  throw new Error(`--from: Expected an integer ≥ 0 but found "${values.from}"`);
+}
+if (positionals.length !== 2 || !positionals.every((a) => a.includes("="))) {
   throw new Error(
     `compare_evals: Expected NAME=clips.jsonl NAME=clips.jsonl but found ${
-      JSON.stringify(Deno.args)
+      JSON.stringify(positionals)
     }`,
   );
 }
-const methods = await Promise.all(Deno.args.map(async (arg) => {
+const methods = await Promise.all(positionals.map(async (arg) => {
   const at = arg.indexOf("=");
-  return {
-    method: arg.slice(0, at),
-    runs: [await readJsonLines<ClipEvaluation>(arg.slice(at + 1))],
-  };
+  const clips = await readJsonLines<ClipEvaluation>(arg.slice(at + 1));
+  const kept = clips.filter((c) => c.promptIndex >= from)
+    .map((c) => ({ ...c, promptIndex: c.promptIndex - from }));
+  if (kept.length === 0) {
+    throw new Error(`${arg}: Expected prompts from the ${from}-th on but found none`);
+  }
+  return { method: arg.slice(0, at), runs: [kept] };
 }));
 const [a, b] = methods.map((m) => m.method);
 const table = summariseResults(methods, { baseMedian: evaluatorMedian(methods[1].runs[0]) });

@@ -88,6 +88,52 @@ Deno.test("candidates sampled in two child processes equal those sampled in-proc
   });
 });
 
+Deno.test("a scorer replaces the PRM's scores: pairs follow it, the manifest names it, bad scores are refused", async () => {
+  await withTempDir(async (dir) => {
+    await tinyPairsSetup(dir);
+    const options = {
+      ...tinyOptions(dir),
+      out: `${dir}/pairs`,
+      pairing: "all" as const,
+      margin: 0,
+    };
+    // brighter is better, and patch k scores k / 10 brighter than the clip
+    const brightness = (v: { frames: Float32Array }) =>
+      v.frames.reduce((a, b) => a + b, 0) / v.frames.length;
+    const scorer = {
+      name: "brightness",
+      score: (items: ReadonlyArray<{ video: { frames: Float32Array } }>) =>
+        Promise.resolve({
+          video: items.map((x) => brightness(x.video)),
+          patches: items.map((x) =>
+            Array.from({ length: 8 }, (_, k) => brightness(x.video) + k / 10)
+          ),
+        }),
+    };
+    const r = await buildPairs({ ...options, scorer, name: "bright" });
+    assert.equal(r.sampled, 0);
+    assert.equal(r.manifest.settings.prm, "brightness");
+    const pairs = await readPairs(r.file, { shape: [4, 16, 16, 3], patches: 8 });
+    assert.ok(pairs.length > 0);
+    for (const q of pairs) {
+      const [a, b] = await Promise.all(
+        [q.chosen, q.rejected].map((s) => readClip(join(dir, "pairs", s.clip), q.shape)),
+      );
+      assert.ok(brightness(a) > brightness(b));
+      assert.ok(Math.abs(q.chosen.patch_scores[7] - q.chosen.video_score - 0.7) < 1e-4);
+    }
+    const short = { name: "short", score: () => Promise.resolve({ video: [1], patches: [[1]] }) };
+    await assert.rejects(
+      () => buildPairs({ ...options, scorer: short, name: "short" }),
+      /scorer short: Expected 9 video/,
+    );
+    await assert.rejects(
+      () => buildPairs({ ...options, scorer: { name: "x" } as never }),
+      /scorer with a name and a score function/,
+    );
+  });
+});
+
 Deno.test("buildPairs validates its options before any work", async () => {
   await assert.rejects(() => buildPairs({ out: "" }), /output folder/);
   await assert.rejects(

@@ -71,7 +71,12 @@ import { formatGrid, numPatches, parseGrid } from "../videos/patch.ts";
 import { promptSplits, type ShapesPrompt } from "../videos/world.ts";
 import { type PairSide, type PreferencePair, readClip } from "./file.ts";
 import { ENSEMBLE_REDUCES, type EnsembleReduce } from "../reward/ensemble.ts";
-import { ensembleCandidateScores } from "./scores.ts";
+import {
+  type CandidateScores,
+  type EnsembleCandidateScores,
+  ensembleCandidateScores,
+} from "./scores.ts";
+import type { Video } from "../videos/video.ts";
 import { judgeDiagnostics } from "./_judge_diagnostics.ts";
 import {
   type CandidateItem,
@@ -146,6 +151,12 @@ export interface BuildPairsOptions {
   ensemble?: EnsembleReduce;
   /** Take video scores from this reward model instead of the PRM's video head. */
   videoRmDir?: ModelRef;
+  /**
+   * Scores the candidates instead of the PRMs, on the first PRM's grid: e.g. the labeller itself
+   * (GPT-4o, or the judge server, with no distilled model between; `bench/label_pairs.ts`). `name`
+   * stands for the PRM in the manifest. Default: the PRMs' scores.
+   */
+  scorer?: PairScorer;
   /** Training prompts (a seeded sample of the train split). Default 256. */
   prompts?: number;
   /** Candidates per prompt. Default 4. */
@@ -176,6 +187,37 @@ export interface BuildPairsOptions {
   judgeDiagnostics?: boolean;
   /** No progress bar. Default false. */
   quiet?: boolean;
+}
+
+/** A scorer of candidate clips for {@linkcode BuildPairsOptions}' `scorer`. */
+export interface PairScorer {
+  /** What scores, for the manifest (e.g. "labels: judge server, noise 0.6"). */
+  name: string;
+  /** One video score and one score per patch (the PRM's grid) for each item, 1–4. */
+  score(items: ReadonlyArray<{ video: Video; prompt: string }>): Promise<CandidateScores>;
+}
+
+/** A scorer's scores, checked: one finite video score and `patches` patch scores per item. */
+async function scoreWith(
+  scorer: PairScorer,
+  items: ReadonlyArray<{ video: Video; prompt: string }>,
+  patches: number,
+): Promise<EnsembleCandidateScores> {
+  const s = await scorer.score(items);
+  const n = items.length;
+  if (s?.video?.length !== n || s?.patches?.length !== n) {
+    fail(
+      `scorer ${scorer.name}`,
+      `${n} video and ${n} patch score lists`,
+      `${s?.video?.length} and ${s?.patches?.length}`,
+    );
+  }
+  s.patches.forEach((p, i) => {
+    if (p.length !== patches) {
+      fail(`scorer ${scorer.name}`, `${patches} patch scores for item ${i}`, p.length);
+    }
+  });
+  return { ...s, videoStd: s.video.map(() => 0) };
 }
 
 /** What {@linkcode buildPairs} did. */
@@ -298,6 +340,12 @@ export async function buildPairs(options: BuildPairsOptions): Promise<BuildPairs
   const pairing = options.pairing ?? d.pairing;
   if (pairing !== "best-worst" && pairing !== "all") {
     fail(where, 'pairing "best-worst" or "all"', pairing);
+  }
+  if (
+    options.scorer !== undefined &&
+    (typeof options.scorer?.score !== "function" || typeof options.scorer?.name !== "string")
+  ) {
+    fail(where, "scorer with a name and a score function", options.scorer);
   }
   const sharedNoise = options.sharedNoise ?? d.sharedNoise;
   if (typeof sharedNoise !== "boolean") fail(where, "sharedNoise true or false", sharedNoise);
@@ -448,7 +496,9 @@ export async function buildPairs(options: BuildPairsOptions): Promise<BuildPairs
       }),
     );
     const items = videos.map((video, i) => ({ video, prompt: wanted[i].prompt.text }));
-    const prmScores = await ensembleCandidateScores(prms, items, { ensemble });
+    const prmScores = options.scorer
+      ? await scoreWith(options.scorer, items, P)
+      : await ensembleCandidateScores(prms, items, { ensemble });
     const videoScores = videoRm
       ? (await ensembleCandidateScores([videoRm], items)).video
       : prmScores.video;
@@ -537,7 +587,7 @@ export async function buildPairs(options: BuildPairsOptions): Promise<BuildPairs
           ? `in-memory ${generatorKey.slice(0, 12)}…`
           : modelName(generatorRef),
         generatorSha256: generatorKey,
-        prm: prms.length > 1 ? prmNames : prmNames[0],
+        prm: options.scorer ? options.scorer.name : prms.length > 1 ? prmNames : prmNames[0],
         ...(prms.length > 1 ? { ensemble } : {}),
         videoRm: options.videoRmDir === undefined ? null : modelName(options.videoRmDir),
         prompts: nPrompts,
