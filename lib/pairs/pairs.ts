@@ -71,12 +71,8 @@ import { formatGrid, numPatches, parseGrid } from "../videos/patch.ts";
 import { promptSplits, type ShapesPrompt } from "../videos/world.ts";
 import { type PairSide, type PreferencePair, readClip } from "./file.ts";
 import { ENSEMBLE_REDUCES, type EnsembleReduce } from "../reward/ensemble.ts";
-import {
-  type CandidateScores,
-  type EnsembleCandidateScores,
-  ensembleCandidateScores,
-} from "./scores.ts";
-import type { Video } from "../videos/video.ts";
+import { ensembleCandidateScores, type PairScorer } from "./scores.ts";
+import { scoreWith } from "./_scorer.ts";
 import { judgeDiagnostics } from "./_judge_diagnostics.ts";
 import {
   type CandidateItem,
@@ -187,37 +183,6 @@ export interface BuildPairsOptions {
   judgeDiagnostics?: boolean;
   /** No progress bar. Default false. */
   quiet?: boolean;
-}
-
-/** A scorer of candidate clips for {@linkcode BuildPairsOptions}' `scorer`. */
-export interface PairScorer {
-  /** What scores, for the manifest (e.g. "labels: judge server, noise 0.6"). */
-  name: string;
-  /** One video score and one score per patch (the PRM's grid) for each item, 1–4. */
-  score(items: ReadonlyArray<{ video: Video; prompt: string }>): Promise<CandidateScores>;
-}
-
-/** A scorer's scores, checked: one finite video score and `patches` patch scores per item. */
-async function scoreWith(
-  scorer: PairScorer,
-  items: ReadonlyArray<{ video: Video; prompt: string }>,
-  patches: number,
-): Promise<EnsembleCandidateScores> {
-  const s = await scorer.score(items);
-  const n = items.length;
-  if (s?.video?.length !== n || s?.patches?.length !== n) {
-    fail(
-      `scorer ${scorer.name}`,
-      `${n} video and ${n} patch score lists`,
-      `${s?.video?.length} and ${s?.patches?.length}`,
-    );
-  }
-  s.patches.forEach((p, i) => {
-    if (p.length !== patches) {
-      fail(`scorer ${scorer.name}`, `${patches} patch scores for item ${i}`, p.length);
-    }
-  });
-  return { ...s, videoStd: s.video.map(() => 0) };
 }
 
 /** What {@linkcode buildPairs} did. */

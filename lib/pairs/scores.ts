@@ -67,6 +67,14 @@ export async function candidateScores(
   };
 }
 
+/** A scorer of candidate clips for `buildPairs`' `scorer` option. */
+export interface PairScorer {
+  /** What scores, for the manifest (e.g. "labels: judge server, noise 0.6"). */
+  name: string;
+  /** One video score and one score per patch (the PRM's grid) for each item, 1–4. */
+  score(items: ReadonlyArray<{ video: Video; prompt: string }>): Promise<CandidateScores>;
+}
+
 /** What {@linkcode ensembleCandidateScores} returns: the combined scores and the models' spread. */
 export interface EnsembleCandidateScores extends CandidateScores {
   /** Standard deviation of the models' video scores, per clip (0 for one model). */
