@@ -11,26 +11,12 @@
  * @module
  */
 
-import { readJsonLines } from "../lib/core/_atomic.ts";
 import type { ClipEvaluation } from "../lib/eval/evaluate.ts";
 import { evaluatorMedian, summariseResults } from "../lib/eval/summary.ts";
 import { parsePrompt, SHAPE_NAMES, type ShapeName } from "../lib/videos/world.ts";
+import { intervalCell, keepClips, readEvaluations } from "./_evals.ts";
 
-if (Deno.args.length < 2 || !Deno.args.every((a) => a.includes("="))) {
-  throw new Error(
-    `by_shape: Expected BASE=clips.jsonl NAME=clips.jsonl[,more seeds] … but found ${
-      JSON.stringify(Deno.args)
-    }`,
-  );
-}
-const methods = await Promise.all(Deno.args.map(async (arg) => {
-  const at = arg.indexOf("=");
-  const files = arg.slice(at + 1).split(",");
-  return {
-    method: arg.slice(0, at),
-    runs: await Promise.all(files.map((f) => readJsonLines<ClipEvaluation>(f))),
-  };
-}));
+const methods = await readEvaluations("by_shape", Deno.args, { min: 2 });
 const base = methods[0];
 const baseMedian = evaluatorMedian(base.runs[0]);
 const metrics: [string, string][] = [
@@ -40,29 +26,18 @@ const metrics: [string, string][] = [
   ["ShapesBench", "shapesbench"],
 ];
 const shapeOf = (c: ClipEvaluation): ShapeName => parsePrompt(c.prompt).shape;
-const x = (v: number) => (v >= 0 ? "+" : "−") + Math.abs(v).toFixed(3);
 const subsets: (ShapeName | "all")[] = ["all", ...SHAPE_NAMES];
 console.log(`| method − ${base.method} | prompts | ${metrics.map(([n]) => n).join(" | ")} |`);
 console.log(`|---|---|${metrics.map(() => "---").join("|")}|`);
 for (const m of methods.slice(1)) {
   for (const subset of subsets) {
     const keep = (c: ClipEvaluation) => subset === "all" || shapeOf(c) === subset;
-    // the subset's prompts numbered 0.. in their order (the summary indexes prompts densely)
-    const kept = [...new Set(base.runs[0].filter(keep).map((c) => c.promptIndex))].sort((a, b) =>
-      a - b
-    );
-    const index = new Map(kept.map((p, i) => [p, i]));
-    const pick = (e: typeof m) => ({
-      method: e.method,
-      runs: e.runs.map((r) =>
-        r.filter(keep).map((c) => ({ ...c, promptIndex: index.get(c.promptIndex)! }))
-      ),
-    });
-    const table = summariseResults([pick(base), pick(m)], { baseMedian });
-    const prompts = kept.length;
+    const [b, e] = keepClips([base, m], keep);
+    const table = summariseResults([b, e], { baseMedian });
+    const prompts = new Set(b.runs[0].map((c) => c.promptIndex)).size;
     const cells = metrics.map(([, metric]) => {
       const d = table.compare(m.method, base.method, metric).difference;
-      return `${x(d.estimate)} [${x(d.lo)}, ${x(d.hi)}]`;
+      return intervalCell(d);
     });
     console.log(`| ${m.method}, ${subset} | ${prompts} | ${cells.join(" | ")} |`);
   }

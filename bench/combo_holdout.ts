@@ -22,11 +22,12 @@
 import { parseArgs } from "node:util";
 import { basename, dirname } from "node:path";
 import { createRng } from "../lib/core/_rng.ts";
-import { readJsonLines, writeFileAtomic } from "../lib/core/_atomic.ts";
+import { writeFileAtomic } from "../lib/core/_atomic.ts";
 import { readPairs } from "../lib/pairs/file.ts";
 import type { ClipEvaluation } from "../lib/eval/evaluate.ts";
 import { evaluatorMedian, summariseResults } from "../lib/eval/summary.ts";
 import { parsePrompt, promptSplits } from "../lib/videos/world.ts";
+import { intervalCell, keepClips, readEvaluations } from "./_evals.ts";
 
 const { values, positionals } = parseArgs({
   options: { seed: { type: "string", default: "0" }, count: { type: "string", default: "5" } },
@@ -84,23 +85,9 @@ if (command === "pairs") {
   const prompts = new Set(kept.map((q) => q.prompt)).size;
   console.log(`${output}: ${kept.length} of ${pairs.length} pairs kept (${prompts} prompts)`);
 } else if (command === "compare") {
-  if (args.length < 2 || !args.every((a) => a.includes("="))) {
-    throw new Error(
-      `combo_holdout compare: Expected BASE=clips.jsonl NAME=clips.jsonl… but found ${
-        JSON.stringify(args)
-      }`,
-    );
-  }
-  const models = await Promise.all(args.map(async (arg) => {
-    const at = arg.indexOf("=");
-    return {
-      method: arg.slice(0, at),
-      clips: await readJsonLines<ClipEvaluation>(arg.slice(at + 1)),
-    };
-  }));
+  const models = await readEvaluations("combo_holdout compare", args, { min: 2 });
   const names = models.map((m) => m.method);
   const metrics = ["shapesbench", "color", "count", "evaluator", "defectivePatches"];
-  const x = (v: number) => (v >= 0 ? "+" : "−") + Math.abs(v).toFixed(3);
   const pairsToShow = [
     ...names.slice(1).map((n) => [n, names[0]]),
     ...(names.length > 2 ? [[names.at(-1)!, names.at(-2)!]] : []),
@@ -111,14 +98,7 @@ if (command === "pairs") {
       ["post-trained on", (c: ClipEvaluation) => !held.has(combo(c.prompt))],
     ] as const
   ) {
-    // the summary indexes prompts densely: number the kept ones 0, 1, …
-    const index = new Map<number, number>();
-    const kept = (clips: ClipEvaluation[]) =>
-      clips.filter(keep).map((c) => {
-        if (!index.has(c.promptIndex)) index.set(c.promptIndex, index.size);
-        return { ...c, promptIndex: index.get(c.promptIndex)! };
-      });
-    const methods = models.map((m) => ({ method: m.method, runs: [kept(m.clips)] }));
+    const methods = keepClips(models, keep);
     const table = summariseResults(methods, { baseMedian: evaluatorMedian(methods[0].runs[0]) });
     const prompts = new Set(methods[0].runs[0].map((c) => c.prompt)).size;
     console.log(`\nValidation prompts of the combinations ${label}: ${prompts} prompts\n`);
@@ -126,8 +106,7 @@ if (command === "pairs") {
     console.log(`|---|${pairsToShow.map(() => "---").join("|")}|`);
     for (const metric of metrics) {
       const cells = pairsToShow.map(([a, b]) => {
-        const d = table.compare(a, b, metric).difference;
-        return `${x(d.estimate)} [${x(d.lo)}, ${x(d.hi)}]`;
+        return intervalCell(table.compare(a, b, metric).difference);
       });
       console.log(`| ${metric} | ${cells.join(" | ")} |`);
     }

@@ -14,9 +14,8 @@
  */
 
 import { parseArgs } from "node:util";
-import { readJsonLines } from "../lib/core/_atomic.ts";
-import type { ClipEvaluation } from "../lib/eval/evaluate.ts";
 import { evaluatorMedian, summariseResults } from "../lib/eval/summary.ts";
+import { intervalCell, keepClips, readEvaluations } from "./_evals.ts";
 
 const { values, positionals } = parseArgs({
   options: { from: { type: "string", default: "0" } },
@@ -26,23 +25,10 @@ const from = Number(values.from);
 if (!Number.isInteger(from) || from < 0) {
   throw new Error(`--from: Expected an integer ≥ 0 but found "${values.from}"`);
 }
-if (positionals.length !== 2 || !positionals.every((a) => a.includes("="))) {
-  throw new Error(
-    `compare_evals: Expected NAME=clips.jsonl NAME=clips.jsonl but found ${
-      JSON.stringify(positionals)
-    }`,
-  );
-}
-const methods = await Promise.all(positionals.map(async (arg) => {
-  const at = arg.indexOf("=");
-  const clips = await readJsonLines<ClipEvaluation>(arg.slice(at + 1));
-  const kept = clips.filter((c) => c.promptIndex >= from)
-    .map((c) => ({ ...c, promptIndex: c.promptIndex - from }));
-  if (kept.length === 0) {
-    throw new Error(`${arg}: Expected prompts from the ${from}-th on but found none`);
-  }
-  return { method: arg.slice(0, at), runs: [kept] };
-}));
+const methods = keepClips(
+  await readEvaluations("compare_evals", positionals, { min: 2, max: 2 }),
+  (c) => c.promptIndex >= from,
+);
 const [a, b] = methods.map((m) => m.method);
 const table = summariseResults(methods, { baseMedian: evaluatorMedian(methods[1].runs[0]) });
 const metrics: [string, string][] = [
@@ -52,11 +38,10 @@ const metrics: [string, string][] = [
   ["evaluator RM", "evaluator"],
   ["defective patches", "defectivePatches"],
 ];
-const x = (v: number) => (v >= 0 ? "+" : "−") + Math.abs(v).toFixed(3);
 console.log(`| metric | ${a} | ${b} | ${a} − ${b} [95% interval] |`);
 console.log("|---|---|---|---|");
 for (const [name, metric] of metrics) {
   const [ra, rb] = table.rows.map((r) => r.metrics[metric].estimate.toFixed(3));
   const d = table.compare(a, b, metric).difference;
-  console.log(`| ${name} | ${ra} | ${rb} | ${x(d.estimate)} [${x(d.lo)}, ${x(d.hi)}] |`);
+  console.log(`| ${name} | ${ra} | ${rb} | ${intervalCell(d)} |`);
 }

@@ -10,6 +10,7 @@
  */
 
 import { SHAPESBENCH_DIMENSIONS } from "../lib/videos/shapes_bench.ts";
+import { signed } from "./_evals.ts";
 
 const file = Deno.args[0];
 if (!file || Deno.args.length !== 1) {
@@ -23,7 +24,6 @@ const base = rows.find((r) => r.method === "Base");
 if (!base) throw new Error(`${file}: Expected a Base row but found ${rows.map((r) => r.method)}`);
 const dims = [...SHAPESBENCH_DIMENSIONS];
 const n = dims.length;
-const f = (v: number) => (v >= 0 ? "+" : "−") + Math.abs(v).toFixed(3);
 console.log(`| | ${dims.join(" | ")} | overall |`);
 console.log(`|---|${dims.map(() => "---").join("|")}|---|`);
 console.log(
@@ -34,8 +34,8 @@ console.log(
 for (const r of rows.filter((r) => r !== base)) {
   const parts = dims.map((d) => (r.metrics[d].estimate - base.metrics[d].estimate) / n);
   console.log(
-    `| ${r.method} − Base | ${parts.map(f).join(" | ")} | ${
-      f(r.metrics.shapesbench.estimate - base.metrics.shapesbench.estimate)
+    `| ${r.method} − Base | ${parts.map(signed).join(" | ")} | ${
+      signed(r.metrics.shapesbench.estimate - base.metrics.shapesbench.estimate)
     } |`,
   );
 }
