@@ -15,7 +15,7 @@
 
 import { parseArgs } from "node:util";
 import { initBackend } from "../lib/tensor/backend.ts";
-import { buildRewardDataset } from "../lib/reward/data.ts";
+import { rebuildRewardDataset, rewardDataFlags } from "./_rm_data.ts";
 import { ENSEMBLE_REDUCES, type EnsembleReduce } from "../lib/reward/ensemble.ts";
 import {
   formatHeldOutMetrics,
@@ -27,25 +27,11 @@ import { disposeRewardModel, type RewardModel } from "../lib/reward/model.ts";
 
 const { values, positionals: dirs } = parseArgs({
   options: {
-    labels: { type: "string" },
-    train: { type: "string", default: "10000" },
-    "held-out": { type: "string", default: "96" },
-    "clips-per-prompt": { type: "string", default: "4" },
-    "generator-share": { type: "string", default: "1" },
-    "swap-rate": { type: "string", default: "0" },
-    seed: { type: "string", default: "0" },
+    ...rewardDataFlags({ train: 10000, clipsPerPrompt: 4, generatorShare: 1, swapRate: 0 }),
     reduce: { type: "string", default: "mean" },
   },
   allowPositionals: true,
 });
-const num = (flag: keyof typeof values) => {
-  const n = Number(values[flag]);
-  if (!Number.isFinite(n) || n < 0) {
-    throw new Error(`--${flag}: Expected a number ≥ 0 but found "${values[flag]}"`);
-  }
-  return n;
-};
-if (!values.labels) throw new Error("--labels: Expected the label cache of a train-rm run");
 if (dirs.length < 2) {
   throw new Error(`Expected two or more reward-model folders but found ${JSON.stringify(dirs)}`);
 }
@@ -56,20 +42,7 @@ if (!ENSEMBLE_REDUCES.includes(reduce)) {
   );
 }
 await initBackend();
-const data = await buildRewardDataset({
-  cache: values.labels,
-  train: num("train"),
-  heldOut: num("held-out"),
-  clipsPerPrompt: num("clips-per-prompt"),
-  generatorShare: num("generator-share"),
-  swapRate: num("swap-rate"),
-  seed: num("seed"),
-});
-if (data.labelling.calls > 0) {
-  console.error(
-    `note: ${data.labelling.calls} clips were labelled anew: the flags differ from the cache's run`,
-  );
-}
+const data = await rebuildRewardDataset(values);
 const models: RewardModel[] = [];
 try {
   for (const dir of dirs) models.push((await loadRewardModel(dir)).model);

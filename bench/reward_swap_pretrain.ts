@@ -29,6 +29,7 @@ import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { initBackend } from "../lib/tensor/backend.ts";
 import { buildRewardDataset } from "../lib/reward/data.ts";
+import { numFlag, rebuildRewardDataset, rewardDataFlags } from "./_rm_data.ts";
 import { trainRewardStage } from "../lib/reward/train.ts";
 import { saveRewardModel } from "../lib/reward/io.ts";
 import { disposeRewardModel } from "../lib/reward/model.ts";
@@ -37,12 +38,7 @@ import { formatHeldOutMetrics, heldOutMetrics } from "../lib/reward/held_out.ts"
 const { values } = parseArgs({
   options: {
     out: { type: "string", default: "out/rmpre" },
-    labels: { type: "string" },
-    train: { type: "string", default: "3000" },
-    "held-out": { type: "string", default: "96" },
-    "clips-per-prompt": { type: "string", default: "2" },
-    "generator-share": { type: "string", default: "0.25" },
-    "swap-rate": { type: "string", default: "1" },
+    ...rewardDataFlags({ train: 3000, clipsPerPrompt: 2, generatorShare: 0.25, swapRate: 1 }),
     "pretrain-clips": { type: "string", default: "2048" },
     "pretrain-steps": { type: "string", default: "3000" },
     "pretrain-swap-weight": { type: "string", default: "1" },
@@ -52,14 +48,7 @@ const { values } = parseArgs({
     config: { type: "string", default: '{"promptFilm":true}' },
   },
 });
-const num = (flag: keyof typeof values) => {
-  const n = Number(values[flag]);
-  if (!Number.isFinite(n) || n < 0) {
-    throw new Error(`--${flag}: Expected a number ≥ 0 but found "${values[flag]}"`);
-  }
-  return n;
-};
-if (!values.labels) throw new Error("--labels: Expected the label cache of a train-rm run");
+const num = (flag: string) => numFlag(values, flag);
 const out = values.out!;
 await initBackend();
 const pre = await buildRewardDataset({
@@ -73,21 +62,7 @@ const pre = await buildRewardDataset({
   seed: 1,
   quiet: true,
 });
-const main = await buildRewardDataset({
-  cache: values.labels,
-  train: num("train"),
-  heldOut: num("held-out"),
-  clipsPerPrompt: num("clips-per-prompt"),
-  generatorShare: num("generator-share"),
-  swapRate: num("swap-rate"),
-  seed: 0,
-  quiet: true,
-});
-if (main.labelling.calls > 0) {
-  console.error(
-    `note: ${main.labelling.calls} main clips were labelled anew: flags differ from the cache's run`,
-  );
-}
+const main = await rebuildRewardDataset(values, { quiet: true });
 const common = { seed: 0, evalEvery: 0, checkpointEvery: 200 };
 const pretrain = await trainRewardStage(pre.train, {
   ...common,

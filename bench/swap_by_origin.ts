@@ -16,48 +16,20 @@
 import { parseArgs } from "node:util";
 import { initBackend } from "../lib/tensor/backend.ts";
 import { formatInterval } from "../lib/core/agreement.ts";
-import { buildRewardDataset } from "../lib/reward/data.ts";
+import { rebuildRewardDataset, rewardDataFlags } from "./_rm_data.ts";
 import { loadRewardModel } from "../lib/reward/io.ts";
 import { disposeRewardModel } from "../lib/reward/model.ts";
 import { textSwapSensitivity } from "../lib/reward/metrics.ts";
 
 const { values, positionals: dirs } = parseArgs({
   options: {
-    labels: { type: "string" },
-    train: { type: "string", default: "3000" },
-    "held-out": { type: "string", default: "96" },
-    "clips-per-prompt": { type: "string", default: "2" },
-    "generator-share": { type: "string", default: "0.25" },
-    "swap-rate": { type: "string", default: "1" },
-    seed: { type: "string", default: "0" },
+    ...rewardDataFlags({ train: 3000, clipsPerPrompt: 2, generatorShare: 0.25, swapRate: 1 }),
   },
   allowPositionals: true,
 });
-const num = (flag: keyof typeof values) => {
-  const n = Number(values[flag]);
-  if (!Number.isFinite(n) || n < 0) {
-    throw new Error(`--${flag}: Expected a number ≥ 0 but found "${values[flag]}"`);
-  }
-  return n;
-};
-if (!values.labels) throw new Error("--labels: Expected the label cache of a train-rm run");
 if (dirs.length === 0) throw new Error("Expected one or more reward-model folders but found none");
 await initBackend();
-const data = await buildRewardDataset({
-  cache: values.labels,
-  train: num("train"),
-  heldOut: num("held-out"),
-  clipsPerPrompt: num("clips-per-prompt"),
-  generatorShare: num("generator-share"),
-  swapRate: num("swap-rate"),
-  seed: num("seed"),
-  quiet: true,
-});
-if (data.labelling.calls > 0) {
-  console.error(
-    `note: ${data.labelling.calls} clips were labelled anew: the flags differ from the cache's run`,
-  );
-}
+const data = await rebuildRewardDataset(values, { quiet: true });
 // renders that show their prompt (clean or with local defects) against the generator's samples;
 // renders of a mismatched prompt show another colour, shape or direction than theirs
 const groups = {
