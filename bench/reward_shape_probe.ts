@@ -30,6 +30,8 @@ import { judgeVideo } from "../lib/videos/judge.ts";
 import type { AspectScores } from "../lib/videos/scores.ts";
 import { type SwapKind, swapPrompt, TEXT_SWAP_KINDS } from "../lib/reward/swap.ts";
 import { renderClip, samplePrompt } from "../lib/videos/world.ts";
+import { perturbScore } from "../lib/labels/judge_server/_noise.ts";
+import { numFlag } from "./_rm_data.ts";
 
 const { values } = parseArgs({
   options: {
@@ -50,11 +52,11 @@ if (!TEXT_SWAP_KINDS.includes(kind)) {
 await initBackend();
 const config = resolveRewardConfig(JSON.parse(values.config!));
 const grid = rewardGrid(config);
-const seed = Number(values.seed);
-const noise = Number(values.noise);
+const seed = numFlag(values, "seed");
+const noise = numFlag(values, "noise");
 const noiseRng = createRng(seed + 0x9e37);
-/** The judge server's noise model (`lib/labels/judge_server/server.ts`): Gaussian, rounded, clipped to 1–4. */
-const perturb = (v: number) => Math.max(1, Math.min(4, Math.round(v + noise * noiseRng.normal())));
+/** The judge server's own noise model (Gaussian, rounded, clipped to 1–4). */
+const perturb = (v: number) => perturbScore(v, noise, 0, noiseRng);
 const noisy = (s: AspectScores): AspectScores => ({
   visual_quality: perturb(s.visual_quality),
   temporal_consistency: perturb(s.temporal_consistency),
@@ -91,8 +93,8 @@ function pairs(n: number, offset: number): Array<[RewardExample, RewardExample]>
   return out;
 }
 
-const train = pairs(Number(values.train), 0);
-const heldOut = pairs(Number(values["held-out"]), 1_000_000);
+const train = pairs(numFlag(values, "train"), 0);
+const heldOut = pairs(numFlag(values, "held-out"), 1_000_000);
 const drops = (key: "labels" | "reference") =>
   (train.filter(([a, b]) => b[key]!.video.text_alignment < a[key]!.video.text_alignment).length /
     train.length).toFixed(2);
@@ -103,12 +105,12 @@ console.log(
 const t0 = performance.now();
 const { model } = await trainRewardStage(train.flat(), {
   stage: "video",
-  steps: Number(values.steps),
+  steps: numFlag(values, "steps"),
   seed,
   quiet: true,
   evalEvery: 0,
   config,
-  swapWeight: Number(values["swap-weight"]),
+  swapWeight: numFlag(values, "swap-weight"),
 });
 /** Per pair: whether the text-alignment video score is lower under the swapped prompt. */
 const lower = async (set: Array<[RewardExample, RewardExample]>) => {

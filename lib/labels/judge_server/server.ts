@@ -11,7 +11,7 @@
  */
 
 import { fail } from "../../core/_errors.ts";
-import { createRng, type Rng } from "../../core/_rng.ts";
+import { createRng } from "../../core/_rng.ts";
 import {
   type ApiReply,
   type BatchApiLimits,
@@ -20,9 +20,10 @@ import {
   createBatchApi,
 } from "./batches.ts";
 import { judgeLabelRequest } from "./request.ts";
+import { perturbScore } from "./_noise.ts";
 import { estimateRequestTokens } from "../label.ts";
 import type { LabelRequestBody } from "../protocol.ts";
-import { ASPECTS, SCORE_MAX, SCORE_MIN } from "../../videos/scores.ts";
+import { ASPECTS } from "../../videos/scores.ts";
 
 /** A fault the server can inject into a chat completion. */
 export type FaultKind = "ok" | "429" | "500" | "slow" | "malformed" | "missing_patch";
@@ -186,12 +187,12 @@ export function startJudgeServer(options: JudgeServerOptions = {}): JudgeServer 
     const draws = createRng(contentSeed(seed, request));
     const patches = labels.patches.map((p) => ({
       id: p.id,
-      ...Object.fromEntries(ASPECTS.map((a) => [a, perturb(p.scores[a], noise, bias, draws)])),
+      ...Object.fromEntries(ASPECTS.map((a) => [a, perturbScore(p.scores[a], noise, bias, draws)])),
       reason: p.reason,
     }));
     if (fault === "missing_patch" && patches.length > 0) patches.splice(rng.int(patches.length), 1);
     const video = Object.fromEntries(
-      ASPECTS.map((a) => [a, perturb(labels.video[a], noise, bias, draws)]),
+      ASPECTS.map((a) => [a, perturbScore(labels.video[a], noise, bias, draws)]),
     );
     let content = JSON.stringify({ video, patches });
     if (fault === "malformed") content = content.slice(0, Math.floor(content.length / 2));
@@ -318,11 +319,6 @@ function contentSeed(seed: number, request: LabelRequestBody): number {
   let h = (0x811c9dc5 ^ seed) >>> 0;
   for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
   return h;
-}
-
-function perturb(score: number, noise: number, bias: number, rng: Rng): number {
-  const v = score + bias + (noise > 0 ? noise * rng.normal() : 0);
-  return Math.max(SCORE_MIN, Math.min(SCORE_MAX, Math.round(v)));
 }
 
 /** Parses `"429:0.1,500:0.05"` into fault rates; errors name the bad entry. */
