@@ -106,3 +106,33 @@ Deno.test("training with the swap contrast draws swap partners and separates own
     /swapWeight/,
   );
 });
+
+Deno.test("swapGate keeps the contrast to clips whose labelled text alignment reaches it", async () => {
+  // labelled text alignment 3: under a gate of 4 no pair is left, so the contrast's weight
+  // changes nothing; under a gate of 3 every pair is kept and it does
+  const owns = [1, 2, 3, 4].map((s) => {
+    const e = clip(PROMPT, s);
+    return { ...e, labels: { ...e.labels, video: { ...e.labels.video, text_alignment: 3 } } };
+  });
+  const train = [...owns, ...owns.map(swapOf)];
+  const weights = async (swapWeight: number, swapGate: number) => {
+    const { model } = await trainRewardStage(train, {
+      stage: "video",
+      steps: 3,
+      batchSize: 4,
+      quiet: true,
+      config: TINY,
+      promptDropout: 0,
+      swapWeight,
+      swapGate,
+    });
+    const flat = [...model.params.values()].flatMap((v) => Array.from(v.dataSync()));
+    disposeRewardModel(model);
+    return flat;
+  };
+  const gap = (a: number[], b: number[]) =>
+    a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i])), 0);
+  assert.equal(gap(await weights(1, 4), await weights(3, 4)), 0);
+  assert.ok(gap(await weights(1, 3), await weights(3, 3)) > 0);
+  assert.throws(() => resolveRewardLoss({ swapGate: 5 }), /swapGate/);
+});

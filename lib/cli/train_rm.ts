@@ -43,6 +43,7 @@ function modelOptions(values: CliValues) {
     pairLoss: String(values["pair-loss"]) as RewardPairLoss,
     pairWeight: numberOption(values, "pair-weight"),
     swapWeight: numberOption(values, "swap-weight"),
+    swapGate: numberOption(values, "swap-gate"),
   };
   resolveRewardLoss(loss, "train-rm");
   return { config, ...loss };
@@ -141,6 +142,11 @@ export const trainRmCommand: CliCommand = {
       type: "string",
       default: `${W.swapWeight}`,
       description: "weight of the prompt-swap contrast on text alignment (needs --swap-rate > 0)",
+    },
+    "swap-gate": {
+      type: "string",
+      default: `${W.swapGate}`,
+      description: "the contrast only where the clip's labelled text alignment is at least this",
     },
     "from-scratch": { type: "boolean", default: false, description: "stage 2 from fresh weights" },
     ablation: { type: "boolean", default: false, description: "also train the from-scratch PRM" },

@@ -39,6 +39,14 @@ export interface RewardLossWeights {
    * count, whose labels move by less than their noise. Default 0 (off).
    */
   swapWeight?: number;
+  /**
+   * The swap contrast only on pairs whose own clip's labelled text-alignment video score is at
+   * least this (1–4; 1: every pair). The contrast's prior "own prompt above swapped" holds for a
+   * clip that shows its prompt; a generator sample often shows another shape or count, and a
+   * swap to what it shows is then no worse. The labels, not the judge, say which clips qualify.
+   * Our reconstruction, like the contrast. Default 1 (every pair).
+   */
+  swapGate?: number;
 }
 
 /** The defaults of {@linkcode RewardLossWeights}. */
@@ -49,6 +57,7 @@ export const REWARD_LOSS_DEFAULTS: Readonly<Required<RewardLossWeights>> = Objec
   pairWeight: 0.5,
   pairScale: 2,
   swapWeight: 0,
+  swapGate: 1,
 });
 
 /**
@@ -84,6 +93,7 @@ export function resolveRewardLoss(
     pairWeight: checkNumber(where, "pairWeight", options.pairWeight ?? d.pairWeight, 0),
     pairScale,
     swapWeight: checkNumber(where, "swapWeight", options.swapWeight ?? d.swapWeight, 0),
+    swapGate: checkNumber(where, "swapGate", options.swapGate ?? d.swapGate, 1, 4),
   };
 }
 
@@ -97,6 +107,7 @@ export function resolveRewardLoss(
  * ```
  */
 export function rewardLossOf(options: RewardLossWeights): RewardLossWeights {
-  const { videoWeight, consistencyWeight, pairLoss, pairWeight, pairScale, swapWeight } = options;
-  return { videoWeight, consistencyWeight, pairLoss, pairWeight, pairScale, swapWeight };
+  const { videoWeight, consistencyWeight, pairLoss, pairWeight, pairScale, swapWeight, swapGate } =
+    options;
+  return { videoWeight, consistencyWeight, pairLoss, pairWeight, pairScale, swapWeight, swapGate };
 }

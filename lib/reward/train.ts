@@ -593,6 +593,12 @@ export async function trainRewardStage(
       const keep = picked.map(() => (rng.next() < dropout ? 0 : 1));
       adam.setLearningRate(learningRateAt(step, steps, peak));
       const batch = makeRewardBatch(model, picked, keep);
+      if (loss.swapGate > 1 && batch.swapPairs) {
+        const gate = loss.swapGate;
+        batch.swapPairs = batch.swapPairs.filter(([own]) =>
+          picked[own].labels.video.text_alignment >= gate
+        );
+      }
       let value: number;
       try {
         const result = paramGrads(
