@@ -1,12 +1,17 @@
 /**
- * The loss options of the reward-model trainer ({@linkcode RewardLossWeights}): the weights of
- * stage 2's terms and the pairwise loss variant, with their defaults in one place
- * ({@linkcode REWARD_LOSS_DEFAULTS}) and their validation ({@linkcode resolveRewardLoss}). The
- * loss itself is `rewardLoss` in `train.ts`, which re-exports these.
+ * The loss of the reward-model trainer: its options ({@linkcode RewardLossWeights}: the weights of
+ * stage 2's terms and the pairwise loss variant, with their defaults in one place,
+ * {@linkcode REWARD_LOSS_DEFAULTS}, and their validation, {@linkcode resolveRewardLoss}) and the loss
+ * of a stage on a batch ({@linkcode rewardLoss}; its exact form is in `train.ts`'s module doc).
+ * `train.ts` re-exports these.
  * @module
  */
 
+import * as tf from "@tensorflow/tfjs";
 import { checkNumber, fail } from "../core/_errors.ts";
+import { ASPECTS } from "../videos/scores.ts";
+import { rewardForward, type RewardModel } from "./model.ts";
+import { bradleyTerryLoss } from "./pair_loss.ts";
 
 /** The loss variants of the pairwise term (see `RewardLossWeights.pairLoss`). */
 export type RewardPairLoss = "none" | "bradley-terry";
@@ -111,3 +116,136 @@ export function rewardLossOf(options: RewardLossWeights): RewardLossWeights {
     options;
   return { videoWeight, consistencyWeight, pairLoss, pairWeight, pairScale, swapWeight, swapGate };
 }
+
+/** Which loss a stage trains. */
+export type RewardStage = "video" | "patch";
+
+/** A training batch as tensors. */
+export interface RewardBatch {
+  /** `[B, T, H, W, 3]` in [0, 1]. */
+  x: tf.Tensor;
+  /** `[B, PROMPT_LENGTH]` token ids. */
+  tokens: tf.Tensor2D;
+  /** `[B, aspects]` video labels. */
+  videoLabels: tf.Tensor2D;
+  /** `[B, patches, aspects]` patch labels. */
+  patchLabels: tf.Tensor3D;
+  /** `[B]` prompt keep mask (prompt dropout). */
+  keep: tf.Tensor1D;
+  /**
+   * Per item, the index of its prompt among the batch's distinct prompts, or -1 when it is
+   * scored with the null prompt (dropped, or not a ShapesWorld sentence): the same-prompt
+   * pairs of the pairwise term. Plain numbers, nothing to dispose. Default: no pairs.
+   */
+  groups?: readonly number[];
+  /**
+   * Pairs `[own, swapped]` of batch items: a clip under its own prompt and the same clip under a
+   * swapped prompt (a prompt-swap negative), both scored with their prompt: the pairs of the
+   * swap contrast (`swapWeight`). Default: none.
+   */
+  swapPairs?: ReadonlyArray<readonly [number, number]>;
+}
+
+/**
+ * The loss of a stage on a batch, with its parts (the exact form is in `train.ts`'s module
+ * doc). Call inside `tf.tidy` or a gradient function.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { judgeVideo, parsePrompt, renderClip } from "@halo/kit";
+ * import {
+ *   createRewardModel,
+ *   disposeRewardModel,
+ *   makeRewardBatch,
+ *   rewardGrid,
+ *   rewardLoss,
+ * } from "@halo/kit/reward";
+ * const model = createRewardModel({ dim: 16, depth: 1, heads: 2 });
+ * const prompt = "one red circle moving right slowly on a black background";
+ * const { video } = renderClip(parsePrompt(prompt), { seed: 1 });
+ * const { video: scores, patches } = judgeVideo(video, prompt, rewardGrid(model.config));
+ * const example = { video, prompt, origin: "clean" as const, defects: [], labels: { video: scores, patches } };
+ * const batch = makeRewardBatch(model, [example]);
+ * const loss = tf.tidy(() => rewardLoss(model, batch, { stage: "video" }).total.dataSync()[0]);
+ * console.log(loss >= 0); // true
+ * tf.dispose([batch.x, batch.tokens, batch.videoLabels, batch.patchLabels, batch.keep]);
+ * disposeRewardModel(model);
+ * ```
+ */
+export function rewardLoss(
+  model: RewardModel,
+  batch: RewardBatch,
+  options: RewardLossWeights & { stage: RewardStage },
+): {
+  total: tf.Scalar;
+  video: tf.Scalar;
+  patch: tf.Scalar;
+  consistency: tf.Scalar;
+  pair: tf.Scalar;
+  swap: tf.Scalar;
+} {
+  const w = resolveRewardLoss(options);
+  const out = rewardForward(model, batch, { keep: batch.keep });
+  const video = out.video.sub(batch.videoLabels).square().mean() as tf.Scalar;
+  const patch = out.patches.sub(batch.patchLabels).square().mean() as tf.Scalar;
+  const consistency = out.patches.mean(1).sub(stopGradient(out.video)).square()
+    .mean() as tf.Scalar;
+  const pair = w.pairLoss === "bradley-terry"
+    ? bradleyTerryLoss(
+      { scores: out.video, labels: batch.videoLabels, mask: pairMask(batch) },
+      { scale: w.pairScale },
+    )
+    : tf.scalar(0);
+  const swap = w.swapWeight > 0 && batch.swapPairs?.length
+    ? swapContrast(out.video, batch.swapPairs, w.pairScale)
+    : tf.scalar(0);
+  const extra = pair.mul(w.pairLoss === "none" ? 0 : w.pairWeight).add(swap.mul(w.swapWeight));
+  if (options.stage === "video") {
+    // the patch head takes no part in stage 1; ×0 keeps its gradients defined (zeros)
+    const total = video.add(extra).add(out.patches.mean().mul(0)) as tf.Scalar;
+    return { total, video, patch, consistency, pair, swap };
+  }
+  const total = patch.add(video.mul(w.videoWeight)).add(consistency.mul(w.consistencyWeight))
+    .add(extra) as tf.Scalar;
+  return { total, video, patch, consistency, pair, swap };
+}
+
+const TEXT = ASPECTS.indexOf("text_alignment");
+
+/** The swap contrast: Bradley–Terry with the known direction "own prompt above swapped" on text alignment. */
+function swapContrast(
+  video: tf.Tensor2D,
+  pairs: ReadonlyArray<readonly [number, number]>,
+  scale: number,
+): tf.Scalar {
+  const b = video.shape[0];
+  const order = new Float32Array(b);
+  const mask = new Float32Array(b * b);
+  for (const [own, swapped] of pairs) {
+    order[own] = 1;
+    mask[Math.min(own, swapped) * b + Math.max(own, swapped)] = 1;
+  }
+  return bradleyTerryLoss({
+    scores: video.slice([0, TEXT], [b, 1]) as tf.Tensor2D,
+    labels: tf.tensor2d(order, [b, 1]),
+    mask: tf.tensor2d(mask, [b, b]),
+  }, { scale });
+}
+
+/** `[B, B]`: 1 where items `i < j` share a prompt (`batch.groups`), else 0. */
+function pairMask(batch: RewardBatch): tf.Tensor2D {
+  const b = batch.x.shape[0];
+  const g = batch.groups ?? [];
+  const mask = new Float32Array(b * b);
+  for (let i = 0; i < b; i++) {
+    for (let j = i + 1; j < b; j++) if (g[i] >= 0 && g[i] === g[j]) mask[i * b + j] = 1;
+  }
+  return tf.tensor2d(mask, [b, b]);
+}
+
+/** Identity whose gradient is zero (tfjs has no stop-gradient op). */
+const stopGradient: (x: tf.Tensor) => tf.Tensor = tf.customGrad(
+  // deno-lint-ignore no-explicit-any
+  (x: any) => ({ value: (x as tf.Tensor).clone(), gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy) }),
+) as unknown as (x: tf.Tensor) => tf.Tensor;

@@ -1,8 +1,8 @@
 /**
- * Training the reward models: the loss of each stage ({@linkcode rewardLoss}), its batches
- * ({@linkcode makeRewardBatch}) and the training loop ({@linkcode trainRewardStage}). The
- * experiment around them (`deno task train-rm`) is `experiment.ts`; saving and loading a
- * model is `io.ts`.
+ * Training the reward models: the batches ({@linkcode makeRewardBatch}) and the training loop
+ * ({@linkcode trainRewardStage}); the loss of each stage ({@linkcode rewardLoss}, below) is
+ * `loss.ts`, re-exported here. The experiment around them (`deno task train-rm`) is
+ * `experiment.ts`; saving and loading a model is `io.ts`.
  *
  * **Stage 1 — VRM.** The video head learns the distilled video-level labels:
  * `L₁ = mean_{b,a} (v̂_{b,a} − y_{b,a})²` on the 1–4 scale.
@@ -55,7 +55,6 @@ import {
   disposeRewardModel,
   resolveRewardConfig,
   type RewardConfig,
-  rewardForward,
   rewardGrid,
   type RewardModel,
 } from "./model.ts";
@@ -63,19 +62,24 @@ import { flattenPatchScores, scoreRewards } from "./score.ts";
 import { loadRewardModel, saveRewardModel } from "./io.ts";
 import type { RewardExample } from "./data.ts";
 import type { RewardTrainedOn } from "./trained_on.ts";
-import { bradleyTerryLoss } from "./pair_loss.ts";
-import { resolveRewardLoss, type RewardLossWeights } from "./loss.ts";
+import {
+  resolveRewardLoss,
+  type RewardBatch,
+  rewardLoss,
+  type RewardLossWeights,
+  type RewardStage,
+} from "./loss.ts";
 export {
   resolveRewardLoss,
   REWARD_LOSS_DEFAULTS,
+  type RewardBatch,
+  rewardLoss,
   rewardLossOf,
   type RewardLossWeights,
   type RewardPairLoss,
+  type RewardStage,
 } from "./loss.ts";
 import { learningRateAt } from "../generator/pretrain.ts";
-
-/** Which loss a stage trains. */
-export type RewardStage = "video" | "patch";
 
 /**
  * Copies every weight of `from` into `to` (same config) on the device: nothing
@@ -91,96 +95,6 @@ function copyWeights(from: RewardModel, to: RewardModel): void {
   for (const [name, v] of to.params) v.assign(from.params.get(name)!);
 }
 
-/** A training batch as tensors. */
-export interface RewardBatch {
-  /** `[B, T, H, W, 3]` in [0, 1]. */
-  x: tf.Tensor;
-  /** `[B, PROMPT_LENGTH]` token ids. */
-  tokens: tf.Tensor2D;
-  /** `[B, aspects]` video labels. */
-  videoLabels: tf.Tensor2D;
-  /** `[B, patches, aspects]` patch labels. */
-  patchLabels: tf.Tensor3D;
-  /** `[B]` prompt keep mask (prompt dropout). */
-  keep: tf.Tensor1D;
-  /**
-   * Per item, the index of its prompt among the batch's distinct prompts, or -1 when it is
-   * scored with the null prompt (dropped, or not a ShapesWorld sentence): the same-prompt
-   * pairs of the pairwise term. Plain numbers, nothing to dispose. Default: no pairs.
-   */
-  groups?: readonly number[];
-  /**
-   * Pairs `[own, swapped]` of batch items: a clip under its own prompt and the same clip under a
-   * swapped prompt (a prompt-swap negative), both scored with their prompt: the pairs of the
-   * swap contrast (`swapWeight`). Default: none.
-   */
-  swapPairs?: ReadonlyArray<readonly [number, number]>;
-}
-
-/**
- * The loss of a stage on a batch, with its parts (see the module doc for the
- * exact form). Call inside `tf.tidy` or a gradient function.
- */
-export function rewardLoss(
-  model: RewardModel,
-  batch: RewardBatch,
-  options: RewardLossWeights & { stage: RewardStage },
-): {
-  total: tf.Scalar;
-  video: tf.Scalar;
-  patch: tf.Scalar;
-  consistency: tf.Scalar;
-  pair: tf.Scalar;
-  swap: tf.Scalar;
-} {
-  const w = resolveRewardLoss(options);
-  const out = rewardForward(model, batch, { keep: batch.keep });
-  const video = out.video.sub(batch.videoLabels).square().mean() as tf.Scalar;
-  const patch = out.patches.sub(batch.patchLabels).square().mean() as tf.Scalar;
-  const consistency = out.patches.mean(1).sub(stopGradient(out.video)).square()
-    .mean() as tf.Scalar;
-  const pair = w.pairLoss === "bradley-terry"
-    ? bradleyTerryLoss(
-      { scores: out.video, labels: batch.videoLabels, mask: pairMask(batch) },
-      { scale: w.pairScale },
-    )
-    : tf.scalar(0);
-  const swap = w.swapWeight > 0 && batch.swapPairs?.length
-    ? swapContrast(out.video, batch.swapPairs, w.pairScale)
-    : tf.scalar(0);
-  const extra = pair.mul(w.pairLoss === "none" ? 0 : w.pairWeight).add(swap.mul(w.swapWeight));
-  if (options.stage === "video") {
-    // the patch head takes no part in stage 1; ×0 keeps its gradients defined (zeros)
-    const total = video.add(extra).add(out.patches.mean().mul(0)) as tf.Scalar;
-    return { total, video, patch, consistency, pair, swap };
-  }
-  const total = patch.add(video.mul(w.videoWeight)).add(consistency.mul(w.consistencyWeight))
-    .add(extra) as tf.Scalar;
-  return { total, video, patch, consistency, pair, swap };
-}
-
-const TEXT = ASPECTS.indexOf("text_alignment");
-
-/** The swap contrast: Bradley–Terry with the known direction "own prompt above swapped" on text alignment. */
-function swapContrast(
-  video: tf.Tensor2D,
-  pairs: ReadonlyArray<readonly [number, number]>,
-  scale: number,
-): tf.Scalar {
-  const b = video.shape[0];
-  const order = new Float32Array(b);
-  const mask = new Float32Array(b * b);
-  for (const [own, swapped] of pairs) {
-    order[own] = 1;
-    mask[Math.min(own, swapped) * b + Math.max(own, swapped)] = 1;
-  }
-  return bradleyTerryLoss({
-    scores: video.slice([0, TEXT], [b, 1]) as tf.Tensor2D,
-    labels: tf.tensor2d(order, [b, 1]),
-    mask: tf.tensor2d(mask, [b, b]),
-  }, { scale });
-}
-
 /** The suffix `data.ts` gives a prompt-swap negative's source. */
 const SWAP_SOURCE = /:swap=[a-z]+$/;
 
@@ -189,23 +103,6 @@ function isSwapOf(swapped: RewardExample, own: RewardExample): boolean {
   return swapped.origin === "swap" && own.origin !== "swap" && own.origin !== "mismatch" &&
     swapped.video.source.replace(SWAP_SOURCE, "") === own.video.source;
 }
-
-/** `[B, B]`: 1 where items `i < j` share a prompt (`batch.groups`), else 0. */
-function pairMask(batch: RewardBatch): tf.Tensor2D {
-  const b = batch.x.shape[0];
-  const g = batch.groups ?? [];
-  const mask = new Float32Array(b * b);
-  for (let i = 0; i < b; i++) {
-    for (let j = i + 1; j < b; j++) if (g[i] >= 0 && g[i] === g[j]) mask[i * b + j] = 1;
-  }
-  return tf.tensor2d(mask, [b, b]);
-}
-
-/** Identity whose gradient is zero (tfjs has no stop-gradient op). */
-const stopGradient: (x: tf.Tensor) => tf.Tensor = tf.customGrad(
-  // deno-lint-ignore no-explicit-any
-  (x: any) => ({ value: (x as tf.Tensor).clone(), gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy) }),
-) as unknown as (x: tf.Tensor) => tf.Tensor;
 
 /** Builds the tensors of a batch (the caller disposes them). */
 export function makeRewardBatch(
