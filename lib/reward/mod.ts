@@ -3,7 +3,7 @@
  * training into the patch reward model (PRM). The model (`model.ts`) and its
  * load/save (`io.ts`), scoring of videos and patches (`score.ts`), the training
  * data (`data.ts`: ShapesWorld renders, injected defects and generator samples,
- * labelled through the judge server), the training loop (`train.ts`), the
+ * labelled through the judge server), the training loop (`train.ts`) and its loss (`loss.ts`), the
  * experiment with its report (`experiment.ts`), the continual-vs-scratch
  * comparison over seeds (`seeds.ts`), the same two stages on a label file written
  * by `deno task label` (`from_labels.ts`, `deno task train-rm --labels`), and the
