@@ -115,6 +115,13 @@ Deno.test("train-rm --data-seed trains a model of another seed on the same clips
     assert.deepEqual(await sources("b"), await sources("a"), "the same clips");
     const facts = JSON.parse(await Deno.readTextFile(`${dir}/b/report.json`)).facts;
     assert.deepEqual([facts.seed, facts.dataSeed], [1, 0]);
+    // the report records the loss and the data mix, defaults filled in
+    assert.deepEqual([facts.loss.swapWeight, facts.loss.swapGate, facts.loss.pairLoss], [
+      0,
+      1,
+      "none",
+    ]);
+    assert.deepEqual([facts.generatorShare, facts.swapRate], [0, 0]);
     assert.notDeepEqual(
       await Deno.readFile(`${dir}/b/prm/weights.bin`),
       await Deno.readFile(`${dir}/a/prm/weights.bin`),

@@ -38,13 +38,19 @@ import { saveRewardModel } from "./io.ts";
 import {
   type CurvePoint,
   makeRewardBatch,
+  resolveRewardLoss,
   REWARD_STAGE_DEFAULTS,
   rewardLoss,
   rewardLossOf,
   type RewardLossWeights,
   trainRewardStage,
 } from "./train.ts";
-import { buildRewardDataset, type RewardDatasetOptions, type RewardExample } from "./data.ts";
+import {
+  buildRewardDataset,
+  REWARD_DATA_DEFAULTS,
+  type RewardDatasetOptions,
+  type RewardExample,
+} from "./data.ts";
 import type { RewardTrainedOn } from "./trained_on.ts";
 import { formatHeldOutMetrics, type HeldOutMetrics, heldOutMetrics } from "./held_out.ts";
 import { renderClip } from "../videos/world.ts";
@@ -337,6 +343,11 @@ export async function trainRewardModels(
         videoSteps: options.videoSteps ?? d.videoSteps,
         patchSteps,
         batchSize: options.batchSize ?? REWARD_STAGE_DEFAULTS.batchSize,
+        // what makes two runs on one label cache differ: the loss and the data's mix
+        loss: resolveRewardLoss(rewardLossOf(options), "trainRewardModels"),
+        clipsPerPrompt: options.data?.clipsPerPrompt ?? REWARD_DATA_DEFAULTS.clipsPerPrompt,
+        generatorShare: options.data?.generatorShare ?? REWARD_DATA_DEFAULTS.generatorShare,
+        swapRate: options.data?.swapRate ?? 0,
       },
     };
     await writeFileAtomic(join(out, "report.json"), JSON.stringify(report, null, 2) + "\n");
