@@ -1,8 +1,8 @@
 /**
  * Training the reward models: the batches ({@linkcode makeRewardBatch}) and the training loop
- * ({@linkcode trainRewardStage}); the loss of each stage ({@linkcode rewardLoss}, below) is
- * `loss.ts`, re-exported here. The experiment around them (`deno task train-rm`) is
- * `experiment.ts`; saving and loading a model is `io.ts`.
+ * ({@linkcode trainRewardStage}). The loss of each stage, whose form follows, is
+ * {@linkcode rewardLoss} in `loss.ts` (re-exported here). The experiment around them
+ * (`deno task train-rm`) is `experiment.ts`; saving and loading a model is `io.ts`.
  *
  * **Stage 1 — VRM.** The video head learns the distilled video-level labels:
  * `L₁ = mean_{b,a} (v̂_{b,a} − y_{b,a})²` on the 1–4 scale.
