@@ -136,3 +136,41 @@ Deno.test("swapGate keeps the contrast to clips whose labelled text alignment re
   assert.ok(gap(await weights(1, 3), await weights(3, 3)) > 0);
   assert.throws(() => resolveRewardLoss({ swapGate: 5 }), /swapGate/);
 });
+
+Deno.test('swapLabels "text" trains a swap\'s text alignment only, in the regression and the pairs', () => {
+  const own = clip(PROMPT, 1);
+  const swap = swapOf(own);
+  // the swap's quality labels moved: "text" does not see them, "all" does
+  const moved: RewardExample = {
+    ...swap,
+    labels: {
+      video: { ...swap.labels.video, visual_quality: 1, temporal_consistency: 1 },
+      patches: swap.labels.patches.map((p) => ({
+        ...p,
+        scores: { ...p.scores, visual_quality: 1, temporal_consistency: 1 },
+      })),
+    },
+  };
+  const model = createRewardModel(TINY);
+  const twin = clip(swap.prompt, 5); // shares the swap's prompt: a Bradley–Terry pair with it
+  const loss = (example: RewardExample, swapLabels: "all" | "text") => {
+    const batch = makeRewardBatch(model, [own, example, twin]);
+    assert.deepEqual(batch.swapped, [false, true, false]);
+    const parts = tf.tidy(() => {
+      const l = rewardLoss(model, batch, { stage: "patch", swapLabels, pairLoss: "bradley-terry" });
+      return [l.video, l.patch, l.pair].map((t) => t.dataSync()[0]);
+    });
+    tf.dispose([batch.x, batch.tokens, batch.videoLabels, batch.patchLabels, batch.keep]);
+    return parts;
+  };
+  try {
+    const before = tf.memory().numTensors;
+    assert.deepEqual(loss(moved, "text"), loss(swap, "text"));
+    const [a, b] = [loss(moved, "all"), loss(swap, "all")];
+    assert.ok(a[0] !== b[0] && a[1] !== b[1], `"all" trains the quality labels: ${a} vs ${b}`);
+    assert.equal(tf.memory().numTensors, before);
+    assert.throws(() => resolveRewardLoss({ swapLabels: "none" as never }), /swapLabels/);
+  } finally {
+    disposeRewardModel(model);
+  }
+});

@@ -22,6 +22,7 @@ import {
   resolveRewardLoss,
   REWARD_LOSS_DEFAULTS as W,
   type RewardPairLoss,
+  type RewardSwapLabels,
 } from "../reward/loss.ts";
 import { resolveRewardConfig, type RewardConfig } from "../reward/model.ts";
 import { formatRewardReport, trainRewardModels } from "../reward/experiment.ts";
@@ -44,6 +45,7 @@ function modelOptions(values: CliValues) {
     pairWeight: numberOption(values, "pair-weight"),
     swapWeight: numberOption(values, "swap-weight"),
     swapGate: numberOption(values, "swap-gate"),
+    swapLabels: String(values["swap-labels"]) as RewardSwapLabels,
   };
   resolveRewardLoss(loss, "train-rm");
   return { config, ...loss };
@@ -147,6 +149,11 @@ export const trainRmCommand: CliCommand = {
       type: "string",
       default: `${W.swapGate}`,
       description: "the contrast only where the clip's labelled text alignment is at least this",
+    },
+    "swap-labels": {
+      type: "string",
+      default: W.swapLabels,
+      description: "aspects the prompt-swap negatives' labels train: all or text",
     },
     "from-scratch": { type: "boolean", default: false, description: "stage 2 from fresh weights" },
     ablation: { type: "boolean", default: false, description: "also train the from-scratch PRM" },

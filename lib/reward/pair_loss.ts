@@ -28,6 +28,8 @@ export interface BradleyTerryInputs {
   labels: tf.Tensor2D;
   /** `[B, B]` 1 where clips `i` and `j` form a pair (each pair once, e.g. `i < j`), else 0. */
   mask: tf.Tensor2D;
+  /** `[B, aspects]` weight of each item's aspects; a pair's weight is their product. Default: all 1. */
+  weights?: tf.Tensor2D;
 }
 
 /** Options for {@linkcode bradleyTerryLoss}. */
@@ -56,7 +58,7 @@ export function bradleyTerryLoss(
   options: BradleyTerryOptions = {},
 ): tf.Scalar {
   const where = "bradleyTerryLoss";
-  const { scores, labels, mask } = inputs ?? {};
+  const { scores, labels, mask, weights } = inputs ?? {};
   if (!(scores instanceof tf.Tensor) || scores.rank !== 2) {
     fail(where, "scores of shape [B, aspects]", scores?.shape ?? scores);
   }
@@ -67,12 +69,19 @@ export function bradleyTerryLoss(
   if (!(mask instanceof tf.Tensor) || mask.shape[0] !== b || mask.shape[1] !== b) {
     fail(where, `mask of shape [${b}, ${b}]`, mask?.shape ?? mask);
   }
+  if (
+    weights !== undefined &&
+    !(weights instanceof tf.Tensor && weights.shape[0] === b && weights.shape[1] === na)
+  ) {
+    fail(where, `weights of shape [${b}, ${na}]`, (weights as tf.Tensor | null)?.shape ?? weights);
+  }
   const scale = checkNumber(where, "scale", options.scale ?? 2, 0);
   if (!(scale > 0)) fail(where, "scale > 0", scale);
   return tf.tidy(() => {
     const diff = scores.expandDims(1).sub(scores.expandDims(0)); // [B, B, A]: v̂_i − v̂_j
     const direction = tf.sign(labels.expandDims(1).sub(labels.expandDims(0)));
-    const weight = direction.abs().mul(mask.toFloat().expandDims(2));
+    let weight = direction.abs().mul(mask.toFloat().expandDims(2));
+    if (weights) weight = weight.mul(weights.expandDims(1).mul(weights.expandDims(0)));
     const nll = logSigmoid(diff.mul(direction).mul(scale)).neg();
     return nll.mul(weight).sum().div(tf.maximum(weight.sum(), 1)) as tf.Scalar;
   });

@@ -78,6 +78,7 @@ export {
   type RewardLossWeights,
   type RewardPairLoss,
   type RewardStage,
+  type RewardSwapLabels,
 } from "./loss.ts";
 import { learningRateAt } from "../generator/pretrain.ts";
 
@@ -162,6 +163,7 @@ export function makeRewardBatch(
     keep: tf.tensor1d(Array.from({ length: b }, (_, i) => keepOf(i)), "float32"),
     groups,
     swapPairs,
+    swapped: examples.map((e) => e.origin === "swap"),
   };
 }
 
