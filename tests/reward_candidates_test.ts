@@ -401,7 +401,7 @@ Deno.test("a train step with word tokens and the Bradley–Terry term leaks no t
   };
   const model = createRewardModel({ ...TINY, promptInput: "tokens" });
   try {
-    const batch = makeRewardBatch(model, train, [1, 1, 1, 0]);
+    const batch = makeRewardBatch(model, train, { keep: [1, 1, 1, 0] });
     assert.deepEqual(batch.groups, [0, 0, 1, -1]);
     const before = tf.memory().numTensors;
     for (const stage of ["video", "patch"] as const) {

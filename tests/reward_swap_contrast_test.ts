@@ -44,7 +44,7 @@ Deno.test("the swap contrast pairs a clip with its swap, leaks no tensor, and is
     const batch = makeRewardBatch(model, train);
     // a rendered mismatch does not show its own prompt: its swap is not contrasted
     assert.deepEqual(batch.swapPairs, [[0, 2]]);
-    const dropped = makeRewardBatch(model, train, [1, 1, 0, 1]);
+    const dropped = makeRewardBatch(model, train, { keep: [1, 1, 0, 1] });
     assert.deepEqual(dropped.swapPairs, [], "a pair with a null prompt is skipped");
     tf.dispose([dropped.x, dropped.tokens, dropped.videoLabels, dropped.patchLabels, dropped.keep]);
     const before = tf.memory().numTensors;

@@ -49,8 +49,8 @@ export interface RewardLossWeights {
    * least this (1–4; 1: every pair). The contrast's prior "own prompt above swapped" holds for a
    * clip that shows its prompt; a generator sample often shows another shape or count, and a
    * swap to what it shows is then no worse. The labels, not the judge, say which clips qualify.
-   * Applied where `trainRewardStage` (`train.ts`) draws a batch (it drops the pairs below the gate from
-   * `RewardBatch.swapPairs`); {@linkcode rewardLoss} contrasts every pair the batch holds. Our
+   * Applied where the batch is built (`makeRewardBatch`'s `swapGate` leaves the pairs below the
+   * gate out of `RewardBatch.swapPairs`); {@linkcode rewardLoss} contrasts every pair it is given. Our
    * reconstruction, like the contrast. Default 1 (every pair).
    */
   swapGate?: number;

@@ -105,12 +105,44 @@ function isSwapOf(swapped: RewardExample, own: RewardExample): boolean {
     swapped.video.source.replace(SWAP_SOURCE, "") === own.video.source;
 }
 
-/** Builds the tensors of a batch (the caller disposes them). */
+/** Options for {@linkcode makeRewardBatch}. */
+export interface RewardBatchOptions {
+  /** Per example, 1 to score it with its prompt or 0 for the null prompt (prompt dropout). Default: all 1. */
+  keep?: readonly number[];
+  /**
+   * Keep a swap pair only when its own clip's labelled text-alignment video score is at least
+   * this (`RewardLossWeights.swapGate`). Default 1 (every pair).
+   */
+  swapGate?: number;
+}
+
+/**
+ * Builds the tensors of a batch (the caller disposes them): the clips, their prompts' tokens and
+ * labels, the same-prompt groups of the pairwise term and the swap pairs of the contrast.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { judgeVideo, parsePrompt, renderClip } from "@halo/kit";
+ * import { createRewardModel, disposeRewardModel, makeRewardBatch, rewardGrid } from "@halo/kit/reward";
+ * const model = createRewardModel({ dim: 16, depth: 1, heads: 2 });
+ * const prompt = "one red circle moving right slowly on a black background";
+ * const { video } = renderClip(parsePrompt(prompt), { seed: 1 });
+ * const labels = judgeVideo(video, prompt, rewardGrid(model.config));
+ * const example = { video, prompt, origin: "clean" as const, defects: [], labels };
+ * const batch = makeRewardBatch(model, [example, example], { keep: [1, 0] });
+ * console.log(batch.videoLabels.shape, batch.groups); // [2, 3] [0, -1]
+ * tf.dispose([batch.x, batch.tokens, batch.videoLabels, batch.patchLabels, batch.keep]);
+ * disposeRewardModel(model);
+ * ```
+ */
 export function makeRewardBatch(
   model: RewardModel,
   examples: readonly RewardExample[],
-  keep?: readonly number[],
+  options: RewardBatchOptions = {},
 ): RewardBatch {
+  const { keep } = options;
+  const gate = checkNumber("makeRewardBatch", "swapGate", options.swapGate ?? 1, 1, 4);
   const c = model.config;
   const b = examples.length;
   const per = c.frames * c.size * c.size * 3;
@@ -152,7 +184,9 @@ export function makeRewardBatch(
   const swapPairs: Array<[number, number]> = [];
   examples.forEach((e, i) =>
     examples.forEach((o, j) => {
-      if (keepOf(i) && keepOf(j) && isSwapOf(e, o)) swapPairs.push([j, i]);
+      if (
+        keepOf(i) && keepOf(j) && isSwapOf(e, o) && o.labels.video.text_alignment >= gate
+      ) swapPairs.push([j, i]);
     })
   );
   return {
@@ -491,13 +525,7 @@ export async function trainRewardStage(
       const picked = ids.map((k) => train[k]);
       const keep = picked.map(() => (rng.next() < dropout ? 0 : 1));
       adam.setLearningRate(learningRateAt(step, steps, peak));
-      const batch = makeRewardBatch(model, picked, keep);
-      if (loss.swapGate > 1 && batch.swapPairs) {
-        const gate = loss.swapGate;
-        batch.swapPairs = batch.swapPairs.filter(([own]) =>
-          picked[own].labels.video.text_alignment >= gate
-        );
-      }
+      const batch = makeRewardBatch(model, picked, { keep, swapGate: loss.swapGate });
       let value: number;
       try {
         const result = paramGrads(
