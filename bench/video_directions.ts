@@ -8,6 +8,9 @@
  *   HALO_BACKEND=wasm deno run --allow-read --allow-env --allow-sys bench/video_directions.ts \
  *     out/pairs9 data/reward/prm-v1 data/reward/prm [more reward-model folders …]
  *
+ * `--score patch-mean` or `patch-min` orders the clips by the mean or the minimum of a model's patch
+ * scores (per aspect) instead of its video head.
+ *
  * A comma-separated list of folders is an ensemble, scored by `scoreEnsemble` with `--reduce`
  * (mean, min or mean-std; default mean), e.g. `out/rm-s0/prm,out/rm-s1/prm,out/rm-s2/prm`.
  *
@@ -36,7 +39,10 @@ import { shapesBench } from "../lib/videos/shapes_bench.ts";
 import type { Video } from "../lib/videos/video.ts";
 
 const { values, positionals } = parseArgs({
-  options: { reduce: { type: "string", default: "mean" } },
+  options: {
+    reduce: { type: "string", default: "mean" },
+    score: { type: "string", default: "video" },
+  },
   allowPositionals: true,
 });
 const reduce = values.reduce as EnsembleReduce;
@@ -44,6 +50,12 @@ if (!ENSEMBLE_REDUCES.includes(reduce)) {
   throw new Error(
     `--reduce: Expected one of ${ENSEMBLE_REDUCES.join(", ")} but found "${values.reduce}"`,
   );
+}
+// which of a model's scores orders the clips: its video head, or the mean / minimum of its patch scores
+const SCORES = ["video", "patch-mean", "patch-min"] as const;
+const scoreBy = values.score as typeof SCORES[number];
+if (!SCORES.includes(scoreBy)) {
+  throw new Error(`--score: Expected one of ${SCORES.join(", ")} but found "${values.score}"`);
 }
 const [folder, ...models] = positionals;
 if (!folder || models.length === 0) {
@@ -146,12 +158,16 @@ for (const dirs of models) {
       candidates.map((c, i) => ({ video: videos[i], prompt: c.prompt })),
       { reduce },
     );
+    const aspectScores = scores.map((s) => {
+      if (scoreBy === "video") return ASPECTS.map((a) => s.video[a]);
+      const cells = s.patches.flat(2); // [patches][aspects]
+      const pool = (xs: number[]) => scoreBy === "patch-min" ? Math.min(...xs) : mean(xs);
+      return ASPECTS.map((_, k) => pool(cells.map((p) => p[k])));
+    });
+    const name = members.length > 1 ? `${dirs} (${reduce})` : dirs;
     row(
-      members.length > 1 ? `${dirs} (${reduce})` : dirs,
-      (i, col) =>
-        col === 0
-          ? mean(ASPECTS.map((a) => scores[i].video[a]))
-          : scores[i].video[ASPECTS[col - 1]],
+      scoreBy === "video" ? name : `${name} (${scoreBy})`,
+      (i, col) => col === 0 ? mean(aspectScores[i]) : aspectScores[i][col - 1],
     );
   } finally {
     loaded.forEach(disposeRewardModel);
