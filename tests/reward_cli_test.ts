@@ -107,7 +107,10 @@ Deno.test("train-rm --data-seed trains a model of another seed on the same clips
       .map((l) => (JSON.parse(l) as { source: string }).source).sort();
   try {
     for (
-      const [out, ...seeds] of [["a", "--seed", "0"], ["b", "--seed", "1", "--data-seed", "0"]]
+      const [out, ...seeds] of [
+        ["a", "--seed", "0"],
+        ["b", "--seed", "1", "--data-seed", "0", "--swap-labels", "text"],
+      ]
     ) {
       const { code, text } = await run(out, ...seeds);
       assert.equal(code, 0, text);
@@ -116,11 +119,13 @@ Deno.test("train-rm --data-seed trains a model of another seed on the same clips
     const facts = JSON.parse(await Deno.readTextFile(`${dir}/b/report.json`)).facts;
     assert.deepEqual([facts.seed, facts.dataSeed], [1, 0]);
     // the report records the loss and the data mix, defaults filled in
-    assert.deepEqual([facts.loss.swapWeight, facts.loss.swapGate, facts.loss.pairLoss], [
-      0,
-      1,
-      "none",
-    ]);
+    assert.deepEqual(
+      [facts.loss.swapWeight, facts.loss.swapGate, facts.loss.pairLoss, facts.loss.swapLabels],
+      [0, 1, "none", "text"],
+    );
+    const bad = await run("c", "--swap-labels", "quality");
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.text, /swapLabels "all" or "text" but found "quality"/);
     assert.deepEqual([facts.generatorShare, facts.swapRate], [0, 0]);
     assert.notDeepEqual(
       await Deno.readFile(`${dir}/b/prm/weights.bin`),

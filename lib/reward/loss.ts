@@ -134,26 +134,9 @@ export function resolveRewardLoss(
  * ```
  */
 export function rewardLossOf(options: RewardLossWeights): RewardLossWeights {
-  const {
-    videoWeight,
-    consistencyWeight,
-    pairLoss,
-    pairWeight,
-    pairScale,
-    swapWeight,
-    swapGate,
-    swapLabels,
-  } = options;
-  return {
-    videoWeight,
-    consistencyWeight,
-    pairLoss,
-    pairWeight,
-    pairScale,
-    swapWeight,
-    swapGate,
-    swapLabels,
-  };
+  // every field the defaults name, so a new loss option is handed on without touching this
+  const keys = Object.keys(REWARD_LOSS_DEFAULTS) as (keyof RewardLossWeights)[];
+  return Object.fromEntries(keys.map((k) => [k, options[k]])) as RewardLossWeights;
 }
 
 /** Which loss a stage trains. */
