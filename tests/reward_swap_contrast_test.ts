@@ -46,6 +46,7 @@ Deno.test("the swap contrast pairs a clip with its swap, leaks no tensor, and is
     assert.deepEqual(batch.swapPairs, [[0, 2]]);
     const dropped = makeRewardBatch(model, train, { keep: [1, 1, 0, 1] });
     assert.deepEqual(dropped.swapPairs, [], "a pair with a null prompt is skipped");
+    assert.throws(() => makeRewardBatch(model, train, [1, 1, 0, 1] as never), /keep moved/);
     tf.dispose([dropped.x, dropped.tokens, dropped.videoLabels, dropped.patchLabels, dropped.keep]);
     const before = tf.memory().numTensors;
     for (const stage of ["video", "patch"] as const) {

@@ -141,6 +141,9 @@ export function makeRewardBatch(
   examples: readonly RewardExample[],
   options: RewardBatchOptions = {},
 ): RewardBatch {
+  if (Array.isArray(options)) {
+    fail("makeRewardBatch", "options { keep, swapGate } (keep moved into them)", "an array");
+  }
   const { keep } = options;
   const gate = checkNumber("makeRewardBatch", "swapGate", options.swapGate ?? 1, 1, 4);
   const c = model.config;
