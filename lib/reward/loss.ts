@@ -59,8 +59,8 @@ export interface RewardLossWeights {
    * term: all three (`"all"`), or text alignment only (`"text"`). The judge grades a clip's
    * visual quality and motion against the objects its prompt names, so under a swapped colour
    * those labels read the clip's own pixels as off-palette (visual quality 1.7 points lower on
-   * average in `out/rmgen10k-sw`'s labels, temporal consistency unchanged): `"text"` keeps the
-   * quality aspects to clips under their own prompt and lets the swaps teach what only they can,
+   * average in the tenth round's 10000-sample labels, temporal consistency unchanged): `"text"`
+   * keeps the quality aspects to clips under their own prompt and lets the swaps teach what only they can,
    * whether the clip shows its prompt. Our reconstruction, like the swaps; measured in
    * `data/reward/candidates.md` (eleventh round). Default `"all"`.
    */
