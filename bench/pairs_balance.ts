@@ -8,6 +8,11 @@
  * one-sidedness of the terms is the cause, not their number. `--mode no-erase` drops only the terms
  * that prefer an empty patch to a full one (a whole object erased) and keeps the rest.
  *
+ * `--mode flip` is the null control of `bench/pair_fit.ts`: each pair's two clips trade places with
+ * probability 1/2 (clip, hash and seed; the scores and gaps stay where they were), so the pairs keep
+ * their number and margins and their directions become coin flips — post-training on it measures how
+ * far a run of that size moves the policy with nothing to learn.
+ *
  *   deno run --allow-read --allow-write=out bench/pairs_balance.ts --mode balanced \
  *     out/pairs9/pairs-newprm.jsonl out/pairs9/pairs-newprm-balanced.jsonl
  *
@@ -32,7 +37,7 @@ const { values, positionals } = parseArgs({
   allowPositionals: true,
 });
 const mode = String(values.mode);
-const MODES = ["balanced", "random", "random-per-pair", "no-erase"];
+const MODES = ["balanced", "random", "random-per-pair", "no-erase", "flip"];
 if (!MODES.includes(mode)) {
   throw new Error(`--mode: Expected one of ${MODES.join(", ")} but found "${values.mode}"`);
 }
@@ -50,6 +55,27 @@ if (dirname(input) !== dirname(output) || basename(input) === basename(output)) 
 
 const pairs = await readPairs(input);
 const rng = createRng(Number(values.seed));
+if (mode === "flip") {
+  let flipped = 0;
+  const lines = pairs.map((q) => {
+    if (rng.next() >= 0.5) return JSON.stringify(q);
+    flipped++;
+    const side = (from: typeof q.chosen, to: typeof q.chosen) => ({
+      ...to,
+      clip: from.clip,
+      sha256: from.sha256,
+      seed: from.seed,
+    });
+    return JSON.stringify({
+      ...q,
+      chosen: side(q.rejected, q.chosen),
+      rejected: side(q.chosen, q.rejected),
+    });
+  });
+  await writeFileAtomic(output, lines.join("\n") + "\n");
+  console.log(`${output}: ${pairs.length} pairs, ${flipped} with their clips swapped (flip)`);
+  Deno.exit(0);
+}
 const shares = new Map<string, number[]>();
 const shareOf = async (clip: string, prompt: string, shape: readonly number[]) => {
   if (!shares.has(clip)) {
