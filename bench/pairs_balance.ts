@@ -11,7 +11,9 @@
  * `--mode flip` is the null control of `bench/pair_fit.ts`: each pair's two clips trade places with
  * probability 1/2 (clip, hash and seed; the scores and gaps stay where they were), so the pairs keep
  * their number and margins and their directions become coin flips — post-training on it measures how
- * far a run of that size moves the policy with nothing to learn.
+ * far a run of that size moves the policy with nothing to learn. `--mode flip-patches` keeps each
+ * pair's clips and flips the sign of each patch gap with probability 1/2: the video term as it was,
+ * the patch terms as many and as large, their directions coin flips.
  *
  *   deno run --allow-read --allow-write=out bench/pairs_balance.ts --mode balanced \
  *     out/pairs9/pairs-newprm.jsonl out/pairs9/pairs-newprm-balanced.jsonl
@@ -37,7 +39,7 @@ const { values, positionals } = parseArgs({
   allowPositionals: true,
 });
 const mode = String(values.mode);
-const MODES = ["balanced", "random", "random-per-pair", "no-erase", "flip"];
+const MODES = ["balanced", "random", "random-per-pair", "no-erase", "flip", "flip-patches"];
 if (!MODES.includes(mode)) {
   throw new Error(`--mode: Expected one of ${MODES.join(", ")} but found "${values.mode}"`);
 }
@@ -55,6 +57,14 @@ if (dirname(input) !== dirname(output) || basename(input) === basename(output)) 
 
 const pairs = await readPairs(input);
 const rng = createRng(Number(values.seed));
+if (mode === "flip-patches") {
+  const lines = pairs.map((q) =>
+    JSON.stringify({ ...q, patch_gaps: q.patch_gaps.map((g) => (rng.next() < 0.5 ? -g : g)) })
+  );
+  await writeFileAtomic(output, lines.join("\n") + "\n");
+  console.log(`${output}: ${pairs.length} pairs, each patch gap's sign a coin flip (flip-patches)`);
+  Deno.exit(0);
+}
 if (mode === "flip") {
   let flipped = 0;
   const lines = pairs.map((q) => {
