@@ -57,33 +57,38 @@ if (dirname(input) !== dirname(output) || basename(input) === basename(output)) 
 
 const pairs = await readPairs(input);
 const rng = createRng(Number(values.seed));
-if (mode === "flip-patches") {
-  const lines = pairs.map((q) =>
-    JSON.stringify({ ...q, patch_gaps: q.patch_gaps.map((g) => (rng.next() < 0.5 ? -g : g)) })
-  );
-  await writeFileAtomic(output, lines.join("\n") + "\n");
-  console.log(`${output}: ${pairs.length} pairs, each patch gap's sign a coin flip (flip-patches)`);
-  Deno.exit(0);
-}
-if (mode === "flip") {
+if (mode === "flip" || mode === "flip-patches") {
+  // the null controls: directions made coin flips, nothing else changed
+  type Side = (typeof pairs)[number]["chosen"];
+  const swap = (from: Side, to: Side): Side => ({
+    ...to,
+    clip: from.clip,
+    sha256: from.sha256,
+    seed: from.seed,
+  });
   let flipped = 0;
   const lines = pairs.map((q) => {
+    if (mode === "flip-patches") {
+      return JSON.stringify({
+        ...q,
+        patch_gaps: q.patch_gaps.map((g) => rng.next() < 0.5 ? -g : g),
+      });
+    }
     if (rng.next() >= 0.5) return JSON.stringify(q);
     flipped++;
-    const side = (from: typeof q.chosen, to: typeof q.chosen) => ({
-      ...to,
-      clip: from.clip,
-      sha256: from.sha256,
-      seed: from.seed,
-    });
     return JSON.stringify({
       ...q,
-      chosen: side(q.rejected, q.chosen),
-      rejected: side(q.chosen, q.rejected),
+      chosen: swap(q.rejected, q.chosen),
+      rejected: swap(q.chosen, q.rejected),
     });
   });
   await writeFileAtomic(output, lines.join("\n") + "\n");
-  console.log(`${output}: ${pairs.length} pairs, ${flipped} with their clips swapped (flip)`);
+  console.log(
+    `${output}: ${pairs.length} pairs, ` +
+      (mode === "flip"
+        ? `${flipped} with their clips swapped`
+        : "each patch gap's sign a coin flip"),
+  );
   Deno.exit(0);
 }
 const shares = new Map<string, number[]>();
