@@ -64,15 +64,11 @@ interface Candidate {
 /** Every candidate of a folder, judged: `prompt/seed` → passes. */
 async function judged(dir: string, shape: readonly number[]): Promise<Map<string, Passes>> {
   const out = new Map<string, Passes>();
-  for (const part of [0, 1, 2, 3]) {
-    let rows: Candidate[];
-    try {
-      rows = await readJsonLines<Candidate>(join(dir, `candidates.${part}.jsonl`));
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) continue;
-      throw error;
-    }
-    for (const c of rows) {
+  const files = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) =>
+    /^candidates\.\d+\.jsonl$/.test(n)
+  );
+  for (const file of files) {
+    for (const c of await readJsonLines<Candidate>(join(dir, file))) {
       const b = shapesBench(await readClip(join(dir, c.clip), shape), c.prompt).bench;
       out.set(
         `${c.prompt}/${c.seed}`,
