@@ -5,7 +5,8 @@
  * `bench/pair_fit.ts` showed that a 300-step run re-draws the shape of about one clip in ten at
  * fixed noise whatever its pairs teach (a run on coin-flip directions does it too); what the pairs
  * teach is shared by runs of other training seeds, what they do not teach mostly is not, so the
- * mean of three seeds keeps the first and shrinks the second.
+ * mean of three seeds should keep the first and shrink the second. Measured (README, issue 21): it
+ * does not — the soup loses colour as each seed does and is level with the seeds it averages.
  *
  *   deno run --allow-read --allow-write=out bench/policy_soup.ts out/ptG30/soup \
  *     out/ptG30/halo-a out/ptG30/halo-a-s1 out/ptG30/halo-a-s2
