@@ -4,6 +4,7 @@ import { initBackend } from "../lib/tensor/backend.ts";
 import { createRng } from "../lib/core/_rng.ts";
 import { paramGrads } from "../lib/tensor/nn.ts";
 import { judgeVideo } from "../lib/videos/judge.ts";
+import { ASPECTS } from "../lib/videos/scores.ts";
 import {
   COLOR_NAMES,
   DIRECTIONS,
@@ -445,6 +446,45 @@ Deno.test("a train step with word tokens and the Bradley–Terry term leaks no t
   assert.equal(step, 3);
   disposeRewardModel(trained);
   assert.equal(tf.memory().numTensors, before, "trainRewardStage leaks");
+});
+
+Deno.test("the patch head's pairwise term compares patch k of same-prompt clips, in stage 2 only", () => {
+  const a = example(PROMPTS[0], 1), b = example(PROMPTS[0], 1);
+  // the same clip twice, its second copy labelled 1 on patch 5's visual quality alone
+  const patches = b.labels.patches.map((q, k) =>
+    k === 5 ? { ...q, scores: { ...q.scores, visual_quality: 1 } } : q
+  );
+  const train = [a, { ...b, labels: { ...b.labels, patches } }, example(PROMPTS[1], 2)];
+  const model = createRewardModel(TINY);
+  try {
+    const batch = makeRewardBatch(model, train, { keep: [1, 1, 1] });
+    const before = tf.memory().numTensors;
+    const [on, off, video, same] = tf.tidy(() => {
+      const w = { stage: "patch" as const, patchPairWeight: 2 };
+      const l = rewardLoss(model, batch, w);
+      const o = rewardLoss(model, batch, { stage: "patch" });
+      const v = rewardLoss(model, batch, { ...w, stage: "video" });
+      return [[l.total, l.patchPair], [o.total, o.patchPair], [v.patchPair], [
+        rewardForward(model, batch, { keep: batch.keep }).patches,
+      ]].map((ts) => ts.map((t) => t.arraySync()));
+    });
+    const scores = same[0] as number[][][];
+    // identical inputs score alike, so the one differing term is softplus(−2 · 0) = ln 2
+    const vq = ASPECTS.indexOf("visual_quality");
+    assert.ok(Math.abs(scores[0][5][vq] - scores[1][5][vq]) < 1e-5);
+    assert.ok(Math.abs((on[1] as number) - Math.log(2)) < 1e-5, `patchPair ${on[1]}`);
+    assert.ok(Math.abs((on[0] as number) - ((off[0] as number) + 2 * Math.log(2))) < 1e-4);
+    assert.equal(off[1], 0);
+    assert.equal(video[0], 0);
+    assert.equal(tf.memory().numTensors, before, "the patch pair term leaks");
+    tf.dispose([batch.x, batch.tokens, batch.videoLabels, batch.patchLabels, batch.keep]);
+    assert.throws(
+      () => rewardLoss(model, batch, { stage: "patch", patchPairWeight: -1 }),
+      /patchPairWeight/,
+    );
+  } finally {
+    disposeRewardModel(model);
+  }
 });
 
 Deno.test("pair direction: agreement where the reference differs, ties, model ties", () => {

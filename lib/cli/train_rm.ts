@@ -43,6 +43,7 @@ function modelOptions(values: CliValues) {
     consistencyWeight: numberOption(values, "consistency-weight"),
     pairLoss: String(values["pair-loss"]) as RewardPairLoss,
     pairWeight: numberOption(values, "pair-weight"),
+    patchPairWeight: numberOption(values, "patch-pair-weight"),
     swapWeight: numberOption(values, "swap-weight"),
     swapGate: numberOption(values, "swap-gate"),
     swapLabels: String(values["swap-labels"]) as RewardSwapLabels,
@@ -139,6 +140,11 @@ export const trainRmCommand: CliCommand = {
       type: "string",
       default: `${W.pairWeight}`,
       description: "weight of the pairwise term",
+    },
+    "patch-pair-weight": {
+      type: "string",
+      default: `${W.patchPairWeight}`,
+      description: "weight of the pairwise term on the patch head (stage 2; same-noise clips)",
     },
     "swap-weight": {
       type: "string",

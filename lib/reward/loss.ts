@@ -31,6 +31,18 @@ export interface RewardLossWeights {
   pairLoss?: RewardPairLoss;
   /** Weight of the pairwise term. Default 0.5. */
   pairWeight?: number;
+  /**
+   * Weight of a pairwise term on the **patch** head, in stage 2 only: the Bradley–Terry loss
+   * (scale `pairScale`) over the same-prompt pairs of each batch, patch by patch and aspect by
+   * aspect where the two clips' patch labels differ — `−log σ(s · y · (p̂_i,k,a − p̂_j,k,a))`. It
+   * compares patch k of one clip with patch k of the other, so it means something where a
+   * prompt's clips share their noise and patch k is the same place in both (the candidates of
+   * `deno task pairs --shared-noise`, which Gran-DPO's patch terms compare the same way). Batches
+   * are drawn in same-prompt pairs as for `pairLoss`. Our reconstruction: the paper trains the PRM
+   * by regression only; the term targets a patch head that orders two patches by how many object
+   * pixels they hold (`data/reward/candidates.md`, twelfth round). Default 0 (off).
+   */
+  patchPairWeight?: number;
   /** Logit per score point of the pairwise term. Default 2. */
   pairScale?: number;
   /**
@@ -76,6 +88,7 @@ export const REWARD_LOSS_DEFAULTS: Readonly<Required<RewardLossWeights>> = Objec
   consistencyWeight: 0.2,
   pairLoss: "none",
   pairWeight: 0.5,
+  patchPairWeight: 0,
   pairScale: 2,
   swapWeight: 0,
   swapGate: 1,
@@ -117,6 +130,12 @@ export function resolveRewardLoss(
     ),
     pairLoss,
     pairWeight: checkNumber(where, "pairWeight", options.pairWeight ?? d.pairWeight, 0),
+    patchPairWeight: checkNumber(
+      where,
+      "patchPairWeight",
+      options.patchPairWeight ?? d.patchPairWeight,
+      0,
+    ),
     pairScale,
     swapWeight: checkNumber(where, "swapWeight", options.swapWeight ?? d.swapWeight, 0),
     swapGate: checkNumber(where, "swapGate", options.swapGate ?? d.swapGate, 1, 4),
@@ -210,6 +229,7 @@ export function rewardLoss(
   patch: tf.Scalar;
   consistency: tf.Scalar;
   pair: tf.Scalar;
+  patchPair: tf.Scalar;
   swap: tf.Scalar;
 } {
   const w = resolveRewardLoss(options);
@@ -241,11 +261,34 @@ export function rewardLoss(
   if (options.stage === "video") {
     // the patch head takes no part in stage 1; ×0 keeps its gradients defined (zeros)
     const total = video.add(extra).add(out.patches.mean().mul(0)) as tf.Scalar;
-    return { total, video, patch, consistency, pair, swap };
+    return { total, video, patch, consistency, pair, patchPair: tf.scalar(0), swap };
   }
+  const patchPair = w.patchPairWeight > 0
+    ? patchPairLoss(out.patches, batch, aspects, w.pairScale)
+    : tf.scalar(0);
   const total = patch.add(video.mul(w.videoWeight)).add(consistency.mul(w.consistencyWeight))
-    .add(extra) as tf.Scalar;
-  return { total, video, patch, consistency, pair, swap };
+    .add(extra).add(patchPair.mul(w.patchPairWeight)) as tf.Scalar;
+  return { total, video, patch, consistency, pair, patchPair, swap };
+}
+
+/**
+ * The patch head's Bradley–Terry term (`patchPairWeight`): each clip's `[patches, aspects]`
+ * scores and labels flattened into one row, so that the video-level loss compares patch k and
+ * aspect a of clip i with the same of clip j, for the same-prompt pairs of the batch.
+ */
+function patchPairLoss(
+  patches: tf.Tensor,
+  batch: RewardBatch,
+  aspects: tf.Tensor2D | undefined,
+  scale: number,
+): tf.Scalar {
+  const [b, n, a] = patches.shape;
+  return bradleyTerryLoss({
+    scores: patches.reshape([b, n * a]) as tf.Tensor2D,
+    labels: batch.patchLabels.reshape([b, n * a]) as tf.Tensor2D,
+    mask: pairMask(batch),
+    weights: aspects ? aspects.tile([1, n]) as tf.Tensor2D : undefined,
+  }, { scale });
 }
 
 const TEXT = ASPECTS.indexOf("text_alignment");

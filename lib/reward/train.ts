@@ -28,7 +28,9 @@
  * Both stages can add a pairwise term on the video head, `+ pairWeight · L_BT` over the
  * same-prompt pairs of each batch (`pairLoss: "bradley-terry"`, `pair_loss.ts`), and the swap
  * contrast `+ swapWeight · L_swap` (a clip's text alignment under its own prompt above the same clip
- * under a swapped prompt, `loss.ts`); both off by default.
+ * under a swapped prompt, `loss.ts`); stage 2 can add the same pairwise term on the patch head,
+ * patch by patch (`+ patchPairWeight · L_BT,patch`, for clips of one prompt drawn from shared
+ * noise); all off by default.
  *
  * Both stages: Adam with warm-up and cosine decay, prompt dropout (so the null
  * prompt scores non-ShapesWorld prompts; a training prompt outside the ShapesWorld
@@ -400,7 +402,10 @@ export async function trainRewardStage(
   );
   const stopAt = Math.min(steps, checkInt(where, "stopAt", options.stopAt ?? steps, 0));
   const loss = resolveRewardLoss(options, where);
-  const pairs = { prompt: loss.pairLoss !== "none", swap: loss.swapWeight > 0 };
+  const pairs = {
+    prompt: loss.pairLoss !== "none" || (stage === "patch" && loss.patchPairWeight > 0),
+    swap: loss.swapWeight > 0,
+  };
   const siblings = pairs.prompt || pairs.swap ? batchSiblings(train, pairs) : null;
   if (pairs.swap && !train.some((e) => e.origin === "swap")) {
     fail(
