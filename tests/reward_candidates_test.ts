@@ -4,7 +4,6 @@ import { initBackend } from "../lib/tensor/backend.ts";
 import { createRng } from "../lib/core/_rng.ts";
 import { paramGrads } from "../lib/tensor/nn.ts";
 import { judgeVideo } from "../lib/videos/judge.ts";
-import { ASPECTS } from "../lib/videos/scores.ts";
 import {
   COLOR_NAMES,
   DIRECTIONS,
@@ -449,31 +448,48 @@ Deno.test("a train step with word tokens and the Bradley–Terry term leaks no t
 });
 
 Deno.test("the patch head's pairwise term compares patch k of same-prompt clips, in stage 2 only", () => {
-  const a = example(PROMPTS[0], 1), b = example(PROMPTS[0], 1);
-  // the same clip twice, its second copy labelled 1 on patch 5's visual quality alone
-  const patches = b.labels.patches.map((q, k) =>
-    k === 5 ? { ...q, scores: { ...q.scores, visual_quality: 1 } } : q
-  );
-  const train = [a, { ...b, labels: { ...b.labels, patches } }, example(PROMPTS[1], 2)];
+  // two clips of one prompt (patch k of each compared) and one of another prompt (no pair)
+  const train = [example(PROMPTS[0], 1), example(PROMPTS[0], 2), example(PROMPTS[1], 3)];
+  // clean renders are labelled 4 everywhere: lower one patch aspect of each, one either way
+  const lower = (e: RewardExample, k: number, aspect: string): RewardExample => ({
+    ...e,
+    labels: {
+      ...e.labels,
+      patches: e.labels.patches.map((q, i) =>
+        i === k ? { ...q, scores: { ...q.scores, [aspect]: 1 } } : q
+      ),
+    },
+  });
+  train[0] = lower(train[0], 9, "temporal_consistency");
+  train[1] = lower(train[1], 5, "visual_quality");
   const model = createRewardModel(TINY);
   try {
     const batch = makeRewardBatch(model, train, { keep: [1, 1, 1] });
     const before = tf.memory().numTensors;
-    const [on, off, video, same] = tf.tidy(() => {
+    const [on, off, video, out] = tf.tidy(() => {
       const w = { stage: "patch" as const, patchPairWeight: 2 };
       const l = rewardLoss(model, batch, w);
       const o = rewardLoss(model, batch, { stage: "patch" });
       const v = rewardLoss(model, batch, { ...w, stage: "video" });
       return [[l.total, l.patchPair], [o.total, o.patchPair], [v.patchPair], [
         rewardForward(model, batch, { keep: batch.keep }).patches,
+        batch.patchLabels,
       ]].map((ts) => ts.map((t) => t.arraySync()));
     });
-    const scores = same[0] as number[][][];
-    // identical inputs score alike, so the one differing term is softplus(−2 · 0) = ln 2
-    const vq = ASPECTS.indexOf("visual_quality");
-    assert.ok(Math.abs(scores[0][5][vq] - scores[1][5][vq]) < 1e-5);
-    assert.ok(Math.abs((on[1] as number) - Math.log(2)) < 1e-5, `patchPair ${on[1]}`);
-    assert.ok(Math.abs((on[0] as number) - ((off[0] as number) + 2 * Math.log(2))) < 1e-4);
+    // by hand: mean over (patch, aspect) whose labels differ of softplus(−2 · sign(Δlabel) · Δscore)
+    const [p, y] = out as number[][][][];
+    let sum = 0, n = 0;
+    p[0].forEach((row, k) =>
+      row.forEach((s0, a) => {
+        const dy = y[0][k][a] - y[1][k][a];
+        if (dy === 0) return;
+        sum += Math.log1p(Math.exp(-2 * Math.sign(dy) * (s0 - p[1][k][a])));
+        n++;
+      })
+    );
+    assert.equal(n, 2, "the two lowered patch aspects");
+    assert.ok(Math.abs((on[1] as number) - sum / n) < 1e-4, `patchPair ${on[1]} vs ${sum / n}`);
+    assert.ok(Math.abs((on[0] as number) - ((off[0] as number) + 2 * (on[1] as number))) < 1e-4);
     assert.equal(off[1], 0);
     assert.equal(video[0], 0);
     assert.equal(tf.memory().numTensors, before, "the patch pair term leaks");
