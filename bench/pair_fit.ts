@@ -31,10 +31,10 @@
 
 import { parseArgs } from "node:util";
 import { dirname, join } from "node:path";
-import { readJsonLines } from "../lib/core/_atomic.ts";
 import { bootstrapInterval } from "../lib/core/agreement.ts";
 import { readClip, readPairs } from "../lib/pairs/file.ts";
 import { shapesBench } from "../lib/videos/shapes_bench.ts";
+import { readCandidates } from "./_candidates.ts";
 
 const { values, positionals } = parseArgs({
   options: { unseen: { type: "string" } },
@@ -55,29 +55,15 @@ const checks = ["color", "shape", "count", "direction"] as const;
 type Check = (typeof checks)[number];
 type Passes = Record<Check, boolean>;
 
-interface Candidate {
-  prompt: string;
-  seed: number;
-  clip: string;
-}
-
 /** Every candidate of a folder, judged: `prompt/seed` → passes. */
 async function judged(dir: string, shape: readonly number[]): Promise<Map<string, Passes>> {
   const out = new Map<string, Passes>();
-  const files = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) =>
-    /^candidates\.\d+\.jsonl$/.test(n)
-  );
-  for (const file of files) {
-    for (const c of await readJsonLines<Candidate>(join(dir, file))) {
-      const b = shapesBench(await readClip(join(dir, c.clip), shape), c.prompt).bench;
-      out.set(
-        `${c.prompt}/${c.seed}`,
-        Object.fromEntries(checks.map((k) => [k, b[k] >= 0.5])) as Passes,
-      );
-    }
-  }
-  if (out.size === 0) {
-    throw new Error(`pair_fit: Expected candidates.N.jsonl in ${dir} but found none`);
+  for (const c of await readCandidates(dir, "pair_fit")) {
+    const b = shapesBench(await readClip(join(dir, c.clip), shape), c.prompt).bench;
+    out.set(
+      `${c.prompt}/${c.seed}`,
+      Object.fromEntries(checks.map((k) => [k, b[k] >= 0.5])) as Passes,
+    );
   }
   return out;
 }

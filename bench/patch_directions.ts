@@ -26,9 +26,9 @@
 
 import { parseArgs } from "node:util";
 import { join, resolve } from "node:path";
-import { readJsonLines } from "../lib/core/_atomic.ts";
 import { bootstrapInterval, type Interval, spearman } from "../lib/core/agreement.ts";
 import { readClip } from "../lib/pairs/file.ts";
+import { labelArrays, readLabelsFile } from "../lib/reward/data.ts";
 import { loadRewardModel } from "../lib/reward/io.ts";
 import { disposeRewardModel } from "../lib/reward/model.ts";
 import { flattenPatchScores, scoreRewards } from "../lib/reward/score.ts";
@@ -36,6 +36,7 @@ import { initBackend } from "../lib/tensor/backend.ts";
 import { judgeVideo } from "../lib/videos/judge.ts";
 import { ASPECTS } from "../lib/videos/scores.ts";
 import { OBJECT_SHARE_TIE, objectShare, PAIRS_GRID } from "./_object_share.ts";
+import { readCandidates } from "./_candidates.ts";
 
 const { values, positionals } = parseArgs({
   options: {
@@ -59,19 +60,7 @@ if (values.prm.length === 0 && !values.labels) {
   throw new Error("patch_directions: Expected --prm DIR or --labels FILE but found neither");
 }
 
-interface Candidate {
-  prompt: string;
-  clip: string;
-}
-const files = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) =>
-  /^candidates\.\d+\.jsonl$/.test(n)
-).sort();
-const candidates: Candidate[] = [];
-for (const f of files) candidates.push(...await readJsonLines<Candidate>(join(dir, f)));
-if (candidates.length === 0) {
-  throw new Error(`patch_directions: Expected candidates.N.jsonl in ${dir} but found none`);
-}
-
+const candidates = await readCandidates(dir, "patch_directions");
 await initBackend();
 const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const videos = await Promise.all(candidates.map((c) => readClip(join(dir, c.clip), shape)));
@@ -95,20 +84,17 @@ for (const path of values.prm) {
   }
 }
 if (values.labels) {
-  type Label = {
-    source: string;
-    labels: { patches: { index: number; scores: Record<string, number> }[] };
-  };
-  const bySource = new Map<string, Label>();
-  for (const l of await readJsonLines<Label>(values.labels)) bySource.set(resolve(l.source), l);
+  const bySource = new Map(
+    (await readLabelsFile(values.labels, { numFrames: shape[0] })).map((
+      r,
+    ) => [resolve(r.source), r]),
+  );
   scorers.set(
     `labels (${values.labels})`,
     candidates.map((c) => {
-      const l = bySource.get(resolve(join(dir, c.clip)));
-      if (!l) throw new Error(`--labels: Expected a label of ${c.clip} but found none`);
-      const out: number[] = [];
-      for (const p of l.labels.patches) out[p.index] = mean(ASPECTS.map((a) => p.scores[a]));
-      return out;
+      const r = bySource.get(resolve(join(dir, c.clip)));
+      if (!r) throw new Error(`--labels: Expected a label of ${c.clip} but found none`);
+      return labelArrays(r.labels).patches.map(mean);
     }),
   );
 }
@@ -164,16 +150,7 @@ function rho(score: number[][], against: number[][], keep: (i: number, k: number
 const all = () => true, withObject = (i: number, k: number) => objects[i][k] > OBJECT_SHARE_TIE;
 
 const rows: string[] = [];
-const judgeRow = [
-  "reference judge (itself)",
-  "1.00",
-  "1.00",
-  "1.00",
-  "1.00",
-  "1.00",
-  fmt(rho(judge, objects, all)),
-];
-rows.push(`| ${judgeRow.join(" | ")} |`);
+rows.push(`| reference judge (itself) | 1 | 1 | 1 | 1 | 1 | ${fmt(rho(judge, objects, all))} |`);
 let counts = "";
 for (const [name, score] of scorers) {
   const d = directions(score);

@@ -18,13 +18,13 @@
 
 import { parseArgs } from "node:util";
 import { join, resolve } from "node:path";
-import { readJsonLines } from "../lib/core/_atomic.ts";
 import { readClip } from "../lib/pairs/file.ts";
 import { readLabelsFile, type RewardExample } from "../lib/reward/data.ts";
 import { loadRewardModel } from "../lib/reward/io.ts";
 import { disposeRewardModel } from "../lib/reward/model.ts";
 import { trainRewardStage } from "../lib/reward/train.ts";
 import { initBackend } from "../lib/tensor/backend.ts";
+import { readCandidates } from "./_candidates.ts";
 
 const { values, positionals } = parseArgs({
   options: {
@@ -64,20 +64,12 @@ const records = new Map(
     r,
   ) => [resolve(r.source), r]),
 );
-const files = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) =>
-  /^candidates\.\d+\.jsonl$/.test(n)
-).sort();
 const train: RewardExample[] = [];
-for (const f of files) {
-  for (const c of await readJsonLines<{ prompt: string; clip: string }>(join(dir, f))) {
-    const r = records.get(resolve(join(dir, c.clip)));
-    if (!r) throw new Error(`--labels: Expected a label of ${c.clip} but found none`);
-    const video = await readClip(join(dir, c.clip), shape);
-    train.push({ video, prompt: c.prompt, origin: "labelled", defects: [], labels: r.labels });
-  }
-}
-if (train.length === 0) {
-  throw new Error(`reward_patch_pairs: Expected candidates.N.jsonl in ${dir} but found none`);
+for (const c of await readCandidates(dir, "reward_patch_pairs")) {
+  const r = records.get(resolve(join(dir, c.clip)));
+  if (!r) throw new Error(`--labels: Expected a label of ${c.clip} but found none`);
+  const video = await readClip(join(dir, c.clip), shape);
+  train.push({ video, prompt: c.prompt, origin: "labelled", defects: [], labels: r.labels });
 }
 
 const { model: from } = await loadRewardModel(values.from!);
