@@ -5,6 +5,7 @@ import { createGenerator, disposeGenerator } from "../lib/generator/model.ts";
 import { saveGenerator } from "../lib/generator/io.ts";
 import { sampleClips } from "../lib/generator/sampler.ts";
 import { sampleDatasetClips } from "../lib/reward/_samples.ts";
+import { buildRewardDataset } from "../lib/reward/data.ts";
 import { TINY_GENERATOR } from "./_helpers.ts";
 
 await initBackend();
@@ -95,4 +96,76 @@ Deno.test("reward data samples: two processes make the clips one makes, cached b
     disposeGenerator(gen);
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("reward data samples: sharedNoise groups share x_T, chunks and processes agree", async () => {
+  const dir = await Deno.makeTempDir();
+  const gen = tinyGenerator();
+  try {
+    await saveGenerator(`${dir}/gen`, gen);
+    // groups of four clips of one prompt
+    const list = Array.from({ length: 24 }, (_, i) => PROMPTS[Math.floor(i / 4) % 3]);
+    const common = {
+      generator: gen,
+      generatorDir: `${dir}/gen`,
+      generatorSha256: "test",
+      seed: 7,
+      steps: 3,
+      label: "samples",
+      quiet: true,
+    };
+    const maxDiff = (a: Float32Array, b: Float32Array) =>
+      a.reduce((m, v, j) => Math.max(m, Math.abs(v - b[j])), 0);
+    // η = 0: the only noise is x_T, so a group's clips are one clip and groups differ
+    const still = await sampleDatasetClips(list, {
+      ...common,
+      jobs: 1,
+      chunk: 24,
+      cache: `${dir}/eta0`,
+      sharedNoise: { group: 4, eta: 0 },
+    });
+    for (let i = 0; i < 24; i++) {
+      assert.deepEqual(still[i].frames, still[i - (i % 4)].frames, `clip ${i}`);
+    }
+    assert.ok(maxDiff(still[0].frames, still[12].frames) > 1e-3, "groups 0 and 3 (one prompt)");
+    // η > 0: clips of a group differ, less than clips of one prompt from other noise
+    const options = { ...common, sharedNoise: { group: 4, eta: 0.5 } };
+    const one = await sampleDatasetClips(list, {
+      ...options,
+      jobs: 1,
+      chunk: 24,
+      cache: `${dir}/a`,
+    });
+    const parallel = await sampleDatasetClips(list, {
+      ...options,
+      jobs: 2,
+      chunk: 8,
+      cache: `${dir}/b`,
+    });
+    assert.deepEqual(parallel.map((c) => c.frames), one.map((c) => c.frames));
+    const meanDiff = (a: Float32Array, b: Float32Array) =>
+      a.reduce((s, v, j) => s + Math.abs(v - b[j]), 0) / a.length;
+    const within = meanDiff(one[0].frames, one[1].frames);
+    assert.ok(within > 0, "clips of a group differ under η > 0");
+    assert.ok(within < meanDiff(one[0].frames, one[12].frames), "within a group < across groups");
+    // not the clips of one noise stream, and cached under their own key
+    const plain = await sampleDatasetClips(list, {
+      ...common,
+      jobs: 1,
+      chunk: 24,
+      cache: `${dir}/a`,
+    });
+    assert.notDeepEqual(plain[1].frames, one[1].frames);
+    assert.equal([...Deno.readDirSync(`${dir}/a`)].length, 2);
+  } finally {
+    disposeGenerator(gen);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("buildRewardDataset: sharedNoise needs groups of clips", async () => {
+  await assert.rejects(
+    () => buildRewardDataset({ train: 2, heldOut: 0, sharedNoise: true }),
+    /Expected clipsPerPrompt ≥ 2 with sharedNoise .* but found 1/,
+  );
 });

@@ -112,6 +112,11 @@ export const trainRmCommand: CliCommand = {
       default: `${D.generatorShare}`,
       description: "share of clips sampled from the generator (the rest are ShapesWorld renders)",
     },
+    "shared-noise": {
+      type: "boolean",
+      default: false,
+      description: "the generator's clips of one prompt from one x_T (for --patch-pair-weight)",
+    },
     "swap-rate": {
       type: "string",
       default: "0",
@@ -194,7 +199,7 @@ export const trainRmCommand: CliCommand = {
           fail("train-rm --labels", `no --${flag}`, values[flag]);
         }
       }
-      for (const flag of ["ablation", "from-scratch"]) {
+      for (const flag of ["ablation", "from-scratch", "shared-noise"]) {
         if (values[flag]) fail("train-rm --labels", `no --${flag}`, true);
       }
       const options = {
@@ -241,6 +246,7 @@ export const trainRmCommand: CliCommand = {
         swapRate: numberOption(values, "swap-rate"),
         clipsPerPrompt: intOption(values, "clips-per-prompt"),
         generatorShare: numberOption(values, "generator-share"),
+        sharedNoise: Boolean(values["shared-noise"]),
         seed: values["data-seed"] === undefined ? undefined : intOption(values, "data-seed"),
         baseURL: values["base-url"] ? String(values["base-url"]) : undefined,
       },

@@ -8,6 +8,13 @@
  * kept in a cache folder under a key of everything that makes it (generator
  * weights, seed, place, prompts, steps): a killed run resumes at the chunk it
  * was on, and a second reward model on the same clips samples nothing.
+ *
+ * With `sharedNoise` every group of `group` consecutive clips (the clips of one
+ * prompt, `clipsPerPrompt`) starts from one x_T and differs by the DDIM η step
+ * noise alone, as `deno task pairs --shared-noise` draws its candidates: patch k
+ * of two clips of a group is the same place and time, which a patch-level
+ * pairwise loss compares. Seeds come from the clip's place in the list, so the
+ * chunks still give the clips of one process.
  * @module
  */
 
@@ -15,6 +22,7 @@ import { join } from "node:path";
 import { writeFileAtomic } from "../core/_atomic.ts";
 import { fail } from "../core/_errors.ts";
 import { sha256Hex } from "../core/_hash.ts";
+import { createRng } from "../core/_rng.ts";
 import { Progress } from "../core/_progress.ts";
 import { defaultJobs, runJobs } from "../core/_spawn.ts";
 import type { Generator } from "../generator/model.ts";
@@ -42,15 +50,37 @@ export type SamplesJob = {
   steps: number;
   /** Where the clips go: their frames, float32, one after another. */
   file: string;
+  /** Clips of one prompt from one x_T (see the module doc); absent: one noise stream. */
+  sharedNoise?: SharedNoise;
 };
+
+/** Groups of clips from one x_T: `group` consecutive clips, DDIM η for their step noise. */
+export type SharedNoise = { group: number; eta: number };
+
+/** A stable 32-bit seed for place `index` of the list under `seed` (`salt` keeps streams apart). */
+function placeSeed(seed: number, index: number, salt: number): number {
+  return createRng((Math.imul(seed, 0x9e3779b1) + Math.imul(index, 0x85ebca6b) + salt) >>> 0)
+    .seed();
+}
 
 /** Samples one chunk and writes its frames (float32, exactly as sampled) to `job.file`. */
 export async function writeSamples(generator: Generator, job: SamplesJob): Promise<void> {
-  const clips = await sampleClips(generator, job.prompts, {
-    seed: job.seed,
-    steps: job.steps,
-    streamOffset: job.offset,
-  });
+  const shared = job.sharedNoise;
+  const places = job.prompts.map((_, i) => job.offset + i);
+  const clips = await sampleClips(
+    generator,
+    job.prompts,
+    shared
+      ? {
+        steps: job.steps,
+        eta: shared.eta,
+        seeds: places.map((k) => placeSeed(job.seed, k, 0x165667b1)),
+        noiseSeeds: places.map((k) =>
+          placeSeed(job.seed, Math.floor(k / shared.group), 0x27d4eb2f)
+        ),
+      }
+      : { seed: job.seed, steps: job.steps, streamOffset: job.offset },
+  );
   const data = new Float32Array(clips.reduce((n, c) => n + c.frames.length, 0));
   let at = 0;
   for (const c of clips) {
@@ -82,11 +112,13 @@ export interface SampleDatasetClipsOptions {
   quiet?: boolean;
   /** Clips per chunk, a multiple of the sampler's batch (8). Default 128 (tests use fewer). */
   chunk?: number;
+  /** Consecutive groups of clips from one x_T (see the module doc). Default: one noise stream. */
+  sharedNoise?: SharedNoise;
 }
 
 /**
- * The clips `sampleClips(generator, prompts, { seed, steps })` returns, sampled
- * in chunks across processes.
+ * The clips `sampleClips(generator, prompts, { seed, steps })` returns (or, with
+ * `sharedNoise`, the groups from one x_T each), sampled in chunks across processes.
  */
 export async function sampleDatasetClips(
   prompts: readonly string[],
@@ -110,6 +142,8 @@ export async function sampleDatasetClips(
       steps,
       offset: chunk.offset,
       prompts: chunk.prompts,
+      // only when used, so the caches of earlier runs keep their keys
+      ...(options.sharedNoise ? { sharedNoise: options.sharedNoise } : {}),
     }));
     specs.push({
       kind: "generator-samples",
@@ -117,6 +151,7 @@ export async function sampleDatasetClips(
       seed,
       steps,
       ...chunk,
+      ...(options.sharedNoise ? { sharedNoise: options.sharedNoise } : {}),
       file: join(options.cache, `${key.slice(0, 24)}.f32`),
     });
   }

@@ -90,6 +90,9 @@ export const REWARD_DATA_DEFAULTS: Readonly<{
   generatorShare: 0.25,
 });
 
+/** DDIM η of the generator's clips under `sharedNoise` (that of `deno task pairs --shared-noise`). */
+export const SHARED_NOISE_ETA = 0.5;
+
 /** Options for {@linkcode buildRewardDataset}. */
 export interface RewardDatasetOptions {
   /** Training clips. Default 400. */
@@ -113,6 +116,14 @@ export interface RewardDatasetOptions {
    * agreement. Default 1.
    */
   clipsPerPrompt?: number;
+  /**
+   * The generator's clips of one prompt start from one x_T and differ by the DDIM step noise
+   * alone (η {@linkcode SHARED_NOISE_ETA}), as `deno task pairs --shared-noise` draws its
+   * candidates, so patch k of two clips of a prompt is the same place and time: what the
+   * patch pairwise loss (`patchPairWeight`) and Gran-DPO's patch terms compare. Needs
+   * `clipsPerPrompt` ≥ 2. Default false (independent noise).
+   */
+  sharedNoise?: boolean;
   /** Seed of prompts, render seeds, defects. Default 0. */
   seed?: number;
   /** Patch grid. Default "4x4x4". */
@@ -323,6 +334,15 @@ export async function buildRewardDataset(
     1,
     64,
   );
+  const sharedNoise = options.sharedNoise ?? false;
+  if (typeof sharedNoise !== "boolean") fail(where, "sharedNoise true or false", sharedNoise);
+  if (sharedNoise && clipsPerPrompt < 2) {
+    fail(
+      where,
+      "clipsPerPrompt ≥ 2 with sharedNoise (clips of one prompt share x_T)",
+      clipsPerPrompt,
+    );
+  }
   const frames = checkInt(where, "frames", options.frames ?? 16, 1);
   const size = checkInt(where, "size", options.size ?? 32, 16);
   const grid = parseGrid(options.grid ?? "4x4x4");
@@ -377,6 +397,7 @@ export async function buildRewardDataset(
           cache: join(dirname(cache), "samples"),
           label: `sample (${tag})`,
           quiet: options.quiet,
+          ...(sharedNoise ? { sharedNoise: { group: clipsPerPrompt, eta: SHARED_NOISE_ETA } } : {}),
         });
         return videos.map((video, i) => ({
           video: { ...video, source: `generator:${tag}:${i}:seed=${seed}` },

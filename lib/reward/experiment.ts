@@ -348,6 +348,7 @@ export async function trainRewardModels(
         clipsPerPrompt: options.data?.clipsPerPrompt ?? REWARD_DATA_DEFAULTS.clipsPerPrompt,
         generatorShare: options.data?.generatorShare ?? REWARD_DATA_DEFAULTS.generatorShare,
         swapRate: options.data?.swapRate ?? 0,
+        ...(options.data?.sharedNoise ? { sharedNoise: true } : {}),
       },
     };
     await writeFileAtomic(join(out, "report.json"), JSON.stringify(report, null, 2) + "\n");
