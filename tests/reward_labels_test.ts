@@ -230,6 +230,9 @@ Deno.test("train-rm --labels: clear errors for no patches, another grid, a missi
     const seeds = await trainRm(["--labels", shapes, "--seeds", "0,1"]);
     assert.equal(seeds.code, 1);
     assert.match(seeds.text, /train-rm --labels: Expected no --seeds but found "0,1"/);
+    const noise = await trainRm(["--labels", shapes, "--shared-noise"]);
+    assert.equal(noise.code, 1);
+    assert.match(noise.text, /train-rm --labels: Expected no --shared-noise but found true/);
     const lone = await trainRm(["--videos", videos]);
     assert.equal(lone.code, 1);
     assert.match(lone.text, /train-rm: Expected --videos only with --labels/);

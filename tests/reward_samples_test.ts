@@ -4,7 +4,7 @@ import { initBackend } from "../lib/tensor/backend.ts";
 import { createGenerator, disposeGenerator } from "../lib/generator/model.ts";
 import { saveGenerator } from "../lib/generator/io.ts";
 import { sampleClips } from "../lib/generator/sampler.ts";
-import { sampleDatasetClips } from "../lib/reward/_samples.ts";
+import { sampleDatasetClips, type SampleDatasetClipsOptions } from "../lib/reward/_samples.ts";
 import { buildRewardDataset } from "../lib/reward/data.ts";
 import { TINY_GENERATOR } from "./_helpers.ts";
 
@@ -23,6 +23,32 @@ function tinyGenerator() {
   const w = gen.params.get("pixel.clean.w")!;
   w.assign(tf.randomNormal(w.shape, 0, 0.5, "float32", 9));
   return gen;
+}
+
+/** A saved tiny generator in a temporary folder and the options every sampling call shares. */
+async function withSavedGenerator(
+  run: (
+    dir: string,
+    common: Omit<SampleDatasetClipsOptions, "cache">,
+  ) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir();
+  const gen = tinyGenerator();
+  try {
+    await saveGenerator(`${dir}/gen`, gen);
+    await run(dir, {
+      generator: gen,
+      generatorDir: `${dir}/gen`,
+      generatorSha256: "test",
+      seed: 7,
+      steps: 3,
+      label: "samples",
+      quiet: true,
+    });
+  } finally {
+    disposeGenerator(gen);
+    await Deno.remove(dir, { recursive: true });
+  }
 }
 
 Deno.test("streamOffset: clips sampled in shards are the clips of one call", async () => {
@@ -55,21 +81,9 @@ Deno.test("streamOffset: clips sampled in shards are the clips of one call", asy
 });
 
 Deno.test("reward data samples: two processes make the clips one makes, cached by chunk", async () => {
-  const dir = await Deno.makeTempDir();
-  const gen = tinyGenerator();
-  try {
-    await saveGenerator(`${dir}/gen`, gen);
-    const whole = await sampleClips(gen, LIST, { steps: 3, seed: 7 });
-    const common = {
-      generator: gen,
-      generatorDir: `${dir}/gen`,
-      generatorSha256: "test",
-      seed: 7,
-      steps: 3,
-      chunk: 8,
-      label: "samples",
-      quiet: true,
-    };
+  await withSavedGenerator(async (dir, shared) => {
+    const whole = await sampleClips(shared.generator, LIST, { steps: 3, seed: 7 });
+    const common = { ...shared, chunk: 8 };
     const serial = await sampleDatasetClips(LIST, { ...common, jobs: 1, cache: `${dir}/a` });
     const parallel = await sampleDatasetClips(LIST, { ...common, jobs: 2, cache: `${dir}/b` });
     assert.deepEqual(serial.map((c) => c.frames), whole.map((c) => c.frames));
@@ -92,28 +106,13 @@ Deno.test("reward data samples: two processes make the clips one makes, cached b
       cache: `${dir}/b`,
     });
     assert.notDeepEqual(other[0].frames, whole[0].frames);
-  } finally {
-    disposeGenerator(gen);
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("reward data samples: sharedNoise groups share x_T, chunks and processes agree", async () => {
-  const dir = await Deno.makeTempDir();
-  const gen = tinyGenerator();
-  try {
-    await saveGenerator(`${dir}/gen`, gen);
+  await withSavedGenerator(async (dir, common) => {
     // groups of four clips of one prompt
     const list = Array.from({ length: 24 }, (_, i) => PROMPTS[Math.floor(i / 4) % 3]);
-    const common = {
-      generator: gen,
-      generatorDir: `${dir}/gen`,
-      generatorSha256: "test",
-      seed: 7,
-      steps: 3,
-      label: "samples",
-      quiet: true,
-    };
     const maxDiff = (a: Float32Array, b: Float32Array) =>
       a.reduce((m, v, j) => Math.max(m, Math.abs(v - b[j])), 0);
     // η = 0: the only noise is x_T, so a group's clips are one clip and groups differ
@@ -157,10 +156,7 @@ Deno.test("reward data samples: sharedNoise groups share x_T, chunks and process
     });
     assert.notDeepEqual(plain[1].frames, one[1].frames);
     assert.equal([...Deno.readDirSync(`${dir}/a`)].length, 2);
-  } finally {
-    disposeGenerator(gen);
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("buildRewardDataset: sharedNoise needs groups of clips", async () => {

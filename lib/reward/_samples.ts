@@ -132,6 +132,8 @@ export async function sampleDatasetClips(
     { length: Math.ceil(prompts.length / size) },
     (_, k) => ({ offset: k * size, prompts: prompts.slice(k * size, (k + 1) * size) }),
   );
+  // in the key only when used, so the caches of earlier runs keep their keys
+  const shared = options.sharedNoise ? { sharedNoise: options.sharedNoise } : {};
   await Deno.mkdir(options.cache, { recursive: true });
   const bytesPerChunk = (n: number) => n * perClip * 4;
   const specs: SamplesJob[] = [];
@@ -142,8 +144,7 @@ export async function sampleDatasetClips(
       steps,
       offset: chunk.offset,
       prompts: chunk.prompts,
-      // only when used, so the caches of earlier runs keep their keys
-      ...(options.sharedNoise ? { sharedNoise: options.sharedNoise } : {}),
+      ...shared,
     }));
     specs.push({
       kind: "generator-samples",
@@ -151,7 +152,7 @@ export async function sampleDatasetClips(
       seed,
       steps,
       ...chunk,
-      ...(options.sharedNoise ? { sharedNoise: options.sharedNoise } : {}),
+      ...shared,
       file: join(options.cache, `${key.slice(0, 24)}.f32`),
     });
   }

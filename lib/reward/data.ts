@@ -91,7 +91,7 @@ export const REWARD_DATA_DEFAULTS: Readonly<{
 });
 
 /** DDIM η of the generator's clips under `sharedNoise` (that of `deno task pairs --shared-noise`). */
-export const SHARED_NOISE_ETA = 0.5;
+const SHARED_NOISE_ETA = 0.5;
 
 /** Options for {@linkcode buildRewardDataset}. */
 export interface RewardDatasetOptions {
@@ -118,7 +118,7 @@ export interface RewardDatasetOptions {
   clipsPerPrompt?: number;
   /**
    * The generator's clips of one prompt start from one x_T and differ by the DDIM step noise
-   * alone (η {@linkcode SHARED_NOISE_ETA}), as `deno task pairs --shared-noise` draws its
+   * alone (η 0.5), as `deno task pairs --shared-noise` draws its
    * candidates, so patch k of two clips of a prompt is the same place and time: what the
    * patch pairwise loss (`patchPairWeight`) and Gran-DPO's patch terms compare. Needs
    * `clipsPerPrompt` ≥ 2. Default false (independent noise).
