@@ -447,7 +447,7 @@ Deno.test("a train step with word tokens and the Bradley–Terry term leaks no t
   assert.equal(tf.memory().numTensors, before, "trainRewardStage leaks");
 });
 
-Deno.test("the patch head's pairwise term compares patch k of same-prompt clips, in stage 2 only", () => {
+Deno.test("the patch head's pairwise term compares patch k of same-prompt clips but not swap negatives, in stage 2 only", () => {
   // two clips of one prompt (patch k of each compared) and one of another prompt (no pair)
   const train = [example(PROMPTS[0], 1), example(PROMPTS[0], 2), example(PROMPTS[1], 3)];
   // clean renders are labelled 4 everywhere: lower one patch aspect of each, one either way
@@ -466,12 +466,14 @@ Deno.test("the patch head's pairwise term compares patch k of same-prompt clips,
   try {
     const batch = makeRewardBatch(model, train, { keep: [1, 1, 1] });
     const before = tf.memory().numTensors;
-    const [on, off, video, out] = tf.tidy(() => {
+    const [on, off, video, swap, out] = tf.tidy(() => {
       const w = { stage: "patch" as const, patchPairWeight: 2 };
       const l = rewardLoss(model, batch, w);
       const o = rewardLoss(model, batch, { stage: "patch" });
       const v = rewardLoss(model, batch, { ...w, stage: "video" });
-      return [[l.total, l.patchPair], [o.total, o.patchPair], [v.patchPair], [
+      // a prompt-swap negative is another clip's noise: no patch pair with it
+      const s = rewardLoss(model, { ...batch, swapped: [false, true, false] }, w);
+      return [[l.total, l.patchPair], [o.total, o.patchPair], [v.patchPair], [s.patchPair], [
         rewardForward(model, batch, { keep: batch.keep }).patches,
         batch.patchLabels,
       ]].map((ts) => ts.map((t) => t.arraySync()));
@@ -492,6 +494,7 @@ Deno.test("the patch head's pairwise term compares patch k of same-prompt clips,
     assert.ok(Math.abs((on[0] as number) - ((off[0] as number) + 2 * (on[1] as number))) < 1e-4);
     assert.equal(off[1], 0);
     assert.equal(video[0], 0);
+    assert.equal(swap[0], 0);
     assert.equal(tf.memory().numTensors, before, "the patch pair term leaks");
     tf.dispose([batch.x, batch.tokens, batch.videoLabels, batch.patchLabels, batch.keep]);
     assert.throws(

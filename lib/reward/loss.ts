@@ -37,8 +37,9 @@ export interface RewardLossWeights {
    * aspect where the two clips' patch labels differ — `−log σ(s · y · (p̂_i,k,a − p̂_j,k,a))`. It
    * compares patch k of one clip with patch k of the other, so it means something where a
    * prompt's clips share their noise and patch k is the same place in both (the candidates of
-   * `deno task pairs --shared-noise`, which Gran-DPO's patch terms compare the same way). Batches
-   * are drawn in same-prompt pairs as for `pairLoss`. Our reconstruction: the paper trains the PRM
+   * `deno task pairs --shared-noise`, which Gran-DPO's patch terms compare the same way); a
+   * prompt-swap negative (`swapped`), another clip's noise, takes no part. Batches are drawn in
+   * same-prompt pairs as for `pairLoss`. Our reconstruction: the paper trains the PRM
    * by regression only; the term targets a patch head that orders two patches by how many object
    * pixels they hold (`data/reward/candidates.md`, twelfth round). Default 0 (off).
    */
@@ -286,7 +287,8 @@ function patchPairLoss(
   return bradleyTerryLoss({
     scores: patches.reshape([b, n * a]) as tf.Tensor2D,
     labels: batch.patchLabels.reshape([b, n * a]) as tf.Tensor2D,
-    mask: pairMask(batch),
+    // a prompt-swap negative is another clip's noise: its patch k is not the same place and time
+    mask: pairMask(batch, batch.swapped),
     weights: aspects ? aspects.tile([1, n]) as tf.Tensor2D : undefined,
   }, { scale });
 }
@@ -313,13 +315,16 @@ function swapContrast(
   }, { scale });
 }
 
-/** `[B, B]`: 1 where items `i < j` share a prompt (`batch.groups`), else 0. */
-function pairMask(batch: RewardBatch): tf.Tensor2D {
+/** `[B, B]`: 1 where items `i < j` share a prompt (`batch.groups`) and neither is `skip`ped, else 0. */
+function pairMask(batch: RewardBatch, skip: readonly boolean[] = []): tf.Tensor2D {
   const b = batch.x.shape[0];
   const g = batch.groups ?? [];
   const mask = new Float32Array(b * b);
   for (let i = 0; i < b; i++) {
-    for (let j = i + 1; j < b; j++) if (g[i] >= 0 && g[i] === g[j]) mask[i * b + j] = 1;
+    if (skip[i]) continue;
+    for (let j = i + 1; j < b; j++) {
+      if (g[i] >= 0 && g[i] === g[j] && !skip[j]) mask[i * b + j] = 1;
+    }
   }
   return tf.tensor2d(mask, [b, b]);
 }
