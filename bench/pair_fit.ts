@@ -15,6 +15,8 @@
  * - **untaught**: the same at the chosen seeds of the pairs that teach the failure (chosen fails,
  *   rejected passes) — a pair pushing toward the failing clip;
  * - **Base passes → fails**: of the candidates Base passes, the share the policy now fails.
+ * Below it, which way the count fails (too many objects, too few, none) and how many colour
+ * failures are clips with no object at all, Base beside the policy.
  *
  *   deno task pairs --generator out/ptG30/<run> --out out/fitG30/<run> --prm <the pairs' PRM> \
  *     --shared-noise --pairing all --margin 0.1
@@ -34,6 +36,7 @@ import { dirname, join } from "node:path";
 import { bootstrapInterval } from "../lib/core/agreement.ts";
 import { readClip, readPairs } from "../lib/pairs/file.ts";
 import { shapesBench } from "../lib/videos/shapes_bench.ts";
+import { parsePrompt } from "../lib/videos/world.ts";
 import { readCandidates } from "./_candidates.ts";
 
 const { values, positionals } = parseArgs({
@@ -53,17 +56,19 @@ if (
 
 const checks = ["color", "shape", "count", "direction"] as const;
 type Check = (typeof checks)[number];
-type Passes = Record<Check, boolean>;
+/** The checks passed, and the objects the judge found against the prompt's count. */
+type Passes = Record<Check, boolean> & { found: number; asked: number };
 
 /** Every candidate of a folder, judged: `prompt/seed` → passes. */
 async function judged(dir: string, shape: readonly number[]): Promise<Map<string, Passes>> {
   const out = new Map<string, Passes>();
   for (const c of await readCandidates(dir, "pair_fit")) {
-    const b = shapesBench(await readClip(join(dir, c.clip), shape), c.prompt).bench;
-    out.set(
-      `${c.prompt}/${c.seed}`,
-      Object.fromEntries(checks.map((k) => [k, b[k] >= 0.5])) as Passes,
-    );
+    const s = shapesBench(await readClip(join(dir, c.clip), shape), c.prompt);
+    out.set(`${c.prompt}/${c.seed}`, {
+      ...Object.fromEntries(checks.map((k) => [k, s.bench[k] >= 0.5])) as Record<Check, boolean>,
+      found: s.judgement.checks?.count ?? NaN,
+      asked: parsePrompt(c.prompt).count,
+    });
   }
   return out;
 }
@@ -144,6 +149,21 @@ for (const arg of models) {
           fmt(rate(passing, (k) => 1 - q(k)))
         } |`,
     );
+  }
+  // which way the count fails, and how many colour failures are clips with no object at all
+  const all = prompts.map((p) => seedsOf.get(p)!);
+  const share = (m: Map<string, Passes>, is: (v: Passes) => boolean) =>
+    fmt(rate(all, (k) => is(m.get(k)!) ? 1 : 0));
+  const ways: Array<[string, (v: Passes) => boolean]> = [
+    ["too many objects", (v) => v.found > v.asked],
+    ["too few", (v) => v.found < v.asked],
+    ["no object", (v) => v.found === 0],
+    ["colour fails, no object", (v) => !v.color && v.found === 0],
+    ["colour fails, objects drawn", (v) => !v.color && v.found > 0],
+  ];
+  console.log("| clips | Base | policy |\n|---|---|---|");
+  for (const [way, is] of ways) {
+    console.log(`| ${way} | ${share(base, is)} | ${share(policy, is)} |`);
   }
   console.log();
 }

@@ -78,7 +78,9 @@ export function lossInputs(): GranDpoInputs {
  */
 export async function assertStoredOnlyWhenSet(
   dir: string,
-  setting: { key: "lossType"; value: string } | { key: "patchOtherWeight"; value: number },
+  setting:
+    | { key: "lossType"; value: string }
+    | { key: "patchOtherWeight" | "ptxWeight"; value: number },
 ): Promise<void> {
   const r = await tinyPairsSetup(dir, { prompts: 2, candidates: 2 });
   const base = { pairs: r.file, generatorDir: `${dir}/gen`, steps: 1, batchSize: 2, quiet: true };

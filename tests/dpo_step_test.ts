@@ -7,9 +7,11 @@ import { disposeGenerator, freezeGenerator } from "../lib/generator/model.ts";
 import { loadGenerator } from "../lib/generator/io.ts";
 import { dpoStep, dpoStepInputs, stepPairIndices } from "../lib/dpo/step.ts";
 import { methodLossOptions } from "../lib/dpo/post_train.ts";
+import { parseCli } from "../lib/cli/_flags.ts";
+import { postTrainCommand } from "../lib/cli/post_train.ts";
 import { readPairs } from "../lib/pairs/file.ts";
 import { haveWebGpu, withTempDir } from "./_helpers.ts";
-import { tinyPairsSetup } from "./_dpo_fixtures.ts";
+import { assertStoredOnlyWhenSet, tinyPairsSetup } from "./_dpo_fixtures.ts";
 
 await initBackend();
 
@@ -27,7 +29,7 @@ Deno.test("stepPairIndices: every pair once per epoch, the same for the same (se
 });
 
 /** Loads the tiny pairs' policy, reference and Adam on the active backend; `step(i)` runs DPO step i. */
-async function dpoRun(dir: string, pairsFile: string) {
+async function dpoRun(dir: string, pairsFile: string, ptxWeight = 0) {
   const pairs = await readPairs(pairsFile);
   const { generator: policy } = await loadGenerator(`${dir}/gen`);
   const reference = freezeGenerator(policy);
@@ -43,16 +45,23 @@ async function dpoRun(dir: string, pairsFile: string) {
     policy,
     reference,
     async step(i: number) {
-      const inputs = dpoStepInputs(policy, data, i, { batchSize: 2, seed: 1, tMin: 50, tMax: 950 });
+      const inputs = dpoStepInputs(policy, data, i, {
+        batchSize: 2,
+        seed: 1,
+        tMin: 50,
+        tMax: 950,
+        ptxWeight,
+      });
       try {
         return await dpoStep({ policy, reference, adam }, inputs, {
           loss: methodLossOptions("grandpo", { beta: 100, betaPatch: 100, tau: 0 }),
           weighting: "x0",
           gamma: 5,
           grid: data.grid,
+          ptxWeight,
         });
       } finally {
-        tf.dispose([inputs.x0, inputs.tokens, inputs.noise, inputs.patchGaps]);
+        tf.dispose(Object.values(inputs).filter((v) => v instanceof tf.Tensor));
       }
     },
     dispose() {
@@ -82,6 +91,59 @@ Deno.test("DPO steps leak no tensors over 20 steps, and move the policy", async 
     );
     assert.ok(moved > 0);
     run.dispose();
+  });
+});
+
+Deno.test("the pretraining-data term adds ptxWeight × the denoising error on fresh renders, leak-free", async () => {
+  await withTempDir(async (dir) => {
+    const r = await tinyPairsSetup(dir);
+    const plain = await dpoRun(dir, r.file);
+    const withPtx = await dpoRun(dir, r.file, 10);
+    const [a, b] = [await plain.step(0), await withPtx.step(0)];
+    assert.equal(a["loss/ptx"], undefined);
+    assert.ok(b["loss/ptx"] > 0, `loss/ptx ${b["loss/ptx"]}`);
+    // policy = reference at step 0: the preference terms are equal, the rest is the term
+    assert.ok(Math.abs(b.loss - (a.loss + 10 * b["loss/ptx"])) < 1e-4, `${b.loss} vs ${a.loss}`);
+    assert.equal(b["rewards/margins"], a["rewards/margins"]);
+    for (let i = 1; i < 5; i++) await withPtx.step(i);
+    const after = tf.memory().numTensors;
+    for (let i = 5; i < 10; i++) await withPtx.step(i);
+    assert.equal(tf.memory().numTensors, after, "the term leaks");
+    // the renders depend on (seed, step) alone, and a run without the term draws none
+    const data = {
+      pairs: await readPairs(r.file),
+      clips: [] as Array<[Uint8Array, Uint8Array]>,
+      grid: { rows: 2, cols: 2, framesPerPatch: 2 },
+    };
+    data.clips = data.pairs.map(
+      () => [new Uint8Array(4 * 16 * 16 * 3), new Uint8Array(4 * 16 * 16 * 3)],
+    );
+    const o = { batchSize: 2, seed: 1, tMin: 50, tMax: 950 };
+    const [x, y, z] = [
+      dpoStepInputs(plain.policy, data, 3, { ...o, ptxWeight: 1 }),
+      dpoStepInputs(plain.policy, data, 3, { ...o, ptxWeight: 1 }),
+      dpoStepInputs(plain.policy, data, 3, o),
+    ];
+    assert.deepEqual(x.ptxX0!.dataSync(), y.ptxX0!.dataSync());
+    assert.deepEqual(x.ptxT, y.ptxT);
+    assert.deepEqual(x.noise.dataSync(), z.noise.dataSync(), "the pairs' draws are unchanged");
+    assert.equal(z.ptxX0, undefined);
+    for (const v of [x, y, z]) tf.dispose(Object.values(v).filter((t) => t instanceof tf.Tensor));
+    plain.dispose();
+    withPtx.dispose();
+  });
+});
+
+Deno.test("post-train --ptx-weight: a bad value fails at once; a set weight is stored, the default is not", async () => {
+  await assert.rejects(
+    () =>
+      postTrainCommand.run(
+        parseCli(["--pairs", "/nonexistent/pairs.jsonl", "--ptx-weight=-1"], postTrainCommand.spec),
+      ),
+    /--ptx-weight: Expected a number ≥ 0 but found -1/,
+  );
+  await withTempDir(async (dir) => {
+    await assertStoredOnlyWhenSet(dir, { key: "ptxWeight", value: 2 });
   });
 });
 

@@ -62,6 +62,12 @@ export const postTrainCommand: CliCommand = {
       default: String(DEFAULT_DPO_OPTIONS.anchorWeight),
       description: "weight of the anchor term (with --anchor sft | kl)",
     },
+    "ptx-weight": {
+      type: "string",
+      default: `${D.ptxWeight}`,
+      description:
+        "weight of the denoising loss on fresh ShapesWorld renders of the pairs' prompts",
+    },
     weighting: { type: "string", description: "x0 | eps | min-snr (default: the kit's)" },
     "t-min": { type: "string", default: `${D.tMin}`, description: "smallest timestep" },
     "t-max": { type: "string", default: `${D.tMax}`, description: "one past the largest timestep" },
@@ -93,6 +99,8 @@ export const postTrainCommand: CliCommand = {
     if (!DPO_ANCHORS.includes(anchor)) fail("--anchor", DPO_ANCHORS.join(" | "), anchor);
     const anchorWeight = numberOption(values, "anchor-weight");
     if (anchorWeight < 0) fail("--anchor-weight", "a number ≥ 0", anchorWeight);
+    const ptxWeight = numberOption(values, "ptx-weight");
+    if (!(ptxWeight >= 0)) fail("--ptx-weight", "a number ≥ 0", ptxWeight);
     const options: PostTrainOptions = {
       out: String(values.out),
       pairs: String(values.pairs),
@@ -112,6 +120,7 @@ export const postTrainCommand: CliCommand = {
       tau: numberOption(values, "tau"),
       anchor,
       anchorWeight,
+      ptxWeight,
       weighting: values.weighting ? String(values.weighting) as ErrorWeighting : undefined,
       tMin: intOption(values, "t-min"),
       tMax: intOption(values, "t-max"),

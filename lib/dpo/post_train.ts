@@ -102,6 +102,7 @@ export const POST_TRAIN_DEFAULTS: Readonly<{
   tMax: number;
   checkpointEvery: number;
   maxSeconds: number;
+  ptxWeight: number;
 }> = Object.freeze({
   method: "grandpo",
   steps: 300,
@@ -113,6 +114,7 @@ export const POST_TRAIN_DEFAULTS: Readonly<{
   tMax: 950,
   checkpointEvery: 50,
   maxSeconds: 0,
+  ptxWeight: 0,
 });
 
 /** The defaults of {@linkcode IterativeOptions}. */
@@ -148,6 +150,17 @@ export interface PostTrainOptions extends Omit<GranDpoOptions, "video"> {
   gamma?: number;
   /** Steps between checkpoints. Default 50. */
   checkpointEvery?: number;
+  /**
+   * Weight of the pretraining-data term (InstructGPT's "PPO-ptx", ReFL's pretraining loss, for a
+   * diffusion policy): each step also renders its pairs' prompts afresh in ShapesWorld, the world
+   * the generator was pretrained on, and adds `ptxWeight ·` the policy's mean denoising error on
+   * them, logged as `loss/ptx`. Where the anchors hold the policy to the reference on the
+   * generator's own winners, this holds it to clean renders. Our reconstruction: the paper has no
+   * such term; it answers the README's finding that post-training on these pairs draws fewer and
+   * fainter objects. Pairs files hold ShapesWorld prompts only, so every pair renders. Default 0
+   * (off).
+   */
+  ptxWeight?: number;
   /** Iterative DPO; absent = offline pairs only. */
   iterative?: IterativeOptions;
   /** Stop after a checkpoint once this many seconds have passed (0 = no limit). Default 0. */
@@ -172,7 +185,8 @@ export interface PostTrainResult {
 
 /**
  * The settings stored with a post-training checkpoint; a resume must match them. The anchor, the
- * loss variant and the patch-term variant are stored only when not the default, so checkpoints
+ * loss variant, the patch-term variant and the pretraining-data term are stored only when not the
+ * default, so checkpoints
  * written before they existed still resume.
  */
 function runSettings(
@@ -187,6 +201,7 @@ function runSettings(
     anchorWeight,
     lossType,
     patchOtherWeight,
+    ptxWeight,
     ...rest
   } = o;
   return {
@@ -194,6 +209,7 @@ function runSettings(
     ...(anchor === "none" ? {} : { anchor, anchorWeight }),
     ...(lossType === "sigmoid" ? {} : { lossType }),
     ...(patchOtherWeight === 1 ? {} : { patchOtherWeight }),
+    ...(ptxWeight === 0 ? {} : { ptxWeight }),
   };
 }
 
@@ -296,6 +312,7 @@ export async function postTrain(options: PostTrainOptions): Promise<PostTrainRes
     anchorWeight: loss.anchorWeight,
     lossType: loss.lossType,
     patchOtherWeight: loss.patchOtherWeight,
+    ptxWeight: checkNumber(where, "ptxWeight", options.ptxWeight ?? d.ptxWeight, 0),
   };
   if (settings.tMin >= settings.tMax) {
     fail(where, `tMin < tMax`, `${settings.tMin} ≥ ${settings.tMax}`);
@@ -399,6 +416,7 @@ export async function postTrain(options: PostTrainOptions): Promise<PostTrainRes
       weighting: settings.weighting,
       gamma: settings.gamma,
       grid: data.grid,
+      ptxWeight: settings.ptxWeight,
     };
     let step = start;
     while (step < settings.steps) {
@@ -429,6 +447,7 @@ export async function postTrain(options: PostTrainOptions): Promise<PostTrainRes
         margin: metrics["rewards/margins"],
         ...(loss.lambda > 0 ? { "patch acc": metrics["patch/accuracies"] } : {}),
         ...(loss.anchor !== "none" ? { anchor: metrics["loss/anchor"] } : {}),
+        ...(settings.ptxWeight > 0 ? { ptx: metrics["loss/ptx"] } : {}),
       });
       const outOfTime = maxSeconds > 0 && (performance.now() - t0) / 1000 >= maxSeconds;
       if (step % settings.checkpointEvery === 0 || step === settings.steps || outOfTime) {

@@ -14,7 +14,8 @@ import { paramGrads } from "../tensor/nn.ts";
 import type { Adam } from "../tensor/adam.ts";
 import { createRng } from "../core/_rng.ts";
 import type { Generator } from "../generator/model.ts";
-import { normalArray } from "../generator/diffusion.ts";
+import { makeBatch, normalArray } from "../generator/diffusion.ts";
+import { parsePrompt } from "../videos/world.ts";
 import { type ErrorWeighting, patchErrors } from "./loss_maps.ts";
 import {
   diffusionDpoLoss,
@@ -160,6 +161,38 @@ export interface DpoStepInputs {
   noise: tf.Tensor;
   /** `[B, P]` PRM patch gaps (chosen − rejected). */
   patchGaps: tf.Tensor2D;
+  /** `[B, T, H, W, 3]` ShapesWorld renders of the step's prompts, for the `ptxWeight` term. */
+  ptxX0?: tf.Tensor;
+  /** `[B, L]` their prompt tokens. */
+  ptxTokens?: tf.Tensor2D;
+  /** B timesteps of the renders. */
+  ptxT?: number[];
+  /** `[B, T, H, W, 3]` noise of the renders. */
+  ptxNoise?: tf.Tensor;
+}
+
+/**
+ * Renders of `prompts` for the pretraining-data term, seeded by (seed, step) alone (a stream apart
+ * from the pairs', so a run without the term draws what it always drew). ShapesWorld prompts only.
+ */
+function ptxInputs(
+  gen: Generator,
+  prompts: readonly string[],
+  step: number,
+  options: { seed: number; tMin: number; tMax: number },
+): Required<Pick<DpoStepInputs, "ptxX0" | "ptxTokens" | "ptxT" | "ptxNoise">> {
+  const rng = createRng((options.seed * 0x9e3779b1 + step * 0x85ebca6b + 0x7f4a7c15) >>> 0);
+  const parsed = prompts.map((p) => parsePrompt(p));
+  const seeds = parsed.map(() => rng.int(0x7fffffff));
+  const t = parsed.map(() => options.tMin + rng.int(options.tMax - options.tMin));
+  const c = gen.config;
+  const batch = makeBatch(c, parsed, { seeds });
+  return {
+    ptxX0: batch.x0,
+    ptxTokens: batch.tokens,
+    ptxT: t,
+    ptxNoise: tf.tensor(normalArray(rng, batch.x0.size), batch.x0.shape),
+  };
 }
 
 /** Builds the tensors of one step; the caller disposes them (`tf.dispose(Object.values(x))`). */
@@ -167,7 +200,7 @@ export function dpoStepInputs(
   gen: Generator,
   data: PairData,
   step: number,
-  options: { batchSize: number; seed: number; tMin: number; tMax: number },
+  options: { batchSize: number; seed: number; tMin: number; tMax: number; ptxWeight?: number },
 ): DpoStepInputs {
   const c = gen.config;
   const idx = stepPairIndices(step, {
@@ -202,6 +235,7 @@ export function dpoStepInputs(
     t: [...t, ...t],
     noise: tf.tensor(noise, shape),
     patchGaps: tf.tensor2d(gaps, [b, P]),
+    ...((options.ptxWeight ?? 0) > 0 ? ptxInputs(gen, prompts, step, options) : {}),
   };
 }
 
@@ -215,6 +249,11 @@ export interface DpoStepOptions {
   gamma: number;
   /** Patch grid of the pairs' scores. */
   grid: PatchGrid;
+  /**
+   * Weight of the pretraining-data term: `ptxWeight ·` the policy's mean denoising error on the
+   * inputs' renders (`ptxX0`), logged unweighted as `loss/ptx`. Default 0 (off).
+   */
+  ptxWeight?: number;
 }
 
 /**
@@ -251,6 +290,20 @@ export async function dpoStep(
         const out = options.loss.lambda === 0 && options.loss.video
           ? diffusionDpoLoss(maps, options.loss)
           : granDpoLoss({ ...maps, patchGaps: inputs.patchGaps }, options.loss);
+        const ptxWeight = options.ptxWeight ?? 0;
+        if (ptxWeight > 0) {
+          if (!inputs.ptxX0 || !inputs.ptxTokens || !inputs.ptxT || !inputs.ptxNoise) {
+            fail("dpoStep", "inputs with renders (dpoStepInputs with ptxWeight > 0)", "none");
+          }
+          const ptx = patchErrors(policy, { x0: inputs.ptxX0, tokens: inputs.ptxTokens }, {
+            ...errorOptions,
+            t: inputs.ptxT,
+            noise: inputs.ptxNoise,
+          }).mean() as tf.Scalar;
+          out.loss = out.loss.add(ptx.mul(ptxWeight)) as tf.Scalar;
+          out.metrics.loss = out.loss;
+          out.metrics["loss/ptx"] = ptx;
+        }
         result = { loss: tf.keep(out.loss), metrics: {} };
         for (const [k, v] of Object.entries(out.metrics)) result.metrics[k] = tf.keep(v);
         return out.loss;
