@@ -32,8 +32,15 @@
  *
  * **Anchoring** (`anchor: "sft" | "kl"`, `anchorWeight`; off by default) adds a
  * term toward the reference on the chosen clips to whichever method runs
- * (`lib/dpo/anchor.ts`); its value is logged as `loss/anchor`. Not yet measured
- * on validation prompts (that waits on the new generator and reward models).
+ * (`lib/dpo/anchor.ts`); its value is logged as `loss/anchor`. Measured on
+ * validation prompts in the README's settings tables.
+ *
+ * **Pretraining data** (`ptxWeight`; off by default) adds the plain denoising loss on fresh
+ * ShapesWorld renders of each step's prompts (the generator's own pretraining world, drawn from
+ * (seed, step) alone), as InstructGPT's PPO-ptx mixes pretraining gradients into RLHF. Our
+ * reconstruction, not the paper's: on validation prompts it keeps HALO's count gain without the
+ * fainter and missing objects that cost colour (README, "Where HALO's colour goes, and the
+ * pretraining-data term that keeps it").
  *
  * **Iterative DPO** made things worse here: re-sampling 64 prompts × 4
  * candidates from the policy every 100 steps let it exploit the PRM (defective
