@@ -193,8 +193,7 @@ export interface PostTrainResult {
 /**
  * The settings stored with a post-training checkpoint; a resume must match them. The anchor, the
  * loss variant, the patch-term variant and the pretraining-data term are stored only when not the
- * default, so checkpoints
- * written before they existed still resume.
+ * default, so checkpoints written before they existed still resume.
  */
 function runSettings(
   o: Required<Omit<PostTrainOptions, "iterative" | "maxSeconds" | "quiet">> & {

@@ -185,8 +185,7 @@ function ptxInputs(
   const parsed = prompts.map((p) => parsePrompt(p));
   const seeds = parsed.map(() => rng.int(0x7fffffff));
   const t = parsed.map(() => options.tMin + rng.int(options.tMax - options.tMin));
-  const c = gen.config;
-  const batch = makeBatch(c, parsed, { seeds });
+  const batch = makeBatch(gen.config, parsed, { seeds });
   return {
     ptxX0: batch.x0,
     ptxTokens: batch.tokens,
