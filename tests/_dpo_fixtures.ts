@@ -80,7 +80,8 @@ export async function assertStoredOnlyWhenSet(
   dir: string,
   setting:
     | { key: "lossType"; value: string }
-    | { key: "patchOtherWeight" | "ptxWeight"; value: number },
+    | { key: "patchOtherWeight" | "ptxWeight"; value: number }
+    | { key: "freeze"; value: string[] },
 ): Promise<void> {
   const r = await tinyPairsSetup(dir, { prompts: 2, candidates: 2 });
   const base = { pairs: r.file, generatorDir: `${dir}/gen`, steps: 1, batchSize: 2, quiet: true };
@@ -89,7 +90,7 @@ export async function assertStoredOnlyWhenSet(
   await postTrain({ ...base, out: `${dir}/plain` });
   assert.equal(setting.key in await settings(`${dir}/plain`), false, "older checkpoints resume");
   await postTrain({ ...base, out: `${dir}/set`, [setting.key]: setting.value });
-  assert.equal((await settings(`${dir}/set`))[setting.key], setting.value);
+  assert.deepEqual((await settings(`${dir}/set`))[setting.key], setting.value);
   await assert.rejects(
     () => postTrain({ ...base, out: `${dir}/set`, steps: 2 }),
     new RegExp(`same settings \\(.*${setting.key}: \\(default\\)`),

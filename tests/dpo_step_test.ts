@@ -6,7 +6,7 @@ import { createAdam } from "../lib/tensor/adam.ts";
 import { disposeGenerator, freezeGenerator } from "../lib/generator/model.ts";
 import { loadGenerator } from "../lib/generator/io.ts";
 import { dpoStep, dpoStepInputs, stepPairIndices } from "../lib/dpo/step.ts";
-import { methodLossOptions } from "../lib/dpo/post_train.ts";
+import { frozenParams, methodLossOptions, postTrain } from "../lib/dpo/post_train.ts";
 import { parseCli } from "../lib/cli/_flags.ts";
 import { postTrainCommand } from "../lib/cli/post_train.ts";
 import { readPairs } from "../lib/pairs/file.ts";
@@ -170,5 +170,36 @@ Deno.test("Gran-DPO steps on webgpu give the cpu backend's losses within 1e-4 ov
         `step ${i + 1}: webgpu ${loss} vs cpu ${losses.cpu[i]} (relative ${rel})`,
       );
     });
+  });
+});
+
+Deno.test("post-train --freeze: the selected weights stay as pretrained, the rest train; a pattern that selects nothing fails", async () => {
+  await withTempDir(async (dir) => {
+    const r = await tinyPairsSetup(dir, { prompts: 2, candidates: 2 });
+    const base = { pairs: r.file, generatorDir: `${dir}/gen`, steps: 3, batchSize: 2, quiet: true };
+    await postTrain({ ...base, out: `${dir}/frozen`, freeze: ["prompt", "*.ada"] });
+    const { generator: before } = await loadGenerator(`${dir}/gen`);
+    const { generator: after } = await loadGenerator(`${dir}/frozen`);
+    const frozen = frozenParams(before, ["prompt", "*.ada"]);
+    assert.ok(frozen.includes("prompt.proj.w") && frozen.includes("final.ada.w"), `${frozen}`);
+    assert.ok(!frozen.includes("final.out.w"));
+    const moved = (name: string) =>
+      tf.tidy(() =>
+        after.params.get(name)!.sub(before.params.get(name)!).abs().max().dataSync()[0]
+      );
+    for (const name of frozen) assert.equal(moved(name), 0, `${name} moved`);
+    assert.ok(moved("final.out.w") > 0, "the rest trains");
+    disposeGenerator(before);
+    disposeGenerator(after);
+    await assert.rejects(
+      () => postTrain({ ...base, out: `${dir}/typo`, freeze: ["promt"] }),
+      /frozenParams: Expected a pattern that selects some of the generator's weights \(embed, .*prompt.*\) but found "promt"/,
+    );
+    assert.equal(await Deno.stat(`${dir}/typo`).then(() => true, () => false), false);
+  });
+  const flags = parseCli(["--freeze", "prompt, *.ada"], postTrainCommand.spec);
+  assert.equal(flags.freeze, "prompt, *.ada");
+  await withTempDir(async (dir) => {
+    await assertStoredOnlyWhenSet(dir, { key: "freeze", value: ["prompt"] });
   });
 });

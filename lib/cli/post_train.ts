@@ -68,6 +68,12 @@ export const postTrainCommand: CliCommand = {
       description:
         "weight of the denoising loss on fresh ShapesWorld renders of the pairs' prompts",
     },
+    freeze: {
+      type: "string",
+      default: D.freeze.join(","),
+      description:
+        "weights left as pretrained, comma-separated name patterns (e.g. prompt or *.ada)",
+    },
     weighting: { type: "string", description: "x0 | eps | min-snr (default: the kit's)" },
     "t-min": { type: "string", default: `${D.tMin}`, description: "smallest timestep" },
     "t-max": { type: "string", default: `${D.tMax}`, description: "one past the largest timestep" },
@@ -121,6 +127,7 @@ export const postTrainCommand: CliCommand = {
       anchor,
       anchorWeight,
       ptxWeight,
+      freeze: String(values.freeze).split(",").map((p) => p.trim()).filter((p) => p.length > 0),
       weighting: values.weighting ? String(values.weighting) as ErrorWeighting : undefined,
       tMin: intOption(values, "t-min"),
       tMax: intOption(values, "t-max"),

@@ -56,7 +56,7 @@ import { appendJsonLines, pathExists, trimJsonLines } from "../core/_atomic.ts";
 import { createAdam } from "../tensor/adam.ts";
 import { Progress } from "../core/_progress.ts";
 import { modelName, type ModelRef, shipped } from "../core/shipped.ts";
-import { disposeGenerator, freezeGenerator } from "../generator/model.ts";
+import { disposeGenerator, freezeGenerator, type Generator } from "../generator/model.ts";
 import { loadGenerator, saveGenerator } from "../generator/io.ts";
 import { loadCheckpoint, readCheckpointManifest } from "../tensor/checkpoint.ts";
 import { checkWeighting, DEFAULT_MIN_SNR_GAMMA, type ErrorWeighting } from "./loss_maps.ts";
@@ -110,6 +110,7 @@ export const POST_TRAIN_DEFAULTS: Readonly<{
   checkpointEvery: number;
   maxSeconds: number;
   ptxWeight: number;
+  freeze: readonly string[];
 }> = Object.freeze({
   method: "grandpo",
   steps: 300,
@@ -122,6 +123,7 @@ export const POST_TRAIN_DEFAULTS: Readonly<{
   checkpointEvery: 50,
   maxSeconds: 0,
   ptxWeight: 0,
+  freeze: Object.freeze([]),
 });
 
 /** The defaults of {@linkcode IterativeOptions}. */
@@ -168,6 +170,13 @@ export interface PostTrainOptions extends Omit<GranDpoOptions, "video"> {
    * (off).
    */
   ptxWeight?: number;
+  /**
+   * Weights the optimiser leaves at the generator's values, as patterns over their names (see
+   * {@linkcode frozenParams}): `["prompt"]` freezes the prompt encoder, as Diffusion-DPO trains
+   * only the denoiser of Stable Diffusion and its text encoder stays as pretrained. Our
+   * reconstruction: the paper does not say which weights HALO updates. Default `[]` (all train).
+   */
+  freeze?: readonly string[];
   /** Iterative DPO; absent = offline pairs only. */
   iterative?: IterativeOptions;
   /** Stop after a checkpoint once this many seconds have passed (0 = no limit). Default 0. */
@@ -192,8 +201,8 @@ export interface PostTrainResult {
 
 /**
  * The settings stored with a post-training checkpoint; a resume must match them. The anchor, the
- * loss variant, the patch-term variant and the pretraining-data term are stored only when not the
- * default, so checkpoints written before they existed still resume.
+ * loss variant, the patch-term variant, the pretraining-data term and the frozen weights are stored
+ * only when not the default, so checkpoints written before they existed still resume.
  */
 function runSettings(
   o: Required<Omit<PostTrainOptions, "iterative" | "maxSeconds" | "quiet">> & {
@@ -208,15 +217,61 @@ function runSettings(
     lossType,
     patchOtherWeight,
     ptxWeight,
+    freeze,
     ...rest
   } = o;
   return {
     ...rest,
+    ...(freeze.length === 0 ? {} : { freeze }),
     ...(anchor === "none" ? {} : { anchor, anchorWeight }),
     ...(lossType === "sigmoid" ? {} : { lossType }),
     ...(patchOtherWeight === 1 ? {} : { patchOtherWeight }),
     ...(ptxWeight === 0 ? {} : { ptxWeight }),
   };
+}
+
+function checkFreezePatterns(where: string, patterns: readonly string[]): string[] {
+  if (!Array.isArray(patterns) || !patterns.every((p) => typeof p === "string" && p.length > 0)) {
+    fail(where, "freeze as an array of non-empty weight-name patterns", patterns);
+  }
+  return [...patterns];
+}
+
+/**
+ * The names of the generator's weights that `patterns` select: a pattern selects the weights whose
+ * name starts with it, where `*` stands for any run of characters (`"prompt"` the prompt encoder,
+ * `"*.ada"` every adaLN modulation, `"layer0"` the first block). A pattern that selects nothing
+ * is an error, so a typo cannot leave every weight training.
+ *
+ * @example
+ * ```ts
+ * import { createGenerator, disposeGenerator } from "@halo/kit/generator";
+ * import { frozenParams } from "@halo/kit/dpo";
+ * const gen = createGenerator({ frames: 4, size: 16, dim: 16, depth: 1, heads: 2, tokenGrid: { rows: 2, cols: 2, framesPerPatch: 2 } });
+ * console.log(frozenParams(gen, ["prompt"]).every((n) => n.startsWith("prompt."))); // true
+ * console.log(frozenParams(gen, ["*.ada"]).includes("final.ada.w")); // true
+ * disposeGenerator(gen);
+ * ```
+ */
+export function frozenParams(gen: Generator, patterns: readonly string[]): string[] {
+  const names = [...gen.params.keys()];
+  const selected = new Set<string>();
+  for (const pattern of checkFreezePatterns("frozenParams", patterns)) {
+    const escaped = pattern.split("*").map((s) => s.replace(/[.+?^${}()|[\]\\]/g, "\\$&"));
+    const re = new RegExp(`^${escaped.join(".*")}`);
+    const hit = names.filter((n) => re.test(n));
+    if (hit.length === 0) {
+      fail(
+        "frozenParams",
+        `a pattern that selects some of the generator's weights (${
+          [...new Set(names.map((n) => n.split(".")[0]))].join(", ")
+        }, …)`,
+        pattern,
+      );
+    }
+    for (const n of hit) selected.add(n);
+  }
+  return names.filter((n) => selected.has(n));
 }
 
 /**
@@ -319,6 +374,7 @@ export async function postTrain(options: PostTrainOptions): Promise<PostTrainRes
     lossType: loss.lossType,
     patchOtherWeight: loss.patchOtherWeight,
     ptxWeight: checkNumber(where, "ptxWeight", options.ptxWeight ?? d.ptxWeight, 0),
+    freeze: checkFreezePatterns(where, options.freeze ?? d.freeze),
   };
   if (settings.tMin >= settings.tMax) {
     fail(where, `tMin < tMax`, `${settings.tMin} ≥ ${settings.tMax}`);
@@ -337,6 +393,15 @@ export async function postTrain(options: PostTrainOptions): Promise<PostTrainRes
   }
   const reference = freezeGenerator(base.generator);
   const policy = base.generator;
+  try {
+    for (const name of frozenParams(policy, settings.freeze)) {
+      policy.params.get(name)!.trainable = false;
+    }
+  } catch (e) {
+    disposeGenerator(policy);
+    disposeGenerator(reference);
+    throw e;
+  }
   const adam = createAdam(policy.params, {
     learningRate: settings.learningRate,
     clipNorm: settings.clipNorm,
