@@ -79,7 +79,7 @@ export function lossInputs(): GranDpoInputs {
 export async function assertStoredOnlyWhenSet(
   dir: string,
   setting:
-    | { key: "lossType"; value: string }
+    | { key: "lossType" | "ptxPrompts"; value: string }
     | { key: "patchOtherWeight" | "ptxWeight"; value: number }
     | { key: "freeze"; value: string[] },
 ): Promise<void> {

@@ -10,6 +10,8 @@ import { frozenParams, methodLossOptions, postTrain } from "../lib/dpo/post_trai
 import { parseCli } from "../lib/cli/_flags.ts";
 import { postTrainCommand } from "../lib/cli/post_train.ts";
 import { readPairs } from "../lib/pairs/file.ts";
+import { tokenizeBatch } from "../lib/generator/prompt.ts";
+import { promptSplits } from "../lib/videos/world.ts";
 import { haveWebGpu, withTempDir } from "./_helpers.ts";
 import { assertStoredOnlyWhenSet, tinyPairsSetup } from "./_dpo_fixtures.ts";
 
@@ -202,4 +204,60 @@ Deno.test("post-train --freeze: the selected weights stay as pretrained, the res
   await withTempDir(async (dir) => {
     await assertStoredOnlyWhenSet(dir, { key: "freeze", value: ["prompt"] });
   });
+});
+
+Deno.test('ptxPrompts "pretraining": the term renders pretraining prompts drawn by (seed, step), the pairs\' draws unchanged', async () => {
+  await withTempDir(async (dir) => {
+    const r = await tinyPairsSetup(dir);
+    const pairs = await readPairs(r.file);
+    const data = {
+      pairs,
+      clips: pairs.map(() =>
+        [new Uint8Array(4 * 16 * 16 * 3), new Uint8Array(4 * 16 * 16 * 3)] as [
+          Uint8Array,
+          Uint8Array,
+        ]
+      ),
+      grid: { rows: 2, cols: 2, framesPerPatch: 2 },
+    };
+    const { generator } = await loadGenerator(`${dir}/gen`);
+    const o = { batchSize: 2, seed: 1, tMin: 50, tMax: 950, ptxWeight: 1 };
+    const own = dpoStepInputs(generator, data, 0, o);
+    const drawn = [0, 0, 1].map((step) =>
+      dpoStepInputs(generator, data, step, { ...o, ptxPrompts: "pretraining" })
+    );
+    const rows = (t: tf.Tensor2D) => (t.arraySync() as number[][]).map((row) => row.join(","));
+    assert.deepEqual(
+      rows(own.ptxTokens!),
+      rows(own.tokens).slice(0, 2),
+      "pairs: the step's prompts",
+    );
+    assert.deepEqual(rows(drawn[0].ptxTokens!), rows(drawn[1].ptxTokens!), "the same (seed, step)");
+    assert.notDeepEqual(rows(drawn[0].ptxTokens!), rows(drawn[2].ptxTokens!));
+    const trainTokens = tokenizeBatch(promptSplits({ seed: 0 }).train.map((p) => p.text));
+    const train = new Set(rows(trainTokens));
+    trainTokens.dispose();
+    assert.ok(rows(drawn[0].ptxTokens!).every((row) => train.has(row)), "pretraining prompts");
+    assert.notDeepEqual(rows(drawn[0].ptxTokens!), rows(own.ptxTokens!));
+    assert.deepEqual(
+      drawn[0].noise.dataSync(),
+      own.noise.dataSync(),
+      "the pairs' draws are unchanged",
+    );
+    for (const v of [own, ...drawn]) {
+      tf.dispose(Object.values(v).filter((t) => t instanceof tf.Tensor));
+    }
+    disposeGenerator(generator);
+    await assertStoredOnlyWhenSet(dir, { key: "ptxPrompts", value: "pretraining" });
+  });
+  await assert.rejects(
+    () =>
+      postTrainCommand.run(
+        parseCli(
+          ["--pairs", "/nonexistent/pairs.jsonl", "--ptx-prompts", "test"],
+          postTrainCommand.spec,
+        ),
+      ),
+    /--ptx-prompts: Expected pairs \| pretraining but found "test"/,
+  );
 });

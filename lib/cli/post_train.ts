@@ -16,6 +16,7 @@ import {
   type PostTrainMethod,
   type PostTrainOptions,
 } from "../dpo/post_train.ts";
+import { PTX_PROMPTS, type PtxPrompts } from "../dpo/step.ts";
 import { initBackend } from "../tensor/backend.ts";
 import { type CliCommand, intOption, numberOption } from "./_flags.ts";
 
@@ -68,6 +69,11 @@ export const postTrainCommand: CliCommand = {
       description:
         "weight of the denoising loss on fresh ShapesWorld renders of the pairs' prompts",
     },
+    "ptx-prompts": {
+      type: "string",
+      default: D.ptxPrompts,
+      description: "prompts the ptx term renders: pairs (the step's) | pretraining (drawn afresh)",
+    },
     freeze: {
       type: "string",
       default: D.freeze.join(","),
@@ -107,6 +113,10 @@ export const postTrainCommand: CliCommand = {
     if (anchorWeight < 0) fail("--anchor-weight", "a number ≥ 0", anchorWeight);
     const ptxWeight = numberOption(values, "ptx-weight");
     if (!(ptxWeight >= 0)) fail("--ptx-weight", "a number ≥ 0", ptxWeight);
+    const ptxPrompts = String(values["ptx-prompts"]) as PtxPrompts;
+    if (!PTX_PROMPTS.includes(ptxPrompts)) {
+      fail("--ptx-prompts", PTX_PROMPTS.join(" | "), ptxPrompts);
+    }
     const options: PostTrainOptions = {
       out: String(values.out),
       pairs: String(values.pairs),
@@ -127,6 +137,7 @@ export const postTrainCommand: CliCommand = {
       anchor,
       anchorWeight,
       ptxWeight,
+      ptxPrompts,
       freeze: String(values.freeze).split(",").map((p) => p.trim()).filter((p) => p.length > 0),
       weighting: values.weighting ? String(values.weighting) as ErrorWeighting : undefined,
       tMin: intOption(values, "t-min"),

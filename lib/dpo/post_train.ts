@@ -40,7 +40,11 @@
  * (seed, step) alone), as InstructGPT's PPO-ptx mixes pretraining gradients into RLHF. Our
  * reconstruction, not the paper's: on validation prompts it keeps HALO's count gain without the
  * fainter and missing objects that cost colour (README, "Where HALO's colour goes, and the
- * pretraining-data term that keeps it").
+ * pretraining-data term that keeps it"). With `ptxPrompts: "pretraining"` it renders prompts drawn
+ * from the pretraining prompts instead of the pairs'.
+ *
+ * **Frozen weights** (`freeze`; none by default) stay as pretrained: name patterns such as
+ * `"prompt"` (the prompt encoder) or `"*.ada"` (every adaLN modulation).
  *
  * **Iterative DPO** made things worse here: re-sampling 64 prompts × 4
  * candidates from the policy every 100 steps let it exploit the PRM (defective
@@ -69,7 +73,14 @@ import {
 } from "./loss.ts";
 import { checkDpoAnchor } from "./anchor.ts";
 import { buildPairs } from "../pairs/pairs.ts";
-import { dpoStep, dpoStepInputs, type DpoStepOptions, loadPairData } from "./step.ts";
+import {
+  dpoStep,
+  dpoStepInputs,
+  type DpoStepOptions,
+  loadPairData,
+  PTX_PROMPTS,
+  type PtxPrompts,
+} from "./step.ts";
 
 /** The post-training methods compared in the paper's table. */
 export type PostTrainMethod = "dpo" | "grandpo" | "patch-only";
@@ -110,6 +121,7 @@ export const POST_TRAIN_DEFAULTS: Readonly<{
   checkpointEvery: number;
   maxSeconds: number;
   ptxWeight: number;
+  ptxPrompts: PtxPrompts;
   freeze: readonly string[];
 }> = Object.freeze({
   method: "grandpo",
@@ -123,6 +135,7 @@ export const POST_TRAIN_DEFAULTS: Readonly<{
   checkpointEvery: 50,
   maxSeconds: 0,
   ptxWeight: 0,
+  ptxPrompts: "pairs",
   freeze: Object.freeze([]),
 });
 
@@ -171,6 +184,12 @@ export interface PostTrainOptions extends Omit<GranDpoOptions, "video"> {
    */
   ptxWeight?: number;
   /**
+   * Whose prompts the pretraining-data term renders ({@linkcode PtxPrompts}): the step's pairs'
+   * (`"pairs"`, the default) or as many drawn from the generator's pretraining prompts
+   * (`"pretraining"`), which holds the policy on prompts no pair shows.
+   */
+  ptxPrompts?: PtxPrompts;
+  /**
    * Weights the optimiser leaves at the generator's values, as patterns over their names (see
    * {@linkcode frozenParams}): `["prompt"]` freezes the prompt encoder, as Diffusion-DPO trains
    * only the denoiser of Stable Diffusion and its text encoder stays as pretrained. Our
@@ -217,6 +236,7 @@ function runSettings(
     lossType,
     patchOtherWeight,
     ptxWeight,
+    ptxPrompts,
     freeze,
     ...rest
   } = o;
@@ -227,6 +247,7 @@ function runSettings(
     ...(lossType === "sigmoid" ? {} : { lossType }),
     ...(patchOtherWeight === 1 ? {} : { patchOtherWeight }),
     ...(ptxWeight === 0 ? {} : { ptxWeight }),
+    ...(ptxPrompts === "pairs" ? {} : { ptxPrompts }),
   };
 }
 
@@ -374,8 +395,12 @@ export async function postTrain(options: PostTrainOptions): Promise<PostTrainRes
     lossType: loss.lossType,
     patchOtherWeight: loss.patchOtherWeight,
     ptxWeight: checkNumber(where, "ptxWeight", options.ptxWeight ?? d.ptxWeight, 0),
+    ptxPrompts: options.ptxPrompts ?? d.ptxPrompts,
     freeze: checkFreezePatterns(where, options.freeze ?? d.freeze),
   };
+  if (!PTX_PROMPTS.includes(settings.ptxPrompts)) {
+    fail(where, `ptxPrompts among ${PTX_PROMPTS.join(", ")}`, settings.ptxPrompts);
+  }
   if (settings.tMin >= settings.tMax) {
     fail(where, `tMin < tMax`, `${settings.tMin} ≥ ${settings.tMax}`);
   }

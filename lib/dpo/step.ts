@@ -15,7 +15,7 @@ import type { Adam } from "../tensor/adam.ts";
 import { createRng } from "../core/_rng.ts";
 import type { Generator } from "../generator/model.ts";
 import { makeBatch, normalArray } from "../generator/diffusion.ts";
-import { parsePrompt } from "../videos/world.ts";
+import { parsePrompt, promptSplits } from "../videos/world.ts";
 import { type ErrorWeighting, patchErrors } from "./loss_maps.ts";
 import {
   diffusionDpoLoss,
@@ -172,17 +172,34 @@ export interface DpoStepInputs {
 }
 
 /**
- * Renders of `prompts` for the pretraining-data term, seeded by (seed, step) alone (a stream apart
- * from the pairs', so a run without the term draws what it always drew). ShapesWorld prompts only.
+ * Whose prompts the pretraining-data term renders: `"pairs"` the step's pairs' prompts, or
+ * `"pretraining"` as many prompts drawn afresh from the generator's pretraining prompts (the train
+ * split), as InstructGPT's PPO-ptx mixes in the pretraining distribution rather than the RL prompts.
+ */
+export type PtxPrompts = "pairs" | "pretraining";
+
+/** The values of {@linkcode PtxPrompts}, for validation and command lines. */
+export const PTX_PROMPTS: readonly PtxPrompts[] = Object.freeze(["pairs", "pretraining"]);
+
+/**
+ * Renders for the pretraining-data term — of `prompts`, or with `ptxPrompts: "pretraining"` of as
+ * many pretraining prompts — seeded by (seed, step) alone (a stream apart from the pairs', so a run
+ * without the term draws what it always drew). ShapesWorld prompts only.
  */
 function ptxInputs(
   gen: Generator,
   prompts: readonly string[],
   step: number,
-  options: { seed: number; tMin: number; tMax: number },
+  options: { seed: number; tMin: number; tMax: number; ptxPrompts?: PtxPrompts },
 ): Required<Pick<DpoStepInputs, "ptxX0" | "ptxTokens" | "ptxT" | "ptxNoise">> {
   const rng = createRng((options.seed * 0x9e3779b1 + step * 0x85ebca6b + 0x7f4a7c15) >>> 0);
-  const parsed = prompts.map((p) => parsePrompt(p));
+  // the generator's pretraining prompts (`pretrainPrompts`): the train split of seed 0
+  const pool = (options.ptxPrompts ?? "pairs") === "pretraining"
+    ? promptSplits({ seed: 0 }).train
+    : null;
+  const parsed = pool
+    ? prompts.map(() => pool[rng.int(pool.length)])
+    : prompts.map((p) => parsePrompt(p));
   const seeds = parsed.map(() => rng.int(0x7fffffff));
   const t = parsed.map(() => options.tMin + rng.int(options.tMax - options.tMin));
   const batch = makeBatch(gen.config, parsed, { seeds });
@@ -199,7 +216,14 @@ export function dpoStepInputs(
   gen: Generator,
   data: PairData,
   step: number,
-  options: { batchSize: number; seed: number; tMin: number; tMax: number; ptxWeight?: number },
+  options: {
+    batchSize: number;
+    seed: number;
+    tMin: number;
+    tMax: number;
+    ptxWeight?: number;
+    ptxPrompts?: PtxPrompts;
+  },
 ): DpoStepInputs {
   const c = gen.config;
   const idx = stepPairIndices(step, {
