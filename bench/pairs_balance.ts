@@ -15,6 +15,11 @@
  * pair's clips and flips the sign of each patch gap with probability 1/2: the video term as it was,
  * the patch terms as many and as large, their directions coin flips.
  *
+ * `--mode agree` needs no object measure, so it works on any pairs: it drops the patch terms whose
+ * direction goes against their pair's video direction (a negative gap: the PRM prefers the rejected
+ * clip's patch), so no patch term asks for what the video score says is worse — the terms through
+ * which a patch head that cannot see an absence (`bench/vanished_objects.ts`) teaches erasing.
+ *
  *   deno run --allow-read --allow-write=out bench/pairs_balance.ts --mode balanced \
  *     out/pairs9/pairs-newprm.jsonl out/pairs9/pairs-newprm-balanced.jsonl
  *
@@ -39,7 +44,15 @@ const { values, positionals } = parseArgs({
   allowPositionals: true,
 });
 const mode = String(values.mode);
-const MODES = ["balanced", "random", "random-per-pair", "no-erase", "flip", "flip-patches"];
+const MODES = [
+  "balanced",
+  "random",
+  "random-per-pair",
+  "no-erase",
+  "agree",
+  "flip",
+  "flip-patches",
+];
 if (!MODES.includes(mode)) {
   throw new Error(`--mode: Expected one of ${MODES.join(", ")} but found "${values.mode}"`);
 }
@@ -88,6 +101,20 @@ if (mode === "flip" || mode === "flip-patches") {
       (mode === "flip"
         ? `${flipped} with their clips swapped`
         : "each patch gap's sign a coin flip"),
+  );
+  Deno.exit(0);
+}
+if (mode === "agree") {
+  let before = 0, dropped = 0;
+  const lines = pairs.map((q) => {
+    before += q.patch_gaps.filter((g) => isUsedTerm(g, tau)).length;
+    dropped += q.patch_gaps.filter((g) => isUsedTerm(g, tau) && g < 0).length;
+    return JSON.stringify({ ...q, patch_gaps: q.patch_gaps.map((g) => (g < 0 ? 0 : g)) });
+  });
+  await writeFileAtomic(output, lines.join("\n") + "\n");
+  console.log(
+    `${output}: ${pairs.length} pairs, ${before} patch terms (|gap| ≥ ${tau}), ${dropped} dropped ` +
+      `(against the video direction), ${before - dropped} kept`,
   );
   Deno.exit(0);
 }
