@@ -416,17 +416,16 @@ export async function postTrain(options: PostTrainOptions): Promise<PostTrainRes
     disposeGenerator(base.generator);
     fail(where, `tMax ≤ ${base.generator.config.timesteps} (the schedule)`, settings.tMax);
   }
-  const reference = freezeGenerator(base.generator);
-  const policy = base.generator;
+  let frozen: string[];
   try {
-    for (const name of frozenParams(policy, settings.freeze)) {
-      policy.params.get(name)!.trainable = false;
-    }
+    frozen = frozenParams(base.generator, settings.freeze);
   } catch (e) {
-    disposeGenerator(policy);
-    disposeGenerator(reference);
+    disposeGenerator(base.generator);
     throw e;
   }
+  const reference = freezeGenerator(base.generator);
+  const policy = base.generator;
+  for (const name of frozen) policy.params.get(name)!.trainable = false;
   const adam = createAdam(policy.params, {
     learningRate: settings.learningRate,
     clipNorm: settings.clipNorm,
