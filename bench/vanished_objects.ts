@@ -111,13 +111,15 @@ for (const arg of models) {
     const score = (key: "base" | "policy"): Promise<RewardScores[]> =>
       scoreRewards(prm, lost.map((x) => ({ prompt: x.prompt, video: x[key] })));
     const [sb, sp] = [await score("base"), await score("policy")];
-    let videoHigher = 0, textHigher = 0, gapSum = 0;
+    let videoHigher = 0, textHigher = 0, gapSum = 0, textBase = 0, textLost = 0;
     let patches = 0, patchHigher = 0, big = 0, bigHigher = 0;
     lost.forEach((_, i) => {
       const gap = aspectMean(Object.values(sp[i].video)) - aspectMean(Object.values(sb[i].video));
       gapSum += gap;
       if (gap > 0) videoHigher++;
       if (sp[i].video.text_alignment > sb[i].video.text_alignment) textHigher++;
+      textBase += sb[i].video.text_alignment / lost.length;
+      textLost += sp[i].video.text_alignment / lost.length;
       const pb = sb[i].patches.flat(2), pp = sp[i].patches.flat(2);
       pb.forEach((aspects, k) => {
         const g = aspectMean(pp[k]) - aspectMean(aspects);
@@ -133,8 +135,10 @@ for (const arg of models) {
       `\nThe PRM (${values.prm}) on the ${lost.length} lost clips against Base's: video score higher ` +
         `in ${videoHigher} (mean gap ${
           (gapSum / lost.length).toFixed(3)
-        }), text alignment higher in ` +
-        `${textHigher}; patches: the emptied clip's higher in ${patchHigher} of ${patches}, and in ` +
+        }), text alignment higher in ${textHigher} (mean ${textBase.toFixed(2)} → ` +
+        `${
+          textLost.toFixed(2)
+        }); patches: the emptied clip's higher in ${patchHigher} of ${patches}, and in ` +
         `${bigHigher} of the ${big} gaps of at least 0.25.\n`,
     );
   }
