@@ -1,5 +1,5 @@
 /**
- * The opt-in anchor toward the reference on the winners (`lib/dpo/anchor.ts`): its two terms by
+ * The opt-in anchor toward the reference on the winners (`lib/dpo/anchor.ts`): its terms by
  * hand in every method, that "none" changes nothing to the last bit, the bound that makes "kl" a
  * divergence proxy, its gradient, validation and tensor counts, and the post-train option and
  * flag around it.
@@ -31,13 +31,16 @@ const KL = mean(
     (Math.sqrt(e) - Math.sqrt(ROWS.referenceChosen.flat()[i])) ** 2
   ),
 );
+const DPOP = mean(
+  ROWS.policyChosen.flat().map((e, i) => Math.max(0, e - ROWS.referenceChosen.flat()[i])),
+);
 const close = (a: number, b: number, what = "") =>
   assert.ok(Math.abs(a - b) < 1e-6 * Math.max(1, Math.abs(b)), `${what}: ${a} vs ${b}`);
 
-Deno.test("anchor: sft and kl by hand, added as w · term to Diffusion-DPO, Gran-DPO and patch-only", async () => {
+Deno.test("anchor: sft, kl and dpop by hand, added as w · term to Diffusion-DPO, Gran-DPO and patch-only", async () => {
   const x = inputs();
   const options = { beta: 10, betaPatch: 20, lambda: 0.5, tau: 0.25 };
-  for (const [anchor, term] of [["sft", SFT], ["kl", KL]] as const) {
+  for (const [anchor, term] of [["sft", SFT], ["kl", KL], ["dpop", DPOP]] as const) {
     const anchored = { anchor, anchorWeight: 3 };
     const dpo = await readDpoMetrics(diffusionDpoLoss(x, { beta: 10 }));
     const dpoA = await readDpoMetrics(diffusionDpoLoss(x, { beta: 10, ...anchored }));
@@ -85,7 +88,7 @@ Deno.test("anchor none: no metric, and the loss and its gradient are bit for bit
   tf.dispose(Object.values(x));
 });
 
-Deno.test("anchor gradients: sft pulls every chosen error down by w/(B·P); kl pulls the policy back to the reference", () => {
+Deno.test("anchor gradients: sft pulls every chosen error down by w/(B·P); kl pulls the policy back to the reference; dpop only where worse", () => {
   const x = inputs();
   const grad = (anchor: DpoAnchor, weight: number) =>
     tf.tidy(() => {
@@ -106,6 +109,13 @@ Deno.test("anchor gradients: sft pulls every chosen error down by w/(B·P); kl p
       const r = ROWS.referenceChosen[i][k];
       close(kl[i][k], (Math.sqrt(e) - Math.sqrt(r)) / Math.sqrt(e) / 6, `kl grad ${i},${k}`);
     })
+  );
+  // dpop: w/(B·P) where the policy's error on the winner is above the reference's, else 0
+  const dpop = grad("dpop", 6);
+  ROWS.policyChosen.forEach((row, i) =>
+    row.forEach((e, k) =>
+      close(dpop[i][k], e > ROWS.referenceChosen[i][k] ? 1 : 0, `dpop grad ${i},${k}`)
+    )
   );
   // no NaN at an error of exactly 0
   const zero = tf.tidy(() =>
@@ -143,7 +153,7 @@ Deno.test("anchor: bad options are named; anchored losses leak no tensors", asyn
   const x = inputs();
   assert.throws(
     () => diffusionDpoLoss(x, { anchor: "l2" as never }),
-    /diffusionDpoLoss: Expected anchor among none, sft, kl but found "l2"/,
+    /diffusionDpoLoss: Expected anchor among none, sft, kl, dpop but found "l2"/,
   );
   assert.throws(
     () => granDpoLoss(x, { anchor: "sft", anchorWeight: -1 }),
@@ -152,7 +162,7 @@ Deno.test("anchor: bad options are named; anchored losses leak no tensors", asyn
   assert.throws(() => dpoAnchorLoss(x, "x" as never), /dpoAnchorLoss: Expected anchor/);
   assert.throws(() => methodLossOptions("dpo", { anchor: "KL" as never }), /post-train: .*anchor/);
   const before = tf.memory().numTensors;
-  for (const anchor of ["sft", "kl"] as const) {
+  for (const anchor of ["sft", "kl", "dpop"] as const) {
     await readDpoMetrics(diffusionDpoLoss(x, { anchor }));
     await readDpoMetrics(granDpoLoss(x, { anchor }));
     await granDpoTerms(x, { anchor, video: false });
@@ -169,7 +179,7 @@ Deno.test("post-train --anchor: a bad value fails before the backend or any file
   const t0 = performance.now();
   await assert.rejects(
     () => run(["--anchor", "l2"]),
-    /--anchor: Expected none \| sft \| kl but found "l2"/,
+    /--anchor: Expected none \| sft \| kl \| dpop but found "l2"/,
   );
   await assert.rejects(() => run(["--anchor", "sft", "--anchor-weight=-2"]), /--anchor-weight/);
   await assert.rejects(

@@ -143,7 +143,7 @@ Deno.test({
 
 /**
  * The losses compared in case `k`: the three methods, and in the first case each of them again
- * with an anchor on the winners (both kinds), so the anchor's loss, gradient and metric are
+ * with an anchor on the winners (each kind), so the anchor's loss, gradient and metric are
  * compared too, and the IPO loss variant.
  */
 function variants(
@@ -156,6 +156,7 @@ function variants(
     { name: "dpo+kl", method: "dpo", loss: { anchor: "kl", anchorWeight: 100 } },
     { name: "grandpo+sft", method: "grandpo", loss: { anchor: "sft", anchorWeight: 10 } },
     { name: "patch-only+kl", method: "patch-only", loss: { anchor: "kl", anchorWeight: 100 } },
+    { name: "grandpo+dpop", method: "grandpo", loss: { anchor: "dpop", anchorWeight: 100 } },
     { name: "grandpo+ipo", method: "grandpo", loss: { lossType: "ipo" } },
     { name: "dpo+ipo", method: "dpo", loss: { lossType: "ipo" } },
     { name: "grandpo+preferred", method: "grandpo", loss: { patchOtherWeight: 0 } },

@@ -56,12 +56,12 @@ export const postTrainCommand: CliCommand = {
     anchor: {
       type: "string",
       default: DEFAULT_DPO_OPTIONS.anchor,
-      description: "anchor toward the reference on the winners: none | sft | kl",
+      description: "anchor toward the reference on the winners: none | sft | kl | dpop",
     },
     "anchor-weight": {
       type: "string",
       default: String(DEFAULT_DPO_OPTIONS.anchorWeight),
-      description: "weight of the anchor term (with --anchor sft | kl)",
+      description: "weight of the anchor term (with --anchor sft | kl | dpop)",
     },
     "ptx-weight": {
       type: "string",

@@ -29,6 +29,19 @@
  *   the error maps already give. The plain difference e_θ − e_ref is not one
  *   (it is negative wherever the policy got better), and its square has the
  *   units of an error squared, so its weight would depend on the error's size.
+ * - **"dpop"**: L_anchor = mean over (pair, patch) of max(0, e_θ,k(x_w) − e_ref,k(x_w)),
+ *   zero wherever the policy denoises the winner's patch at least as well as the
+ *   reference and rising linearly where it does worse. After DPO-Positive (Pal et
+ *   al. 2024, "Smaug: Fixing Failure Modes of Preference Optimisation with
+ *   DPO-Positive"), which shows that DPO lowers the preferred answer's likelihood
+ *   when the two answers of a pair differ in a few tokens — as candidates drawn
+ *   from the same noise differ in a few patches — and adds λ · max(0, log π_ref(y_w)
+ *   − log π_θ(y_w)). Two departures, both ours: the penalty is added to the loss
+ *   like the other anchors rather than inside the sigmoid (so it works with every
+ *   loss type, IPO included), and it is taken per patch rather than per clip, so a
+ *   small object's few patches cannot be erased while the clip's mean holds. Unlike
+ *   "kl", whose square is flat near the reference, its pull is first order: w from
+ *   the first step the winner's patch gets worse.
  *
  * L = L_DPO + anchorWeight · L_anchor, in each method (Diffusion-DPO, patch-only,
  * Gran-DPO), reported as the metric `loss/anchor` (unweighted). The default
@@ -42,11 +55,14 @@
 import * as tf from "@tensorflow/tfjs";
 import { checkNumber, fail } from "../core/_errors.ts";
 
-/** Which anchoring term a DPO loss adds: none, the winner's SFT term, or a KL proxy on the winner. */
-export type DpoAnchor = "none" | "sft" | "kl";
+/**
+ * Which anchoring term a DPO loss adds: none, the winner's SFT term, a KL proxy on the winner,
+ * or DPO-Positive's hinge on the winner's patches.
+ */
+export type DpoAnchor = "none" | "sft" | "kl" | "dpop";
 
 /** Every anchor, for validation and command lines. */
-export const DPO_ANCHORS: readonly DpoAnchor[] = Object.freeze(["none", "sft", "kl"]);
+export const DPO_ANCHORS: readonly DpoAnchor[] = Object.freeze(["none", "sft", "kl", "dpop"]);
 
 /** The anchor weight used when an anchor is asked for without one (a guess: module doc). */
 export const DEFAULT_ANCHOR_WEIGHT = 1000;
@@ -87,11 +103,12 @@ export function checkDpoAnchor(
  * @example
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
- * import { dpoAnchorLoss } from "@halo/kit/dpo";
+ * import { type DpoAnchor, dpoAnchorLoss } from "@halo/kit/dpo";
  * const policyChosen = tf.tensor2d([[0.09, 0.16]]), referenceChosen = tf.tensor2d([[0.04, 0.16]]);
- * const [sft, kl] = tf.tidy(() => ["sft", "kl"].map((anchor) =>
- *   dpoAnchorLoss({ policyChosen, referenceChosen }, anchor as "sft" | "kl").dataSync()[0]));
- * console.log(sft.toFixed(3), kl.toFixed(3)); // "0.125" "0.005": mean of (0.3 − 0.2)² and (0.4 − 0.4)²
+ * const [sft, kl, dpop] = tf.tidy(() => ["sft", "kl", "dpop"].map((anchor) =>
+ *   dpoAnchorLoss({ policyChosen, referenceChosen }, anchor as DpoAnchor).dataSync()[0]));
+ * // mean of 0.09 and 0.16; of (0.3 − 0.2)² and (0.4 − 0.4)²; of max(0, 0.09 − 0.04) and 0
+ * console.log(sft.toFixed(3), kl.toFixed(3), dpop.toFixed(3)); // "0.125" "0.005" "0.025"
  * tf.dispose([policyChosen, referenceChosen]);
  * ```
  */
@@ -105,6 +122,9 @@ export function dpoAnchorLoss(
   return tf.tidy(() => {
     if (anchor === "none") return tf.scalar(0);
     if (anchor === "sft") return maps.policyChosen.mean() as tf.Scalar;
+    if (anchor === "dpop") {
+      return maps.policyChosen.sub(maps.referenceChosen).relu().mean() as tf.Scalar;
+    }
     // 1e-12 keeps √'s gradient finite at an error of exactly 0; it is below float32's
     // resolution at any real error, so it changes no value.
     const root = (e: tf.Tensor) => e.add(1e-12).sqrt();

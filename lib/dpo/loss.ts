@@ -38,9 +38,9 @@
  * settings were chosen"). The patch terms saturate sooner than the video term
  * (a patch mean moves more than a clip mean), which keeps them from dominating.
  *
- * **Anchoring (opt-in, our reconstruction).** `anchor: "sft"` or `"kl"` adds
+ * **Anchoring (opt-in, our reconstruction).** `anchor: "sft"`, `"kl"` or `"dpop"` adds
  * `anchorWeight` times a term on the chosen clip that holds the policy near the
- * reference (`lib/dpo/anchor.ts` has both and why): L = L_DPO + w · L_anchor in
+ * reference (`lib/dpo/anchor.ts` has each and why): L = L_DPO + w · L_anchor in
  * every method, reported as `loss/anchor`. The default `"none"` leaves the
  * losses exactly as above.
  *

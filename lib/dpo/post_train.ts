@@ -30,7 +30,7 @@
  * and defective patches, and [50, 950) kept the prompt's colour best; the
  * choice matters far less than the error weighting.
  *
- * **Anchoring** (`anchor: "sft" | "kl"`, `anchorWeight`; off by default) adds a
+ * **Anchoring** (`anchor: "sft" | "kl" | "dpop"`, `anchorWeight`; off by default) adds a
  * term toward the reference on the chosen clips to whichever method runs
  * (`lib/dpo/anchor.ts`); its value is logged as `loss/anchor`. Measured on
  * validation prompts in the README's settings tables.

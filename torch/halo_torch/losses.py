@@ -18,7 +18,8 @@ lib/dpo/loss_maps.ts) and its TRL-style metric names.
   replaces each term's softplus(−h) by (h − ½)², video and patch terms alike.
 - Anchor (lib/dpo/anchor.ts, opt-in, every method): "sft" adds w·mean over (pair, patch) of the
   policy's error on the chosen clip, "kl" w·mean of (√(e_θ + 1e-12) − √(e_ref + 1e-12))² on the
-  chosen clip; its value is the metric "loss/anchor". "none" (the default) adds nothing.
+  chosen clip, "dpop" w·mean of max(0, e_θ − e_ref) on the chosen clip; its value is the metric
+  "loss/anchor". "none" (the default) adds nothing.
 
 The losses are computed from sums over the pairs at hand divided by normalisers of the whole
 (global) batch — its pair count and its count of used patches — so that micro-batches and
@@ -31,7 +32,7 @@ import torch.nn.functional as F
 
 WEIGHTINGS = ("x0", "eps", "min-snr")
 METHODS = ("dpo", "grandpo", "patch-only")
-ANCHORS = ("none", "sft", "kl")
+ANCHORS = ("none", "sft", "kl", "dpop")
 LOSS_TYPES = ("sigmoid", "ipo")
 DEFAULT_LOSS = {"beta": 5000, "betaPatch": 5000, "lambda": 1, "tau": 0.25, "anchor": "none",
                 "anchorWeight": 1000, "lossType": "sigmoid", "patchOtherWeight": 1}
@@ -96,6 +97,8 @@ def anchor_sum(pc, rc, anchor):
         return pc.sum()
     if anchor == "kl":
         return ((pc + 1e-12).sqrt() - (rc + 1e-12).sqrt()).square().sum()
+    if anchor == "dpop":
+        return (pc - rc).clamp(min=0).sum()
     raise ValueError(f"Expected anchor among {', '.join(ANCHORS)} but found {anchor!r}")
 
 

@@ -17,7 +17,7 @@ torchrun, reading the kit's pairs file and writing a kit checkpoint.
   on CPU, nccl on CUDA); a frozen copy is the reference, run under no_grad. The null prompt is
   never used by DPO, so it gets no gradient (the kit's Adam then leaves it as it is).
 - **Loss.** Diffusion-DPO, Gran-DPO or patch-only with the kit's conventions (halo_torch.losses),
-  with `--anchor sft | kl` (and `--anchor-weight`) the kit's opt-in anchor on the winners.
+  with `--anchor sft | kl | dpop` (and `--anchor-weight`) the kit's opt-in anchor on the winners.
   Micro-batches of `--micro-batch` pairs accumulate gradients (DDP's no_sync until the last); each
   part's loss is its share of the global batch's loss (normalised by the global pair count and the
   global count of used patches, one all_reduce per step), scaled by the world size because DDP
