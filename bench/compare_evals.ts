@@ -9,7 +9,8 @@
  *     balanced=out/eval9-newprm-balanced/grandpo-s0-….jsonl random=out/eval9-newprm-random/grandpo-s0-….jsonl
  *
  * `--from N` keeps the prompts from the N-th on: `deno task evaluate --prompts 144` holds the
- * 48 prompts of `--prompts 48` first, so `--from 48` compares on prompts no setting was chosen on.
+ * 48 prompts of `--prompts 48` first, so `--from 48` compares on prompts no setting was chosen on,
+ * and `--to 48` on those 48 alone (the same clips: a clip's noise depends on its prompt index).
  * @module
  */
 
@@ -18,16 +19,20 @@ import { evaluatorMedian, summariseResults } from "../lib/eval/summary.ts";
 import { intervalCell, keepClips, readEvaluations } from "./_evals.ts";
 
 const { values, positionals } = parseArgs({
-  options: { from: { type: "string", default: "0" } },
+  options: { from: { type: "string", default: "0" }, to: { type: "string" } },
   allowPositionals: true,
 });
 const from = Number(values.from);
 if (!Number.isInteger(from) || from < 0) {
   throw new Error(`--from: Expected an integer ≥ 0 but found "${values.from}"`);
 }
+const to = values.to === undefined ? Infinity : Number(values.to);
+if (!(Number.isInteger(to) && to > from) && to !== Infinity) {
+  throw new Error(`--to: Expected an integer above --from (${from}) but found "${values.to}"`);
+}
 const methods = keepClips(
   await readEvaluations("compare_evals", positionals, { min: 2, max: 2 }),
-  (c) => c.promptIndex >= from,
+  (c) => c.promptIndex >= from && c.promptIndex < to,
 );
 const [a, b] = methods.map((m) => m.method);
 const table = summariseResults(methods, { baseMedian: evaluatorMedian(methods[1].runs[0]) });
