@@ -38,6 +38,7 @@ import { disposeGenerator, type Generator, predictNoiseAndClean } from "../lib/g
 import { loadGenerator } from "../lib/generator/io.ts";
 import { tokenizeBatch } from "../lib/generator/prompt.ts";
 import type { ClipEvaluation } from "../lib/eval/evaluate.ts";
+import { clipSeed } from "../lib/eval/_clip_seed.ts";
 import { initBackend } from "../lib/tensor/backend.ts";
 import { shapesBench } from "../lib/videos/shapes_bench.ts";
 import { videoSheet } from "../lib/videos/sheet.ts";
@@ -57,10 +58,6 @@ if (
   );
 }
 const steps = Number(values.steps);
-
-/** The evaluation's noise seed of (prompt, sampling seed): `clipSeed` of lib/eval/evaluate.ts. */
-const clipSeed = (promptIndex: number, seed: number) =>
-  createRng((promptIndex * 0x9e3779b1 + seed * 0x85ebca6b + 0xe7a1) >>> 0).seed();
 
 /** DDIM (η = 0, clean estimate, clipped) with x̂0 = u + w · (c − u), c from `cond`, u from `uncond`. */
 function sample(

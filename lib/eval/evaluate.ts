@@ -36,6 +36,7 @@
 import { checkInt, checkNumber, fail } from "../core/_errors.ts";
 import { appendJsonLines, readJsonLines } from "../core/_atomic.ts";
 import { createRng } from "../core/_rng.ts";
+import { clipSeed } from "./_clip_seed.ts";
 import { Progress } from "../core/_progress.ts";
 import type { Generator } from "../generator/model.ts";
 import { SAMPLE_DEFAULTS, sampleClips } from "../generator/sampler.ts";
@@ -170,11 +171,6 @@ function validationPromptSample(n: number): ShapesPrompt[] {
     [list[i], list[j]] = [list[j], list[i]];
   }
   return list.slice(0, n);
-}
-
-/** The noise seed of (prompt, sampling seed): the same for every model evaluated. */
-function clipSeed(promptIndex: number, seed: number): number {
-  return createRng((promptIndex * 0x9e3779b1 + seed * 0x85ebca6b + 0xe7a1) >>> 0).seed();
 }
 
 /** Options of {@linkcode evaluationClip}. */
