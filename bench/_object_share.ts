@@ -9,6 +9,7 @@
 import { patchBox } from "../lib/videos/patch.ts";
 import type { Video } from "../lib/videos/video.ts";
 import { BACKGROUNDS, parsePrompt } from "../lib/videos/world.ts";
+import { shapesBench } from "../lib/videos/shapes_bench.ts";
 
 /** The patch grid the pairs are scored on. */
 export const PAIRS_GRID = { rows: 4, cols: 4, framesPerPatch: 4 };
@@ -108,4 +109,10 @@ export function balancePatchGaps(
     }
   }
   return { gaps: gaps.map((g, k) => (drop.has(k) ? 0 : g)), dropped: drop.size };
+}
+
+/** How many objects ShapesBench's count check finds in a clip (0: the prompt's objects are gone). */
+export function objectsFound(video: Video, prompt: string): number {
+  // deno-lint-ignore no-explicit-any
+  return (shapesBench(video, prompt).judgement as any).checks.count as number;
 }

@@ -40,7 +40,7 @@ import { tokenizeBatch } from "../lib/generator/prompt.ts";
 import type { ClipEvaluation } from "../lib/eval/evaluate.ts";
 import { clipSeed } from "../lib/eval/_clip_seed.ts";
 import { initBackend } from "../lib/tensor/backend.ts";
-import { shapesBench } from "../lib/videos/shapes_bench.ts";
+import { objectsFound } from "./_object_share.ts";
 import { videoSheet } from "../lib/videos/sheet.ts";
 import { createVideo, type Video } from "../lib/videos/video.ts";
 
@@ -101,9 +101,6 @@ function sample(
   return createVideo({ frames: pixels, numFrames: c.frames, height: c.size, width: c.size });
 }
 
-const objectsFound = (video: Video, prompt: string) =>
-  // deno-lint-ignore no-explicit-any
-  (shapesBench(video, prompt).judgement as any).checks.count as number;
 const key = (c: ClipEvaluation) => `${c.promptIndex}|${c.seed}`;
 
 await initBackend();

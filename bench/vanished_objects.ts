@@ -26,13 +26,13 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { readClip, readPairs } from "../lib/pairs/file.ts";
-import { shapesBench } from "../lib/videos/shapes_bench.ts";
 import { parsePrompt } from "../lib/videos/world.ts";
 import { judgeVideo } from "../lib/videos/judge.ts";
 import { loadRewardModel } from "../lib/reward/io.ts";
 import { disposeRewardModel } from "../lib/reward/model.ts";
 import { type RewardScores, scoreRewards } from "../lib/reward/score.ts";
 import { initBackend } from "../lib/tensor/backend.ts";
+import { objectsFound } from "./_object_share.ts";
 import type { Video } from "../lib/videos/video.ts";
 import { readCandidates } from "./_candidates.ts";
 
@@ -52,9 +52,6 @@ const pairs = await readPairs(pairsFile);
 const trained = new Set(pairs.map((q) => q.prompt));
 const shape = pairs[0].shape;
 const clip = (dir: string, file: string) => readClip(join(dir, file), shape);
-const objectsFound = (video: Video, prompt: string) =>
-  // deno-lint-ignore no-explicit-any
-  (shapesBench(video, prompt).judgement as any).checks.count as number;
 
 const baseClips = new Map<string, string>();
 for (const c of await readCandidates(baseDir, "vanished_objects")) {
