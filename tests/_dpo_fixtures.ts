@@ -7,7 +7,13 @@ import { createRewardModel, disposeRewardModel } from "../lib/reward/model.ts";
 import { saveRewardModel } from "../lib/reward/io.ts";
 import { buildPairs, type BuildPairsResult } from "../lib/pairs/pairs.ts";
 import type { GranDpoInputs } from "../lib/dpo/loss.ts";
-import { postTrain } from "../lib/dpo/post_train.ts";
+import { methodLossOptions, postTrain } from "../lib/dpo/post_train.ts";
+import { dpoStep, dpoStepInputs } from "../lib/dpo/step.ts";
+import { createAdam } from "../lib/tensor/adam.ts";
+import { freezeGenerator } from "../lib/generator/model.ts";
+import { loadGenerator } from "../lib/generator/io.ts";
+import { readPairs } from "../lib/pairs/file.ts";
+import { join } from "node:path";
 import { readCheckpointManifest } from "../lib/tensor/checkpoint.ts";
 import { TINY_GENERATOR } from "./_helpers.ts";
 
@@ -80,7 +86,7 @@ export async function assertStoredOnlyWhenSet(
   dir: string,
   setting:
     | { key: "lossType" | "ptxPrompts"; value: string }
-    | { key: "patchOtherWeight" | "ptxWeight"; value: number }
+    | { key: "patchOtherWeight" | "ptxWeight" | "guidanceHoldWeight"; value: number }
     | { key: "freeze"; value: string[] },
 ): Promise<void> {
   const r = await tinyPairsSetup(dir, { prompts: 2, candidates: 2 });
@@ -95,4 +101,57 @@ export async function assertStoredOnlyWhenSet(
     () => postTrain({ ...base, out: `${dir}/set`, steps: 2 }),
     new RegExp(`same settings \\(.*${setting.key}: \\(default\\)`),
   );
+}
+
+/**
+ * Loads the tiny pairs' policy, reference and Adam on the active backend; `step(i)` runs DPO step i
+ * (shared by the step tests).
+ */
+export async function dpoRun(
+  dir: string,
+  pairsFile: string,
+  options: { ptxWeight?: number; guidanceHoldWeight?: number } = {},
+) {
+  const { ptxWeight = 0, guidanceHoldWeight = 0 } = options;
+  const pairs = await readPairs(pairsFile);
+  const { generator: policy } = await loadGenerator(`${dir}/gen`);
+  const reference = freezeGenerator(policy);
+  const adam = createAdam(policy.params, { learningRate: 1e-3 });
+  const clips = await Promise.all(pairs.map(async (q) =>
+    [
+      await Deno.readFile(join(dir, "pairs", q.chosen.clip)),
+      await Deno.readFile(join(dir, "pairs", q.rejected.clip)),
+    ] as [Uint8Array, Uint8Array]
+  ));
+  const data = { pairs, clips, grid: { rows: 2, cols: 2, framesPerPatch: 2 } };
+  return {
+    policy,
+    reference,
+    async step(i: number) {
+      const inputs = dpoStepInputs(policy, data, i, {
+        batchSize: 2,
+        seed: 1,
+        tMin: 50,
+        tMax: 950,
+        ptxWeight,
+      });
+      try {
+        return await dpoStep({ policy, reference, adam }, inputs, {
+          loss: methodLossOptions("grandpo", { beta: 100, betaPatch: 100, tau: 0 }),
+          weighting: "x0",
+          gamma: 5,
+          grid: data.grid,
+          ptxWeight,
+          guidanceHoldWeight,
+        });
+      } finally {
+        tf.dispose(Object.values(inputs).filter((v) => v instanceof tf.Tensor));
+      }
+    },
+    dispose() {
+      adam.dispose();
+      disposeGenerator(policy);
+      disposeGenerator(reference);
+    },
+  };
 }

@@ -1,19 +1,17 @@
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/tensor/backend.ts";
-import { createAdam } from "../lib/tensor/adam.ts";
-import { disposeGenerator, freezeGenerator } from "../lib/generator/model.ts";
+import { disposeGenerator } from "../lib/generator/model.ts";
 import { loadGenerator } from "../lib/generator/io.ts";
-import { dpoStep, dpoStepInputs, stepPairIndices } from "../lib/dpo/step.ts";
-import { frozenParams, methodLossOptions, postTrain } from "../lib/dpo/post_train.ts";
+import { dpoStepInputs, stepPairIndices } from "../lib/dpo/step.ts";
+import { frozenParams, postTrain } from "../lib/dpo/post_train.ts";
 import { parseCli } from "../lib/cli/_flags.ts";
 import { postTrainCommand } from "../lib/cli/post_train.ts";
 import { readPairs } from "../lib/pairs/file.ts";
 import { tokenizeBatch } from "../lib/generator/prompt.ts";
 import { promptSplits } from "../lib/videos/world.ts";
 import { haveWebGpu, withTempDir } from "./_helpers.ts";
-import { assertStoredOnlyWhenSet, tinyPairsSetup } from "./_dpo_fixtures.ts";
+import { assertStoredOnlyWhenSet, dpoRun, tinyPairsSetup } from "./_dpo_fixtures.ts";
 
 await initBackend();
 
@@ -29,50 +27,6 @@ Deno.test("stepPairIndices: every pair once per epoch, the same for the same (se
   assert.deepEqual(stepPairIndices(3, { pairs: n, batchSize: b, seed: 3 }), seen.slice(12, 16));
   assert.notDeepEqual(stepPairIndices(0, { pairs: n, batchSize: b, seed: 4 }), seen.slice(0, 4));
 });
-
-/** Loads the tiny pairs' policy, reference and Adam on the active backend; `step(i)` runs DPO step i. */
-async function dpoRun(dir: string, pairsFile: string, ptxWeight = 0) {
-  const pairs = await readPairs(pairsFile);
-  const { generator: policy } = await loadGenerator(`${dir}/gen`);
-  const reference = freezeGenerator(policy);
-  const adam = createAdam(policy.params, { learningRate: 1e-3 });
-  const clips = await Promise.all(pairs.map(async (q) =>
-    [
-      await Deno.readFile(join(dir, "pairs", q.chosen.clip)),
-      await Deno.readFile(join(dir, "pairs", q.rejected.clip)),
-    ] as [Uint8Array, Uint8Array]
-  ));
-  const data = { pairs, clips, grid: { rows: 2, cols: 2, framesPerPatch: 2 } };
-  return {
-    policy,
-    reference,
-    async step(i: number) {
-      const inputs = dpoStepInputs(policy, data, i, {
-        batchSize: 2,
-        seed: 1,
-        tMin: 50,
-        tMax: 950,
-        ptxWeight,
-      });
-      try {
-        return await dpoStep({ policy, reference, adam }, inputs, {
-          loss: methodLossOptions("grandpo", { beta: 100, betaPatch: 100, tau: 0 }),
-          weighting: "x0",
-          gamma: 5,
-          grid: data.grid,
-          ptxWeight,
-        });
-      } finally {
-        tf.dispose(Object.values(inputs).filter((v) => v instanceof tf.Tensor));
-      }
-    },
-    dispose() {
-      adam.dispose();
-      disposeGenerator(policy);
-      disposeGenerator(reference);
-    },
-  };
-}
 
 Deno.test("DPO steps leak no tensors over 20 steps, and move the policy", async () => {
   await withTempDir(async (dir) => {
@@ -100,7 +54,7 @@ Deno.test("the pretraining-data term adds ptxWeight × the denoising error on fr
   await withTempDir(async (dir) => {
     const r = await tinyPairsSetup(dir);
     const plain = await dpoRun(dir, r.file);
-    const withPtx = await dpoRun(dir, r.file, 10);
+    const withPtx = await dpoRun(dir, r.file, { ptxWeight: 10 });
     const [a, b] = [await plain.step(0), await withPtx.step(0)];
     assert.equal(a["loss/ptx"], undefined);
     assert.ok(b["loss/ptx"] > 0, `loss/ptx ${b["loss/ptx"]}`);

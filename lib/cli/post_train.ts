@@ -69,6 +69,11 @@ export const postTrainCommand: CliCommand = {
       description:
         "weight of the denoising loss on fresh ShapesWorld renders of the pairs' prompts",
     },
+    "guidance-hold": {
+      type: "string",
+      default: `${D.guidanceHoldWeight}`,
+      description: "weight of the guidance hold on the winners (lib/dpo/guidance_hold.ts; 0 = off)",
+    },
     "ptx-prompts": {
       type: "string",
       default: D.ptxPrompts,
@@ -113,6 +118,8 @@ export const postTrainCommand: CliCommand = {
     if (anchorWeight < 0) fail("--anchor-weight", "a number ≥ 0", anchorWeight);
     const ptxWeight = numberOption(values, "ptx-weight");
     if (!(ptxWeight >= 0)) fail("--ptx-weight", "a number ≥ 0", ptxWeight);
+    const guidanceHoldWeight = numberOption(values, "guidance-hold");
+    if (!(guidanceHoldWeight >= 0)) fail("--guidance-hold", "a number ≥ 0", guidanceHoldWeight);
     const ptxPrompts = String(values["ptx-prompts"]) as PtxPrompts;
     if (!PTX_PROMPTS.includes(ptxPrompts)) {
       fail("--ptx-prompts", PTX_PROMPTS.join(" | "), ptxPrompts);
@@ -138,6 +145,7 @@ export const postTrainCommand: CliCommand = {
       anchorWeight,
       ptxWeight,
       ptxPrompts,
+      guidanceHoldWeight,
       freeze: String(values.freeze).split(",").map((p) => p.trim()).filter((p) => p.length > 0),
       weighting: values.weighting ? String(values.weighting) as ErrorWeighting : undefined,
       tMin: intOption(values, "t-min"),

@@ -116,6 +116,70 @@ export interface DiffusionErrorOptions extends ErrorWeightingOptions {
 }
 
 /**
+ * The generator's clean estimate x̂0 of `batch` noised at `options.t` with `options.noise`,
+ * `[B, T, H, W, 3]` in model space: the x0 head's output, or the estimate implied by ε̂ for an ε
+ * head (the x̂0 {@linkcode pixelErrors} scores). `keep` (per clip: 1 the prompt, 0 the null prompt)
+ * gives classifier-free guidance's unconditional branch. Differentiable with respect to the
+ * generator's weights.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { createGenerator, disposeGenerator } from "@halo/kit";
+ * import { cleanEstimates } from "@halo/kit/dpo";
+ * import { tokenizeBatch } from "@halo/kit/generator";
+ * const gen = createGenerator({ dim: 16, depth: 1, heads: 2, frames: 4, size: 16, prediction: "x0", tokenGrid: { rows: 4, cols: 4, framesPerPatch: 2 } });
+ * const batch = { x0: tf.zeros([1, 4, 16, 16, 3]), tokens: tokenizeBatch(["one red circle moving up slowly on a black background"]) };
+ * const x0Hat = cleanEstimates(gen, batch, { t: [500], noise: tf.randomNormal([1, 4, 16, 16, 3], 0, 1, "float32", 1), keep: tf.tensor1d([0]) });
+ * console.log(x0Hat.shape); // [1, 4, 16, 16, 3]
+ * disposeGenerator(gen);
+ * ```
+ */
+export function cleanEstimates(
+  gen: Generator,
+  batch: DiffusionBatch,
+  options: { t: readonly number[]; noise: tf.Tensor; keep?: tf.Tensor1D },
+): tf.Tensor {
+  const where = "cleanEstimates";
+  const c = gen.config;
+  const b = batch.x0.shape[0];
+  if (options.t.length !== b) fail(where, `${b} timesteps (one per clip)`, options.t);
+  if (options.noise.shape.join() !== batch.x0.shape.join()) {
+    fail(
+      where,
+      `noise of shape [${batch.x0.shape.join(", ")}]`,
+      `[${options.noise.shape.join(", ")}]`,
+    );
+  }
+  const ab = alphaBars(c.timesteps, c.schedule, c.scheduleShift);
+  return tf.tidy(() => {
+    const t = tf.tensor1d(Int32Array.from(options.t), "int32");
+    const xt = addNoise(c, batch.x0, t, options.noise);
+    const out = predictNoiseAndClean(gen, { xt, t, tokens: batch.tokens }, { keep: options.keep });
+    if (c.prediction === "x0") return out.clean;
+    const a = tf.tensor1d(Float32Array.from(options.t, (s) => ab[s])).reshape([b, 1, 1, 1, 1]);
+    return xt.sub(out.eps.mul(tf.sub(1, a).sqrt())).div(a.sqrt());
+  });
+}
+
+/**
+ * The weighted squared x0-error w(t)·‖x̂0 − x0‖² of clean estimates `x0Hat` (from
+ * {@linkcode cleanEstimates} with the same `options.t`) against `x0`, averaged over channels:
+ * `[B, T, H, W]`.
+ */
+export function estimateErrors(
+  config: GeneratorConfig,
+  estimates: { x0Hat: tf.Tensor; x0: tf.Tensor },
+  options: ErrorWeightingOptions & { t: readonly number[] },
+): tf.Tensor4D {
+  const b = estimates.x0.shape[0];
+  const w = errorWeights(config, options.t, options);
+  return tf.tidy(() =>
+    estimates.x0Hat.sub(estimates.x0).square().mean(-1).mul(tf.tensor1d(w).reshape([b, 1, 1, 1]))
+  ) as tf.Tensor4D;
+}
+
+/**
  * The weighted squared x0-error w(t)·‖x̂0 − x0‖² of a generator on `batch`,
  * averaged over channels: `[B, T, H, W]`. x̂0 is the x0 head's output, or the
  * estimate implied by ε̂ for an ε head, so `"eps"` is the ε-error on both.
@@ -126,30 +190,17 @@ export function pixelErrors(
   batch: DiffusionBatch,
   options: DiffusionErrorOptions,
 ): tf.Tensor4D {
-  const c = gen.config;
-  const b = batch.x0.shape[0];
-  if (options.t.length !== b) fail("pixelErrors", `${b} timesteps (one per clip)`, options.t);
-  if (options.noise.shape.join() !== batch.x0.shape.join()) {
-    fail(
-      "pixelErrors",
-      `noise of shape [${batch.x0.shape.join(", ")}]`,
-      `[${options.noise.shape.join(", ")}]`,
-    );
+  if (options.t.length !== batch.x0.shape[0]) {
+    fail("pixelErrors", `${batch.x0.shape[0]} timesteps (one per clip)`, options.t);
   }
-  const w = errorWeights(c, options.t, options);
-  const ab = alphaBars(c.timesteps, c.schedule, c.scheduleShift);
-  return tf.tidy(() => {
-    const t = tf.tensor1d(Int32Array.from(options.t), "int32");
-    const xt = addNoise(c, batch.x0, t, options.noise);
-    const out = predictNoiseAndClean(gen, { xt, t, tokens: batch.tokens });
-    let x0Hat = out.clean;
-    if (c.prediction !== "x0") {
-      const shape = [b, 1, 1, 1, 1];
-      const a = tf.tensor1d(Float32Array.from(options.t, (s) => ab[s])).reshape(shape);
-      x0Hat = xt.sub(out.eps.mul(tf.sub(1, a).sqrt())).div(a.sqrt());
-    }
-    return x0Hat.sub(batch.x0).square().mean(-1).mul(tf.tensor1d(w).reshape([b, 1, 1, 1]));
-  }) as tf.Tensor4D;
+  errorWeights(gen.config, options.t, options); // validates before the forward pass
+  return tf.tidy(() =>
+    estimateErrors(
+      gen.config,
+      { x0Hat: cleanEstimates(gen, batch, options), x0: batch.x0 },
+      options,
+    )
+  );
 }
 
 /**

@@ -122,6 +122,7 @@ export const POST_TRAIN_DEFAULTS: Readonly<{
   maxSeconds: number;
   ptxWeight: number;
   ptxPrompts: PtxPrompts;
+  guidanceHoldWeight: number;
   freeze: readonly string[];
 }> = Object.freeze({
   method: "grandpo",
@@ -136,6 +137,7 @@ export const POST_TRAIN_DEFAULTS: Readonly<{
   maxSeconds: 0,
   ptxWeight: 0,
   ptxPrompts: "pairs",
+  guidanceHoldWeight: 0,
   freeze: Object.freeze([]),
 });
 
@@ -190,6 +192,13 @@ export interface PostTrainOptions extends Omit<GranDpoOptions, "video"> {
    */
   ptxPrompts?: PtxPrompts;
   /**
+   * Weight of the guidance hold (`lib/dpo/guidance_hold.ts`): a hinge that keeps the policy's
+   * conditional estimate on the winners from moving toward the reference's unconditional one, patch
+   * by patch — what erases the objects Base draws only under guidance. Logged as `loss/guidance`.
+   * Our reconstruction, not the paper's. Default 0 (off).
+   */
+  guidanceHoldWeight?: number;
+  /**
    * Weights the optimiser leaves at the generator's values, as patterns over their names (see
    * {@linkcode frozenParams}): `["prompt"]` freezes the prompt encoder, as Diffusion-DPO trains
    * only the denoiser of Stable Diffusion and its text encoder stays as pretrained. Our
@@ -237,6 +246,7 @@ function runSettings(
     patchOtherWeight,
     ptxWeight,
     ptxPrompts,
+    guidanceHoldWeight,
     freeze,
     ...rest
   } = o;
@@ -248,6 +258,7 @@ function runSettings(
     ...(patchOtherWeight === 1 ? {} : { patchOtherWeight }),
     ...(ptxWeight === 0 ? {} : { ptxWeight }),
     ...(ptxPrompts === "pairs" ? {} : { ptxPrompts }),
+    ...(guidanceHoldWeight === 0 ? {} : { guidanceHoldWeight }),
   };
 }
 
@@ -396,6 +407,12 @@ export async function postTrain(options: PostTrainOptions): Promise<PostTrainRes
     patchOtherWeight: loss.patchOtherWeight,
     ptxWeight: checkNumber(where, "ptxWeight", options.ptxWeight ?? d.ptxWeight, 0),
     ptxPrompts: options.ptxPrompts ?? d.ptxPrompts,
+    guidanceHoldWeight: checkNumber(
+      where,
+      "guidanceHoldWeight",
+      options.guidanceHoldWeight ?? d.guidanceHoldWeight,
+      0,
+    ),
     freeze: checkFreezePatterns(where, options.freeze ?? d.freeze),
   };
   if (!PTX_PROMPTS.includes(settings.ptxPrompts)) {
@@ -512,6 +529,7 @@ export async function postTrain(options: PostTrainOptions): Promise<PostTrainRes
       gamma: settings.gamma,
       grid: data.grid,
       ptxWeight: settings.ptxWeight,
+      guidanceHoldWeight: settings.guidanceHoldWeight,
     };
     let step = start;
     while (step < settings.steps) {
@@ -543,6 +561,7 @@ export async function postTrain(options: PostTrainOptions): Promise<PostTrainRes
         ...(loss.lambda > 0 ? { "patch acc": metrics["patch/accuracies"] } : {}),
         ...(loss.anchor !== "none" ? { anchor: metrics["loss/anchor"] } : {}),
         ...(settings.ptxWeight > 0 ? { ptx: metrics["loss/ptx"] } : {}),
+        ...(settings.guidanceHoldWeight > 0 ? { hold: metrics["loss/guidance"] } : {}),
       });
       const outOfTime = maxSeconds > 0 && (performance.now() - t0) / 1000 >= maxSeconds;
       if (step % settings.checkpointEvery === 0 || step === settings.steps || outOfTime) {

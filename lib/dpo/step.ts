@@ -16,7 +16,14 @@ import { createRng } from "../core/_rng.ts";
 import type { Generator } from "../generator/model.ts";
 import { makeBatch, normalArray } from "../generator/diffusion.ts";
 import { parsePrompt, promptSplits } from "../videos/world.ts";
-import { type ErrorWeighting, patchErrors } from "./loss_maps.ts";
+import {
+  cleanEstimates,
+  type ErrorWeighting,
+  errorWeights,
+  estimateErrors,
+  patchErrors,
+} from "./loss_maps.ts";
+import { guidanceHoldLoss } from "./guidance_hold.ts";
 import {
   diffusionDpoLoss,
   type DpoLoss,
@@ -26,7 +33,13 @@ import {
   readDpoMetrics,
 } from "./loss.ts";
 import { type PairSide, type PreferencePair, readClipBytes, readPairs } from "../pairs/file.ts";
-import { formatGrid, numPatches, parseGrid, type PatchGrid } from "../videos/patch.ts";
+import {
+  formatGrid,
+  numPatches,
+  parseGrid,
+  type PatchGrid,
+  reducePatches,
+} from "../videos/patch.ts";
 import { quantizePixels } from "../core/_hash.ts";
 import type { Video } from "../videos/video.ts";
 import { tokenizeBatch } from "../generator/prompt.ts";
@@ -277,6 +290,13 @@ export interface DpoStepOptions {
    * inputs' renders (`ptxX0`), logged unweighted as `loss/ptx`. Default 0 (off).
    */
   ptxWeight?: number;
+  /**
+   * Weight of the guidance hold (`lib/dpo/guidance_hold.ts`): `guidanceHoldWeight ·` the hinge on
+   * the policy's conditional estimate moving toward the reference's unconditional one on the
+   * chosen clips, logged unweighted as `loss/guidance`. Costs one more reference pass (the null
+   * prompt on the chosen clips). Default 0 (off).
+   */
+  guidanceHoldWeight?: number;
 }
 
 /**
@@ -299,14 +319,34 @@ export async function dpoStep(
     gamma: options.gamma,
   };
   const batch = { x0: inputs.x0, tokens: inputs.tokens };
-  const ref = patchErrors(reference, batch, errorOptions);
+  const hold = options.guidanceHoldWeight ?? 0;
+  const c = policy.config;
+  // Per-patch errors from clean estimates (the ops of `patchErrors`), keeping the estimates the
+  // guidance hold reads.
+  const patchesOf = (x0Hat: tf.Tensor) =>
+    reducePatches(estimateErrors(c, { x0Hat, x0: inputs.x0 }, errorOptions), options.grid)
+      .reshape([2 * b, -1]) as tf.Tensor2D;
+  const held = hold > 0
+    ? tf.tidy(() => {
+      const clean = cleanEstimates(reference, batch, errorOptions);
+      const chosen = { x0: inputs.x0.slice(0, b), tokens: inputs.tokens.slice(0, b) };
+      const unconditional = cleanEstimates(reference, chosen, {
+        t: inputs.t.slice(0, b),
+        noise: inputs.noise.slice(0, b),
+        keep: tf.zeros([b]) as tf.Tensor1D,
+      });
+      return { errors: patchesOf(clean), chosen: clean.slice(0, b), unconditional };
+    })
+    : undefined;
+  const ref = held ? held.errors : patchErrors(reference, batch, errorOptions);
   let result: DpoLoss | undefined;
   try {
     tf.tidy(() => {
       const [referenceChosen, referenceRejected] = tf.split(ref, [b, b]) as tf.Tensor2D[];
       const { grads } = paramGrads(policy.params, () => {
+        const clean = held ? cleanEstimates(policy, batch, errorOptions) : undefined;
         const [policyChosen, policyRejected] = tf.split(
-          patchErrors(policy, batch, errorOptions),
+          clean ? patchesOf(clean) : patchErrors(policy, batch, errorOptions),
           [b, b],
         ) as tf.Tensor2D[];
         const maps = { policyChosen, policyRejected, referenceChosen, referenceRejected };
@@ -327,6 +367,16 @@ export async function dpoStep(
           out.metrics.loss = out.loss;
           out.metrics["loss/ptx"] = ptx;
         }
+        if (held && clean) {
+          const term = guidanceHoldLoss({
+            policy: clean.slice(0, b),
+            reference: held.chosen,
+            unconditional: held.unconditional,
+          }, { weights: errorWeights(c, inputs.t.slice(0, b), errorOptions), grid: options.grid });
+          out.loss = out.loss.add(term.mul(hold)) as tf.Scalar;
+          out.metrics.loss = out.loss;
+          out.metrics["loss/guidance"] = term;
+        }
         result = { loss: tf.keep(out.loss), metrics: {} };
         for (const [k, v] of Object.entries(out.metrics)) result.metrics[k] = tf.keep(v);
         return out.loss;
@@ -339,7 +389,7 @@ export async function dpoStep(
       adam.apply(grads);
     });
   } finally {
-    ref.dispose();
+    tf.dispose([ref, ...(held ? [held.chosen, held.unconditional] : [])]);
   }
   return await readDpoMetrics(result!);
 }
