@@ -8,6 +8,9 @@
  *   deno run --allow-read bench/compare_evals.ts \
  *     balanced=out/eval9-newprm-balanced/grandpo-s0-….jsonl random=out/eval9-newprm-random/grandpo-s0-….jsonl
  *
+ * When B is one run (Base, say), it also prints A's defects fixed and introduced against B's clips
+ * from the same noise (the results table's paired defect measure).
+ *
  * `--from N` keeps the prompts from the N-th on: `deno task evaluate --prompts 144` holds the
  * 48 prompts of `--prompts 48` first, so `--from 48` compares on prompts no setting was chosen on,
  * and `--to 48` on those 48 alone (the same clips: a clip's noise depends on its prompt index).
@@ -35,7 +38,12 @@ const methods = keepClips(
   (c) => c.promptIndex >= from && c.promptIndex < to,
 );
 const [a, b] = methods.map((m) => m.method);
-const table = summariseResults(methods, { baseMedian: evaluatorMedian(methods[1].runs[0]) });
+// With one run of B (Base, say), A's paired defect measure against B's clips from the same noise.
+const reference = methods[1].runs.length === 1 ? b : undefined;
+const table = summariseResults(methods, {
+  baseMedian: evaluatorMedian(methods[1].runs[0]),
+  reference,
+});
 const metrics: [string, string][] = [
   ["ShapesBench", "shapesbench"],
   ["colour", "color"],
@@ -49,4 +57,14 @@ for (const [name, metric] of metrics) {
   const [ra, rb] = table.rows.map((r) => r.metrics[metric].estimate.toFixed(3));
   const d = table.compare(a, b, metric).difference;
   console.log(`| ${name} | ${ra} | ${rb} | ${intervalCell(d)} |`);
+}
+if (reference) {
+  const m = table.rows[0].metrics;
+  const cell = (k: string) =>
+    `${m[k].estimate.toFixed(3)} [${m[k].lo.toFixed(3)}, ${m[k].hi.toFixed(3)}]`;
+  console.log(
+    `\n${a}'s defects fixed / introduced against ${b}'s clips: ${cell("defectsFixed")} / ${
+      cell("defectsIntroduced")
+    }`,
+  );
 }

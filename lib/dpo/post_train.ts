@@ -43,6 +43,10 @@
  * pretraining-data term that keeps it"). With `ptxPrompts: "pretraining"` it renders prompts drawn
  * from the pretraining prompts instead of the pairs'.
  *
+ * **Guidance hold** (`guidanceHoldWeight`; off by default) adds a hinge that keeps the policy's
+ * conditional estimate on the chosen clips from moving toward the reference's unconditional one
+ * (`lib/dpo/guidance_hold.ts`), logged as `loss/guidance`. Our reconstruction, not the paper's.
+ *
  * **Frozen weights** (`freeze`; none by default) stay as pretrained: name patterns such as
  * `"prompt"` (the prompt encoder) or `"*.ada"` (every adaLN modulation).
  *
