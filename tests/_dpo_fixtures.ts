@@ -9,6 +9,7 @@ import { buildPairs, type BuildPairsResult } from "../lib/pairs/pairs.ts";
 import type { GranDpoInputs } from "../lib/dpo/loss.ts";
 import { methodLossOptions, postTrain } from "../lib/dpo/post_train.ts";
 import { dpoStep, dpoStepInputs } from "../lib/dpo/step.ts";
+import type { GuidanceHoldPatches } from "../lib/dpo/guidance_hold.ts";
 import { createAdam } from "../lib/tensor/adam.ts";
 import { freezeGenerator } from "../lib/generator/model.ts";
 import { loadGenerator } from "../lib/generator/io.ts";
@@ -85,7 +86,7 @@ export function lossInputs(): GranDpoInputs {
 export async function assertStoredOnlyWhenSet(
   dir: string,
   setting:
-    | { key: "lossType" | "ptxPrompts"; value: string }
+    | { key: "lossType" | "ptxPrompts" | "guidanceHoldPatches"; value: string }
     | { key: "patchOtherWeight" | "ptxWeight" | "guidanceHoldWeight"; value: number }
     | { key: "freeze"; value: string[] },
 ): Promise<void> {
@@ -110,9 +111,13 @@ export async function assertStoredOnlyWhenSet(
 export async function dpoRun(
   dir: string,
   pairsFile: string,
-  options: { ptxWeight?: number; guidanceHoldWeight?: number } = {},
+  options: {
+    ptxWeight?: number;
+    guidanceHoldWeight?: number;
+    guidanceHoldPatches?: GuidanceHoldPatches;
+  } = {},
 ) {
-  const { ptxWeight = 0, guidanceHoldWeight = 0 } = options;
+  const { ptxWeight = 0, guidanceHoldWeight = 0, guidanceHoldPatches } = options;
   const pairs = await readPairs(pairsFile);
   const { generator: policy } = await loadGenerator(`${dir}/gen`);
   const reference = freezeGenerator(policy);
@@ -143,6 +148,7 @@ export async function dpoRun(
           grid: data.grid,
           ptxWeight,
           guidanceHoldWeight,
+          guidanceHoldPatches,
         });
       } finally {
         tf.dispose(Object.values(inputs).filter((v) => v instanceof tf.Tensor));

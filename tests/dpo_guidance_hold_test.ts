@@ -10,6 +10,8 @@ import { guidanceHoldLoss } from "../lib/dpo/guidance_hold.ts";
 import { parseCli } from "../lib/cli/_flags.ts";
 import { postTrainCommand } from "../lib/cli/post_train.ts";
 import { createRng } from "../lib/core/_rng.ts";
+import { loadGenerator, saveGenerator } from "../lib/generator/io.ts";
+import { disposeGenerator } from "../lib/generator/model.ts";
 import { withTempDir } from "./_helpers.ts";
 import { assertStoredOnlyWhenSet, dpoRun, tinyPairsSetup } from "./_dpo_fixtures.ts";
 
@@ -22,8 +24,11 @@ const draw = () => Float32Array.from({ length: 2 * 2 * 4 * 4 * 3 }, () => rng.ne
 const [P, R, U] = [draw(), draw(), draw()];
 const W = [2, 0.5];
 
-/** The term by hand: per patch w_b · mean over pixels of ⟨p − r, r − u⟩ / 3, hinged and averaged. */
-function byHand(p: Float32Array, r: Float32Array, u: Float32Array): number {
+/**
+ * The term by hand: per patch w_b · mean over pixels of ⟨p − r, r − u⟩ / 3, hinged, times the
+ * held mask (patch index (frame·2 + row)·2 + col within a clip), averaged over every patch.
+ */
+function byHand(p: Float32Array, r: Float32Array, u: Float32Array, held?: number[][]): number {
   let total = 0;
   for (let b = 0; b < 2; b++) {
     for (let f = 0; f < 2; f++) {
@@ -38,7 +43,7 @@ function byHand(p: Float32Array, r: Float32Array, u: Float32Array): number {
               }
             }
           }
-          total += Math.max(0, -W[b] * dot / 12);
+          total += Math.max(0, -W[b] * dot / 12) * (held ? held[b][(f * 2 + pr) * 2 + pc] : 1);
         }
       }
     }
@@ -65,6 +70,23 @@ Deno.test("guidance hold: the hinge by hand; zero at the reference and for motio
     assert.ok(tf.tidy(() => hold(tf.tensor(p, SHAPE)).dataSync()[0]) < 1e-7);
   }
   assert.ok(Math.abs(byHand(across, R, U)) < 1e-6);
+  // a held mask: the skipped patches count 0 in the mean over every patch
+  const held = [[1, 0, 1, 1, 0, 0, 1, 1], [0, 1, 1, 1, 1, 1, 1, 0]];
+  const masked = tf.tidy(() =>
+    guidanceHoldLoss(
+      {
+        policy: tf.tensor(P, SHAPE),
+        reference: tf.tensor(R, SHAPE),
+        unconditional: tf.tensor(U, SHAPE),
+      },
+      { weights: W, grid: GRID, held: tf.tensor2d(held) },
+    ).dataSync()[0]
+  );
+  const wantMasked = byHand(P, R, U, held);
+  assert.ok(
+    wantMasked < want && Math.abs(masked - wantMasked) < 1e-6,
+    `${masked} vs ${wantMasked}`,
+  );
 });
 
 Deno.test("guidance hold: its gradient is −w_b·d/(3·B·P·pixels) on the patches moved toward u, 0 elsewhere", () => {
@@ -106,30 +128,67 @@ Deno.test("guidance hold: bad inputs are named, and it leaks no tensors", () => 
       guidanceHoldLoss({ policy: p, reference: r, unconditional: r }, { weights: [1], grid: GRID }),
     /guidanceHoldLoss: Expected 2 weights \(one per clip\)/,
   );
+  assert.throws(
+    () =>
+      guidanceHoldLoss({ policy: p, reference: r, unconditional: r }, {
+        weights: W,
+        grid: GRID,
+        held: tf.ones([2, 4]) as tf.Tensor2D,
+      }),
+    /guidanceHoldLoss held: Expected a mask of shape \[2, 8\] but found "\[2,4\]"/,
+  );
   const before = tf.memory().numTensors;
   for (let i = 0; i < 3; i++) hold(p, r, r).dispose();
   assert.equal(tf.memory().numTensors, before);
   tf.dispose([p, r]);
 });
 
+/**
+ * A fresh generator's adaLN-zero weights make its prompt change nothing (d = 0, so no hold):
+ * give the tiny generator's modulations random weights, as training would, and save it back.
+ */
+async function conditionGenerator(dir: string): Promise<void> {
+  const { generator } = await loadGenerator(dir);
+  let seed = 11;
+  for (const [name, v] of generator.params) {
+    if (name.includes(".ada")) v.assign(tf.randomNormal(v.shape, 0, 0.2, "float32", seed++));
+  }
+  await saveGenerator(dir, generator);
+  disposeGenerator(generator);
+}
+
 Deno.test("DPO steps with the guidance hold: 0 at the reference, the step's loss unchanged there, leak-free", async () => {
   await withTempDir(async (dir) => {
     const r = await tinyPairsSetup(dir);
+    await conditionGenerator(`${dir}/gen`);
     const plain = await dpoRun(dir, r.file);
     const held = await dpoRun(dir, r.file, { guidanceHoldWeight: 1e4 });
+    const undisputed = await dpoRun(dir, r.file, {
+      guidanceHoldWeight: 1e4,
+      guidanceHoldPatches: "undisputed",
+    });
     const [a, b] = [await plain.step(0), await held.step(0)];
     assert.equal(a["loss/guidance"], undefined);
     assert.equal(b["loss/guidance"], 0, "policy = reference at step 0");
     assert.ok(Math.abs(b.loss - a.loss) < 1e-6, `${b.loss} vs ${a.loss}`);
-    for (let i = 1; i < 5; i++) await held.step(i);
+    // the hold's gradient is 0 at the reference (relu at 0), so after step 0 the two policies are
+    // the same: at step 1 the undisputed patches, a subset, hold at most as much as all of them
+    const [h1, u1] = [await held.step(1), await undisputed.step(1)];
+    assert.ok(h1["loss/guidance"] > 0, `${h1["loss/guidance"]}`);
+    assert.ok(
+      u1["loss/guidance"] <= h1["loss/guidance"],
+      `${u1["loss/guidance"]} vs ${h1["loss/guidance"]}`,
+    );
+    for (let i = 2; i < 5; i++) await Promise.all([held.step(i), undisputed.step(i)]);
     const after = tf.memory().numTensors;
     for (let i = 5; i < 10; i++) {
-      const m = await held.step(i);
+      const m = await (i % 2 ? held : undisputed).step(i);
       assert.ok(Number.isFinite(m["loss/guidance"]) && m["loss/guidance"] >= 0);
     }
     assert.equal(tf.memory().numTensors, after, "the hold leaks");
     plain.dispose();
     held.dispose();
+    undisputed.dispose();
   });
 });
 
@@ -144,7 +203,20 @@ Deno.test("post-train --guidance-hold: a bad value fails at once; a set weight i
       ),
     /--guidance-hold: Expected a number ≥ 0 but found -1/,
   );
+  await assert.rejects(
+    () =>
+      postTrainCommand.run(
+        parseCli(
+          ["--pairs", "/nonexistent/pairs.jsonl", "--guidance-hold-patches", "some"],
+          postTrainCommand.spec,
+        ),
+      ),
+    /--guidance-hold-patches: Expected all \| undisputed but found "some"/,
+  );
   await withTempDir(async (dir) => {
     await assertStoredOnlyWhenSet(dir, { key: "guidanceHoldWeight", value: 3 });
+  });
+  await withTempDir(async (dir) => {
+    await assertStoredOnlyWhenSet(dir, { key: "guidanceHoldPatches", value: "undisputed" });
   });
 });

@@ -6,6 +6,7 @@
 
 import { checkDpoLossType, checkDpoPatchOtherWeight, DEFAULT_DPO_OPTIONS } from "../dpo/loss.ts";
 import { DPO_ANCHORS, type DpoAnchor } from "../dpo/anchor.ts";
+import { GUIDANCE_HOLD_PATCHES, type GuidanceHoldPatches } from "../dpo/guidance_hold.ts";
 import { fail } from "../core/_errors.ts";
 import type { ErrorWeighting } from "../dpo/loss_maps.ts";
 import {
@@ -74,6 +75,11 @@ export const postTrainCommand: CliCommand = {
       default: `${D.guidanceHoldWeight}`,
       description: "weight of the guidance hold on the winners (lib/dpo/guidance_hold.ts; 0 = off)",
     },
+    "guidance-hold-patches": {
+      type: "string",
+      default: D.guidanceHoldPatches,
+      description: "patches the guidance hold holds: all | undisputed (no patch term)",
+    },
     "ptx-prompts": {
       type: "string",
       default: D.ptxPrompts,
@@ -120,6 +126,10 @@ export const postTrainCommand: CliCommand = {
     if (!(ptxWeight >= 0)) fail("--ptx-weight", "a number ≥ 0", ptxWeight);
     const guidanceHoldWeight = numberOption(values, "guidance-hold");
     if (!(guidanceHoldWeight >= 0)) fail("--guidance-hold", "a number ≥ 0", guidanceHoldWeight);
+    const guidanceHoldPatches = String(values["guidance-hold-patches"]) as GuidanceHoldPatches;
+    if (!GUIDANCE_HOLD_PATCHES.includes(guidanceHoldPatches)) {
+      fail("--guidance-hold-patches", GUIDANCE_HOLD_PATCHES.join(" | "), guidanceHoldPatches);
+    }
     const ptxPrompts = String(values["ptx-prompts"]) as PtxPrompts;
     if (!PTX_PROMPTS.includes(ptxPrompts)) {
       fail("--ptx-prompts", PTX_PROMPTS.join(" | "), ptxPrompts);
@@ -146,6 +156,7 @@ export const postTrainCommand: CliCommand = {
       ptxWeight,
       ptxPrompts,
       guidanceHoldWeight,
+      guidanceHoldPatches,
       freeze: String(values.freeze).split(",").map((p) => p.trim()).filter((p) => p.length > 0),
       weighting: values.weighting ? String(values.weighting) as ErrorWeighting : undefined,
       tMin: intOption(values, "t-min"),

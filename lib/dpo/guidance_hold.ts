@@ -36,18 +36,36 @@
  * error maps', so the term has the units of the error maps and a weight of the
  * anchors' order. L = L_DPO (+ anchor) + guidanceHoldWeight · L_hold, logged
  * unweighted as `loss/guidance`.
+ *
+ * **Which patches** (`guidanceHoldPatches`): `"all"`, or `"undisputed"` — only the patches
+ * whose PRM gap the pair's patch terms do not use (|gap| < τ, or 0; the mean still over
+ * every (pair, patch), a skipped one counting 0). Candidates drawn from one noise differ where
+ * one has a defect, and at high noise the winner's x_t there is nearly the loser's, so the
+ * prompt's direction d at a disputed patch points to the loser's extra blob: holding it blocks
+ * the repair the patch term asks for. `"undisputed"` leaves the disputed patches to the
+ * preference loss and holds the prompt's signal everywhere else.
  * @module
  */
 
 import * as tf from "@tensorflow/tfjs";
 import { fail } from "../core/_errors.ts";
-import { type PatchGrid, reducePatches } from "../videos/patch.ts";
+import { numPatches, type PatchGrid, reducePatches } from "../videos/patch.ts";
+
+/** Which patches the guidance hold holds (module doc). */
+export type GuidanceHoldPatches = "all" | "undisputed";
+
+/** The values of {@linkcode GuidanceHoldPatches}, for validation and command lines. */
+export const GUIDANCE_HOLD_PATCHES: readonly GuidanceHoldPatches[] = Object.freeze([
+  "all",
+  "undisputed",
+]);
 
 /**
  * The unweighted guidance hold of the module doc, a scalar, from clean estimates `[B, T, H, W, 3]`
  * of the chosen clips: the policy's with the prompt (differentiable), the reference's with the
- * prompt and with the null prompt; `weights` is w(t) per clip (`errorWeights`). Call it inside
- * `tf.tidy` or dispose the result.
+ * prompt and with the null prompt; `weights` is w(t) per clip (`errorWeights`); `held`, when
+ * given, `[B, P]` with 1 where a patch is held and 0 where not (the others count 0 in the mean).
+ * Call it inside `tf.tidy` or dispose the result.
  *
  * @example
  * ```ts
@@ -63,7 +81,7 @@ import { type PatchGrid, reducePatches } from "../videos/patch.ts";
  */
 export function guidanceHoldLoss(
   estimates: { policy: tf.Tensor; reference: tf.Tensor; unconditional: tf.Tensor },
-  options: { weights: ArrayLike<number>; grid: PatchGrid },
+  options: { weights: ArrayLike<number>; grid: PatchGrid; held?: tf.Tensor2D },
 ): tf.Scalar {
   const where = "guidanceHoldLoss";
   const { policy, reference, unconditional } = estimates;
@@ -74,9 +92,14 @@ export function guidanceHoldLoss(
   }
   const b = policy.shape[0];
   if (options.weights.length !== b) fail(where, `${b} weights (one per clip)`, options.weights);
+  const P = numPatches(options.grid, policy.shape[1]!);
+  if (options.held && options.held.shape.join() !== [b, P].join()) {
+    fail(`${where} held`, `a mask of shape [${b}, ${P}]`, `[${options.held.shape}]`);
+  }
   return tf.tidy(() => {
     const dot = policy.sub(reference).mul(reference.sub(unconditional)).mean(-1)
       .mul(tf.tensor1d(Array.from(options.weights)).reshape([b, 1, 1, 1]));
-    return reducePatches(dot, options.grid).neg().relu().mean() as tf.Scalar;
+    const hinge = reducePatches(dot, options.grid).reshape([b, P]).neg().relu();
+    return (options.held ? hinge.mul(options.held) : hinge).mean() as tf.Scalar;
   });
 }

@@ -76,6 +76,7 @@ import {
   type GranDpoOptions,
 } from "./loss.ts";
 import { checkDpoAnchor } from "./anchor.ts";
+import { GUIDANCE_HOLD_PATCHES, type GuidanceHoldPatches } from "./guidance_hold.ts";
 import { buildPairs } from "../pairs/pairs.ts";
 import {
   dpoStep,
@@ -127,6 +128,7 @@ export const POST_TRAIN_DEFAULTS: Readonly<{
   ptxWeight: number;
   ptxPrompts: PtxPrompts;
   guidanceHoldWeight: number;
+  guidanceHoldPatches: GuidanceHoldPatches;
   freeze: readonly string[];
 }> = Object.freeze({
   method: "grandpo",
@@ -142,6 +144,7 @@ export const POST_TRAIN_DEFAULTS: Readonly<{
   ptxWeight: 0,
   ptxPrompts: "pairs",
   guidanceHoldWeight: 0,
+  guidanceHoldPatches: "all",
   freeze: Object.freeze([]),
 });
 
@@ -203,6 +206,11 @@ export interface PostTrainOptions extends Omit<GranDpoOptions, "video"> {
    */
   guidanceHoldWeight?: number;
   /**
+   * Which patches the guidance hold holds ({@linkcode GuidanceHoldPatches}): every patch
+   * (`"all"`, the default) or those the pair's patch terms do not use (`"undisputed"`).
+   */
+  guidanceHoldPatches?: GuidanceHoldPatches;
+  /**
    * Weights the optimiser leaves at the generator's values, as patterns over their names (see
    * {@linkcode frozenParams}): `["prompt"]` freezes the prompt encoder, as Diffusion-DPO trains
    * only the denoiser of Stable Diffusion and its text encoder stays as pretrained. Our
@@ -251,6 +259,7 @@ function runSettings(
     ptxWeight,
     ptxPrompts,
     guidanceHoldWeight,
+    guidanceHoldPatches,
     freeze,
     ...rest
   } = o;
@@ -263,6 +272,7 @@ function runSettings(
     ...(ptxWeight === 0 ? {} : { ptxWeight }),
     ...(ptxPrompts === "pairs" ? {} : { ptxPrompts }),
     ...(guidanceHoldWeight === 0 ? {} : { guidanceHoldWeight }),
+    ...(guidanceHoldPatches === "all" ? {} : { guidanceHoldPatches }),
   };
 }
 
@@ -417,8 +427,16 @@ export async function postTrain(options: PostTrainOptions): Promise<PostTrainRes
       options.guidanceHoldWeight ?? d.guidanceHoldWeight,
       0,
     ),
+    guidanceHoldPatches: options.guidanceHoldPatches ?? d.guidanceHoldPatches,
     freeze: checkFreezePatterns(where, options.freeze ?? d.freeze),
   };
+  if (!GUIDANCE_HOLD_PATCHES.includes(settings.guidanceHoldPatches)) {
+    fail(
+      where,
+      `guidanceHoldPatches among ${GUIDANCE_HOLD_PATCHES.join(", ")}`,
+      settings.guidanceHoldPatches,
+    );
+  }
   if (!PTX_PROMPTS.includes(settings.ptxPrompts)) {
     fail(where, `ptxPrompts among ${PTX_PROMPTS.join(", ")}`, settings.ptxPrompts);
   }
@@ -534,6 +552,7 @@ export async function postTrain(options: PostTrainOptions): Promise<PostTrainRes
       grid: data.grid,
       ptxWeight: settings.ptxWeight,
       guidanceHoldWeight: settings.guidanceHoldWeight,
+      guidanceHoldPatches: settings.guidanceHoldPatches,
     };
     let step = start;
     while (step < settings.steps) {

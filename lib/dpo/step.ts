@@ -23,7 +23,7 @@ import {
   estimateErrors,
   patchErrors,
 } from "./loss_maps.ts";
-import { guidanceHoldLoss } from "./guidance_hold.ts";
+import { guidanceHoldLoss, type GuidanceHoldPatches } from "./guidance_hold.ts";
 import {
   diffusionDpoLoss,
   type DpoLoss,
@@ -297,6 +297,8 @@ export interface DpoStepOptions {
    * prompt on the chosen clips). Default 0 (off).
    */
   guidanceHoldWeight?: number;
+  /** Which patches the hold holds (`lib/dpo/guidance_hold.ts`). Default "all". */
+  guidanceHoldPatches?: GuidanceHoldPatches;
 }
 
 /**
@@ -372,7 +374,16 @@ export async function dpoStep(
             policy: clean.slice(0, b),
             reference: held.chosen,
             unconditional: held.unconditional,
-          }, { weights: errorWeights(c, inputs.t.slice(0, b), errorOptions), grid: options.grid });
+          }, {
+            weights: errorWeights(c, inputs.t.slice(0, b), errorOptions),
+            grid: options.grid,
+            // the patch terms' own test (`loss.ts`): a gap is used when |gap| ≥ τ and gap ≠ 0
+            held: options.guidanceHoldPatches === "undisputed"
+              ? inputs.patchGaps.abs().less(options.loss.tau).logicalOr(
+                inputs.patchGaps.equal(0),
+              ).toFloat() as tf.Tensor2D
+              : undefined,
+          });
           out.loss = out.loss.add(term.mul(hold)) as tf.Scalar;
           out.metrics.loss = out.loss;
           out.metrics["loss/guidance"] = term;
