@@ -323,34 +323,32 @@ export async function dpoStep(
   const batch = { x0: inputs.x0, tokens: inputs.tokens };
   const hold = options.guidanceHoldWeight ?? 0;
   const c = policy.config;
-  // Per-patch errors from clean estimates (the ops of `patchErrors`), keeping the estimates the
-  // guidance hold reads.
   const patchesOf = (x0Hat: tf.Tensor) =>
     reducePatches(estimateErrors(c, { x0Hat, x0: inputs.x0 }, errorOptions), options.grid)
       .reshape([2 * b, -1]) as tf.Tensor2D;
-  const held = hold > 0
-    ? tf.tidy(() => {
-      const clean = cleanEstimates(reference, batch, errorOptions);
-      const chosen = { x0: inputs.x0.slice(0, b), tokens: inputs.tokens.slice(0, b) };
-      const unconditional = cleanEstimates(reference, chosen, {
-        t: inputs.t.slice(0, b),
-        noise: inputs.noise.slice(0, b),
-        keep: tf.zeros([b]) as tf.Tensor1D,
-      });
-      return { errors: patchesOf(clean), chosen: clean.slice(0, b), unconditional };
-    })
+  // The reference's clean estimates (kept for the guidance hold) and its per-patch errors.
+  const refClean = cleanEstimates(reference, batch, errorOptions);
+  const ref = tf.tidy(() => patchesOf(refClean));
+  const refUnconditional = hold > 0
+    ? tf.tidy(() =>
+      cleanEstimates(
+        reference,
+        { x0: inputs.x0.slice(0, b), tokens: inputs.tokens.slice(0, b) },
+        {
+          t: inputs.t.slice(0, b),
+          noise: inputs.noise.slice(0, b),
+          keep: tf.zeros([b]) as tf.Tensor1D,
+        },
+      )
+    )
     : undefined;
-  const ref = held ? held.errors : patchErrors(reference, batch, errorOptions);
   let result: DpoLoss | undefined;
   try {
     tf.tidy(() => {
       const [referenceChosen, referenceRejected] = tf.split(ref, [b, b]) as tf.Tensor2D[];
       const { grads } = paramGrads(policy.params, () => {
-        const clean = held ? cleanEstimates(policy, batch, errorOptions) : undefined;
-        const [policyChosen, policyRejected] = tf.split(
-          clean ? patchesOf(clean) : patchErrors(policy, batch, errorOptions),
-          [b, b],
-        ) as tf.Tensor2D[];
+        const clean = cleanEstimates(policy, batch, errorOptions);
+        const [policyChosen, policyRejected] = tf.split(patchesOf(clean), [b, b]) as tf.Tensor2D[];
         const maps = { policyChosen, policyRejected, referenceChosen, referenceRejected };
         const out = options.loss.lambda === 0 && options.loss.video
           ? diffusionDpoLoss(maps, options.loss)
@@ -369,19 +367,18 @@ export async function dpoStep(
           out.metrics.loss = out.loss;
           out.metrics["loss/ptx"] = ptx;
         }
-        if (held && clean) {
+        if (refUnconditional) {
           const term = guidanceHoldLoss({
             policy: clean.slice(0, b),
-            reference: held.chosen,
-            unconditional: held.unconditional,
+            reference: refClean.slice(0, b),
+            unconditional: refUnconditional,
           }, {
             weights: errorWeights(c, inputs.t.slice(0, b), errorOptions),
             grid: options.grid,
             // the patch terms' own test (`loss.ts`): a gap is used when |gap| ≥ τ and gap ≠ 0
             held: options.guidanceHoldPatches === "undisputed"
-              ? inputs.patchGaps.abs().less(options.loss.tau).logicalOr(
-                inputs.patchGaps.equal(0),
-              ).toFloat() as tf.Tensor2D
+              ? inputs.patchGaps.abs().less(options.loss.tau)
+                .logicalOr(inputs.patchGaps.equal(0)).toFloat() as tf.Tensor2D
               : undefined,
           });
           out.loss = out.loss.add(term.mul(hold)) as tf.Scalar;
@@ -400,7 +397,7 @@ export async function dpoStep(
       adam.apply(grads);
     });
   } finally {
-    tf.dispose([ref, ...(held ? [held.chosen, held.unconditional] : [])]);
+    tf.dispose([refClean, ref, ...(refUnconditional ? [refUnconditional] : [])]);
   }
   return await readDpoMetrics(result!);
 }
