@@ -13,8 +13,8 @@
  * loss's drift toward "less object", which also removes extra blobs, shrinks
  * c − u where guidance was all that held the object. The anchors of `anchor.ts`
  * hold the winner's *error*, so they block the blob removals along with the
- * erasures (README: DPO-Positive's hinge traded 0.70 → 0.41 of Base's defects
- * fixed for 36 → 17 objects lost). This term holds only one direction: the
+ * erasures (README, validation: DPO-Positive's hinge traded 0.57 → 0.41 of Base's
+ * defects fixed for 36 → 17 of 884 objects lost). This term holds only one direction: the
  * prompt's own.
  *
  * **The term (our reconstruction; the HALO paper has none).** On a chosen clip
@@ -43,7 +43,15 @@
  * one has a defect, and at high noise the winner's x_t there is nearly the loser's, so the
  * prompt's direction d at a disputed patch points to the loser's extra blob: holding it blocks
  * the repair the patch term asks for. `"undisputed"` leaves the disputed patches to the
- * preference loss and holds the prompt's signal everywhere else.
+ * preference loss and holds the prompt's signal everywhere else. That was the hypothesis; on
+ * validation it changed nothing (README): the repairs the hold gives back are lost to the same
+ * drift of the conditional estimate that erases objects, not through the disputed patches.
+ *
+ * **Measured** (README's settings table; `data/results/validation-g30/halo-ptx.md`): at weight
+ * 1000 beside the KL anchor, on prompts no pair shows, it halves the objects post-training erases
+ * (18 of 884 clips against 36) and fixes 0.46 of Base's defects against 0.57 — above the trade
+ * DPO-Positive's hinge makes — and is level with the KL run on validation ShapesBench. Not a
+ * default.
  * @module
  */
 
