@@ -10,6 +10,9 @@ import { patchBox } from "../lib/videos/patch.ts";
 import type { Video } from "../lib/videos/video.ts";
 import { BACKGROUNDS, parsePrompt } from "../lib/videos/world.ts";
 import { shapesBench } from "../lib/videos/shapes_bench.ts";
+import { join } from "node:path";
+import { readClip, readPairs } from "../lib/pairs/file.ts";
+import { readCandidates } from "./_candidates.ts";
 
 /** The patch grid the pairs are scored on. */
 export const PAIRS_GRID = { rows: 4, cols: 4, framesPerPatch: 4 };
@@ -115,4 +118,46 @@ export function balancePatchGaps(
 export function objectsFound(video: Video, prompt: string): number {
   // deno-lint-ignore no-explicit-any
   return (shapesBench(video, prompt).judgement as any).checks.count as number;
+}
+
+/** One clip of a policy on a prompt no pair trained on, beside Base's clip from the same noise. */
+export interface UnseenClip {
+  prompt: string;
+  /** ShapesBench's count check finds no object in the policy's clip and at least one in Base's. */
+  lost: boolean;
+  /** The two clips, kept only for lost ones (884 clip pairs would not fit in memory). */
+  base?: Video;
+  policy?: Video;
+}
+
+/**
+ * The clips `deno task pairs --seed 1 --shared-noise` sampled under a policy (`policyDir`) on the
+ * prompts the pairs file did not train on, each against Base's clip of the same prompt and seed
+ * (`baseDir`); `where` names the caller in errors. Shared by `vanished_objects.ts` and
+ * `hold_frontier.ts`.
+ */
+export async function unseenClips(
+  pairsFile: string,
+  dirs: { base: string; policy: string },
+  where: string,
+): Promise<UnseenClip[]> {
+  const pairs = await readPairs(pairsFile);
+  const trained = new Set(pairs.map((q) => q.prompt));
+  const clip = (dir: string, file: string) => readClip(join(dir, file), pairs[0].shape);
+  const baseClips = new Map<string, string>();
+  for (const c of await readCandidates(dirs.base, where)) {
+    baseClips.set(`${c.prompt}|${c.seed}`, c.clip);
+  }
+  const out: UnseenClip[] = [];
+  for (const c of await readCandidates(dirs.policy, where)) {
+    if (trained.has(c.prompt)) continue;
+    const baseFile = baseClips.get(`${c.prompt}|${c.seed}`);
+    if (!baseFile) {
+      throw new Error(`${where}: Expected ${dirs.base} to hold "${c.prompt}" seed ${c.seed}`);
+    }
+    const [base, policy] = [await clip(dirs.base, baseFile), await clip(dirs.policy, c.clip)];
+    const lost = objectsFound(policy, c.prompt) === 0 && objectsFound(base, c.prompt) > 0;
+    out.push(lost ? { prompt: c.prompt, lost, base, policy } : { prompt: c.prompt, lost });
+  }
+  return out;
 }

@@ -23,18 +23,14 @@
  * @module
  */
 
-import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { readClip, readPairs } from "../lib/pairs/file.ts";
 import { parsePrompt } from "../lib/videos/world.ts";
 import { judgeVideo } from "../lib/videos/judge.ts";
 import { loadRewardModel } from "../lib/reward/io.ts";
 import { disposeRewardModel } from "../lib/reward/model.ts";
 import { type RewardScores, scoreRewards } from "../lib/reward/score.ts";
 import { initBackend } from "../lib/tensor/backend.ts";
-import { objectsFound } from "./_object_share.ts";
-import type { Video } from "../lib/videos/video.ts";
-import { readCandidates } from "./_candidates.ts";
+import { type UnseenClip, unseenClips } from "./_object_share.ts";
 
 const { values, positionals } = parseArgs({
   options: { prm: { type: "string" } },
@@ -48,15 +44,6 @@ if (!pairsFile || !baseDir || models.length === 0 || !models.every((m) => m.incl
     }`,
   );
 }
-const pairs = await readPairs(pairsFile);
-const trained = new Set(pairs.map((q) => q.prompt));
-const shape = pairs[0].shape;
-const clip = (dir: string, file: string) => readClip(join(dir, file), shape);
-
-const baseClips = new Map<string, string>();
-for (const c of await readCandidates(baseDir, "vanished_objects")) {
-  baseClips.set(`${c.prompt}|${c.seed}`, c.clip);
-}
 await initBackend();
 const prm = values.prm ? (await loadRewardModel(values.prm)).model : null;
 const aspectMean = (a: readonly number[]) => a.reduce((s, v) => s + v, 0) / a.length;
@@ -65,21 +52,13 @@ for (const arg of models) {
   const at = arg.indexOf("=");
   const [name, dir] = [arg.slice(0, at), arg.slice(at + 1)];
   const byWord = new Map<string, [number, number]>();
-  const lost: { prompt: string; base: Video; policy: Video }[] = [];
-  for (const c of await readCandidates(dir, "vanished_objects")) {
-    if (trained.has(c.prompt)) continue;
-    const baseFile = baseClips.get(`${c.prompt}|${c.seed}`);
-    if (!baseFile) {
-      throw new Error(`vanished_objects: Expected ${baseDir} to hold "${c.prompt}" seed ${c.seed}`);
-    }
-    const [base, policy] = [await clip(baseDir, baseFile), await clip(dir, c.clip)];
-    const gone = objectsFound(policy, c.prompt) === 0 && objectsFound(base, c.prompt) > 0;
-    if (gone) lost.push({ prompt: c.prompt, base, policy });
-    const p = parsePrompt(c.prompt);
-    for (const [k, v] of Object.entries(p)) {
+  const clips = await unseenClips(pairsFile, { base: baseDir, policy: dir }, "vanished_objects");
+  const lost = clips.filter((c) => c.lost) as Array<Required<UnseenClip>>;
+  for (const c of clips) {
+    for (const [k, v] of Object.entries(parsePrompt(c.prompt))) {
       if (k === "text") continue;
       const e = byWord.get(`${k} ${v}`) ?? [0, 0];
-      byWord.set(`${k} ${v}`, [e[0] + (gone ? 1 : 0), e[1] + 1]);
+      byWord.set(`${k} ${v}`, [e[0] + (c.lost ? 1 : 0), e[1] + 1]);
     }
   }
   const n = [...byWord].filter(([k]) => k.startsWith("count ")).reduce((s, [, [, m]]) => s + m, 0);
