@@ -24,7 +24,7 @@
 import { parseArgs } from "node:util";
 import { basename, dirname, join } from "node:path";
 import { writeFileAtomic } from "../lib/core/_atomic.ts";
-import { sha256Hex } from "../lib/core/_hash.ts";
+import { quantizePixels, sha256Hex } from "../lib/core/_hash.ts";
 import { loadGenerator } from "../lib/generator/io.ts";
 import { disposeGenerator } from "../lib/generator/model.ts";
 import { sampleClips } from "../lib/generator/sampler.ts";
@@ -73,8 +73,7 @@ for (const q of first.values()) {
     skipped++;
     continue;
   }
-  const bytes = new Uint8Array(video.frames.length);
-  video.frames.forEach((v, i) => (bytes[i] = Math.round(Math.min(1, Math.max(0, v)) * 255)));
+  const bytes = quantizePixels(video.frames);
   const sha256 = await sha256Hex(bytes);
   const clip = `clips/null-${sha256}.rgb`;
   await writeFileAtomic(join(dirname(input), clip), bytes);
