@@ -75,6 +75,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { checkNumber, fail } from "../core/_errors.ts";
 import { logSigmoid } from "../tensor/nn.ts";
+import { usedPatchTerms } from "./_used_terms.ts";
 import { checkDpoAnchor, DEFAULT_ANCHOR_WEIGHT, type DpoAnchor, dpoAnchorLoss } from "./anchor.ts";
 
 /** The four per-patch error maps a DPO loss compares, each `[B, P]`. */
@@ -253,7 +254,7 @@ function patchTerms(inputs: GranDpoInputs, betaPatch: number, tau: number, other
   const dRejected = inputs.policyRejected.sub(inputs.referenceRejected);
   const dk = dChosen.sub(dRejected);
   const gaps = inputs.patchGaps;
-  const used = gaps.abs().greaterEqual(tau).logicalAnd(gaps.notEqual(0)).toFloat();
+  const used = usedPatchTerms(gaps, tau);
   const y = gaps.sign();
   const preferChosen = y.greater(0);
   const compared = otherWeight === 1

@@ -23,6 +23,7 @@ import {
   estimateErrors,
   patchErrors,
 } from "./loss_maps.ts";
+import { usedPatchTerms } from "./_used_terms.ts";
 import { guidanceHoldLoss, type GuidanceHoldPatches } from "./guidance_hold.ts";
 import {
   diffusionDpoLoss,
@@ -375,10 +376,9 @@ export async function dpoStep(
           }, {
             weights: errorWeights(c, inputs.t.slice(0, b), errorOptions),
             grid: options.grid,
-            // the patch terms' own test (`loss.ts`): a gap is used when |gap| ≥ τ and gap ≠ 0
+            // "undisputed": the patches whose terms the loss does not use
             held: options.guidanceHoldPatches === "undisputed"
-              ? inputs.patchGaps.abs().less(options.loss.tau)
-                .logicalOr(inputs.patchGaps.equal(0)).toFloat() as tf.Tensor2D
+              ? tf.sub(1, usedPatchTerms(inputs.patchGaps, options.loss.tau)) as tf.Tensor2D
               : undefined,
           });
           out.loss = out.loss.add(term.mul(hold)) as tf.Scalar;
