@@ -87,7 +87,10 @@ export async function assertStoredOnlyWhenSet(
   dir: string,
   setting:
     | { key: "lossType" | "ptxPrompts" | "guidanceHoldPatches"; value: string }
-    | { key: "patchOtherWeight" | "ptxWeight" | "guidanceHoldWeight"; value: number }
+    | {
+      key: "patchOtherWeight" | "ptxWeight" | "guidanceHoldWeight" | "lossGuidance";
+      value: number;
+    }
     | { key: "freeze"; value: string[] },
 ): Promise<void> {
   const r = await tinyPairsSetup(dir, { prompts: 2, candidates: 2 });
@@ -104,6 +107,27 @@ export async function assertStoredOnlyWhenSet(
   );
 }
 
+/** The patch grid of {@linkcode dpoRun}'s steps. */
+export const DPO_RUN_GRID = { rows: 2, cols: 2, framesPerPatch: 2 };
+
+/** The loss of {@linkcode dpoRun}'s steps (on the x0-error). */
+export const DPO_RUN_LOSS = methodLossOptions("grandpo", { beta: 100, betaPatch: 100, tau: 0 });
+
+/**
+ * A fresh generator's adaLN-zero weights make its prompt change nothing (the conditional and
+ * unconditional estimates agree): give the generator at `dir`'s modulations random weights, as
+ * training would, and save it back.
+ */
+export async function conditionGenerator(dir: string): Promise<void> {
+  const { generator } = await loadGenerator(dir);
+  let seed = 11;
+  for (const [name, v] of generator.params) {
+    if (name.includes(".ada")) v.assign(tf.randomNormal(v.shape, 0, 0.2, "float32", seed++));
+  }
+  await saveGenerator(dir, generator);
+  disposeGenerator(generator);
+}
+
 /**
  * Loads the tiny pairs' policy, reference and Adam on the active backend; `step(i)` runs DPO step i
  * (shared by the step tests).
@@ -115,9 +139,10 @@ export async function dpoRun(
     ptxWeight?: number;
     guidanceHoldWeight?: number;
     guidanceHoldPatches?: GuidanceHoldPatches;
+    lossGuidance?: number;
   } = {},
 ) {
-  const { ptxWeight = 0, guidanceHoldWeight = 0, guidanceHoldPatches } = options;
+  const { ptxWeight = 0, guidanceHoldWeight = 0, guidanceHoldPatches, lossGuidance } = options;
   const pairs = await readPairs(pairsFile);
   const { generator: policy } = await loadGenerator(`${dir}/gen`);
   const reference = freezeGenerator(policy);
@@ -128,30 +153,29 @@ export async function dpoRun(
       await Deno.readFile(join(dir, "pairs", q.rejected.clip)),
     ] as [Uint8Array, Uint8Array]
   ));
-  const data = { pairs, clips, grid: { rows: 2, cols: 2, framesPerPatch: 2 } };
+  const data = { pairs, clips, grid: DPO_RUN_GRID };
+  const inputs = (i: number) =>
+    dpoStepInputs(policy, data, i, { batchSize: 2, seed: 1, tMin: 50, tMax: 950, ptxWeight });
   return {
     policy,
     reference,
+    /** The inputs of step i (the caller disposes them). */
+    inputs,
     async step(i: number) {
-      const inputs = dpoStepInputs(policy, data, i, {
-        batchSize: 2,
-        seed: 1,
-        tMin: 50,
-        tMax: 950,
-        ptxWeight,
-      });
+      const x = inputs(i);
       try {
-        return await dpoStep({ policy, reference, adam }, inputs, {
-          loss: methodLossOptions("grandpo", { beta: 100, betaPatch: 100, tau: 0 }),
+        return await dpoStep({ policy, reference, adam }, x, {
+          loss: DPO_RUN_LOSS,
           weighting: "x0",
           gamma: 5,
           grid: data.grid,
           ptxWeight,
           guidanceHoldWeight,
           guidanceHoldPatches,
+          lossGuidance,
         });
       } finally {
-        tf.dispose(Object.values(inputs).filter((v) => v instanceof tf.Tensor));
+        tf.dispose(Object.values(x).filter((v) => v instanceof tf.Tensor));
       }
     },
     dispose() {

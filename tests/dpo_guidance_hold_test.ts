@@ -10,10 +10,13 @@ import { guidanceHoldLoss } from "../lib/dpo/guidance_hold.ts";
 import { parseCli } from "../lib/cli/_flags.ts";
 import { postTrainCommand } from "../lib/cli/post_train.ts";
 import { createRng } from "../lib/core/_rng.ts";
-import { loadGenerator, saveGenerator } from "../lib/generator/io.ts";
-import { disposeGenerator } from "../lib/generator/model.ts";
 import { withTempDir } from "./_helpers.ts";
-import { assertStoredOnlyWhenSet, dpoRun, tinyPairsSetup } from "./_dpo_fixtures.ts";
+import {
+  assertStoredOnlyWhenSet,
+  conditionGenerator,
+  dpoRun,
+  tinyPairsSetup,
+} from "./_dpo_fixtures.ts";
 
 await initBackend({ backend: "cpu" });
 
@@ -142,20 +145,6 @@ Deno.test("guidance hold: bad inputs are named, and it leaks no tensors", () => 
   assert.equal(tf.memory().numTensors, before);
   tf.dispose([p, r]);
 });
-
-/**
- * A fresh generator's adaLN-zero weights make its prompt change nothing (d = 0, so no hold):
- * give the tiny generator's modulations random weights, as training would, and save it back.
- */
-async function conditionGenerator(dir: string): Promise<void> {
-  const { generator } = await loadGenerator(dir);
-  let seed = 11;
-  for (const [name, v] of generator.params) {
-    if (name.includes(".ada")) v.assign(tf.randomNormal(v.shape, 0, 0.2, "float32", seed++));
-  }
-  await saveGenerator(dir, generator);
-  disposeGenerator(generator);
-}
 
 Deno.test("DPO steps with the guidance hold: 0 at the reference, the step's loss unchanged there, leak-free", async () => {
   await withTempDir(async (dir) => {

@@ -80,6 +80,12 @@ export const postTrainCommand: CliCommand = {
       default: D.guidanceHoldPatches,
       description: "patches the guidance hold holds: all | undisputed (no patch term)",
     },
+    "loss-guidance": {
+      type: "string",
+      default: `${D.lossGuidance}`,
+      description:
+        "guidance scale of the estimates the loss compares: u + w(c − u); 1 = conditional",
+    },
     "ptx-prompts": {
       type: "string",
       default: D.ptxPrompts,
@@ -130,6 +136,10 @@ export const postTrainCommand: CliCommand = {
     if (!GUIDANCE_HOLD_PATCHES.includes(guidanceHoldPatches)) {
       fail("--guidance-hold-patches", GUIDANCE_HOLD_PATCHES.join(" | "), guidanceHoldPatches);
     }
+    const lossGuidance = numberOption(values, "loss-guidance");
+    if (!(lossGuidance >= 1 && lossGuidance <= 100)) {
+      fail("--loss-guidance", "a guidance scale in [1, 100]", lossGuidance);
+    }
     const ptxPrompts = String(values["ptx-prompts"]) as PtxPrompts;
     if (!PTX_PROMPTS.includes(ptxPrompts)) {
       fail("--ptx-prompts", PTX_PROMPTS.join(" | "), ptxPrompts);
@@ -157,6 +167,7 @@ export const postTrainCommand: CliCommand = {
       ptxPrompts,
       guidanceHoldWeight,
       guidanceHoldPatches,
+      lossGuidance,
       freeze: String(values.freeze).split(",").map((p) => p.trim()).filter((p) => p.length > 0),
       weighting: values.weighting ? String(values.weighting) as ErrorWeighting : undefined,
       tMin: intOption(values, "t-min"),

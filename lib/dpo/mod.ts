@@ -2,7 +2,8 @@
  * Post-training: the Diffusion-DPO and Gran-DPO losses (`loss.ts`: video
  * term + λ · per-patch terms with directions from the PRM), the opt-in
  * anchoring term toward the reference on the winners (`anchor.ts`), the opt-in
- * guidance hold on them (`guidance_hold.ts`), the per-patch
+ * guidance hold on them (`guidance_hold.ts`), the weights left as pretrained
+ * (`freeze.ts`), the per-patch
  * error maps they compare (`loss_maps.ts`), one optimiser step (`step.ts`)
  * and the resumable post-training run (`post_train.ts`).
  *
@@ -12,6 +13,7 @@
  */
 
 export * from "./anchor.ts";
+export * from "./freeze.ts";
 export * from "./guidance_hold.ts";
 export * from "./loss.ts";
 export * from "./loss_maps.ts";

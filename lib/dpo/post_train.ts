@@ -47,6 +47,11 @@
  * conditional estimate on the chosen clips from moving toward the reference's unconditional one
  * (`lib/dpo/guidance_hold.ts`), logged as `loss/guidance`. Our reconstruction, not the paper's.
  *
+ * **Guided errors** (`lossGuidance` w; 1 by default) make every term compare the guided clean
+ * estimates u + w(c − u) of policy and reference, as the sampler draws, instead of the conditional
+ * ones; the null prompt's branch then trains too (`lib/dpo/step.ts`). Our reconstruction, not the
+ * paper's.
+ *
  * **Frozen weights** (`freeze`; none by default) stay as pretrained: name patterns such as
  * `"prompt"` (the prompt encoder) or `"*.ada"` (every adaLN modulation).
  *
@@ -76,6 +81,7 @@ import {
   type GranDpoOptions,
 } from "./loss.ts";
 import { checkDpoAnchor } from "./anchor.ts";
+import { checkFreezePatterns, frozenParams } from "./freeze.ts";
 import { GUIDANCE_HOLD_PATCHES, type GuidanceHoldPatches } from "./guidance_hold.ts";
 import { buildPairs } from "../pairs/pairs.ts";
 import {
@@ -129,6 +135,7 @@ export const POST_TRAIN_DEFAULTS: Readonly<{
   ptxPrompts: PtxPrompts;
   guidanceHoldWeight: number;
   guidanceHoldPatches: GuidanceHoldPatches;
+  lossGuidance: number;
   freeze: readonly string[];
 }> = Object.freeze({
   method: "grandpo",
@@ -145,6 +152,7 @@ export const POST_TRAIN_DEFAULTS: Readonly<{
   ptxPrompts: "pairs",
   guidanceHoldWeight: 0,
   guidanceHoldPatches: "all",
+  lossGuidance: 1,
   freeze: Object.freeze([]),
 });
 
@@ -211,6 +219,16 @@ export interface PostTrainOptions extends Omit<GranDpoOptions, "video"> {
    */
   guidanceHoldPatches?: GuidanceHoldPatches;
   /**
+   * Classifier-free guidance scale w of the clean estimates every term compares: u + w(c − u) of
+   * the policy and of the reference, c the prompt's estimate and u the null prompt's, as the
+   * sampler guides (scale 2 by default) — so the loss sees the clip the policy will draw, and the
+   * null prompt's branch learns with the opposite sign (what tells the winner from the loser can go
+   * into u, where guidance pushes away from it, rather than all into c). Our reconstruction, not the
+   * paper's (Diffusion-DPO compares conditional estimates). One more pass of each model per step.
+   * Default 1 (the conditional estimates).
+   */
+  lossGuidance?: number;
+  /**
    * Weights the optimiser leaves at the generator's values, as patterns over their names (see
    * {@linkcode frozenParams}): `["prompt"]` freezes the prompt encoder, as Diffusion-DPO trains
    * only the denoiser of Stable Diffusion and its text encoder stays as pretrained. Our
@@ -260,6 +278,7 @@ function runSettings(
     ptxPrompts,
     guidanceHoldWeight,
     guidanceHoldPatches,
+    lossGuidance,
     freeze,
     ...rest
   } = o;
@@ -273,51 +292,8 @@ function runSettings(
     ...(ptxPrompts === "pairs" ? {} : { ptxPrompts }),
     ...(guidanceHoldWeight === 0 ? {} : { guidanceHoldWeight }),
     ...(guidanceHoldPatches === "all" ? {} : { guidanceHoldPatches }),
+    ...(lossGuidance === 1 ? {} : { lossGuidance }),
   };
-}
-
-function checkFreezePatterns(where: string, patterns: readonly string[]): string[] {
-  if (!Array.isArray(patterns) || !patterns.every((p) => typeof p === "string" && p.length > 0)) {
-    fail(where, "freeze as an array of non-empty weight-name patterns", patterns);
-  }
-  return [...patterns];
-}
-
-/**
- * The names of the generator's weights that `patterns` select: a pattern selects the weights whose
- * name starts with it, where `*` stands for any run of characters (`"prompt"` the prompt encoder,
- * `"*.ada"` every adaLN modulation, `"layer0"` the first block). A pattern that selects nothing
- * is an error, so a typo cannot leave every weight training.
- *
- * @example
- * ```ts
- * import { createGenerator, disposeGenerator } from "@halo/kit/generator";
- * import { frozenParams } from "@halo/kit/dpo";
- * const gen = createGenerator({ frames: 4, size: 16, dim: 16, depth: 1, heads: 2, tokenGrid: { rows: 2, cols: 2, framesPerPatch: 2 } });
- * console.log(frozenParams(gen, ["prompt"]).every((n) => n.startsWith("prompt."))); // true
- * console.log(frozenParams(gen, ["*.ada"]).includes("final.ada.w")); // true
- * disposeGenerator(gen);
- * ```
- */
-export function frozenParams(gen: Generator, patterns: readonly string[]): string[] {
-  const names = [...gen.params.keys()];
-  const selected = new Set<string>();
-  for (const pattern of checkFreezePatterns("frozenParams", patterns)) {
-    const escaped = pattern.split("*").map((s) => s.replace(/[.+?^${}()|[\]\\]/g, "\\$&"));
-    const re = new RegExp(`^${escaped.join(".*")}`);
-    const hit = names.filter((n) => re.test(n));
-    if (hit.length === 0) {
-      fail(
-        "frozenParams",
-        `a pattern that selects some of the generator's weights (${
-          [...new Set(names.map((n) => n.split(".")[0]))].join(", ")
-        }, …)`,
-        pattern,
-      );
-    }
-    for (const n of hit) selected.add(n);
-  }
-  return names.filter((n) => selected.has(n));
 }
 
 /**
@@ -428,6 +404,13 @@ export async function postTrain(options: PostTrainOptions): Promise<PostTrainRes
       0,
     ),
     guidanceHoldPatches: options.guidanceHoldPatches ?? d.guidanceHoldPatches,
+    lossGuidance: checkNumber(
+      where,
+      "lossGuidance",
+      options.lossGuidance ?? d.lossGuidance,
+      1,
+      100,
+    ),
     freeze: checkFreezePatterns(where, options.freeze ?? d.freeze),
   };
   if (!GUIDANCE_HOLD_PATCHES.includes(settings.guidanceHoldPatches)) {
@@ -553,6 +536,7 @@ export async function postTrain(options: PostTrainOptions): Promise<PostTrainRes
       ptxWeight: settings.ptxWeight,
       guidanceHoldWeight: settings.guidanceHoldWeight,
       guidanceHoldPatches: settings.guidanceHoldPatches,
+      lossGuidance: settings.lossGuidance,
     };
     let step = start;
     while (step < settings.steps) {

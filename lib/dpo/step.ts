@@ -300,6 +300,19 @@ export interface DpoStepOptions {
   guidanceHoldWeight?: number;
   /** Which patches the hold holds (`lib/dpo/guidance_hold.ts`). Default "all". */
   guidanceHoldPatches?: GuidanceHoldPatches;
+  /**
+   * Classifier-free guidance scale w of the clean estimates the loss compares, for the policy and
+   * the reference alike: u + w(c − u) from the conditional estimate c and the unconditional one u
+   * (the null prompt, the same network), as the sampler guides. 1 (default) compares the
+   * conditional estimates, as Diffusion-DPO does; w > 1 costs one more pass of each model (the null
+   * prompt on every clip) and trains the null prompt's branch too, with the opposite sign.
+   */
+  lossGuidance?: number;
+}
+
+/** u + w(c − u): classifier-free guidance of clean estimates. */
+function guide(conditional: tf.Tensor, unconditional: tf.Tensor, w: number): tf.Tensor {
+  return tf.tidy(() => unconditional.add(conditional.sub(unconditional).mul(w)));
 }
 
 /**
@@ -323,33 +336,40 @@ export async function dpoStep(
   };
   const batch = { x0: inputs.x0, tokens: inputs.tokens };
   const hold = options.guidanceHoldWeight ?? 0;
+  const w = options.lossGuidance ?? 1;
+  if (!(w >= 1)) fail("dpoStep lossGuidance", "a guidance scale ≥ 1", w);
   const c = policy.config;
   const patchesOf = (x0Hat: tf.Tensor) =>
     reducePatches(estimateErrors(c, { x0Hat, x0: inputs.x0 }, errorOptions), options.grid)
       .reshape([2 * b, -1]) as tf.Tensor2D;
+  // The null prompt's estimates of the first n clips (the hold needs the chosen ones, guidance all).
+  const unconditional = (gen: Generator, n: number) =>
+    cleanEstimates(
+      gen,
+      { x0: inputs.x0.slice(0, n), tokens: inputs.tokens.slice(0, n) },
+      {
+        t: inputs.t.slice(0, n),
+        noise: inputs.noise.slice(0, n),
+        keep: tf.zeros([n]) as tf.Tensor1D,
+      },
+    );
   // The reference's clean estimates (kept for the guidance hold) and its per-patch errors.
   const refClean = cleanEstimates(reference, batch, errorOptions);
-  const ref = tf.tidy(() => patchesOf(refClean));
-  const refUnconditional = hold > 0
-    ? tf.tidy(() =>
-      cleanEstimates(
-        reference,
-        { x0: inputs.x0.slice(0, b), tokens: inputs.tokens.slice(0, b) },
-        {
-          t: inputs.t.slice(0, b),
-          noise: inputs.noise.slice(0, b),
-          keep: tf.zeros([b]) as tf.Tensor1D,
-        },
-      )
-    )
+  const refUnconditional = hold > 0 || w !== 1
+    ? tf.tidy(() => unconditional(reference, w !== 1 ? 2 * b : b))
     : undefined;
+  const ref = tf.tidy(() => patchesOf(w === 1 ? refClean : guide(refClean, refUnconditional!, w)));
   let result: DpoLoss | undefined;
   try {
     tf.tidy(() => {
       const [referenceChosen, referenceRejected] = tf.split(ref, [b, b]) as tf.Tensor2D[];
       const { grads } = paramGrads(policy.params, () => {
         const clean = cleanEstimates(policy, batch, errorOptions);
-        const [policyChosen, policyRejected] = tf.split(patchesOf(clean), [b, b]) as tf.Tensor2D[];
+        const compared = w === 1 ? clean : guide(clean, unconditional(policy, 2 * b), w);
+        const [policyChosen, policyRejected] = tf.split(patchesOf(compared), [
+          b,
+          b,
+        ]) as tf.Tensor2D[];
         const maps = { policyChosen, policyRejected, referenceChosen, referenceRejected };
         const out = options.loss.lambda === 0 && options.loss.video
           ? diffusionDpoLoss(maps, options.loss)
@@ -368,11 +388,11 @@ export async function dpoStep(
           out.metrics.loss = out.loss;
           out.metrics["loss/ptx"] = ptx;
         }
-        if (refUnconditional) {
+        if (hold > 0 && refUnconditional) {
           const term = guidanceHoldLoss({
             policy: clean.slice(0, b),
             reference: refClean.slice(0, b),
-            unconditional: refUnconditional,
+            unconditional: refUnconditional.slice(0, b),
           }, {
             weights: errorWeights(c, inputs.t.slice(0, b), errorOptions),
             grid: options.grid,
@@ -389,8 +409,8 @@ export async function dpoStep(
         for (const [k, v] of Object.entries(out.metrics)) result.metrics[k] = tf.keep(v);
         return out.loss;
       });
-      // Weights the loss does not reach (the null prompt: DPO trains the conditional model) get
-      // zero gradients, so Adam leaves them as they are.
+      // Weights the loss does not reach (the null prompt: DPO trains the conditional model, unless
+      // lossGuidance > 1) get zero gradients, so Adam leaves them as they are.
       for (const [name, v] of policy.params) {
         if (v.trainable && !grads[name]) grads[name] = tf.zerosLike(v);
       }
