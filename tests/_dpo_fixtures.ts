@@ -88,7 +88,12 @@ export async function assertStoredOnlyWhenSet(
   setting:
     | { key: "lossType" | "ptxPrompts" | "guidanceHoldPatches"; value: string }
     | {
-      key: "patchOtherWeight" | "ptxWeight" | "guidanceHoldWeight" | "lossGuidance";
+      key:
+        | "patchOtherWeight"
+        | "ptxWeight"
+        | "guidanceHoldWeight"
+        | "guidanceHoldFrom"
+        | "lossGuidance";
       value: number;
     }
     | { key: "freeze"; value: string[] },
@@ -139,10 +144,11 @@ export async function dpoRun(
     ptxWeight?: number;
     guidanceHoldWeight?: number;
     guidanceHoldPatches?: GuidanceHoldPatches;
+    guidanceHoldFrom?: number;
     lossGuidance?: number;
   } = {},
 ) {
-  const { ptxWeight = 0, guidanceHoldWeight = 0, guidanceHoldPatches, lossGuidance } = options;
+  const { ptxWeight = 0, guidanceHoldWeight = 0, ...stepOptions } = options;
   const pairs = await readPairs(pairsFile);
   const { generator: policy } = await loadGenerator(`${dir}/gen`);
   const reference = freezeGenerator(policy);
@@ -171,8 +177,7 @@ export async function dpoRun(
           grid: data.grid,
           ptxWeight,
           guidanceHoldWeight,
-          guidanceHoldPatches,
-          lossGuidance,
+          ...stepOptions,
         });
       } finally {
         tf.dispose(Object.values(x).filter((v) => v instanceof tf.Tensor));

@@ -181,6 +181,27 @@ Deno.test("DPO steps with the guidance hold: 0 at the reference, the step's loss
   });
 });
 
+Deno.test("DPO steps with the guidance hold from t: from 1 is every clip at weight 1 (the x0 weighting's), from 999 none", async () => {
+  await withTempDir(async (dir) => {
+    const r = await tinyPairsSetup(dir);
+    await conditionGenerator(`${dir}/gen`);
+    // dpoRun weights errors by "x0" (w = 1), and its timesteps are drawn from [50, 950)
+    const runs = await Promise.all(
+      [0, 1, 999].map((from) =>
+        dpoRun(dir, r.file, { guidanceHoldWeight: 1e4, guidanceHoldFrom: from })
+      ),
+    );
+    for (let i = 0; i < 3; i++) {
+      const [all, fromOne, none] = await Promise.all(runs.map((run) => run.step(i)));
+      if (i > 0) assert.ok(all["loss/guidance"] > 0, `${all["loss/guidance"]}`);
+      assert.equal(fromOne["loss/guidance"], all["loss/guidance"]);
+      assert.equal(fromOne.loss, all.loss);
+      assert.equal(none["loss/guidance"], 0);
+    }
+    for (const run of runs) run.dispose();
+  });
+});
+
 Deno.test("post-train --guidance-hold: a bad value fails at once; a set weight is stored, the default is not", async () => {
   await assert.rejects(
     () =>
@@ -202,10 +223,23 @@ Deno.test("post-train --guidance-hold: a bad value fails at once; a set weight i
       ),
     /--guidance-hold-patches: Expected all \| undisputed but found "some"/,
   );
+  await assert.rejects(
+    () =>
+      postTrainCommand.run(
+        parseCli(
+          ["--pairs", "/nonexistent/pairs.jsonl", "--guidance-hold-from=-5"],
+          postTrainCommand.spec,
+        ),
+      ),
+    /--guidance-hold-from: Expected a timestep ≥ 0 but found -5/,
+  );
   await withTempDir(async (dir) => {
     await assertStoredOnlyWhenSet(dir, { key: "guidanceHoldWeight", value: 3 });
   });
   await withTempDir(async (dir) => {
     await assertStoredOnlyWhenSet(dir, { key: "guidanceHoldPatches", value: "undisputed" });
+  });
+  await withTempDir(async (dir) => {
+    await assertStoredOnlyWhenSet(dir, { key: "guidanceHoldFrom", value: 500 });
   });
 });

@@ -80,6 +80,11 @@ export const postTrainCommand: CliCommand = {
       default: D.guidanceHoldPatches,
       description: "patches the guidance hold holds: all | undisputed (no patch term)",
     },
+    "guidance-hold-from": {
+      type: "string",
+      default: `${D.guidanceHoldFrom}`,
+      description: "hold only at timesteps t ≥ this, weighted alike (0 = every t, error-weighted)",
+    },
     "loss-guidance": {
       type: "string",
       default: `${D.lossGuidance}`,
@@ -136,6 +141,8 @@ export const postTrainCommand: CliCommand = {
     if (!GUIDANCE_HOLD_PATCHES.includes(guidanceHoldPatches)) {
       fail("--guidance-hold-patches", GUIDANCE_HOLD_PATCHES.join(" | "), guidanceHoldPatches);
     }
+    const guidanceHoldFrom = intOption(values, "guidance-hold-from");
+    if (!(guidanceHoldFrom >= 0)) fail("--guidance-hold-from", "a timestep ≥ 0", guidanceHoldFrom);
     const lossGuidance = numberOption(values, "loss-guidance");
     if (!(lossGuidance >= 1 && lossGuidance <= 100)) {
       fail("--loss-guidance", "a guidance scale in [1, 100]", lossGuidance);
@@ -167,6 +174,7 @@ export const postTrainCommand: CliCommand = {
       ptxPrompts,
       guidanceHoldWeight,
       guidanceHoldPatches,
+      guidanceHoldFrom,
       lossGuidance,
       freeze: String(values.freeze).split(",").map((p) => p.trim()).filter((p) => p.length > 0),
       weighting: values.weighting ? String(values.weighting) as ErrorWeighting : undefined,

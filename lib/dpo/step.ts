@@ -301,6 +301,12 @@ export interface DpoStepOptions {
   /** Which patches the hold holds (`lib/dpo/guidance_hold.ts`). Default "all". */
   guidanceHoldPatches?: GuidanceHoldPatches;
   /**
+   * Hold only the clips noised at t ≥ `guidanceHoldFrom`, each weighted alike (w = 1) instead of by
+   * the error weighting, which puts nearly all of the hold at low noise. 0 (default): every clip,
+   * with the error weighting.
+   */
+  guidanceHoldFrom?: number;
+  /**
    * Classifier-free guidance scale w of the clean estimates the loss compares, for the policy and
    * the reference alike: u + w(c − u) from the conditional estimate c and the unconditional one u
    * (the null prompt, the same network), as the sampler guides. 1 (default) compares the
@@ -336,6 +342,7 @@ export async function dpoStep(
   };
   const batch = { x0: inputs.x0, tokens: inputs.tokens };
   const hold = options.guidanceHoldWeight ?? 0;
+  const holdFrom = options.guidanceHoldFrom ?? 0;
   const w = options.lossGuidance ?? 1;
   if (!(w >= 1)) fail("dpoStep lossGuidance", "a guidance scale ≥ 1", w);
   const c = policy.config;
@@ -394,7 +401,9 @@ export async function dpoStep(
             reference: refClean.slice(0, b),
             unconditional: refUnconditional.slice(0, b),
           }, {
-            weights: errorWeights(c, inputs.t.slice(0, b), errorOptions),
+            weights: holdFrom > 0
+              ? Float32Array.from(inputs.t.slice(0, b), (t) => t >= holdFrom ? 1 : 0)
+              : errorWeights(c, inputs.t.slice(0, b), errorOptions),
             grid: options.grid,
             // "undisputed": the patches whose terms the loss does not use
             held: options.guidanceHoldPatches === "undisputed"
