@@ -45,12 +45,8 @@
  *
  * **Guidance hold** (`guidanceHoldWeight`; off by default) adds a hinge that keeps the policy's
  * conditional estimate on the chosen clips from moving toward the reference's unconditional one
- * (`lib/dpo/guidance_hold.ts`), logged as `loss/guidance`. Our reconstruction, not the paper's.
- *
- * **Guided errors** (`lossGuidance` w; 1 by default) make every term compare the guided clean
- * estimates u + w(c − u) of policy and reference, as the sampler draws, instead of the conditional
- * ones; the null prompt's branch then trains too (`lib/dpo/step.ts`). Our reconstruction, not the
- * paper's.
+ * (`lib/dpo/guidance_hold.ts`), logged as `loss/guidance`; `lossGuidance` makes every term compare
+ * guided estimates. Our reconstruction, not the paper's.
  *
  * **Frozen weights** (`freeze`; none by default) stay as pretrained: name patterns such as
  * `"prompt"` (the prompt encoder) or `"*.ada"` (every adaLN modulation).
@@ -82,6 +78,7 @@ import {
 } from "./loss.ts";
 import { checkDpoAnchor } from "./anchor.ts";
 import { checkFreezePatterns, frozenParams } from "./freeze.ts";
+import { runSettings } from "./_run_settings.ts";
 import { GUIDANCE_HOLD_PATCHES, type GuidanceHoldPatches } from "./guidance_hold.ts";
 import { buildPairs } from "../pairs/pairs.ts";
 import {
@@ -265,47 +262,6 @@ export interface PostTrainResult {
   wallSeconds: number;
   /** Mean of each logged metric over the last (up to) 50 steps of this run. */
   recent: DpoMetrics;
-}
-
-/**
- * The settings stored with a post-training checkpoint; a resume must match them. The anchor, the
- * loss variant, the patch-term variant, the pretraining-data term and the frozen weights are stored
- * only when not the default, so checkpoints written before they existed still resume.
- */
-function runSettings(
-  o: Required<Omit<PostTrainOptions, "iterative" | "maxSeconds" | "quiet">> & {
-    iterative: IterativeOptions | null;
-  },
-): Record<string, unknown> {
-  const {
-    out: _out,
-    checkpointEvery: _every,
-    anchor,
-    anchorWeight,
-    lossType,
-    patchOtherWeight,
-    ptxWeight,
-    ptxPrompts,
-    guidanceHoldWeight,
-    guidanceHoldPatches,
-    guidanceHoldFrom,
-    lossGuidance,
-    freeze,
-    ...rest
-  } = o;
-  return {
-    ...rest,
-    ...(freeze.length === 0 ? {} : { freeze }),
-    ...(anchor === "none" ? {} : { anchor, anchorWeight }),
-    ...(lossType === "sigmoid" ? {} : { lossType }),
-    ...(patchOtherWeight === 1 ? {} : { patchOtherWeight }),
-    ...(ptxWeight === 0 ? {} : { ptxWeight }),
-    ...(ptxPrompts === "pairs" ? {} : { ptxPrompts }),
-    ...(guidanceHoldWeight === 0 ? {} : { guidanceHoldWeight }),
-    ...(guidanceHoldPatches === "all" ? {} : { guidanceHoldPatches }),
-    ...(guidanceHoldFrom === 0 ? {} : { guidanceHoldFrom }),
-    ...(lossGuidance === 1 ? {} : { lossGuidance }),
-  };
 }
 
 /**

@@ -1,0 +1,44 @@
+/** The settings a post-training checkpoint stores (internal to `post_train.ts`). @module */
+
+import type { IterativeOptions, PostTrainOptions } from "./post_train.ts";
+
+/**
+ * The settings stored with a post-training checkpoint; a resume must match them. The anchor, the
+ * loss variant, the patch-term variant, the pretraining-data term and the frozen weights are stored
+ * only when not the default, so checkpoints written before they existed still resume.
+ */
+export function runSettings(
+  o: Required<Omit<PostTrainOptions, "iterative" | "maxSeconds" | "quiet">> & {
+    iterative: IterativeOptions | null;
+  },
+): Record<string, unknown> {
+  const {
+    out: _out,
+    checkpointEvery: _every,
+    anchor,
+    anchorWeight,
+    lossType,
+    patchOtherWeight,
+    ptxWeight,
+    ptxPrompts,
+    guidanceHoldWeight,
+    guidanceHoldPatches,
+    guidanceHoldFrom,
+    lossGuidance,
+    freeze,
+    ...rest
+  } = o;
+  return {
+    ...rest,
+    ...(freeze.length === 0 ? {} : { freeze }),
+    ...(anchor === "none" ? {} : { anchor, anchorWeight }),
+    ...(lossType === "sigmoid" ? {} : { lossType }),
+    ...(patchOtherWeight === 1 ? {} : { patchOtherWeight }),
+    ...(ptxWeight === 0 ? {} : { ptxWeight }),
+    ...(ptxPrompts === "pairs" ? {} : { ptxPrompts }),
+    ...(guidanceHoldWeight === 0 ? {} : { guidanceHoldWeight }),
+    ...(guidanceHoldPatches === "all" ? {} : { guidanceHoldPatches }),
+    ...(guidanceHoldFrom === 0 ? {} : { guidanceHoldFrom }),
+    ...(lossGuidance === 1 ? {} : { lossGuidance }),
+  };
+}
