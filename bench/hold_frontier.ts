@@ -34,9 +34,10 @@ const { values, positionals } = parseArgs({
 const [pairsFile, baseFit, baseEval, ...runs] = positionals;
 const parsed = runs.map((r) => /^([^/=]+)\/([^=]+)=([^,]+),(.+)$/.exec(r));
 if (!pairsFile || !baseFit || !baseEval || runs.length === 0 || parsed.some((m) => !m)) {
+  const bad = runs.find((_, i) => !parsed[i]);
   throw new Error(
     `${where}: Expected PAIRS.jsonl BASE_FIT_DIR BASE_EVAL.jsonl FAMILY/LABEL=FIT_DIR,EVAL.jsonl … ` +
-      `but found ${JSON.stringify(positionals)}`,
+      `(FAMILY without "/" or "=") but found ${JSON.stringify(bad ?? positionals)}`,
   );
 }
 
