@@ -45,8 +45,8 @@
  *
  * **Guidance hold** (`guidanceHoldWeight`; off by default) adds a hinge that keeps the policy's
  * conditional estimate on the chosen clips from moving toward the reference's unconditional one
- * (`lib/dpo/guidance_hold.ts`), logged as `loss/guidance`; `lossGuidance` makes every term compare
- * guided estimates. Our reconstruction, not the paper's.
+ * (`lib/dpo/guidance_hold.ts`), logged as `loss/guidance`; `lossGuidance` makes the preference terms
+ * and the anchor compare guided estimates. Our reconstruction, not the paper's.
  *
  * **Frozen weights** (`freeze`; none by default) stay as pretrained: name patterns such as
  * `"prompt"` (the prompt encoder) or `"*.ada"` (every adaLN modulation).
@@ -225,7 +225,7 @@ export interface PostTrainOptions extends Omit<GranDpoOptions, "video"> {
    */
   guidanceHoldFrom?: number;
   /**
-   * Classifier-free guidance scale w of the clean estimates every term compares: u + w(c − u) of
+   * Classifier-free guidance scale w of the clean estimates the preference terms and the anchor compare: u + w(c − u) of
    * the policy and of the reference, c the prompt's estimate and u the null prompt's, as the
    * sampler guides (scale 2 by default) — so the loss sees the clip the policy will draw, and the
    * null prompt's branch learns with the opposite sign (what tells the winner from the loser can go
