@@ -55,10 +55,12 @@
  * **Which timesteps** (`guidanceHoldFrom` of `dpoStep` and `postTrain`, `--guidance-hold-from`):
  * w(t) above is min-SNR-5 by default — 5 at t = 50, 0.11 at 500, 0.003 at 900 — so the hold sits
  * almost entirely at low noise, while whether an object is drawn is decided at high noise. With
- * `guidanceHoldFrom` T > 0 only the clips at t ≥ T are held, each with w = 1. Measured: at t ≥ 500
- * or 700 no object of the 884 vanishes and every global check on those prompts rises above Base, but
- * the extra objects stay too (they are decided at high noise as well) and only 0.24–0.31 of Base's
- * defects are fixed on validation. Neither form is a default.
+ * `guidanceHoldFrom` T > 0 only the clips at t ≥ T are held, each with w = 1. Measured: at weight
+ * ≥ 300 (t ≥ 500 or 700) no object of the 884 vanishes and every global check on those prompts rises
+ * above Base, but the extra objects stay too (they are decided at high noise as well) and only
+ * 0.24–0.31 of Base's defects are fixed on validation; at 30 (t ≥ 500) 9 vanish with 0.47 fixed,
+ * the all-t hold's repairs at half its losses. On the test prompts (experiments, README) neither
+ * lifts ShapesBench past the all-t hold's. Neither form is a default.
  * @module
  */
 
