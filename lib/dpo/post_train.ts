@@ -65,7 +65,7 @@ import { appendJsonLines, pathExists, trimJsonLines } from "../core/_atomic.ts";
 import { createAdam } from "../tensor/adam.ts";
 import { Progress } from "../core/_progress.ts";
 import { modelName, type ModelRef, shipped } from "../core/shipped.ts";
-import { disposeGenerator, freezeGenerator, type Generator } from "../generator/model.ts";
+import { disposeGenerator, freezeGenerator } from "../generator/model.ts";
 import { loadGenerator, saveGenerator } from "../generator/io.ts";
 import { loadCheckpoint, readCheckpointManifest } from "../tensor/checkpoint.ts";
 import { checkWeighting, DEFAULT_MIN_SNR_GAMMA, type ErrorWeighting } from "./loss_maps.ts";
