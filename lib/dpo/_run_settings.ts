@@ -1,17 +1,26 @@
 /** The settings a post-training checkpoint stores (internal to `post_train.ts`). @module */
 
-import type { IterativeOptions, PostTrainOptions } from "./post_train.ts";
-
 /**
  * The settings stored with a post-training checkpoint; a resume must match them. The anchor, the
  * loss variant, the patch-term variant, the pretraining-data term and the frozen weights are stored
  * only when not the default, so checkpoints written before they existed still resume.
  */
-export function runSettings(
-  o: Required<Omit<PostTrainOptions, "iterative" | "maxSeconds" | "quiet">> & {
-    iterative: IterativeOptions | null;
-  },
-): Record<string, unknown> {
+export function runSettings(o: {
+  out: string;
+  checkpointEvery: number;
+  anchor: string;
+  anchorWeight: number;
+  lossType: string;
+  patchOtherWeight: number;
+  ptxWeight: number;
+  ptxPrompts: string;
+  guidanceHoldWeight: number;
+  guidanceHoldPatches: string;
+  guidanceHoldFrom: number;
+  lossGuidance: number;
+  freeze: readonly string[];
+  [other: string]: unknown;
+}): Record<string, unknown> {
   const {
     out: _out,
     checkpointEvery: _every,
