@@ -16,6 +16,8 @@ import { loadGenerator } from "../lib/generator/io.ts";
 import { readPairs } from "../lib/pairs/file.ts";
 import { join } from "node:path";
 import { readCheckpointManifest } from "../lib/tensor/checkpoint.ts";
+import { parseCli } from "../lib/cli/_flags.ts";
+import { postTrainCommand } from "../lib/cli/post_train.ts";
 import { TINY_GENERATOR } from "./_helpers.ts";
 
 /** The tiny generator of these tests: x0 head, 4 frames of 16×16. */
@@ -76,6 +78,17 @@ export function lossInputs(): GranDpoInputs {
   return Object.fromEntries(
     Object.entries(LOSS_ROWS).map(([k, v]) => [k, tf.tensor2d(v)]),
   ) as unknown as GranDpoInputs;
+}
+
+/** Asserts that `post-train --pairs /nonexistent/pairs.jsonl …flags` is refused with `error`. */
+export async function assertPostTrainRefuses(flags: string[], error: RegExp): Promise<void> {
+  await assert.rejects(
+    () =>
+      postTrainCommand.run(
+        parseCli(["--pairs", "/nonexistent/pairs.jsonl", ...flags], postTrainCommand.spec),
+      ),
+    error,
+  );
 }
 
 /**

@@ -7,11 +7,10 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/tensor/backend.ts";
 import { guidanceHoldLoss } from "../lib/dpo/guidance_hold.ts";
-import { parseCli } from "../lib/cli/_flags.ts";
-import { postTrainCommand } from "../lib/cli/post_train.ts";
 import { createRng } from "../lib/core/_rng.ts";
 import { withTempDir } from "./_helpers.ts";
 import {
+  assertPostTrainRefuses,
   assertStoredOnlyWhenSet,
   conditionGenerator,
   dpoRun,
@@ -203,34 +202,16 @@ Deno.test("DPO steps with the guidance hold from t: from 1 is every clip at weig
 });
 
 Deno.test("post-train --guidance-hold: a bad value fails at once; a set weight is stored, the default is not", async () => {
-  await assert.rejects(
-    () =>
-      postTrainCommand.run(
-        parseCli(
-          ["--pairs", "/nonexistent/pairs.jsonl", "--guidance-hold=-1"],
-          postTrainCommand.spec,
-        ),
-      ),
+  await assertPostTrainRefuses(
+    ["--guidance-hold=-1"],
     /--guidance-hold: Expected a number ≥ 0 but found -1/,
   );
-  await assert.rejects(
-    () =>
-      postTrainCommand.run(
-        parseCli(
-          ["--pairs", "/nonexistent/pairs.jsonl", "--guidance-hold-patches", "some"],
-          postTrainCommand.spec,
-        ),
-      ),
+  await assertPostTrainRefuses(
+    ["--guidance-hold-patches", "some"],
     /--guidance-hold-patches: Expected all \| undisputed but found "some"/,
   );
-  await assert.rejects(
-    () =>
-      postTrainCommand.run(
-        parseCli(
-          ["--pairs", "/nonexistent/pairs.jsonl", "--guidance-hold-from=-5"],
-          postTrainCommand.spec,
-        ),
-      ),
+  await assertPostTrainRefuses(
+    ["--guidance-hold-from=-5"],
     /--guidance-hold-from: Expected a timestep ≥ 0 but found -5/,
   );
   await withTempDir(async (dir) => {

@@ -14,10 +14,13 @@ import {
   readDpoMetrics,
 } from "../lib/dpo/loss.ts";
 import { methodLossOptions } from "../lib/dpo/post_train.ts";
-import { parseCli } from "../lib/cli/_flags.ts";
-import { postTrainCommand } from "../lib/cli/post_train.ts";
 import { withTempDir } from "./_helpers.ts";
-import { assertStoredOnlyWhenSet, LOSS_ROWS, lossInputs } from "./_dpo_fixtures.ts";
+import {
+  assertPostTrainRefuses,
+  assertStoredOnlyWhenSet,
+  LOSS_ROWS,
+  lossInputs,
+} from "./_dpo_fixtures.ts";
 
 await initBackend({ backend: "cpu" });
 
@@ -109,14 +112,8 @@ Deno.test("ipo: bad values are named; no tensor leaks", async () => {
 });
 
 Deno.test("post-train --loss-type: a bad value fails at once; ipo is stored, the default is not", async () => {
-  await assert.rejects(
-    () =>
-      postTrainCommand.run(
-        parseCli(
-          ["--pairs", "/nonexistent/pairs.jsonl", "--loss-type", "hinge"],
-          postTrainCommand.spec,
-        ),
-      ),
+  await assertPostTrainRefuses(
+    ["--loss-type", "hinge"],
     /--loss-type: Expected lossType among sigmoid, ipo but found "hinge"/,
   );
   await withTempDir((dir) => assertStoredOnlyWhenSet(dir, { key: "lossType", value: "ipo" }));

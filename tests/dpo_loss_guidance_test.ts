@@ -7,14 +7,13 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/tensor/backend.ts";
-import { parseCli } from "../lib/cli/_flags.ts";
-import { postTrainCommand } from "../lib/cli/post_train.ts";
 import type { Generator } from "../lib/generator/model.ts";
 import { cleanEstimates, estimateErrors } from "../lib/dpo/loss_maps.ts";
 import { granDpoLoss } from "../lib/dpo/loss.ts";
 import { reducePatches } from "../lib/videos/patch.ts";
 import { withTempDir } from "./_helpers.ts";
 import {
+  assertPostTrainRefuses,
   assertStoredOnlyWhenSet,
   conditionGenerator,
   DPO_RUN_GRID,
@@ -80,14 +79,8 @@ Deno.test("DPO on guided estimates: w = 1 is the conditional step; w = 2 is the 
 });
 
 Deno.test("post-train --loss-guidance: a scale below 1 fails at once; a set scale is stored, the default is not", async () => {
-  await assert.rejects(
-    () =>
-      postTrainCommand.run(
-        parseCli(
-          ["--pairs", "/nonexistent/pairs.jsonl", "--loss-guidance", "0.5"],
-          postTrainCommand.spec,
-        ),
-      ),
+  await assertPostTrainRefuses(
+    ["--loss-guidance", "0.5"],
     /--loss-guidance: Expected a guidance scale in \[1, 100\] but found 0\.5/,
   );
   await withTempDir(async (dir) => {

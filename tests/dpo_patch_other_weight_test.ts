@@ -14,11 +14,14 @@ import {
   readDpoMetrics,
 } from "../lib/dpo/loss.ts";
 import { methodLossOptions } from "../lib/dpo/post_train.ts";
-import { parseCli } from "../lib/cli/_flags.ts";
-import { postTrainCommand } from "../lib/cli/post_train.ts";
 import { logSigmoid } from "../lib/tensor/nn.ts";
 import { withTempDir } from "./_helpers.ts";
-import { assertStoredOnlyWhenSet, LOSS_ROWS as ROWS, lossInputs } from "./_dpo_fixtures.ts";
+import {
+  assertPostTrainRefuses,
+  assertStoredOnlyWhenSet,
+  LOSS_ROWS as ROWS,
+  lossInputs,
+} from "./_dpo_fixtures.ts";
 
 await initBackend({ backend: "cpu" });
 
@@ -96,16 +99,7 @@ Deno.test("post-train --patch-other-weight: a bad value fails at once; a set wei
       /Expected a number but found "one"/,
     ]] as const
   ) {
-    await assert.rejects(
-      () =>
-        postTrainCommand.run(
-          parseCli(
-            ["--pairs", "/nonexistent/pairs.jsonl", `--patch-other-weight=${value}`],
-            postTrainCommand.spec,
-          ),
-        ),
-      error,
-    );
+    await assertPostTrainRefuses([`--patch-other-weight=${value}`], error);
   }
   await withTempDir((dir) => assertStoredOnlyWhenSet(dir, { key: "patchOtherWeight", value: 0.5 }));
 });

@@ -12,7 +12,12 @@ import { readPairs } from "../lib/pairs/file.ts";
 import { tokenizeBatch } from "../lib/generator/prompt.ts";
 import { promptSplits } from "../lib/videos/world.ts";
 import { haveWebGpu, withTempDir } from "./_helpers.ts";
-import { assertStoredOnlyWhenSet, dpoRun, tinyPairsSetup } from "./_dpo_fixtures.ts";
+import {
+  assertPostTrainRefuses,
+  assertStoredOnlyWhenSet,
+  dpoRun,
+  tinyPairsSetup,
+} from "./_dpo_fixtures.ts";
 
 await initBackend();
 
@@ -92,11 +97,8 @@ Deno.test("the pretraining-data term adds ptxWeight × the denoising error on fr
 });
 
 Deno.test("post-train --ptx-weight: a bad value fails at once; a set weight is stored, the default is not", async () => {
-  await assert.rejects(
-    () =>
-      postTrainCommand.run(
-        parseCli(["--pairs", "/nonexistent/pairs.jsonl", "--ptx-weight=-1"], postTrainCommand.spec),
-      ),
+  await assertPostTrainRefuses(
+    ["--ptx-weight=-1"],
     /--ptx-weight: Expected a number ≥ 0 but found -1/,
   );
   await withTempDir(async (dir) => {
@@ -205,14 +207,8 @@ Deno.test('ptxPrompts "pretraining": the term renders pretraining prompts drawn 
     disposeGenerator(generator);
     await assertStoredOnlyWhenSet(dir, { key: "ptxPrompts", value: "pretraining" });
   });
-  await assert.rejects(
-    () =>
-      postTrainCommand.run(
-        parseCli(
-          ["--pairs", "/nonexistent/pairs.jsonl", "--ptx-prompts", "test"],
-          postTrainCommand.spec,
-        ),
-      ),
+  await assertPostTrainRefuses(
+    ["--ptx-prompts", "test"],
     /--ptx-prompts: Expected pairs \| pretraining but found "test"/,
   );
 });
