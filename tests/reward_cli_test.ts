@@ -149,3 +149,46 @@ Deno.test("the recorded train-rm command quotes what a shell would split or expa
     assert.equal(new TextDecoder().decode(stdout), arg, arg);
   }
 });
+
+Deno.test("train-rm --video-epochs / --patch-epochs: passes over the clips set the steps; beside steps, refused first", async () => {
+  const both = await capture([
+    "train-rm",
+    ...["--patch-steps", "5", "--patch-epochs", "2", "--out", "/nonexistent/x"],
+  ]);
+  assert.equal(both.code, 1);
+  assert.match(both.text, /train-rm: Expected --patch-steps or --patch-epochs, not both/);
+  const zero = await capture(["train-rm", "--video-epochs", "0", "--out", "/nonexistent/x"]);
+  assert.equal(zero.code, 1);
+  assert.match(zero.text, /train-rm: Expected --video-epochs above 0 but found 0/);
+  const word = await capture(["train-rm", "--patch-epochs", "two", "--out", "/nonexistent/x"]);
+  assert.equal(word.code, 1);
+  assert.match(word.text, /--patch-epochs: Expected a number but found "two"/);
+  for (const r of [both, zero, word]) assert.doesNotMatch(r.text, /backend/, "before any work");
+
+  const dir = await Deno.makeTempDir();
+  try {
+    const { code, text } = await capture([
+      "train-rm",
+      ...["--out", dir, "--train", "12", "--held-out", "6", "--swap-rate", "0"],
+      ...["--generator-share", "0", "--video-epochs", "1", "--patch-epochs", "0.5"],
+      ...["--batch-size", "4", "--resamples", "20", "--quiet"],
+      ...["--config", '{"dim":16,"depth":1,"heads":2}'],
+    ]);
+    assert.equal(code, 0, text);
+    const step = async (stage: string) =>
+      JSON.parse(await Deno.readTextFile(`${dir}/${stage}/config.json`)).step;
+    assert.equal(await step("vrm"), 3, "1 pass of 12 clips at 4 a step");
+    assert.equal(await step("prm"), 2, "half a pass, rounded up");
+    const report = JSON.parse(await Deno.readTextFile(`${dir}/report.json`));
+    assert.equal(report.facts.videoSteps, 3);
+    assert.equal(report.facts.patchSteps, 2);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+  const seeds = await capture([
+    "train-rm",
+    ...["--seeds", "0,1", "--patch-epochs", "2", "--out", "/nonexistent/x", "--quiet"],
+  ]);
+  assert.equal(seeds.code, 1);
+  assert.match(seeds.text, /trainRewardSeeds: Expected steps, not patchEpochs but found 2/);
+});

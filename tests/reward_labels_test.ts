@@ -12,7 +12,7 @@ import { trainRmCommand } from "../lib/cli/train_rm.ts";
 import { startJudgeServer } from "../lib/labels/judge_server/server.ts";
 import { labelTask, shapesSource } from "../lib/labels/folder.ts";
 import { readCheckpointManifest } from "../lib/tensor/checkpoint.ts";
-import { readLabelledClips } from "../lib/reward/from_labels.ts";
+import { readLabelledClips, trainRewardFromLabels } from "../lib/reward/from_labels.ts";
 import { judgesClipsOf, readTrainedOn } from "../lib/reward/trained_on.ts";
 import { loadVideo, saveVideo } from "../lib/videos/video.ts";
 import { parsePrompt, renderClip } from "../lib/videos/world.ts";
@@ -103,6 +103,20 @@ Deno.test("train-rm --labels: ShapesWorld clips labelled by `label --shapes 8 --
     const record = readTrainedOn((await readCheckpointManifest(join(out, "prm"))).meta);
     assert.equal(judgesClipsOf(record, "shapesworld"), true);
     assert.equal(judgesClipsOf(record, "videos"), false);
+
+    // Lengths as passes over the labelled clips: 8 clips at 4 a step.
+    const passes = join(dir, "rm-epochs");
+    const byEpochs = await trainRm([
+      ...["--labels", labels, "--out", passes, "--video-epochs", "0.5", "--patch-epochs", "1"],
+      ...["--batch-size", "4", "--quiet"],
+    ]);
+    assert.equal(byEpochs.code, 0, byEpochs.text);
+    assert.equal((await readCheckpointManifest(join(passes, "vrm"))).step, 1);
+    assert.equal((await readCheckpointManifest(join(passes, "prm"))).step, 2);
+    await assert.rejects(
+      trainRewardFromLabels(labels, { out: passes, videoSteps: 1, videoEpochs: 1 }),
+      /trainRewardFromLabels: Expected videoSteps or videoEpochs, not both/,
+    );
 
     // A checkpoint trained on other data is never resumed from.
     const other = join(dir, "other.jsonl");

@@ -52,6 +52,27 @@ function modelOptions(values: CliValues) {
   return { config, ...loss };
 }
 
+/** The stages' lengths: each flag given, as steps or as passes (the library checks the pair). */
+function stageLengthOptions(values: CliValues) {
+  const given = (flag: string, read: typeof intOption) =>
+    values[flag] === undefined ? undefined : read(values, flag);
+  for (const stage of ["video", "patch"]) {
+    const epochs = given(`${stage}-epochs`, numberOption);
+    if (epochs !== undefined && values[`${stage}-steps`] !== undefined) {
+      fail("train-rm", `--${stage}-steps or --${stage}-epochs, not both`, values[`${stage}-steps`]);
+    }
+    if (epochs !== undefined && !(epochs > 0)) {
+      fail("train-rm", `--${stage}-epochs above 0`, epochs);
+    }
+  }
+  return {
+    videoSteps: given("video-steps", intOption),
+    patchSteps: given("patch-steps", intOption),
+    videoEpochs: given("video-epochs", numberOption),
+    patchEpochs: given("patch-epochs", numberOption),
+  };
+}
+
 /** `lib/cli/main.ts train-rm`: the reward-model experiment with progress, checkpoints and resume. */
 export const trainRmCommand: CliCommand = {
   summary: "train the video reward model, then continue it into the patch reward model",
@@ -70,13 +91,19 @@ export const trainRmCommand: CliCommand = {
     },
     "video-steps": {
       type: "string",
-      default: `${T.videoSteps}`,
-      description: "stage-1 (VRM) steps",
+      description: `stage-1 (VRM) steps (default: ${T.videoSteps})`,
     },
     "patch-steps": {
       type: "string",
-      default: `${T.patchSteps}`,
-      description: "stage-2 (PRM) steps",
+      description: `stage-2 (PRM) steps (default: ${T.patchSteps})`,
+    },
+    "video-epochs": {
+      type: "string",
+      description: "stage-1 length as passes over the training clips, in place of --video-steps",
+    },
+    "patch-epochs": {
+      type: "string",
+      description: "stage-2 length as passes over the training clips, in place of --patch-steps",
     },
     "batch-size": { type: "string", default: `${S.batchSize}`, description: "clips per step" },
     lr: { type: "string", default: `${S.learningRate}`, description: "peak learning rate" },
@@ -205,8 +232,7 @@ export const trainRmCommand: CliCommand = {
       const options = {
         videos: values.videos === undefined ? undefined : String(values.videos),
         out: values.out === undefined ? L.out : String(values.out),
-        videoSteps: intOption(values, "video-steps"),
-        patchSteps: intOption(values, "patch-steps"),
+        ...stageLengthOptions(values),
         batchSize: intOption(values, "batch-size"),
         learningRate: numberOption(values, "lr"),
         seed: intOption(values, "seed"),
@@ -226,8 +252,7 @@ export const trainRmCommand: CliCommand = {
     const seeds = values.seeds === undefined ? undefined : intListOption(values, "seeds");
     const options = {
       out: values.out === undefined ? T.out : String(values.out),
-      videoSteps: intOption(values, "video-steps"),
-      patchSteps: intOption(values, "patch-steps"),
+      ...stageLengthOptions(values),
       batchSize: intOption(values, "batch-size"),
       learningRate: numberOption(values, "lr"),
       seed: intOption(values, "seed"),

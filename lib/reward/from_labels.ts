@@ -11,6 +11,7 @@
  */
 
 import { trainRmCommandLine } from "./_command.ts";
+import { stageLengths } from "./_epochs.ts";
 import * as tf from "@tensorflow/tfjs";
 import { basename, join, resolve } from "node:path";
 import { pathExists, readJsonLines, writeFileAtomic } from "../core/_atomic.ts";
@@ -31,7 +32,12 @@ import { flattenPatchScores, resampleVideo, scoreRewards } from "./score.ts";
 import { saveRewardModel } from "./io.ts";
 import { readLabelsFile, type RewardExample } from "./data.ts";
 import { REWARD_TRAINING_DEFAULTS } from "./experiment.ts";
-import { rewardLossOf, type RewardLossWeights, trainRewardStage } from "./train.ts";
+import {
+  REWARD_STAGE_DEFAULTS,
+  rewardLossOf,
+  type RewardLossWeights,
+  trainRewardStage,
+} from "./train.ts";
 import { describeTrainedOn, type RewardTrainedOn } from "./trained_on.ts";
 
 /** Options of {@linkcode readLabelledClips}. */
@@ -227,6 +233,10 @@ export interface TrainRewardFromLabelsOptions extends RewardLossWeights {
   videoSteps?: number;
   /** Stage-2 (PRM, continued from the VRM) steps. Default 800. */
   patchSteps?: number;
+  /** Stage-1 length as passes over the labelled clips, in place of `videoSteps`. Default: `videoSteps`. */
+  videoEpochs?: number;
+  /** Stage-2 length as passes over the labelled clips, in place of `patchSteps`. Default: `patchSteps`. */
+  patchEpochs?: number;
   /** Clips per step. Default 16. */
   batchSize?: number;
   /** Peak learning rate. Default 0.002. */
@@ -312,8 +322,9 @@ export async function trainRewardFromLabels(
   const d = REWARD_FROM_LABELS_DEFAULTS;
   const out = options.out ?? d.out;
   if (typeof out !== "string" || out === "") fail(where, "out (a folder)", out);
-  const videoSteps = checkInt(where, "videoSteps", options.videoSteps ?? d.videoSteps, 0);
-  const patchSteps = checkInt(where, "patchSteps", options.patchSteps ?? d.patchSteps, 0);
+  const batchSize = options.batchSize ?? REWARD_STAGE_DEFAULTS.batchSize;
+  const lengths = { ...options, batchSize, defaults: d };
+  stageLengths(where, { ...lengths, clips: 1 });
   const seed = checkInt(where, "seed", options.seed ?? d.seed, 0, 0xffffffff);
   const quiet = options.quiet ?? false;
   const config = resolveRewardConfig(options.config ?? {});
@@ -323,8 +334,12 @@ export async function trainRewardFromLabels(
     config,
   });
   const dataSeconds = (performance.now() - t0) / 1000;
+  const { video: videoSteps, patch: patchSteps } = stageLengths(where, {
+    ...lengths,
+    clips: examples.length,
+  });
   const common = {
-    batchSize: options.batchSize,
+    batchSize,
     learningRate: options.learningRate,
     seed,
     evalEvery: 0,

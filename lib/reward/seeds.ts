@@ -365,6 +365,9 @@ export async function trainRewardSeeds(
   if (!Array.isArray(seeds) || seeds.length === 0) fail(where, "a non-empty seeds array", seeds);
   seeds.forEach((s, i) => checkInt(where, `seeds[${i}]`, s, 0, 0xffffffff));
   if (new Set(seeds).size !== seeds.length) fail(where, "distinct seeds", seeds.join(","));
+  for (const name of ["videoEpochs", "patchEpochs"] as const) {
+    if (options[name] !== undefined) fail(where, `steps, not ${name}`, options[name]);
+  }
   const out = options.out ?? "out/reward";
   const expected: Record<string, number | undefined> = {
     videoSteps: options.videoSteps ?? 600,
