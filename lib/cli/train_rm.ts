@@ -56,21 +56,21 @@ function modelOptions(values: CliValues) {
 function stageLengthOptions(values: CliValues) {
   const given = (flag: string, read: typeof intOption) =>
     values[flag] === undefined ? undefined : read(values, flag);
-  for (const stage of ["video", "patch"]) {
-    const epochs = given(`${stage}-epochs`, numberOption);
-    if (epochs !== undefined && values[`${stage}-steps`] !== undefined) {
-      fail("train-rm", `--${stage}-steps or --${stage}-epochs, not both`, values[`${stage}-steps`]);
-    }
-    if (epochs !== undefined && !(epochs > 0)) {
-      fail("train-rm", `--${stage}-epochs above 0`, epochs);
-    }
-  }
-  return {
+  const lengths = {
     videoSteps: given("video-steps", intOption),
     patchSteps: given("patch-steps", intOption),
     videoEpochs: given("video-epochs", numberOption),
     patchEpochs: given("patch-epochs", numberOption),
   };
+  for (const stage of ["video", "patch"] as const) {
+    const epochs = lengths[`${stage}Epochs`];
+    if (epochs === undefined) continue;
+    if (lengths[`${stage}Steps`] !== undefined) {
+      fail("train-rm", `--${stage}-steps or --${stage}-epochs, not both`, values[`${stage}-steps`]);
+    }
+    if (!(epochs > 0)) fail("train-rm", `--${stage}-epochs above 0`, epochs);
+  }
+  return lengths;
 }
 
 /** `lib/cli/main.ts train-rm`: the reward-model experiment with progress, checkpoints and resume. */
