@@ -227,10 +227,11 @@ export interface PostTrainOptions extends Omit<GranDpoOptions, "video"> {
   /**
    * Classifier-free guidance scale w of the clean estimates the preference terms and the anchor
    * compare: u + w(c − u) of the policy and of the reference, c the prompt's estimate and u the
-   * null prompt's, as the sampler guides (scale 2 by default) — so the loss sees the clip the policy will draw, and the
-   * null prompt's branch learns with the opposite sign (what tells the winner from the loser can go
-   * into u, where guidance pushes away from it, rather than all into c). Our reconstruction, not the
-   * paper's (Diffusion-DPO compares conditional estimates). One more pass of each model per step.
+   * null prompt's, as the sampler guides (scale 2 by default) — so the loss sees the clip the
+   * policy will draw, and the null prompt's branch learns with the opposite sign (what tells the
+   * winner from the loser can go into u, where guidance pushes away from it, rather than all into
+   * c). Our reconstruction, not the paper's (Diffusion-DPO compares conditional estimates). One
+   * more pass of each model per step.
    * Measured at 2 on validation (README's settings table): it fixes fewer defects and erases
    * objects at about the KL run's rate per repair. Default 1 (the conditional estimates).
    */

@@ -308,10 +308,11 @@ export interface DpoStepOptions {
   guidanceHoldFrom?: number;
   /**
    * Classifier-free guidance scale w of the clean estimates the preference terms and the anchor
-   * compare (not the ptx term or the hold), for the policy and the reference alike: u + w(c − u) from the conditional estimate c and the unconditional one u
-   * (the null prompt, the same network), as the sampler guides. 1 (default) compares the
-   * conditional estimates, as Diffusion-DPO does; w > 1 costs one more pass of each model (the null
-   * prompt on every clip) and trains the null prompt's branch too, with the opposite sign.
+   * compare (not the ptx term or the hold), for the policy and the reference alike: u + w(c − u)
+   * from the conditional estimate c and the unconditional one u (the null prompt, the same
+   * network), as the sampler guides. 1 (default) compares the conditional estimates, as
+   * Diffusion-DPO does; w > 1 costs one more pass of each model (the null prompt on every clip) and
+   * trains the null prompt's branch too, with the opposite sign.
    */
   lossGuidance?: number;
 }
