@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { jobPermissions, TASK_PERMISSIONS } from "../lib/core/_spawn.ts";
+import { jobPermissions, runJobs, TASK_PERMISSIONS } from "../lib/core/_spawn.ts";
 import { withTempDir } from "./_helpers.ts";
 
 const SPAWN = new URL("../lib/core/_spawn.ts", import.meta.url).href;
@@ -51,9 +51,8 @@ Deno.test("runJobs: a parent killed with SIGKILL leaves no job running behind it
     const entry = join(dir, "sleeper.ts");
     await Deno.writeTextFile(
       entry,
-      `import { exitWithParent } from "${SPAWN}";\n` +
-        `exitWithParent();\n` +
-        `const job = JSON.parse(Deno.args[0]);\n` +
+      `import { readJob } from "${SPAWN}";\n` +
+        `const job = await readJob();\n` +
         `await Deno.writeTextFile(job.pidFile + ".tmp", String(Deno.pid));\n` +
         `await Deno.rename(job.pidFile + ".tmp", job.pidFile);\n` + // never read half-written
         `await new Promise((r) => setTimeout(r, 60_000));\n` +
@@ -88,5 +87,23 @@ Deno.test("runJobs: a parent killed with SIGKILL leaves no job running behind it
     };
     for (let i = 0; i < 300 && await alive(); i++) await new Promise((r) => setTimeout(r, 100));
     assert.equal(await alive(), false, `job ${pid} still runs after its parent was killed`);
+  });
+});
+
+Deno.test("runJobs: a job larger than an argument may be (128 KiB) reaches its child whole", async () => {
+  await withTempDir(async (dir) => {
+    const entry = join(dir, "echo.ts");
+    await Deno.writeTextFile(
+      entry,
+      `import { runAsChild } from "${SPAWN}";\n` +
+        `await runAsChild(async (job) => {\n` +
+        `  await Deno.writeTextFile(job.out, String(job.items.length) + " " + job.items.at(-1));\n` +
+        `});\n`,
+    );
+    // About 400 KiB of JSON, with a newline inside a string (JSON escapes it).
+    const items = Array.from({ length: 20_000 }, (_, i) => `item ${i}\nof 20000`);
+    const out = join(dir, "echo.txt");
+    await runJobs([{ kind: "echo", out, items }], { concurrency: 1, entry });
+    assert.equal(await Deno.readTextFile(out), `20000 ${items.at(-1)}`);
   });
 });

@@ -1,8 +1,10 @@
 /**
  * Child processes for parallel work: tfjs' wasm backend runs on one thread in
  * Deno, so a machine with N cores runs N post-training runs, evaluations or
- * sampling shards at once as `deno run <stage>/_job*.ts JSON` children (`lib/pairs/_candidates_job.ts`,
- * `lib/eval/_jobs.ts`, `lib/reward/_samples_job.ts`), each
+ * sampling shards at once as `deno run <stage>/_job*.ts` children (`lib/pairs/_candidates_job.ts`,
+ * `lib/eval/_jobs.ts`, `lib/reward/_samples_job.ts`) that read their job, one
+ * line of JSON, on stdin (an argument is capped at 128 KiB on Linux, and a
+ * shard of a few thousand candidates is more), each
  * writing its usual checkpoint, per-clip cache or clip files. The caller then
  * calls the same functions in-process, which find the work done and only read
  * it back — so a parallel run and a serial one give the same files, and a
@@ -96,12 +98,17 @@ export async function runJobs(
       // SIGKILL, the child reads end-of-file and stops (exitWithParent), so a killed run
       // leaves no job writing behind the run that resumes it.
       const child = new Deno.Command(Deno.execPath(), {
-        args: ["run", ...jobPermissions(), options.entry, JSON.stringify(job)],
+        args: ["run", ...jobPermissions(), options.entry],
         stdin: "piped",
         stdout: "null",
         stderr: "piped",
         env: { NO_COLOR: "1" },
       }).spawn();
+      // The job is the first line on the child's stdin (JSON never holds a raw newline); a
+      // child that dies before reading it fails below with its own stderr.
+      const writer = child.stdin.getWriter();
+      await writer.write(new TextEncoder().encode(JSON.stringify(job) + "\n")).catch(() => {});
+      writer.releaseLock();
       const [stderr, out] = await Promise.all([new Response(child.stderr).text(), child.status]);
       await child.stdin.close().catch(() => {});
       if (!out.success) {
@@ -119,30 +126,44 @@ export async function runJobs(
 }
 
 /**
- * The child side of {@linkcode runJobs}: ends this process when its stdin
- * closes. The parent holds the pipe open while it lives, so a parent killed
- * with SIGKILL leaves no job running behind it; a child that finishes its job
- * must call `Deno.exit` itself (this watch keeps it alive).
+ * The child side of {@linkcode runJobs}: reads the job, the first line of
+ * stdin, then ends this process when stdin closes. The parent holds the pipe
+ * open while it lives, so a parent killed with SIGKILL leaves no job running
+ * behind it; a child that finishes its job must call `Deno.exit` itself (this
+ * watch keeps it alive).
  */
-export async function exitWithParent(): Promise<void> {
+export async function readJob(): Promise<unknown> {
   const reader = Deno.stdin.readable.getReader();
-  while (!(await reader.read()).done) {
-    // the parent sends nothing; only the end matters
+  const decoder = new TextDecoder();
+  let text = "";
+  while (!text.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) parentEnded();
+    text += decoder.decode(value, { stream: true });
   }
+  (async () => {
+    while (!(await reader.read()).done) {
+      // the parent sends nothing more; only the end matters
+    }
+    parentEnded();
+  })();
+  return JSON.parse(text.slice(0, text.indexOf("\n")));
+}
+
+function parentEnded(): never {
   console.error("the parent process ended: job stopped (a resumed run redoes it)");
   Deno.exit(1);
 }
 
 /**
- * The `import.meta.main` body of a child job module: watches the parent
- * ({@linkcode exitWithParent}), runs the job given as JSON in `Deno.args[0]`,
- * and exits 0, or 1 with the error's message alone on stderr (the parent
- * shows that line; a stack trace would push the message out).
+ * The `import.meta.main` body of a child job module: reads the job and watches
+ * the parent ({@linkcode readJob}), runs the job, and exits 0, or 1 with the
+ * error's message alone on stderr (the parent shows that line; a stack trace
+ * would push the message out).
  */
 export async function runAsChild<J>(run: (job: J) => Promise<void>): Promise<never> {
-  exitWithParent();
   try {
-    await run(JSON.parse(Deno.args[0]) as J);
+    await run((await readJob()) as J);
   } catch (err) {
     console.error(err instanceof Error ? err.message : String(err));
     Deno.exit(1);
