@@ -1,7 +1,8 @@
 /**
  * The child side of `lib/core/_spawn.ts` for the experiment: `deno run
- * lib/eval/_jobs.ts JSON` runs one job — a post-training run or an evaluation —
- * with the same functions the parent would call in-process.
+ * lib/eval/_jobs.ts`, its job one line of JSON on stdin, runs one job — a
+ * post-training run or an evaluation — with the same functions the parent
+ * would call in-process.
  * @module
  */
 

@@ -1,7 +1,8 @@
 /**
  * The child side of `lib/core/_spawn.ts` for the pairs stage: `deno run
- * lib/pairs/_candidates_job.ts JSON` samples one shard of preference
- * candidates with the same function the parent would call in-process.
+ * lib/pairs/_candidates_job.ts`, its job one line of JSON on stdin, samples one
+ * shard of preference candidates with the same function the parent would call
+ * in-process.
  * @module
  */
 

@@ -1,7 +1,8 @@
 /**
  * The child side of `lib/core/_spawn.ts` for the reward data: `deno run
- * lib/reward/_samples_job.ts JSON` samples one chunk of generator clips with
- * the same function the parent would call in-process.
+ * lib/reward/_samples_job.ts`, its job one line of JSON on stdin, samples one
+ * chunk of generator clips with the same function the parent would call
+ * in-process.
  * @module
  */
 
