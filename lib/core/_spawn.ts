@@ -95,7 +95,7 @@ export async function runJobs(
       const job = queue.shift()!;
       const t0 = performance.now();
       // The child's stdin stays open while this process lives: when it ends, even by
-      // SIGKILL, the child reads end-of-file and stops (exitWithParent), so a killed run
+      // SIGKILL, the child reads end-of-file and stops (readJob), so a killed run
       // leaves no job writing behind the run that resumes it.
       const child = new Deno.Command(Deno.execPath(), {
         args: ["run", ...jobPermissions(), options.entry],
