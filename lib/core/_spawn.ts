@@ -84,7 +84,7 @@ export async function runJobs(
   options: {
     concurrency: number;
     onDone?: (job: JobSpec, seconds: number) => void;
-    /** The module children run (a stage's `_job*.ts`); it calls {@linkcode exitWithParent}. */
+    /** The module children run (a stage's `_job*.ts`); it reads its job with {@linkcode runAsChild}. */
     entry: string;
   },
 ): Promise<void> {
