@@ -653,6 +653,23 @@ Deno.test("prompt-swap negatives and clips per prompt: the same clip under a swa
       buildRewardDataset({ ...common, swapRate: 2 }),
       /swapRate/,
     );
+    // swaps of the chosen origins only: every swap repeats a clip of those origins
+    const onlyDefects = await buildRewardDataset({
+      ...common,
+      cache: `${dir}/b.jsonl`,
+      swapRate: 1,
+      swapOrigins: ["defect"],
+    });
+    const bySource = new Map(onlyDefects.train.map((e) => [e.video.source, e.origin]));
+    const repeated = onlyDefects.train.filter((e) => e.origin === "swap")
+      .map((e) => bySource.get(e.video.source.replace(/:swap=\w+$/, "")));
+    assert.equal(repeated.length, onlyDefects.train.filter((e) => e.origin === "defect").length);
+    assert.ok(repeated.length > 0 && repeated.length < 8);
+    assert.ok(repeated.every((o) => o === "defect"), `${repeated}`);
+    await assert.rejects(
+      buildRewardDataset({ ...common, swapRate: 1, swapOrigins: ["swap" as "clean"] }),
+      /swapOrigins a non-empty list of clean, defect, mismatch, generator/,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

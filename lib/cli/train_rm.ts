@@ -7,7 +7,7 @@
  */
 
 import { initBackend } from "../tensor/backend.ts";
-import { REWARD_DATA_DEFAULTS as D } from "../reward/data.ts";
+import { REWARD_DATA_DEFAULTS as D, type RewardOrigin, SWAP_ORIGINS } from "../reward/data.ts";
 import { REWARD_TRAINING_DEFAULTS as T } from "../reward/experiment.ts";
 import { REWARD_STAGE_DEFAULTS as S } from "../reward/train.ts";
 import {
@@ -149,6 +149,10 @@ export const trainRmCommand: CliCommand = {
       default: "0",
       description: "share of training clips added again with a swapped prompt (text negatives)",
     },
+    "swap-origins": {
+      type: "string",
+      description: `origins whose clips may be swapped (default all: ${SWAP_ORIGINS.join(",")})`,
+    },
     config: {
       type: "string",
       description: 'reward model config as JSON, e.g. \'{"dim":64,"promptInput":"tokens"}\'',
@@ -212,7 +216,7 @@ export const trainRmCommand: CliCommand = {
   async run(values) {
     const quiet = Boolean(values.quiet);
     if (values.labels !== undefined) {
-      for (const flag of ["seeds", "base-url", "data-seed"]) {
+      for (const flag of ["seeds", "base-url", "data-seed", "swap-origins"]) {
         if (values[flag] !== undefined) fail("train-rm --labels", `no --${flag}`, values[flag]);
       }
       // data flags of the ShapesWorld path: a label file fixes its own clips
@@ -269,6 +273,9 @@ export const trainRmCommand: CliCommand = {
         heldOut: intOption(values, "held-out"),
         noise: numberOption(values, "noise"),
         swapRate: numberOption(values, "swap-rate"),
+        swapOrigins: values["swap-origins"] === undefined
+          ? undefined
+          : String(values["swap-origins"]).split(",").map((o) => o.trim()) as RewardOrigin[],
         clipsPerPrompt: intOption(values, "clips-per-prompt"),
         generatorShare: numberOption(values, "generator-share"),
         sharedNoise: Boolean(values["shared-noise"]),

@@ -75,6 +75,14 @@ export interface RewardDataset {
   labelling: { calls: number; cached: number; seconds: number; noise: number; bias: number };
 }
 
+/** The origins of the clips a prompt-swap negative can repeat (`swapOrigins`' default: all of them). */
+export const SWAP_ORIGINS: readonly RewardOrigin[] = Object.freeze([
+  "clean",
+  "defect",
+  "mismatch",
+  "generator",
+]);
+
 /** The defaults of {@linkcode RewardDatasetOptions} that `deno task train-rm` shows. */
 export const REWARD_DATA_DEFAULTS: Readonly<{
   train: number;
@@ -110,6 +118,15 @@ export interface RewardDatasetOptions {
    * clips never get them. Default 0.
    */
   swapRate?: number;
+  /**
+   * Which training clips may get a prompt-swap negative, by origin (`"clean"`, `"defect"`,
+   * `"mismatch"`, `"generator"`); `swapRate` is the share of those. Default: every origin.
+   * Rendered clips show their own prompt by construction, so `["clean", "defect"]` keeps the
+   * prior "own prompt above swapped" true, where a generator sample may already show another
+   * shape than its prompt's (`data/reward/candidates.md`, tenth round: swapped copies of
+   * generator samples cost the reward model its direction on the generator's candidates).
+   */
+  swapOrigins?: readonly RewardOrigin[];
   /**
    * Clips per prompt: each drawn prompt is rendered (or sampled) this many times with other
    * seeds and defects, so same-prompt pairs exist for a pairwise loss and for pair-direction
@@ -203,11 +220,16 @@ function mismatch(p: ShapesPrompt, rng: Rng): ShapesPrompt {
  * clip again with a prompt of another colour, shape or count (kinds in turn), to be labelled
  * for that prompt. Drawn from their own generator, so the other clips do not change.
  */
-function swapDrafts(drafts: readonly Draft[], rate: number, seed: number): Draft[] {
+function swapDrafts(
+  drafts: readonly Draft[],
+  rate: number,
+  o: { seed: number; origins: readonly RewardOrigin[] },
+): Draft[] {
   if (rate === 0) return [];
-  const rng = createRng((seed ^ 0x5f3759df) >>> 0);
+  const rng = createRng((o.seed ^ 0x5f3759df) >>> 0);
   const out: Draft[] = [];
   for (const d of drafts) {
+    if (!o.origins.includes(d.origin)) continue;
     if (rng.next() >= rate) continue;
     let parsed: ShapesPrompt;
     try {
@@ -327,6 +349,13 @@ export async function buildRewardDataset(
     fail(where, "defectRate + mismatchRate ≤ 1", defectRate + mismatchRate);
   }
   const swapRate = checkNumber(where, "swapRate", options.swapRate ?? 0, 0, 1);
+  const swapOrigins = options.swapOrigins ?? SWAP_ORIGINS;
+  if (
+    !Array.isArray(swapOrigins) || swapOrigins.length === 0 ||
+    swapOrigins.some((o) => !SWAP_ORIGINS.includes(o))
+  ) {
+    fail(where, `swapOrigins a non-empty list of ${SWAP_ORIGINS.join(", ")}`, swapOrigins);
+  }
   const clipsPerPrompt = checkInt(
     where,
     "clipsPerPrompt",
@@ -426,7 +455,7 @@ export async function buildRewardDataset(
     ...renderDrafts(splits.train, nTrain - genTrain.length, rng, { ...common, tag: "train" }),
     ...genTrain,
   ];
-  const train = [...drafts, ...swapDrafts(drafts, swapRate, seed)];
+  const train = [...drafts, ...swapDrafts(drafts, swapRate, { seed, origins: swapOrigins })];
   const held = [
     ...renderDrafts(splits.validation, nHeld - genHeld.length, rng, { ...common, tag: "held" }),
     ...genHeld,

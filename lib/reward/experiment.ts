@@ -367,6 +367,7 @@ export async function trainRewardModels(
         clipsPerPrompt: options.data?.clipsPerPrompt ?? REWARD_DATA_DEFAULTS.clipsPerPrompt,
         generatorShare: options.data?.generatorShare ?? REWARD_DATA_DEFAULTS.generatorShare,
         swapRate: options.data?.swapRate ?? 0,
+        ...(options.data?.swapOrigins ? { swapOrigins: options.data.swapOrigins } : {}),
         ...(options.data?.sharedNoise ? { sharedNoise: true } : {}),
       },
     };
