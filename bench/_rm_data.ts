@@ -6,7 +6,11 @@
  * @module
  */
 
-import { buildRewardDataset, type RewardDataset } from "../lib/reward/data.ts";
+import {
+  buildRewardDataset,
+  type RewardDataset,
+  type RewardOrigin,
+} from "../lib/reward/data.ts";
 
 /** Defaults of the data flags: those of the run the bench is usually pointed at. */
 export interface RewardDataFlagDefaults {
@@ -25,6 +29,8 @@ export function rewardDataFlags(d: RewardDataFlagDefaults) {
     "clips-per-prompt": { type: "string", default: String(d.clipsPerPrompt) },
     "generator-share": { type: "string", default: String(d.generatorShare) },
     "swap-rate": { type: "string", default: String(d.swapRate) },
+    "swap-origins": { type: "string" },
+    "shared-noise": { type: "boolean", default: false },
     seed: { type: "string", default: "0" },
   } as const;
 }
@@ -54,6 +60,10 @@ export async function rebuildRewardDataset(
     clipsPerPrompt: num("clips-per-prompt"),
     generatorShare: num("generator-share"),
     swapRate: num("swap-rate"),
+    swapOrigins: typeof values["swap-origins"] === "string"
+      ? values["swap-origins"].split(",") as RewardOrigin[]
+      : undefined,
+    sharedNoise: values["shared-noise"] === true,
     seed: num("seed"),
     quiet: options.quiet,
   });
