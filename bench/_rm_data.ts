@@ -6,11 +6,7 @@
  * @module
  */
 
-import {
-  buildRewardDataset,
-  type RewardDataset,
-  type RewardOrigin,
-} from "../lib/reward/data.ts";
+import { buildRewardDataset, type RewardDataset, type RewardOrigin } from "../lib/reward/data.ts";
 
 /** Defaults of the data flags: those of the run the bench is usually pointed at. */
 export interface RewardDataFlagDefaults {
