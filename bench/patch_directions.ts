@@ -28,7 +28,7 @@ import { parseArgs } from "node:util";
 import { join, resolve } from "node:path";
 import { bootstrapInterval, type Interval, spearman } from "../lib/core/agreement.ts";
 import { readClip } from "../lib/pairs/file.ts";
-import { labelArrays, readLabelsFile } from "../lib/reward/data.ts";
+import { labelArrays, readLabelsFile } from "../lib/reward/label_file.ts";
 import { loadRewardModel } from "../lib/reward/io.ts";
 import { disposeRewardModel } from "../lib/reward/model.ts";
 import { flattenPatchScores, scoreRewards } from "../lib/reward/score.ts";

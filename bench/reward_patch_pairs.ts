@@ -19,7 +19,8 @@
 import { parseArgs } from "node:util";
 import { join, resolve } from "node:path";
 import { readClip } from "../lib/pairs/file.ts";
-import { readLabelsFile, type RewardExample } from "../lib/reward/data.ts";
+import type { RewardExample } from "../lib/reward/data.ts";
+import { readLabelsFile } from "../lib/reward/label_file.ts";
 import { loadRewardModel } from "../lib/reward/io.ts";
 import { disposeRewardModel } from "../lib/reward/model.ts";
 import { trainRewardStage } from "../lib/reward/train.ts";

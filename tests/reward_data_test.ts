@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { initBackend } from "../lib/tensor/backend.ts";
 import type { VideoLabels } from "../lib/videos/scores.ts";
 import { patchIds } from "../lib/videos/patch.ts";
-import { buildRewardDataset, checkVideoLabels, readLabelsFile } from "../lib/reward/data.ts";
+import { buildRewardDataset } from "../lib/reward/data.ts";
+import { checkVideoLabels, readLabelsFile } from "../lib/reward/label_file.ts";
 import { withTempDir } from "./_helpers.ts";
 
 await initBackend();

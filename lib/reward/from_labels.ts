@@ -30,7 +30,8 @@ import { loadVideo, type Video } from "../videos/video.ts";
 import { disposeRewardModel, resolveRewardConfig, type RewardConfig, rewardGrid } from "./model.ts";
 import { flattenPatchScores, resampleVideo, scoreRewards } from "./score.ts";
 import { saveRewardModel } from "./io.ts";
-import { readLabelsFile, type RewardExample } from "./data.ts";
+import type { RewardExample } from "./data.ts";
+import { readLabelsFile } from "./label_file.ts";
 import { REWARD_TRAINING_DEFAULTS } from "./experiment.ts";
 import {
   REWARD_STAGE_DEFAULTS,

@@ -19,6 +19,7 @@
  */
 
 export * from "./data.ts";
+export * from "./label_file.ts";
 export * from "./experiment.ts";
 export * from "./io.ts";
 export * from "./model.ts";

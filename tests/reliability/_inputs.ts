@@ -18,7 +18,7 @@ import { readPromptManifest } from "../../lib/labels/folder.ts";
 import { buildLabelRequest } from "../../lib/labels/protocol.ts";
 import { parseGrid } from "../../lib/videos/patch.ts";
 import { createRewardModel, disposeRewardModel } from "../../lib/reward/model.ts";
-import { readLabelsFile } from "../../lib/reward/data.ts";
+import { readLabelsFile } from "../../lib/reward/label_file.ts";
 import { loadRewardModel, saveRewardModel } from "../../lib/reward/io.ts";
 import { createGenerator, disposeGenerator } from "../../lib/generator/model.ts";
 import { readParams } from "../../lib/tensor/nn.ts";

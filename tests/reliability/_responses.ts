@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { type JudgeServer, startJudgeServer } from "../../lib/labels/judge_server/server.ts";
 import { type LabelItem, labelVideos } from "../../lib/labels/label.ts";
 import { LabelCache } from "../../lib/labels/cache.ts";
-import { readLabelsFile } from "../../lib/reward/data.ts";
+import { readLabelsFile } from "../../lib/reward/label_file.ts";
 import { saveVideo } from "../../lib/videos/video.ts";
 import { renderClip, samplePrompt } from "../../lib/videos/world.ts";
 import { createRng } from "../../lib/core/_rng.ts";
