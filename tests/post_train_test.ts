@@ -7,6 +7,7 @@ import { createGenerator, disposeGenerator } from "../lib/generator/model.ts";
 import { saveGenerator } from "../lib/generator/io.ts";
 import { methodLossOptions, postTrain } from "../lib/dpo/post_train.ts";
 import { readPairs } from "../lib/pairs/file.ts";
+import { roundPairOptions } from "../lib/dpo/iterative.ts";
 import { MAIN, TASK_PERMISSIONS, withTempDir } from "./_helpers.ts";
 import { TINY_X0, tinyPairsSetup } from "./_dpo_fixtures.ts";
 
@@ -157,7 +158,6 @@ Deno.test("iterative DPO re-samples pairs from the policy every K steps into <ou
       iterative: {
         resampleEvery: 2,
         prompts: 2,
-        candidates: 2,
         prmDir: `${dir}/prm`,
         margin: 0,
         steps: 2,
@@ -168,5 +168,39 @@ Deno.test("iterative DPO re-samples pairs from the policy every K steps into <ou
     assert.ok(round.length > 0);
     const manifest = JSON.parse(await Deno.readTextFile(`${dir}/it.rounds/r1/pairs.manifest.json`));
     assert.match(manifest.settings.generator, /^in-memory/);
+    // drawn as the offline pairs were: their candidates per prompt and pairing, not the defaults
+    const offline = JSON.parse(await Deno.readTextFile(`${dir}/pairs/pairs.manifest.json`));
+    assert.equal(manifest.settings.candidates, 2);
+    assert.equal(manifest.settings.pairing, offline.settings.pairing);
+  });
+});
+
+Deno.test("iterative rounds inherit the offline manifest's drawing; explicit options win", async () => {
+  await withTempDir(async (dir) => {
+    const file = join(dir, "p.jsonl");
+    await Deno.writeTextFile(file, "");
+    const settings = { sharedNoise: true, eta: 0.5, pairing: "all", margin: 0.1, candidates: 8 };
+    await Deno.writeTextFile(join(dir, "p.manifest.json"), JSON.stringify({ settings }));
+    const o = await roundPairOptions(file, { iterative: { resampleEvery: 10 }, seed: 2, round: 3 });
+    assert.deepEqual(
+      [o.sharedNoise, o.eta, o.pairing, o.margin, o.candidates, o.prompts, o.seed],
+      [true, 0.5, "all", 0.1, 8, 128, 2003],
+    );
+    const own = await roundPairOptions(file, {
+      iterative: { resampleEvery: 10, sharedNoise: false, margin: 0.3, candidates: 2 },
+      seed: 0,
+      round: 1,
+    });
+    assert.deepEqual([own.sharedNoise, own.eta, own.margin, own.candidates], [
+      false,
+      undefined,
+      0.3,
+      2,
+    ]);
+    await Deno.writeTextFile(join(dir, "p.manifest.json"), "{not json");
+    await assert.rejects(
+      () => roundPairOptions(file, { iterative: { resampleEvery: 10 }, seed: 0, round: 1 }),
+      /p\.manifest\.json: Expected the JSON manifest/,
+    );
   });
 });

@@ -9,8 +9,8 @@ import { DPO_ANCHORS, type DpoAnchor } from "../dpo/anchor.ts";
 import { GUIDANCE_HOLD_PATCHES, type GuidanceHoldPatches } from "../dpo/guidance_hold.ts";
 import { fail } from "../core/_errors.ts";
 import type { ErrorWeighting } from "../dpo/loss_maps.ts";
+import { ITERATIVE_DEFAULTS } from "../dpo/iterative.ts";
 import {
-  ITERATIVE_DEFAULTS,
   methodLossOptions,
   POST_TRAIN_DEFAULTS as D,
   postTrain,
@@ -106,7 +106,12 @@ export const postTrainCommand: CliCommand = {
     "t-min": { type: "string", default: `${D.tMin}`, description: "smallest timestep" },
     "t-max": { type: "string", default: `${D.tMax}`, description: "one past the largest timestep" },
     seed: { type: "string", default: `${D.seed}`, description: "seed of pair order, t and ε" },
-    "resample-every": { type: "string", default: "0", description: "iterative DPO: K steps" },
+    "resample-every": {
+      type: "string",
+      default: "0",
+      description:
+        "iterative DPO: new pairs from the policy every K steps, drawn as the offline pairs were (their manifest)",
+    },
     prm: { type: "string", description: "PRM for iterative rounds (default: the shipped one)" },
     "resample-prompts": {
       type: "string",

@@ -15,9 +15,10 @@
  * weights as an uninterrupted one.
  *
  * **Iterative DPO** (`resampleEvery` K > 0): every K steps the pairs are
- * re-sampled from the current policy and scored by the same PRM
+ * re-sampled from the current policy and scored by the PRM
  * (`<out>.rounds/r<k>/`), as on-policy DPO variants do; round 0 uses the
- * offline pairs.
+ * offline pairs, and later rounds draw theirs as the offline pairs were drawn
+ * (`iterative.ts`).
  *
  * **Timesteps.** t is drawn from [tMin, tMax) = [50, 950) by default. Near
  * t = T the input is almost pure noise, so policy and reference both predict
@@ -51,10 +52,10 @@
  * **Frozen weights** (`freeze`; none by default) stay as pretrained: name patterns such as
  * `"prompt"` (the prompt encoder) or `"*.ada"` (every adaLN modulation).
  *
- * **Iterative DPO** made things worse here: re-sampling 64 prompts × 4
- * candidates from the policy every 100 steps let it exploit the PRM (defective
- * patches 0.47 → 0.28, but judge colour accuracy 0.76 → 0.07), so the default
- * is offline pairs.
+ * **Iterative DPO** made things worse on the first generator: re-sampling 64
+ * prompts × 4 candidates from the policy every 100 steps let it exploit the
+ * PRM (defective patches 0.47 → 0.28, but judge colour accuracy 0.76 → 0.07),
+ * so the default is offline pairs (on G30: the README's settings table).
  * @module
  */
 
@@ -81,6 +82,7 @@ import { checkFreezePatterns, frozenParams } from "./freeze.ts";
 import { runSettings } from "./_run_settings.ts";
 import { GUIDANCE_HOLD_PATCHES, type GuidanceHoldPatches } from "./guidance_hold.ts";
 import { buildPairs } from "../pairs/pairs.ts";
+import { type IterativeOptions, roundPairOptions } from "./iterative.ts";
 import {
   dpoStep,
   dpoStepInputs,
@@ -99,22 +101,6 @@ export const POST_TRAIN_METHODS: readonly PostTrainMethod[] = Object.freeze([
   "grandpo",
   "patch-only",
 ]);
-
-/** Iterative (on-policy) DPO settings. */
-export interface IterativeOptions {
-  /** Re-sample pairs from the current policy every this many steps (0 = offline). */
-  resampleEvery: number;
-  /** Prompts per round. Default 128. */
-  prompts?: number;
-  /** Candidates per prompt. Default 4. */
-  candidates?: number;
-  /** Patch reward model that scores the new candidates. Default: the shipped PRM. */
-  prmDir?: ModelRef;
-  /** Minimum video-score gap. Default 0.1. */
-  margin?: number;
-  /** DDIM steps of the candidates. Default 20. */
-  steps?: number;
-}
 
 /** The defaults of {@linkcode PostTrainOptions} (`deno task post-train` shows the same). */
 export const POST_TRAIN_DEFAULTS: Readonly<{
@@ -154,9 +140,6 @@ export const POST_TRAIN_DEFAULTS: Readonly<{
   lossGuidance: 1,
   freeze: Object.freeze([]),
 });
-
-/** The defaults of {@linkcode IterativeOptions}. */
-export const ITERATIVE_DEFAULTS: Readonly<{ prompts: number }> = Object.freeze({ prompts: 128 });
 
 /** Options for {@linkcode postTrain}; defaults in {@linkcode POST_TRAIN_DEFAULTS}. */
 export interface PostTrainOptions extends Omit<GranDpoOptions, "video"> {
@@ -467,18 +450,12 @@ export async function postTrain(options: PostTrainOptions): Promise<PostTrainRes
       if (r === 0) return;
       const file = join(roundDir(r), "pairs.jsonl");
       if (build && !(await pathExists(file))) {
-        const it = settings.iterative!;
-        await buildPairs({
-          out: roundDir(r),
-          generator: policy,
-          prmDir: it.prmDir,
-          prompts: it.prompts ?? ITERATIVE_DEFAULTS.prompts,
-          candidates: it.candidates ?? 4,
-          margin: it.margin,
-          steps: it.steps,
-          seed: (settings.seed * 1000 + r) >>> 0,
-          quiet: options.quiet,
+        const drawn = await roundPairOptions(settings.pairs, {
+          iterative: settings.iterative!,
+          seed: settings.seed,
+          round: r,
         });
+        await buildPairs({ ...drawn, out: roundDir(r), generator: policy, quiet: options.quiet });
       }
       data = await loadPairData(file, policy);
     };

@@ -1,0 +1,133 @@
+/**
+ * Issue 21's ceiling: how much ShapesBench a reward model's preferences point to at all. For every
+ * prompt of a `deno task pairs` folder (its same-prompt candidates, drawn from Base), the candidate a
+ * scorer ranks first (best of n) and last (worst of n), against the prompt's mean candidate — what a
+ * random pick, i.e. Base itself, scores in expectation. Diffusion-DPO and Gran-DPO move the policy
+ * toward the chosen and away from the rejected clip of such candidates, so the best-of-n gain of the
+ * reward model that scored the pairs bounds what its pairs can teach about ShapesBench on prompts
+ * like these (the policy would have to learn to draw its reward model's best candidate every time).
+ *
+ *   HALO_BACKEND=wasm deno run --allow-read --allow-env --allow-sys bench/best_of_n.ts \
+ *     out/pairsG30-shared data/reward/prm [more reward-model folders …]
+ *
+ * Rows: ShapesBench itself (the ceiling any scorer can reach on these candidates), the reference
+ * judge's video score, one noisy label per clip (σ = 0.6, as the labeller receives it), then each
+ * model by its video head (mean of aspects). Ties at the top (or bottom) count as the mean of the
+ * tied candidates. `--n K` keeps the first K candidates of each prompt (by clip name). Intervals:
+ * 95% bootstrap over prompts.
+ *
+ * Diagnostics only: nothing here picks a pair or a setting.
+ * @module
+ */
+
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { initBackend } from "../lib/tensor/backend.ts";
+import { createRng } from "../lib/core/_rng.ts";
+import { readClip } from "../lib/pairs/file.ts";
+import { loadRewardModel } from "../lib/reward/io.ts";
+import { disposeRewardModel } from "../lib/reward/model.ts";
+import { bootstrapInterval } from "../lib/core/agreement.ts";
+import { scoreEnsemble } from "../lib/reward/ensemble.ts";
+import { ASPECTS } from "../lib/videos/scores.ts";
+import {
+  shapesBench,
+  SHAPESBENCH_DIMENSIONS,
+  type ShapesBenchDimension,
+} from "../lib/videos/shapes_bench.ts";
+import { readCandidates } from "./_candidates.ts";
+
+const { values, positionals } = parseArgs({
+  options: { n: { type: "string", default: "0" } },
+  allowPositionals: true,
+});
+const n = Number(values.n);
+if (!Number.isInteger(n) || n < 0 || n === 1) {
+  throw new Error(
+    `--n: Expected an integer ≥ 2 (or 0 for every candidate) but found "${values.n}"`,
+  );
+}
+const [folder, ...models] = positionals;
+if (!folder) {
+  throw new Error(
+    `best_of_n: Expected a pairs folder and reward-model folders but found ${
+      JSON.stringify(Deno.args)
+    }`,
+  );
+}
+await initBackend();
+const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+const all = (await readCandidates(folder, "best_of_n")).sort((a, b) => a.clip < b.clip ? -1 : 1);
+const groups = new Map<string, number[]>();
+all.forEach((c, i) => groups.set(c.prompt, [...(groups.get(c.prompt) ?? []), i]));
+const prompts = [...groups.values()].map((ids) => n ? ids.slice(0, n) : ids).filter((ids) =>
+  ids.length >= 2
+);
+const kept = prompts.flat();
+const videos = new Map<number, Awaited<ReturnType<typeof readClip>>>();
+for (const i of kept) videos.set(i, await readClip(join(folder, all[i].clip), [16, 32, 32, 3]));
+const COLUMNS: readonly Column[] = ["overall", ...SHAPESBENCH_DIMENSIONS];
+const judged = new Map(kept.map((i) => {
+  const b = shapesBench(videos.get(i)!, all[i].prompt);
+  return [i, { bench: b.bench, video: ASPECTS.map((a) => b.judgement.video[a]) }];
+}));
+type Column = ShapesBenchDimension | "overall";
+const bench = (i: number, col: Column) => judged.get(i)!.bench[col];
+
+console.log(
+  `${kept.length} candidates of ${prompts.length} prompts (${
+    mean(prompts.map((p) => p.length)).toFixed(1)
+  } a prompt); random pick (Base): ShapesBench ${
+    mean(prompts.map((ids) => mean(ids.map((i) => bench(i, "overall"))))).toFixed(3)
+  }. Best (worst) of n minus the prompt's mean candidate; 95% bootstrap over prompts.\n`,
+);
+console.log(`| scorer | best − mean: ${COLUMNS.join(" | ")} | worst − mean, overall |`);
+console.log(`|---|${COLUMNS.map(() => "---").join("|")}|---|`);
+
+/** The mean of `col` over the candidates of `ids` whose score is the extreme one. */
+function pick(ids: readonly number[], score: (i: number) => number, col: Column, best: boolean) {
+  const s = ids.map(score);
+  const top = best ? Math.max(...s) : Math.min(...s);
+  return mean(ids.filter((_, k) => s[k] === top).map((i) => bench(i, col)));
+}
+function row(name: string, score: (i: number) => number): void {
+  const gain = (col: Column, best: boolean) => (idx: Iterable<number>) =>
+    mean(
+      Array.from(idx, (p) =>
+        pick(prompts[p], score, col, best) - mean(prompts[p].map((i) => bench(i, col)))),
+    );
+  const cell = (col: Column, best: boolean, interval: boolean) => {
+    const est = gain(col, best)(prompts.keys());
+    const f = (x: number) => `${x >= 0 ? "+" : "−"}${Math.abs(x).toFixed(3)}`;
+    if (!interval) return f(est);
+    const ci = bootstrapInterval(prompts.length, gain(col, best), { resamples: 1000 });
+    return `${f(est)} [${f(ci.lo)}, ${f(ci.hi)}]`;
+  };
+  const cells = COLUMNS.map((col, k) => cell(col, true, k === 0));
+  console.log(`| ${name} | ${cells.join(" | ")} | ${cell("overall", false, true)} |`);
+}
+
+row("ShapesBench itself (the ceiling)", (i) => bench(i, "overall"));
+row("the reference judge's video score", (i) => mean(judged.get(i)!.video));
+const rng = createRng(0);
+const labels = new Map(kept.map((i) => [
+  i,
+  mean(
+    judged.get(i)!.video.map((v) => Math.max(1, Math.min(4, Math.round(v + 0.6 * rng.normal())))),
+  ),
+]));
+row("one noisy label per clip (σ 0.6)", (i) => labels.get(i)!);
+for (const dir of models) {
+  const { model } = await loadRewardModel(dir);
+  try {
+    const scores = await scoreEnsemble(
+      [model],
+      kept.map((i) => ({ video: videos.get(i)!, prompt: all[i].prompt })),
+    );
+    const byClip = new Map(kept.map((i, k) => [i, mean(ASPECTS.map((a) => scores[k].video[a]))]));
+    row(dir, (i) => byClip.get(i)!);
+  } finally {
+    disposeRewardModel(model);
+  }
+}
