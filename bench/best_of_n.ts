@@ -13,8 +13,15 @@
  * Rows: ShapesBench itself (the ceiling any scorer can reach on these candidates), the reference
  * judge's video score, one noisy label per clip (σ = 0.6, as the labeller receives it), then each
  * model by its video head (mean of aspects). Ties at the top (or bottom) count as the mean of the
- * tied candidates. `--n K` keeps the first K candidates of each prompt (by clip name). Intervals:
- * 95% bootstrap over prompts.
+ * tied candidates. `--n K` keeps the first K candidates of each prompt (by clip name); `--unseen
+ * PAIRS.jsonl` drops the prompts of that pairs file, as `pair_fit.ts --unseen` does, so the two
+ * read the same prompts. `--policy NAME=DIR` (repeatable) adds what a post-trained policy realises:
+ * the mean of its candidates in DIR (`deno task pairs --generator <policy>` with the folder's seed
+ * and noise, as `pair_fit.ts` reads them) minus the mean of the folder's, prompt by prompt; each
+ * policy after the first also gets its paired difference to the first.
+ * `--only-combos` / `--skip-combos cyan/circle,red/square,…` keep or drop the prompts of those
+ * (colour, shape) combinations (`combo_holdout.ts` prints the ones it held out of a pairs file).
+ * Intervals: 95% bootstrap over prompts.
  *
  * Diagnostics only: nothing here picks a pair or a setting.
  * @module
@@ -24,7 +31,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { initBackend } from "../lib/tensor/backend.ts";
 import { createRng } from "../lib/core/_rng.ts";
-import { readClip } from "../lib/pairs/file.ts";
+import { readClip, readPairs } from "../lib/pairs/file.ts";
 import { loadRewardModel } from "../lib/reward/io.ts";
 import { disposeRewardModel } from "../lib/reward/model.ts";
 import { bootstrapInterval } from "../lib/core/agreement.ts";
@@ -35,10 +42,17 @@ import {
   SHAPESBENCH_DIMENSIONS,
   type ShapesBenchDimension,
 } from "../lib/videos/shapes_bench.ts";
+import { parsePrompt } from "../lib/videos/world.ts";
 import { readCandidates } from "./_candidates.ts";
 
 const { values, positionals } = parseArgs({
-  options: { n: { type: "string", default: "0" } },
+  options: {
+    n: { type: "string", default: "0" },
+    unseen: { type: "string" },
+    policy: { type: "string", multiple: true, default: [] },
+    "only-combos": { type: "string" },
+    "skip-combos": { type: "string" },
+  },
   allowPositionals: true,
 });
 const n = Number(values.n);
@@ -58,9 +72,19 @@ if (!folder) {
 await initBackend();
 const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
+const trained = new Set(values.unseen ? (await readPairs(values.unseen)).map((q) => q.prompt) : []);
 const all = (await readCandidates(folder, "best_of_n")).sort((a, b) => a.clip < b.clip ? -1 : 1);
 const groups = new Map<string, number[]>();
 all.forEach((c, i) => groups.set(c.prompt, [...(groups.get(c.prompt) ?? []), i]));
+for (const p of trained) groups.delete(p);
+const comboList = (v?: string) =>
+  v === undefined ? null : new Set(v.split(",").map((c) => c.trim()));
+const only = comboList(values["only-combos"]), skip = comboList(values["skip-combos"]);
+for (const p of [...groups.keys()]) {
+  const { color, shape } = parsePrompt(p);
+  const c = `${color}/${shape}`;
+  if ((only && !only.has(c)) || skip?.has(c)) groups.delete(p);
+}
 const prompts = [...groups.values()].map((ids) => n ? ids.slice(0, n) : ids).filter((ids) =>
   ids.length >= 2
 );
@@ -85,6 +109,9 @@ console.log(
 console.log(`| scorer | best − mean: ${COLUMNS.join(" | ")} | worst − mean, overall |`);
 console.log(`|---|${COLUMNS.map(() => "---").join("|")}|---|`);
 
+const sign = (x: number) => `${x >= 0 ? "+" : "−"}${Math.abs(x).toFixed(3)}`;
+const policyRows: string[] = [];
+
 /** The mean of `col` over the candidates of `ids` whose score is the extreme one. */
 function pick(ids: readonly number[], score: (i: number) => number, col: Column, best: boolean) {
   const s = ids.map(score);
@@ -99,14 +126,51 @@ function row(name: string, score: (i: number) => number): void {
     );
   const cell = (col: Column, best: boolean, interval: boolean) => {
     const est = gain(col, best)(prompts.keys());
-    const f = (x: number) => `${x >= 0 ? "+" : "−"}${Math.abs(x).toFixed(3)}`;
-    if (!interval) return f(est);
+    if (!interval) return sign(est);
     const ci = bootstrapInterval(prompts.length, gain(col, best), { resamples: 1000 });
-    return `${f(est)} [${f(ci.lo)}, ${f(ci.hi)}]`;
+    return `${sign(est)} [${sign(ci.lo)}, ${sign(ci.hi)}]`;
   };
   const cells = COLUMNS.map((col, k) => cell(col, true, k === 0));
   console.log(`| ${name} | ${cells.join(" | ")} | ${cell("overall", false, true)} |`);
 }
+
+/** Per policy, per kept prompt, per column: the mean of its candidates minus the folder's. */
+const policyGains: { name: string; gains: number[][] }[] = [];
+for (const spec of values.policy) {
+  const [name, dir] = spec.split("=");
+  if (!name || !dir) throw new Error(`--policy: Expected NAME=DIR but found "${spec}"`);
+  const theirs = new Map<string, number[][]>();
+  for (const c of await readCandidates(dir, "best_of_n --policy")) {
+    const b = shapesBench(await readClip(join(dir, c.clip), [16, 32, 32, 3]), c.prompt).bench;
+    theirs.set(c.prompt, [...(theirs.get(c.prompt) ?? []), COLUMNS.map((col) => b[col])]);
+  }
+  const gains = prompts.map((ids) => {
+    const own = theirs.get(all[ids[0]].prompt);
+    if (!own) throw new Error(`--policy ${dir}: Expected candidates of every prompt of ${folder}`);
+    return COLUMNS.map((col, k) =>
+      mean(own.map((r) => r[k])) - mean(ids.map((i) => bench(i, col)))
+    );
+  });
+  policyGains.push({ name, gains });
+}
+/** A table row of per-prompt differences: every column's mean, the first with its interval. */
+function differenceRow(name: string, d: readonly number[][]): string {
+  const of = (k: number) => (idx: Iterable<number>) => mean(Array.from(idx, (p) => d[p][k]));
+  const cells = COLUMNS.map((_, k) => {
+    const est = of(k)(prompts.keys());
+    if (k > 0) return sign(est);
+    const ci = bootstrapInterval(prompts.length, of(k), { resamples: 1000 });
+    return `${sign(est)} [${sign(ci.lo)}, ${sign(ci.hi)}]`;
+  });
+  return `| ${name} | ${cells.join(" | ")} | – |`;
+}
+policyGains.forEach(({ name, gains }, j) => {
+  policyRows.push(differenceRow(`policy ${name}: its candidates − the folder's`, gains));
+  if (j === 0) return;
+  const first = policyGains[0];
+  const paired = gains.map((row, p) => row.map((g, k) => g - first.gains[p][k]));
+  policyRows.push(differenceRow(`policy ${name} − policy ${first.name} (paired)`, paired));
+});
 
 row("ShapesBench itself (the ceiling)", (i) => bench(i, "overall"));
 row("the reference judge's video score", (i) => mean(judged.get(i)!.video));
@@ -131,3 +195,4 @@ for (const dir of models) {
     disposeRewardModel(model);
   }
 }
+policyRows.forEach((r) => console.log(r));
