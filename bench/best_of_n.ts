@@ -18,7 +18,8 @@
  * read the same prompts. `--policy NAME=DIR` (repeatable) adds what a post-trained policy realises:
  * the mean of its candidates in DIR (`deno task pairs --generator <policy>` with the folder's seed
  * and noise, as `pair_fit.ts` reads them) minus the mean of the folder's, prompt by prompt; each
- * policy after the first also gets its paired difference to the first.
+ * policy after the first also gets its paired difference to the first. `NAME=DIR,DIR,…` averages
+ * several training seeds' folders prompt by prompt (the interval is then over prompts alone).
  * `--only-combos` / `--skip-combos cyan/circle,red/square,…` keep or drop the prompts of those
  * (colour, shape) combinations (`combo_holdout.ts` prints the ones it held out of a pairs file).
  * Intervals: 95% bootstrap over prompts.
@@ -137,21 +138,31 @@ function row(name: string, score: (i: number) => number): void {
 /** Per policy, per kept prompt, per column: the mean of its candidates minus the folder's. */
 const policyGains: { name: string; gains: number[][] }[] = [];
 for (const spec of values.policy) {
-  const [name, dir] = spec.split("=");
-  if (!name || !dir) throw new Error(`--policy: Expected NAME=DIR but found "${spec}"`);
-  const theirs = new Map<string, number[][]>();
-  for (const c of await readCandidates(dir, "best_of_n --policy")) {
-    const b = shapesBench(await readClip(join(dir, c.clip), [16, 32, 32, 3]), c.prompt).bench;
-    theirs.set(c.prompt, [...(theirs.get(c.prompt) ?? []), COLUMNS.map((col) => b[col])]);
+  const [name, dirs] = spec.split("=");
+  if (!name || !dirs) throw new Error(`--policy: Expected NAME=DIR[,DIR…] but found "${spec}"`);
+  const perSeed: number[][][] = [];
+  for (const dir of dirs.split(",")) {
+    const theirs = new Map<string, number[][]>();
+    for (const c of await readCandidates(dir, "best_of_n --policy")) {
+      const b = shapesBench(await readClip(join(dir, c.clip), [16, 32, 32, 3]), c.prompt).bench;
+      theirs.set(c.prompt, [...(theirs.get(c.prompt) ?? []), COLUMNS.map((col) => b[col])]);
+    }
+    perSeed.push(prompts.map((ids) => {
+      const own = theirs.get(all[ids[0]].prompt);
+      if (!own) {
+        throw new Error(`--policy ${dir}: Expected candidates of every prompt of ${folder}`);
+      }
+      return COLUMNS.map((col, k) =>
+        mean(own.map((r) => r[k])) - mean(ids.map((i) => bench(i, col)))
+      );
+    }));
   }
-  const gains = prompts.map((ids) => {
-    const own = theirs.get(all[ids[0]].prompt);
-    if (!own) throw new Error(`--policy ${dir}: Expected candidates of every prompt of ${folder}`);
-    return COLUMNS.map((col, k) =>
-      mean(own.map((r) => r[k])) - mean(ids.map((i) => bench(i, col)))
-    );
+  // several training seeds: their gains averaged, prompt by prompt
+  const gains = prompts.map((_, p) => COLUMNS.map((_, k) => mean(perSeed.map((g) => g[p][k]))));
+  policyGains.push({
+    name: perSeed.length > 1 ? `${name} (${perSeed.length} seeds)` : name,
+    gains,
   });
-  policyGains.push({ name, gains });
 }
 /** A table row of per-prompt differences: every column's mean, the first with its interval. */
 function differenceRow(name: string, d: readonly number[][]): string {
