@@ -20,6 +20,7 @@
  * and noise, as `pair_fit.ts` reads them) minus the mean of the folder's, prompt by prompt; each
  * policy after the first also gets its paired difference to the first. `NAME=DIR,DIR,…` averages
  * several training seeds' folders prompt by prompt (the interval is then over prompts alone).
+ * `--evaluator DIR` adds the evaluator RM's video score (mean of aspects) to the policy rows.
  * `--only-combos` / `--skip-combos cyan/circle,red/square,…` keep or drop the prompts of those
  * (colour, shape) combinations (`combo_holdout.ts` prints the ones it held out of a pairs file).
  * Intervals: 95% bootstrap over prompts.
@@ -44,6 +45,7 @@ import {
   type ShapesBenchDimension,
 } from "../lib/videos/shapes_bench.ts";
 import { parsePrompt } from "../lib/videos/world.ts";
+import type { Video } from "../lib/videos/video.ts";
 import { readCandidates } from "./_candidates.ts";
 
 const { values, positionals } = parseArgs({
@@ -53,6 +55,7 @@ const { values, positionals } = parseArgs({
     policy: { type: "string", multiple: true, default: [] },
     "only-combos": { type: "string" },
     "skip-combos": { type: "string" },
+    evaluator: { type: "string" },
   },
   allowPositionals: true,
 });
@@ -90,7 +93,7 @@ const prompts = [...groups.values()].map((ids) => n ? ids.slice(0, n) : ids).fil
   ids.length >= 2
 );
 const kept = prompts.flat();
-const videos = new Map<number, Awaited<ReturnType<typeof readClip>>>();
+const videos = new Map<number, Video>();
 for (const i of kept) videos.set(i, await readClip(join(folder, all[i].clip), [16, 32, 32, 3]));
 const COLUMNS: readonly Column[] = ["overall", ...SHAPESBENCH_DIMENSIONS];
 const judged = new Map(kept.map((i) => {
@@ -135,6 +138,21 @@ function row(name: string, score: (i: number) => number): void {
   console.log(`| ${name} | ${cells.join(" | ")} | ${cell("overall", false, true)} |`);
 }
 
+// --evaluator: the evaluator RM's video score (mean of aspects) as one more column of the policy rows
+const evaluator = values.evaluator ? (await loadRewardModel(values.evaluator)).model : null;
+const evaluate = async (clips: { video: Video; prompt: string }[]) =>
+  evaluator
+    ? (await scoreEnsemble([evaluator], clips)).map((s) => mean(ASPECTS.map((a) => s.video[a])))
+    : clips.map(() => 0);
+const baseEvaluator = new Map<number, number>();
+if (evaluator) {
+  const scores = await evaluate(
+    kept.map((i) => ({ video: videos.get(i)!, prompt: all[i].prompt })),
+  );
+  kept.forEach((i, k) => baseEvaluator.set(i, scores[k]));
+}
+const POLICY_COLUMNS = [...COLUMNS, ...(evaluator ? ["evaluator RM"] : [])];
+
 /** Per policy, per kept prompt, per column: the mean of its candidates minus the folder's. */
 const policyGains: { name: string; gains: number[][] }[] = [];
 for (const spec of values.policy) {
@@ -142,45 +160,55 @@ for (const spec of values.policy) {
   if (!name || !dirs) throw new Error(`--policy: Expected NAME=DIR[,DIR…] but found "${spec}"`);
   const perSeed: number[][][] = [];
   for (const dir of dirs.split(",")) {
-    const theirs = new Map<string, number[][]>();
-    for (const c of await readCandidates(dir, "best_of_n --policy")) {
-      const b = shapesBench(await readClip(join(dir, c.clip), [16, 32, 32, 3]), c.prompt).bench;
-      theirs.set(c.prompt, [...(theirs.get(c.prompt) ?? []), COLUMNS.map((col) => b[col])]);
+    const candidates = await readCandidates(dir, "best_of_n --policy");
+    const clips = [];
+    for (const c of candidates) {
+      clips.push({ video: await readClip(join(dir, c.clip), [16, 32, 32, 3]), prompt: c.prompt });
     }
+    const scores = await evaluate(clips);
+    const theirs = new Map<string, number[][]>();
+    clips.forEach(({ video, prompt }, k) => {
+      const b = shapesBench(video, prompt).bench;
+      const row = [...COLUMNS.map((col) => b[col]), scores[k]];
+      theirs.set(prompt, [...(theirs.get(prompt) ?? []), row]);
+    });
     perSeed.push(prompts.map((ids) => {
       const own = theirs.get(all[ids[0]].prompt);
       if (!own) {
         throw new Error(`--policy ${dir}: Expected candidates of every prompt of ${folder}`);
       }
-      return COLUMNS.map((col, k) =>
-        mean(own.map((r) => r[k])) - mean(ids.map((i) => bench(i, col)))
-      );
+      const base = [...COLUMNS.map((col) => mean(ids.map((i) => bench(i, col)))), 0];
+      if (evaluator) base[COLUMNS.length] = mean(ids.map((i) => baseEvaluator.get(i)!));
+      return POLICY_COLUMNS.map((_, k) => mean(own.map((r) => r[k])) - base[k]);
     }));
   }
   // several training seeds: their gains averaged, prompt by prompt
-  const gains = prompts.map((_, p) => COLUMNS.map((_, k) => mean(perSeed.map((g) => g[p][k]))));
+  const gains = prompts.map((_, p) =>
+    POLICY_COLUMNS.map((_, k) => mean(perSeed.map((g) => g[p][k])))
+  );
   policyGains.push({
     name: perSeed.length > 1 ? `${name} (${perSeed.length} seeds)` : name,
     gains,
   });
 }
-/** A table row of per-prompt differences: every column's mean, the first with its interval. */
+if (evaluator) disposeRewardModel(evaluator);
+/** A table row of per-prompt differences: every column's mean; overall and evaluator with intervals. */
 function differenceRow(name: string, d: readonly number[][]): string {
   const of = (k: number) => (idx: Iterable<number>) => mean(Array.from(idx, (p) => d[p][k]));
-  const cells = COLUMNS.map((_, k) => {
+  const cells = POLICY_COLUMNS.map((_, k) => {
     const est = of(k)(prompts.keys());
-    if (k > 0) return sign(est);
+    if (k > 0 && k < COLUMNS.length) return sign(est);
     const ci = bootstrapInterval(prompts.length, of(k), { resamples: 1000 });
     return `${sign(est)} [${sign(ci.lo)}, ${sign(ci.hi)}]`;
   });
-  return `| ${name} | ${cells.join(" | ")} | – |`;
+  return `| ${name} | ${cells.join(" | ")} |`;
 }
 policyGains.forEach(({ name, gains }, j) => {
-  policyRows.push(differenceRow(`policy ${name}: its candidates − the folder's`, gains));
+  policyRows.push(differenceRow(`${name}: its candidates − the folder's`, gains));
   if (j === 0) return;
   const first = policyGains[0];
   const paired = gains.map((row, p) => row.map((g, k) => g - first.gains[p][k]));
-  policyRows.push(differenceRow(`policy ${name} − policy ${first.name} (paired)`, paired));
+  policyRows.push(differenceRow(`${name} − ${first.name} (paired)`, paired));
 });
 
 row("ShapesBench itself (the ceiling)", (i) => bench(i, "overall"));
@@ -206,4 +234,8 @@ for (const dir of models) {
     disposeRewardModel(model);
   }
 }
-policyRows.forEach((r) => console.log(r));
+if (policyRows.length) {
+  console.log(`\n| policy (same prompts and noise) | ${POLICY_COLUMNS.join(" | ")} |`);
+  console.log(`|---|${POLICY_COLUMNS.map(() => "---").join("|")}|`);
+  policyRows.forEach((r) => console.log(r));
+}
