@@ -22,7 +22,7 @@ export interface IterativeOptions {
   resampleEvery: number;
   /** Prompts per round. Default 128. */
   prompts?: number;
-  /** Candidates per prompt. Default: the offline pairs', else 4. */
+  /** Candidates per prompt. Default: the offline pairs', else `buildPairs`' (4). */
   candidates?: number;
   /** Patch reward model that scores the new candidates. Default: the shipped PRM. */
   prmDir?: ModelRef;
@@ -37,8 +37,7 @@ export interface IterativeOptions {
 }
 
 /** The defaults of {@linkcode IterativeOptions} that no offline manifest supplies. */
-export const ITERATIVE_DEFAULTS: Readonly<{ prompts: number; candidates: number }> = Object
-  .freeze({ prompts: 128, candidates: 4 });
+export const ITERATIVE_DEFAULTS: Readonly<{ prompts: number }> = Object.freeze({ prompts: 128 });
 
 const INHERITED = ["candidates", "margin", "steps", "sharedNoise", "eta", "pairing", "guidance"];
 
@@ -54,7 +53,7 @@ const INHERITED = ["candidates", "margin", "steps", "sharedNoise", "eta", "pairi
  *   seed: 0,
  *   round: 1,
  * });
- * console.log(o.prompts, o.candidates, o.margin, o.seed); // 128 4 0.2 1
+ * console.log(o.prompts, o.margin, o.sharedNoise, o.seed); // 128 0.2 undefined 1
  * ```
  */
 export async function roundPairOptions(
@@ -85,7 +84,6 @@ export async function roundPairOptions(
   // η belongs to the manifest's noise sharing: an explicit sharedNoise takes buildPairs' η for it
   if (it.sharedNoise !== undefined) delete drawn.eta;
   return {
-    candidates: ITERATIVE_DEFAULTS.candidates,
     ...drawn,
     ...given,
     prmDir: it.prmDir,
