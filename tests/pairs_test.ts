@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { initBackend } from "../lib/tensor/backend.ts";
 import { readJsonLines } from "../lib/core/_atomic.ts";
-import { buildPairs, pairPrompts } from "../lib/pairs/pairs.ts";
+import { buildPairs } from "../lib/pairs/pairs.ts";
+import { listPrompts, pairPrompts } from "../lib/pairs/prompts.ts";
 import { readClip, readPairs } from "../lib/pairs/file.ts";
 import { promptSplits } from "../lib/videos/world.ts";
 import { withTempDir } from "./_helpers.ts";
@@ -65,6 +66,30 @@ Deno.test("a rerun samples nothing; a run killed mid-way resumes with only the m
     const none = await buildPairs({ ...options, margin: 10, name: "none" });
     assert.equal(none.pairs, 0);
     assert.equal(none.manifest.counts.skippedBelowMargin, 3);
+  });
+});
+
+Deno.test("promptList: the candidates of the listed prompts; a text outside the grammar or a repeat is refused", async () => {
+  await withTempDir(async (dir) => {
+    await tinyPairsSetup(dir);
+    const texts = promptSplits().test.slice(0, 2).map((p) => p.text);
+    const r = await buildPairs({ ...tinyOptions(dir), out: `${dir}/listed`, promptList: texts });
+    assert.equal(r.candidates, 6);
+    assert.deepEqual(
+      [...new Set((await readPairs(r.file)).map((q) => q.prompt))].sort(),
+      [...texts].sort(),
+    );
+    assert.equal(r.manifest.settings.promptList, true);
+    assert.equal(r.manifest.counts.prompts, 2);
+    await assert.rejects(
+      buildPairs({ ...tinyOptions(dir), out: `${dir}/bad`, promptList: ["one red blob"] }),
+      /blob/,
+    );
+    assert.throws(
+      () => listPrompts([texts[0], texts[0]]),
+      /distinct prompts \(item 1 repeats one\)/,
+    );
+    assert.throws(() => listPrompts([]), /Expected a non-empty list of prompt texts/);
   });
 });
 

@@ -15,4 +15,5 @@
 export * from "./candidates.ts";
 export * from "./file.ts";
 export * from "./pairs.ts";
+export * from "./prompts.ts";
 export * from "./scores.ts";

@@ -68,12 +68,12 @@ import { loadRewardModel } from "../reward/io.ts";
 import { disposeRewardModel, type RewardModel } from "../reward/model.ts";
 import { modelName, type ModelRef, shipped } from "../core/shipped.ts";
 import { formatGrid, numPatches, parseGrid } from "../videos/patch.ts";
-import { promptSplits, type ShapesPrompt } from "../videos/world.ts";
 import { type PairSide, type PreferencePair, readClip } from "./file.ts";
 import { ENSEMBLE_REDUCES, type EnsembleReduce } from "../reward/ensemble.ts";
 import { ensembleCandidateScores, type PairScorer } from "./scores.ts";
 import { scoreWith } from "./_scorer.ts";
 import { judgeDiagnostics } from "./_judge_diagnostics.ts";
+import { listPrompts, pairPrompts } from "./prompts.ts";
 import {
   type CandidateItem,
   type CandidateJob,
@@ -155,6 +155,12 @@ export interface BuildPairsOptions {
   scorer?: PairScorer;
   /** Training prompts (a seeded sample of the train split). Default 256. */
   prompts?: number;
+  /**
+   * Prompt texts of the ShapesWorld grammar to draw the candidates for instead of the train
+   * split's sample (`prompts` is then unused; a prompt's index in the list seeds its noise), e.g.
+   * your own prompts. Default: the sample.
+   */
+  promptList?: readonly string[];
   /** Candidates per prompt. Default 4. */
   candidates?: number;
   /** DDIM steps. Default 20. */
@@ -219,31 +225,6 @@ function candidateSeed(seed: number, index: number, j: number): number {
 /** The seed of the x_T every candidate of prompt `index` shares under `sharedNoise`. */
 function sharedNoiseSeed(seed: number, index: number): number {
   return createRng((seed * 0x9e3779b1 + index * 0x85ebca6b + 0x27d4eb2f) >>> 0).seed();
-}
-
-/**
- * A seeded sample of `n` prompts of the train split (indices into it kept, for ids).
- *
- * @example
- * ```ts
- * import { pairPrompts } from "@halo/kit/pairs";
- * const a = pairPrompts(3, 0), b = pairPrompts(3, 0);
- * console.log(a.length, a[0].index === b[0].index); // 3 true
- * ```
- */
-export function pairPrompts(
-  n: number,
-  seed: number,
-): Array<{ index: number; prompt: ShapesPrompt }> {
-  const train = promptSplits({ seed: 0 }).train;
-  checkInt("pairPrompts", "n", n, 1, train.length);
-  const order = train.map((_, i) => i);
-  const rng = createRng(seed ^ 0x5a17);
-  for (let i = order.length - 1; i > 0; i--) {
-    const j = rng.int(i + 1);
-    [order[i], order[j]] = [order[j], order[i]];
-  }
-  return order.slice(0, n).map((index) => ({ index, prompt: train[index] }));
 }
 
 function mean(xs: readonly number[]): number {
@@ -345,7 +326,9 @@ export async function buildPairs(options: BuildPairsOptions): Promise<BuildPairs
   if (!/^[A-Za-z0-9_.-]+$/.test(name) || name.startsWith(".")) {
     fail(where, "a file name of letters, digits, '_', '-' and '.'", name);
   }
-  const prompts = pairPrompts(nPrompts, seed);
+  const prompts = options.promptList === undefined
+    ? pairPrompts(nPrompts, seed)
+    : listPrompts(options.promptList);
 
   // Models: the generator (own or loaded), the PRM and an optional video RM.
   let generator = options.generator;
@@ -555,7 +538,8 @@ export async function buildPairs(options: BuildPairsOptions): Promise<BuildPairs
         prm: options.scorer ? options.scorer.name : prms.length > 1 ? prmNames : prmNames[0],
         ...(prms.length > 1 ? { ensemble } : {}),
         videoRm: options.videoRmDir === undefined ? null : modelName(options.videoRmDir),
-        prompts: nPrompts,
+        prompts: prompts.length,
+        ...(options.promptList === undefined ? {} : { promptList: true }),
         candidates: nCandidates,
         steps,
         guidance,
