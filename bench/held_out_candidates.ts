@@ -9,7 +9,8 @@
  * pairs would point a policy there) and what each policy realises on them.
  *
  *   HALO_BACKEND=wasm deno run --allow-read --allow-write=out --allow-run --allow-env --allow-sys \
- *     bench/held_out_candidates.ts --out out/heldcombo/base [--generator DIR] [--prm DIR] [--prompts 224]
+ *     bench/held_out_candidates.ts --out out/heldcombo/base [--generator DIR] [--prm DIR] [--prompts 224] \
+ *     [--name pairs] [--jobs 1]
  *
  * Resumable as `deno task pairs` is. Diagnostics only: nothing here picks a setting, and the
  * issue's claims stay on the 64 test prompts.
@@ -31,6 +32,7 @@ const { values } = parseArgs({
     prompts: { type: "string", default: "224" },
     seed: { type: "string", default: "0" },
     jobs: { type: "string", default: "1" },
+    name: { type: "string", default: "pairs" },
   },
 });
 if (!values.out) throw new Error(`--out: Expected an output folder but found nothing`);
@@ -58,6 +60,7 @@ const r = await buildPairs({
   pairing: "all",
   margin: 0.1,
   jobs: Number(values.jobs),
+  name: values.name,
 });
 console.log(
   `${r.candidates} candidates of ${n} prompts (${r.sampled} sampled), ${r.pairs} pairs → ${r.file}`,
