@@ -1,5 +1,5 @@
 /**
- * Preference pairs for Gran-DPO: N candidates per training prompt sampled
+ * Preference pairs for Gran-DPO: N candidates per training prompt (`prompts.ts`) sampled
  * from the generator (`candidates.ts`), scored per patch and per video by the PRM
  * or an ensemble of PRMs (`scores.ts`), paired
  * best-worst (or every pair above a margin), with per-patch score gaps; the

@@ -1,7 +1,7 @@
 /**
- * Which prompts the preference pairs are drawn for, and the seeds of their candidates: a seeded
- * sample of the train split ({@linkcode pairPrompts}, what `deno task pairs` uses) or a list of
- * prompt texts ({@linkcode listPrompts}, `BuildPairsOptions.promptList`).
+ * Which prompts the preference pairs are drawn for: a seeded sample of the train split
+ * ({@linkcode pairPrompts}, what `deno task pairs` uses) or a list of prompt texts
+ * ({@linkcode listPrompts}, `BuildPairsOptions.promptList`).
  * @module
  */
 
