@@ -13,7 +13,8 @@
  * resumes. `--prm` names the grid (default: the reproduction's PRM); with `--prm-patches` the patch
  * scores are that PRM's and only the video scores the labels' (the labels' own patch scores carry
  * the label noise one patch at a time). `--noise 0` scores with the noise-free judge: a ceiling for
- * diagnosis, never a setting to choose.
+ * diagnosis, never a setting to choose. `--candidates K` reads a folder made with
+ * `deno task pairs --candidates K` (default 4).
  * @module
  */
 
@@ -35,12 +36,17 @@ const { values } = parseArgs({
     prm: { type: "string", default: "out/final/reward/seed-0/prm" },
     noise: { type: "string", default: "0.6" },
     margin: { type: "string", default: "0.1" },
+    candidates: { type: "string", default: "4" },
     "shared-noise": { type: "boolean", default: false },
     "prm-patches": { type: "boolean", default: false },
   },
 });
 if (!values.out) throw new Error("label_pairs: Expected --out DIR (a pairs folder) but found none");
 const noise = Number(values.noise);
+const candidates = Number(values.candidates);
+if (!(Number.isInteger(candidates) && candidates >= 2)) {
+  throw new Error(`--candidates: Expected an integer ≥ 2 but found "${values.candidates}"`);
+}
 if (!(noise >= 0)) throw new Error(`--noise: Expected a number ≥ 0 but found "${values.noise}"`);
 const out = values.out;
 const prm = await loadRewardModel(values.prm);
@@ -54,6 +60,7 @@ try {
     name: values.name,
     prmDir: values.prm,
     sharedNoise: values["shared-noise"],
+    candidates,
     pairing: "all",
     margin: Number(values.margin),
     scorer: {
