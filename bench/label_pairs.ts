@@ -14,7 +14,8 @@
  * scores are that PRM's and only the video scores the labels' (the labels' own patch scores carry
  * the label noise one patch at a time). `--noise 0` scores with the noise-free judge: a ceiling for
  * diagnosis, never a setting to choose. `--candidates K` reads a folder made with
- * `deno task pairs --candidates K` (default 4).
+ * `deno task pairs --candidates K` (default 4), `--prompts N` one made with `--prompts N`
+ * (default 256); candidates missing from `--out` are sampled from Base first.
  * @module
  */
 
@@ -37,6 +38,7 @@ const { values } = parseArgs({
     noise: { type: "string", default: "0.6" },
     margin: { type: "string", default: "0.1" },
     candidates: { type: "string", default: "4" },
+    prompts: { type: "string", default: "256" },
     "shared-noise": { type: "boolean", default: false },
     "prm-patches": { type: "boolean", default: false },
   },
@@ -44,6 +46,10 @@ const { values } = parseArgs({
 if (!values.out) throw new Error("label_pairs: Expected --out DIR (a pairs folder) but found none");
 const noise = Number(values.noise);
 const candidates = Number(values.candidates);
+const prompts = Number(values.prompts);
+if (!(Number.isInteger(prompts) && prompts >= 1)) {
+  throw new Error(`--prompts: Expected an integer ≥ 1 but found "${values.prompts}"`);
+}
 if (!(Number.isInteger(candidates) && candidates >= 2)) {
   throw new Error(`--candidates: Expected an integer ≥ 2 but found "${values.candidates}"`);
 }
@@ -61,6 +67,7 @@ try {
     prmDir: values.prm,
     sharedNoise: values["shared-noise"],
     candidates,
+    prompts,
     pairing: "all",
     margin: Number(values.margin),
     scorer: {
