@@ -9,7 +9,10 @@
  *     --clips-per-prompt 4 --generator-share 1 out/rmgen10k/prm out/rmgen10k-s1/prm out/rmgen10k-s2/prm
  *
  * The data flags must be those of the `train-rm` run that made the cache (its seed is `--seed`,
- * default 0); `--swap-rate`, `--held-out` likewise. Diagnostics: it picks nothing.
+ * default 0); `--swap-rate`, `--held-out` likewise. `--fit N` measures on N of the training clips
+ * instead (every k-th, each judged by the reference judge as the held-out clips are): how well the
+ * models fit what they were trained on, against how well they generalise. Diagnostics: it picks
+ * nothing.
  * @module
  */
 
@@ -24,11 +27,14 @@ import {
 } from "../lib/reward/held_out.ts";
 import { loadRewardModel } from "../lib/reward/io.ts";
 import { disposeRewardModel, type RewardModel } from "../lib/reward/model.ts";
+import { judgeVideo } from "../lib/videos/judge.ts";
+import { parseGrid } from "../lib/videos/patch.ts";
 
 const { values, positionals: dirs } = parseArgs({
   options: {
     ...rewardDataFlags({ train: 10000, clipsPerPrompt: 4, generatorShare: 1, swapRate: 0 }),
     reduce: { type: "string", default: "mean" },
+    fit: { type: "string", default: "0" },
   },
   allowPositionals: true,
 });
@@ -41,8 +47,21 @@ if (!ENSEMBLE_REDUCES.includes(reduce)) {
     `--reduce: Expected one of ${ENSEMBLE_REDUCES.join(", ")} but found "${values.reduce}"`,
   );
 }
+const fit = Number(values.fit);
+if (!(Number.isInteger(fit) && fit >= 0)) {
+  throw new Error(`--fit: Expected an integer ≥ 0 but found "${values.fit}"`);
+}
 await initBackend();
 const data = await rebuildRewardDataset(values);
+if (fit > 0) {
+  const grid = parseGrid(data.grid);
+  const stride = Math.max(1, Math.floor(data.train.length / fit));
+  data.heldOut = data.train.filter((_, i) => i % stride === 0).slice(0, fit).map((e) => {
+    const j = judgeVideo(e.video, e.prompt, grid);
+    return { ...e, reference: { video: j.video, patches: j.patches } };
+  });
+  console.log(`measured on ${data.heldOut.length} of ${data.train.length} training clips (--fit)`);
+}
 const models: RewardModel[] = [];
 try {
   for (const dir of dirs) models.push((await loadRewardModel(dir)).model);
