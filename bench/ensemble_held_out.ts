@@ -18,6 +18,7 @@
 
 import { parseArgs } from "node:util";
 import { initBackend } from "../lib/tensor/backend.ts";
+import { intOption } from "../lib/cli/_flags.ts";
 import { rebuildRewardDataset, rewardDataFlags } from "./_rm_data.ts";
 import { ENSEMBLE_REDUCES, type EnsembleReduce } from "../lib/reward/ensemble.ts";
 import {
@@ -47,10 +48,8 @@ if (!ENSEMBLE_REDUCES.includes(reduce)) {
     `--reduce: Expected one of ${ENSEMBLE_REDUCES.join(", ")} but found "${values.reduce}"`,
   );
 }
-const fit = Number(values.fit);
-if (!(Number.isInteger(fit) && fit >= 0)) {
-  throw new Error(`--fit: Expected an integer ≥ 0 but found "${values.fit}"`);
-}
+const fit = intOption(values, "fit");
+if (fit < 0) throw new Error(`--fit: Expected an integer ≥ 0 but found ${fit}`);
 await initBackend();
 const data = await rebuildRewardDataset(values);
 if (fit > 0) {

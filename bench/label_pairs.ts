@@ -21,6 +21,7 @@
 
 import { parseArgs } from "node:util";
 import { join } from "node:path";
+import { intOption } from "../lib/cli/_flags.ts";
 import { buildPairs } from "../lib/pairs/pairs.ts";
 import { candidateScores } from "../lib/pairs/scores.ts";
 import { labelVideos } from "../lib/labels/label.ts";
@@ -45,14 +46,8 @@ const { values } = parseArgs({
 });
 if (!values.out) throw new Error("label_pairs: Expected --out DIR (a pairs folder) but found none");
 const noise = Number(values.noise);
-const candidates = Number(values.candidates);
-const prompts = Number(values.prompts);
-if (!(Number.isInteger(prompts) && prompts >= 1)) {
-  throw new Error(`--prompts: Expected an integer ≥ 1 but found "${values.prompts}"`);
-}
-if (!(Number.isInteger(candidates) && candidates >= 2)) {
-  throw new Error(`--candidates: Expected an integer ≥ 2 but found "${values.candidates}"`);
-}
+const candidates = intOption(values, "candidates"); // ranges checked by buildPairs
+const prompts = intOption(values, "prompts");
 if (!(noise >= 0)) throw new Error(`--noise: Expected a number ≥ 0 but found "${values.noise}"`);
 const out = values.out;
 const prm = await loadRewardModel(values.prm);
