@@ -278,3 +278,47 @@ Deno.test("shapeWeights and x0Loss: bad values are a clear error; the run's meta
   assert.deepEqual([meta.shapeWeights, meta.x0Loss], [{ square: 2 }, "l1"]);
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("holdOutCombinations: those prompts never train, the meta records them, a resume must match", async () => {
+  const held = ["red/square", "cyan/circle"];
+  const kept = pretrainPrompts(held);
+  assert.equal(
+    kept.length + pretrainPrompts().filter((p) => held.includes(`${p.color}/${p.shape}`)).length,
+    pretrainPrompts().length,
+  );
+  assert.ok(kept.every((p) => !held.includes(`${p.color}/${p.shape}`)));
+  // a test combination (never in training) or a malformed one is a clear error
+  assert.throws(
+    () => pretrainPrompts(["green/square"]),
+    /Expected holdOutCombinations among the training combinations .* but found "green\/square"/,
+  );
+  await assert.rejects(
+    () => pretrain({ steps: 1, holdOutCombinations: ["red"] }),
+    /but found "red"/,
+  );
+  const dir = await Deno.makeTempDir();
+  await pretrain({
+    out: `${dir}/g`,
+    steps: 1,
+    batchSize: 2,
+    config: TINY,
+    holdOutCombinations: held,
+    quiet: true,
+  });
+  const { meta } = await readCheckpointManifest(`${dir}/g`);
+  assert.deepEqual(meta.holdOutCombinations, ["cyan/circle", "red/square"]);
+  await assert.rejects(
+    () => pretrain({ out: `${dir}/g`, steps: 2, batchSize: 2, config: TINY, quiet: true }),
+    /Expected a run holding out \[\] but found "\[cyan\/circle,red\/square\]"/,
+  );
+  const again = await pretrain({
+    out: `${dir}/g`,
+    steps: 2,
+    batchSize: 2,
+    config: TINY,
+    holdOutCombinations: [...held].reverse(),
+    quiet: true,
+  });
+  assert.equal(again.resumed, true);
+  await Deno.remove(dir, { recursive: true });
+});

@@ -133,6 +133,10 @@ export const pretrainCommand: CliCommand = {
       description:
         "share of clips per asked shape as JSON, e.g. '{\"square\":2}' (absent: per prompt)",
     },
+    "hold-out-combos": {
+      type: "string",
+      description: "training combinations left out, e.g. red/square,cyan/circle (absent: none)",
+    },
     "max-seconds": {
       type: "string",
       default: `${PRETRAIN_DEFAULTS.maxSeconds}`,
@@ -177,6 +181,9 @@ export const pretrainCommand: CliCommand = {
       shapeWeights: values["shape-weights"] === undefined
         ? undefined
         : jsonObjectOption(values, "shape-weights") as Record<string, number>,
+      holdOutCombinations: values["hold-out-combos"] === undefined
+        ? undefined
+        : String(values["hold-out-combos"]).split(","),
       workers: intOption(values, "workers"),
       config: configFromCli(values),
       quiet: Boolean(values.quiet),

@@ -40,7 +40,7 @@ import { modelName } from "../core/shipped.ts";
 
 /** The defaults of {@linkcode PretrainOptions} (the `pretrain` task's flags show the same). */
 export const PRETRAIN_DEFAULTS: Readonly<
-  Required<Omit<PretrainOptions, "config" | "quiet" | "shapeWeights">>
+  Required<Omit<PretrainOptions, "config" | "quiet" | "shapeWeights" | "holdOutCombinations">>
 > = Object.freeze({
   out: "out/generator",
   steps: 2400,
@@ -166,6 +166,13 @@ export interface PretrainOptions {
    * choice of the small world's pretraining, not in the paper.
    */
   shapeWeights?: Partial<Record<ShapeName, number>>;
+  /**
+   * Training (colour, shape) combinations left out of pretraining, as `"colour/shape"`, so
+   * their prompts can stand in for the test's unseen combinations at validation (issue 21's
+   * measure of what post-training does on combinations the generator never saw). Each must be a
+   * combination of the train split. Default: absent, every training prompt used.
+   */
+  holdOutCombinations?: readonly string[];
   /** Silence the progress bar. Default false. */
   quiet?: boolean;
 }
@@ -184,9 +191,33 @@ export interface PretrainResult {
   out: string;
 }
 
-/** The training prompts: the train split of {@linkcode promptSplits} (seed 0). */
-export function pretrainPrompts(): ShapesPrompt[] {
-  return promptSplits({ seed: 0 }).train;
+/**
+ * The training prompts: the train split of {@linkcode promptSplits} (seed 0), without the
+ * prompts of `holdOut`'s `"colour/shape"` combinations.
+ *
+ * @example
+ * ```ts
+ * import { pretrainPrompts } from "@halo/kit/generator";
+ * import assert from "node:assert/strict";
+ * const all = pretrainPrompts();
+ * const some = pretrainPrompts(["red/square"]);
+ * assert.ok(some.length < all.length && some.every((p) => `${p.color}/${p.shape}` !== "red/square"));
+ * ```
+ */
+export function pretrainPrompts(holdOut: readonly string[] = []): ShapesPrompt[] {
+  const train = promptSplits({ seed: 0 }).train;
+  const combos = new Set(train.map((p) => `${p.color}/${p.shape}`));
+  for (const c of holdOut) {
+    if (!combos.has(c)) {
+      fail(
+        "pretrainPrompts",
+        `holdOutCombinations among the training combinations (${[...combos].sort().join(", ")})`,
+        c,
+      );
+    }
+  }
+  const held = new Set(holdOut);
+  return train.filter((p) => !held.has(`${p.color}/${p.shape}`));
 }
 
 /**
@@ -277,6 +308,8 @@ export async function pretrain(options: PretrainOptions = {}): Promise<PretrainR
       fail(where, "shapeWeights with a weight above 0", JSON.stringify(shapeWeights));
     }
   }
+  const holdOut = options.holdOutCombinations ? [...options.holdOutCombinations].sort() : [];
+  const prompts = pretrainPrompts(holdOut);
   if (workers > 1 && stableTargets > 0) {
     fail(where, "stableTargets 0 with workers > 1", stableTargets);
   }
@@ -312,11 +345,18 @@ export async function pretrain(options: PretrainOptions = {}): Promise<PretrainR
       disposeGenerator(gen);
       throw error;
     }
-    if (loaded.manifest.meta.seed !== undefined && loaded.manifest.meta.seed !== seed) {
+    const stored = loaded.manifest.meta;
+    const storedHeld = ((stored.holdOutCombinations ?? []) as string[]).join(",");
+    const mismatch = stored.seed !== undefined && stored.seed !== seed
+      ? [`a run with seed ${seed}`, `seed ${stored.seed}`]
+      : storedHeld !== holdOut.join(",")
+      ? [`a run holding out [${holdOut.join(",")}]`, `[${storedHeld}]`]
+      : undefined;
+    if (mismatch) {
       adam.dispose();
       ema?.dispose();
       disposeGenerator(gen);
-      fail(`${out}/config.json`, `a run with seed ${seed}`, `seed ${loaded.manifest.meta.seed}`);
+      fail(`${out}/config.json`, mismatch[0], mismatch[1]);
     }
     resumed = true;
   } else {
@@ -337,7 +377,6 @@ export async function pretrain(options: PretrainOptions = {}): Promise<PretrainR
     }
   }
 
-  const prompts = pretrainPrompts();
   const pickPrompt = promptPicker(prompts, shapeWeights);
   const t0 = performance.now();
   const seconds = () => priorSeconds + (performance.now() - t0) / 1000;
@@ -375,6 +414,7 @@ export async function pretrain(options: PretrainOptions = {}): Promise<PretrainR
     ...(shapeWordDropout ? { shapeWordDropout } : {}),
     ...(stableTargets ? { stableTargets } : {}),
     ...(shapeWeights ? { shapeWeights } : {}),
+    ...(holdOut.length > 0 ? { holdOutCombinations: holdOut } : {}),
     steps,
   };
   const save = async (step: number) => {
