@@ -14,6 +14,12 @@
  *
  * Resumable as `deno task pairs` is. Diagnostics only: nothing here picks a setting, and the
  * issue's claims stay on the 64 test prompts.
+ *
+ * `--combos colour/shape,…` takes the prompts of those training combinations instead (the train
+ * and validation splits' prompts of them, no test prompt): the validation measure of unseen
+ * combinations for a generator pretrained without them (`deno task pretrain --hold-out-combos`),
+ * on which settings may be chosen. Its post-training pairs must leave them out too
+ * (`bench/combo_holdout.ts pairs`).
  * @module
  */
 
@@ -22,28 +28,31 @@ import { initBackend } from "../lib/tensor/backend.ts";
 import { createRng } from "../lib/core/_rng.ts";
 import { buildPairs } from "../lib/pairs/pairs.ts";
 import { testPromptSample } from "../lib/generator/quick_eval.ts";
-import { promptSplits } from "../lib/videos/world.ts";
+import { promptSplits, type ShapesPrompt } from "../lib/videos/world.ts";
 
 const { values } = parseArgs({
   options: {
     out: { type: "string" },
     generator: { type: "string" },
     prm: { type: "string" },
-    prompts: { type: "string", default: "224" },
+    prompts: { type: "string" },
     seed: { type: "string", default: "0" },
     jobs: { type: "string", default: "1" },
     name: { type: "string", default: "pairs" },
+    combos: { type: "string" },
   },
 });
 if (!values.out) throw new Error(`--out: Expected an output folder but found nothing`);
-const test = new Set(testPromptSample(64, 0).map((p) => p.text));
-const pool = promptSplits({ seed: 0 }).test.filter((p) => !test.has(p.text));
+const splits = promptSplits({ seed: 0 });
+const pool = values.combos === undefined
+  ? testCombinationPool()
+  : trainingCombinationPool(values.combos);
 const order = createRng(0x4e1d);
 for (let i = pool.length - 1; i > 0; i--) {
   const j = order.int(i + 1);
   [pool[i], pool[j]] = [pool[j], pool[i]];
 }
-const n = Number(values.prompts);
+const n = values.prompts === undefined ? Math.min(224, pool.length) : Number(values.prompts);
 if (!Number.isInteger(n) || n < 1 || n > pool.length) {
   throw new Error(
     `--prompts: Expected an integer in [1, ${pool.length}] but found "${values.prompts}"`,
@@ -65,3 +74,23 @@ const r = await buildPairs({
 console.log(
   `${r.candidates} candidates of ${n} prompts (${r.sampled} sampled), ${r.pairs} pairs → ${r.file}`,
 );
+
+/** The test split's prompts outside the 64 that `deno task evaluate` samples. */
+function testCombinationPool(): ShapesPrompt[] {
+  const test = new Set(testPromptSample(64, 0).map((p) => p.text));
+  return splits.test.filter((p) => !test.has(p.text));
+}
+
+/** Every train- and validation-split prompt of the `"colour/shape"` combinations listed. */
+function trainingCombinationPool(list: string): ShapesPrompt[] {
+  const combos = list.split(",");
+  const rest = [...splits.train, ...splits.validation];
+  const known = new Set(rest.map((p) => `${p.color}/${p.shape}`));
+  const unknown = combos.find((c) => !known.has(c));
+  if (unknown !== undefined) {
+    throw new Error(
+      `--combos: Expected training combinations (colour/shape) but found "${unknown}"`,
+    );
+  }
+  return rest.filter((p) => combos.includes(`${p.color}/${p.shape}`));
+}
