@@ -297,28 +297,23 @@ Deno.test("holdOutCombinations: those prompts never train, the meta records them
     /but found "red"/,
   );
   const dir = await Deno.makeTempDir();
-  await pretrain({
-    out: `${dir}/g`,
-    steps: 1,
-    batchSize: 2,
-    config: TINY,
-    holdOutCombinations: held,
-    quiet: true,
-  });
+  const run = (steps: number, holdOutCombinations?: string[]) =>
+    pretrain({
+      out: `${dir}/g`,
+      steps,
+      batchSize: 2,
+      config: TINY,
+      holdOutCombinations,
+      quiet: true,
+    });
+  await run(1, held);
   const { meta } = await readCheckpointManifest(`${dir}/g`);
   assert.deepEqual(meta.holdOutCombinations, ["cyan/circle", "red/square"]);
   await assert.rejects(
-    () => pretrain({ out: `${dir}/g`, steps: 2, batchSize: 2, config: TINY, quiet: true }),
+    () => run(2),
     /Expected a run holding out \[\] but found "\[cyan\/circle,red\/square\]"/,
   );
-  const again = await pretrain({
-    out: `${dir}/g`,
-    steps: 2,
-    batchSize: 2,
-    config: TINY,
-    holdOutCombinations: [...held].reverse(),
-    quiet: true,
-  });
+  const again = await run(2, [...held].reverse());
   assert.equal(again.resumed, true);
   await Deno.remove(dir, { recursive: true });
 });
